@@ -1,0 +1,67 @@
+"""Reads from the view log: sessions in order, for export and for training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Count, Min, Window
+
+from .models import ViewEvent
+from .services import VIEWED_SKUS_KEY
+
+
+@dataclass(frozen=True)
+class LoggedSession:
+    source: str
+    session_id: str
+    skus: list[str]
+
+
+def sessions_iterate(*, sources: list[str] | None = None) -> Iterator[LoggedSession]:
+    """Every logged session with its SKUs in view order, sessions in the order they began.
+
+    Streams from the database, so memory stays flat however long the log is.
+    """
+    events = ViewEvent.objects.all()
+    if sources is not None:
+        events = events.filter(source__in=sources)
+    rows = (
+        events.annotate(
+            began=Window(Min("id"), partition_by=["source", "session_id"]),
+        )
+        .order_by("began", "id")
+        .values_list("source", "session_id", "sku")
+        .iterator(chunk_size=10_000)
+    )
+    current: tuple[str, str] | None = None
+    skus: list[str] = []
+    for source, session_id, sku in rows:
+        if (source, session_id) != current:
+            if current is not None:
+                yield LoggedSession(current[0], current[1], skus)
+            current, skus = (source, session_id), []
+        skus.append(sku)
+    if current is not None:
+        yield LoggedSession(current[0], current[1], skus)
+
+
+def session_skus_recent(session, *, limit: int = 8) -> list[str]:
+    """The SKUs this visitor viewed, most recent first, each once."""
+    seen: list[str] = []
+    for sku in reversed(session.get(VIEWED_SKUS_KEY, [])):
+        if sku not in seen:
+            seen.append(sku)
+            if len(seen) == limit:
+                break
+    return seen
+
+
+def skus_most_viewed(*, limit: int = 24) -> list[str]:
+    """The SKUs with the most views in the log (live and imported)."""
+    rows = (
+        ViewEvent.objects.values("sku")
+        .annotate(views=Count("id"))
+        .order_by("-views", "sku")[:limit]
+    )
+    return [row["sku"] for row in rows]

@@ -1,0 +1,217 @@
+"""Writes to the view log: live product views, and `sessions.txt` imports and removals.
+
+`sessions.txt` is the seed's format: one session a line, TAB separated, the session id first,
+then the SKUs viewed in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from catalog.models import Product
+
+from .models import LIVE_SOURCE, ViewEvent
+
+VIEWED_SKUS_KEY = "viewed_skus"
+SESSION_ID_MAX = ViewEvent._meta.get_field("session_id").max_length
+SKU_MAX = ViewEvent._meta.get_field("sku").max_length
+SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
+INSERT_BATCH = 5000
+
+Progress = Callable[[int], None]
+
+
+def session_id_for(session_key: str) -> str:
+    """The id a live session has in the event log: a keyed hash, never the session key."""
+    return salted_hmac("personalization.session", session_key).hexdigest()[:32]
+
+
+def product_view_record(session: SessionBase, sku: str) -> ViewEvent:
+    """Record that this visitor viewed `sku`: in their session and in the event log."""
+    viewed = [s for s in session.get(VIEWED_SKUS_KEY, [])]
+    viewed.append(sku)
+    session[VIEWED_SKUS_KEY] = viewed[-settings.CIS_RECENTLY_VIEWED_MAX :]
+    if session.session_key is None:
+        session.save()  # the event needs a key now, not at the end of the response
+    return ViewEvent.objects.create(
+        source=LIVE_SOURCE,
+        session_id=session_id_for(session.session_key),
+        sku=sku,
+        viewed_at=timezone.now(),
+    )
+
+
+class SessionImportError(Exception):
+    """The file cannot be imported; nothing was written."""
+
+
+@dataclass
+class SessionImportReport:
+    path: Path
+    source: str
+    sessions: int = 0
+    events: int = 0
+    replaced_events: int = 0
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    unknown_skus: list[tuple[int, str]] = field(default_factory=list)
+    sessions_emptied: list[int] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem as `file, line N: what`, in line order."""
+        found = [(line, what) for line, what in self.malformed]
+        found += [(line, f"unknown sku {sku!r}") for line, sku in self.unknown_skus]
+        found += [
+            (line, "no SKU left once unknown SKUs were removed; session skipped")
+            for line in self.sessions_emptied
+        ]
+        return [f"{self.path}, line {line}: {what}" for line, what in sorted(found)]
+
+
+def sessions_import(
+    path: Path,
+    *,
+    source: str | None = None,
+    strict: bool = False,
+    allow_unknown_skus: bool = False,
+    progress: Progress | None = None,
+) -> SessionImportReport:
+    """Import `sessions.txt` as the source `source` (default: the file's name).
+
+    Importing a source again replaces it. Bad lines and unknown SKUs are skipped and reported,
+    or with `strict` fail the whole import. All-or-nothing either way: one transaction.
+    """
+    path = Path(path)
+    source = source or path.name
+    if source == LIVE_SOURCE:
+        raise SessionImportError(f"the source label {LIVE_SOURCE!r} is reserved for live views")
+    if len(source) > SOURCE_MAX:
+        raise SessionImportError(f"the source label is longer than {SOURCE_MAX} characters")
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise SessionImportError(f"{path}: cannot open file: {exc.strerror}") from exc
+    report = SessionImportReport(path=path, source=source)
+    known = None if allow_unknown_skus else set(Product.objects.values_list("sku", flat=True))
+    now = timezone.now()
+    first_line_of: dict[str, int] = {}
+    batch: list[ViewEvent] = []
+    with handle, transaction.atomic():
+        report.replaced_events, _ = ViewEvent.objects.filter(source=source).delete()
+        pending = 0
+        for number, raw in enumerate(handle, start=1):
+            if progress is not None:
+                pending += len(raw)
+                if pending >= 1 << 16:
+                    progress(pending)
+                    pending = 0
+            parsed = _session_line_parse(raw, number, report, first_line_of)
+            if parsed is None:
+                continue
+            session_id, skus = parsed
+            if known is not None:
+                kept = [sku for sku in skus if sku in known]
+                if len(kept) != len(skus):
+                    report.unknown_skus += [(number, sku) for sku in skus if sku not in known]
+                    if not kept:
+                        report.sessions_emptied.append(number)
+                        continue
+                skus = kept
+            report.sessions += 1
+            report.events += len(skus)
+            batch += [
+                ViewEvent(source=source, session_id=session_id, sku=sku, viewed_at=now)
+                for sku in skus
+            ]
+            if len(batch) >= INSERT_BATCH:
+                ViewEvent.objects.bulk_create(batch)
+                batch = []
+        if progress is not None and pending:
+            progress(pending)
+        if strict and report.problems:
+            shown = "\n".join(report.problems[:20])
+            more = len(report.problems) - 20
+            raise SessionImportError(
+                f"{len(report.problems)} problem(s); --strict imports nothing:\n{shown}"
+                + (f"\n... and {more} more" if more > 0 else "")
+            )
+        ViewEvent.objects.bulk_create(batch)
+    return report
+
+
+def _session_line_parse(
+    raw: bytes, number: int, report: SessionImportReport, first_line_of: dict[str, int]
+) -> tuple[str, list[str]] | None:
+    """The (session id, SKUs) of one line, or None after recording why it was skipped."""
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        report.malformed.append((number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
+        return None
+    if not text.strip():
+        return None  # blank lines separate nothing and are not sessions
+    fields = text.split("\t")
+    session_id, skus = fields[0].strip(), [sku.strip() for sku in fields[1:]]
+    if not session_id:
+        report.malformed.append((number, "empty session id"))
+        return None
+    if not skus:
+        report.malformed.append((number, f"session {session_id!r} has no SKU"))
+        return None
+    if "" in skus:
+        position = skus.index("") + 2
+        report.malformed.append((number, f"empty field {position} (two TABs in a row?)"))
+        return None
+    if len(session_id) > SESSION_ID_MAX:
+        report.malformed.append((number, f"session id longer than {SESSION_ID_MAX} characters"))
+        return None
+    too_long = next((sku for sku in skus if len(sku) > SKU_MAX), None)
+    if too_long is not None:
+        report.malformed.append((number, f"sku {too_long[:20]!r}... longer than {SKU_MAX}"))
+        return None
+    if session_id in first_line_of:
+        report.malformed.append(
+            (number, f"session id {session_id!r} repeats line {first_line_of[session_id]}")
+        )
+        return None
+    first_line_of[session_id] = number
+    return session_id, skus
+
+
+def sessions_remove(source: str) -> int:
+    """Delete every event of an imported source; returns how many were deleted."""
+    if source == LIVE_SOURCE:
+        raise SessionImportError(f"{LIVE_SOURCE!r} holds the live views; it is not an import")
+    deleted, _ = ViewEvent.objects.filter(source=source).delete()
+    return deleted
+
+
+def sessions_export(path: Path, *, progress: Progress | None = None) -> tuple[int, int]:
+    """Write every session (live and imported) to `path` in the `sessions.txt` format.
+
+    Returns (sessions, events). Sessions come in the order they began.
+    """
+    from .selectors import sessions_iterate
+
+    sessions = events = 0
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial")
+    with temporary.open("w", encoding="utf-8", newline="\n") as out:
+        for session in sessions_iterate():
+            out.write(session.session_id + "\t" + "\t".join(session.skus) + "\n")
+            sessions += 1
+            events += len(session.skus)
+            if progress is not None:
+                progress(1)
+    temporary.replace(path)
+    return sessions, events

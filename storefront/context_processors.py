@@ -1,0 +1,14 @@
+"""Context every page needs: the navigation's targets and the current search text."""
+
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from catalog.selectors import search_query_clean, targets_list
+
+
+def shop(request: HttpRequest) -> dict:
+    targets = cache.get_or_set("catalog:nav-targets", targets_list, timeout=60)
+    return {
+        "nav_targets": targets,
+        "search_text": search_query_clean(request.GET.get("q", "")),
+    }
