@@ -169,6 +169,8 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = int(env_str("SECURE_HSTS_SECONDS") or 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # Preloading is a commitment for every subdomain, so it is opt-in and not a deploy warning.
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {

@@ -1,0 +1,116 @@
+"""Every page of the shop renders, for ordinary and for absurd input."""
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import Product
+
+
+def card_skus(response) -> list[str]:
+    return [p.sku for p in response.context["page"].object_list]
+
+
+def test_front_page_shows_targets_and_featured_products(client, products):
+    response = client.get(reverse("home"))
+    assert response.status_code == 200
+    assert {t.target for t in response.context["targets"]} == {"men", "women"}
+    assert len(response.context["featured"]) == len(products)
+    html = response.content.decode()
+    assert 'data-sku="RUN-1"' in html
+    assert 'loading="lazy"' in html
+    assert "placeholder.svg" in html  # products without an image get the local placeholder
+
+
+def test_front_page_features_the_most_viewed_products_first(client, products):
+    from personalization.models import ViewEvent
+
+    for sku, views in [("HIK-2", 3), ("LIF-1", 2)]:
+        for _ in range(views):
+            ViewEvent.objects.create(
+                source="x", session_id="s", sku=sku, viewed_at="2026-01-01T00:00Z"
+            )
+    featured = client.get(reverse("home")).context["featured"]
+    assert [p.sku for p in featured[:2]] == ["HIK-2", "LIF-1"]
+
+
+def test_front_page_of_an_empty_shop_renders(client, db):
+    response = client.get(reverse("home"))
+    assert response.status_code == 200
+    assert response.context["featured"] == []
+
+
+def test_target_listing_is_paginated_and_filterable(client, products, settings):
+    settings.CIS_PAGE_SIZE = 2
+    first = client.get(reverse("target", args=["women"]))
+    assert first.status_code == 200
+    assert first.context["page"].paginator.count == 3
+    assert len(card_skus(first)) == 2
+    second = client.get(reverse("target", args=["women"]), {"page": 2})
+    assert len(card_skus(second)) == 1
+    assert set(card_skus(first) + card_skus(second)) == {"RUN-1", "RUN-3", "HIK-2"}
+    fleece = client.get(reverse("target", args=["women"]), {"category": "fleece"})
+    assert card_skus(fleece) == ["HIK-2"]
+    assert "fleece" in fleece.context["categories"]
+
+
+@pytest.mark.parametrize("page", ["999", "abc", "-1", ""])
+def test_target_listing_tolerates_any_page_number(client, products, page):
+    assert client.get(reverse("target", args=["men"]), {"page": page}).status_code == 200
+
+
+def test_unknown_target_and_product_are_404(client, products):
+    assert client.get(reverse("target", args=["aliens"])).status_code == 404
+    assert client.get(reverse("product", args=["NOPE"])).status_code == 404
+
+
+def test_product_page_shows_product_and_related(client, products):
+    response = client.get(reverse("product", args=["RUN-1"]))
+    assert response.status_code == 200
+    assert response.context["product"].sku == "RUN-1"
+    assert "Women&#x27;s Lightweight Running Shoe, Coral" in response.content.decode()
+    assert all(p.target == "women" for p in response.context["related"])
+
+
+def test_search_finds_products_by_name_and_target_words(client, products):
+    shoes = client.get(reverse("search"), {"q": "shoes"})
+    assert sorted(card_skus(shoes)) == ["RUN-1", "RUN-2"]
+    women_running = client.get(reverse("search"), {"q": "women running"})
+    assert sorted(card_skus(women_running)) == ["RUN-1", "RUN-3"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        "x" * 10_240,
+        "shoe\x00\x01\x1b[31m\r\n",
+        "\"shoes' OR 1=1; --",
+        'name:shoe AND (target:women OR *) NOT "',
+        "%_\\%",
+        "<script>alert(1)</script>",
+        "🏃 👟",
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "10KB",
+        "control",
+        "sql",
+        "operators",
+        "like-wildcards",
+        "html",
+        "emoji",
+    ],
+)
+def test_search_answers_absurd_queries_with_an_ordinary_page(client, products, query):
+    response = client.get(reverse("search"), {"q": query})
+    assert response.status_code == 200
+    assert "<script>alert(1)</script>" not in response.content.decode()
+    assert len(response.context["query"]) <= 200
+
+
+def test_search_wildcards_are_matched_literally(client, products):
+    Product.objects.create(sku="PCT", name="100% Wool Sock", target="men")
+    assert card_skus(client.get(reverse("search"), {"q": "%"})) == []
+    assert card_skus(client.get(reverse("search"), {"q": "100% wool"})) == ["PCT"]

@@ -1,0 +1,85 @@
+"""Settings come from the environment; production refuses to start without its secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG_KEY = "k" * 20 + "-production-secret-key-for-tests-only-0123456789"
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_requires_secret_key():
+    result = manage("check", DJANGO_ENV="production", ALLOWED_HOSTS="shop.example.com")
+    assert result.returncode != 0
+    assert "requires SECRET_KEY" in result.stderr
+
+
+def test_production_requires_allowed_hosts():
+    result = manage("check", DJANGO_ENV="production", SECRET_KEY=LONG_KEY)
+    assert result.returncode != 0
+    assert "requires ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_passes_the_deploy_check_with_debug_off(tmp_path):
+    result = manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG)",
+        DJANGO_ENV="production",
+        SECRET_KEY=LONG_KEY,
+        ALLOWED_HOSTS="shop.example.com",
+        CIS_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    deploy = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_ENV="production",
+        SECRET_KEY=LONG_KEY,
+        ALLOWED_HOSTS="shop.example.com",
+        CIS_DATA_DIR=str(tmp_path),
+    )
+    assert deploy.returncode == 0, deploy.stderr + deploy.stdout
+
+
+def test_database_url_selects_postgresql(tmp_path):
+    result = manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['ENGINE'], d['NAME'], d['HOST'], d['PORT'])",
+        DATABASE_URL="postgres://shop@db.example.com:5433/clothes",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "clothes",
+        "db.example.com",
+        "5433",
+    ]
+
+
+def test_unknown_django_env_is_refused():
+    result = manage("check", DJANGO_ENV="staging")
+    assert result.returncode != 0
+    assert "DJANGO_ENV must be development or production" in result.stderr
