@@ -12,11 +12,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from catalog.models import Product
+from storefront.db import rows_insert
 
 from .models import LIVE_SOURCE, ViewEvent
 
@@ -24,7 +25,8 @@ VIEWED_SKUS_KEY = "viewed_skus"
 SESSION_ID_MAX = ViewEvent._meta.get_field("session_id").max_length
 SKU_MAX = ViewEvent._meta.get_field("sku").max_length
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
-INSERT_BATCH = 5000
+INSERT_BATCH = 20_000
+EVENT_COLUMNS = ["source", "session_id", "sku", "viewed_at"]
 
 Progress = Callable[[int], None]
 
@@ -101,9 +103,9 @@ def sessions_import(
         raise SessionImportError(f"{path}: cannot open file: {exc.strerror}") from exc
     report = SessionImportReport(path=path, source=source)
     known = None if allow_unknown_skus else set(Product.objects.values_list("sku", flat=True))
-    now = timezone.now()
+    viewed_at = connection.ops.adapt_datetimefield_value(timezone.now())
     first_line_of: dict[str, int] = {}
-    batch: list[ViewEvent] = []
+    batch: list[tuple] = []
     with handle, transaction.atomic():
         report.replaced_events, _ = ViewEvent.objects.filter(source=source).delete()
         pending = 0
@@ -127,12 +129,9 @@ def sessions_import(
                 skus = kept
             report.sessions += 1
             report.events += len(skus)
-            batch += [
-                ViewEvent(source=source, session_id=session_id, sku=sku, viewed_at=now)
-                for sku in skus
-            ]
+            batch += [(source, session_id, sku, viewed_at) for sku in skus]
             if len(batch) >= INSERT_BATCH:
-                ViewEvent.objects.bulk_create(batch)
+                rows_insert(ViewEvent, EVENT_COLUMNS, batch)
                 batch = []
         if progress is not None and pending:
             progress(pending)
@@ -143,7 +142,7 @@ def sessions_import(
                 f"{len(report.problems)} problem(s); --strict imports nothing:\n{shown}"
                 + (f"\n... and {more} more" if more > 0 else "")
             )
-        ViewEvent.objects.bulk_create(batch)
+        rows_insert(ViewEvent, EVENT_COLUMNS, batch)
     return report
 
 

@@ -97,6 +97,8 @@ TEMPLATES = [
 ]
 
 # Database: SQLite by default; DATABASE_URL=postgres://... for PostgreSQL.
+if not env_str("DATABASE_URL"):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",

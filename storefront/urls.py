@@ -9,7 +9,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("targets/<str:target>/", views.target_listing, name="target"),
+    path("targets/<path:target>/", views.target_listing, name="target"),
     path("products/<str:sku>/", views.product_detail, name="product"),
     path("search/", views.search, name="search"),
     path("admin/", admin.site.urls),

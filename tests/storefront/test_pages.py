@@ -114,3 +114,12 @@ def test_search_wildcards_are_matched_literally(client, products):
     Product.objects.create(sku="PCT", name="100% Wool Sock", target="men")
     assert card_skus(client.get(reverse("search"), {"q": "%"})) == []
     assert card_skus(client.get(reverse("search"), {"q": "100% wool"})) == ["PCT"]
+
+
+def test_target_with_a_slash_gets_its_own_listing(client, db):
+    Product.objects.create(sku="S1", name="Trail Shoe", target="outdoor/trail")
+    home = client.get(reverse("home")).content.decode()
+    assert 'href="/targets/outdoor/trail/"' in home
+    listing = client.get("/targets/outdoor/trail/")
+    assert listing.status_code == 200
+    assert card_skus(listing) == ["S1"]
