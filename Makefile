@@ -1,13 +1,11 @@
 # Clothes in Space: `make demo` installs and serves the shop; `make test` runs every test.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-SAMPLE := var/sample
-DEMO_LOADED := var/.demo-loaded
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo install test test-fast lint format sample clean
+.PHONY: demo install test test-fast lint format clean
 
 install: $(INSTALLED)
 
@@ -18,20 +16,8 @@ $(INSTALLED): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-$(SAMPLE)/catalog.csv: $(INSTALLED)
-	$(PY) manage.py generate_sample_data $(SAMPLE)
-
-sample: $(SAMPLE)/catalog.csv
-
-# Migrations are cheap to re-check; the sample data is loaded once (remove var/ to start over).
-$(DEMO_LOADED): $(SAMPLE)/catalog.csv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_catalog $(SAMPLE)/catalog.csv
-	$(PY) manage.py load_sessions $(SAMPLE)/sessions.txt --source sample
-	touch $@
-
-demo: $(INSTALLED) $(DEMO_LOADED)
-	$(PY) manage.py migrate --noinput
+demo: $(INSTALLED)
+	$(PY) manage.py demo_setup
 	$(PY) manage.py runserver $(HOST)
 
 test: $(INSTALLED)

@@ -79,9 +79,10 @@ def search_query_clean(query: str) -> str:
 
 
 def products_search(query: str) -> QuerySet[Product]:
-    """Products whose name or target contains every word of the query (plain, unpersonalized).
+    """Products whose name has a word starting with each query word, or whose target is it.
 
-    Words are matched as text, never as syntax: quotes and operators are just characters.
+    Plain and unpersonalized. Words are matched as text, never as syntax: quotes and operators
+    are just characters. "men" finds "Men's" but not "Women's".
     """
     terms = re.findall(r"\w+", search_query_clean(query).lower())[:SEARCH_TERMS_MAX]
     if not terms:
@@ -89,5 +90,7 @@ def products_search(query: str) -> QuerySet[Product]:
     condition = Q()
     for term in terms:
         stem = term[:-1] if len(term) > 3 and term.endswith("s") else term
-        condition &= Q(name__icontains=stem) | Q(target__icontains=stem)
+        condition &= (
+            Q(name__istartswith=stem) | Q(name__icontains=" " + stem) | Q(target__iexact=term)
+        )
     return Product.objects.filter(condition)

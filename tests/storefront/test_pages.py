@@ -123,3 +123,8 @@ def test_target_with_a_slash_gets_its_own_listing(client, db):
     listing = client.get("/targets/outdoor/trail/")
     assert listing.status_code == 200
     assert card_skus(listing) == ["S1"]
+
+
+def test_search_matches_word_starts_so_men_is_not_women(client, products):
+    men = client.get(reverse("search"), {"q": "men"})
+    assert sorted(card_skus(men)) == ["HIK-1", "LIF-1", "RUN-2"]
