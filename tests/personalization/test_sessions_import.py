@@ -80,7 +80,7 @@ def test_allow_unknown_skus_keeps_items_outside_the_catalog(db, write_file):
 def test_strict_import_fails_whole_and_keeps_previous_import(products, write_file, bad_line):
     sessions_import(write_file("sessions.txt", "s1\tRUN-1\tRUN-2\n"), source="shop")
     before = log_snapshot()
-    content = "s1\tHIK-1\ns2\tHIK-2\n".encode() + bad_line.encode("latin-1")
+    content = b"s1\tHIK-1\ns2\tHIK-2\n" + bad_line.encode("latin-1")
     with pytest.raises(SessionImportError, match=r"line 3: "):
         sessions_import(write_file("new.txt", content), source="shop", strict=True)
     assert log_snapshot() == before
