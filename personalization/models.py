@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from .sessions_file import SESSION_ID_MAX, SKU_MAX
+
 LIVE_SOURCE = "live"
 
 
@@ -15,8 +17,8 @@ class ViewEvent(models.Model):
     """
 
     source = models.CharField(max_length=100, default=LIVE_SOURCE)
-    session_id = models.CharField(max_length=128)
-    sku = models.CharField(max_length=64)
+    session_id = models.CharField(max_length=SESSION_ID_MAX)
+    sku = models.CharField(max_length=SKU_MAX)
     viewed_at = models.DateTimeField()
 
     class Meta:

@@ -1,8 +1,4 @@
-"""Writes to the view log: live product views, and `sessions.txt` imports and removals.
-
-`sessions.txt` is the seed's format: one session a line, TAB separated, the session id first,
-then the SKUs viewed in order.
-"""
+"""Writes to the view log: live product views, and `sessions.txt` imports, exports, removals."""
 
 from __future__ import annotations
 
@@ -20,10 +16,9 @@ from catalog.models import Product
 from storefront.db import rows_insert
 
 from .models import LIVE_SOURCE, ViewEvent
+from .sessions_file import LineProblem, sessions_file_parse
 
 VIEWED_SKUS_KEY = "viewed_skus"
-SESSION_ID_MAX = ViewEvent._meta.get_field("session_id").max_length
-SKU_MAX = ViewEvent._meta.get_field("sku").max_length
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
 INSERT_BATCH = 20_000
 EVENT_COLUMNS = ["source", "session_id", "sku", "viewed_at"]
@@ -104,21 +99,14 @@ def sessions_import(
     report = SessionImportReport(path=path, source=source)
     known = None if allow_unknown_skus else set(Product.objects.values_list("sku", flat=True))
     viewed_at = connection.ops.adapt_datetimefield_value(timezone.now())
-    first_line_of: dict[str, int] = {}
     batch: list[tuple] = []
     with handle, transaction.atomic():
         report.replaced_events, _ = ViewEvent.objects.filter(source=source).delete()
-        pending = 0
-        for number, raw in enumerate(handle, start=1):
-            if progress is not None:
-                pending += len(raw)
-                if pending >= 1 << 16:
-                    progress(pending)
-                    pending = 0
-            parsed = _session_line_parse(raw, number, report, first_line_of)
-            if parsed is None:
+        for parsed in sessions_file_parse(handle, progress=progress):
+            if isinstance(parsed, LineProblem):
+                report.malformed.append((parsed.line, parsed.problem))
                 continue
-            session_id, skus = parsed
+            number, session_id, skus = parsed.line, parsed.session_id, parsed.skus
             if known is not None:
                 kept = [sku for sku in skus if sku in known]
                 if len(kept) != len(skus):
@@ -133,8 +121,6 @@ def sessions_import(
             if len(batch) >= INSERT_BATCH:
                 rows_insert(ViewEvent, EVENT_COLUMNS, batch)
                 batch = []
-        if progress is not None and pending:
-            progress(pending)
         if strict and report.problems:
             shown = "\n".join(report.problems[:20])
             more = len(report.problems) - 20
@@ -144,47 +130,6 @@ def sessions_import(
             )
         rows_insert(ViewEvent, EVENT_COLUMNS, batch)
     return report
-
-
-def _session_line_parse(
-    raw: bytes, number: int, report: SessionImportReport, first_line_of: dict[str, int]
-) -> tuple[str, list[str]] | None:
-    """The (session id, SKUs) of one line, or None after recording why it was skipped."""
-    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        report.malformed.append((number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"))
-        return None
-    if not text.strip():
-        return None  # blank lines separate nothing and are not sessions
-    fields = text.split("\t")
-    session_id, skus = fields[0].strip(), [sku.strip() for sku in fields[1:]]
-    if not session_id:
-        report.malformed.append((number, "empty session id"))
-        return None
-    if not skus:
-        report.malformed.append((number, f"session {session_id!r} has no SKU"))
-        return None
-    if "" in skus:
-        position = skus.index("") + 2
-        report.malformed.append((number, f"empty field {position} (two TABs in a row?)"))
-        return None
-    if len(session_id) > SESSION_ID_MAX:
-        report.malformed.append((number, f"session id longer than {SESSION_ID_MAX} characters"))
-        return None
-    too_long = next((sku for sku in skus if len(sku) > SKU_MAX), None)
-    if too_long is not None:
-        report.malformed.append((number, f"sku {too_long[:20]!r}... longer than {SKU_MAX}"))
-        return None
-    if session_id in first_line_of:
-        report.malformed.append(
-            (number, f"session id {session_id!r} repeats line {first_line_of[session_id]}")
-        )
-        return None
-    first_line_of[session_id] = number
-    return session_id, skus
 
 
 def sessions_remove(source: str) -> int:
