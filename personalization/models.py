@@ -29,3 +29,69 @@ class ViewEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.session_id} viewed {self.sku}"
+
+
+class EmbeddingVersion(models.Model):
+    """One training of embeddings: its parameters, counts, evaluation, status and files.
+
+    Exactly one succeeded version per kind is active (serves); at most one per kind is queued
+    or running at a time. Both rules are database constraints, so no race can break them.
+    """
+
+    class Kind(models.TextChoices):
+        PRODUCT = "product", "product embeddings (prod2vec)"
+        WORD = "word", "word embeddings"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PRODUCT)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    is_active = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, help_text="Word2Vec hyperparameters")
+    recommender_config = models.JSONField(default=dict, blank=True)
+    holdout_share = models.FloatField(default=0.0)
+    triggered_by = models.CharField(max_length=150, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    phase = models.CharField(max_length=32, blank=True, help_text="what a running training does")
+    epoch = models.PositiveIntegerField(default=0)
+    epochs = models.PositiveIntegerField(default=0)
+    losses = models.JSONField(default=list, blank=True, help_text="training loss per epoch")
+    sessions = models.PositiveIntegerField(default=0, help_text="training sessions")
+    events = models.PositiveIntegerField(default=0, help_text="training events")
+    holdout_sessions = models.PositiveIntegerField(default=0)
+    vocabulary = models.PositiveIntegerField(default=0, help_text="items with a vector")
+    training_seconds = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="method -> {hr, mrr, predictions, k} on the holdout"
+    )
+    error = models.TextField(blank=True)
+    path = models.CharField(max_length=255, blank=True, help_text="folder under the models dir")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(is_active=True), name="one_active_per_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_training_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.pk} ({self.status}{', active' if self.is_active else ''})"
+
+    @property
+    def headline(self) -> dict | None:
+        """The shop's default recommender's metrics on the holdout, if evaluated."""
+        return self.metrics.get("default")

@@ -146,6 +146,29 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo).
 SEARCH_BACKEND = env_str("SEARCH_BACKEND", "embedded")
 
+# Embeddings: where model versions are stored, how they are evaluated and retrained.
+CIS_MODELS_DIR = Path(env_str("CIS_MODELS_DIR") or DATA_DIR / "models")
+CIS_HOLDOUT_SHARE = float(env_str("CIS_HOLDOUT_SHARE") or 0.1)
+CIS_EVAL_K = int(env_str("CIS_EVAL_K") or 20)
+CIS_ACTIVATION_TOLERANCE = float(env_str("CIS_ACTIVATION_TOLERANCE") or 0.0)
+CIS_RETRAIN_CRON = env_str("CIS_RETRAIN_CRON", "30 3 * * *")  # empty: no scheduled retraining
+CELERY_BEAT_SCHEDULE = {}
+if CIS_RETRAIN_CRON:
+    from celery.schedules import crontab
+
+    try:
+        minute, hour, day_of_month, month_of_year, day_of_week = CIS_RETRAIN_CRON.split()
+        _retrain_schedule = crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"CIS_RETRAIN_CRON must be five cron fields (minute hour day month weekday), "
+            f"not {CIS_RETRAIN_CRON!r}: {exc}"
+        ) from exc
+    CELERY_BEAT_SCHEDULE["retrain-embeddings"] = {
+        "task": "personalization.tasks.retrain_embeddings_scheduled",
+        "schedule": _retrain_schedule,
+    }
+
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)
 CIS_RECENTLY_VIEWED_MAX = int(env_str("CIS_RECENTLY_VIEWED_MAX") or 50)

@@ -78,3 +78,85 @@ def redis_url():
     yield REDIS_TEST_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite tests use a file, not memory, so a Celery worker process can open the same data."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("database") / "test.sqlite3"
+        )
+
+
+@pytest.fixture
+def models_dir(settings, tmp_path):
+    settings.CIS_MODELS_DIR = tmp_path / "models"
+    return settings.CIS_MODELS_DIR
+
+
+def database_url_of_tests() -> str:
+    """A DATABASE_URL naming the database the tests run on, for a subprocess to share."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, models_dir, tmp_path):
+    """A real `celery -A storefront worker` on the local Redis broker, sharing the test database.
+
+    Yields the broker URL; the test process's Celery app sends to it while the fixture lasts.
+    """
+    import subprocess
+    import sys
+    import time
+
+    from storefront.celery import app
+
+    broker = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+    client = redis.Redis.from_url(broker, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"the Celery broker (Redis) is not reachable at {broker}: {exc}")
+    client.flushdb()
+    log = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker,
+        "DATABASE_URL": database_url_of_tests(),
+        "CIS_DATA_DIR": str(tmp_path / "worker-data"),
+        "CIS_MODELS_DIR": str(models_dir),
+    }
+    command = [sys.executable, "-m", "celery", "-A", "storefront", "worker", "--pool=solo",
+               "--without-mingle", "--without-gossip", "--loglevel=INFO"]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    with log.open("w") as output:
+        worker = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=output)
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=broker, task_always_eager=False)
+    app.pool.force_close_all()
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield broker
+    finally:
+        app.conf.update(saved)
+        app.pool.force_close_all()
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        client.flushdb()
