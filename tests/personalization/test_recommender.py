@@ -1,0 +1,146 @@
+"""personalization.recommender: session vectors, the blended recommender, storage."""
+
+import math
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from personalization.recommender import (
+    NOT_RANKED,
+    RecommenderConfig,
+    SessionRecommender,
+    cooccurrence_count,
+)
+
+EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, cooccurrence_weight=0.0)
+
+
+def hand_vectors() -> KeyedVectors:
+    """a, b, c along the axes (not unit length: build normalizes), d between a and b."""
+    vectors = KeyedVectors(vector_size=3)
+    vectors.add_vectors(
+        ["a", "b", "c", "d"],
+        np.array([[2, 0, 0], [0, 3, 0], [0, 0, 1], [1, 0.8, 0]], dtype=np.float32),
+    )
+    return vectors
+
+
+def recommender(config=EMBEDDING_ONLY, sessions=()) -> SessionRecommender:
+    return SessionRecommender.build(hand_vectors(), list(sessions), config)
+
+
+def unit(*values):
+    vector = np.array(values, dtype=np.float64)
+    return vector / np.linalg.norm(vector)
+
+
+def test_session_vector_weighs_views_by_recency_with_the_half_life():
+    # a viewed one view before b: weights 0.5 and 1 on the unit vectors.
+    vector = recommender().session_vector(["a", "b"])
+    assert vector.dtype == np.float32 and math.isclose(np.linalg.norm(vector), 1, rel_tol=1e-6)
+    assert np.allclose(vector, unit(0.5, 1, 0), atol=1e-6)
+    longer = recommender(RecommenderConfig(half_life=2.0, cooccurrence_weight=0))
+    assert np.allclose(longer.session_vector(["a", "b"]), unit(2**-0.5, 1, 0), atol=1e-6)
+
+
+def test_plain_mean_when_there_is_no_half_life():
+    plain = recommender(RecommenderConfig(half_life=None, dedupe=False, cooccurrence_weight=0))
+    assert np.allclose(plain.session_vector(["a", "b", "a"]), unit(2, 1, 0), atol=1e-6)
+
+
+def test_dedupe_counts_a_repeated_sku_once_at_its_latest_view():
+    # a, b, a: deduplicated a weighs 1 (age 0) and b 0.5; otherwise a weighs 1 + 0.25.
+    assert np.allclose(recommender().session_vector(["a", "b", "a"]), unit(1, 0.5, 0), atol=1e-6)
+    repeated = recommender(RecommenderConfig(half_life=1.0, dedupe=False, cooccurrence_weight=0))
+    assert np.allclose(repeated.session_vector(["a", "b", "a"]), unit(1.25, 0.5, 0), atol=1e-6)
+
+
+def test_unknown_skus_are_ignored_but_still_age_the_views_before_them():
+    # a is two views old (weight 0.25), b the latest (weight 1); dropping the unknown view
+    # would make a one view old (weight 0.5).
+    vector = recommender().session_vector(["a", "gone", "b"])
+    assert np.allclose(vector, unit(0.25, 1, 0), atol=1e-6)
+
+
+def test_no_session_vector_and_no_recommendation_without_a_known_sku():
+    model = recommender(RecommenderConfig(), sessions=[["a", "b"]])
+    assert model.session_vector([]) is None
+    assert model.session_vector(["gone"]) is None
+    assert (model.scores(["gone"]) == NOT_RANKED).all()
+    assert model.recommend(["gone"]) == []
+
+
+def test_scores_are_cosines_aligned_with_items():
+    model = recommender()
+    scores = model.scores(["a"])
+    assert scores.shape == (4,) and model.items == ["a", "b", "c", "d"]
+    assert np.allclose(scores, [1, 0, 0, unit(1, 0.8, 0)[0]], atol=1e-6)
+
+
+def test_recommend_ranks_best_first_and_leaves_out_excluded_skus():
+    model = recommender()
+    assert [sku for sku, _ in model.recommend(["a"], k=2)] == ["a", "d"]
+    ranked = model.recommend(["a"], k=1, exclude=["a", "unknown"])
+    assert ranked == [("d", pytest.approx(unit(1, 0.8, 0)[0], abs=1e-6))]
+    assert len(model.recommend(["a"], k=10)) == 4
+
+
+def test_similar_gives_nearest_products_without_the_product_itself():
+    model = recommender()
+    assert [sku for sku, _ in model.similar("a", k=1)] == ["d"]
+    assert [sku for sku, _ in model.similar("d", k=2)] == ["a", "b"]
+    assert model.similar("unknown") == []
+
+
+def test_cooccurrence_counts_both_directions_nearer_views_more_and_repeats():
+    index = {"a": 0, "b": 1, "c": 2}
+    # a b a: (a,b) and (b,a) one view apart count 1 each way; (a,a) two apart counts 1/2 twice.
+    counts = cooccurrence_count([["a", "b", "a"], ["c"]], index, window=2).toarray()
+    assert np.allclose(counts, [[1, 2, 0], [2, 0, 0], [0, 0, 0]])
+    # With a window of one view, a and a are too far apart; an unknown SKU still takes a place.
+    counts = cooccurrence_count([["a", "b", "a"], ["a", "x", "c"]], index, window=1).toarray()
+    assert np.allclose(counts, [[0, 2, 0], [2, 0, 0], [0, 0, 0]])
+
+
+def test_cooccurrence_blend_lifts_what_shoppers_viewed_next():
+    # c is orthogonal to a in the embedding, but shoppers who view a then view c.
+    sessions = [["a", "c"]] * 20
+    embedding = recommender(EMBEDDING_ONLY, sessions)
+    assert [sku for sku, _ in embedding.recommend(["a"], k=3)][1] == "d"
+    blended = recommender(RecommenderConfig(cooccurrence_weight=10.0), sessions)
+    assert [sku for sku, _ in blended.recommend(["a"], k=3)][:2] == ["c", "a"]
+    # The session vector, used by search, is the same with or without the blend.
+    assert np.array_equal(blended.session_vector(["a", "c"]), embedding.session_vector(["a", "c"]))
+
+
+def test_scores_batch_matches_scores_one_session_at_a_time():
+    model = recommender(RecommenderConfig(), sessions=[["a", "c", "b"], ["d", "a"]])
+    prefixes = [["a"], ["b", "gone", "a"], ["gone"], ["d", "d", "c"]]
+    table = model.scores_batch(prefixes)
+    for row, prefix in zip(table, prefixes, strict=True):
+        assert np.array_equal(row, model.scores(prefix))
+
+
+def test_save_and_load_round_trip_memory_maps_the_vectors(tmp_path):
+    model = recommender(RecommenderConfig(), sessions=[["a", "c", "b"], ["d", "a"]])
+    model.save(tmp_path / "model")
+    loaded = SessionRecommender.load(tmp_path / "model")
+    assert isinstance(loaded.vectors.vectors, np.memmap)
+    assert loaded.config == model.config and loaded.items == model.items
+    assert (loaded.cooccurrence != model.cooccurrence).nnz == 0
+    for prefix in (["a"], ["b", "c", "a"], ["gone"]):
+        assert np.array_equal(loaded.scores(prefix), model.scores(prefix))
+    assert loaded.recommend(["b"], k=2) == model.recommend(["b"], k=2)
+
+
+def test_config_round_trips_and_rejects_unknown_or_bad_values():
+    config = RecommenderConfig(half_life=None, cooccurrence_weight=3.0)
+    assert RecommenderConfig.from_dict(config.as_dict()) == config
+    assert RecommenderConfig.from_dict({}) == RecommenderConfig()
+    with pytest.raises(ValueError, match="unknown RecommenderConfig key.*halflife"):
+        RecommenderConfig.from_dict({"halflife": 2})
+    with pytest.raises(ValueError, match="half_life"):
+        RecommenderConfig(half_life=0)
+    with pytest.raises(ValueError, match="cooccurrence_window"):
+        RecommenderConfig(cooccurrence_window=0)
