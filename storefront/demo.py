@@ -6,14 +6,16 @@ from pathlib import Path
 from catalog.models import Product
 from catalog.sample_data import sample_data_generate
 from catalog.services import catalog_import
-from personalization.models import ViewEvent
+from personalization.models import EmbeddingVersion, ViewEvent
 from personalization.services import sessions_import
+from personalization.training import embeddings_train, training_version_create
 
 SAMPLE_SOURCE = "sample"
 
 
 def demo_prepare(sample_dir: Path, *, say: Callable[[str], None] = print) -> None:
-    """Generate the sample data if it is missing and load what the database lacks."""
+    """Generate the sample data if it is missing, load what the database lacks, and train the
+    first embeddings if none serve yet."""
     catalog_file, sessions_file = sample_dir / "catalog.csv", sample_dir / "sessions.txt"
     if not (catalog_file.is_file() and sessions_file.is_file()):
         say(f"Generating the sample shop in {sample_dir} ...")
@@ -24,4 +26,9 @@ def demo_prepare(sample_dir: Path, *, say: Callable[[str], None] = print) -> Non
     if not ViewEvent.objects.filter(source=SAMPLE_SOURCE).exists():
         report = sessions_import(sessions_file, source=SAMPLE_SOURCE)
         say(f"Loaded {report.sessions} sample sessions ({report.events} views).")
+    if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
+        say("Training product embeddings on the sample sessions ...")
+        version = training_version_create(triggered_by="demo_setup")
+        version = embeddings_train(version.pk)
+        say(f"Trained v{version.pk} in {version.training_seconds:.0f} s.")
     say("The demo shop is ready.")

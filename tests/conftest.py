@@ -1,6 +1,7 @@
 """Shared fixtures: files to import, a catalog, and the real local Redis."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,48 @@ def redis_url():
     client.close()
 
 
+@contextmanager
+def celery_configured(**conf):
+    """The project's Celery app with `conf` for a while; connection pools are rebuilt on the way
+    in and out, so no test publishes through a connection made for another broker."""
+    from storefront.celery import app
+
+    def pools_reset():
+        # Celery's pools live in kombu's registry, keyed by broker URL: reset that, not only the
+        # app's references, or a closed pool is handed out again for the same URL.
+        from kombu import pools
+
+        pools.reset()
+        app._pool = None
+        if "amqp" in app.__dict__:
+            app.amqp._producer_pool = None
+
+    saved = {key: app.conf[key] for key in conf}
+    pools_reset()
+    app.conf.update(conf)
+    try:
+        yield app
+    finally:
+        pools_reset()
+        app.conf.update(saved)
+
+
+@pytest.fixture
+def broker_down(settings):
+    """Celery pointed at a closed port, for real: publishing a task fails to connect."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_configured(broker_url="redis://127.0.0.1:1/0", task_always_eager=False):
+        yield
+
+
+@pytest.fixture
+def eager_celery(settings):
+    """Tasks run in the calling process, as with no CELERY_BROKER_URL."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with celery_configured(task_always_eager=True):
+        yield
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """SQLite tests use a file, not memory, so a Celery worker process can open the same data."""
@@ -119,8 +162,6 @@ def celery_worker(transactional_db, models_dir, tmp_path):
     import sys
     import time
 
-    from storefront.celery import app
-
     broker = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
     client = redis.Redis.from_url(broker, socket_connect_timeout=0.5)
     try:
@@ -141,19 +182,15 @@ def celery_worker(transactional_db, models_dir, tmp_path):
     root = Path(__file__).resolve().parent.parent
     with log.open("w") as output:
         worker = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=output)
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=broker, task_always_eager=False)
-    app.pool.force_close_all()
     try:
         deadline = time.monotonic() + 60
         while "ready." not in log.read_text():
             if worker.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield broker
+        with celery_configured(broker_url=broker, task_always_eager=False):
+            yield broker
     finally:
-        app.conf.update(saved)
-        app.pool.force_close_all()
         worker.terminate()
         try:
             worker.wait(timeout=20)

@@ -1,0 +1,40 @@
+"""Shared set-up for the benchmarks: a fresh Django data folder with a generated shop loaded."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def django_start(data_dir: Path | None = None) -> Path:
+    """Point Django at `data_dir` (default: a new temporary folder), set it up and migrate."""
+    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="cis-bench-"))
+    sys.path.insert(0, str(ROOT))
+    os.environ["CIS_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return data_dir
+
+
+def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) -> Path:
+    """Generate a catalog and `sessions` simulated sessions, load both; returns sessions.txt."""
+    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
+    from catalog.services import catalog_import
+    from personalization.services import sessions_import
+
+    catalog = products_generate(products, seed=seed)
+    catalog_csv_write(data_dir / "catalog.csv", catalog, images=False)
+    catalog_import(data_dir / "catalog.csv")
+    sessions_file = data_dir / "sessions.txt"
+    with sessions_file.open("w", encoding="utf-8") as out:
+        for session_id, skus in sessions_simulate(catalog, sessions, seed=seed):
+            out.write(session_id + "\t" + "\t".join(skus) + "\n")
+    sessions_import(sessions_file, source="bench")
+    return sessions_file

@@ -1,0 +1,61 @@
+"""`manage.py train_word_embeddings --corpus PATH`: word vectors from a plain-text corpus."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from personalization.models import EmbeddingVersion
+from personalization.training import (
+    TrainingError,
+    training_version_create,
+    word_embeddings_train,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Train word embeddings from a text file (one sentence a line; lower-cased, punctuation "
+        "stripped) and save them as a word model version."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--corpus", type=Path, required=True)
+        parser.add_argument("--max-sentences", type=int, help="use at most this many sentences")
+        parser.add_argument("--vector-size", type=int)
+        parser.add_argument("--window", type=int)
+        parser.add_argument("--epochs", type=int)
+        parser.add_argument("--min-count", type=int)
+        parser.add_argument("--no-activate", action="store_true")
+
+    def handle(self, *args, corpus: Path, max_sentences, no_activate, **options):
+        if not corpus.is_file():
+            raise CommandError(f"{corpus}: no such file")
+        names = ["vector_size", "window", "epochs", "min_count"]
+        params = {name: options[name] for name in names if options.get(name) is not None}
+        try:
+            version = training_version_create(
+                kind=EmbeddingVersion.Kind.WORD,
+                params=params,
+                corpus=corpus.resolve(),
+                max_sentences=max_sentences,
+                triggered_by="train_word_embeddings",
+            )
+            with tqdm(desc="epochs", unit=" epoch", disable=None) as bar:
+
+                def on_epoch(epoch, epochs, loss):
+                    bar.total = epochs
+                    bar.update(1)
+
+                version = word_embeddings_train(
+                    version.pk, activate=False if no_activate else None, on_epoch=on_epoch
+                )
+        except (TrainingError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        score = version.metrics.get("wordsim353")
+        self.stdout.write(
+            f"word v{version.pk}: {version.sessions} sentences, {version.events} words, "
+            f"{version.vocabulary} words with a vector, {version.training_seconds:.1f} s"
+            + (f"; WordSim-353 Spearman {score['spearman']:.1f}" if score else "")
+            + ("; active" if version.is_active else "")
+        )
