@@ -1,0 +1,64 @@
+// Keeps the admin's training panel current: polls its JSON status every 2 s while a training is
+// queued or running, and reloads the page once it has finished. The panel is complete without it.
+(function () {
+  "use strict";
+  var panel = document.getElementById("cis-training");
+  if (!panel || !panel.dataset.inProgress || !window.fetch) return;
+  var url = panel.dataset.statusUrl;
+  var failures = 0;
+
+  function field(name) {
+    return panel.querySelector('[data-field="' + name + '"]');
+  }
+
+  function show(state) {
+    var status = field("status");
+    if (status) {
+      status.textContent = state.status;
+      status.className = "cis-status cis-status-" + state.status;
+    }
+    if (field("progress")) {
+      field("progress").textContent = state.progress === state.status ? "" : "· " + state.progress;
+    }
+    if (field("elapsed")) field("elapsed").textContent = state.elapsed_text || "—";
+    var bar = field("bar");
+    if (bar) {
+      if (state.epochs) {
+        bar.max = state.epochs;
+        bar.value = state.epoch;
+      } else {
+        bar.removeAttribute("value"); // indeterminate while reading sessions
+      }
+    }
+    var error = field("error");
+    if (error) {
+      error.textContent = state.error || "";
+      error.hidden = !state.error;
+    }
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (state) {
+        failures = 0;
+        show(state);
+        if (state.in_progress) {
+          window.setTimeout(poll, 2000);
+        } else {
+          window.location.reload();
+        }
+      })
+      .catch(function () {
+        // A server restart or a lost connection: keep trying, less often, for a while.
+        failures += 1;
+        if (field("progress")) field("progress").textContent = "· status unavailable, retrying…";
+        if (failures < 30) window.setTimeout(poll, Math.min(30000, 2000 * failures));
+      });
+  }
+
+  window.setTimeout(poll, 2000);
+})();

@@ -1,0 +1,379 @@
+"""personalization/admin.py: embedding versions in the admin (retrain, status, charts, rollback)."""
+
+import time
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from personalization.models import EmbeddingVersion
+
+CHANGELIST = "admin:personalization_embeddingversion_changelist"
+RETRAIN = "admin:personalization_embeddingversion_retrain"
+STATUS = "admin:personalization_embeddingversion_status"
+ACTIVATE = "admin:personalization_embeddingversion_activate"
+CHANGE = "admin:personalization_embeddingversion_change"
+
+Status = EmbeddingVersion.Status
+
+
+def metrics(hr: float, mrr: float) -> dict:
+    return {
+        "default": {"hr": hr, "mrr": mrr, "predictions": 120, "k": 20},
+        "popularity": {"hr": hr / 3, "mrr": mrr / 3, "predictions": 120, "k": 20},
+        "item-knn": {"hr": hr - 2, "mrr": mrr - 1, "predictions": 120, "k": 20},
+    }
+
+
+@pytest.fixture
+def models_dir(settings, tmp_path):
+    settings.CIS_MODELS_DIR = tmp_path / "models"
+    return settings.CIS_MODELS_DIR
+
+
+@pytest.fixture
+def make_version(db, models_dir):
+    """Create a version directly (as training would have left it); `files` makes its folder."""
+
+    def make(*, files: bool = False, **fields) -> EmbeddingVersion:
+        version = EmbeddingVersion.objects.create(**fields)
+        if files:
+            version.path = f"{version.kind}/v{version.pk}"
+            version.save(update_fields=["path"])
+            (models_dir / version.path).mkdir(parents=True)
+        return version
+
+    return make
+
+
+@pytest.fixture
+def succeeded(make_version):
+    """Two succeeded versions with their files; the newer one serves."""
+    old = make_version(
+        status=Status.SUCCEEDED,
+        files=True,
+        metrics=metrics(30.0, 12.0),
+        losses=[900.0, 500.0, 400.0],
+        epochs=3,
+        epoch=3,
+        params={"vector_size": 50, "window": 3},
+        training_seconds=75.0,
+        sessions=1200,
+        events=5400,
+        vocabulary=310,
+    )
+    new = make_version(
+        status=Status.SUCCEEDED, files=True, is_active=True, metrics=metrics(33.5, 14.25)
+    )
+    return old, new
+
+
+@pytest.fixture
+def running(make_version):
+    return make_version(
+        status=Status.RUNNING,
+        phase="training",
+        epoch=7,
+        epochs=20,
+        losses=[10.0] * 7,
+        started_at=timezone.now() - timedelta(seconds=90),
+        heartbeat_at=timezone.now(),
+        triggered_by="alice",
+    )
+
+
+def staff_user(*permissions: str) -> User:
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+# Permissions.
+
+
+@pytest.mark.parametrize("name", [RETRAIN, STATUS])
+def test_anonymous_is_sent_to_login_and_nothing_is_queued(client, db, name):
+    response = client.post(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert not EmbeddingVersion.objects.exists()
+
+
+def test_logged_in_non_staff_user_is_sent_to_login_and_nothing_is_queued(client, db):
+    client.force_login(User.objects.create_user("shopper", password="pw"))
+    response = client.post(reverse(RETRAIN))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    assert not EmbeddingVersion.objects.exists()
+
+
+def test_staff_without_add_permission_gets_403_and_no_retrain_button(client, db):
+    client.force_login(staff_user("view_embeddingversion"))
+    assert client.post(reverse(RETRAIN)).status_code == 403
+    assert not EmbeddingVersion.objects.exists()
+    page = client.get(reverse(CHANGELIST))
+    assert page.status_code == 200
+    assert "Retrain embeddings" not in page.content.decode()
+
+
+def test_retrain_refuses_get_with_405(admin_client):
+    response = admin_client.get(reverse(RETRAIN))
+    assert response.status_code == 405
+    assert not EmbeddingVersion.objects.exists()
+
+
+def test_retrain_requires_the_csrf_token(admin_user, running):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    page = client.get(reverse(CHANGELIST))
+    token = page.context["csrf_token"]
+
+    refused = client.post(reverse(RETRAIN))
+    assert refused.status_code == 403
+    assert b"CSRF" in refused.content
+
+    accepted = client.post(reverse(RETRAIN), {"csrfmiddlewaretoken": str(token)})
+    assert accepted.status_code == 302
+    assert accepted["Location"] == reverse(CHANGELIST)
+
+
+# Retraining.
+
+
+def test_retrain_while_a_training_runs_warns_naming_it_and_queues_nothing(client, running):
+    client.force_login(staff_user("view_embeddingversion", "add_embeddingversion"))
+    response = client.post(reverse(RETRAIN))
+    assert response.status_code == 302
+    assert response["Location"] == reverse(CHANGELIST)
+    [text] = message_texts(response)
+    assert f"v{running.pk} is running" in text
+    assert "No new training started" in text
+    assert EmbeddingVersion.objects.count() == 1
+
+
+def test_retrain_with_the_broker_down_says_so_and_keeps_the_active_version(
+    admin_client, succeeded, broker_down
+):
+    _, active = succeeded
+    started = time.monotonic()
+    response = admin_client.post(reverse(RETRAIN), follow=True)
+    assert time.monotonic() - started < 15
+
+    assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
+    assert response.status_code == 200
+    [text] = message_texts(response)
+    assert "Nothing was queued: the task broker is unreachable" in text
+    assert "Nothing was queued: the task broker is unreachable" in response.content.decode()
+    attempt = EmbeddingVersion.objects.latest("id")
+    assert attempt.pk > active.pk
+    assert attempt.status == Status.FAILED
+    assert "task broker is unreachable" in attempt.error
+    assert attempt.triggered_by == "admin"
+    active.refresh_from_db()
+    assert active.is_active
+    assert not EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists()
+
+
+# Status JSON.
+
+
+def test_status_reports_the_running_training(admin_client, succeeded, running):
+    state = admin_client.get(reverse(STATUS)).json()
+    assert state["id"] == running.pk
+    assert state["status"] == "running"
+    assert state["in_progress"] is True
+    assert (state["phase"], state["epoch"], state["epochs"]) == ("training", 7, 20)
+    assert state["progress"] == "epoch 7/20"
+    assert state["losses"] == [10.0] * 7
+    assert state["started_at"] == running.started_at.isoformat()
+    assert 89 <= state["elapsed_seconds"] < 120
+    assert state["error"] == ""
+
+
+def test_status_reports_the_latest_version_when_none_runs_and_keeps_its_keys_when_empty(
+    admin_client, make_version
+):
+    empty = admin_client.get(reverse(STATUS)).json()
+    assert empty["id"] is None and empty["in_progress"] is False
+    failed = make_version(status=Status.FAILED, error="boom", started_at=timezone.now())
+    state = admin_client.get(reverse(STATUS)).json()
+    assert state.keys() == empty.keys()
+    assert (state["id"], state["status"], state["error"]) == (failed.pk, "failed", "boom")
+    assert state["in_progress"] is False
+
+
+def test_status_of_one_version_by_id(admin_client, succeeded, running):
+    old, _ = succeeded
+    state = admin_client.get(reverse(STATUS), {"id": old.pk}).json()
+    assert (state["id"], state["status"]) == (old.pk, "succeeded")
+    assert admin_client.get(reverse(STATUS), {"id": 999999}).status_code == 404
+
+
+def test_status_is_for_staff_with_view_permission_only(client, running):
+    assert client.get(reverse(STATUS)).status_code == 302
+    client.force_login(staff_user())
+    assert client.get(reverse(STATUS)).status_code == 403
+
+
+# Rollback.
+
+
+def test_activate_rolls_back_to_an_older_succeeded_version(admin_client, succeeded):
+    old, new = succeeded
+    response = admin_client.post(reverse(ACTIVATE, args=[old.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse(CHANGE, args=[old.pk])
+    assert message_texts(response) == [f"v{old.pk} is now the active version instead of v{new.pk}."]
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert old.is_active and not new.is_active
+
+
+def test_activate_reports_missing_files_and_keeps_the_active_version(
+    admin_client, succeeded, make_version
+):
+    _, active = succeeded
+    orphan = make_version(status=Status.SUCCEEDED, path="product/gone")
+    response = admin_client.post(reverse(ACTIVATE, args=[orphan.pk]))
+    assert response.status_code == 302
+    [text] = message_texts(response)
+    assert f"v{orphan.pk} was not activated" in text and "files are missing" in text
+    active.refresh_from_db()
+    assert active.is_active
+
+
+def test_activate_refuses_a_failed_version(admin_client, succeeded, make_version):
+    failed = make_version(status=Status.FAILED)
+    response = admin_client.post(reverse(ACTIVATE, args=[failed.pk]))
+    [text] = message_texts(response)
+    assert "only a succeeded one can serve" in text
+    assert EmbeddingVersion.objects.get(is_active=True) == succeeded[1]
+
+
+def test_activate_needs_post_and_the_change_permission(client, admin_client, succeeded):
+    old, new = succeeded
+    assert admin_client.get(reverse(ACTIVATE, args=[old.pk])).status_code == 405
+    client.force_login(staff_user("view_embeddingversion", "add_embeddingversion"))
+    assert client.post(reverse(ACTIVATE, args=[old.pk])).status_code == 403
+    new.refresh_from_db()
+    assert new.is_active
+
+
+# Pages and read-only rules.
+
+
+def test_changelist_shows_versions_progress_metrics_panel_and_charts(
+    admin_client, succeeded, running
+):
+    page = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "epoch 7/20" in page
+    assert "33.5%" in page and "14.2%" in page  # the active version's HR@20 and MRR@20
+    assert "1 min 15 s" in page
+    assert "1,200 / 5,400 / 310" in page
+    assert 'action="' + reverse(RETRAIN) + '"' in page
+    assert "csrfmiddlewaretoken" in page
+    assert 'data-in-progress="1"' in page and "Training under way" in page
+    assert "admin_cis/status.js" in page
+    charts = [
+        ET.fromstring(svg)
+        for svg in admin_client.get(reverse(CHANGELIST)).context["metrics_charts"]
+    ]
+    assert len(charts) == 2
+    ns = "{http://www.w3.org/2000/svg}"
+    for chart in charts:
+        lines = chart.findall(f".//{ns}polyline")
+        assert len(lines) == 3  # default, popularity, item-knn
+        assert len(lines[0].get("points").split()) == 2  # two succeeded versions
+
+
+def test_change_form_shows_loss_chart_metrics_table_params_and_no_save(admin_client, succeeded):
+    old, _ = succeeded
+    response = admin_client.get(reverse(CHANGE, args=[old.pk]))
+    page = response.content.decode()
+    loss = ET.fromstring(response.context["loss_chart"])
+    [line] = loss.findall(".//{http://www.w3.org/2000/svg}polyline")
+    assert len(line.get("points").split()) == 3
+    assert "Training loss per epoch" in page
+    assert "popularity" in page and "item-knn" in page and "30.00%" in page
+    assert "vector_size" in page
+    assert "Activate this version" in page
+    assert 'name="_save"' not in page
+
+
+def test_active_version_has_no_activate_button(admin_client, succeeded):
+    _, active = succeeded
+    page = admin_client.get(reverse(CHANGE, args=[active.pk])).content.decode()
+    assert "Activate this version" not in page
+    assert "This version is active" in page
+
+
+def test_versions_cannot_be_added_or_edited(admin_client, succeeded):
+    old, _ = succeeded
+    add = reverse("admin:personalization_embeddingversion_add")
+    assert admin_client.get(add).status_code == 403
+    before = EmbeddingVersion.objects.get(pk=old.pk)
+    admin_client.post(reverse(CHANGE, args=[old.pk]), {"status": "failed", "is_active": "on"})
+    after = EmbeddingVersion.objects.get(pk=old.pk)
+    assert (after.status, after.is_active) == (before.status, before.is_active)
+
+
+def test_only_versions_neither_active_nor_running_can_be_deleted(admin_client, succeeded, running):
+    old, active = succeeded
+    for kept in (active, running):
+        url = reverse("admin:personalization_embeddingversion_delete", args=[kept.pk])
+        assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    url = reverse("admin:personalization_embeddingversion_delete", args=[old.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert set(EmbeddingVersion.objects.values_list("pk", flat=True)) == {active.pk, running.pk}
+    changelist = admin_client.get(reverse(CHANGELIST))
+    assert "delete_selected" not in changelist.content.decode()
+
+
+def test_change_form_shows_every_field_of_the_version(admin_client, succeeded):
+    page = admin_client.get(reverse(CHANGE, args=[succeeded[0].pk])).content.decode()
+    for field in EmbeddingVersion._meta.fields:
+        if field.name != "id":
+            assert f"field-{field.name}" in page, field.name
+
+
+# The real thing: a training run inside the request (eager Celery) on a tiny catalog.
+
+
+def test_retrain_in_eager_mode_trains_evaluates_and_shows_the_version(
+    admin_client, products, write_file, models_dir, eager_celery
+):
+    from personalization.services import sessions_import
+
+    patterns = [["RUN-1", "RUN-3", "RUN-2"], ["HIK-1", "HIK-2", "HIK-1"], ["LIF-1", "RUN-2"]]
+    lines = [f"s{number}\t" + "\t".join(patterns[number % 3]) for number in range(90)]
+    sessions_import(write_file("sessions.txt", "\n".join(lines) + "\n"))
+
+    response = admin_client.post(reverse(RETRAIN))
+
+    assert response.status_code == 302
+    version = EmbeddingVersion.objects.get()
+    assert version.status == Status.SUCCEEDED, version.error
+    assert message_texts(response) == [
+        f"Training v{version.pk} finished: succeeded; it is now active."
+    ]
+    assert version.is_active and version.triggered_by == "admin"
+    assert len(version.losses) == version.epochs > 0
+    assert "default" in version.metrics
+    state = admin_client.get(reverse(STATUS)).json()
+    assert (state["id"], state["status"], state["in_progress"]) == (version.pk, "succeeded", False)
+    assert state["losses"] == version.losses
+    page = admin_client.get(reverse(CHANGE, args=[version.pk]))
+    [line] = ET.fromstring(page.context["loss_chart"]).findall(
+        ".//{http://www.w3.org/2000/svg}polyline"
+    )
+    assert len(line.get("points").split()) == version.epochs
