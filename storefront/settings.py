@@ -115,21 +115,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # short so a dead Redis slows no page by more than a fraction of a second.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    _redis_timeouts = {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25}
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-                "IGNORE_EXCEPTIONS": True,
-            },
-        }
+            "OPTIONS": {**_redis_timeouts, "IGNORE_EXCEPTIONS": True},
+        },
+        # Visitors' session vectors: errors raise here, so a page can say personalization is
+        # off instead of silently pretending.
+        "personalization": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _redis_timeouts,
+        },
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "personalization": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "personalization",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},  # the default 300 would evict visitors
+        },
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set.
@@ -168,6 +179,13 @@ if CIS_RETRAIN_CRON:
         "task": "personalization.tasks.retrain_embeddings_scheduled",
         "schedule": _retrain_schedule,
     }
+
+# Personalization: visitors' session vectors and the re-ranking of search results.
+CIS_MODEL_CHECK_SECONDS = float(env_str("CIS_MODEL_CHECK_SECONDS") or 5)
+CIS_SESSION_VECTOR_TTL = int(env_str("CIS_SESSION_VECTOR_TTL") or 1800)
+CIS_SESSION_SKUS_MAX = int(env_str("CIS_SESSION_SKUS_MAX") or 20)
+CIS_RERANK_WINDOW = int(env_str("CIS_RERANK_WINDOW") or 50)
+CIS_RERANK_WEIGHT = float(env_str("CIS_RERANK_WEIGHT") or 0.7)
 
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)

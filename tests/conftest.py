@@ -25,11 +25,13 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
-    """Each test writes media under its own folder and starts with an empty cache."""
-    from django.core.cache import cache
+    """Each test writes media under its own folder and starts with empty local caches."""
+    from django.core.cache import caches
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    cache.clear()
+    for alias in settings.CACHES:
+        if settings.CACHES[alias]["BACKEND"].endswith("LocMemCache"):
+            caches[alias].clear()
 
 
 @pytest.fixture

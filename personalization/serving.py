@@ -1,0 +1,177 @@
+"""The model this process serves: the active version's files, loaded once (memory-mapped) and
+swapped when another version becomes active, without a restart.
+
+The active version is looked up in the database at most every `CIS_MODEL_CHECK_SECONDS`, so a
+request costs no query; an activation reaches every process within that time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import DatabaseError
+from django.dispatch import receiver
+
+from .models import EmbeddingVersion
+from .recommender import SessionRecommender
+
+logger = logging.getLogger(__name__)
+
+MODEL_CHECK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    version_id: int
+    directory: Path
+    recommender: SessionRecommender
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """What this process knows about one kind: the active version, its model, when checked."""
+
+    version: tuple[int, Path] | None  # (id, folder) of the active version; None: none active
+    model: ActiveModel | None  # None: nothing active, or its files could not be loaded
+    checked_at: float
+
+
+_slots: dict[str, _Slot] = {}
+_warned: set[tuple[int, Path]] = set()
+_lock = threading.Lock()
+
+
+def model_active(kind: str = EmbeddingVersion.Kind.PRODUCT) -> ActiveModel | None:
+    """The active version of `kind` with its loaded recommender, or None when nothing is
+    active or its files cannot be loaded (a warning is logged once per version).
+
+    Reads without a lock; one thread at a time re-checks the database and, when the active
+    version changed, loads the new one while the others keep serving the previous one.
+    """
+    interval = float(getattr(settings, "CIS_MODEL_CHECK_SECONDS", MODEL_CHECK_SECONDS))
+    slot = _slots.get(kind)
+    if slot is not None and time.monotonic() - slot.checked_at < interval:
+        return slot.model
+    with _lock:
+        slot = _slots.get(kind)
+        if slot is not None and time.monotonic() - slot.checked_at < interval:
+            return slot.model
+        slot = _slot_refresh(kind, slot)
+        _slots[kind] = slot
+        return slot.model
+
+
+def recommender_active(kind: str = EmbeddingVersion.Kind.PRODUCT) -> SessionRecommender | None:
+    """The recommender of the active version (see `model_active`)."""
+    model = model_active(kind)
+    return model.recommender if model is not None else None
+
+
+def model_version_active_id(kind: str = EmbeddingVersion.Kind.PRODUCT) -> int | None:
+    """The id of the version this process serves (None when it serves none)."""
+    model = model_active(kind)
+    return model.version_id if model is not None else None
+
+
+def product_vectors_active() -> Mapping[str, np.ndarray] | None:
+    """SKU -> unit-length float32 vector of the active product model (for indexing search
+    backends); rows are views into the memory-mapped file, not copies."""
+    recommender = recommender_active(EmbeddingVersion.Kind.PRODUCT)
+    return ProductVectors(recommender) if recommender is not None else None
+
+
+def models_loaded_clear() -> None:
+    """Forget what this process loaded: the next call checks the database and loads again."""
+    with _lock:
+        _slots.clear()
+        _warned.clear()
+
+
+class ProductVectors(Mapping):
+    """A read-only SKU -> vector mapping over a recommender's vectors."""
+
+    def __init__(self, recommender: SessionRecommender):
+        self._index = recommender.index
+        self._items = recommender.items
+        self._vectors = recommender.vectors.vectors
+
+    def __getitem__(self, sku: str) -> np.ndarray:
+        return self._vectors[self._index[sku]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self._index
+
+    @property
+    def vector_size(self) -> int:
+        return int(self._vectors.shape[1])
+
+
+def _slot_refresh(kind: str, slot: _Slot | None) -> _Slot:
+    now = time.monotonic()
+    try:
+        row = (
+            EmbeddingVersion.objects.filter(kind=kind, is_active=True)
+            .values_list("pk", "path")
+            .first()
+        )
+    except DatabaseError as exc:
+        # Keep serving what is loaded; ask again after the interval.
+        logger.warning("cannot check the active %s model (%s); keeping the loaded one", kind, exc)
+        return _Slot(slot.version if slot else None, slot.model if slot else None, now)
+    if row is None:
+        if slot is not None and slot.version is not None:
+            logger.info("no %s model is active any more; serving none", kind)
+        return _Slot(None, None, now)
+    # The folder is part of the identity: ids are reused when a test database rolls back.
+    version = (row[0], Path(settings.CIS_MODELS_DIR) / row[1])
+    if slot is not None and slot.version == version and slot.model is not None:
+        return _Slot(version, slot.model, now)
+    return _Slot(version, _model_load(kind, *version), now)
+
+
+def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | None:
+    started = time.perf_counter()
+    try:
+        recommender = SessionRecommender.load(directory)
+    except (OSError, ValueError, KeyError) as exc:
+        # Files missing or unreadable: serve unpersonalized, retry at the next check.
+        if (version_id, directory) not in _warned:
+            _warned.add((version_id, directory))
+            logger.warning(
+                "%s v%s is active but cannot be loaded from %s (%s: %s); serving no model",
+                kind,
+                version_id,
+                directory,
+                type(exc).__name__,
+                exc,
+            )
+        return None
+    logger.info(
+        "loaded %s v%s (%d vectors) in %.3f s",
+        kind,
+        version_id,
+        len(recommender.items),
+        time.perf_counter() - started,
+    )
+    return ActiveModel(version_id=version_id, directory=directory, recommender=recommender)
+
+
+@receiver(setting_changed)
+def _models_forget_on_setting_change(*, setting: str, **kwargs) -> None:
+    # Only tests change settings at run time: a new models folder means other models.
+    if setting in {"CIS_MODELS_DIR", "CIS_MODEL_CHECK_SECONDS"}:
+        models_loaded_clear()

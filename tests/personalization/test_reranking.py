@@ -1,0 +1,260 @@
+"""personalization.reranking: search results re-ranked against the session vector, with reasons."""
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from factories import EMBEDDING_ONLY, keyed_vectors, version_make
+from gensim.models import KeyedVectors
+
+from personalization.recommender import SessionRecommender
+from personalization.reranking import (
+    BECAUSE_NOTABLE,
+    products_similar,
+    recommendations_for,
+    rerank_weight,
+    results_rerank,
+)
+from personalization.session_vectors import SessionState
+from personalization.training import version_activate
+
+# Axes: running, hiking, lifestyle.
+SHOP = {
+    "RUN-SHOE-1": (1.0, 0.1, 0.0),
+    "RUN-SHOE-2": (1.0, 0.0, 0.2),
+    "RUN-SHORTS": (0.9, 0.3, 0.0),
+    "HIK-BOOT": (0.1, 1.0, 0.1),
+    "HIK-JACKET": (0.2, 1.0, 0.0),
+    "LIF-SNEAKER": (0.0, 0.1, 1.0),
+    "LIF-TEE": (0.3, 0.0, 1.0),
+}
+
+
+@dataclass
+class Hit:
+    sku: str
+    score: float
+
+
+@dataclass
+class ScoredHit(Hit):
+    similarity: float | None = None
+
+
+@pytest.fixture
+def recommender() -> SessionRecommender:
+    return SessionRecommender.build(keyed_vectors(SHOP), [], EMBEDDING_ONLY)
+
+
+def cosine(sku: str, vector: np.ndarray) -> float:
+    own = np.array(SHOP[sku])
+    return float(own @ vector / np.linalg.norm(own) / np.linalg.norm(vector))
+
+
+def hits_of(*skus: str) -> list[Hit]:
+    """The backend's order: scores falling from len(skus) to 1."""
+    return [Hit(sku, float(len(skus) - i)) for i, sku in enumerate(skus)]
+
+
+def rerank(hits, recommender, viewed, *, weight):
+    return results_rerank(
+        hits,
+        session_vector=recommender.session_vector(viewed),
+        recommender=recommender,
+        weight=weight,
+        viewed_skus=viewed,
+    )
+
+
+def skus(results) -> list[str]:
+    return [result.sku for result in results]
+
+
+def test_weight_one_orders_by_cosine_to_the_session_vector_alone(recommender):
+    hits = hits_of("LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2", "LIF-TEE", "HIK-JACKET")
+    viewed = ["RUN-SHOE-1"]
+    results = rerank(hits, recommender, viewed, weight=1)
+    vector = recommender.session_vector(viewed)
+    expected = sorted((hit.sku for hit in hits), key=lambda sku: -cosine(sku, vector))
+    assert skus(results) == expected
+    assert [r.position for r in results] == [0, 1, 2, 3, 4]
+    assert results[0].plain_position == 2 and results[0].moved_up == 2
+    for result in results:
+        assert result.similarity == pytest.approx(cosine(result.sku, vector), abs=1e-6)
+        assert result.score == pytest.approx(result.similarity)
+
+
+def test_weight_zero_keeps_the_plain_order_and_still_reports_similarity(recommender):
+    hits = hits_of("LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2", "LIF-TEE")
+    results = rerank(hits, recommender, ["RUN-SHOE-1"], weight=0)
+    assert skus(results) == ["LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2", "LIF-TEE"]
+    assert all(r.similarity is not None and r.position == r.plain_position for r in results)
+
+
+def test_text_is_min_max_normalized_and_blended_with_the_weight(recommender):
+    hits = [Hit("LIF-SNEAKER", 12.0), Hit("HIK-BOOT", 9.0), Hit("RUN-SHOE-2", 8.0)]
+    viewed = ["RUN-SHOE-1"]
+    vector = recommender.session_vector(viewed)
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.4)}
+    for sku, text_norm in [("LIF-SNEAKER", 1.0), ("HIK-BOOT", 0.25), ("RUN-SHOE-2", 0.0)]:
+        expected = 0.6 * text_norm + 0.4 * cosine(sku, vector)
+        assert results[sku].score == pytest.approx(expected, abs=1e-6)
+        assert results[sku].text_score == dict((h.sku, h.score) for h in hits)[sku]
+    # 0.6 * 1 + 0.4 * 0.1 beats 0.4 * 0.98: at this weight text still leads
+    assert results["LIF-SNEAKER"].position == 0 and results["RUN-SHOE-2"].position == 1
+
+
+def test_products_without_a_vector_keep_their_slots(recommender):
+    hits = hits_of("LIF-SNEAKER", "NEW-1", "HIK-BOOT", "NEW-2", "RUN-SHOE-2")
+    results = rerank(hits, recommender, ["RUN-SHOE-1"], weight=1)
+    assert skus(results) == ["RUN-SHOE-2", "NEW-1", "HIK-BOOT", "NEW-2", "LIF-SNEAKER"]
+    new = [r for r in results if r.sku.startswith("NEW")]
+    assert all(r.similarity is None and r.because is None for r in new)
+    assert all(r.position == r.plain_position for r in new)
+
+
+def test_cold_start_keeps_the_plain_order_without_similarity_or_reason(recommender):
+    hits = hits_of("LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2")
+    for vector in [None, recommender.session_vector(["NEVER-SEEN"])]:
+        results = results_rerank(
+            hits, session_vector=vector, recommender=recommender, weight=1, viewed_skus=[]
+        )
+        assert skus(results) == ["LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2"]
+        assert all(r.similarity is None and r.because is None for r in results)
+        assert [r.score for r in results] == [1.0, 0.5, 0.0]
+    assert results_rerank([], session_vector=None, recommender=None, weight=1) == []
+
+
+def test_a_session_vector_of_another_model_gives_the_plain_order(recommender):
+    hits = hits_of("LIF-SNEAKER", "RUN-SHOE-2")
+    results = results_rerank(
+        hits, session_vector=np.ones(5, np.float32), recommender=recommender, weight=1
+    )
+    assert skus(results) == ["LIF-SNEAKER", "RUN-SHOE-2"]
+
+
+def test_because_names_the_most_similar_viewed_product_not_the_latest(recommender):
+    # The shoe was viewed before the jacket: the jacket weighs more in the session vector, but
+    # the running shoe that moved up is explained by the other running shoe.
+    viewed = ["RUN-SHOE-1", "HIK-JACKET"]
+    hits = hits_of("LIF-SNEAKER", "LIF-TEE", "RUN-SHOE-2", "HIK-BOOT")
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=1)}
+    assert results["RUN-SHOE-2"].moved_up > 0 and results["RUN-SHOE-2"].because == "RUN-SHOE-1"
+    assert results["HIK-BOOT"].because == "HIK-JACKET"
+    assert results["LIF-SNEAKER"].because is None  # fell, and like nothing viewed
+
+
+def test_a_result_that_did_not_move_is_explained_only_by_a_notable_similarity(recommender):
+    viewed = ["RUN-SHOE-1"]
+    hits = hits_of("RUN-SHORTS", "LIF-TEE", "LIF-SNEAKER")
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=1)}
+    assert results["RUN-SHORTS"].moved_up == 0 and results["RUN-SHORTS"].because == "RUN-SHOE-1"
+    assert cosine("LIF-TEE", np.array(SHOP["RUN-SHOE-1"])) < BECAUSE_NOTABLE
+    assert results["LIF-TEE"].moved_up == 0 and results["LIF-TEE"].because is None
+
+
+def test_because_never_names_the_result_itself(recommender):
+    viewed = ["RUN-SHOE-2", "RUN-SHOE-1"]
+    results = {
+        r.sku: r for r in rerank(hits_of("LIF-TEE", "RUN-SHOE-2"), recommender, viewed, weight=1)
+    }
+    assert results["RUN-SHOE-2"].because == "RUN-SHOE-1"
+    alone = rerank(hits_of("LIF-TEE", "RUN-SHOE-2"), recommender, ["RUN-SHOE-2"], weight=1)
+    assert [r.because for r in alone] == [None, None]
+
+
+def test_a_similarity_computed_by_the_backend_is_used_as_given(recommender):
+    viewed = ["RUN-SHOE-1"]
+    hits = [
+        ScoredHit("RUN-SHOE-2", 3.0, similarity=0.1),  # the vectors would say 0.98
+        ScoredHit("LIF-SNEAKER", 2.0, similarity=0.9),
+        ScoredHit("ONLY-IN-THE-BACKEND", 1.0, similarity=0.95),
+        ScoredHit("HIK-BOOT", 0.5),  # not re-scored: computed here
+    ]
+    results = rerank(hits, recommender, viewed, weight=1)
+    assert skus(results) == ["ONLY-IN-THE-BACKEND", "LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2"]
+    by_sku = {r.sku: r for r in results}
+    assert by_sku["RUN-SHOE-2"].similarity == pytest.approx(0.1)
+    vector = recommender.session_vector(viewed)
+    assert by_sku["HIK-BOOT"].similarity == pytest.approx(cosine("HIK-BOOT", vector), abs=1e-6)
+
+
+def test_a_weight_outside_zero_to_one_is_refused(recommender):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        rerank(hits_of("RUN-SHOE-2"), recommender, ["RUN-SHOE-1"], weight=1.5)
+
+
+def test_the_default_weight_lifts_running_shoes_after_three_running_views():
+    # "shoes": eight other shoes first by text (score 1 / (rank + 1)), four running shoes last.
+    rng = np.random.default_rng(2)
+    axes = {"running": 0, "tennis": 1, "hiking": 2, "lifestyle": 3}
+
+    def near(axis: str) -> tuple[float, ...]:
+        vector = rng.normal(scale=0.25, size=4)
+        vector[axes[axis]] += 1
+        return tuple(vector)
+
+    others = [f"{kind}-SHOE-{i}" for kind in ("TEN", "HIK", "LIF") for i in range(3)][:8]
+    running_shoes = [f"RUN-SHOE-{i}" for i in range(4)]
+    viewed = ["RUN-SHORTS", "RUN-TEE", "RUN-JACKET"]
+    kind_axis = {"TEN": "tennis", "HIK": "hiking", "LIF": "lifestyle", "RUN": "running"}
+    shop = {sku: near(kind_axis[sku[:3]]) for sku in others + running_shoes + viewed}
+    model = SessionRecommender.build(keyed_vectors(shop), [], EMBEDDING_ONLY)
+    hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(others + running_shoes)]
+    plain = results_rerank(hits, session_vector=None, recommender=model, weight=rerank_weight())
+    assert sum(r.sku.startswith("RUN") for r in plain[:5]) == 0
+    results = rerank(hits, model, viewed, weight=rerank_weight())
+    assert sum(r.sku.startswith("RUN") for r in results[:5]) >= 4
+    assert all(r.because in viewed for r in results[:5] if r.sku.startswith("RUN"))
+
+
+def test_reranking_fifty_results_does_not_grow_with_the_catalog():
+    rng = np.random.default_rng(5)
+    catalog = [f"SKU-{i:06d}" for i in range(100_000)]
+    vectors = KeyedVectors(vector_size=64)
+    vectors.add_vectors(catalog, rng.normal(size=(len(catalog), 64)).astype(np.float32))
+    model = SessionRecommender.build(vectors, [], EMBEDDING_ONLY)
+    viewed = catalog[:20]
+    vector = model.session_vector(viewed)
+    hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(catalog[1000:1050])]
+    timings = []
+    for _ in range(21):
+        started = time.perf_counter()
+        results_rerank(
+            hits, session_vector=vector, recommender=model, weight=0.7, viewed_skus=viewed
+        )
+        timings.append(time.perf_counter() - started)
+    assert statistics.median(timings) < 0.002
+
+
+@pytest.fixture
+def active_shop(db, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version = version_make(models_dir, SHOP)
+    version_activate(version)
+    return version
+
+
+def test_recommendations_follow_the_session_and_leave_out_what_was_viewed(active_shop):
+    state = SessionState(version_id=active_shop.pk, skus=("HIK-BOOT", "RUN-SHOE-1"), vector=None)
+    # The shoe viewed last leads; the boot before it tips the shorts (a little hiking) ahead of
+    # the other shoe, and the jacket ahead of anything lifestyle.
+    assert recommendations_for(state, limit=3) == ["RUN-SHORTS", "RUN-SHOE-2", "HIK-JACKET"]
+
+
+def test_no_recommendations_without_history_or_a_model(db, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    state = SessionState(version_id=None, skus=("RUN-SHOE-1",), vector=None)
+    assert recommendations_for(state, limit=3) == []  # nothing active
+    version_activate(version_make(models_dir, SHOP))
+    assert recommendations_for(None, limit=3) == []
+    assert recommendations_for(SessionState(None, (), None), limit=3) == []
+    assert recommendations_for(state, limit=3)
+
+
+def test_similar_products_are_the_nearest_vectors_without_the_product_itself(active_shop):
+    assert products_similar("RUN-SHOE-1", limit=2) == ["RUN-SHOE-2", "RUN-SHORTS"]
+    assert products_similar("HIK-BOOT", limit=1) == ["HIK-JACKET"]
+    assert products_similar("NOT-IN-THE-MODEL", limit=3) == []
