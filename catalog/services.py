@@ -102,13 +102,29 @@ def catalog_import(
         )
         report.created, report.updated = len(to_create), len(to_update)
         report.unchanged = len(rows) - len(to_create) - len(to_update)
+        deleted: list[str] = []
         if prune:
-            absent = sorted(set(existing) - {row.sku for row in rows})
-            for start in range(0, len(absent), WRITE_BATCH):
-                Product.objects.filter(sku__in=absent[start : start + WRITE_BATCH]).delete()
-            report.pruned = len(absent)
+            deleted = sorted(set(existing) - {row.sku for row in rows})
+            for start in range(0, len(deleted), WRITE_BATCH):
+                Product.objects.filter(sku__in=deleted[start : start + WRITE_BATCH]).delete()
+            report.pruned = len(deleted)
         report.changed_skus = [p.sku for p in to_create + to_update]
+        if report.changed_skus or deleted:
+            transaction.on_commit(
+                lambda: _search_index_refresh(report.changed_skus, deleted), robust=True
+            )
     return report
+
+
+def _search_index_refresh(changed_skus: list[str], deleted_skus: list[str]) -> None:
+    """Keep the search engine's index current with a load that committed."""
+    from personalization.serving import product_vectors_active
+
+    from .search import search_index_refresh
+
+    search_index_refresh(
+        changed_skus=changed_skus, deleted_skus=deleted_skus, vectors=product_vectors_active()
+    )
 
 
 def catalog_rows_read(path: Path, *, progress: Progress | None = None) -> list[CatalogRow]:

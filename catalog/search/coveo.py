@@ -1,0 +1,247 @@
+"""Search with Coveo: the Search API v2 to query, the Push API to index a Push source.
+
+A search is `POST {COVEO_SEARCH_URL}/rest/search/v2?organizationId=...` with a bearer API key
+and `enableQuerySyntax: false`; only the query's plain words are sent, lowercased, so no
+Coveo syntax (`@field==`, `$qre`, AND, NEAR...) typed by a visitor is ever interpreted. Each
+result's SKU is read from `raw.<COVEO_SKU_FIELD>` (a field mapped from the pushed `sku`
+metadata), its relevance from `score`.
+
+Indexing uses the Push API's batch route, which suits a catalog of thousands: for each batch
+a file container is created (`POST .../push/v1/organizations/{org}/files`), the JSON batch
+(`addOrUpdate`, `delete`) is uploaded to its presigned `uploadUri` with only the
+`requiredHeaders` it lists (never our API key), and the batch is pushed with
+`PUT .../sources/{source}/documents/batch?fileId=...`. A rebuild sets the source's status to
+REBUILD, pushes every product with one `orderingId`, deletes what is older than it
+(`DELETE .../documents/olderthan`, products no longer in the catalog) and sets it back to IDLE.
+Coveo holds no vectors here: re-ranking is left to the caller.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import numpy as np
+from django.conf import settings
+
+from catalog.models import Product
+
+from . import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
+
+logger = logging.getLogger(__name__)
+
+SEARCH_URL = "https://platform.cloud.coveo.com"
+PUSH_URL = "https://api.cloud.coveo.com"
+PUSH_BATCH = 5000  # items per file container: a few MB, far below the 256 MB limit
+PUSH_TIMEOUT = 30.0  # seconds; a push is a background job, not a page
+DOCUMENT_ID_SCHEME = "product://"
+
+
+@dataclass(frozen=True)
+class CoveoSearch:
+    organization_id: str
+    api_key: str = field(repr=False)
+    search_url: str = SEARCH_URL
+    search_hub: str = ""
+    pipeline: str = ""
+    timeout: float = 1.0
+    sku_field: str = "sku"
+    push_url: str = PUSH_URL
+    push_api_key: str = field(default="", repr=False)
+    source_id: str = ""
+    name: str = field(default="coveo", init=False)
+
+    def search(
+        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+    ) -> list[SearchHit]:
+        words = search_words(query)
+        if not words or limit <= 0:
+            return []
+        if not (self.organization_id and self.api_key):
+            raise SearchUnavailable("COVEO_ORGANIZATION_ID and COVEO_API_KEY must be set")
+        url = f"{self.search_url.rstrip('/')}/rest/search/v2?" + urlencode(
+            {"organizationId": self.organization_id}
+        )
+        response = _request(
+            "POST", url, token=self.api_key, body=self.search_body(words, limit=limit),
+            timeout=self.timeout,
+        )  # fmt: skip
+        return hits_from_response(response, sku_field=self.sku_field)
+
+    def search_body(self, words: list[str], *, limit: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "q": " ".join(words),
+            "enableQuerySyntax": False,
+            "numberOfResults": limit,
+            "fieldsToInclude": [self.sku_field],
+        }
+        if self.search_hub:
+            body["searchHub"] = self.search_hub
+        if self.pipeline:
+            body["pipeline"] = self.pipeline
+        return body
+
+    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+        self._push_check()
+        ordering_id = int(time.time() * 1000)
+        self._push("POST", "/status", {"statusType": "REBUILD"})
+        try:
+            count = 0
+            for batch in items_batched(products, PUSH_BATCH):
+                self._batch_push([coveo_document(p) for p in batch], [], ordering_id=ordering_id)
+                count += len(batch)
+            # Every product was just pushed with ordering_id: what is older left the catalog.
+            self._push("DELETE", "/documents/olderthan", {"orderingId": ordering_id})
+        finally:
+            try:
+                self._push("POST", "/status", {"statusType": "IDLE"})
+            except SearchUnavailable as exc:
+                logger.warning("Could not set the Coveo source back to IDLE: %s", exc)
+        return count
+
+    def index_update(
+        self,
+        products: Iterable[Product],
+        *,
+        deleted_skus: Iterable[str] = (),
+        vectors: Vectors | None = None,
+    ) -> None:
+        self._push_check()
+        deletions = [
+            {"documentId": coveo_document_id(sku), "deleteChildren": False} for sku in deleted_skus
+        ]
+        ordering_id = int(time.time() * 1000)
+        for batch in items_batched(products, PUSH_BATCH):
+            self._batch_push([coveo_document(p) for p in batch], deletions, ordering_id=ordering_id)
+            deletions = []
+        if deletions:
+            self._batch_push([], deletions, ordering_id=ordering_id)
+
+    def _batch_push(
+        self, documents: list[dict[str, Any]], deletions: list[dict[str, Any]], *, ordering_id: int
+    ) -> None:
+        container = _request(
+            "POST",
+            f"{self.push_url.rstrip('/')}/push/v1/organizations/{quote(self.organization_id)}/files",
+            token=self.push_api_key,
+            timeout=PUSH_TIMEOUT,
+        )
+        try:
+            upload_uri, file_id = container["uploadUri"], container["fileId"]
+            required_headers = dict(container.get("requiredHeaders") or {})
+        except (KeyError, TypeError) as exc:
+            raise SearchUnavailable(f"unexpected file container from Coveo: {exc}") from None
+        _request(
+            "PUT", upload_uri, token=None, headers=required_headers, timeout=PUSH_TIMEOUT,
+            body={"addOrUpdate": documents, "delete": deletions},
+        )  # fmt: skip
+        self._push("PUT", "/documents/batch", {"fileId": file_id, "orderingId": ordering_id})
+
+    def _push(self, method: str, path: str, query: Mapping[str, Any]) -> None:
+        url = (
+            f"{self.push_url.rstrip('/')}/push/v1/organizations/{quote(self.organization_id)}"
+            f"/sources/{quote(self.source_id)}{path}?{urlencode(query)}"
+        )
+        _request(method, url, token=self.push_api_key, timeout=PUSH_TIMEOUT)
+
+    def _push_check(self) -> None:
+        if not (self.organization_id and self.push_api_key and self.source_id):
+            raise SearchUnavailable(
+                "COVEO_ORGANIZATION_ID, COVEO_PUSH_API_KEY and COVEO_SOURCE_ID must be set"
+            )
+
+
+def backend_from_settings() -> CoveoSearch:
+    return CoveoSearch(
+        organization_id=getattr(settings, "COVEO_ORGANIZATION_ID", "") or "",
+        api_key=getattr(settings, "COVEO_API_KEY", "") or "",
+        search_url=getattr(settings, "COVEO_SEARCH_URL", "") or SEARCH_URL,
+        search_hub=getattr(settings, "COVEO_SEARCH_HUB", "") or "",
+        pipeline=getattr(settings, "COVEO_PIPELINE", "") or "",
+        timeout=float(getattr(settings, "COVEO_TIMEOUT", 1.0)),
+        sku_field=getattr(settings, "COVEO_SKU_FIELD", "") or "sku",
+        push_url=getattr(settings, "COVEO_PUSH_URL", "") or PUSH_URL,
+        push_api_key=getattr(settings, "COVEO_PUSH_API_KEY", "") or "",
+        source_id=getattr(settings, "COVEO_SOURCE_ID", "") or "",
+    )
+
+
+def coveo_document_id(sku: str) -> str:
+    return DOCUMENT_ID_SCHEME + quote(sku, safe="")
+
+
+def coveo_document(product: Product) -> dict[str, Any]:
+    """A Push API item: its text in `data`, and the columns as metadata (fields in Coveo)."""
+    return {
+        "documentId": coveo_document_id(product.sku),
+        "title": product.name,
+        "data": " ".join(v for v in (product.name, product.target, product.category) if v),
+        "fileExtension": ".txt",
+        "sku": product.sku,
+        "target": product.target,
+        "category": product.category,
+    }
+
+
+def hits_from_response(body: Any, *, sku_field: str) -> list[SearchHit]:
+    """SearchHits from a Search API v2 response, in its order (results without a SKU skipped)."""
+    try:
+        results = body["results"]
+        hits = []
+        for result in results:
+            raw = result.get("raw") or {}
+            sku = raw.get(sku_field)
+            if isinstance(sku, list):  # a multi-value field
+                sku = sku[0] if sku else None
+            if sku:
+                hits.append(SearchHit(str(sku), float(result.get("score") or 0)))
+        return hits
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SearchUnavailable(f"unexpected search response from Coveo: {exc!r}") from None
+
+
+def _request(
+    method: str,
+    url: str,
+    *,
+    token: str | None,
+    timeout: float,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Send a JSON request; answer the decoded JSON (None when empty). Every failure is a
+    SearchUnavailable whose message names the route and status, never the token."""
+    request = urllib.request.Request(url, method=method)
+    request.add_header("Accept", "application/json")
+    if body is not None:
+        request.data = json.dumps(body).encode("utf-8")
+        request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    route = url.split("?", 1)[0]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = response.read()
+    except urllib.error.HTTPError as exc:
+        raise SearchUnavailable(f"Coveo answered {method} {route} with HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        raise SearchUnavailable(f"Coveo is unreachable at {route}: {exc.reason}") from None
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        raise SearchUnavailable(f"Coveo did not answer {method} {route}: {reason}") from None
+    if not payload.strip():
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise SearchUnavailable(f"Coveo answered {method} {route} with non-JSON") from None

@@ -1,0 +1,328 @@
+"""Search with Elasticsearch 8 through elasticsearch-dsl (ELASTICSEARCH_URL).
+
+Searches go to an alias (ELASTICSEARCH_INDEX, default "products"). A rebuild fills a new
+concrete index (`products-<timestamp>`), then moves the alias in one `update_aliases` call
+and drops the old index: searches never see a half-built index. The user's words reach
+Elasticsearch only inside a `multi_match` query, which analyzes text and parses no syntax.
+
+ELASTICSEARCH_RERANK="server" re-scores the top `limit` text matches inside Elasticsearch by
+cosine similarity to the session vector (a `rescore` with `script_score` over the
+`embedding` dense vector, as the seed did); hits then carry both the text score (a named
+query's score, Elasticsearch 8.8+) and the cosine. "client" (default) returns text scores
+and leaves re-ranking to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import chain
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+from django.conf import settings
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch.helpers import BulkIndexError, bulk
+from elasticsearch_dsl import DenseVector, Document, Index, Keyword, MetaField, Search, Text
+from elasticsearch_dsl.query import MultiMatch
+
+from catalog.models import Product
+
+from . import SearchHit, SearchUnavailable, Vectors, search_words
+
+logger = logging.getLogger(__name__)
+
+TEXT_FIELDS = ["name^3", "target", "category"]
+TEXT_QUERY_NAME = "text"
+INDEX_TIMEOUT = 60.0  # seconds for index writes, which take longer than a search
+BULK_CHUNK = 500
+# 0 for a product without a vector (or an index built without vectors), cosine + 1 otherwise:
+# script scores cannot be negative.
+SIMILARITY_SCRIPT = (
+    "doc.containsKey('embedding') && doc['embedding'].size() > 0"
+    " ? cosineSimilarity(params.session_vector, 'embedding') + 1.0 : 0.0"
+)
+
+
+class ProductDocument(Document):
+    sku = Keyword()
+    name = Text(analyzer="english", fields={"keyword": Keyword(ignore_above=256)})
+    target = Text(analyzer="english", fields={"keyword": Keyword()})
+    category = Text(analyzer="english", fields={"keyword": Keyword()})
+    image = Keyword(index=False, doc_values=False)
+
+    class Index:
+        name = "products"  # the alias; rebuilds create products-<timestamp> behind it
+        settings = {"number_of_shards": 1}
+
+    class Meta:
+        dynamic = MetaField("strict")  # a stray field is an error, not a guessed mapping
+
+
+class ElasticsearchSearch:
+    name = "elasticsearch"
+
+    def __init__(self, *, url: str, alias: str, timeout: float, rerank: str = "client"):
+        if rerank not in {"client", "server"}:
+            raise SearchUnavailable(f"ELASTICSEARCH_RERANK must be client or server, not {rerank}")
+        self.url, self.alias, self.timeout, self.rerank = url, alias, timeout, rerank
+
+    def __repr__(self) -> str:
+        return (
+            f"ElasticsearchSearch(url={url_redacted(self.url)!r}, alias={self.alias!r}, "
+            f"timeout={self.timeout}, rerank={self.rerank!r})"
+        )
+
+    def search(
+        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+    ) -> list[SearchHit]:
+        if not search_words(query) or limit <= 0:
+            return []
+        vector = session_vector if self.rerank == "server" else None
+        if vector is not None and not np.linalg.norm(vector) > 0:
+            vector = None  # no direction to compare with (an empty or zero session)
+        request = search_build(query, index=self.alias, limit=limit, session_vector=vector)
+        with self._errors():
+            body = request.using(self._client()).execute().to_dict()
+        try:
+            return hits_from_response(body, reranked=vector is not None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SearchUnavailable(
+                f"unexpected search response from Elasticsearch: {exc}"
+            ) from exc
+
+    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+        client = self._client().options(request_timeout=INDEX_TIMEOUT)
+        name = f"{self.alias}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+        with self._errors():
+            product_index(name, dims=vectors_dims(vectors)).create(using=client)
+            try:
+                count, _ = bulk(
+                    client,
+                    bulk_actions(products, index=name, vectors=vectors),
+                    chunk_size=BULK_CHUNK,
+                )
+                client.indices.refresh(index=name)
+                old = alias_indices(client, self.alias)
+                alias_is_index = not old and bool(client.indices.exists(index=self.alias))
+                if alias_is_index:
+                    logger.warning("Replacing the index %s with an alias of that name", self.alias)
+                client.indices.update_aliases(
+                    actions=alias_swap_actions(
+                        self.alias, new_index=name, old_indices=old, alias_is_index=alias_is_index
+                    )
+                )
+            except BaseException:
+                _index_delete_quietly(client, name)
+                raise
+        for index in old:
+            _index_delete_quietly(client, index)
+        return count
+
+    def index_update(
+        self,
+        products: Iterable[Product],
+        *,
+        deleted_skus: Iterable[str] = (),
+        vectors: Vectors | None = None,
+    ) -> None:
+        client = self._client().options(request_timeout=INDEX_TIMEOUT)
+        with self._errors():
+            if not client.indices.exists_alias(name=self.alias):
+                raise SearchUnavailable(
+                    f"the alias {self.alias} does not exist yet: "
+                    "run index_catalog --backend elasticsearch"
+                )
+            if vectors is not None and not _has_embedding(client, self.alias):
+                vectors = None  # built without vectors: the strict mapping would refuse them
+            deletions = (
+                {"_op_type": "delete", "_index": self.alias, "_id": s} for s in deleted_skus
+            )
+            bulk(
+                client,
+                chain(bulk_actions(products, index=self.alias, vectors=vectors), deletions),
+                chunk_size=BULK_CHUNK,
+                ignore_status=(404,),  # deleting a product that was never indexed
+            )
+
+    def _client(self) -> Elasticsearch:
+        if not self.url:
+            raise SearchUnavailable("ELASTICSEARCH_URL is not set")
+        try:
+            return elasticsearch_client(self.url, self.timeout)
+        except ValueError:
+            raise SearchUnavailable("ELASTICSEARCH_URL is not a valid URL") from None
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Elasticsearch's failures as SearchUnavailable, with what a person can act on."""
+        where = url_redacted(self.url)
+        try:
+            yield
+        except NotFoundError as exc:
+            raise SearchUnavailable(
+                f"{where} has no index {self.alias}: run index_catalog --backend elasticsearch"
+            ) from exc
+        except ApiError as exc:
+            raise SearchUnavailable(f"{where} answered HTTP {exc.meta.status}: {exc}") from exc
+        except TransportError as exc:
+            reason = type(exc).__name__
+            raise SearchUnavailable(f"{where} is unreachable ({reason}): {exc.message}") from exc
+        except BulkIndexError as exc:
+            first = exc.errors[0] if exc.errors else {}
+            raise SearchUnavailable(
+                f"{where} refused {len(exc.errors)} documents, first: {first}"
+            ) from exc
+
+
+def backend_from_settings() -> ElasticsearchSearch:
+    return ElasticsearchSearch(
+        url=getattr(settings, "ELASTICSEARCH_URL", "") or "",
+        alias=getattr(settings, "ELASTICSEARCH_INDEX", "") or "products",
+        timeout=float(getattr(settings, "ELASTICSEARCH_TIMEOUT", 1.0)),
+        rerank=getattr(settings, "ELASTICSEARCH_RERANK", "") or "client",
+    )
+
+
+@lru_cache(maxsize=4)
+def elasticsearch_client(url: str, timeout: float) -> Elasticsearch:
+    """One client (and connection pool) per process and configuration."""
+    return Elasticsearch(url, request_timeout=timeout, max_retries=0, retry_on_timeout=False)
+
+
+def product_index(name: str, *, dims: int | None = None) -> Index:
+    """The index `name` with the products' mapping, plus `embedding` when vectors have `dims`."""
+    index = ProductDocument._index.clone(name=name)
+    if dims:
+        index.get_or_create_mapping().field(
+            "embedding", DenseVector(dims=dims, index=True, similarity="cosine")
+        )
+    return index
+
+
+def search_build(
+    query: str, *, index: str, limit: int, session_vector: np.ndarray | None = None
+) -> Search:
+    """The search for `query`'s words; with `session_vector`, its top `limit` re-scored by it."""
+    text = " ".join(search_words(query))
+    search = (
+        Search(index=index)
+        .query(
+            MultiMatch(
+                query=text,
+                fields=TEXT_FIELDS,
+                type="cross_fields",
+                operator="or",
+                minimum_should_match="75%",
+                _name=TEXT_QUERY_NAME,
+            )
+        )
+        .source(["sku"])
+        .extra(size=limit, track_total_hits=False)
+    )
+    if session_vector is None:
+        return search
+    rescore_query = {
+        "script_score": {
+            "query": {"match_all": {}},
+            "script": {
+                "source": SIMILARITY_SCRIPT,
+                "params": {"session_vector": [float(x) for x in session_vector]},
+            },
+        }
+    }
+    rescore = {
+        "window_size": limit,
+        "query": {"rescore_query": rescore_query, "query_weight": 0.0, "rescore_query_weight": 1.0},
+    }
+    return search.extra(rescore=rescore).params(include_named_queries_score=True)
+
+
+def hits_from_response(body: Mapping[str, Any], *, reranked: bool) -> list[SearchHit]:
+    """SearchHits from a search response, in its order. After a server re-rank, `_score` is
+    cosine + 1 (0: no vector) and the text score is the named text query's."""
+    hits = []
+    for hit in body["hits"]["hits"]:
+        sku = str((hit.get("_source") or {}).get("sku") or hit["_id"])
+        if not reranked:
+            hits.append(SearchHit(sku, float(hit["_score"])))
+            continue
+        named = hit.get("matched_queries")
+        text = float(named.get(TEXT_QUERY_NAME, 0.0)) if isinstance(named, dict) else 0.0
+        rescored = float(hit["_score"] or 0.0)
+        hits.append(SearchHit(sku, text, rescored - 1.0 if rescored > 0 else None))
+    return hits
+
+
+def bulk_actions(
+    products: Iterable[Product], *, index: str, vectors: Vectors | None = None
+) -> Iterator[dict[str, Any]]:
+    """Index actions for `products`, with their vector when `vectors` has a usable one."""
+    for product in products:
+        document = ProductDocument(
+            meta={"id": product.sku, "index": index},
+            sku=product.sku,
+            name=product.name,
+            target=product.target,
+            category=product.category,
+            image=product.image,
+        )
+        vector = vectors.get(product.sku) if vectors is not None else None
+        if vector is not None:
+            values = np.asarray(vector, dtype=np.float64)
+            if np.all(np.isfinite(values)) and np.linalg.norm(values) > 0:
+                document.embedding = values.tolist()  # cosine cannot index a zero vector
+        yield document.to_dict(include_meta=True, skip_empty=False)
+
+
+def alias_swap_actions(
+    alias: str, *, new_index: str, old_indices: Iterable[str], alias_is_index: bool = False
+) -> list[dict[str, Any]]:
+    """The `update_aliases` actions that point `alias` at `new_index` only, in one step."""
+    actions: list[dict[str, Any]] = [
+        {"remove": {"index": old, "alias": alias}} for old in old_indices
+    ]
+    if alias_is_index:
+        actions.append({"remove_index": {"index": alias}})
+    actions.append({"add": {"index": new_index, "alias": alias}})
+    return actions
+
+
+def alias_indices(client: Elasticsearch, alias: str) -> list[str]:
+    try:
+        return sorted(client.indices.get_alias(name=alias).body)
+    except NotFoundError:
+        return []
+
+
+def vectors_dims(vectors: Vectors | None) -> int | None:
+    if not vectors:
+        return None
+    first = next(iter(vectors.values()), None)
+    return len(first) if first is not None else None
+
+
+def url_redacted(url: str) -> str:
+    """`url` without a user name or password, for messages and logs."""
+    parts = urlsplit(url or "")
+    if parts.username is None and parts.password is None:
+        return url or "(no URL)"
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _has_embedding(client: Elasticsearch, alias: str) -> bool:
+    mappings = client.indices.get_mapping(index=alias).body
+    return all("embedding" in m["mappings"].get("properties", {}) for m in mappings.values())
+
+
+def _index_delete_quietly(client: Elasticsearch, index: str) -> None:
+    try:
+        client.indices.delete(index=index, ignore_unavailable=True)
+    except (ApiError, TransportError) as exc:
+        logger.warning("Could not delete the index %s: %s", index, exc)

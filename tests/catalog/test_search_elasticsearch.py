@@ -1,0 +1,248 @@
+"""catalog.search.elasticsearch without a server: request bodies, mapping, parsing, bulk and
+alias actions, and real connection failures (a refused port, a port that never answers)."""
+
+import json
+import socket
+import time
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from catalog.models import Product
+from catalog.search import SearchHit, SearchUnavailable, search_backend
+from catalog.search.elasticsearch import (
+    SIMILARITY_SCRIPT,
+    ElasticsearchSearch,
+    alias_swap_actions,
+    bulk_actions,
+    hits_from_response,
+    product_index,
+    search_build,
+    url_redacted,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REFUSED = "http://127.0.0.1:1"
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def es_settings(settings):
+    settings.SEARCH_BACKEND = "elasticsearch"
+    settings.ELASTICSEARCH_URL = REFUSED
+    settings.ELASTICSEARCH_INDEX = "products"
+    settings.ELASTICSEARCH_TIMEOUT = 0.5
+    settings.ELASTICSEARCH_RERANK = "client"
+    return settings
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers them."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def shoe(sku="RUN-1", name="Women's Lightweight Running Shoe", category="running shoes"):
+    return Product(sku=sku, name=name, target="women", image="img/run-1.png",
+                   extra={"category": category})  # fmt: skip
+
+
+def test_backend_is_configured_from_settings(es_settings):
+    es_settings.ELASTICSEARCH_RERANK = "server"
+    backend = search_backend()
+    assert isinstance(backend, ElasticsearchSearch)
+    assert (backend.url, backend.alias, backend.timeout, backend.rerank) == (
+        REFUSED, "products", 0.5, "server"
+    )  # fmt: skip
+
+
+def test_plain_query_body_matches_words_and_parses_no_syntax():
+    body = search_build('Running "SHOES" AND (name:trail)*', index="products", limit=20).to_dict()
+    assert body == {
+        "query": {
+            "multi_match": {
+                "query": "running shoes and name trail",
+                "fields": ["name^3", "target", "category"],
+                "type": "cross_fields",
+                "operator": "or",
+                "minimum_should_match": "75%",
+                "_name": "text",
+            }
+        },
+        "size": 20,
+        "track_total_hits": False,
+        "_source": ["sku"],
+    }
+
+
+def test_server_rerank_body_rescores_the_window_by_the_session_vector():
+    vector = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    search = search_build("shoes", index="products", limit=30, session_vector=vector)
+    body = search.to_dict()
+    assert body["query"]["multi_match"]["query"] == "shoes"
+    assert body["size"] == 30
+    assert body["rescore"] == {
+        "window_size": 30,
+        "query": {
+            "rescore_query": {
+                "script_score": {
+                    "query": {"match_all": {}},
+                    "script": {
+                        "source": SIMILARITY_SCRIPT,
+                        "params": {"session_vector": pytest.approx([0.6, 0.8, 0.0])},
+                    },
+                }
+            },
+            "query_weight": 0.0,
+            "rescore_query_weight": 1.0,
+        },
+    }
+    assert "cosineSimilarity(params.session_vector, 'embedding')" in SIMILARITY_SCRIPT
+    assert search._params == {"include_named_queries_score": True}
+
+
+def test_mapping_has_english_text_keywords_and_a_cosine_dense_vector():
+    index = product_index("products-20250101000000000000", dims=64).to_dict()
+    assert index["settings"] == {"number_of_shards": 1}
+    properties = index["mappings"]["properties"]
+    assert index["mappings"]["dynamic"] == "strict"
+    assert properties["sku"] == {"type": "keyword"}
+    for name in ("name", "target", "category"):
+        assert properties[name]["type"] == "text"
+        assert properties[name]["analyzer"] == "english"
+        assert properties[name]["fields"]["keyword"]["type"] == "keyword"
+    assert properties["image"] == {"type": "keyword", "index": False, "doc_values": False}
+    assert properties["embedding"] == {
+        "type": "dense_vector", "dims": 64, "index": True, "similarity": "cosine"
+    }  # fmt: skip
+
+
+def test_mapping_without_vectors_has_no_embedding():
+    properties = product_index("products-1").to_dict()["mappings"]["properties"]
+    assert "embedding" not in properties
+
+
+def test_response_is_parsed_into_hits_in_order():
+    hits = hits_from_response(fixture_json("elasticsearch_search_response.json"), reranked=False)
+    assert hits == [
+        SearchHit("RUN-2", 5.113),
+        SearchHit("RUN-1", 4.871),
+        SearchHit("LIF-1", 1.25),  # no sku in _source: the _id is the sku
+    ]
+
+
+def test_rescored_response_carries_text_score_and_similarity():
+    hits = hits_from_response(fixture_json("elasticsearch_rescored_response.json"), reranked=True)
+    assert [hit.sku for hit in hits] == ["RUN-1", "RUN-2", "LIF-1"]
+    assert [hit.score for hit in hits] == [4.871, 5.113, 1.25]
+    assert hits[0].similarity == pytest.approx(0.94)
+    assert hits[1].similarity == pytest.approx(0.31)
+    assert hits[2].similarity is None  # no vector for that product
+
+
+def test_bulk_actions_index_each_product_with_its_usable_vector():
+    vectors = {"RUN-1": np.array([1.0, 2.0, 2.0]), "RUN-2": np.zeros(3)}
+    actions = list(
+        bulk_actions(
+            [shoe(), shoe("RUN-2", "Men's Running Shoe"), shoe("SOCK-1", "Sock", "")],
+            index="products-2",
+            vectors=vectors,
+        )
+    )
+    assert actions[0] == {
+        "_index": "products-2",
+        "_id": "RUN-1",
+        "_source": {
+            "sku": "RUN-1",
+            "name": "Women's Lightweight Running Shoe",
+            "target": "women",
+            "category": "running shoes",
+            "image": "img/run-1.png",
+            "embedding": [1.0, 2.0, 2.0],
+        },
+    }
+    assert "embedding" not in actions[1]["_source"]  # a zero vector has no cosine
+    assert "embedding" not in actions[2]["_source"]  # no vector at all
+    assert actions[2]["_source"]["category"] == ""
+
+
+def test_alias_swap_moves_the_alias_in_one_call():
+    assert alias_swap_actions("products", new_index="products-2", old_indices=["products-1"]) == [
+        {"remove": {"index": "products-1", "alias": "products"}},
+        {"add": {"index": "products-2", "alias": "products"}},
+    ]
+    assert alias_swap_actions("products", new_index="products-1", old_indices=[]) == [
+        {"add": {"index": "products-1", "alias": "products"}},
+    ]
+
+
+def test_alias_swap_replaces_a_concrete_index_of_the_alias_name():
+    actions = alias_swap_actions(
+        "products", new_index="products-2", old_indices=[], alias_is_index=True
+    )
+    assert actions == [
+        {"remove_index": {"index": "products"}},
+        {"add": {"index": "products-2", "alias": "products"}},
+    ]
+
+
+def test_refused_connection_is_unavailable(es_settings):
+    backend = search_backend()
+    with pytest.raises(SearchUnavailable, match="unreachable"):
+        backend.search("shoes")
+    with pytest.raises(SearchUnavailable):
+        backend.index_rebuild([shoe()])
+    with pytest.raises(SearchUnavailable):
+        backend.index_update([shoe()], deleted_skus=["RUN-2"])
+
+
+def test_server_that_never_answers_times_out_as_unavailable(es_settings, silent_port):
+    es_settings.ELASTICSEARCH_URL = f"http://127.0.0.1:{silent_port}"
+    es_settings.ELASTICSEARCH_TIMEOUT = 0.3
+    started = time.monotonic()
+    with pytest.raises(SearchUnavailable, match="ConnectionTimeout"):
+        search_backend().search("shoes")
+    assert time.monotonic() - started < 2
+
+
+def test_missing_url_is_unavailable(es_settings):
+    es_settings.ELASTICSEARCH_URL = ""
+    with pytest.raises(SearchUnavailable, match="ELASTICSEARCH_URL is not set"):
+        search_backend().search("shoes")
+
+
+def test_unknown_rerank_mode_is_unavailable(es_settings):
+    es_settings.ELASTICSEARCH_RERANK = "both"
+    with pytest.raises(SearchUnavailable, match="ELASTICSEARCH_RERANK"):
+        search_backend()
+
+
+def test_empty_query_asks_nothing(es_settings):
+    assert search_backend().search("!!! ()") == []
+
+
+def test_credentials_in_the_url_stay_out_of_messages_and_repr(es_settings):
+    es_settings.ELASTICSEARCH_URL = "http://elastic:s3cr3t-pw@127.0.0.1:1"
+    backend = search_backend()
+    assert "s3cr3t" not in repr(backend)
+    with pytest.raises(SearchUnavailable) as error:
+        backend.search("shoes")
+    assert "s3cr3t" not in str(error.value)
+    assert url_redacted("https://u:p@es.example.com:9243/x") == "https://es.example.com:9243/x"
+
+
+def test_index_catalog_command_reports_an_unreachable_server(db, es_settings):
+    out = StringIO()
+    with pytest.raises(CommandError, match="Elasticsearch is unavailable: .*unreachable"):
+        call_command("index_catalog", "--backend", "elasticsearch", stdout=out)
+    assert out.getvalue() == ""

@@ -1,0 +1,248 @@
+"""catalog.search.embedded: the built-in SQLite FTS5 engine, and the index_catalog command."""
+
+import fcntl
+import logging
+import sqlite3
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Product
+from catalog.search import SearchUnavailable, catalog_search, embedded, search_backend
+from catalog.search.embedded import EmbeddedSearch
+
+NASTY_QUERIES = [
+    '"',
+    '"running',
+    "'shoe'",
+    "(shoe",
+    "shoe)",
+    "((()))",
+    "NEAR(running shoe, 2)",
+    "running NEAR shoe",
+    "name:shoe",
+    "{name target}: shoe",
+    "-shoe",
+    "- shoe",
+    "^shoe",
+    "shoe*",
+    "*",
+    "AND",
+    "OR NOT AND",
+    "shoe AND",
+    "NOT shoe",
+    "+shoe",
+    ":",
+    "name:",
+    "shoe; DROP TABLE products; --",
+    "shoe\x00men",
+    "\x00",
+    "\x01\x02\x1b[31m\x7f",
+    "🏃‍♀️👟",
+    "👟 shoe 🔥",
+    "Café Über naïve",
+    "_",
+    "a_b __init__",
+    "shoe " * 2000,  # 10 KB
+    "x" * 10_000,
+    "",
+    "   ",
+]
+
+
+def product(sku: str, name: str, target: str = "", category: str = "") -> Product:
+    return Product(
+        sku=sku, name=name, target=target, extra={"category": category} if category else {}
+    )
+
+
+SHOP = [
+    product("RUN-1", "Women's Lightweight Running Shoe, Coral", "women", "running shoes"),
+    product("RUN-2", "Men's Cushioned Running Shoe, Black", "men", "running shoes"),
+    product("RUN-3", "Women's Running Shorts, Navy", "women", "running shorts"),
+    product("HIK-1", "Men's Waterproof Hiking Boot, Olive", "men", "hiking boots"),
+    product("HIK-2", "Women's Fleece Jacket, Plum", "women", "fleece"),
+    product("CAF-1", "Café Crème Cap", "lifestyle", "caps"),
+]
+
+
+@pytest.fixture
+def index_path(settings, tmp_path):
+    settings.SEARCH_BACKEND = "embedded"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "index" / "search.sqlite3"
+    return settings.CIS_SEARCH_INDEX_PATH
+
+
+@pytest.fixture
+def engine(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(SHOP)
+    return engine
+
+
+def skus(hits) -> list[str]:
+    return [hit.sku for hit in hits]
+
+
+def test_backend_reads_its_file_from_settings(index_path):
+    engine = search_backend()
+    assert isinstance(engine, EmbeddedSearch)
+    assert engine.path == index_path
+    assert engine.name == "embedded"
+
+
+def test_search_stems_english_plurals(engine):
+    assert set(skus(engine.search("shoes"))) == {"RUN-1", "RUN-2"}
+    assert set(skus(engine.search("boots hiking"))) == {"HIK-1"}
+    assert "RUN-3" in skus(engine.search("run"))
+
+
+def test_search_folds_diacritics_and_case(engine):
+    assert skus(engine.search("CAFE CREME")) == ["CAF-1"]
+
+
+def test_search_scores_are_positive_and_best_first(engine):
+    hits = engine.search("running")
+    assert len(hits) == 3
+    assert all(hit.score > 0 and hit.similarity is None for hit in hits)
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def test_search_ranks_a_name_match_above_a_target_only_match(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(
+        [
+            product("T-1", "Trail Jacket", "running", "jackets"),
+            product("N-1", "Running Sock", "men", "socks"),
+        ]
+    )
+    assert skus(engine.search("running")) == ["N-1", "T-1"]
+
+
+def test_search_needs_every_word_when_some_product_has_them_all(engine):
+    assert set(skus(engine.search("running shoe"))) == {"RUN-1", "RUN-2"}
+    assert skus(engine.search("women shoe")) == ["RUN-1"]
+    assert skus(engine.search("women's shoes")) == ["RUN-1"]
+
+
+def test_search_falls_back_to_any_word_when_no_product_has_them_all(engine):
+    hits = skus(engine.search("hiking shorts"))
+    assert set(hits) == {"HIK-1", "RUN-3"}
+
+
+def test_search_treats_operators_as_plain_words(engine):
+    # Parsed as FTS5, NOT would drop the women's shoe and name: would restrict the column.
+    assert "RUN-1" in skus(engine.search("shoe NOT women"))
+    assert set(skus(engine.search("target:running"))) >= {"RUN-1", "RUN-2", "RUN-3"}
+
+
+@pytest.mark.parametrize("query", NASTY_QUERIES, ids=range(len(NASTY_QUERIES)))
+def test_nasty_queries_are_searched_as_words_and_never_raise(engine, query):
+    hits = engine.search(query)
+    assert isinstance(hits, list)
+    assert all(hit.sku in {p.sku for p in SHOP} for hit in hits)
+
+
+def test_nasty_queries_through_catalog_search_never_raise(engine):
+    for query in NASTY_QUERIES:
+        result = catalog_search(query, limit=5)
+        assert result.backend == "embedded" and result.notice is None
+        assert len(result.hits) <= 5
+
+
+def test_search_respects_limit(engine):
+    assert len(engine.search("women", limit=2)) == 2
+    assert engine.search("women", limit=0) == []
+
+
+def test_rebuild_swaps_atomically_while_searches_use_the_old_index(engine, index_path):
+    building = index_path.with_name(index_path.name + ".building")
+    seen_during_build = []
+
+    def new_catalog():
+        yield product("NEW-1", "Trail Running Shoe, Green", "men", "running shoes")
+        assert building.exists()  # the new index goes to its own file...
+        seen_during_build.append(skus(engine.search("coral")))  # ...the old one still answers
+        seen_during_build.append(skus(engine.search("green")))
+        yield product("NEW-2", "Rain Shell", "women", "jackets")
+
+    assert engine.index_rebuild(new_catalog()) == 2
+    assert seen_during_build == [["RUN-1"], []]
+    assert skus(engine.search("coral")) == []
+    assert skus(engine.search("green")) == ["NEW-1"]
+    assert not building.exists()
+
+
+def test_failed_rebuild_keeps_the_old_index(engine, index_path):
+    def broken_catalog():
+        yield product("NEW-1", "Trail Running Shoe", "men")
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        engine.index_rebuild(broken_catalog())
+    assert skus(engine.search("coral")) == ["RUN-1"]
+    assert not index_path.with_name(index_path.name + ".building").exists()
+
+
+def test_update_upserts_and_deletes(engine):
+    engine.index_update(
+        [
+            product("HIK-2", "Women's Fleece Running Vest, Plum", "women", "fleece"),
+            product("NEW-1", "Kids' Running Shoe", "kids", "running shoes"),
+        ],
+        deleted_skus=["RUN-2", "NEVER-INDEXED"],
+    )
+    assert set(skus(engine.search("shoes"))) == {"RUN-1", "NEW-1"}
+    assert skus(engine.search("vest")) == ["HIK-2"]
+    assert skus(engine.search("jacket")) == []  # the old name is gone, not duplicated
+    assert skus(engine.search("fleece")) == ["HIK-2"]
+
+
+def test_update_without_an_index_leaves_building_to_the_first_search(index_path):
+    search_backend("embedded").index_update([SHOP[0]], deleted_skus=["RUN-2"])
+    assert not index_path.exists()
+
+
+def test_missing_index_is_built_from_the_catalog_on_first_search(products, index_path, caplog):
+    assert not index_path.exists()
+    with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
+        hits = search_backend().search("shoes")
+    assert set(skus(hits)) == {"RUN-1", "RUN-2"}
+    assert index_path.exists()
+    assert "missing" in caplog.text
+
+
+def test_unreadable_index_is_unavailable_not_a_crash(index_path):
+    index_path.parent.mkdir(parents=True)
+    index_path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SearchUnavailable):
+        search_backend().search("shoes")
+    result = catalog_search("shoes")
+    assert result.hits == [] and result.notice
+
+
+def test_index_file_is_a_separate_fts5_database(engine, index_path):
+    connection = sqlite3.connect(index_path)
+    (count,) = connection.execute("SELECT count(*) FROM products").fetchone()
+    connection.close()
+    assert count == len(SHOP)
+
+
+def test_index_catalog_command_builds_the_configured_index(products, index_path):
+    out = StringIO()
+    call_command("index_catalog", stdout=out)
+    assert "Indexed 6 products into the embedded search index" in out.getvalue()
+    Product.objects.filter(sku="RUN-2").delete()
+    call_command("index_catalog", "--backend", "embedded")
+    assert set(skus(search_backend().search("shoes"))) == {"RUN-1"}
+
+
+def test_search_gives_up_waiting_for_another_first_build(index_path, monkeypatch):
+    monkeypatch.setattr(embedded, "BUILD_WAIT", 0.2)
+    index_path.parent.mkdir(parents=True)
+    with open(index_path.with_name(index_path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process is building the first index
+        with pytest.raises(SearchUnavailable, match="being built"):
+            search_backend().search("shoes")
+        assert catalog_search("shoes").notice
