@@ -1,6 +1,5 @@
 """Personalized search: the search backend's top results re-ranked against the visitor's
-session vector, each able to say which viewed product it resembles; and the recommendations
-the pages show next to them.
+session vector, each able to say which viewed product it resembles.
 
 score = (1 - weight) * text + weight * cosine(session vector, product vector), where `text` is
 the backend's relevance min-max normalized within the window (best 1, worst 0). Min-max, not a
@@ -22,8 +21,6 @@ import numpy as np
 from django.conf import settings
 
 from .recommender import SessionRecommender
-from .serving import recommender_active
-from .session_vectors import SessionState
 
 RERANK_WINDOW = 50
 # Measured on the sample shop (2,000 products, 50,000 sessions, default training), text scores
@@ -174,27 +171,6 @@ def results_rerank(
             hit=hit,
         )
     return results
-
-
-def recommendations_for(state: SessionState | None, *, limit: int) -> list[str]:
-    """SKUs to suggest to a visitor with `state`, best first, none they viewed; empty without
-    history or a model (the caller falls back to popular products)."""
-    if state is None or not state.skus:
-        return []
-    recommender = recommender_active()
-    if recommender is None:
-        return []
-    ranked = recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
-    return [sku for sku, _ in ranked]
-
-
-def products_similar(sku: str, *, limit: int) -> list[str]:
-    """SKUs of the products most similar to `sku` (cosine of their vectors), best first;
-    empty without a model or a vector for `sku`."""
-    recommender = recommender_active()
-    if recommender is None:
-        return []
-    return [other for other, _ in recommender.similar(sku, k=limit)]
 
 
 def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:

@@ -5,9 +5,11 @@ from pathlib import Path
 
 from catalog.models import Product
 from catalog.sample_data import sample_data_generate
+from catalog.search import search_index_rebuild
 from catalog.services import catalog_import
 from personalization.models import EmbeddingVersion, ViewEvent
 from personalization.services import sessions_import
+from personalization.serving import product_vectors_active
 from personalization.training import embeddings_train, training_version_create
 
 SAMPLE_SOURCE = "sample"
@@ -31,4 +33,6 @@ def demo_prepare(sample_dir: Path, *, say: Callable[[str], None] = print) -> Non
         version = training_version_create(triggered_by="demo_setup")
         version = embeddings_train(version.pk)
         say(f"Trained v{version.pk} in {version.training_seconds:.0f} s.")
+    report = search_index_rebuild(vectors=product_vectors_active())
+    say(f"Indexed {report.products} products for {report.backend} search.")
     say("The demo shop is ready.")

@@ -154,8 +154,23 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(env_str("CELERY_TASK_SOFT_TIME_LIMIT") or 3600
 CELERY_TASK_TIME_LIMIT = int(env_str("CELERY_TASK_TIME_LIMIT") or 3900)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
-# Search: which engine answers /search/ (embedded, elasticsearch or coveo).
+# Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND", "embedded")
+CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "search.sqlite3")
+ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
+ELASTICSEARCH_INDEX = env_str("ELASTICSEARCH_INDEX", "products")
+ELASTICSEARCH_TIMEOUT = float(env_str("ELASTICSEARCH_TIMEOUT") or 1.0)
+ELASTICSEARCH_RERANK = env_str("ELASTICSEARCH_RERANK", "client")
+COVEO_SEARCH_URL = env_str("COVEO_SEARCH_URL", "https://platform.cloud.coveo.com")
+COVEO_ORGANIZATION_ID = env_str("COVEO_ORGANIZATION_ID")
+COVEO_API_KEY = env_str("COVEO_API_KEY")
+COVEO_SEARCH_HUB = env_str("COVEO_SEARCH_HUB")
+COVEO_PIPELINE = env_str("COVEO_PIPELINE")
+COVEO_TIMEOUT = float(env_str("COVEO_TIMEOUT") or 1.0)
+COVEO_SKU_FIELD = env_str("COVEO_SKU_FIELD", "sku")
+COVEO_PUSH_URL = env_str("COVEO_PUSH_URL", "https://api.cloud.coveo.com")
+COVEO_PUSH_API_KEY = env_str("COVEO_PUSH_API_KEY")
+COVEO_SOURCE_ID = env_str("COVEO_SOURCE_ID")
 
 # Embeddings: where model versions are stored, how they are evaluated and retrained.
 CIS_MODELS_DIR = Path(env_str("CIS_MODELS_DIR") or DATA_DIR / "models")
@@ -225,5 +240,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "gensim": {"level": "WARNING"},  # one line per epoch and per vocabulary step otherwise
+        "elastic_transport": {"level": "WARNING"},  # one line per request otherwise
     },
 }

@@ -5,13 +5,17 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("targets/<path:target>/", views.target_listing, name="target"),
     path("products/<str:sku>/", views.product_detail, name="product"),
     path("search/", views.search, name="search"),
+    path("api/search/", api.search, name="api-search"),
+    path("api/recommendations/", api.recommendations, name="api-recommendations"),
+    path("api/products/<str:sku>/similar/", api.similar, name="api-similar"),
+    path("api/events/", api.events, name="api-events"),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

@@ -12,23 +12,34 @@ from catalog.selectors import (
     products_for_target,
     products_popular,
     products_related,
-    products_search,
     search_query_clean,
     targets_list,
 )
+from personalization.personalized import (
+    product_view_track,
+    products_similar,
+    recommendations_for_visitor,
+    search_for_visitor,
+)
 from personalization.selectors import session_skus_recent
-from personalization.services import product_view_record
 from personalization.visitors import request_is_person_view
+
+COMPARE_ROWS = 10
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    suggestions = recommendations_for_visitor(request.session, limit=12)
+    recommended = products_by_skus([sku for sku, _ in suggestions.scored])
     return render(
         request,
         "storefront/home.html",
         {
             "targets": targets_list(),
             "featured": products_popular(limit=12),
+            "recommended": recommended,
+            "recommended_personalized": suggestions.personalized,
             "recently_viewed": products_by_skus(session_skus_recent(request.session)),
+            "notices": suggestions.notices,
         },
     )
 
@@ -53,23 +64,43 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     product = get_object_or_404(Product, sku=sku)
+    notices = []
     if request_is_person_view(request):
-        product_view_record(request.session, product.sku)
+        notices = product_view_track(request.session, product.sku)
+    similar = products_by_skus([other for other, _ in products_similar(product.sku, limit=8)])
     recent = [s for s in session_skus_recent(request.session, limit=9) if s != product.sku]
     return render(
         request,
         "storefront/product.html",
         {
             "product": product,
-            "related": products_related(product),
+            "similar": similar,
+            "related": [] if similar else products_related(product),
             "recently_viewed": products_by_skus(recent[:8]),
+            "notices": notices,
         },
     )
 
 
 def search(request: HttpRequest) -> HttpResponse:
     query = search_query_clean(request.GET.get("q", ""))
-    page = Paginator(products_search(query), settings.CIS_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    return render(request, "storefront/search.html", {"query": query, "page": page})
+    personalize = request.GET.get("personalize") != "0"
+    compare = request.GET.get("view") == "compare"
+    outcome = search_for_visitor(query, session=request.session, personalize=personalize)
+    shown = outcome.results if personalize else outcome.plain
+    products = {p.sku: p for p in products_by_skus([r.sku for r in outcome.plain])}
+    rows = [(result, products.get(result.sku)) for result in shown if result.sku in products]
+    becauses = products_by_skus([r.because for r in shown if r.because])
+    context = {
+        "query": query,
+        "outcome": outcome,
+        "personalize": personalize,
+        "compare": compare,
+        "rows": rows,
+        "because": {p.sku: p for p in becauses},
+        "notices": outcome.notices,
+    }
+    if compare:
+        plain = [(r, products.get(r.sku)) for r in outcome.plain[:COMPARE_ROWS]]
+        context["compare_rows"] = list(zip(plain, rows[:COMPARE_ROWS], strict=False))
+    return render(request, "storefront/search.html", context)

@@ -25,10 +25,11 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
-    """Each test writes media under its own folder and starts with empty local caches."""
+    """Each test has its own media folder and search index, and starts with empty caches."""
     from django.core.cache import caches
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search.sqlite3"
     for alias in settings.CACHES:
         if settings.CACHES[alias]["BACKEND"].endswith("LocMemCache"):
             caches[alias].clear()

@@ -6,19 +6,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from factories import EMBEDDING_ONLY, keyed_vectors, version_make
+from factories import EMBEDDING_ONLY, keyed_vectors
 from gensim.models import KeyedVectors
 
 from personalization.recommender import SessionRecommender
 from personalization.reranking import (
     BECAUSE_NOTABLE,
-    products_similar,
-    recommendations_for,
     rerank_weight,
     results_rerank,
 )
-from personalization.session_vectors import SessionState
-from personalization.training import version_activate
 
 # Axes: running, hiking, lifestyle.
 SHOP = {
@@ -227,34 +223,3 @@ def test_reranking_fifty_results_does_not_grow_with_the_catalog():
         )
         timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < 0.002
-
-
-@pytest.fixture
-def active_shop(db, models_dir, settings):
-    settings.CIS_MODEL_CHECK_SECONDS = 0
-    version = version_make(models_dir, SHOP)
-    version_activate(version)
-    return version
-
-
-def test_recommendations_follow_the_session_and_leave_out_what_was_viewed(active_shop):
-    state = SessionState(version_id=active_shop.pk, skus=("HIK-BOOT", "RUN-SHOE-1"), vector=None)
-    # The shoe viewed last leads; the boot before it tips the shorts (a little hiking) ahead of
-    # the other shoe, and the jacket ahead of anything lifestyle.
-    assert recommendations_for(state, limit=3) == ["RUN-SHORTS", "RUN-SHOE-2", "HIK-JACKET"]
-
-
-def test_no_recommendations_without_history_or_a_model(db, models_dir, settings):
-    settings.CIS_MODEL_CHECK_SECONDS = 0
-    state = SessionState(version_id=None, skus=("RUN-SHOE-1",), vector=None)
-    assert recommendations_for(state, limit=3) == []  # nothing active
-    version_activate(version_make(models_dir, SHOP))
-    assert recommendations_for(None, limit=3) == []
-    assert recommendations_for(SessionState(None, (), None), limit=3) == []
-    assert recommendations_for(state, limit=3)
-
-
-def test_similar_products_are_the_nearest_vectors_without_the_product_itself(active_shop):
-    assert products_similar("RUN-SHOE-1", limit=2) == ["RUN-SHOE-2", "RUN-SHORTS"]
-    assert products_similar("HIK-BOOT", limit=1) == ["HIK-JACKET"]
-    assert products_similar("NOT-IN-THE-MODEL", limit=3) == []

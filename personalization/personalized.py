@@ -1,0 +1,119 @@
+"""What the shop's pages and API ask of personalization: a view recorded for the visitor,
+search re-ranked for them, recommendations and similar products. When the visitor's state
+cannot be read (Redis down), each answer is the plain one with a notice, never an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.sessions.backends.base import SessionBase
+
+from catalog.search import catalog_search
+
+from .reranking import RankedResult, rerank_weight, rerank_window, results_rerank
+from .services import product_view_record, session_id_for
+from .serving import recommender_active
+from .session_vectors import (
+    PersonalizationUnavailable,
+    SessionState,
+    session_state_get,
+    session_view_add,
+)
+
+UNAVAILABLE = "Personalization is unavailable right now, so results are not tailored to you."
+
+
+@dataclass
+class VisitorState:
+    state: SessionState | None
+    notices: list[str] = field(default_factory=list)
+
+
+def visitor_state(session: SessionBase) -> VisitorState:
+    """The visitor's session vector and recent SKUs, if they have any and they can be read."""
+    if session.session_key is None:
+        return VisitorState(None)
+    try:
+        return VisitorState(session_state_get(session_id_for(session.session_key)))
+    except PersonalizationUnavailable:
+        return VisitorState(None, [UNAVAILABLE])
+
+
+def product_view_track(session: SessionBase, sku: str) -> list[str]:
+    """Record a product view (session, event log) and move the session vector; the notices.
+
+    The event is written first and whatever happens to Redis, it stays written.
+    """
+    event = product_view_record(session, sku)
+    try:
+        session_view_add(event.session_id, sku)
+    except PersonalizationUnavailable:
+        return [UNAVAILABLE]
+    return []
+
+
+@dataclass
+class SearchOutcome:
+    query: str
+    backend: str
+    personalized: bool
+    results: list[RankedResult]  # as shown: re-ranked when personalized
+    plain: list[RankedResult]  # the backend's own order
+    notices: list[str] = field(default_factory=list)
+
+
+def search_for_visitor(
+    query: str, *, session: SessionBase, personalize: bool = True
+) -> SearchOutcome:
+    """The backend's top window for `query`, re-ranked against the visitor's session vector.
+
+    A visitor without history (or with `personalize` off) gets the backend's order.
+    """
+    visitor = visitor_state(session) if personalize else VisitorState(None)
+    recommender = recommender_active()
+    state = visitor.state
+    vector = state.vector if state is not None and recommender is not None else None
+    found = catalog_search(query, limit=rerank_window(), session_vector=vector)
+    notices = visitor.notices + ([found.notice] if found.notice else [])
+    plain = results_rerank(
+        found.hits, session_vector=None, recommender=recommender, weight=rerank_weight()
+    )
+    if vector is None:
+        return SearchOutcome(query, found.backend, False, plain, plain, notices)
+    ranked = results_rerank(
+        found.hits,
+        session_vector=vector,
+        recommender=recommender,
+        weight=rerank_weight(),
+        viewed_skus=state.skus,
+    )
+    personalized = any(result.similarity is not None for result in ranked)
+    return SearchOutcome(query, found.backend, personalized, ranked, plain, notices)
+
+
+@dataclass
+class Suggestions:
+    scored: list[tuple[str, float]]  # (sku, score), best first
+    personalized: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def recommendations_for_visitor(session: SessionBase, *, limit: int) -> Suggestions:
+    """Products for this visitor from their session, none they viewed; empty without history
+    or a model (the caller shows popular products instead)."""
+    visitor = visitor_state(session)
+    recommender = recommender_active()
+    state = visitor.state
+    if state is None or not state.skus or recommender is None:
+        return Suggestions([], False, visitor.notices)
+    scored = recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
+    return Suggestions(scored, bool(scored), visitor.notices)
+
+
+def products_similar(sku: str, *, limit: int) -> list[tuple[str, float]]:
+    """(sku, cosine) of the products nearest to `sku` in the embedding space, best first;
+    empty without a model or a vector for `sku`."""
+    recommender = recommender_active()
+    if recommender is None:
+        return []
+    return recommender.similar(sku, k=limit)

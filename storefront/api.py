@@ -1,0 +1,146 @@
+"""The JSON API for headless storefronts, the benchmarks and the tests.
+
+Bad parameters get a 400 with a message, an unknown product a 404; never a 500.
+"""
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.models import Product
+from catalog.selectors import products_by_skus, products_popular, search_query_clean
+from personalization.personalized import (
+    product_view_track,
+    products_similar,
+    recommendations_for_visitor,
+    search_for_visitor,
+)
+
+LIMIT_DEFAULT, LIMIT_MAX = 10, 100
+
+
+class BadParameter(ValueError):
+    pass
+
+
+def _limit(request: HttpRequest) -> int:
+    raw = request.GET.get("limit", str(LIMIT_DEFAULT))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadParameter(f"limit must be a whole number, not {raw[:40]!r}") from None
+    if not 1 <= limit <= LIMIT_MAX:
+        raise BadParameter(f"limit must be between 1 and {LIMIT_MAX}")
+    return limit
+
+
+def _flag(request: HttpRequest, name: str, default: bool) -> bool:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if raw not in {"0", "1"}:
+        raise BadParameter(f"{name} must be 0 or 1, not {raw[:40]!r}")
+    return raw == "1"
+
+
+def _item(product: Product, **fields) -> dict:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "target": product.target,
+        "image": product.image_url,
+        **fields,
+    }
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def search(request: HttpRequest) -> JsonResponse:
+    try:
+        limit, personalize = _limit(request), _flag(request, "personalize", True)
+    except BadParameter as exc:
+        return _error(str(exc), 400)
+    query = search_query_clean(request.GET.get("q", ""))
+    outcome = search_for_visitor(query, session=request.session, personalize=personalize)
+    results = (outcome.results if personalize else outcome.plain)[:limit]
+    products = {p.sku: p for p in products_by_skus([r.sku for r in results])}
+    named = {p.sku: p.name for p in products_by_skus([r.because for r in results if r.because])}
+    return JsonResponse(
+        {
+            "query": query,
+            "backend": outcome.backend,
+            "personalized": outcome.personalized and personalize,
+            "notices": outcome.notices,
+            "results": [
+                _item(
+                    products[r.sku],
+                    text_score=r.text_score,
+                    similarity=r.similarity,
+                    score=r.score,
+                    because={"sku": r.because, "name": named.get(r.because)} if r.because else None,
+                )
+                for r in results
+                if r.sku in products
+            ],
+        }
+    )
+
+
+@require_GET
+def recommendations(request: HttpRequest) -> JsonResponse:
+    try:
+        limit = _limit(request)
+    except BadParameter as exc:
+        return _error(str(exc), 400)
+    suggestions = recommendations_for_visitor(request.session, limit=limit)
+    if suggestions.personalized:
+        scores = dict(suggestions.scored)
+        products = products_by_skus(list(scores))
+        items = [_item(p, score=scores[p.sku]) for p in products]
+    else:
+        items = [_item(p, score=None) for p in products_popular(limit=limit)]
+    return JsonResponse(
+        {
+            "personalized": suggestions.personalized,
+            "notices": suggestions.notices,
+            "results": items,
+        }
+    )
+
+
+@require_GET
+def similar(request: HttpRequest, sku: str) -> JsonResponse:
+    try:
+        limit = _limit(request)
+    except BadParameter as exc:
+        return _error(str(exc), 400)
+    if not Product.objects.filter(sku=sku).exists():
+        return _error(f"no product with sku {sku!r}", 404)
+    similarities = dict(products_similar(sku, limit=limit))
+    products = products_by_skus(list(similarities))
+    return JsonResponse(
+        {
+            "sku": sku,
+            "results": [_item(p, similarity=similarities[p.sku]) for p in products],
+        }
+    )
+
+
+@require_POST
+def events(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error('the body must be JSON like {"sku": "..."}', 400)
+    sku = body.get("sku") if isinstance(body, dict) else None
+    if not isinstance(sku, str) or not sku.strip():
+        return _error("sku is required (a non-empty string)", 400)
+    product = Product.objects.filter(sku=sku.strip()).first()
+    if product is None:
+        return _error(f"no product with sku {sku.strip()[:64]!r}", 404)
+    notices = product_view_track(request.session, product.sku)
+    return JsonResponse({"recorded": product.sku, "notices": notices}, status=201)
