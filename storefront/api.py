@@ -1,11 +1,14 @@
 """The JSON API for headless storefronts, the benchmarks and the tests.
 
-Bad parameters get a 400 with a message, an unknown product a 404; never a 500.
+Bad parameters get a 400 with a message, an unknown product a 404; never a 500. The GET
+endpoints set the `csrftoken` cookie, which a client sends back as `X-CSRFToken` when it POSTs
+an event (Django's CSRF protection for session-authenticated clients).
 """
 
 import json
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import Product
@@ -59,6 +62,7 @@ def _error(message: str, status: int) -> JsonResponse:
 
 
 @require_GET
+@ensure_csrf_cookie
 def search(request: HttpRequest) -> JsonResponse:
     try:
         limit, personalize = _limit(request), _flag(request, "personalize", True)
@@ -91,6 +95,7 @@ def search(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@ensure_csrf_cookie
 def recommendations(request: HttpRequest) -> JsonResponse:
     try:
         limit = _limit(request)
@@ -113,6 +118,7 @@ def recommendations(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@ensure_csrf_cookie
 def similar(request: HttpRequest, sku: str) -> JsonResponse:
     try:
         limit = _limit(request)

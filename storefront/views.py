@@ -25,6 +25,7 @@ from personalization.selectors import session_skus_recent
 from personalization.visitors import request_is_person_view
 
 COMPARE_ROWS = 10
+SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -89,7 +90,7 @@ def search(request: HttpRequest) -> HttpResponse:
     outcome = search_for_visitor(query, session=request.session, personalize=personalize)
     shown = outcome.results if personalize else outcome.plain
     products = {p.sku: p for p in products_by_skus([r.sku for r in outcome.plain])}
-    rows = [(result, products.get(result.sku)) for result in shown if result.sku in products]
+    rows = [(r, products[r.sku]) for r in shown if r.sku in products][:SEARCH_ROWS]
     becauses = products_by_skus([r.because for r in shown if r.because])
     context = {
         "query": query,
