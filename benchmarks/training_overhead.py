@@ -38,22 +38,7 @@ def main() -> None:
     raw_times, pipeline_times, totals = [], [], []
     for _ in range(args.rounds):
         start = time.perf_counter()
-        Word2Vec(
-            trained_on,
-            vector_size=params.vector_size,
-            window=params.window,
-            min_count=params.min_count,
-            sg=int(params.sg),
-            negative=params.negative,
-            ns_exponent=params.ns_exponent,
-            sample=params.sample,
-            alpha=params.alpha,
-            min_alpha=params.min_alpha,
-            seed=params.seed,
-            workers=params.workers,
-            epochs=params.epochs,
-            compute_loss=True,
-        )
+        Word2Vec(trained_on, epochs=params.epochs, compute_loss=True, **params.word2vec_kwargs())
         raw_times.append(time.perf_counter() - start)
         version = embeddings_train(training_version_create(triggered_by="benchmark").pk)
         pipeline_times.append(version.timings["reading sessions"] + version.timings["training"])

@@ -62,10 +62,27 @@ class Prod2VecParams:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def word2vec_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of gensim's `Word2Vec` for these parameters (epochs apart)."""
+        return {
+            "vector_size": self.vector_size,
+            "window": self.window,
+            "min_count": self.min_count,
+            "sg": int(self.sg),
+            "negative": self.negative,
+            "hs": 0,
+            "ns_exponent": self.ns_exponent,
+            "sample": self.sample,
+            "alpha": self.alpha,
+            "min_alpha": self.min_alpha,
+            "seed": self.seed,
+            "workers": self.workers,
+        }
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Prod2VecParams:
         """Params from stored values; missing keys take the defaults, unknown keys are refused."""
-        return _dataclass_from_dict(cls, values)
+        return dataclass_from_dict(cls, values)
 
 
 # The seed notebook's settings, kept to compare against.
@@ -107,20 +124,7 @@ def prod2vec_train(
     if iter(sessions) is sessions:
         raise TypeError("sessions must be re-iterable (a list, or an object with __iter__)")
     corpus = _ContextSessions(sessions)
-    model = Word2Vec(
-        vector_size=params.vector_size,
-        window=params.window,
-        min_count=params.min_count,
-        sg=int(params.sg),
-        negative=params.negative,
-        hs=0,
-        ns_exponent=params.ns_exponent,
-        sample=params.sample,
-        alpha=params.alpha,
-        min_alpha=params.min_alpha,
-        seed=params.seed,
-        workers=params.workers,
-    )
+    model = Word2Vec(**params.word2vec_kwargs())
     model.build_vocab(corpus)
     if not model.wv.index_to_key:
         raise ValueError(
@@ -165,7 +169,8 @@ class _EpochLosses(CallbackAny2Vec):
             self.on_epoch(len(self.losses), self.epochs, self.losses[-1])
 
 
-def _dataclass_from_dict(cls, values: dict[str, Any]):
+def dataclass_from_dict(cls, values: dict[str, Any]):
+    """`cls(**values)`, refusing keys `cls` does not have with a message naming them."""
     names = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:

@@ -74,14 +74,9 @@ class RecommenderConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RecommenderConfig:
         """A config from stored values; missing keys take the defaults, unknown keys are refused."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown RecommenderConfig key(s): {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(names))})"
-            )
-        return cls(**values)
+        from .prod2vec import dataclass_from_dict
+
+        return dataclass_from_dict(cls, values)
 
 
 class SessionRecommender:
