@@ -9,7 +9,7 @@ import json
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from catalog.models import Product
 from catalog.selectors import products_by_skus, products_popular, search_query_clean
@@ -61,7 +61,7 @@ def _error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-@require_GET
+@require_safe
 @ensure_csrf_cookie
 def search(request: HttpRequest) -> JsonResponse:
     try:
@@ -94,7 +94,7 @@ def search(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 @ensure_csrf_cookie
 def recommendations(request: HttpRequest) -> JsonResponse:
     try:
@@ -117,7 +117,7 @@ def recommendations(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 @ensure_csrf_cookie
 def similar(request: HttpRequest, sku: str) -> JsonResponse:
     try:
@@ -140,7 +140,7 @@ def similar(request: HttpRequest, sku: str) -> JsonResponse:
 def events(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return _error('the body must be JSON like {"sku": "..."}', 400)
     sku = body.get("sku") if isinstance(body, dict) else None
     if not isinstance(sku, str) or not sku.strip():

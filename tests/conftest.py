@@ -71,6 +71,35 @@ def products(db):
 
 
 @pytest.fixture
+def shop(products):
+    """`products` plus one more running shoe (so RUN-1 has a plain "More like this") and two
+    short-named hiking and walking shoes, which the plain order of "shoe" puts first."""
+    rows = [
+        ("RUN-4", "Women's Racing Running Shoe, Teal", "women", "running shoes"),
+        ("HIK-3", "Trail Shoe, Brown", "men", "hiking shoes"),
+        ("LIF-2", "Canvas Shoe, White", "women", "walking shoes"),
+    ]
+    extra = [
+        Product.objects.create(sku=sku, name=name, target=target, image="", extra={"category": c})
+        for sku, name, target, c in rows
+    ]
+    return {p.sku: p for p in [*products, *extra]}
+
+
+@pytest.fixture
+def model(shop, models_dir, settings):
+    """A product version of factories.SHOP_VECTORS, active and noticed by this process at once."""
+    from factories import SHOP_VECTORS, version_make
+
+    from personalization.training import version_activate
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version = version_make(models_dir, SHOP_VECTORS)
+    version_activate(version)
+    return version
+
+
+@pytest.fixture
 def redis_url():
     """The real local Redis (a test database, emptied before and after)."""
     client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=0.5)

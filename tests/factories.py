@@ -27,3 +27,32 @@ def version_make(models_dir: Path, vectors: dict[str, tuple[float, ...]]) -> Emb
     )
     version.save(update_fields=["path"])
     return version
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+# For the `shop` fixture's products: running along the first axis, hiking the second,
+# lifestyle the third.
+SHOP_VECTORS = {
+    "RUN-1": (1.0, 0.1, 0.0, 0.0),
+    "RUN-2": (0.9, 0.0, 0.1, 0.1),
+    "RUN-3": (0.8, 0.1, 0.0, 0.3),
+    "RUN-4": (0.95, 0.05, 0.05, 0.0),
+    "HIK-1": (0.1, 1.0, 0.0, 0.0),
+    "HIK-2": (0.0, 0.8, 0.1, 0.3),
+    "HIK-3": (0.1, 0.9, 0.2, 0.0),
+    "LIF-1": (0.0, 0.1, 1.0, 0.1),
+    "LIF-2": (0.1, 0.0, 0.9, 0.2),
+}
+PLAIN_SHOES = ["HIK-3", "LIF-2"]  # the short-named shoes the engine ranks first for "shoe"
+
+
+def redis_cache(url: str) -> dict:
+    """A django-redis cache entry with the shop's short socket timeouts."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+    }
+
+
+REDIS_DOWN = redis_cache("redis://127.0.0.1:1/0")  # nothing listens there: refused

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import redis
 from django.core.cache import caches
-from factories import EMBEDDING_ONLY, version_make
+from factories import EMBEDDING_ONLY, redis_cache, version_make
 from gensim.models import KeyedVectors
 
 from personalization import session_vectors
@@ -30,15 +30,6 @@ HAND = {"a": (2.0, 0.0, 0.0), "b": (0.0, 3.0, 0.0), "c": (0.0, 0.0, 1.0), "d": (
 def unit(*values: float) -> np.ndarray:
     vector = np.array(values)
     return vector / np.linalg.norm(vector)
-
-
-def redis_cache(url: str) -> dict:
-    """The alias as settings configure it with REDIS_URL: errors raise, sockets time out."""
-    return {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": url,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-    }
 
 
 LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test"}

@@ -1,0 +1,209 @@
+"""personalization.personalized: what the pages and the API ask of personalization, for a new
+visitor, a visitor with history, without a model, and with Redis down."""
+
+import logging
+
+import numpy as np
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, version_make
+
+from personalization import session_vectors
+from personalization.models import ViewEvent
+from personalization.personalized import (
+    UNAVAILABLE,
+    product_view_track,
+    products_similar,
+    recommendations_for_visitor,
+    search_for_visitor,
+    visitor_state,
+)
+from personalization.services import VIEWED_SKUS_KEY, session_id_for
+from personalization.session_vectors import session_state_get
+from personalization.training import version_activate
+
+
+# Running products point along the first axis, hiking ones the second, lifestyle the third.
+@pytest.fixture
+def no_model(shop, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+
+
+def redis_down_settings(settings) -> None:
+    """The personalization alias on a port where nothing listens: every call is refused."""
+    settings.CACHES = {
+        **settings.CACHES,
+        session_vectors.CACHE_ALIAS: REDIS_DOWN,
+    }
+
+
+@pytest.fixture
+def redis_down(settings):
+    redis_down_settings(settings)
+
+
+def visitor(*viewed: str) -> SessionStore:
+    """A visitor's session, with `viewed` tracked as product views."""
+    session = SessionStore()
+    for sku in viewed:
+        assert product_view_track(session, sku) == []
+    return session
+
+
+def test_a_visitor_without_a_session_key_has_no_state_and_redis_is_not_asked(
+    model, redis_down, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        state = visitor_state(SessionStore())
+    assert state.state is None and state.notices == []
+    assert not caplog.records
+
+
+def test_visitor_state_holds_the_viewed_skus_and_the_vector(model):
+    state = visitor_state(visitor("RUN-1", "HIK-1")).state
+    assert state.skus == ("RUN-1", "HIK-1") and state.version_id == model.pk
+    assert state.vector.shape == (4,) and np.isclose(np.linalg.norm(state.vector), 1)
+
+
+def test_a_session_with_a_key_but_no_views_has_no_state(model):
+    session = SessionStore()
+    session.create()
+    assert visitor_state(session).state is None
+
+
+def test_visitor_state_with_redis_down_is_none_with_a_notice(model, settings, caplog):
+    session = visitor("RUN-1")
+    redis_down_settings(settings)
+    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+        state = visitor_state(session)
+    assert state.state is None and state.notices == [UNAVAILABLE]
+    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_product_view_track_records_the_event_the_session_and_the_vector(model):
+    session = SessionStore()
+    assert product_view_track(session, "RUN-1") == []
+    assert session.session_key is not None  # created for the event
+    session_id = session_id_for(session.session_key)
+    assert ViewEvent.objects.get().session_id == session_id
+    assert session[VIEWED_SKUS_KEY] == ["RUN-1"]
+    assert session_state_get(session_id).skus == ("RUN-1",)
+
+
+def test_product_view_track_with_redis_down_keeps_the_event_and_returns_a_notice(
+    model, redis_down, caplog
+):
+    session = SessionStore()
+    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+        notices = product_view_track(session, "RUN-1")
+    assert notices == [UNAVAILABLE]
+    event = ViewEvent.objects.get()
+    assert event.sku == "RUN-1" and event.session_id == session_id_for(session.session_key)
+    assert session[VIEWED_SKUS_KEY] == ["RUN-1"]
+    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_search_for_a_new_visitor_is_the_plain_order(model):
+    outcome = search_for_visitor("shoe", session=SessionStore())
+    assert outcome.personalized is False and outcome.backend == "embedded"
+    assert outcome.results == outcome.plain
+    assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
+    assert all(r.similarity is None and r.because is None for r in outcome.results)
+    assert outcome.notices == []
+
+
+def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(model):
+    outcome = search_for_visitor("shoe", session=visitor("RUN-1", "RUN-3"))
+    assert outcome.personalized is True
+    order = [r.sku for r in outcome.results]
+    assert set(order[:3]) == {"RUN-1", "RUN-2", "RUN-4"} and set(order[3:]) == set(PLAIN_SHOES)
+    assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
+    assert [r.position for r in outcome.results] == list(range(5))
+    assert all(isinstance(r.similarity, float) for r in outcome.results)
+    by_sku = {r.sku: r for r in outcome.results}
+    assert by_sku["RUN-1"].because == "RUN-3"  # never "like itself"
+    assert by_sku["RUN-2"].because in {"RUN-1", "RUN-3"}
+    assert by_sku["HIK-3"].because is None  # nothing viewed is like it
+
+
+def test_search_with_personalize_off_ignores_the_history(model):
+    session = visitor("RUN-1", "RUN-3")
+    outcome = search_for_visitor("shoe", session=session, personalize=False)
+    assert outcome.personalized is False and outcome.results == outcome.plain
+    assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
+
+
+def test_search_without_a_model_is_the_plain_order(no_model):
+    outcome = search_for_visitor("shoe", session=visitor("RUN-1", "RUN-3"))
+    assert outcome.personalized is False and outcome.results == outcome.plain
+    assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
+
+
+def test_search_with_redis_down_is_the_plain_order_with_a_notice(model, settings):
+    session = visitor("RUN-1", "RUN-3")
+    redis_down_settings(settings)
+    outcome = search_for_visitor("shoe", session=session)
+    assert outcome.personalized is False and outcome.notices == [UNAVAILABLE]
+    assert outcome.results == outcome.plain and [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
+
+
+def test_an_empty_query_finds_nothing_for_anyone(model):
+    assert search_for_visitor("", session=visitor("RUN-1")).results == []
+
+
+def test_recommendations_for_a_new_visitor_are_left_to_the_caller(model):
+    suggestions = recommendations_for_visitor(SessionStore(), limit=5)
+    assert suggestions.scored == [] and suggestions.personalized is False
+    assert suggestions.notices == []
+
+
+def test_recommendations_follow_the_views_and_leave_them_out(model):
+    suggestions = recommendations_for_visitor(visitor("RUN-1", "RUN-3"), limit=20)
+    assert suggestions.personalized is True
+    skus = [sku for sku, _ in suggestions.scored]
+    assert set(skus) == set(SHOP_VECTORS) - {"RUN-1", "RUN-3"}
+    assert set(skus[:2]) == {"RUN-2", "RUN-4"}
+    scores = [score for _, score in suggestions.scored]
+    assert scores == sorted(scores, reverse=True)
+    assert len(recommendations_for_visitor(visitor("HIK-1"), limit=3).scored) == 3
+
+
+def test_recommendations_after_hiking_views_are_hiking(model):
+    scored = recommendations_for_visitor(visitor("HIK-1"), limit=2).scored
+    assert [sku for sku, _ in scored] == ["HIK-3", "HIK-2"]
+
+
+def test_recommendations_without_a_model_are_none(no_model):
+    suggestions = recommendations_for_visitor(visitor("RUN-1"), limit=5)
+    assert suggestions.scored == [] and suggestions.personalized is False
+
+
+def test_recommendations_with_redis_down_are_none_with_a_notice(model, settings):
+    session = visitor("RUN-1")
+    redis_down_settings(settings)
+    suggestions = recommendations_for_visitor(session, limit=5)
+    assert suggestions.scored == [] and suggestions.personalized is False
+    assert suggestions.notices == [UNAVAILABLE]
+
+
+def test_similar_products_are_the_nearest_neighbours(model):
+    similar = products_similar("RUN-1", limit=3)
+    assert [sku for sku, _ in similar] == ["RUN-4", "RUN-2", "RUN-3"]
+    cosines = [cosine for _, cosine in similar]
+    assert cosines == sorted(cosines, reverse=True) and 0.9 < cosines[-1] <= cosines[0] <= 1
+    assert len(products_similar("RUN-1", limit=50)) == len(SHOP_VECTORS) - 1
+
+
+def test_similar_products_of_a_sku_outside_the_model_are_none(model):
+    assert products_similar("NOT-IN-THE-MODEL", limit=5) == []
+
+
+def test_similar_products_without_a_model_are_none(no_model):
+    assert products_similar("RUN-1", limit=5) == []
+
+
+def test_similar_products_follow_the_newly_active_version(model, models_dir):
+    assert products_similar("RUN-1", limit=1)[0][0] == "RUN-4"
+    newer = dict(SHOP_VECTORS, **{"HIK-1": (1.0, 0.1, 0.0, 0.01)})  # now next to RUN-1
+    version_activate(version_make(models_dir, newer))
+    assert products_similar("RUN-1", limit=1)[0][0] == "HIK-1"

@@ -1,0 +1,350 @@
+"""storefront.api: the JSON API (search, recommendations, similar products, view events)."""
+
+import logging
+
+import pytest
+import redis
+from django.core.cache import caches
+from django.test import Client
+from django.urls import reverse
+from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS
+
+from catalog.selectors import products_popular
+from personalization import session_vectors
+from personalization.models import ViewEvent
+from personalization.personalized import UNAVAILABLE
+from personalization.services import session_id_for
+from personalization.session_vectors import session_state_get
+
+RUNNING = {"RUN-1", "RUN-2", "RUN-3", "RUN-4"}
+SHOES = {"RUN-1", "RUN-2", "RUN-4", "HIK-3", "LIF-2"}  # what "shoe" finds
+
+
+# Running products point along the first axis, hiking ones the second, lifestyle the third.
+def search(client, **params):
+    return client.get(reverse("api-search"), params)
+
+
+def skus(response) -> list[str]:
+    return [item["sku"] for item in response.json()["results"]]
+
+
+def view_event(client, sku):
+    return client.post(reverse("api-events"), {"sku": sku}, content_type="application/json")
+
+
+def viewed_through_the_api(client, *sku_list):
+    for sku in sku_list:
+        assert view_event(client, sku).status_code == 201
+
+
+def test_search_answers_with_every_field_typed(client, model):
+    response = search(client, q="shoe")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"query", "backend", "personalized", "notices", "results"}
+    assert body["query"] == "shoe" and body["backend"] == "embedded"
+    assert body["personalized"] is False and body["notices"] == []
+    assert {item["sku"] for item in body["results"]} == SHOES
+    for item in body["results"]:
+        assert set(item) == {
+            "sku", "name", "target", "image", "text_score", "similarity", "score", "because",
+        }  # fmt: skip
+        assert all(isinstance(item[key], str) for key in ["sku", "name", "target", "image"])
+        assert isinstance(item["text_score"], float) and isinstance(item["score"], float)
+        assert item["similarity"] is None and item["because"] is None
+    first = body["results"][0]
+    assert first["name"] == "Trail Shoe, Brown" and first["target"] == "men"
+    assert first["image"].endswith("placeholder.svg")
+
+
+def test_search_for_a_new_visitor_is_the_plain_order(client, model):
+    plain = search(client, q="shoe", personalize=0).json()
+    default = search(client, q="shoe").json()
+    assert default["results"] == plain["results"]
+    assert default["personalized"] is plain["personalized"] is False
+    assert skus(search(client, q="shoe"))[:2] == ["HIK-3", "LIF-2"]  # not running first
+
+
+def test_search_after_running_views_puts_running_shoes_first_and_says_why(client, model, shop):
+    viewed_through_the_api(client, "RUN-1", "RUN-3")
+    body = search(client, q="shoe").json()
+    assert body["personalized"] is True
+    order = [item["sku"] for item in body["results"]]
+    assert set(order[:3]) == {"RUN-1", "RUN-2", "RUN-4"}
+    assert set(order[3:]) == {"HIK-3", "LIF-2"}
+    assert all(isinstance(item["similarity"], float) for item in body["results"])
+    scores = [item["score"] for item in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    by_sku = {item["sku"]: item for item in body["results"]}
+    because = by_sku["RUN-2"]["because"]
+    assert because == {"sku": because["sku"], "name": shop[because["sku"]].name}
+    assert because["sku"] in {"RUN-1", "RUN-3"}
+    assert by_sku["RUN-1"]["because"] == {"sku": "RUN-3", "name": shop["RUN-3"].name}  # not itself
+    assert by_sku["HIK-3"]["similarity"] < by_sku["RUN-2"]["similarity"]
+
+
+def test_search_after_product_page_views_is_personalized_too(client, model):
+    for sku in ["RUN-1", "RUN-3"]:
+        client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
+    body = search(client, q="shoe").json()
+    assert body["personalized"] is True
+    assert set(skus(search(client, q="shoe"))[:3]) == {"RUN-1", "RUN-2", "RUN-4"}
+
+
+def test_personalize_0_keeps_the_plain_order_for_a_visitor_with_history(client, model):
+    before = search(client, q="shoe").json()["results"]
+    viewed_through_the_api(client, "RUN-1", "RUN-3")
+    plain = search(client, q="shoe", personalize=0).json()
+    assert plain["personalized"] is False
+    assert plain["results"] == before
+    assert all(item["similarity"] is None and item["because"] is None for item in before)
+
+
+def test_search_returns_at_most_limit_results_in_rank_order(client, model):
+    viewed_through_the_api(client, "RUN-1")
+    full = skus(search(client, q="shoe"))
+    assert skus(search(client, q="shoe", limit=2)) == full[:2]
+    assert skus(search(client, q="shoe", limit=1, personalize=0)) == ["HIK-3"]
+    assert len(skus(search(client, q="shoe", limit=100))) == len(SHOES)
+
+
+@pytest.mark.parametrize(
+    ("params", "mentions"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"limit": "2.5"}, "limit"),
+        ({"personalize": "2"}, "personalize"),
+        ({"personalize": "yes"}, "personalize"),
+    ],
+)
+def test_search_refuses_bad_parameters_with_a_message(client, model, params, mentions):
+    response = search(client, q="shoe", **params)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert mentions in response.json()["error"]
+
+
+def test_an_empty_query_finds_nothing(client, model):
+    for params in [{}, {"q": ""}, {"q": "   "}]:
+        response = client.get(reverse("api-search"), params)
+        assert response.status_code == 200
+        assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "shoe " * 2048,  # 10 KB
+        "shoe\x00\x07\x1b[31m\r\n\t",
+        "\"shoe' OR 1=1 -- ; DROP TABLE products",
+        'shoe AND NOT "trail" OR NEAR(a b) * ^ : name:shoe ( ) {}',
+        "\u202e\ufeff\U0001f45f",
+    ],
+)
+def test_absurd_queries_are_answered(client, model, query):
+    response = search(client, q=query)
+    assert response.status_code == 200
+    assert isinstance(response.json()["results"], list)
+
+
+def test_recommendations_for_a_new_visitor_are_the_popular_products(client, model):
+    response = client.get(reverse("api-recommendations"), {"limit": 4})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["personalized"] is False and body["notices"] == []
+    assert [item["sku"] for item in body["results"]] == [p.sku for p in products_popular(limit=4)]
+    assert all(item["score"] is None for item in body["results"])
+
+
+def test_recommendations_after_views_leave_out_the_viewed_products(client, model):
+    viewed_through_the_api(client, "RUN-1", "RUN-3")
+    body = client.get(reverse("api-recommendations"), {"limit": 20}).json()
+    assert body["personalized"] is True
+    results = body["results"]
+    assert {item["sku"] for item in results} == set(SHOP_VECTORS) - {"RUN-1", "RUN-3"}
+    assert {item["sku"] for item in results[:2]} == {"RUN-2", "RUN-4"}
+    scores = [item["score"] for item in results]
+    assert all(isinstance(score, float) for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert set(results[0]) == {"sku", "name", "target", "image", "score"}
+
+
+def test_recommendations_respect_limit(client, model):
+    viewed_through_the_api(client, "RUN-1")
+    assert len(client.get(reverse("api-recommendations"), {"limit": 2}).json()["results"]) == 2
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "abc", ""])
+def test_recommendations_refuse_a_bad_limit(client, model, limit):
+    response = client.get(reverse("api-recommendations"), {"limit": limit})
+    assert response.status_code == 400
+    assert "limit" in response.json()["error"]
+
+
+def test_similar_products_are_the_nearest_neighbours_best_first(client, model):
+    response = client.get(reverse("api-similar", args=["RUN-1"]))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sku"] == "RUN-1"
+    order = [item["sku"] for item in body["results"]]
+    assert "RUN-1" not in order
+    assert order[:3] == ["RUN-4", "RUN-2", "RUN-3"]
+    similarities = [item["similarity"] for item in body["results"]]
+    assert all(isinstance(value, float) for value in similarities)
+    assert similarities == sorted(similarities, reverse=True)
+    assert similarities[0] > 0.99 and similarities[-1] < 0.3
+
+
+def test_similar_products_respect_limit(client, model):
+    response = client.get(reverse("api-similar", args=["HIK-1"]), {"limit": 2})
+    assert [item["sku"] for item in response.json()["results"]] == ["HIK-3", "HIK-2"]
+
+
+def test_similar_products_of_an_unknown_sku_are_404(client, model):
+    response = client.get(reverse("api-similar", args=["NOPE"]))
+    assert response.status_code == 404
+    assert "NOPE" in response.json()["error"]
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "x"])
+def test_similar_products_refuse_a_bad_limit(client, model, limit):
+    response = client.get(reverse("api-similar", args=["RUN-1"]), {"limit": limit})
+    assert response.status_code == 400
+    assert "limit" in response.json()["error"]
+
+
+def test_similar_products_without_a_model_are_none(client, shop, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    response = client.get(reverse("api-similar", args=["RUN-1"]))
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_an_event_records_the_view_in_the_log_and_the_session_vector(client, model):
+    response = view_event(client, "RUN-1")
+    assert response.status_code == 201
+    assert response.json() == {"recorded": "RUN-1", "notices": []}
+    view_event(client, "HIK-1")
+    session_id = session_id_for(client.session.session_key)
+    assert list(ViewEvent.objects.order_by("id").values_list("session_id", "sku")) == [
+        (session_id, "RUN-1"),
+        (session_id, "HIK-1"),
+    ]
+    state = session_state_get(session_id)
+    assert state.skus == ("RUN-1", "HIK-1") and state.version_id == model.pk
+    assert state.vector is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'"RUN-1"', b"{}", b'{"sku": 5}', b'{"sku": " "}'],
+)
+def test_an_event_without_a_valid_sku_is_400(client, model, body):
+    response = client.post(reverse("api-events"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]
+    assert not ViewEvent.objects.exists()
+
+
+def test_an_event_with_absurdly_nested_json_is_400(client, model):
+    body = b'{"sku": "RUN-1", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"  # 100 KB
+    response = client.post(reverse("api-events"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert not ViewEvent.objects.exists()
+
+
+def test_an_event_for_an_unknown_sku_is_404(client, model):
+    response = view_event(client, "NOPE")
+    assert response.status_code == 404
+    assert "NOPE" in response.json()["error"]
+    assert not ViewEvent.objects.exists()
+
+
+def test_events_are_post_only(client, model):
+    assert client.get(reverse("api-events")).status_code == 405
+    assert not ViewEvent.objects.exists()
+
+
+def test_an_event_without_the_csrf_token_is_refused(model):
+    client = Client(enforce_csrf_checks=True)
+    assert view_event(client, "RUN-1").status_code == 403
+    assert not ViewEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse("api-search") + "?q=shoe",
+        reverse("api-recommendations"),
+        reverse("api-similar", args=["RUN-1"]),
+    ],
+)
+def test_an_api_client_gets_the_csrf_token_from_a_get_and_can_post(model, url):
+    client = Client(enforce_csrf_checks=True)
+    assert client.get(url).status_code == 200
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        reverse("api-events"),
+        {"sku": "RUN-1"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 201
+    assert ViewEvent.objects.get().sku == "RUN-1"
+
+
+@pytest.fixture
+def redis_down(settings):
+    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: REDIS_DOWN}
+
+
+def test_with_redis_down_events_are_recorded_and_say_so(client, model, redis_down, caplog):
+    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+        response = view_event(client, "RUN-1")
+    assert response.status_code == 201
+    assert response.json() == {"recorded": "RUN-1", "notices": [UNAVAILABLE]}
+    assert ViewEvent.objects.get().sku == "RUN-1"
+    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
+    client, model, redis_down, caplog
+):
+    plain = skus(search(client, q="shoe", personalize=0))
+    viewed_through_the_api(client, "RUN-1", "RUN-3")  # the visitor has a session now
+    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+        response = search(client, q="shoe")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["personalized"] is False and body["notices"] == [UNAVAILABLE]
+    assert skus(response) == plain
+    assert all(item["similarity"] is None for item in body["results"])
+    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+    recommended = client.get(reverse("api-recommendations"), {"limit": 3})
+    assert recommended.status_code == 200
+    assert recommended.json()["personalized"] is False
+    assert recommended.json()["notices"] == [UNAVAILABLE]
+    assert len(recommended.json()["results"]) == 3  # popular products instead
+    similar = client.get(reverse("api-similar", args=["RUN-1"]))  # needs no visitor state
+    assert similar.status_code == 200 and similar.json()["results"]
+
+
+@pytest.mark.redis
+def test_on_the_real_redis_the_session_vector_lives_there(client, model, redis_url, settings):
+    config = {**REDIS_DOWN, "LOCATION": redis_url}
+    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: config}
+    viewed_through_the_api(client, "RUN-1", "RUN-3")
+    key = caches[session_vectors.CACHE_ALIAS].make_key(
+        session_vectors.KEY_PREFIX + session_id_for(client.session.session_key)
+    )
+    server = redis.Redis.from_url(redis_url)
+    assert server.exists(key)
+    body = search(client, q="shoe").json()
+    assert body["personalized"] is True and body["notices"] == []
+    assert set(skus(search(client, q="shoe"))[:3]) == {"RUN-1", "RUN-2", "RUN-4"}
+    assert client.get(reverse("api-recommendations")).json()["personalized"] is True
+    server.delete(key)  # the state was only there: without it, the visitor is new again
+    assert search(client, q="shoe").json()["personalized"] is False
