@@ -46,7 +46,7 @@ def categories_for_target(target: str) -> list[str]:
 
 def products_by_skus(skus: list[str]) -> list[Product]:
     """The products for `skus`, in that order, skipping SKUs no longer in the catalog."""
-    found = Product.objects.in_bulk(skus)
+    found = Product.objects.order_by().in_bulk(skus)  # no ORDER BY: the order is `skus`
     return [found[sku] for sku in skus if sku in found]
 
 

@@ -149,9 +149,11 @@ class _ContextSessions:
         self.sessions = sessions
 
     def __iter__(self) -> Iterator[Sequence[str]]:
+        # gensim's producer thread runs this once per epoch while the workers wait on it:
+        # kept to the cheapest checks (the exact type test is much cheaper than isinstance).
         for skus in self.sessions:
             if len(skus) >= 2:
-                yield skus if isinstance(skus, list | tuple) else list(skus)
+                yield skus if type(skus) is list or isinstance(skus, tuple) else list(skus)
 
 
 class _EpochLosses(CallbackAny2Vec):

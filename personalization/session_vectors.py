@@ -62,7 +62,7 @@ def session_state_get(session_id: str) -> SessionState | None:
     from the stored SKUs with the active one (and stored again).
     """
     cache, key = _cache(), _key(session_id)
-    payload = _cache_call(cache.get, key)
+    payload = _cache_call(_get_touched, cache, key, _ttl())
     state = _state_decode(payload) if payload is not None else None
     if state is None:
         return None
@@ -70,9 +70,20 @@ def session_state_get(session_id: str) -> SessionState | None:
     if state.version_id != (model.version_id if model is not None else None):
         state = _state_compute(state.skus, model)
         _cache_call(cache.set, key, _state_encode(state), _ttl())
-    else:
-        _cache_call(cache.touch, key, _ttl())
     return state
+
+
+def _get_touched(cache: BaseCache, key: str, ttl: int) -> Any:
+    """The value with its expiry pushed back: one GETEX round trip on django-redis (Redis 6.2+),
+    a get and a touch on other caches."""
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "decode"):
+        raw = client.get_client(write=True).getex(client.make_key(key), ex=ttl)
+        return None if raw is None else client.decode(raw)
+    payload = cache.get(key)
+    if payload is not None:
+        cache.touch(key, ttl)
+    return payload
 
 
 def session_view_add(session_id: str, sku: str) -> SessionState:

@@ -138,9 +138,9 @@ class SessionCorpus:
         self.path = path
 
     def __iter__(self) -> Iterator[list[str]]:
-        with self.path.open(encoding="utf-8") as lines:
+        with self.path.open(encoding="utf-8", newline="\n") as lines:
             for line in lines:
-                yield line.rstrip("\n").split("\t")
+                yield line[:-1].split("\t")  # every line ends with "\n": it was written so
 
 
 def sessions_corpus_write(

@@ -71,8 +71,10 @@ def search(request: HttpRequest) -> JsonResponse:
     query = search_query_clean(request.GET.get("q", ""))
     outcome = search_for_visitor(query, session=request.session, personalize=personalize)
     results = (outcome.results if personalize else outcome.plain)[:limit]
-    products = {p.sku: p for p in products_by_skus([r.sku for r in results])}
-    named = {p.sku: p.name for p in products_by_skus([r.because for r in results if r.because])}
+    becauses = [r.because for r in results if r.because]
+    wanted = list(dict.fromkeys([r.sku for r in results] + becauses))
+    products = {p.sku: p for p in products_by_skus(wanted)}  # one query for both
+    named = {sku: products[sku].name for sku in becauses if sku in products}
     return JsonResponse(
         {
             "query": query,

@@ -1,0 +1,9 @@
+"""The shop's settings (from the environment, as always) serving benchmarks/bench_urls.py.
+
+Select with DJANGO_SETTINGS_MODULE=benchmarks.bench_settings and /work/main (the project root)
+on the path, as `gunicorn --chdir` does.
+"""
+
+from storefront.settings import *  # noqa: F403
+
+ROOT_URLCONF = "benchmarks.bench_urls"

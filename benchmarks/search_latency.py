@@ -1,0 +1,206 @@
+"""Search latency: personalized against plain GET /api/search/, embedded backend, 50,000 products.
+
+Usage: .venv/bin/python benchmarks/search_latency.py [--products 50000] [--sessions 100000]
+       [--epochs 5] [--rounds 100] [--redis-url redis://127.0.0.1:6379/12]
+Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
+trains a product model (`--epochs` fewer than the default 40 to keep it quick, and no holdout
+so no evaluation: neither changes what a request costs), and builds the search index with its
+vectors. Session vectors and sessions live in the real Redis at --redis-url, a database this
+script empties before and after. DEBUG is off.
+
+In one process, one django.test.Client, a browser that viewed 3 running shoes (so it has a
+session vector), asks each query with personalize=1 and personalize=0 back to back, which one
+first alternating, for --rounds rounds after a warm-up: the baseline is the same request
+without personalization, measured in the same run. Printed: p50 / p90 of each per query and
+for all, the p50 ratio (target: at most 1.10), the median of the paired differences, and where
+one personalized request spends its time.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import time
+
+from _shop import django_start, shop_load
+
+QUERIES = ["shoes", "jacket", "running", "women shorts", "men", "running shoes"]
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
+TARGET = 1.10
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=50_000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    parser.add_argument("--rounds", type=int, default=100, help="requests per query and mode")
+    parser.add_argument("--warmup", type=int, default=5, help="rounds not measured")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="emptied!")
+    args = parser.parse_args()
+
+    import redis
+
+    store = redis.Redis.from_url(args.redis_url)
+    store.flushdb()
+    os.environ["REDIS_URL"] = args.redis_url
+    os.environ["DEBUG"] = "false"
+    data_dir = django_start()
+    try:
+        run(args, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        store.flushdb()
+
+
+def run(args: argparse.Namespace, data_dir) -> None:
+    from django.conf import settings
+
+    started = time.perf_counter()
+    shop_load(data_dir, products=args.products, sessions=args.sessions)
+    loaded = time.perf_counter() - started
+    settings.CIS_HOLDOUT_SHARE = 0.0
+    from catalog.search import search_index_rebuild
+    from personalization.serving import models_loaded_clear, product_vectors_active
+    from personalization.training import embeddings_train, training_version_create
+
+    version = embeddings_train(
+        training_version_create(params={"epochs": args.epochs}, triggered_by="benchmark").pk
+    )
+    models_loaded_clear()  # the catalog load found no model; do not wait for the re-check
+    index = search_index_rebuild(vectors=product_vectors_active())
+    print(
+        f"{args.products:,} products, {args.sessions:,} sessions loaded in {loaded:.0f} s; "
+        f"model v{version.pk}: {version.params['epochs']} epochs (default 40, fewer for speed), "
+        f"no holdout, {version.vocabulary:,} products with a vector "
+        f"({version.vocabulary / args.products:.1%}), trained in {version.training_seconds:.0f} s; "
+        f"{index.backend} index of {index.products:,} in {index.seconds:.1f} s"
+    )
+
+    from django.test import Client
+
+    from catalog.search import catalog_search
+
+    client = Client(HTTP_USER_AGENT=BROWSER)
+    viewed = [hit.sku for hit in catalog_search("running shoes", limit=3).hits]
+    for sku in viewed:
+        assert client.get(f"/products/{sku}/").status_code == 200
+    answer = client.get("/api/search/", {"q": "shoes"}).json()
+    assert answer["personalized"], answer
+    print(f"visitor viewed {', '.join(viewed)}; Redis at {settings.CACHES['default']['LOCATION']}")
+
+    times: dict[tuple[str, str], list[float]] = {(q, m): [] for q in QUERIES for m in "10"}
+    for round_ in range(args.warmup + args.rounds):
+        for query in QUERIES:
+            for mode in ("1", "0") if round_ % 2 else ("0", "1"):
+                start = time.perf_counter()
+                response = client.get("/api/search/", {"q": query, "personalize": mode})
+                elapsed = time.perf_counter() - start
+                assert response.status_code == 200
+                if round_ >= args.warmup:
+                    times[query, mode].append(elapsed * 1000)
+
+    print(f"\n{args.rounds} rounds, interleaved; milliseconds per request (django.test.Client)")
+    header = f"{'query':<16}{'plain p50':>10}{'p90':>8}{'person. p50':>13}{'p90':>8}"
+    print(f"{header}{'ratio p50':>11}{'added p50':>11}")
+    everything = {"1": [], "0": [], "diff": []}
+    for query in QUERIES:
+        personal, plain = times[query, "1"], times[query, "0"]
+        diffs = [a - b for a, b in zip(personal, plain, strict=True)]
+        everything["1"] += personal
+        everything["0"] += plain
+        everything["diff"] += diffs
+        line(query, plain, personal, diffs)
+    print("-" * 77)
+    line("all queries", everything["0"], everything["1"], everything["diff"])
+    ratio = statistics.median(everything["1"]) / statistics.median(everything["0"])
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(
+        f"\np50 personalized / p50 plain, all queries: {ratio:.3f} (target <= {TARGET}: {verdict})"
+    )
+
+    breakdown(client, rounds=args.rounds)
+
+
+def line(label: str, plain: list[float], personal: list[float], diffs: list[float]) -> None:
+    ratio = statistics.median(personal) / statistics.median(plain)
+    print(
+        f"{label:<16}{statistics.median(plain):>10.2f}{percentile(plain, 0.9):>8.2f}"
+        f"{statistics.median(personal):>13.2f}{percentile(personal, 0.9):>8.2f}"
+        f"{ratio:>11.3f}{statistics.median(diffs):>+11.2f}"
+    )
+
+
+def breakdown(client, *, rounds: int) -> None:
+    """The steps of one personalized "shoes" search, each timed on its own, median of `rounds`."""
+    from django.conf import settings
+
+    from catalog.search import catalog_search
+    from catalog.selectors import products_by_skus
+    from personalization.reranking import rerank_weight, results_rerank
+    from personalization.services import session_id_for
+    from personalization.serving import recommender_active
+    from personalization.session_vectors import session_state_get
+
+    # The request never loads the Django session: the session key in the cookie is enough.
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    recommender = recommender_active()
+    steps: dict[str, list[float]] = {}
+
+    def timed(name, action, *args, **kwargs):
+        start = time.perf_counter()
+        result = action(*args, **kwargs)
+        steps.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+        return result
+
+    weight = rerank_weight()
+    for _ in range(rounds):
+        state = timed(
+            "session vector read (Redis GET + PEXPIRE)", session_state_get, session_id_for(key)
+        )
+        found = timed("search (FTS5, top 50)", catalog_search, "shoes", limit=50)
+        ranked = timed(
+            "re-rank, personalized (50 x d, because)",
+            results_rerank,
+            found.hits,
+            session_vector=state.vector,
+            recommender=recommender,
+            weight=weight,
+            viewed_skus=state.skus,
+        )
+        timed(
+            "re-rank, plain (in both modes)",
+            results_rerank,
+            found.hits,
+            session_vector=None,
+            recommender=recommender,
+            weight=weight,
+        )
+        top = ranked[:10]
+        timed("products of the top 10 (ORM, both modes)", products_by_skus, [r.sku for r in top])
+        because = [r.because for r in top if r.because]
+        timed("names of the 'because' products (ORM)", products_by_skus, because)
+        for mode, label in (("1", "personalized"), ("0", "plain")):
+            timed(
+                f"whole request, {label}",
+                client.get,
+                "/api/search/",
+                {"q": "shoes", "personalize": mode},
+            )
+    from django.core.cache import caches
+
+    redis_client = caches["personalization"].client.get_client(write=True)
+    for _ in range(rounds):
+        timed("for scale: one Redis PING round trip", redis_client.ping)
+    print(f'\none personalized "shoes" search, step by step (median of {rounds}, ms)')
+    for name, values in steps.items():
+        print(f"  {name:<42}{statistics.median(values):>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

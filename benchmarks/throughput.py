@@ -1,0 +1,425 @@
+"""Throughput under gunicorn: personalized search and recorded product views against a trivial view.
+
+Usage: .venv/bin/python benchmarks/throughput.py [--products 2000] [--sessions 50000]
+       [--rounds 5] [--duration 5] [--connections 4] [--max-requests 50000]
+       [--client auto|wrk|python] [--workers 2] [--redis-url redis://127.0.0.1:6379/12]
+Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
+trains the product model with the default parameters and builds the search index, then serves
+it with `gunicorn storefront.wsgi -w 2` (sync workers) on a free port of 127.0.0.1, DEBUG off,
+with benchmarks/bench_settings.py, which adds the trivial view /bench/ping/ (the baseline:
+Django's request cycle and middleware, nothing else). Sessions and session vectors live in the
+real Redis at --redis-url, a database this script empties before and after; gunicorn is stopped
+at the end, whatever happens.
+
+Visitors (one per connection) first view 3 running shoes with a browser's User-Agent, so each
+has a session vector. Then, in every round, each scenario runs for --duration seconds (or
+--max-requests requests), in an order that rotates from round to round:
+  (a) GET /bench/ping/ (the baseline)
+      GET /api/search/?personalize=0 (for reference: the same search, not personalized)
+  (b) GET /api/search/ personalized, rotating over a few queries and the visitors' cookies
+  (c) GET /products/<sku>/ by a browser with a visitor's cookie, rotating over a few SKUs:
+      the page records the view (session, event log) and moves the session vector in Redis
+      GET /products/<sku>/ by a bot (for reference: the same page, the view not recorded)
+      POST /api/events/ with the visitor's cookie and CSRF token: the same, without the page
+Printed: requests per second, median over the rounds, and each scenario's median ratio to (a)
+within a round (and, for (b) and the page, to the same request without personalization or
+recording). Targets: (b) at least 0.60 of (a), (c) at least 0.50 of (a).
+
+The load comes from wrk (`apt-get install wrk`; one thread, C, little CPU) when it is installed,
+else from a Python client (threads with http.client), which on a 2-core machine takes CPU from
+the server: every scenario then loses some, the cheap baseline the most, so the ratios err high.
+"""
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _shop import ROOT, django_start, shop_load
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
+QUERIES = ["shoes", "jacket", "running", "women shorts"]
+BOT = "curl/8.5.0"  # a User-Agent the shop does not record views of
+TARGETS = {"b": 0.60, "c": 0.50}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+@dataclass
+class Scenario:
+    key: str  # "a", "b", "c" for the targets; "" for the reference rows
+    label: str
+    requests: list[Request]  # sent in turn, over and over
+
+
+@dataclass
+class Visitor:
+    cookie: str
+    csrf_token: str
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=2_000)
+    parser.add_argument("--sessions", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="per scenario run")
+    parser.add_argument("--connections", type=int, default=4, help="concurrent connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="emptied!")
+    args = parser.parse_args()
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "python"
+    if args.client == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (apt-get install wrk), or use --client python")
+
+    import redis
+
+    store = redis.Redis.from_url(args.redis_url)
+    store.flushdb()
+    os.environ["REDIS_URL"] = args.redis_url
+    os.environ["DEBUG"] = "false"
+    data_dir = django_start()
+    server = None
+    try:
+        shop_prepare(args, data_dir)
+        server = Gunicorn(data_dir, workers=args.workers, redis_url=args.redis_url)
+        measure(args, server)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        store.flushdb()
+
+
+def shop_prepare(args: argparse.Namespace, data_dir: Path) -> None:
+    started = time.perf_counter()
+    shop_load(data_dir, products=args.products, sessions=args.sessions)
+    from catalog.search import search_index_rebuild
+    from personalization.serving import models_loaded_clear, product_vectors_active
+    from personalization.training import embeddings_train, training_version_create
+
+    version = embeddings_train(training_version_create(triggered_by="benchmark").pk)
+    models_loaded_clear()  # the catalog load found no model; do not wait for the re-check
+    index = search_index_rebuild(vectors=product_vectors_active())
+    print(
+        f"{args.products:,} products, {args.sessions:,} sessions; model v{version.pk} "
+        f"(default parameters, {version.vocabulary:,} vectors); {index.backend} search index; "
+        f"ready in {time.perf_counter() - started:.0f} s"
+    )
+
+
+class Gunicorn:
+    """`gunicorn storefront.wsgi` on a free loopback port, serving the shop in `data_dir`."""
+
+    def __init__(self, data_dir: Path, *, workers: int, redis_url: str):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log = data_dir / "gunicorn.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",
+            "DJANGO_ENV": "development",
+            "DEBUG": "false",
+            "CIS_DATA_DIR": str(data_dir),
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        command = [sys.executable, "-m", "gunicorn", "storefront.wsgi", "--chdir", str(ROOT)]
+        command += ["-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{self.port}"]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http_get(self.port, "/bench/ping/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        print(f"gunicorn pid {self.process.pid}: {workers} sync workers on 127.0.0.1:{self.port}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # the master stops its workers
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def http_get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def visitor_create(port: int, skus: list[str]) -> Visitor:
+    """A browser that viewed `skus`, through the server, and then searched once."""
+    cookies: dict[str, str] = {}
+    for path in [f"/products/{sku}/" for sku in skus] + ["/api/search/?q=shoes"]:
+        header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        status, headers, body = http_get(
+            port, path, {"User-Agent": BROWSER, **({"Cookie": header} if header else {})}
+        )
+        assert status == 200, (path, status, body[:300])
+        for line in headers.get_all("Set-Cookie") or []:
+            name, value = line.split(";", 1)[0].split("=", 1)
+            cookies[name.strip()] = value.strip()
+    assert b'"personalized": true' in body, body[:300]
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return Visitor(cookie=cookie, csrf_token=cookies["csrftoken"])
+
+
+def scenarios_build(visitors: list[Visitor], skus: list[str]) -> list[Scenario]:
+    def search(personalize: str):
+        return [
+            Request(
+                "GET",
+                f"/api/search/?q={query.replace(' ', '+')}&personalize={personalize}",
+                {"Cookie": v.cookie, "User-Agent": BROWSER},
+            )
+            for query in QUERIES
+            for v in visitors
+        ]
+
+    rotation = [(v, sku) for sku in skus for v in visitors]
+    return [
+        Scenario("a", "(a) trivial view /bench/ping/", [Request("GET", "/bench/ping/")]),
+        Scenario("", "    plain /api/search/?personalize=0", search("0")),
+        Scenario("b", "(b) personalized /api/search/", search("1")),
+        Scenario(
+            "c",
+            "(c) product page, recorded view",
+            [
+                Request("GET", f"/products/{sku}/", {"Cookie": v.cookie, "User-Agent": BROWSER})
+                for v, sku in rotation
+            ],
+        ),
+        Scenario(
+            "",
+            "    product page, bot: not recorded",
+            [
+                Request("GET", f"/products/{sku}/", {"Cookie": v.cookie, "User-Agent": BOT})
+                for v, sku in rotation
+            ],
+        ),
+        Scenario(
+            "c",
+            "(c) POST /api/events/, recorded view",
+            [
+                Request(
+                    "POST",
+                    "/api/events/",
+                    {
+                        "Cookie": v.cookie,
+                        "X-CSRFToken": v.csrf_token,
+                        "Content-Type": "application/json",
+                        "User-Agent": BROWSER,
+                    },
+                    f'{{"sku": "{sku}"}}',
+                )
+                for v, sku in rotation
+            ],
+        ),
+    ]
+
+
+@dataclass
+class Run:
+    rps: float
+    requests: int
+    errors: int
+
+
+def run_wrk(port: int, scenario: Scenario, *, connections: int, duration: float, limit: int) -> Run:
+    """One wrk thread with `connections` connections, each sending the scenario's requests in
+    turn; stops after `duration` seconds or `limit` responses."""
+
+    def lua(text: str) -> str:
+        return "[==[" + text + "]==]"
+
+    rows = []
+    for request in scenario.requests:
+        headers = ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in request.headers.items())
+        body = lua(request.body) if request.body else "nil"
+        rows.append(f"  {{{lua(request.method)}, {lua(request.path)}, {{{headers}}}, {body}}},")
+    script = "\n".join(
+        [
+            "local specs = {",
+            *rows,
+            "}",
+            "local requests, i, done = {}, 0, 0",
+            "function init(args)",
+            "  for n, s in ipairs(specs) do requests[n] = wrk.format(s[1], s[2], s[3], s[4]) end",
+            "end",
+            "function request()",
+            "  i = i % #requests + 1",
+            "  return requests[i]",
+            "end",
+            "function response(status, headers, body)",
+            "  done = done + 1",
+            f"  if done >= {limit} then wrk.thread:stop() end",
+            "end",
+        ]
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
+        command += ["-s", handle.name, f"http://127.0.0.1:{port}"]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(handle.name)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Run(rps, requests, errors)
+
+
+def run_python(
+    port: int, scenario: Scenario, *, connections: int, duration: float, limit: int
+) -> Run:
+    """`connections` threads, each with a keep-alive http.client connection (re-opened when
+    the server closes it, as gunicorn's sync workers do), the requests sent in turn."""
+    lock = threading.Lock()
+    counts = {"done": 0, "errors": 0, "next": 0}
+    started = time.perf_counter()
+    deadline = started + duration
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < deadline:
+            with lock:
+                if counts["done"] >= limit:
+                    break
+                request = scenario.requests[counts["next"] % len(scenario.requests)]
+                counts["next"] += 1
+            try:
+                connection.request(
+                    request.method, request.path, body=request.body or None, headers=request.headers
+                )
+                response = connection.getresponse()
+                response.read()
+                failed = response.status >= 400
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                failed = True
+            with lock:
+                counts["done"] += 1
+                counts["errors"] += failed
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return Run(counts["done"] / elapsed, counts["done"], counts["errors"])
+
+
+def measure(args: argparse.Namespace, server: Gunicorn) -> None:
+    from catalog.search import catalog_search
+
+    running = [hit.sku for hit in catalog_search("running shoes", limit=8).hits]
+    visitors = [visitor_create(server.port, running[:3]) for _ in range(args.connections)]
+    scenarios = scenarios_build(visitors, running[3:8])
+    runner = run_wrk if args.client == "wrk" else run_python
+    print(
+        f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
+        f"{args.duration:g} s (at most {args.max_requests:,} requests) per scenario"
+    )
+    for scenario in scenarios:  # warm-up: each worker loads the model, caches fill
+        run = runner(server.port, scenario, connections=args.connections, duration=1, limit=500)
+        if run.errors:
+            raise SystemExit(
+                f"{scenario.label}: {run.errors} errors in the warm-up; see {server.log}"
+            )
+
+    # The reference of a row: the same request without what it adds (personalization, recording).
+    references = {scenarios[2].label: scenarios[1].label, scenarios[3].label: scenarios[4].label}
+    rps: dict[str, list[float]] = {s.label: [] for s in scenarios}
+    ratios: dict[str, list[float]] = {s.label: [] for s in scenarios}
+    to_reference: dict[str, list[float]] = {label: [] for label in references}
+    errors = dict.fromkeys(rps, 0)
+    for round_ in range(args.rounds):
+        shift = round_ % len(scenarios)
+        measured = {}
+        for scenario in scenarios[shift:] + scenarios[:shift]:
+            run = runner(
+                server.port,
+                scenario,
+                connections=args.connections,
+                duration=args.duration,
+                limit=args.max_requests,
+            )
+            measured[scenario.label] = run.rps
+            errors[scenario.label] += run.errors
+        baseline = measured[scenarios[0].label]
+        for label, value in measured.items():
+            rps[label].append(value)
+            ratios[label].append(value / baseline)
+        for label, reference in references.items():
+            to_reference[label].append(measured[label] / measured[reference])
+        print(f"  round {round_ + 1}: " + ", ".join(f"{measured[s.label]:.0f}" for s in scenarios))
+
+    print(
+        f"\n{'scenario':<40}{'req/s p50':>10}{'min':>7}{'max':>7}{'vs (a)':>8}{'vs ref':>8}  target"
+    )
+    for scenario in scenarios:
+        label = scenario.label
+        ratio = statistics.median(ratios[label])
+        to_ref = (
+            f"{statistics.median(to_reference[label]):>8.2f}" if label in references else " " * 8
+        )
+        target = TARGETS.get(scenario.key)
+        verdict = ""
+        if target is not None:
+            verdict = f"vs (a) >= {target:.2f}: {'met' if ratio >= target else 'MISSED'}"
+        if errors[label]:
+            verdict += f" ({errors[label]} errors)"
+        print(
+            f"{label:<40}{statistics.median(rps[label]):>10.0f}{min(rps[label]):>7.0f}"
+            f"{max(rps[label]):>7.0f}{ratio:>8.2f}{to_ref}  {verdict}"
+        )
+    print(
+        "vs (a), vs ref: the median over the rounds of the ratio within a round; ref is the row "
+        "below or above\nwithout what the row adds (personalization: plain search; recording: "
+        "the page for a bot)"
+    )
+
+
+if __name__ == "__main__":
+    main()
