@@ -38,3 +38,14 @@ def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) ->
             out.write(session_id + "\t" + "\t".join(skus) + "\n")
     sessions_import(sessions_file, source="bench")
     return sessions_file
+
+
+def shop_train_and_index(*, params: dict | None = None):
+    """Train the product model (activated) and build the configured search index with its
+    vectors; returns (version, index report)."""
+    from catalog.search import search_index_rebuild
+    from personalization.serving import product_vectors_active
+    from personalization.training import embeddings_train, training_version_create
+
+    version = embeddings_train(training_version_create(params=params, triggered_by="benchmark").pk)
+    return version, search_index_rebuild(vectors=product_vectors_active())

@@ -22,7 +22,7 @@ import shutil
 import statistics
 import time
 
-from _shop import django_start, shop_load
+from _shop import django_start, shop_load, shop_train_and_index
 
 QUERIES = ["shoes", "jacket", "running", "women shorts", "men", "running shoes"]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
@@ -65,15 +65,8 @@ def run(args: argparse.Namespace, data_dir) -> None:
     shop_load(data_dir, products=args.products, sessions=args.sessions)
     loaded = time.perf_counter() - started
     settings.CIS_HOLDOUT_SHARE = 0.0
-    from catalog.search import search_index_rebuild
-    from personalization.serving import models_loaded_clear, product_vectors_active
-    from personalization.training import embeddings_train, training_version_create
 
-    version = embeddings_train(
-        training_version_create(params={"epochs": args.epochs}, triggered_by="benchmark").pk
-    )
-    models_loaded_clear()  # the catalog load found no model; do not wait for the re-check
-    index = search_index_rebuild(vectors=product_vectors_active())
+    version, index = shop_train_and_index(params={"epochs": args.epochs})
     print(
         f"{args.products:,} products, {args.sessions:,} sessions loaded in {loaded:.0f} s; "
         f"model v{version.pk}: {version.params['epochs']} epochs (default 40, fewer for speed), "

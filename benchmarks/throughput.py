@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _shop import ROOT, django_start, shop_load
+from _shop import ROOT, django_start, shop_load, shop_train_and_index
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
@@ -114,13 +114,8 @@ def main() -> None:
 def shop_prepare(args: argparse.Namespace, data_dir: Path) -> None:
     started = time.perf_counter()
     shop_load(data_dir, products=args.products, sessions=args.sessions)
-    from catalog.search import search_index_rebuild
-    from personalization.serving import models_loaded_clear, product_vectors_active
-    from personalization.training import embeddings_train, training_version_create
 
-    version = embeddings_train(training_version_create(triggered_by="benchmark").pk)
-    models_loaded_clear()  # the catalog load found no model; do not wait for the re-check
-    index = search_index_rebuild(vectors=product_vectors_active())
+    version, index = shop_train_and_index()
     print(
         f"{args.products:,} products, {args.sessions:,} sessions; model v{version.pk} "
         f"(default parameters, {version.vocabulary:,} vectors); {index.backend} search index; "

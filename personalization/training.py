@@ -29,6 +29,7 @@ from .models import EmbeddingVersion
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import RecommenderConfig, SessionRecommender
 from .selectors import sessions_count, sessions_iterate
+from .serving import models_loaded_clear
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +352,9 @@ def version_activate(version: EmbeddingVersion) -> None:
             kind=version.kind, is_active=True
         ).exclude(pk=version.pk).update(is_active=False)
         EmbeddingVersion.objects.filter(pk=version.pk).update(is_active=True)
+        # This process serves the new version at once; others notice within
+        # CIS_MODEL_CHECK_SECONDS.
+        transaction.on_commit(models_loaded_clear)
     logger.info("%s v%s is now active", version.kind, version.pk)
 
 
