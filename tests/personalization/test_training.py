@@ -15,11 +15,10 @@ from personalization.models import EmbeddingVersion
 from personalization.services import sessions_import
 from personalization.training import (
     BrokerUnavailable,
-    SessionCorpus,
     TrainingError,
     TrainingInProgress,
     embeddings_train,
-    sessions_corpus_write,
+    sessions_corpus_read,
     training_enqueue,
     training_version_create,
     trainings_stale_fail,
@@ -66,12 +65,19 @@ def test_pipeline_trains_evaluates_saves_and_activates_the_first_version(shop_lo
 
 
 def test_holdout_is_the_most_recent_sessions(shop_log, tmp_path):
-    corpus, holdout, counts = sessions_corpus_write(tmp_path / "c.tsv", holdout_share=0.1)
+    corpus, holdout, counts = sessions_corpus_read(holdout_share=0.1)
     lines = shop_log.read_text().splitlines()
     assert holdout == [line.split("\t")[1:] for line in lines[-150:]]
-    assert list(corpus) == [line.split("\t")[1:] for line in lines[:-150]]
-    assert list(corpus) == list(corpus)  # re-iterable: gensim reads it once per epoch
-    assert isinstance(corpus, SessionCorpus) and counts.sessions == 1350
+    assert corpus == [line.split("\t")[1:] for line in lines[:-150]]
+    assert counts.sessions == 1350 and counts.holdout_sessions == 150
+
+
+def test_corpus_stores_each_sku_string_once(shop_log):
+    corpus, holdout, _ = sessions_corpus_read(holdout_share=0.1)
+    by_value: dict[str, int] = {}
+    for skus in corpus + holdout:
+        for sku in skus:
+            assert by_value.setdefault(sku, id(sku)) == id(sku)
 
 
 def score_as(version, mrr):
