@@ -135,7 +135,7 @@ def breakdown(client, *, rounds: int) -> None:
 
     from catalog.search import catalog_search
     from catalog.selectors import products_by_skus
-    from personalization.reranking import rerank_weight, results_rerank
+    from personalization.reranking import rerank_weight, rerank_window, results_rerank
     from personalization.services import session_id_for
     from personalization.serving import recommender_active
     from personalization.session_vectors import session_state_get
@@ -151,14 +151,14 @@ def breakdown(client, *, rounds: int) -> None:
         steps.setdefault(name, []).append((time.perf_counter() - start) * 1000)
         return result
 
-    weight = rerank_weight()
+    weight, window = rerank_weight(), rerank_window()
     for _ in range(rounds):
         state = timed(
-            "session vector read (Redis GET + PEXPIRE)", session_state_get, session_id_for(key)
+            "session vector read (one Redis GETEX)", session_state_get, session_id_for(key)
         )
-        found = timed("search (FTS5, top 50)", catalog_search, "shoes", limit=50)
+        found = timed(f"search (FTS5, top {window})", catalog_search, "shoes", limit=window)
         ranked = timed(
-            "re-rank, personalized (50 x d, because)",
+            f"re-rank, personalized ({window} x d, because)",
             results_rerank,
             found.hits,
             session_vector=state.vector,
@@ -177,7 +177,8 @@ def breakdown(client, *, rounds: int) -> None:
         top = ranked[:10]
         timed("products of the top 10 (ORM, both modes)", products_by_skus, [r.sku for r in top])
         because = [r.because for r in top if r.because]
-        timed("names of the 'because' products (ORM)", products_by_skus, because)
+        timed("names of the 'because' products (ORM; the API folds this into one query)",
+              products_by_skus, because)  # fmt: skip
         for mode, label in (("1", "personalized"), ("0", "plain")):
             timed(
                 f"whole request, {label}",
