@@ -65,8 +65,3 @@ def skus_most_viewed(*, limit: int = 24) -> list[str]:
         .order_by("-views", "sku")[:limit]
     )
     return [row["sku"] for row in rows]
-
-
-def sessions_count() -> int:
-    """How many sessions the log holds (live and imported)."""
-    return ViewEvent.objects.values("source", "session_id").distinct().count()

@@ -28,7 +28,7 @@ from kombu.exceptions import OperationalError
 from .models import EmbeddingVersion
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import RecommenderConfig, SessionRecommender
-from .selectors import sessions_count, sessions_iterate
+from .selectors import sessions_iterate
 from .serving import models_loaded_clear
 
 logger = logging.getLogger(__name__)
@@ -139,19 +139,17 @@ def sessions_corpus_read(
     references to it, so memory grows by a pointer per event, and gensim iterates a plain list
     (as fast as it trains). Nothing is held twice.
     """
-    total = sessions_count()
-    holdout_from = total - math.floor(total * holdout_share) if holdout_share > 0 else total
-    counts, corpus, holdout = CorpusCounts(), [], []
     shared: dict[str, str] = {}
-    for number, session in enumerate(sessions_iterate()):
-        skus = [shared.setdefault(sku, sku) for sku in session.skus]
-        if number >= holdout_from:
-            holdout.append(skus)
-            continue
-        corpus.append(skus)
-        counts.sessions += 1
-        counts.events += len(skus)
-    counts.holdout_sessions = len(holdout)
+    sessions = [[shared.setdefault(sku, sku) for sku in s.skus] for s in sessions_iterate()]
+    cut = len(sessions) - (math.floor(len(sessions) * holdout_share) if holdout_share > 0 else 0)
+    holdout = sessions[cut:]
+    del sessions[cut:]
+    corpus = sessions
+    counts = CorpusCounts(
+        sessions=len(corpus),
+        events=sum(len(skus) for skus in corpus),
+        holdout_sessions=len(holdout),
+    )
     return corpus, holdout, counts
 
 
