@@ -158,13 +158,14 @@ def breakdown(client, *, rounds: int) -> None:
         )
         found = timed(f"search (FTS5, top {window})", catalog_search, "shoes", limit=window)
         ranked = timed(
-            f"re-rank, personalized ({window} x d, because)",
+            f"re-rank, personalized ({window} x d; top 10 built, explained)",
             results_rerank,
             found.hits,
             session_vector=state.vector,
             recommender=recommender,
             weight=weight,
             viewed_skus=state.skus,
+            limit=10,
         )
         timed(
             "re-rank, plain (in both modes)",
@@ -173,6 +174,7 @@ def breakdown(client, *, rounds: int) -> None:
             session_vector=None,
             recommender=recommender,
             weight=weight,
+            limit=10,
         )
         top = ranked[:10]
         timed("products of the top 10 (ORM, both modes)", products_by_skus, [r.sku for r in top])

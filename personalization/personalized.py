@@ -57,15 +57,16 @@ class SearchOutcome:
     query: str
     backend: str
     personalized: bool
-    results: list[RankedResult]  # as shown: re-ranked when personalized
-    plain: list[RankedResult]  # the backend's own order
+    results: list[RankedResult]  # the first `limit` as shown: re-ranked when personalized
+    plain: list[RankedResult]  # the backend's own order (as many as `results`)
     notices: list[str] = field(default_factory=list)
 
 
 def search_for_visitor(
-    query: str, *, session: SessionBase, personalize: bool = True
+    query: str, *, session: SessionBase, limit: int, personalize: bool = True
 ) -> SearchOutcome:
-    """The backend's top window for `query`, re-ranked against the visitor's session vector.
+    """The first `limit` of the backend's top window for `query` re-ranked against the
+    visitor's session vector, and the first `limit` of the backend's own order.
 
     A visitor without history (or with `personalize` off) gets the backend's order.
     """
@@ -76,7 +77,11 @@ def search_for_visitor(
     found = catalog_search(query, limit=rerank_window(), session_vector=vector)
     notices = visitor.notices + ([found.notice] if found.notice else [])
     plain = results_rerank(
-        found.hits, session_vector=None, recommender=recommender, weight=rerank_weight()
+        found.hits,
+        session_vector=None,
+        recommender=recommender,
+        weight=rerank_weight(),
+        limit=limit,
     )
     if vector is None:
         return SearchOutcome(query, found.backend, False, plain, plain, notices)
@@ -86,6 +91,7 @@ def search_for_visitor(
         recommender=recommender,
         weight=rerank_weight(),
         viewed_skus=state.skus,
+        limit=limit,
     )
     personalized = any(result.similarity is not None for result in ranked)
     return SearchOutcome(query, found.backend, personalized, ranked, plain, notices)

@@ -80,8 +80,10 @@ def results_rerank(
     recommender: SessionRecommender | None,
     weight: float,
     viewed_skus: Sequence[str] = (),
+    limit: int | None = None,
 ) -> list[RankedResult]:
-    """`hits` (best first) in their personalized order.
+    """`hits` (best first) in their personalized order; with `limit`, only the first `limit`
+    of it (all of `hits` are still ranked: only fewer results are built and explained).
 
     Products with a similarity (from the backend, or from `recommender`'s vectors) are ranked
     among themselves by the blend and fill the slots they held; the others keep their slots,
@@ -98,6 +100,7 @@ def results_rerank(
         raise ValueError(f"the re-rank weight must be between 0 and 1, not {weight!r}")
     hits = list(hits)
     count = len(hits)
+    shown = count if limit is None else max(0, min(limit, count))
     text = [float(hit.score) for hit in hits]
     text_norm = _scores_normalize(text)
     vectors = _vectors_of(recommender)
@@ -108,7 +111,7 @@ def results_rerank(
     ):
         return [
             RankedResult(hit.sku, text[i], None, text_norm[i], None, i, i, hit)
-            for i, hit in enumerate(hits)
+            for i, hit in enumerate(hits[:shown])
         ]
 
     index = recommender.index if recommender is not None else {}
@@ -135,42 +138,40 @@ def results_rerank(
     ranked = slots[np.lexsort((slots, -score[slots]))]  # best first; ties keep the plain order
     position = np.arange(count)
     position[ranked] = slots
-    because: list[str | None] = [None] * count
+    order = np.empty(count, dtype=np.int64)
+    order[position] = np.arange(count)  # order[at]: the plain position of the result at `at`
+    because: dict[int, str] = {}
     if cosines is not None and len(viewed):
+        in_view = position[with_vector] < shown  # only the results that will be built
         _because_fill(
             because,
-            cosines=cosines,
-            rows=with_vector,
-            row_codes=codes[with_vector],
+            cosines=cosines[in_view],
+            rows=with_vector[in_view],
+            row_codes=codes[with_vector][in_view],
             viewed=viewed,
             viewed_codes=viewed_codes,
             position=position,
         )
     # Plain Python values first: reading numpy arrays element by element would cost more than
     # the whole re-rank.
-    columns = zip(
-        hits,
-        text,
-        np.where(known, similarity, 0.0).tolist(),
-        known.tolist(),
-        score.tolist(),
-        because,
-        position.tolist(),
-        strict=True,
-    )
-    results: list[RankedResult] = [None] * count  # type: ignore[list-item]  # filled below
-    for plain, (hit, text_score, cosine, has, blended, why, at) in enumerate(columns):
-        results[at] = RankedResult(
-            sku=hit.sku,
-            text_score=text_score,
-            similarity=cosine if has else None,
+    plains = order[:shown].tolist()
+    similarities = similarity[plains].tolist()
+    scores = score[plains].tolist()
+    return [
+        RankedResult(
+            sku=hits[plain].sku,
+            text_score=text[plain],
+            similarity=None if math.isnan(cosine) else cosine,
             score=blended,
-            because=why,
+            because=because.get(plain),
             plain_position=plain,
             position=at,
-            hit=hit,
+            hit=hits[plain],
         )
-    return results
+        for at, (plain, cosine, blended) in enumerate(
+            zip(plains, similarities, scores, strict=True)
+        )
+    ]
 
 
 def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:
@@ -190,7 +191,7 @@ def _scores_normalize(scores: list[float]) -> list[float]:
 
 
 def _because_fill(
-    because: list[str | None],
+    because: dict[int, str],
     *,
     cosines: np.ndarray,
     rows: np.ndarray,
@@ -207,4 +208,4 @@ def _because_fill(
     best_cosine = cosines[np.arange(len(rows)), best]
     needed = np.where(position[rows] < rows, BECAUSE_MOVED_MIN, BECAUSE_NOTABLE)
     for row in np.flatnonzero(best_cosine >= needed).tolist():
-        because[rows[row]] = viewed[best[row]]
+        because[int(rows[row])] = viewed[best[row]]

@@ -69,8 +69,10 @@ def search(request: HttpRequest) -> JsonResponse:
     except BadParameter as exc:
         return _error(str(exc), 400)
     query = search_query_clean(request.GET.get("q", ""))
-    outcome = search_for_visitor(query, session=request.session, personalize=personalize)
-    results = (outcome.results if personalize else outcome.plain)[:limit]
+    outcome = search_for_visitor(
+        query, session=request.session, limit=limit, personalize=personalize
+    )
+    results = outcome.results if personalize else outcome.plain
     becauses = [r.because for r in results if r.because]
     wanted = list(dict.fromkeys([r.sku for r in results] + becauses))
     products = {p.sku: p for p in products_by_skus(wanted)}  # one query for both

@@ -87,10 +87,13 @@ def search(request: HttpRequest) -> HttpResponse:
     query = search_query_clean(request.GET.get("q", ""))
     personalize = request.GET.get("personalize") != "0"
     compare = request.GET.get("view") == "compare"
-    outcome = search_for_visitor(query, session=request.session, personalize=personalize)
+    outcome = search_for_visitor(
+        query, session=request.session, limit=SEARCH_ROWS, personalize=personalize
+    )
     shown = outcome.results if personalize else outcome.plain
-    products = {p.sku: p for p in products_by_skus([r.sku for r in outcome.plain])}
-    rows = [(r, products[r.sku]) for r in shown if r.sku in products][:SEARCH_ROWS]
+    wanted = [r.sku for r in shown] + [r.sku for r in outcome.plain[:COMPARE_ROWS]]
+    products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(wanted)))}
+    rows = [(r, products[r.sku]) for r in shown if r.sku in products]
     becauses = products_by_skus([r.because for r in shown if r.because])
     context = {
         "query": query,

@@ -104,7 +104,7 @@ def test_product_view_track_with_redis_down_keeps_the_event_and_returns_a_notice
 
 
 def test_search_for_a_new_visitor_is_the_plain_order(model):
-    outcome = search_for_visitor("shoe", session=SessionStore())
+    outcome = search_for_visitor("shoe", limit=50, session=SessionStore())
     assert outcome.personalized is False and outcome.backend == "embedded"
     assert outcome.results == outcome.plain
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
@@ -113,7 +113,7 @@ def test_search_for_a_new_visitor_is_the_plain_order(model):
 
 
 def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(model):
-    outcome = search_for_visitor("shoe", session=visitor("RUN-1", "RUN-3"))
+    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
     assert outcome.personalized is True
     order = [r.sku for r in outcome.results]
     assert set(order[:3]) == {"RUN-1", "RUN-2", "RUN-4"} and set(order[3:]) == set(PLAIN_SHOES)
@@ -128,13 +128,13 @@ def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(mod
 
 def test_search_with_personalize_off_ignores_the_history(model):
     session = visitor("RUN-1", "RUN-3")
-    outcome = search_for_visitor("shoe", session=session, personalize=False)
+    outcome = search_for_visitor("shoe", limit=50, session=session, personalize=False)
     assert outcome.personalized is False and outcome.results == outcome.plain
     assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
 
 
 def test_search_without_a_model_is_the_plain_order(no_model):
-    outcome = search_for_visitor("shoe", session=visitor("RUN-1", "RUN-3"))
+    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
     assert outcome.personalized is False and outcome.results == outcome.plain
     assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
 
@@ -142,13 +142,13 @@ def test_search_without_a_model_is_the_plain_order(no_model):
 def test_search_with_redis_down_is_the_plain_order_with_a_notice(model, settings):
     session = visitor("RUN-1", "RUN-3")
     redis_down_settings(settings)
-    outcome = search_for_visitor("shoe", session=session)
+    outcome = search_for_visitor("shoe", limit=50, session=session)
     assert outcome.personalized is False and outcome.notices == [UNAVAILABLE]
     assert outcome.results == outcome.plain and [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
 
 
 def test_an_empty_query_finds_nothing_for_anyone(model):
-    assert search_for_visitor("", session=visitor("RUN-1")).results == []
+    assert search_for_visitor("", limit=50, session=visitor("RUN-1")).results == []
 
 
 def test_recommendations_for_a_new_visitor_are_left_to_the_caller(model):

@@ -177,6 +177,25 @@ def test_a_similarity_computed_by_the_backend_is_used_as_given(recommender):
     assert by_sku["HIK-BOOT"].similarity == pytest.approx(cosine("HIK-BOOT", vector), abs=1e-6)
 
 
+def test_a_limit_builds_only_the_top_of_the_same_ranking(recommender):
+    viewed = ["RUN-SHOE-1", "HIK-JACKET"]
+    hits = hits_of("LIF-SNEAKER", "LIF-TEE", "NEW-1", "RUN-SHORTS", "HIK-BOOT", "RUN-SHOE-2")
+    everything = rerank(hits, recommender, viewed, weight=0.7)
+    for limit in range(len(hits) + 2):
+        top = results_rerank(
+            hits,
+            session_vector=recommender.session_vector(viewed),
+            recommender=recommender,
+            weight=0.7,
+            viewed_skus=viewed,
+            limit=limit,
+        )
+        assert top == everything[:limit]
+    assert any(r.because for r in everything[:3])  # the reasons were compared too
+    plain = results_rerank(hits, session_vector=None, recommender=recommender, weight=1, limit=2)
+    assert skus(plain) == ["LIF-SNEAKER", "LIF-TEE"]
+
+
 def test_a_weight_outside_zero_to_one_is_refused(recommender):
     with pytest.raises(ValueError, match="between 0 and 1"):
         rerank(hits_of("RUN-SHOE-2"), recommender, ["RUN-SHOE-1"], weight=1.5)
