@@ -186,6 +186,7 @@ def test_failed_rebuild_keeps_the_old_index(engine, index_path):
 
 
 def test_update_upserts_and_deletes(engine):
+    assert "RUN-2" in skus(engine.search("shoes"))  # this thread now keeps a connection open
     engine.index_update(
         [
             product("HIK-2", "Women's Fleece Running Vest, Plum", "women", "fleece"),
