@@ -19,9 +19,11 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DatabaseError
 from django.dispatch import receiver
+from gensim.models import KeyedVectors
 
 from .models import EmbeddingVersion
-from .recommender import SessionRecommender
+from .projection import projection_load
+from .recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class ActiveModel:
     version_id: int
     directory: Path
     recommender: SessionRecommender
+    projection: np.ndarray | None = None  # the map: a row (x, y) per item; None before maps
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,10 @@ def _slot_refresh(kind: str, slot: _Slot | None) -> _Slot:
 def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | None:
     started = time.perf_counter()
     try:
-        recommender = SessionRecommender.load(directory)
+        recommender = recommender_load(kind, directory)
+        projection = projection_load(directory)
+        if projection is not None and projection.shape != (len(recommender.items), 2):
+            raise ValueError(f"the map has shape {projection.shape}, not one row per product")
     except (OSError, ValueError, KeyError) as exc:
         # Files missing or unreadable: serve unpersonalized, retry at the next check.
         if (version_id, directory) not in _warned:
@@ -167,7 +173,20 @@ def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | No
         len(recommender.items),
         time.perf_counter() - started,
     )
-    return ActiveModel(version_id=version_id, directory=directory, recommender=recommender)
+    return ActiveModel(
+        version_id=version_id,
+        directory=directory,
+        recommender=recommender,
+        projection=projection,
+    )
+
+
+def recommender_load(kind: str, directory: Path) -> SessionRecommender:
+    if kind == EmbeddingVersion.Kind.WORD:
+        # A word version is its vectors alone: nearest words and analogies need nothing else.
+        words = KeyedVectors.load(str(directory / VECTORS_FILE), mmap="r")
+        return SessionRecommender.build(words, [], RecommenderConfig(cooccurrence_weight=0.0))
+    return SessionRecommender.load(directory)
 
 
 @receiver(setting_changed)

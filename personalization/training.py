@@ -27,6 +27,7 @@ from kombu.exceptions import OperationalError
 
 from .models import EmbeddingVersion
 from .prod2vec import Prod2VecParams, prod2vec_train
+from .projection import projection_compute, projection_save
 from .recommender import RecommenderConfig, SessionRecommender
 from .selectors import sessions_iterate
 from .serving import models_loaded_clear
@@ -186,8 +187,11 @@ def embeddings_train(
             recommender = SessionRecommender.build(trained.vectors, corpus, config)
             clock.phase("evaluating")
             metrics = holdout_evaluate(recommender, corpus, holdout)
+            clock.phase("drawing the map")
+            coordinates = projection_compute(recommender.vectors.vectors)
             clock.phase("saving")
             recommender.save(Path(work) / "model")
+            projection_save(Path(work) / "model", coordinates)
             shutil.rmtree(destination, ignore_errors=True)
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(Path(work) / "model", destination)

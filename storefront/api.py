@@ -9,15 +9,25 @@ import json
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import condition, require_POST, require_safe
 
 from catalog.models import Product
 from catalog.selectors import products_by_skus, products_popular, search_query_clean
+from personalization.models import EmbeddingVersion
 from personalization.personalized import (
     product_view_track,
     products_similar,
     recommendations_for_visitor,
     search_for_visitor,
+)
+from personalization.space import (
+    NotInSpace,
+    SpaceUnavailable,
+    analogy,
+    neighbours,
+    space_map,
+    space_session,
 )
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
@@ -154,3 +164,87 @@ def events(request: HttpRequest) -> JsonResponse:
         return _error(f"no product with sku {sku.strip()[:64]!r}", 404)
     notices = product_view_track(request.session, product.sku)
     return JsonResponse({"recorded": product.sku, "notices": notices}, status=201)
+
+
+def _space_map_etag(request: HttpRequest) -> str | None:
+    try:
+        return f'"space-v{space_map().version_id}"'
+    except SpaceUnavailable:
+        return None
+
+
+@require_safe
+@condition(etag_func=_space_map_etag)
+@gzip_page
+def space(request: HttpRequest) -> JsonResponse:
+    """Every product of the active model on the map. The same for every visitor until another
+    version is active: its ETag is the version, so a browser revalidates it in one round trip."""
+    try:
+        drawn = space_map()
+    except SpaceUnavailable as exc:
+        return _error(str(exc), 404)
+    response = JsonResponse(
+        {"version": drawn.version_id, "targets": drawn.targets, "points": drawn.points}
+    )
+    response["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@require_safe
+@ensure_csrf_cookie
+def space_session_path(request: HttpRequest) -> JsonResponse:
+    """This visitor's viewed products on the map, in order, and their session vector's place."""
+    try:
+        answer = space_session(request.session)
+    except SpaceUnavailable as exc:
+        return _error(str(exc), 404)
+    response = JsonResponse(answer)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _space_kind(request: HttpRequest) -> str:
+    kind = request.GET.get("kind", EmbeddingVersion.Kind.PRODUCT)
+    if kind not in EmbeddingVersion.Kind.values:
+        raise BadParameter(f"kind must be one of {', '.join(EmbeddingVersion.Kind.values)}")
+    return kind
+
+
+@require_safe
+def space_neighbours(request: HttpRequest) -> JsonResponse:
+    """`?of=<sku or word>&kind=product|word&limit=<n>`: the nearest in the embedding space."""
+    try:
+        kind, limit = _space_kind(request), _limit(request)
+        key = request.GET.get("of", "").strip()
+        if not key:
+            raise BadParameter("of is required: a sku (or, with kind=word, a word)")
+        found = neighbours(key, kind=kind, limit=limit)
+    except BadParameter as exc:
+        return _error(str(exc), 400)
+    except (SpaceUnavailable, NotInSpace) as exc:
+        return _error(str(exc), 404)
+    return JsonResponse({"of": key, "kind": kind, "results": _space_items(found, kind)})
+
+
+@require_safe
+def space_analogy(request: HttpRequest) -> JsonResponse:
+    """`?a=&b=&c=&kind=product|word&limit=<n>`: a is to b as c is to each result."""
+    try:
+        kind, limit = _space_kind(request), _limit(request)
+        terms = {name: request.GET.get(name, "").strip() for name in ("a", "b", "c")}
+        missing = [name for name, value in terms.items() if not value]
+        if missing:
+            raise BadParameter(f"{', '.join(missing)} required: a is to b as c is to ?")
+        found = analogy(terms["a"], terms["b"], terms["c"], kind=kind, limit=limit)
+    except BadParameter as exc:
+        return _error(str(exc), 400)
+    except (SpaceUnavailable, NotInSpace) as exc:
+        return _error(str(exc), 404)
+    return JsonResponse({**terms, "kind": kind, "results": _space_items(found, kind)})
+
+
+def _space_items(found: list[tuple[str, float]], kind: str) -> list[dict]:
+    if kind == EmbeddingVersion.Kind.WORD:
+        return [{"word": word, "score": score} for word, score in found]
+    products = {p.sku: p for p in products_by_skus([key for key, _ in found])}
+    return [_item(products[key], score=score) for key, score in found if key in products]

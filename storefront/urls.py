@@ -16,6 +16,12 @@ urlpatterns = [
     path("api/recommendations/", api.recommendations, name="api-recommendations"),
     path("api/products/<str:sku>/similar/", api.similar, name="api-similar"),
     path("api/events/", api.events, name="api-events"),
+    path("space/", views.space, name="space"),
+    path("space/explore/", views.space_explore, name="space-explore"),
+    path("api/space/", api.space, name="api-space"),
+    path("api/space/session/", api.space_session_path, name="api-space-session"),
+    path("api/space/neighbours/", api.space_neighbours, name="api-space-neighbours"),
+    path("api/space/analogy/", api.space_analogy, name="api-space-analogy"),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

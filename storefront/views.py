@@ -1,4 +1,4 @@
-"""The shop's pages: front page, target listings, product pages, search."""
+"""The shop's pages: front page, target listings, product pages, search, the product map."""
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -22,6 +22,7 @@ from personalization.personalized import (
     search_for_visitor,
 )
 from personalization.selectors import session_skus_recent
+from personalization.space import SpaceUnavailable, explore, space_model
 from personalization.visitors import request_is_person_view
 
 COMPARE_ROWS = 10
@@ -108,3 +109,49 @@ def search(request: HttpRequest) -> HttpResponse:
         plain = [(r, products.get(r.sku)) for r in outcome.plain[:COMPARE_ROWS]]
         context["compare_rows"] = list(zip(plain, rows[:COMPARE_ROWS], strict=False))
     return render(request, "storefront/search.html", context)
+
+
+def space(request: HttpRequest) -> HttpResponse:
+    """The map of the product space; its points and the visitor's path come from the API."""
+    try:
+        model, problem = space_model(), None
+    except SpaceUnavailable as exc:
+        model, problem = None, str(exc)
+    if model is not None and model.projection is None:
+        problem = (
+            f"Model v{model.version_id} was trained before maps were drawn: retrain to see it."
+        )
+    return render(
+        request,
+        "storefront/space.html",
+        {"version": model.version_id if model else None, "notices": [problem] if problem else []},
+    )
+
+
+def space_explore(request: HttpRequest) -> HttpResponse:
+    """Nearest neighbours and analogies, of products or words."""
+    kind = "word" if request.GET.get("kind") == "word" else "product"
+    asked = {name: request.GET.get(name, "")[:200] for name in ("of", "a", "b", "c")}
+    found = explore(kind, **asked)
+    context = {"kind": kind, "asked": asked, "found": found}
+    if kind == "product":
+        keys = [key for key, _ in (found.neighbours or []) + (found.analogy or [])]
+        keys += [found.neighbours_of or "", *(found.analogy_terms or ())]
+        products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(k for k in keys if k)))}
+        context |= {
+            "products": products,
+            "neighbour_cards": _scored_cards(found.neighbours, products, "similarity"),
+            "analogy_cards": _scored_cards(found.analogy, products, "score"),
+            "analogy_term_cards": [
+                (products[term], label)
+                for term, label in zip(found.analogy_terms or (), "ABC", strict=False)
+                if term in products
+            ],
+        }
+    return render(request, "storefront/space_explore.html", context)
+
+
+def _scored_cards(scored, products, label: str) -> list:
+    return [
+        (products[key], f"{label} {score:.3f}") for key, score in scored or [] if key in products
+    ]

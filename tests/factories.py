@@ -6,6 +6,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from personalization.models import EmbeddingVersion
+from personalization.projection import projection_compute, projection_save
 from personalization.recommender import RecommenderConfig, SessionRecommender
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, cooccurrence_weight=0.0)
@@ -18,13 +19,18 @@ def keyed_vectors(vectors: dict[str, tuple[float, ...]]) -> KeyedVectors:
     return keyed
 
 
-def version_make(models_dir: Path, vectors: dict[str, tuple[float, ...]]) -> EmbeddingVersion:
-    """A succeeded product version whose files hold `vectors`, saved as training saves them."""
+def version_make(
+    models_dir: Path, vectors: dict[str, tuple[float, ...]], *, with_map: bool = False
+) -> EmbeddingVersion:
+    """A succeeded product version whose files hold `vectors`, saved as training saves them;
+    `with_map`: with its map too, as training draws it."""
     version = EmbeddingVersion.objects.create(kind="product", status="succeeded")
     version.path = f"product/v{version.pk}"
-    SessionRecommender.build(keyed_vectors(vectors), [], EMBEDDING_ONLY).save(
-        models_dir / version.path
-    )
+    recommender = SessionRecommender.build(keyed_vectors(vectors), [], EMBEDDING_ONLY)
+    recommender.save(models_dir / version.path)
+    if with_map:
+        coordinates = projection_compute(recommender.vectors.vectors)
+        projection_save(models_dir / version.path, coordinates)
     version.save(update_fields=["path"])
     return version
 

@@ -1,0 +1,275 @@
+"""Clothes in space: the product map, a visitor's path across it, nearest neighbours and
+analogies, for products and (when one is trained) for words."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+
+from catalog.models import Product
+from catalog.search import catalog_search
+
+from .models import EmbeddingVersion
+from .personalized import visitor_state
+from .projection import point_place
+from .serving import ActiveModel, model_active, recommender_load
+
+Kind = EmbeddingVersion.Kind
+RESOLVE_CANDIDATES = 20  # search matches tried when a typed name is no SKU
+
+
+class SpaceUnavailable(Exception):
+    """No model of that kind is active, or the active one has no map: the message says which
+    and what to do, for a page or an API answer."""
+
+
+class NotInSpace(KeyError):
+    """A product or word the active model has no vector for."""
+
+    def __init__(self, key: str, kind: str):
+        super().__init__(key)
+        self.key, self.kind = key, kind
+
+    def __str__(self) -> str:
+        what = "word" if self.kind == Kind.WORD else "product"
+        return f"the {what} {self.key!r} is not in the model (it was never seen in training)"
+
+
+@dataclass(frozen=True)
+class SpaceMap:
+    version_id: int
+    points: list[dict]  # {"sku", "x", "y", "target", "category", "name", "image"}
+    targets: list[str]  # the targets present, most common first
+
+
+def space_model(kind: str = Kind.PRODUCT) -> ActiveModel:
+    """The active model of `kind`, or SpaceUnavailable with what to do about it."""
+    model = model_active(kind)
+    if model is not None:
+        return model
+    if kind == Kind.WORD:
+        raise SpaceUnavailable(
+            "No word model is trained yet: run `python manage.py train_word_embeddings "
+            "CORPUS.txt` to explore words."
+        )
+    raise SpaceUnavailable(
+        "No product model is trained yet: load sessions and train one (`python manage.py "
+        "train_embeddings`, or Retrain in the admin)."
+    )
+
+
+def space_map() -> SpaceMap:
+    """Every product of the active model with its place on the map (computed at training),
+    built once per version in each process."""
+    model = space_model()
+    if model.projection is None:
+        raise SpaceUnavailable(
+            f"Model v{model.version_id} was trained before maps were drawn: retrain to see it."
+        )
+    key = (model.version_id, model.directory)  # ids are reused when a test database rolls back
+    with _map_lock:
+        cached = _maps.get(key)
+        if cached is None:
+            cached = _map_build(model)
+            _maps.clear()  # only the active version's map is kept
+            _maps[key] = cached
+    return cached
+
+
+def space_session(session: SessionBase) -> dict:
+    """The visitor's path on the active model's map: the products viewed, in order, with their
+    places, and where their session vector sits (None before a view, or without a map).
+    Notices say when the visitor's state cannot be read."""
+    model = space_model()
+    visitor = visitor_state(session)
+    answer = {"version": model.version_id, "path": [], "marker": None, "notices": visitor.notices}
+    state = visitor.state
+    if state is None or model.projection is None:
+        return answer
+    index = model.recommender.index
+    answer["path"] = [
+        {"sku": sku, "x": float(x), "y": float(y)}
+        for sku in state.skus
+        if sku in index
+        for x, y in [model.projection[index[sku]]]
+    ]
+    if state.vector is not None and state.version_id == model.version_id:
+        place = point_place(state.vector, model.recommender.vectors.vectors, model.projection)
+        if place is not None:
+            answer["marker"] = {"x": place[0], "y": place[1]}
+    return answer
+
+
+def neighbours(key: str, *, kind: str = Kind.PRODUCT, limit: int = 10) -> list[tuple[str, float]]:
+    """(key, cosine) of the `limit` nearest products (or words) to `key`, itself left out."""
+    vectors = space_model(kind).recommender.vectors
+    if key not in vectors.key_to_index:
+        raise NotInSpace(key, kind)
+    return [(other, float(score)) for other, score in vectors.most_similar(key, topn=limit)]
+
+
+def analogy(
+    a: str, b: str, c: str, *, kind: str = Kind.PRODUCT, limit: int = 10
+) -> list[tuple[str, float]]:
+    """ "`a` is to `b` as `c` is to ?": the best answers with their scores.
+
+    Multiplicative cosine (gensim's `most_similar_cosmul`, Levy and Goldberg 2014), as the
+    seed used: each candidate must be near `b` and `c` and far from `a` at once, where the
+    additive form (b - a + c) lets one large similarity carry an answer that is near only `c`.
+    The three inputs are never answers.
+    """
+    vectors = space_model(kind).recommender.vectors
+    for key in (a, b, c):
+        if key not in vectors.key_to_index:
+            raise NotInSpace(key, kind)
+    found = vectors.most_similar_cosmul(positive=[b, c], negative=[a], topn=limit)
+    return [(other, float(score)) for other, score in found]
+
+
+def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> str:
+    """The product (or word) a visitor means by `text`: a SKU or word the model knows as
+    typed; for products, else the best search match for it that the model knows ("men's rain
+    jacket" finds one). NotInSpace when there is none."""
+    vectors = space_model(kind).recommender.vectors
+    text = text.strip()
+    if kind == Kind.WORD:
+        text = text.lower()
+    if text in vectors.key_to_index:
+        return text
+    if kind == Kind.PRODUCT and text:
+        for hit in catalog_search(text, limit=RESOLVE_CANDIDATES).hits:
+            if hit.sku in vectors.key_to_index:
+                return hit.sku
+    raise NotInSpace(text, kind)
+
+
+@dataclass
+class Exploration:
+    """What the explorer page shows: the terms as resolved, and the answers or the problem."""
+
+    kind: str
+    neighbours_of: str | None = None
+    neighbours: list[tuple[str, float]] | None = None
+    analogy_terms: tuple[str, str, str] | None = None
+    analogy: list[tuple[str, float]] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def explore(
+    kind: str, *, of: str = "", a: str = "", b: str = "", c: str = "", limit: int = 8
+) -> Exploration:
+    """Neighbours of `of` and the analogy a : b = c : ?, each when asked (non-empty), with
+    names or SKUs resolved as `term_resolve` does. Problems are collected, not raised."""
+    found = Exploration(kind)
+    try:
+        space_model(kind)
+    except SpaceUnavailable as exc:
+        found.problems.append(str(exc))
+        return found
+    if of.strip():
+        try:
+            found.neighbours_of = term_resolve(of, kind=kind)
+            found.neighbours = neighbours(found.neighbours_of, kind=kind, limit=limit)
+        except NotInSpace as exc:
+            found.problems.append(_capitalized(str(exc)))
+    if any(term.strip() for term in (a, b, c)):
+        try:
+            terms = tuple(term_resolve(term, kind=kind) for term in (a, b, c))
+            found.analogy_terms = terms
+            found.analogy = analogy(*terms, kind=kind, limit=limit)
+        except NotInSpace as exc:
+            found.problems.append(_capitalized(str(exc)))
+    return found
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _map_build(model: ActiveModel) -> SpaceMap:
+    items = model.recommender.items
+    coordinates = np.asarray(model.projection).round(4).tolist()
+    products = Product.objects.in_bulk(items)
+    points = []
+    counts: dict[str, int] = {}
+    for sku, (x, y) in zip(items, coordinates, strict=True):
+        product = products.get(sku)
+        if product is None:  # left the catalog since training
+            continue
+        points.append(
+            {
+                "sku": sku,
+                "x": x,
+                "y": y,
+                "target": product.target,
+                "category": product.category,
+                "name": product.name,
+                "image": product.image_url,
+            }
+        )
+        counts[product.target] = counts.get(product.target, 0) + 1
+    targets = sorted(counts, key=lambda target: (-counts[target], target))
+    return SpaceMap(model.version_id, points, targets)
+
+
+_maps: dict[tuple, SpaceMap] = {}
+_map_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ProjectorExport:
+    version_id: int
+    kind: str
+    rows: int
+    dimensions: int
+
+
+def projector_export(
+    directory: Path, *, version: EmbeddingVersion | None = None, progress=None
+) -> ProjectorExport:
+    """Write `vectors.tsv` and `meta.tsv` for the TensorBoard Embedding Projector
+    (projector.tensorflow.org: Load, then the two files) into `directory`.
+
+    `version`: default the active product version. Products get a metadata header
+    (sku, name, target); words a single column without one, as the Projector expects.
+    """
+    if version is None:
+        version = EmbeddingVersion.objects.filter(kind=Kind.PRODUCT, is_active=True).first()
+        if version is None:
+            raise SpaceUnavailable("no product model is active: train one, or pass --version")
+    if version.status != EmbeddingVersion.Status.SUCCEEDED or not version.path:
+        raise SpaceUnavailable(f"v{version.pk} has no trained vectors ({version.status})")
+    vectors = recommender_load(version.kind, Path(settings.CIS_MODELS_DIR) / version.path).vectors
+    keys, matrix = vectors.index_to_key, np.asarray(vectors.vectors)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    products = {}
+    if version.kind == Kind.PRODUCT:
+        products = Product.objects.in_bulk(keys)
+    with (
+        (directory / "vectors.tsv").open("w", encoding="utf-8", newline="\n") as vectors_out,
+        (directory / "meta.tsv").open("w", encoding="utf-8", newline="\n") as meta_out,
+    ):
+        if version.kind == Kind.PRODUCT:
+            meta_out.write("sku\tname\ttarget\n")
+        for done, (key, row) in enumerate(zip(keys, matrix, strict=True), start=1):
+            vectors_out.write("\t".join(f"{value:.6g}" for value in row.tolist()) + "\n")
+            if version.kind == Kind.PRODUCT:
+                product = products.get(key)
+                fields = [key, product.name if product else "", product.target if product else ""]
+            else:
+                fields = [key]
+            meta_out.write("\t".join(_tsv_field(field) for field in fields) + "\n")
+            if progress is not None and done % 1000 == 0:
+                progress(1000)
+    return ProjectorExport(version.pk, version.kind, len(keys), matrix.shape[1])
+
+
+def _tsv_field(text: str) -> str:
+    """A TSV cell: tabs and line breaks would split it, so they become spaces."""
+    return " ".join(str(text).split()) if any(c in str(text) for c in "\t\r\n") else str(text)

@@ -1,0 +1,253 @@
+"""personalization.space and projection: the map stored with a version, the visitor's path,
+neighbours and analogies, the Projector export; and their JSON API."""
+
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from factories import BROWSER, SHOP_VECTORS, version_make
+
+from personalization.models import EmbeddingVersion
+from personalization.projection import (
+    PROJECTION_FILE,
+    point_place,
+    projection_compute,
+)
+from personalization.space import NotInSpace, SpaceUnavailable, analogy, space_map
+from personalization.training import (
+    embeddings_train,
+    training_version_create,
+    version_activate,
+)
+
+# A hand-made space for analogies: axes are (running, rain, men, women) plus a little noise
+# of their own, so "men's running shoe : women's running shoe = men's rain jacket : ?" has
+# one right answer, and distractors near each single term.
+ANALOGY_SPACE = {
+    "RUN-M": (1.0, 0.0, 1.0, 0.0, 0.1, 0.0),
+    "RUN-W": (1.0, 0.0, 0.0, 1.0, 0.0, 0.1),
+    "RAIN-M": (0.0, 1.0, 1.0, 0.0, 0.1, 0.1),
+    "RAIN-W": (0.0, 1.0, 0.0, 1.0, 0.05, 0.0),
+    "RAIN-M-2": (0.0, 1.0, 1.0, 0.0, 0.0, 0.2),  # near C only
+    "RUN-W-2": (1.0, 0.0, 0.0, 1.0, 0.2, 0.0),  # near B only
+    "YOGA-W": (0.0, 0.0, 0.0, 1.0, 1.0, 1.0),
+}
+
+
+def clusters(count_each: int, *, dims: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well separated groups of unit vectors and each vector's group."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(dims)[:3] * 3
+    labels = np.repeat(np.arange(3), count_each)
+    vectors = centres[labels] + rng.normal(scale=0.4, size=(len(labels), dims))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def test_projection_keeps_neighbours_together():
+    vectors, labels = clusters(40)
+    coordinates = projection_compute(vectors)
+    assert coordinates.shape == (120, 2) and coordinates.dtype == np.float32
+    assert np.abs(coordinates).max() == pytest.approx(1.0)
+    distances = np.linalg.norm(coordinates[:, None] - coordinates[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    nearest = distances.argmin(axis=1)
+    assert (labels[nearest] == labels).mean() > 0.95  # each point's neighbour is of its group
+    assert np.array_equal(coordinates, projection_compute(vectors))  # deterministic
+
+
+def test_projection_of_a_few_points_is_their_principal_plane():
+    vectors, _ = clusters(2)
+    coordinates = projection_compute(vectors)
+    assert coordinates.shape == (6, 2) and np.isfinite(coordinates).all()
+    assert projection_compute(np.zeros((0, 4))).shape == (0, 2)
+    assert projection_compute(np.ones((1, 4))).shape == (1, 2)
+
+
+def test_a_session_vector_is_placed_among_its_nearest_products():
+    vectors, labels = clusters(10, dims=6)
+    coordinates = projection_compute(vectors)
+    place = point_place(vectors[labels == 1].mean(axis=0), vectors, coordinates)
+    centre = coordinates[labels == 1].mean(axis=0)
+    others = [coordinates[labels == g].mean(axis=0) for g in (0, 2)]
+    assert np.linalg.norm(np.array(place) - centre) < min(
+        np.linalg.norm(np.array(place) - other) for other in others
+    )
+    assert (
+        point_place(-np.ones(6, np.float32), np.eye(6, dtype=np.float32), coordinates[:6]) is None
+    )
+
+
+@pytest.mark.django_db
+def test_training_stores_the_map_with_the_version(models_dir, tmp_path):
+    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
+    from catalog.services import catalog_import
+    from personalization.services import sessions_import
+
+    products = products_generate(60, seed=5)
+    catalog_csv_write(tmp_path / "catalog.csv", products, images=False)
+    catalog_import(tmp_path / "catalog.csv")
+    with (tmp_path / "sessions.txt").open("w") as out:
+        for session_id, skus in sessions_simulate(products, 600, seed=5):
+            out.write(session_id + "\t" + "\t".join(skus) + "\n")
+    sessions_import(tmp_path / "sessions.txt", source="sample")
+    params = {"epochs": 3, "min_count": 1, "vector_size": 8, "workers": 1}
+    version = embeddings_train(training_version_create(params=params).pk, activate=True)
+    stored = np.load(models_dir / version.path / PROJECTION_FILE)
+    assert stored.shape == (version.vocabulary, 2) and np.isfinite(stored).all()
+    assert "drawing the map" in version.timings
+    drawn = space_map()
+    assert drawn.version_id == version.pk and len(drawn.points) == version.vocabulary
+
+
+@pytest.fixture
+def mapped_model(shop, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version = version_make(models_dir, SHOP_VECTORS, with_map=True)
+    version_activate(version)
+    return version
+
+
+def browser_client() -> Client:
+    return Client(HTTP_USER_AGENT=BROWSER)
+
+
+def test_api_space_lists_every_product_with_its_place(mapped_model):
+    response = Client().get("/api/space/")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["version"] == mapped_model.pk
+    assert {p["sku"] for p in answer["points"]} == set(SHOP_VECTORS)
+    point = next(p for p in answer["points"] if p["sku"] == "RUN-1")
+    assert point["target"] == "women" and point["name"].startswith("Women's Lightweight")
+    assert -1 <= point["x"] <= 1 and -1 <= point["y"] <= 1
+    assert answer["targets"][0] in {"men", "women"}
+    etag = response["ETag"]
+    assert str(mapped_model.pk) in etag
+    again = Client().get("/api/space/", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304  # cacheable per version
+
+
+def test_api_space_is_gzipped_for_clients_that_accept_it(mapped_model):
+    response = Client().get("/api/space/", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+
+
+def test_api_space_without_a_model_or_a_map_says_what_to_do(shop, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    response = Client().get("/api/space/")
+    assert response.status_code == 404 and "train" in response.json()["error"]
+    version_activate(version_make(models_dir, SHOP_VECTORS))  # trained before maps
+    response = Client().get("/api/space/")
+    assert response.status_code == 404 and "retrain" in response.json()["error"]
+    page = Client().get("/space/")
+    assert page.status_code == 200 and b"retrain" in page.content
+
+
+def test_api_space_session_follows_the_visitors_views(mapped_model):
+    visitor = browser_client()
+    empty = visitor.get("/api/space/session/").json()
+    assert empty["path"] == [] and empty["marker"] is None
+    markers = []
+    for sku in ["RUN-1", "RUN-2", "HIK-1"]:
+        assert visitor.get(f"/products/{sku}/").status_code == 200
+        answer = visitor.get("/api/space/session/").json()
+        markers.append((answer["marker"]["x"], answer["marker"]["y"]))
+    assert [step["sku"] for step in answer["path"]] == ["RUN-1", "RUN-2", "HIK-1"]
+    points = {p["sku"]: (p["x"], p["y"]) for p in Client().get("/api/space/").json()["points"]}
+    first = (answer["path"][0]["x"], answer["path"][0]["y"])
+    assert first == pytest.approx(points["RUN-1"], abs=1e-4)  # the map's are rounded
+    assert markers[1] != markers[2]  # a hiking view moves the marker
+    assert browser_client().get("/api/space/session/").json()["path"] == []  # their own only
+
+
+def test_analogy_of_hand_made_vectors_finds_the_fourth_term(shop, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version_activate(version_make(models_dir, ANALOGY_SPACE))
+    answers = analogy("RUN-M", "RUN-W", "RAIN-M")
+    assert answers[0][0] == "RAIN-W"
+    assert {"RUN-M", "RUN-W", "RAIN-M"}.isdisjoint(sku for sku, _ in answers)
+    with pytest.raises(NotInSpace, match="NOPE"):
+        analogy("RUN-M", "NOPE", "RAIN-M")
+
+
+def test_api_neighbours_and_analogy_shapes_and_errors(mapped_model):
+    client = Client()
+    near = client.get("/api/space/neighbours/", {"of": "RUN-1", "limit": 3}).json()
+    assert [r["sku"] for r in near["results"]][0] in {"RUN-4", "RUN-2"}
+    assert len(near["results"]) == 3 and all("score" in r for r in near["results"])
+    found = client.get("/api/space/analogy/", {"a": "RUN-1", "b": "HIK-1", "c": "RUN-2"}).json()
+    assert found["results"] and found["results"][0]["sku"].startswith("HIK")
+    assert client.get("/api/space/neighbours/", {"of": "NOPE"}).status_code == 404
+    assert client.get("/api/space/neighbours/").status_code == 400
+    assert client.get("/api/space/analogy/", {"a": "RUN-1"}).status_code == 400
+    assert client.get("/api/space/neighbours/", {"of": "x", "kind": "cats"}).status_code == 400
+    words = client.get("/api/space/neighbours/", {"of": "king", "kind": "word"})
+    assert words.status_code == 404 and "word model" in words.json()["error"]
+
+
+def test_explorer_page_resolves_names_and_shows_pictures(mapped_model):
+    page = Client().get("/space/explore/", {"of": "men's hiking boot"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Nearest to Men&#x27;s Waterproof Hiking Boot" in html
+    assert 'data-sku="HIK-3"' in html or 'data-sku="HIK-2"' in html
+    analogy_page = Client().get("/space/explore/", {"a": "RUN-1", "b": "HIK-1", "c": "NOPE"})
+    assert "is not in the model" in analogy_page.content.decode()
+    words = Client().get("/space/explore/", {"kind": "word", "of": "king"})
+    assert "No word model is trained yet" in words.content.decode()
+
+
+@pytest.mark.django_db
+def test_word_explorer_with_a_word_model(models_dir, settings):
+    from gensim.test.utils import datapath
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    call_command(
+        "train_word_embeddings", "--corpus", datapath("lee_background.cor"), "--epochs", "2",
+        stdout=StringIO(),
+    )  # fmt: skip
+    answer = Client().get("/api/space/neighbours/", {"of": "government", "kind": "word"}).json()
+    assert len(answer["results"]) == 10 and all("word" in r for r in answer["results"])
+    page = (
+        Client()
+        .get("/space/explore/", {"kind": "word", "a": "man", "b": "woman", "c": "king"})
+        .content.decode()
+    )  # king may be unknown in this small corpus: either way, no error
+    assert ("is not in the model" in page) or ('id="analogy"' in page)
+
+
+def test_export_projector_writes_vectors_and_metadata(mapped_model, tmp_path):
+    out = StringIO()
+    call_command("export_projector", str(tmp_path / "out"), stdout=out)
+    vectors = (tmp_path / "out" / "vectors.tsv").read_text().splitlines()
+    meta = (tmp_path / "out" / "meta.tsv").read_text().splitlines()
+    assert meta[0] == "sku\tname\ttarget"
+    assert len(vectors) == len(SHOP_VECTORS) == len(meta) - 1
+    rows = {line.split("\t")[0]: line.split("\t") for line in meta[1:]}
+    assert rows["RUN-1"] == ["RUN-1", "Women's Lightweight Running Shoe, Coral", "women"]
+    first = np.array([float(v) for v in vectors[0].split("\t")])
+    assert first.shape == (4,) and np.linalg.norm(first) == pytest.approx(1, abs=1e-4)
+    sku = meta[1].split("\t")[0]
+    expected = np.array(SHOP_VECTORS[sku]) / np.linalg.norm(SHOP_VECTORS[sku])
+    assert np.allclose(first, expected, atol=1e-5)  # row i of vectors is row i of meta
+    assert f"v{mapped_model.pk}" in out.getvalue()
+
+
+def test_export_projector_refuses_what_it_cannot_export(db, models_dir, tmp_path):
+    with pytest.raises(CommandError, match="no product model is active"):
+        call_command("export_projector", str(tmp_path / "out"))
+    with pytest.raises(CommandError, match="no model version 999"):
+        call_command("export_projector", str(tmp_path / "out"), "--version", "999")
+    queued = EmbeddingVersion.objects.create(kind="product")
+    with pytest.raises(CommandError, match="no trained vectors"):
+        call_command("export_projector", str(tmp_path / "out"), "--version", str(queued.pk))
+
+
+def test_space_unavailable_message_names_the_command(db, models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    with pytest.raises(SpaceUnavailable, match="train_embeddings"):
+        space_map()
+    assert json.loads(Client().get("/api/space/session/").content)["error"]
