@@ -260,6 +260,8 @@
     }));
     index();
     colour();
+    if (frame) { cancelAnimationFrame(frame); frame = 0; }
+    draw(); // drawn now, so the time below includes the first draw of every point
     const seconds = (performance.now() - started) / 1000;
     canvas.dataset.points = String(points.length);
     canvas.dataset.loadSeconds = seconds.toFixed(3);
