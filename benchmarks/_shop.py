@@ -1,8 +1,11 @@
 """Shared set-up for the benchmarks: a fresh Django data folder with a generated shop loaded."""
 
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +24,24 @@ def django_start(data_dir: Path | None = None) -> Path:
 
     call_command("migrate", verbosity=0)
     return data_dir
+
+
+@contextmanager
+def django_with_redis(redis_url: str) -> Iterator[Path]:
+    """A fresh data folder (removed at the end) with DEBUG off and the shop's Redis at
+    `redis_url`, a database emptied before and after."""
+    import redis
+
+    store = redis.Redis.from_url(redis_url)
+    store.flushdb()
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["DEBUG"] = "false"
+    data_dir = django_start()
+    try:
+        yield data_dir
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        store.flushdb()
 
 
 def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) -> Path:

@@ -17,12 +17,10 @@ one personalized request spends its time.
 """
 
 import argparse
-import os
-import shutil
 import statistics
 import time
 
-from _shop import django_start, shop_load, shop_train_and_index
+from _shop import django_with_redis, shop_load, shop_train_and_index
 
 QUERIES = ["shoes", "jacket", "running", "women shorts", "men", "running shoes"]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
@@ -44,18 +42,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="emptied!")
     args = parser.parse_args()
 
-    import redis
-
-    store = redis.Redis.from_url(args.redis_url)
-    store.flushdb()
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["DEBUG"] = "false"
-    data_dir = django_start()
-    try:
+    with django_with_redis(args.redis_url) as data_dir:
         run(args, data_dir)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        store.flushdb()
 
 
 def run(args: argparse.Namespace, data_dir) -> None:

@@ -14,12 +14,10 @@ fetch and parse plus the first draw (measured by the page itself), and navigatio
 
 import argparse
 import gzip
-import os
-import shutil
 import time
 from pathlib import Path
 
-from _shop import django_start, shop_load, shop_train_and_index
+from _shop import django_with_redis, shop_load, shop_train_and_index
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 CHROMIUM = "/usr/bin/chromium"
@@ -34,18 +32,8 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, help="save the drawn map as this PNG")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11", help="emptied!")
     args = parser.parse_args()
-    import redis
-
-    store = redis.Redis.from_url(args.redis_url)
-    store.flushdb()
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["DEBUG"] = "false"
-    data_dir = django_start()
-    try:
+    with django_with_redis(args.redis_url) as data_dir:
         run(args, data_dir)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        store.flushdb()
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> None:

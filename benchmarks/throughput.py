@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _shop import ROOT, django_start, shop_load, shop_train_and_index
+from _shop import ROOT, django_with_redis, shop_load, shop_train_and_index
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
@@ -92,23 +92,13 @@ def main() -> None:
     if args.client == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed (apt-get install wrk), or use --client python")
 
-    import redis
-
-    store = redis.Redis.from_url(args.redis_url)
-    store.flushdb()
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["DEBUG"] = "false"
-    data_dir = django_start()
-    server = None
-    try:
+    with django_with_redis(args.redis_url) as data_dir:
         shop_prepare(args, data_dir)
         server = Gunicorn(data_dir, workers=args.workers, redis_url=args.redis_url)
-        measure(args, server)
-    finally:
-        if server is not None:
+        try:
+            measure(args, server)
+        finally:
             server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        store.flushdb()
 
 
 def shop_prepare(args: argparse.Namespace, data_dir: Path) -> None:

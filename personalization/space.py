@@ -68,9 +68,7 @@ def space_map() -> SpaceMap:
     built once per version in each process."""
     model = space_model()
     if model.projection is None:
-        raise SpaceUnavailable(
-            f"Model v{model.version_id} was trained before maps were drawn: retrain to see it."
-        )
+        raise SpaceUnavailable(map_missing_message(model.version_id))
     key = (model.version_id, model.directory)  # ids are reused when a test database rolls back
     with _map_lock:
         cached = _maps.get(key)
@@ -79,6 +77,10 @@ def space_map() -> SpaceMap:
             _maps.clear()  # only the active version's map is kept
             _maps[key] = cached
     return cached
+
+
+def map_missing_message(version_id: int) -> str:
+    return f"Model v{version_id} was trained before maps were drawn: retrain to see it."
 
 
 def space_session(session: SessionBase) -> dict:

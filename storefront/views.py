@@ -22,7 +22,12 @@ from personalization.personalized import (
     search_for_visitor,
 )
 from personalization.selectors import session_skus_recent
-from personalization.space import SpaceUnavailable, explore, space_model
+from personalization.space import (
+    SpaceUnavailable,
+    explore,
+    map_missing_message,
+    space_model,
+)
 from personalization.visitors import request_is_person_view
 
 COMPARE_ROWS = 10
@@ -118,9 +123,7 @@ def space(request: HttpRequest) -> HttpResponse:
     except SpaceUnavailable as exc:
         model, problem = None, str(exc)
     if model is not None and model.projection is None:
-        problem = (
-            f"Model v{model.version_id} was trained before maps were drawn: retrain to see it."
-        )
+        problem = map_missing_message(model.version_id)
     return render(
         request,
         "storefront/space.html",

@@ -87,6 +87,23 @@ def shop(products):
 
 
 @pytest.fixture
+def shop_log(db, tmp_path, models_dir):
+    """A small generated shop: 150 products and 1,500 simulated sessions in the view log."""
+    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
+    from catalog.services import catalog_import
+    from personalization.services import sessions_import
+
+    products = products_generate(150, seed=3)
+    catalog_csv_write(tmp_path / "catalog.csv", products, images=False)
+    catalog_import(tmp_path / "catalog.csv")
+    with (tmp_path / "sessions.txt").open("w") as out:
+        for session_id, skus in sessions_simulate(products, 1500, seed=3):
+            out.write(session_id + "\t" + "\t".join(skus) + "\n")
+    sessions_import(tmp_path / "sessions.txt", source="sample")
+    return tmp_path / "sessions.txt"
+
+
+@pytest.fixture
 def model(shop, models_dir, settings):
     """A product version of factories.SHOP_VECTORS, active and noticed by this process at once."""
     from factories import SHOP_VECTORS, version_make

@@ -80,19 +80,7 @@ def test_a_session_vector_is_placed_among_its_nearest_products():
     )
 
 
-@pytest.mark.django_db
-def test_training_stores_the_map_with_the_version(models_dir, tmp_path):
-    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
-    from catalog.services import catalog_import
-    from personalization.services import sessions_import
-
-    products = products_generate(60, seed=5)
-    catalog_csv_write(tmp_path / "catalog.csv", products, images=False)
-    catalog_import(tmp_path / "catalog.csv")
-    with (tmp_path / "sessions.txt").open("w") as out:
-        for session_id, skus in sessions_simulate(products, 600, seed=5):
-            out.write(session_id + "\t" + "\t".join(skus) + "\n")
-    sessions_import(tmp_path / "sessions.txt", source="sample")
+def test_training_stores_the_map_with_the_version(shop_log, models_dir):
     params = {"epochs": 3, "min_count": 1, "vector_size": 8, "workers": 1}
     version = embeddings_train(training_version_create(params=params).pk, activate=True)
     stored = np.load(models_dir / version.path / PROJECTION_FILE)

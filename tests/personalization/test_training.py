@@ -9,10 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 from django.utils import timezone
 
-from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
-from catalog.services import catalog_import
 from personalization.models import EmbeddingVersion
-from personalization.services import sessions_import
 from personalization.training import (
     BrokerUnavailable,
     TrainingError,
@@ -27,19 +24,6 @@ from personalization.training import (
 
 Status = EmbeddingVersion.Status
 FAST = {"epochs": 3, "min_count": 2, "vector_size": 16, "workers": 1}
-
-
-@pytest.fixture
-def shop_log(db, tmp_path, models_dir):
-    """A small generated shop: 150 products and 1,500 simulated sessions in the view log."""
-    products = products_generate(150, seed=3)
-    catalog_csv_write(tmp_path / "catalog.csv", products, images=False)
-    catalog_import(tmp_path / "catalog.csv")
-    with (tmp_path / "sessions.txt").open("w") as out:
-        for session_id, skus in sessions_simulate(products, 1500, seed=3):
-            out.write(session_id + "\t" + "\t".join(skus) + "\n")
-    sessions_import(tmp_path / "sessions.txt", source="sample")
-    return tmp_path / "sessions.txt"
 
 
 def train(params=None, **options) -> EmbeddingVersion:
