@@ -254,7 +254,9 @@ def run_wrk(port: int, scenario: Scenario, *, connections: int, duration: float,
 
     rows = []
     for request in scenario.requests:
-        headers = ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in request.headers.items())
+        # "[ " with a space: "[[" would open a Lua long string, a syntax error after which wrk
+        # still runs, sending "GET /" instead of the scenario (which this script once measured).
+        headers = ", ".join(f"[ {lua(k)} ] = {lua(v)}" for k, v in request.headers.items())
         body = lua(request.body) if request.body else "nil"
         rows.append(f"  {{{lua(request.method)}, {lua(request.path)}, {{{headers}}}, {body}}},")
     script = "\n".join(
@@ -281,9 +283,12 @@ def run_wrk(port: int, scenario: Scenario, *, connections: int, duration: float,
     try:
         command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
         command += ["-s", handle.name, f"http://127.0.0.1:{port}"]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        finished = subprocess.run(command, capture_output=True, text=True, check=True)
     finally:
         os.unlink(handle.name)
+    if finished.stderr.strip():  # a script error: wrk would have measured something else
+        raise SystemExit(f"wrk complained, so the run measured nothing: {finished.stderr}")
+    output = finished.stdout
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
