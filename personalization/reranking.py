@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +38,7 @@ RERANK_WEIGHT = 0.7
 # a product at least "of its activity"; one that did not, only a product "of its kind".
 BECAUSE_MOVED_MIN = 0.25
 BECAUSE_NOTABLE = 0.5
+_SKU, _SCORE = attrgetter("sku"), attrgetter("score")
 
 
 class SearchHit(Protocol):
@@ -101,7 +104,9 @@ def results_rerank(
     hits = list(hits)
     count = len(hits)
     shown = count if limit is None else max(0, min(limit, count))
-    text = [float(hit.score) for hit in hits]
+    # Whole-window work is done on arrays: a Python step per result of a 200-result window
+    # would cost more than the re-rank itself.
+    text = np.fromiter(map(_SCORE, hits), dtype=np.float64, count=count)
     text_norm = _scores_normalize(text)
     vectors = _vectors_of(recommender)
     if (
@@ -109,17 +114,15 @@ def results_rerank(
         or session_vector is None
         or (vectors is not None and session_vector.shape != (vectors.shape[1],))
     ):
+        texts, norms = text[:shown].tolist(), text_norm[:shown].tolist()
         return [
-            RankedResult(hit.sku, text[i], None, text_norm[i], None, i, i, hit)
+            RankedResult(hit.sku, texts[i], None, norms[i], None, i, i, hit)
             for i, hit in enumerate(hits[:shown])
         ]
 
     index = recommender.index if recommender is not None else {}
-    codes = np.array([index.get(hit.sku, -1) for hit in hits], dtype=np.int64)
-    given = [getattr(hit, "similarity", None) for hit in hits]
-    similarity = np.full(count, np.nan)
-    if any(value is not None for value in given):
-        similarity[:] = [np.nan if value is None else value for value in given]
+    codes = np.fromiter(map(index.get, map(_SKU, hits), repeat(-1)), dtype=np.int64, count=count)
+    similarity = _similarities_given(hits)
     with_vector = np.flatnonzero(codes >= 0)
     viewed = [sku for sku in dict.fromkeys(viewed_skus) if sku in index]
     viewed_codes = np.array([index[sku] for sku in viewed], dtype=np.int64)
@@ -133,7 +136,7 @@ def results_rerank(
         cosines = table[:, 1:]
 
     known = ~np.isnan(similarity)
-    score = np.where(known, (1 - weight) * np.asarray(text_norm) + weight * similarity, text_norm)
+    score = np.where(known, (1 - weight) * text_norm + weight * similarity, text_norm)
     slots = np.flatnonzero(known)
     ranked = slots[np.lexsort((slots, -score[slots]))]  # best first; ties keep the plain order
     position = np.arange(count)
@@ -155,12 +158,13 @@ def results_rerank(
     # Plain Python values first: reading numpy arrays element by element would cost more than
     # the whole re-rank.
     plains = order[:shown].tolist()
+    texts = text[plains].tolist()
     similarities = similarity[plains].tolist()
     scores = score[plains].tolist()
     return [
         RankedResult(
             sku=hits[plain].sku,
-            text_score=text[plain],
+            text_score=relevance,
             similarity=None if math.isnan(cosine) else cosine,
             score=blended,
             because=because.get(plain),
@@ -168,10 +172,18 @@ def results_rerank(
             position=at,
             hit=hits[plain],
         )
-        for at, (plain, cosine, blended) in enumerate(
-            zip(plains, similarities, scores, strict=True)
+        for at, (plain, relevance, cosine, blended) in enumerate(
+            zip(plains, texts, similarities, scores, strict=True)
         )
     ]
+
+
+def _similarities_given(hits: list[SearchHit]) -> np.ndarray:
+    """The backend's own cosines (a server-side re-rank's), NaN where it gave none."""
+    given = [getattr(hit, "similarity", None) for hit in hits]
+    if given.count(None) == len(given):
+        return np.full(len(given), np.nan)
+    return np.array(given, dtype=np.float64)  # None becomes NaN
 
 
 def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:
@@ -180,14 +192,14 @@ def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:
     return np.asarray(recommender.vectors.vectors) if recommender is not None else None
 
 
-def _scores_normalize(scores: list[float]) -> list[float]:
+def _scores_normalize(scores: np.ndarray) -> np.ndarray:
     """Min-max to [0, 1]; all equal (or a single hit): all 1, text does not discriminate."""
-    if not scores:
-        return []
-    low, high = min(scores), max(scores)
+    if not len(scores):
+        return scores.copy()
+    low, high = scores.min(), scores.max()
     if not high - low > 0 or not math.isfinite(high - low):
-        return [1.0] * len(scores)
-    return [(score - low) / (high - low) for score in scores]
+        return np.ones_like(scores)
+    return (scores - low) / (high - low)
 
 
 def _because_fill(
