@@ -1,10 +1,27 @@
 """The product catalog, as loaded from `catalog.csv`."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.db import models
 from django.templatetags.static import static
 
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
+
+
+def image_url_for(image: str) -> str:
+    """The URL of a product's `image` as the catalog gives it: an http(s) URL, a path under
+    the media folder, or "" for the placeholder."""
+    if not image:
+        return _placeholder_url(settings.STATIC_URL)
+    if image.startswith(("http://", "https://")):
+        return image
+    return settings.MEDIA_URL + image
+
+
+@lru_cache(maxsize=4)
+def _placeholder_url(static_url: str) -> str:
+    return static(PLACEHOLDER_IMAGE)  # resolving it costs more than the rest of a result
 
 
 class Product(models.Model):
@@ -30,11 +47,7 @@ class Product(models.Model):
 
     @property
     def image_url(self) -> str:
-        if not self.image:
-            return static(PLACEHOLDER_IMAGE)
-        if self.image.startswith(("http://", "https://")):
-            return self.image
-        return settings.MEDIA_URL + self.image
+        return image_url_for(self.image)
 
     @property
     def category(self) -> str:

@@ -12,7 +12,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_POST, require_safe
 
-from catalog.models import Product
+from catalog.models import Product, image_url_for
+from catalog.search import SearchHit
 from catalog.selectors import products_by_skus, products_popular, search_query_clean
 from personalization.models import EmbeddingVersion
 from personalization.personalized import (
@@ -84,9 +85,7 @@ def search(request: HttpRequest) -> JsonResponse:
     )
     results = outcome.results if personalize else outcome.plain
     becauses = [r.because for r in results if r.because]
-    wanted = list(dict.fromkeys([r.sku for r in results] + becauses))
-    products = {p.sku: p for p in products_by_skus(wanted)}  # one query for both
-    named = {sku: products[sku].name for sku in becauses if sku in products}
+    cards = _cards([r.sku for r in results] + becauses, known=outcome.window)
     return JsonResponse(
         {
             "query": query,
@@ -94,18 +93,45 @@ def search(request: HttpRequest) -> JsonResponse:
             "personalized": outcome.personalized and personalize,
             "notices": outcome.notices,
             "results": [
-                _item(
-                    products[r.sku],
-                    text_score=r.text_score,
-                    similarity=r.similarity,
-                    score=r.score,
-                    because={"sku": r.because, "name": named.get(r.because)} if r.because else None,
-                )
+                {
+                    **cards[r.sku],
+                    "text_score": r.text_score,
+                    "similarity": r.similarity,
+                    "score": r.score,
+                    "because": (
+                        {"sku": r.because, "name": cards.get(r.because, {}).get("name")}
+                        if r.because
+                        else None
+                    ),
+                }
                 for r in results
-                if r.sku in products
+                if r.sku in cards
             ],
         }
     )
+
+
+def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
+    """sku -> its result fields (sku, name, target, image URL), from the display fields the
+    search engine stored in `known` hits where it did, else from the catalog in one query.
+    SKUs no longer in the catalog are left out."""
+    stored = {hit.sku: hit for hit in known if hit.name is not None}
+    cards = {}
+    missing = []
+    for sku in dict.fromkeys(skus):
+        hit = stored.get(sku)
+        if hit is None:
+            missing.append(sku)
+            continue
+        cards[sku] = {
+            "sku": sku,
+            "name": hit.name,
+            "target": hit.target or "",
+            "image": image_url_for(hit.image or ""),
+        }
+    for product in products_by_skus(missing) if missing else ():
+        cards[product.sku] = _item(product)
+    return cards
 
 
 @require_safe

@@ -42,6 +42,11 @@ class SearchHit:
     sku: str
     score: float  # the backend's text relevance (higher is better)
     similarity: float | None = None  # cosine to the session vector, from a server-side re-rank
+    # The product's display fields when the engine stores them (the embedded one does), so a
+    # results list needs no database query; None: look the product up.
+    name: str | None = None
+    target: str | None = None
+    image: str | None = None  # as in the catalog: a URL or a media path ("" for none)
 
 
 class SearchUnavailable(Exception):

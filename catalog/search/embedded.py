@@ -11,9 +11,17 @@ Measured on a 50,000-product index (3-word names from a 400-word vocabulary, 8 c
 0.7 ms (median; 1.2 ms at the 95th percentile); the broadest, "running shoes" or "women",
 which match 6,300 and 8,700 products that BM25 must all score, in 17-21 ms. A rebuild: 0.8 s.
 
+The index also stores each product's display fields (name, target, image), so a results page
+needs no database query, and each thread keeps the answers to its last CIS_SEARCH_CACHE_ENTRIES
+searches (the top `limit` SKUs with their scores, as Solr's queryResultCache does): a shop's
+searches repeat ("shoes", "jacket"), and re-ranking for each visitor then costs what the visitor
+adds, not another full-text query. The answers are dropped whenever the index changes (SQLite's
+`PRAGMA data_version` tells, for writes from any process; a rebuild is another file).
+
 The index is written whole into a temporary file that replaces the live one atomically
 (`os.replace`), so searches keep answering from the old file during a rebuild. A missing
-index is built from the catalog on first use. Writers (rebuilds, updates) take a lock file so
+index, or one written by an older version of this code (another `SCHEMA_VERSION`), is built
+from the catalog on first use. Writers (rebuilds, updates) take a lock file so
 an update made during a rebuild is applied to the new index, not lost with the old one.
 """
 
@@ -25,6 +33,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -38,15 +47,18 @@ from . import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = """
+SCHEMA_VERSION = 2  # the index's PRAGMA user_version; an index of another version is rebuilt
+SCHEMA = f"""
+PRAGMA user_version = {SCHEMA_VERSION};
 CREATE TABLE product_rows (sku TEXT PRIMARY KEY);  -- its rowid is the product's row in products
 CREATE VIRTUAL TABLE products USING fts5(
-    sku UNINDEXED, name, target, category,
+    sku UNINDEXED, name, target, category, image UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
 # bm25() weights, in column order: a word in the name counts five times one in the target.
-BM25 = "bm25(products, 0.0, 10.0, 2.0, 4.0)"
+BM25 = "bm25(products, 0.0, 10.0, 2.0, 4.0, 0.0)"
+CACHE_ENTRIES = 256  # answers kept per thread (CIS_SEARCH_CACHE_ENTRIES; 0: none)
 WRITE_BATCH = 1000
 BUSY_TIMEOUT = 5.0
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
@@ -70,18 +82,21 @@ class EmbeddedSearch:
         words = search_words(query)
         if not words or limit <= 0:
             return []
-        if not self.path.exists():
-            self._index_build_missing()
-        quoted = ['"' + word.replace('"', '""') + '"' for word in words]
-        connection = _reader(self.path)
+        reader = self._reader_current()
+        key = (tuple(words), limit)
         try:
-            rows = _matches(connection, " AND ".join(quoted), limit)
-            if not rows and len(quoted) > 1:
-                rows = _matches(connection, " OR ".join(quoted), limit)
+            hits = reader.answer(key)
+            if hits is None:
+                quoted = ['"' + word.replace('"', '""') + '"' for word in words]
+                rows = _matches(reader.connection, " AND ".join(quoted), limit)
+                if not rows and len(quoted) > 1:
+                    rows = _matches(reader.connection, " OR ".join(quoted), limit)
+                hits = [SearchHit(sku, -rank, None, *fields) for sku, rank, *fields in rows]
+                reader.remember(key, hits, entries=_cache_entries())
         except sqlite3.Error as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
-        return [SearchHit(sku, -rank) for sku, rank in rows]
+        return list(hits)  # the caller's own list: the kept one must not change
 
     def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
         with self._writing():
@@ -110,11 +125,21 @@ class EmbeddedSearch:
             except sqlite3.Error as exc:
                 raise SearchUnavailable(f"cannot update the search index: {exc}") from exc
 
-    def _index_build_missing(self) -> None:
+    def _reader_current(self) -> _Reader:
+        """This thread's reader of an index of this code's schema, built first if need be."""
+        if not self.path.exists():
+            self._index_build("is missing")
+        reader = _reader(self.path)
+        if reader.schema_version != SCHEMA_VERSION:
+            self._index_build(f"has schema version {reader.schema_version}, not {SCHEMA_VERSION}")
+            reader = _reader(self.path)
+        return reader
+
+    def _index_build(self, why: str) -> None:
         with self._writing(wait=BUILD_WAIT):
-            if self.path.exists():
+            if _schema_version(self.path) == SCHEMA_VERSION:
                 return  # another process built it while this one waited
-            logger.info("The search index %s is missing: building it from the catalog", self.path)
+            logger.info("The search index %s %s: building it from the catalog", self.path, why)
             count = self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000))
             logger.info("The search index %s holds %s products", self.path, count)
 
@@ -174,10 +199,48 @@ def backend_from_settings() -> EmbeddedSearch:
     return EmbeddedSearch(Path(path) if path else Path(settings.DATA_DIR) / "search.sqlite3")
 
 
-def _reader(path: Path) -> sqlite3.Connection:
-    """This thread's read-only connection to the index file at `path`, kept open between
-    searches (opening one costs half as much again as a search), and opened anew once a
-    rebuild has replaced the file (another inode), which an open connection would not see."""
+class _Reader:
+    """A thread's read-only connection to one index file, kept open between searches (opening
+    one costs half as much again as a search), and the answers it gave while the index stayed
+    as it was (the least recently asked are dropped first)."""
+
+    def __init__(self, identity: tuple[int, int], connection: sqlite3.Connection):
+        self.identity = identity
+        self.connection = connection
+        (self.schema_version,) = connection.execute("PRAGMA user_version").fetchone()
+        self.data_version = self._data_version()
+        self.answers: OrderedDict[tuple, list[SearchHit]] = OrderedDict()
+
+    def _data_version(self) -> int:
+        # Changes whenever another connection (of any process) commits to the file.
+        return self.connection.execute("PRAGMA data_version").fetchone()[0]
+
+    def answer(self, key: tuple) -> list[SearchHit] | None:
+        if not self.answers:
+            return None
+        data_version = self._data_version()
+        if data_version != self.data_version:
+            self.answers.clear()
+            self.data_version = data_version
+            return None
+        hits = self.answers.get(key)
+        if hits is not None:
+            self.answers.move_to_end(key)
+        return hits
+
+    def remember(self, key: tuple, hits: list[SearchHit], *, entries: int) -> None:
+        if entries <= 0:
+            return
+        if not self.answers:  # the answers to come belong to the index as it is now
+            self.data_version = self._data_version()
+        self.answers[key] = hits
+        while len(self.answers) > entries:
+            self.answers.popitem(last=False)
+
+
+def _reader(path: Path) -> _Reader:
+    """This thread's reader of the index file at `path`, opened anew once a rebuild has
+    replaced the file (another inode), which an open connection would not see."""
     try:
         stat = os.stat(path)
     except OSError as exc:
@@ -185,31 +248,48 @@ def _reader(path: Path) -> sqlite3.Connection:
     identity = (stat.st_dev, stat.st_ino)
     readers = _readers.__dict__.setdefault("by_path", {})
     kept = readers.get(path)
-    if kept is not None and kept[0] == identity:
-        return kept[1]
+    if kept is not None and kept.identity == identity:
+        return kept
     _reader_forget(path)
     try:
         connection = sqlite3.connect(
             f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT
         )
+        reader = _Reader(identity, connection)
     except sqlite3.Error as exc:
         raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
-    readers[path] = (identity, connection)
-    return connection
+    readers[path] = reader
+    return reader
 
 
 def _reader_forget(path: Path) -> None:
     kept = _readers.__dict__.get("by_path", {}).pop(path, None)
     if kept is not None:
-        kept[1].close()
+        kept.connection.close()
 
 
 _readers = threading.local()  # sqlite3 connections belong to the thread that opened them
 
 
+def _schema_version(path: Path) -> int | None:
+    """The schema version of the index at `path`; None when there is none or it is unreadable."""
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def _cache_entries() -> int:
+    return int(getattr(settings, "CIS_SEARCH_CACHE_ENTRIES", CACHE_ENTRIES))
+
+
 def _matches(connection: sqlite3.Connection, expression: str, limit: int) -> list[tuple]:
     return connection.execute(
-        f"SELECT sku, {BM25} AS rank FROM products WHERE products MATCH ? ORDER BY rank LIMIT ?",
+        f"SELECT sku, {BM25} AS rank, name, target, image FROM products WHERE products MATCH ? "
+        "ORDER BY rank LIMIT ?",
         (expression, limit),
     ).fetchall()
 
@@ -220,8 +300,9 @@ def _rows_insert(connection: sqlite3.Connection, products: Iterable[Product]) ->
             "INSERT INTO product_rows (sku) VALUES (?)", (product.sku,)
         ).lastrowid
         connection.execute(
-            "INSERT INTO products (rowid, sku, name, target, category) VALUES (?, ?, ?, ?, ?)",
-            (rowid, product.sku, product.name, product.target, product.category),
+            "INSERT INTO products (rowid, sku, name, target, category, image) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (rowid, product.sku, product.name, product.target, product.category, product.image),
         )
 
 

@@ -3,6 +3,7 @@
 import fcntl
 import logging
 import sqlite3
+from contextlib import closing
 from io import StringIO
 
 import pytest
@@ -247,3 +248,85 @@ def test_search_gives_up_waiting_for_another_first_build(index_path, monkeypatch
         with pytest.raises(SearchUnavailable, match="being built"):
             search_backend().search("shoes")
         assert catalog_search("shoes").notice
+
+
+def test_hits_carry_the_stored_display_fields(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(
+        [Product(sku="IMG-1", name="Trail Shoe", target="men", image="https://cdn.example/t.jpg")]
+    )
+    (hit,) = engine.search("shoe")
+    assert (hit.name, hit.target, hit.image) == ("Trail Shoe", "men", "https://cdn.example/t.jpg")
+
+
+def test_a_repeated_search_is_answered_from_the_thread_cache(engine):
+    first = engine.search("shoes", limit=5)
+    reader = embedded._reader(engine.path)
+    assert list(reader.answers) == [(("shoes",), 5)]
+    first.clear()  # the caller's list is its own: the kept answer is unchanged
+    statements = []
+    reader.connection.set_trace_callback(statements.append)
+    again = engine.search("shoes", limit=5)
+    assert set(skus(again)) == {"RUN-1", "RUN-2"}
+    assert statements == ["PRAGMA data_version"]  # no full-text query
+    engine.search("shoes", limit=6)  # another limit is another question
+    assert len(reader.answers) == 2 and any("MATCH" in s for s in statements)
+
+
+def test_the_cache_keeps_the_most_recent_searches(engine, settings):
+    settings.CIS_SEARCH_CACHE_ENTRIES = 2
+    for query in ["shoes", "jacket", "shoes", "boot"]:
+        engine.search(query)
+    assert [words for (words, _), _ in embedded._reader(engine.path).answers.items()] == [
+        ("shoes",),
+        ("boot",),
+    ]
+    settings.CIS_SEARCH_CACHE_ENTRIES = 0
+    engine.search("shorts")
+    assert ("shorts",) not in [words for words, _ in embedded._reader(engine.path).answers]
+
+
+def test_another_process_writing_the_index_empties_the_cache(engine, index_path):
+    assert skus(engine.search("olive")) == ["HIK-1"]
+    # Another process's write: a connection of its own, as index_update (or another worker) uses.
+    other = sqlite3.connect(index_path)
+    with other:
+        other.execute("UPDATE products SET name = 'Hiking Shoe' WHERE sku = 'HIK-1'")
+    other.close()
+    assert skus(engine.search("olive")) == []
+    assert "HIK-1" in skus(engine.search("shoes"))
+
+
+def test_an_index_of_an_older_schema_is_rebuilt_on_first_search(products, index_path, caplog):
+    index_path.parent.mkdir(parents=True)
+    old = sqlite3.connect(index_path)  # version 1: no user_version, no stored display fields
+    old.executescript(
+        "CREATE TABLE product_rows (sku TEXT PRIMARY KEY);"
+        "CREATE VIRTUAL TABLE products USING fts5(sku UNINDEXED, name, target, category);"
+    )
+    old.close()
+    with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
+        hits = search_backend().search("shoes")
+    assert set(skus(hits)) == {"RUN-1", "RUN-2"} and hits[0].name is not None
+    assert "schema version 0" in caplog.text
+    with closing(sqlite3.connect(index_path)) as rebuilt:
+        assert rebuilt.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
+
+
+def test_an_admin_edit_reaches_the_search_index(
+    products, index_path, admin_client, django_capture_on_commit_callbacks
+):
+    call_command("index_catalog")
+    product = Product.objects.get(sku="HIK-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/catalog/product/{product.sku}/change/",
+            {"sku": "HIK-1", "name": "Men's Waterproof Hiking Shoe", "target": "men",
+             "image": "", "extra": '{"category": "hiking boots"}'},
+        )  # fmt: skip
+    assert response.status_code == 302, response.content[:500]
+    (hit,) = [hit for hit in search_backend().search("shoe") if hit.sku == "HIK-1"]
+    assert hit.name == "Men's Waterproof Hiking Shoe"
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/admin/catalog/product/{product.sku}/delete/", {"post": "yes"})
+    assert "HIK-1" not in skus(search_backend().search("hiking"))
