@@ -110,10 +110,17 @@ def catalog_import(
             report.pruned = len(deleted)
         report.changed_skus = [p.sku for p in to_create + to_update]
         if report.changed_skus or deleted:
-            transaction.on_commit(
-                lambda: _search_index_refresh(report.changed_skus, deleted), robust=True
-            )
+            search_index_refresh_on_commit(report.changed_skus, deleted)
     return report
+
+
+def search_index_refresh_on_commit(changed_skus: list[str], deleted_skus: list[str]) -> None:
+    """Once the transaction commits, bring the search indexes up to date with these products
+    (their text, vectors and the display fields results show)."""
+    if changed_skus or deleted_skus:
+        transaction.on_commit(
+            lambda: _search_index_refresh(changed_skus, deleted_skus), robust=True
+        )
 
 
 def _search_index_refresh(changed_skus: list[str], deleted_skus: list[str]) -> None:
