@@ -13,7 +13,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_POST, require_safe
 
 from catalog.models import Product, image_url_for
-from catalog.search import SearchHit
+from catalog.search import SearchHit, products_stored
 from catalog.selectors import products_by_skus, products_popular, search_query_clean
 from personalization.models import EmbeddingVersion
 from personalization.personalized import (
@@ -113,9 +113,12 @@ def search(request: HttpRequest) -> JsonResponse:
 
 def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
     """sku -> its result fields (sku, name, target, image URL), from the display fields the
-    search engine stored in `known` hits where it did, else from the catalog in one query.
-    SKUs no longer in the catalog are left out."""
+    search engine stored in `known` hits or the built-in index, else from the catalog in one
+    query. SKUs no longer in the catalog are left out."""
     stored = {hit.sku: hit for hit in known if hit.name is not None}
+    unknown = [sku for sku in dict.fromkeys(skus) if sku not in stored]
+    if unknown:
+        stored.update((hit.sku, hit) for hit in products_stored(unknown))
     cards = {}
     missing = []
     for sku in dict.fromkeys(skus):

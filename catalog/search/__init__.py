@@ -163,6 +163,16 @@ def catalog_search(
     return CatalogSearchResult(hits, EMBEDDED, notice)
 
 
+def products_stored(skus: list[str]) -> list[SearchHit]:
+    """The display fields the built-in index stores for these products, which it keeps
+    current whatever engine is configured (an index lookup, not a database query); [] for
+    those it does not hold, or when it does not exist."""
+    try:
+        return search_backend(EMBEDDED).products_stored(skus)
+    except SearchUnavailable:
+        return []
+
+
 def search_index_rebuild(
     *,
     backend: str | None = None,

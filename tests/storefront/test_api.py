@@ -348,3 +348,53 @@ def test_on_the_real_redis_the_session_vector_lives_there(client, model, redis_u
     assert client.get(reverse("api-recommendations")).json()["personalized"] is True
     server.delete(key)  # the state was only there: without it, the visitor is new again
     assert search(client, q="shoe").json()["personalized"] is False
+
+
+def test_search_results_show_what_the_catalog_says(client, model, shop, settings):
+    """The embedded engine answers with its stored copy of each product's display fields: they
+    must read as the catalog's own, images included (URL, media path, placeholder)."""
+    from catalog.models import Product
+    from catalog.search import search_index_rebuild
+
+    Product.objects.filter(sku="RUN-1").update(image="https://cdn.example/run-1.jpg")
+    Product.objects.filter(sku="RUN-2").update(image="products/run-2.jpg")
+    search_index_rebuild()
+    items = search(client, q="shoe", limit=10).json()["results"]
+    catalog = {p.sku: p for p in Product.objects.filter(sku__in=[i["sku"] for i in items])}
+    assert len(catalog) == len(items) == len(SHOES)
+    for item in items:
+        product = catalog[item["sku"]]
+        assert (item["name"], item["target"], item["image"]) == (
+            product.name,
+            product.target,
+            product.image_url,
+        )
+    assert {i["image"] for i in items} >= {
+        "https://cdn.example/run-1.jpg",
+        settings.MEDIA_URL + "products/run-2.jpg",
+    }
+
+
+def test_result_cards_come_from_the_catalog_when_no_index_stores_them(shop, settings):
+    from catalog.search import SearchHit
+    from storefront.api import _cards
+
+    assert not settings.CIS_SEARCH_INDEX_PATH.exists()  # no built-in index to ask
+    stored = SearchHit("RUN-1", 2.0, None, "Stored name", "women", "")
+    cards = _cards(["RUN-1", "HIK-3", "GONE-1"], known=[stored, SearchHit("HIK-3", 1.0)])
+    assert cards["RUN-1"]["name"] == "Stored name"  # as the engine gave it
+    assert cards["HIK-3"]["name"] == "Trail Shoe, Brown"  # looked up: the hit had no fields
+    assert "GONE-1" not in cards  # no longer in the catalog
+
+
+def test_result_cards_the_hits_lack_come_from_the_built_in_index(
+    shop, settings, django_assert_num_queries
+):
+    from catalog.search import SearchHit, search_index_rebuild
+    from storefront.api import _cards
+
+    search_index_rebuild(backend="embedded")
+    with django_assert_num_queries(0):  # a "because" product outside the results, say
+        cards = _cards(["RUN-1", "HIK-3"], known=[SearchHit("RUN-1", 1.0)])
+    assert cards["HIK-3"]["name"] == "Trail Shoe, Brown"
+    assert cards["RUN-1"]["name"] == "Women's Lightweight Running Shoe, Coral"
