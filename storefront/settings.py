@@ -162,6 +162,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND", "embedded")
 CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "search.sqlite3")
+# Answers the built-in engine keeps per thread (0: none); dropped whenever the index changes.
+CIS_SEARCH_CACHE_ENTRIES = int(env_str("CIS_SEARCH_CACHE_ENTRIES") or 256)
 ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
 ELASTICSEARCH_INDEX = env_str("ELASTICSEARCH_INDEX", "products")
 ELASTICSEARCH_TIMEOUT = float(env_str("ELASTICSEARCH_TIMEOUT") or 1.0)
