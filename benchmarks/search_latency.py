@@ -75,6 +75,22 @@ def run(args: argparse.Namespace, data_dir) -> None:
     assert answer["personalized"], answer
     print(f"visitor viewed {', '.join(viewed)}; Redis at {settings.CACHES['default']['LOCATION']}")
 
+    # First with the engine's cache of answers off, so that every request runs the full-text
+    # query (the case the target was set for), then as the shop runs: repeated queries are
+    # answered from that cache and cost little, so what personalization adds weighs more.
+    entries = settings.CIS_SEARCH_CACHE_ENTRIES
+    for regime, kept in (
+        ("engine cache off: every request runs the full-text query", 0),
+        (f"engine cache on ({entries} answers per thread, the default): repeated queries", entries),
+    ):
+        settings.CIS_SEARCH_CACHE_ENTRIES = kept
+        print(f"\n{regime}")
+        measure(client, args)
+
+    breakdown(client, rounds=args.rounds)
+
+
+def measure(client, args: argparse.Namespace) -> None:
     times: dict[tuple[str, str], list[float]] = {(q, m): [] for q in QUERIES for m in "10"}
     for round_ in range(args.warmup + args.rounds):
         for query in QUERIES:
@@ -86,7 +102,7 @@ def run(args: argparse.Namespace, data_dir) -> None:
                 if round_ >= args.warmup:
                     times[query, mode].append(elapsed * 1000)
 
-    print(f"\n{args.rounds} rounds, interleaved; milliseconds per request (django.test.Client)")
+    print(f"{args.rounds} rounds, interleaved; milliseconds per request (django.test.Client)")
     header = f"{'query':<16}{'plain p50':>10}{'p90':>8}{'person. p50':>13}{'p90':>8}"
     print(f"{header}{'ratio p50':>11}{'added p50':>11}")
     everything = {"1": [], "0": [], "diff": []}
@@ -101,11 +117,7 @@ def run(args: argparse.Namespace, data_dir) -> None:
     line("all queries", everything["0"], everything["1"], everything["diff"])
     ratio = statistics.median(everything["1"]) / statistics.median(everything["0"])
     verdict = "met" if ratio <= TARGET else "MISSED"
-    print(
-        f"\np50 personalized / p50 plain, all queries: {ratio:.3f} (target <= {TARGET}: {verdict})"
-    )
-
-    breakdown(client, rounds=args.rounds)
+    print(f"p50 personalized / p50 plain, all queries: {ratio:.3f} (target <= {TARGET}: {verdict})")
 
 
 def line(label: str, plain: list[float], personal: list[float], diffs: list[float]) -> None:
@@ -122,7 +134,6 @@ def breakdown(client, *, rounds: int) -> None:
     from django.conf import settings
 
     from catalog.search import catalog_search
-    from catalog.selectors import products_by_skus
     from personalization.reranking import rerank_weight, rerank_window, results_rerank
     from personalization.services import session_id_for
     from personalization.serving import recommender_active
@@ -144,8 +155,8 @@ def breakdown(client, *, rounds: int) -> None:
         state = timed(
             "session vector read (one Redis GETEX)", session_state_get, session_id_for(key)
         )
-        found = timed(f"search (FTS5, top {window})", catalog_search, "shoes", limit=window)
-        ranked = timed(
+        found = timed(f"search (top {window}, cached)", catalog_search, "shoes", limit=window)
+        timed(
             f"re-rank, personalized ({window} x d; top 10 built, explained)",
             results_rerank,
             found.hits,
@@ -164,11 +175,6 @@ def breakdown(client, *, rounds: int) -> None:
             weight=weight,
             limit=10,
         )
-        top = ranked[:10]
-        timed("products of the top 10 (ORM, both modes)", products_by_skus, [r.sku for r in top])
-        because = [r.because for r in top if r.because]
-        timed("names of the 'because' products (ORM; the API folds this into one query)",
-              products_by_skus, because)  # fmt: skip
         for mode, label in (("1", "personalized"), ("0", "plain")):
             timed(
                 f"whole request, {label}",

@@ -15,6 +15,8 @@ Visitors (one per connection) first view 3 running shoes with a browser's User-A
 has a session vector. Then, in every round, each scenario runs for --duration seconds (or
 --max-requests requests), in an order that rotates from round to round:
   (a) GET /bench/ping/ (the baseline)
+      GET /bench/ping-and-read/ (for reference: the baseline plus one read from the Redis that
+      holds session vectors, which a personalized search cannot do without: its ceiling)
       GET /api/search/?personalize=0 (for reference: the same search, not personalized)
   (b) GET /api/search/ personalized, rotating over a few queries and the visitors' cookies
   (c) GET /products/<sku>/ by a browser with a visitor's cookie, rotating over a few SKUs:
@@ -45,6 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from _shop import ROOT, django_with_redis, shop_load, shop_train_and_index
 
@@ -184,23 +187,43 @@ def visitor_create(port: int, skus: list[str]) -> Visitor:
     return Visitor(cookie=cookie, csrf_token=cookies["csrftoken"])
 
 
-def scenarios_build(visitors: list[Visitor], skus: list[str]) -> list[Scenario]:
-    def search(personalize: str):
+def queries_distinct() -> list[str]:
+    """Two-word queries from the catalog's names, more of them than the search engine keeps
+    answers for (CIS_SEARCH_CACHE_ENTRIES per process), asked in turn: every one is a miss."""
+    from catalog.models import Product
+
+    queries = set()
+    for name in Product.objects.values_list("name", flat=True):
+        words = [w for w in name.lower().replace(",", " ").split() if w.isalpha()]
+        queries.update(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    return sorted(queries)
+
+
+def scenarios_build(
+    visitors: list[Visitor], skus: list[str], distinct_queries: list[str]
+) -> list[Scenario]:
+    def search(personalize: str, queries: list[str] = QUERIES):
         return [
             Request(
                 "GET",
-                f"/api/search/?q={query.replace(' ', '+')}&personalize={personalize}",
+                f"/api/search/?q={quote_plus(query)}&personalize={personalize}",
                 {"Cookie": v.cookie, "User-Agent": BROWSER},
             )
-            for query in QUERIES
+            for query in queries
             for v in visitors
         ]
 
     rotation = [(v, sku) for sku in skus for v in visitors]
     return [
         Scenario("a", "(a) trivial view /bench/ping/", [Request("GET", "/bench/ping/")]),
+        Scenario("", "    (a) + one Redis read", [Request("GET", "/bench/ping-and-read/")]),
         Scenario("", "    plain /api/search/?personalize=0", search("0")),
         Scenario("b", "(b) personalized /api/search/", search("1")),
+        Scenario(
+            "",
+            f"    (b), {len(distinct_queries):,} queries (uncached)",
+            search("1", distinct_queries)[:: len(visitors)],  # one visitor per query, in turn
+        ),
         Scenario(
             "c",
             "(c) product page, recorded view",
@@ -345,7 +368,7 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> None:
 
     running = [hit.sku for hit in catalog_search("running shoes", limit=8).hits]
     visitors = [visitor_create(server.port, running[:3]) for _ in range(args.connections)]
-    scenarios = scenarios_build(visitors, running[3:8])
+    scenarios = scenarios_build(visitors, running[3:8], queries_distinct())
     runner = run_wrk if args.client == "wrk" else run_python
     print(
         f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
@@ -359,7 +382,11 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> None:
             )
 
     # The reference of a row: the same request without what it adds (personalization, recording).
-    references = {scenarios[2].label: scenarios[1].label, scenarios[3].label: scenarios[4].label}
+    by_label = {s.label.strip(): s.label for s in scenarios}
+    references = {
+        by_label["(b) personalized /api/search/"]: by_label["plain /api/search/?personalize=0"],
+        by_label["(c) product page, recorded view"]: by_label["product page, bot: not recorded"],
+    }
     rps: dict[str, list[float]] = {s.label: [] for s in scenarios}
     ratios: dict[str, list[float]] = {s.label: [] for s in scenarios}
     to_reference: dict[str, list[float]] = {label: [] for label in references}
