@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.sessions.backends.base import SessionBase
 
-from catalog.search import SearchHit, catalog_search
+from catalog.search import catalog_search
 
 from .reranking import RankedResult, rerank_weight, rerank_window, results_rerank
 from .services import product_view_record, session_id_for
@@ -60,7 +60,6 @@ class SearchOutcome:
     results: list[RankedResult]  # the first `limit` as shown: re-ranked when personalized
     plain: list[RankedResult]  # the backend's own order (as many as `results`)
     notices: list[str] = field(default_factory=list)
-    window: list[SearchHit] = field(default_factory=list)  # all the backend's hits, its order
 
 
 def search_for_visitor(
@@ -85,7 +84,7 @@ def search_for_visitor(
         limit=limit,
     )
     if vector is None:
-        return SearchOutcome(query, found.backend, False, plain, plain, notices, found.hits)
+        return SearchOutcome(query, found.backend, False, plain, plain, notices)
     ranked = results_rerank(
         found.hits,
         session_vector=vector,
@@ -95,7 +94,7 @@ def search_for_visitor(
         limit=limit,
     )
     personalized = any(result.similarity is not None for result in ranked)
-    return SearchOutcome(query, found.backend, personalized, ranked, plain, notices, found.hits)
+    return SearchOutcome(query, found.backend, personalized, ranked, plain, notices)
 
 
 @dataclass

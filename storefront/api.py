@@ -85,7 +85,7 @@ def search(request: HttpRequest) -> JsonResponse:
     )
     results = outcome.results if personalize else outcome.plain
     becauses = [r.because for r in results if r.because]
-    cards = _cards([r.sku for r in results] + becauses, known=outcome.window)
+    cards = _cards([r.sku for r in results] + becauses, known=[r.hit for r in results])
     return JsonResponse(
         {
             "query": query,
@@ -115,13 +115,14 @@ def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
     """sku -> its result fields (sku, name, target, image URL), from the display fields the
     search engine stored in `known` hits or the built-in index, else from the catalog in one
     query. SKUs no longer in the catalog are left out."""
-    stored = {hit.sku: hit for hit in known if hit.name is not None}
-    unknown = [sku for sku in dict.fromkeys(skus) if sku not in stored]
+    wanted = list(dict.fromkeys(skus))
+    stored = {hit.sku: hit for hit in known if hit is not None and hit.name is not None}
+    unknown = [sku for sku in wanted if sku not in stored]
     if unknown:
         stored.update((hit.sku, hit) for hit in products_stored(unknown))
     cards = {}
     missing = []
-    for sku in dict.fromkeys(skus):
+    for sku in wanted:
         hit = stored.get(sku)
         if hit is None:
             missing.append(sku)

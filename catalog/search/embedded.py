@@ -101,11 +101,14 @@ class EmbeddedSearch:
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
         that is missing or outdated: [] then, and for SKUs it does not hold."""
-        if not skus or _schema_version_kept(self.path) != SCHEMA_VERSION:
+        if not skus or not self.path.exists():
+            return []
+        reader = _reader(self.path)
+        if reader.schema_version != SCHEMA_VERSION:
             return []
         marks = ", ".join("?" * len(skus))
         try:
-            rows = _reader(self.path).connection.execute(
+            rows = reader.connection.execute(
                 "SELECT sku, name, target, image FROM products WHERE rowid IN "
                 f"(SELECT rowid FROM product_rows WHERE sku IN ({marks}))",
                 skus,
@@ -296,16 +299,6 @@ def _schema_version(path: Path) -> int | None:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
             return db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error:
-        return None
-
-
-def _schema_version_kept(path: Path) -> int | None:
-    """The schema version of the index at `path` through this thread's reader; None if none."""
-    if not path.exists():
-        return None
-    try:
-        return _reader(path).schema_version
-    except SearchUnavailable:
         return None
 
 
