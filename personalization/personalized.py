@@ -4,19 +4,22 @@ cannot be read (Redis down), each answer is the plain one with a notice, never a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.contrib.sessions.backends.base import SessionBase
 
-from catalog.search import catalog_search
+from catalog.search import catalog_search, catalog_search_uses_session_vector
 
+from .recommender import SessionRecommender
 from .reranking import RankedResult, rerank_weight, rerank_window, results_rerank
 from .services import product_view_record, session_id_for
 from .serving import recommender_active
 from .session_vectors import (
     PersonalizationUnavailable,
     SessionState,
-    session_state_get,
+    session_state_start,
     session_view_add,
 )
 
@@ -31,12 +34,22 @@ class VisitorState:
 
 def visitor_state(session: SessionBase) -> VisitorState:
     """The visitor's session vector and recent SKUs, if they have any and they can be read."""
+    return visitor_state_start(session)()
+
+
+def visitor_state_start(session: SessionBase) -> Callable[[], VisitorState]:
+    """Start reading the visitor's state (see `session_state_start`); the call that finishes."""
     if session.session_key is None:
-        return VisitorState(None)
-    try:
-        return VisitorState(session_state_get(session_id_for(session.session_key)))
-    except PersonalizationUnavailable:
-        return VisitorState(None, [UNAVAILABLE])
+        return lambda: VisitorState(None)
+    state_finish = session_state_start(session_id_for(session.session_key))
+
+    def visitor_finish() -> VisitorState:
+        try:
+            return VisitorState(state_finish())
+        except PersonalizationUnavailable:
+            return VisitorState(None, [UNAVAILABLE])
+
+    return visitor_finish
 
 
 def product_view_track(session: SessionBase, sku: str) -> list[str]:
@@ -70,11 +83,17 @@ def search_for_visitor(
 
     A visitor without history (or with `personalize` off) gets the backend's order.
     """
-    visitor = visitor_state(session) if personalize else VisitorState(None)
+    visitor_finish = visitor_state_start(session) if personalize else lambda: VisitorState(None)
     recommender = recommender_active()
+    if catalog_search_uses_session_vector():  # the engine re-scores: it needs the vector first
+        visitor = visitor_finish()
+        vector = _vector_served(visitor.state, recommender)
+        found = catalog_search(query, limit=rerank_window(), session_vector=vector)
+    else:  # the state is read from Redis while the engine searches
+        found = catalog_search(query, limit=rerank_window())
+        visitor = visitor_finish()
+        vector = _vector_served(visitor.state, recommender)
     state = visitor.state
-    vector = state.vector if state is not None and recommender is not None else None
-    found = catalog_search(query, limit=rerank_window(), session_vector=vector)
     notices = visitor.notices + ([found.notice] if found.notice else [])
     plain = results_rerank(
         found.hits,
@@ -95,6 +114,12 @@ def search_for_visitor(
     )
     personalized = any(result.similarity is not None for result in ranked)
     return SearchOutcome(query, found.backend, personalized, ranked, plain, notices)
+
+
+def _vector_served(
+    state: SessionState | None, recommender: SessionRecommender | None
+) -> np.ndarray | None:
+    return state.vector if state is not None and recommender is not None else None
 
 
 @dataclass

@@ -10,8 +10,11 @@ a failure becomes `PersonalizationUnavailable`, so the page can say it is not pe
 from __future__ import annotations
 
 import logging
+import os
 import struct
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,7 @@ CACHE_ALIAS = "personalization"
 SESSION_VECTOR_TTL = 1800
 SESSION_SKUS_MAX = 20
 KEY_PREFIX = "cis:session:"
+READER_THREADS = 4  # reads in flight at once per process (a gthread worker serves several)
 
 # The stored value: a header (format, version id or 0, bytes of SKUs, dimensions), the SKUs
 # joined by TABs (a SKU never holds whitespace), then the vector as little-endian float32.
@@ -61,29 +65,79 @@ def session_state_get(session_id: str) -> SessionState | None:
     When another model version became active since it was stored, the vector is recomputed
     from the stored SKUs with the active one (and stored again).
     """
-    cache, key = _cache(), _key(session_id)
-    payload = _cache_call(_get_touched, cache, key, _ttl())
-    state = _state_decode(payload) if payload is not None else None
-    if state is None:
-        return None
-    model = serving.model_active()
-    if state.version_id != (model.version_id if model is not None else None):
-        state = _state_compute(state.skus, model)
-        _cache_call(cache.set, key, _state_encode(state), _ttl())
-    return state
+    return session_state_start(session_id)()
+
+
+def session_state_start(session_id: str) -> Callable[[], SessionState | None]:
+    """Start reading the visitor's state and return the call that finishes it, which returns
+    what `session_state_get` does or raises PersonalizationUnavailable.
+
+    On Redis the read runs on a helper thread meanwhile, so work the caller does before
+    finishing (a search) hides the round trip; other caches, in this process, are read when
+    it finishes.
+    """
+    cache, key, ttl = _cache(), _key(session_id), _ttl()
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "decode"):  # django-redis
+        # The helper thread does network I/O only: no Django cache object or database
+        # connection of its own (those belong to this thread).
+        redis, redis_key = client.get_client(write=True), client.make_key(key)
+        pending = _reader_pool().submit(redis.getex, redis_key, ex=ttl)
+
+        def payload_read() -> Any:
+            raw = pending.result()
+            return None if raw is None else client.decode(raw)
+
+    else:  # in this process: nothing to wait for
+
+        def payload_read() -> Any:
+            return _get_touched(cache, key, ttl)
+
+    def state_finish() -> SessionState | None:
+        payload = _cache_call(payload_read)
+        state = _state_decode(payload) if payload is not None else None
+        if state is None:
+            return None
+        model = serving.model_active()
+        if state.version_id != (model.version_id if model is not None else None):
+            state = _state_compute(state.skus, model)
+            _cache_call(cache.set, key, _state_encode(state), ttl)
+        return state
+
+    return state_finish
 
 
 def _get_touched(cache: BaseCache, key: str, ttl: int) -> Any:
-    """The value with its expiry pushed back: one GETEX round trip on django-redis (Redis 6.2+),
-    a get and a touch on other caches."""
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client") and hasattr(client, "decode"):
-        raw = client.get_client(write=True).getex(client.make_key(key), ex=ttl)
-        return None if raw is None else client.decode(raw)
+    """The value with its expiry pushed back: a get and a touch (caches other than Redis)."""
     payload = cache.get(key)
     if payload is not None:
         cache.touch(key, ttl)
     return payload
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    """This process's helper threads for Redis reads, started on first use. Threads do not
+    survive a fork, so a forked child (a gunicorn or Celery worker) starts its own."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=READER_THREADS, thread_name_prefix="cis-redis"
+                )
+    return _pool
+
+
+def _reader_pool_forget() -> None:
+    global _pool
+    _pool = None  # the parent's threads do not exist in a forked child
+
+
+os.register_at_fork(after_in_child=_reader_pool_forget)
 
 
 def session_view_add(session_id: str, sku: str) -> SessionState:

@@ -55,6 +55,9 @@ class SearchUnavailable(Exception):
 
 class SearchBackend(Protocol):
     name: str
+    # Whether `search` re-scores with the session vector it is given (a server-side re-rank);
+    # when not, the caller may search before it has read the visitor's vector.
+    uses_session_vector: bool
 
     def search(
         self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
@@ -161,6 +164,15 @@ def catalog_search(
         f"{search_backend_label(name)} is unavailable; showing results from the built-in search."
     )
     return CatalogSearchResult(hits, EMBEDDED, notice)
+
+
+def catalog_search_uses_session_vector() -> bool:
+    """Whether the configured engine re-scores with the session vector given to
+    `catalog_search` (False when it cannot be configured: the built-in one answers then)."""
+    try:
+        return search_backend().uses_session_vector
+    except (SearchUnavailable, ImproperlyConfigured):
+        return False
 
 
 def products_stored(skus: list[str]) -> list[SearchHit]:

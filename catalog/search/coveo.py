@@ -58,6 +58,7 @@ class CoveoSearch:
     push_api_key: str = field(default="", repr=False)
     source_id: str = ""
     name: str = field(default="coveo", init=False)
+    uses_session_vector: bool = field(default=False, init=False)  # the caller re-ranks
 
     def search(
         self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None

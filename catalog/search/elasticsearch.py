@@ -70,6 +70,7 @@ class ElasticsearchSearch:
         if rerank not in {"client", "server"}:
             raise SearchUnavailable(f"ELASTICSEARCH_RERANK must be client or server, not {rerank}")
         self.url, self.alias, self.timeout, self.rerank = url, alias, timeout, rerank
+        self.uses_session_vector = rerank == "server"
 
     def __repr__(self) -> str:
         return (

@@ -12,7 +12,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Product
-from catalog.search import SearchHit, SearchUnavailable, search_backend
+from catalog.search import (
+    SearchHit,
+    SearchUnavailable,
+    catalog_search_uses_session_vector,
+    search_backend,
+)
 from catalog.search.elasticsearch import (
     SIMILARITY_SCRIPT,
     ElasticsearchSearch,
@@ -64,6 +69,14 @@ def test_backend_is_configured_from_settings(es_settings):
     assert (backend.url, backend.alias, backend.timeout, backend.rerank) == (
         REFUSED, "products", 0.5, "server"
     )  # fmt: skip
+
+
+def test_only_a_server_side_rerank_needs_the_session_vector_before_searching(es_settings):
+    assert catalog_search_uses_session_vector() is False
+    es_settings.ELASTICSEARCH_RERANK = "server"
+    assert catalog_search_uses_session_vector() is True
+    es_settings.SEARCH_BACKEND = "embedded"
+    assert catalog_search_uses_session_vector() is False
 
 
 def test_plain_query_body_matches_words_and_parses_no_syntax():

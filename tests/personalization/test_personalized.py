@@ -2,13 +2,17 @@
 visitor, a visitor with history, without a model, and with Redis down."""
 
 import logging
+import socket
+import threading
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, version_make
+from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, redis_cache, version_make
 
-from personalization import session_vectors
+from catalog.search import catalog_search
+from personalization import personalized, session_vectors
 from personalization.models import ViewEvent
 from personalization.personalized import (
     UNAVAILABLE,
@@ -207,3 +211,89 @@ def test_similar_products_follow_the_newly_active_version(model, models_dir):
     newer = dict(SHOP_VECTORS, **{"HIK-1": (1.0, 0.1, 0.0, 0.01)})  # now next to RUN-1
     version_activate(version_make(models_dir, newer))
     assert products_similar("RUN-1", limit=1)[0][0] == "HIK-1"
+
+
+class RepliesHeld:
+    """A TCP proxy in front of the real Redis that holds every reply until `release()` (or for
+    at most `hold` seconds), counting the replies it has passed on."""
+
+    def __init__(self, upstream_url: str, *, hold: float):
+        parsed = urlsplit(upstream_url)
+        self.upstream = (parsed.hostname, parsed.port)
+        self.database = parsed.path.lstrip("/") or "0"
+        self.hold = hold
+        self.released = threading.Event()
+        self.replies_passed = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/{self.database}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
+        with source, target:
+            while data := source.recv(65536):
+                if replies:
+                    self.released.wait(self.hold)
+                    self.replies_passed += 1
+                target.sendall(data)
+
+
+@pytest.mark.redis
+def test_the_state_is_read_from_redis_while_the_engine_searches(
+    model, settings, redis_url, monkeypatch
+):
+    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(redis_url)}
+    session = visitor("RUN-1", "RUN-3")
+    proxy = RepliesHeld(redis_url, hold=0.5)
+    slow_redis = {**redis_cache(proxy.url), "OPTIONS": {"SOCKET_TIMEOUT": 2}}
+    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: slow_redis}
+    replies_before_search = []
+
+    def search_then_release(*args, **kwargs):
+        replies_before_search.append(proxy.replies_passed)
+        found = catalog_search(*args, **kwargs)
+        proxy.release()
+        return found
+
+    monkeypatch.setattr(personalized, "catalog_search", search_then_release)
+    try:
+        outcome = search_for_visitor("shoe", limit=50, session=session)
+    finally:
+        proxy.close()
+    # Read first, then searched, the search would only start once Redis had answered.
+    assert replies_before_search == [0]
+    assert outcome.personalized is True and outcome.notices == []
+    assert {r.sku for r in outcome.results[:3]} == {"RUN-1", "RUN-2", "RUN-4"}
+
+
+def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
+    model, settings, monkeypatch
+):
+    session = visitor("RUN-1", "RUN-3")
+    given = []
+
+    def rescoring_search(query, *, limit, session_vector=None):
+        given.append(session_vector)
+        return catalog_search(query, limit=limit)
+
+    monkeypatch.setattr(personalized, "catalog_search_uses_session_vector", lambda: True)
+    monkeypatch.setattr(personalized, "catalog_search", rescoring_search)
+    outcome = search_for_visitor("shoe", limit=50, session=session)
+    assert len(given) == 1 and given[0] is not None
+    assert np.allclose(given[0], session_state_get(session_id_for(session.session_key)).vector)
+    assert outcome.personalized is True
