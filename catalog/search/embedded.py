@@ -59,6 +59,7 @@ CREATE VIRTUAL TABLE products USING fts5(
 # bm25() weights, in column order: a word in the name counts five times one in the target.
 BM25 = "bm25(products, 0.0, 10.0, 2.0, 4.0, 0.0)"
 CACHE_ENTRIES = 256  # answers kept per thread (CIS_SEARCH_CACHE_ENTRIES; 0: none)
+STORED_ENTRIES = 10_000  # products' display fields kept per thread (products_stored)
 WRITE_BATCH = 1000
 BUSY_TIMEOUT = 5.0
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
@@ -66,6 +67,7 @@ BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
 
 class EmbeddedSearch:
     name = "embedded"
+    uses_session_vector = False  # the caller re-ranks
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -100,20 +102,29 @@ class EmbeddedSearch:
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
-        that is missing or outdated: [] then, and for SKUs it does not hold."""
+        that is missing or outdated: [] then, and for SKUs it does not hold. The thread keeps
+        what it read while the index stays as it was: a visitor's "because" products come back
+        on every search."""
         if not skus or not self.path.exists():
             return []
         reader = _reader(self.path)
         if reader.schema_version != SCHEMA_VERSION:
             return []
-        marks = ", ".join("?" * len(skus))
         try:
-            rows = reader.connection.execute(
-                "SELECT sku, name, target, image FROM products WHERE rowid IN "
-                f"(SELECT rowid FROM product_rows WHERE sku IN ({marks}))",
-                skus,
-            )
-            return [SearchHit(sku, 0.0, None, *fields) for sku, *fields in rows]
+            kept = reader.stored_kept()
+            answer = {sku: kept[sku] for sku in skus if sku in kept}
+            unknown = [sku for sku in skus if sku not in answer]
+            if unknown:
+                marks = ", ".join("?" * len(unknown))
+                rows = reader.connection.execute(
+                    "SELECT sku, name, target, image FROM products WHERE rowid IN "
+                    f"(SELECT rowid FROM product_rows WHERE sku IN ({marks}))",
+                    unknown,
+                )
+                found = {sku: SearchHit(sku, 0.0, None, *fields) for sku, *fields in rows}
+                reader.stored_keep({sku: found.get(sku) for sku in unknown})
+                answer.update(found)
+            return [hit for hit in answer.values() if hit is not None]
         except sqlite3.Error as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -230,29 +241,47 @@ class _Reader:
         (self.schema_version,) = connection.execute("PRAGMA user_version").fetchone()
         self.data_version = self._data_version()
         self.answers: OrderedDict[tuple, list[SearchHit]] = OrderedDict()
+        self.stored: dict[str, SearchHit | None] = {}  # None: not in the index
 
     def _data_version(self) -> int:
         # Changes whenever another connection (of any process) commits to the file.
         return self.connection.execute("PRAGMA data_version").fetchone()[0]
 
-    def answer(self, key: tuple) -> list[SearchHit] | None:
-        if not self.answers:
-            return None
+    def _forget_if_changed(self) -> None:
         data_version = self._data_version()
         if data_version != self.data_version:
             self.answers.clear()
+            self.stored.clear()
             self.data_version = data_version
+
+    def answer(self, key: tuple) -> list[SearchHit] | None:
+        if not self.answers:
             return None
+        self._forget_if_changed()
         hits = self.answers.get(key)
         if hits is not None:
             self.answers.move_to_end(key)
         return hits
 
+    def stored_kept(self) -> dict[str, SearchHit | None]:
+        """The display fields read so far (None: not in the index), while the index is as it
+        was when they were read."""
+        if self.stored:
+            self._forget_if_changed()
+        return self.stored
+
+    def stored_keep(self, products: dict[str, SearchHit | None]) -> None:
+        if not self.stored:  # what is kept from now on belongs to the index as it is now
+            self._forget_if_changed()
+        if len(self.stored) + len(products) > STORED_ENTRIES:
+            self.stored.clear()
+        self.stored.update(products)
+
     def remember(self, key: tuple, hits: list[SearchHit], *, entries: int) -> None:
         if entries <= 0:
             return
         if not self.answers:  # the answers to come belong to the index as it is now
-            self.data_version = self._data_version()
+            self._forget_if_changed()
         self.answers[key] = hits
         while len(self.answers) > entries:
             self.answers.popitem(last=False)

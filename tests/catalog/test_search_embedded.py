@@ -297,6 +297,30 @@ def test_another_process_writing_the_index_empties_the_cache(engine, index_path)
     assert "HIK-1" in skus(engine.search("shoes"))
 
 
+def test_stored_products_are_read_once_then_kept_until_the_index_changes(engine, index_path):
+    assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1", "NOT-THERE"])] == [
+        ("HIK-1", "Men's Waterproof Hiking Boot, Olive")
+    ]
+    reader = embedded._reader(engine.path)
+    statements = []
+    reader.connection.set_trace_callback(statements.append)
+    again = engine.products_stored(["HIK-1", "NOT-THERE"])
+    assert [h.name for h in again] == ["Men's Waterproof Hiking Boot, Olive"]
+    assert statements == ["PRAGMA data_version"]  # answered from the thread's answers
+    other = sqlite3.connect(index_path)
+    with other:
+        other.execute("UPDATE products SET name = 'Olive Trail Boot' WHERE sku = 'HIK-1'")
+    other.close()
+    assert [h.name for h in engine.products_stored(["HIK-1"])] == ["Olive Trail Boot"]
+
+
+def test_stored_products_beyond_what_a_thread_keeps_are_still_all_answered(engine, monkeypatch):
+    monkeypatch.setattr(embedded, "STORED_ENTRIES", 2)
+    assert {h.sku for h in engine.products_stored(["HIK-1", "RUN-1"])} == {"HIK-1", "RUN-1"}
+    assert {h.sku for h in engine.products_stored(["HIK-1", "RUN-2"])} == {"HIK-1", "RUN-2"}
+    assert len(embedded._reader(engine.path).stored) <= 2
+
+
 def test_an_index_of_an_older_schema_is_rebuilt_on_first_search(products, index_path, caplog):
     index_path.parent.mkdir(parents=True)
     old = sqlite3.connect(index_path)  # version 1: no user_version, no stored display fields
