@@ -242,3 +242,36 @@ def test_reranking_fifty_results_does_not_grow_with_the_catalog():
         )
         timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < 0.002
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
+    """Against the definition, on random vectors and scores with many ties; with and without
+    results the model has no vector for (which keep their slots)."""
+    rng = np.random.default_rng(seed)
+    skus = [f"P{i}" for i in range(60)]
+    keyed = KeyedVectors(vector_size=8)
+    keyed.add_vectors(skus[:50], rng.normal(size=(50, 8)).astype(np.float32))
+    model = SessionRecommender.build(keyed, [], EMBEDDING_ONLY)
+    session_vector = model.session_vector(skus[:3])
+    scores = rng.integers(0, 4, size=40).astype(float)  # ties
+    for window in (rng.permutation(skus[:50])[:40], rng.permutation(skus)[:40]):
+        hits = [Hit(sku, score) for sku, score in zip(window, scores, strict=True)]
+        results = results_rerank(
+            hits, session_vector=session_vector, recommender=model, weight=0.6, limit=12
+        )
+        low, high = scores.min(), scores.max()
+        blend = {}
+        for plain, hit in enumerate(hits):
+            if hit.sku in model.index:
+                cosine = float(model.vectors[hit.sku] @ session_vector)
+                blend[plain] = 0.4 * (hit.score - low) / (high - low) + 0.6 * cosine
+        ranked = iter(sorted(blend, key=lambda plain: (-blend[plain], plain)))
+        expected = [next(ranked) if plain in blend else plain for plain in range(len(hits))]
+        assert [r.plain_position for r in results] == expected[:12]
+        assert [r.sku for r in results] == [hits[p].sku for p in expected[:12]]
+        for result in results:
+            if result.plain_position in blend:
+                assert result.score == pytest.approx(blend[result.plain_position], abs=1e-6)
+            else:
+                assert result.similarity is None
