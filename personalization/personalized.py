@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from django.contrib.sessions.backends.base import SessionBase
@@ -71,8 +72,14 @@ class SearchOutcome:
     backend: str
     personalized: bool
     results: list[RankedResult]  # the first `limit` as shown: re-ranked when personalized
-    plain: list[RankedResult]  # the backend's own order (as many as `results`)
-    notices: list[str] = field(default_factory=list)
+    notices: list[str]
+    plain_order: Callable[[], list[RankedResult]] = field(repr=False, compare=False)
+
+    @cached_property
+    def plain(self) -> list[RankedResult]:
+        """The backend's own order (as many as `results`), worked out when first asked for:
+        a personalized search shown alone does not need it."""
+        return self.plain_order()
 
 
 def search_for_visitor(
@@ -95,15 +102,15 @@ def search_for_visitor(
         vector = _vector_served(visitor.state, recommender)
     state = visitor.state
     notices = visitor.notices + ([found.notice] if found.notice else [])
-    plain = results_rerank(
-        found.hits,
-        session_vector=None,
-        recommender=recommender,
-        weight=rerank_weight(),
-        limit=limit,
-    )
+
+    def plain_order() -> list[RankedResult]:
+        return results_rerank(
+            found.hits, session_vector=None, recommender=None, weight=rerank_weight(), limit=limit
+        )
+
     if vector is None:
-        return SearchOutcome(query, found.backend, False, plain, plain, notices)
+        plain = plain_order()
+        return SearchOutcome(query, found.backend, False, plain, notices, lambda: plain)
     ranked = results_rerank(
         found.hits,
         session_vector=vector,
@@ -113,7 +120,7 @@ def search_for_visitor(
         limit=limit,
     )
     personalized = any(result.similarity is not None for result in ranked)
-    return SearchOutcome(query, found.backend, personalized, ranked, plain, notices)
+    return SearchOutcome(query, found.backend, personalized, ranked, notices, plain_order)
 
 
 def _vector_served(

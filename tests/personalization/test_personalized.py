@@ -22,6 +22,7 @@ from personalization.personalized import (
     search_for_visitor,
     visitor_state,
 )
+from personalization.reranking import results_rerank
 from personalization.services import VIEWED_SKUS_KEY, session_id_for
 from personalization.session_vectors import session_state_get
 from personalization.training import version_activate
@@ -297,3 +298,17 @@ def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
     assert len(given) == 1 and given[0] is not None
     assert np.allclose(given[0], session_state_get(session_id_for(session.session_key)).vector)
     assert outcome.personalized is True
+
+
+def test_a_personalized_search_works_out_the_plain_order_only_when_asked(model, monkeypatch):
+    reranked_with = []
+
+    def results_rerank_noted(hits, **kwargs):
+        reranked_with.append("vector" if kwargs["session_vector"] is not None else "plain")
+        return results_rerank(hits, **kwargs)
+
+    monkeypatch.setattr(personalized, "results_rerank", results_rerank_noted)
+    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
+    assert reranked_with == ["vector"]
+    assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
+    assert outcome.plain is outcome.plain and reranked_with == ["vector", "plain"]
