@@ -4,7 +4,8 @@ cannot be read (Redis down), each answer is the plain one with a notice, never a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,7 +21,7 @@ from .serving import recommender_active
 from .session_vectors import (
     PersonalizationUnavailable,
     SessionState,
-    session_state_start,
+    session_state_reading,
     session_view_add,
 )
 
@@ -35,22 +36,28 @@ class VisitorState:
 
 def visitor_state(session: SessionBase) -> VisitorState:
     """The visitor's session vector and recent SKUs, if they have any and they can be read."""
-    return visitor_state_start(session)()
+    with visitor_state_reading(session) as visitor_read:
+        return visitor_read()
 
 
-def visitor_state_start(session: SessionBase) -> Callable[[], VisitorState]:
-    """Start reading the visitor's state (see `session_state_start`); the call that finishes."""
-    if session.session_key is None:
-        return lambda: VisitorState(None)
-    state_finish = session_state_start(session_id_for(session.session_key))
+@contextmanager
+def visitor_state_reading(
+    session: SessionBase, *, wanted: bool = True
+) -> Iterator[Callable[[], VisitorState]]:
+    """Ask for the visitor's state now, get it from the call given when ready (see
+    `session_state_reading`). Not `wanted`, or without a session key: no state, nothing asked."""
+    if session.session_key is None or not wanted:
+        yield lambda: VisitorState(None)
+        return
+    with session_state_reading(session_id_for(session.session_key)) as state_read:
 
-    def visitor_finish() -> VisitorState:
-        try:
-            return VisitorState(state_finish())
-        except PersonalizationUnavailable:
-            return VisitorState(None, [UNAVAILABLE])
+        def visitor_read() -> VisitorState:
+            try:
+                return VisitorState(state_read())
+            except PersonalizationUnavailable:
+                return VisitorState(None, [UNAVAILABLE])
 
-    return visitor_finish
+        yield visitor_read
 
 
 def product_view_track(session: SessionBase, sku: str) -> list[str]:
@@ -90,16 +97,16 @@ def search_for_visitor(
 
     A visitor without history (or with `personalize` off) gets the backend's order.
     """
-    visitor_finish = visitor_state_start(session) if personalize else lambda: VisitorState(None)
     recommender = recommender_active()
-    if catalog_search_uses_session_vector():  # the engine re-scores: it needs the vector first
-        visitor = visitor_finish()
-        vector = _vector_served(visitor.state, recommender)
-        found = catalog_search(query, limit=rerank_window(), session_vector=vector)
-    else:  # the state is read from Redis while the engine searches
-        found = catalog_search(query, limit=rerank_window())
-        visitor = visitor_finish()
-        vector = _vector_served(visitor.state, recommender)
+    with visitor_state_reading(session, wanted=personalize) as visitor_read:
+        if catalog_search_uses_session_vector():  # the engine re-scores: it needs the vector
+            visitor = visitor_read()
+            vector = _vector_served(visitor.state, recommender)
+            found = catalog_search(query, limit=rerank_window(), session_vector=vector)
+        else:  # Redis answers while the engine searches
+            found = catalog_search(query, limit=rerank_window())
+            visitor = visitor_read()
+            vector = _vector_served(visitor.state, recommender)
     state = visitor.state
     notices = visitor.notices + ([found.notice] if found.notice else [])
 

@@ -10,15 +10,14 @@ a failure becomes `PersonalizationUnavailable`, so the page can say it is not pe
 from __future__ import annotations
 
 import logging
-import os
 import struct
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import redis
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django_redis.exceptions import ConnectionInterrupted
@@ -32,7 +31,6 @@ CACHE_ALIAS = "personalization"
 SESSION_VECTOR_TTL = 1800
 SESSION_SKUS_MAX = 20
 KEY_PREFIX = "cis:session:"
-READER_THREADS = 4  # reads in flight at once per process (a gthread worker serves several)
 
 # The stored value: a header (format, version id or 0, bytes of SKUs, dimensions), the SKUs
 # joined by TABs (a SKU never holds whitespace), then the vector as little-endian float32.
@@ -65,46 +63,89 @@ def session_state_get(session_id: str) -> SessionState | None:
     When another model version became active since it was stored, the vector is recomputed
     from the stored SKUs with the active one (and stored again).
     """
-    return session_state_start(session_id)()
+    with session_state_reading(session_id) as state_read:
+        return state_read()
 
 
-def session_state_start(session_id: str) -> Callable[[], SessionState | None]:
-    """Start reading the visitor's state and return the call that finishes it, which returns
-    what `session_state_get` does or raises PersonalizationUnavailable.
+@contextmanager
+def session_state_reading(session_id: str) -> Iterator[Callable[[], SessionState | None]]:
+    """Ask for the visitor's state now; the call it gives returns what `session_state_get`
+    does (or raises PersonalizationUnavailable) when the caller is ready for it.
 
-    On Redis the read runs on a helper thread meanwhile, so work the caller does before
-    finishing (a search) hides the round trip; other caches, in this process, are read when
-    it finishes.
+    On Redis the GETEX is sent at once and its reply read by that call, so work done in
+    between (a search) overlaps the round trip. Leaving the block without reading drops the
+    connection, as its unread reply would confuse the next command.
     """
     cache, key, ttl = _cache(), _key(session_id), _ttl()
     client = getattr(cache, "client", None)
-    if hasattr(client, "get_client") and hasattr(client, "decode"):  # django-redis
-        # The helper thread does network I/O only: no Django cache object or database
-        # connection of its own (those belong to this thread).
-        redis, redis_key = client.get_client(write=True), client.make_key(key)
-        pending = _reader_pool().submit(redis.getex, redis_key, ex=ttl)
-
-        def payload_read() -> Any:
-            raw = pending.result()
-            return None if raw is None else client.decode(raw)
-
-    else:  # in this process: nothing to wait for
+    if not (hasattr(client, "get_client") and hasattr(client, "decode")):  # not django-redis
 
         def payload_read() -> Any:
             return _get_touched(cache, key, ttl)
 
-    def state_finish() -> SessionState | None:
-        payload = _cache_call(payload_read)
-        state = _state_decode(payload) if payload is not None else None
-        if state is None:
-            return None
-        model = serving.model_active()
-        if state.version_id != (model.version_id if model is not None else None):
-            state = _state_compute(state.skus, model)
-            _cache_call(cache.set, key, _state_encode(state), ttl)
-        return state
+        yield lambda: _state_finish(_cache_call(payload_read), cache, key, ttl)
+        return
+    pending = _RedisReply(client.get_client(write=True).connection_pool)
+    pending.send("GETEX", client.make_key(key), "EX", ttl)
+    try:
 
-    return state_finish
+        def state_read() -> SessionState | None:
+            raw = _cache_call(pending.read)
+            return _state_finish(None if raw is None else client.decode(raw), cache, key, ttl)
+
+        yield state_read
+    finally:
+        pending.close()
+
+
+class _RedisReply:
+    """One command sent on a connection of `pool`, its reply read later (as redis-py's
+    pipelines and pub/sub do). A failure to send is raised when the reply is read."""
+
+    def __init__(self, pool: redis.ConnectionPool):
+        self.pool = pool
+        self.connection: redis.connection.AbstractConnection | None = None
+        self.error: Exception | None = None
+        self.answered = False
+
+    def send(self, *command: Any) -> None:
+        try:
+            self.connection = self.pool.get_connection()
+            self.connection.send_command(*command)
+        except CACHE_ERRORS as exc:
+            self.error = exc
+
+    def read(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        try:
+            reply = self.connection.read_response()
+        except BaseException:
+            self.connection.disconnect()
+            raise
+        self.answered = True
+        return reply
+
+    def close(self) -> None:
+        if self.connection is None:
+            return
+        if not self.answered:
+            self.connection.disconnect()
+        self.pool.release(self.connection)
+        self.connection = None
+
+
+def _state_finish(payload: Any, cache: BaseCache, key: str, ttl: int) -> SessionState | None:
+    """The state in `payload`, its vector recomputed when another model version became active
+    since it was stored (and stored again)."""
+    state = _state_decode(payload) if payload is not None else None
+    if state is None:
+        return None
+    model = serving.model_active()
+    if state.version_id != (model.version_id if model is not None else None):
+        state = _state_compute(state.skus, model)
+        _cache_call(cache.set, key, _state_encode(state), ttl)
+    return state
 
 
 def _get_touched(cache: BaseCache, key: str, ttl: int) -> Any:
@@ -113,31 +154,6 @@ def _get_touched(cache: BaseCache, key: str, ttl: int) -> Any:
     if payload is not None:
         cache.touch(key, ttl)
     return payload
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _reader_pool() -> ThreadPoolExecutor:
-    """This process's helper threads for Redis reads, started on first use. Threads do not
-    survive a fork, so a forked child (a gunicorn or Celery worker) starts its own."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(
-                    max_workers=READER_THREADS, thread_name_prefix="cis-redis"
-                )
-    return _pool
-
-
-def _reader_pool_forget() -> None:
-    global _pool
-    _pool = None  # the parent's threads do not exist in a forked child
-
-
-os.register_at_fork(after_in_child=_reader_pool_forget)
 
 
 def session_view_add(session_id: str, sku: str) -> SessionState:

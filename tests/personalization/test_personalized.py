@@ -215,19 +215,23 @@ def test_similar_products_follow_the_newly_active_version(model, models_dir):
 
 
 class RepliesHeld:
-    """A TCP proxy in front of the real Redis that holds every reply until `release()` (or for
-    at most `hold` seconds), counting the replies it has passed on."""
+    """A TCP proxy in front of the real Redis that, once `hold()` is called, holds every reply
+    until `release()` (or for at most `hold_seconds`), counting the replies it passed on."""
 
-    def __init__(self, upstream_url: str, *, hold: float):
+    def __init__(self, upstream_url: str, *, hold_seconds: float):
         parsed = urlsplit(upstream_url)
         self.upstream = (parsed.hostname, parsed.port)
-        self.database = parsed.path.lstrip("/") or "0"
-        self.hold = hold
+        self.hold_seconds = hold_seconds
         self.released = threading.Event()
+        self.released.set()
         self.replies_passed = 0
         self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/{self.database}"
+        port = self.server.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{port}/{parsed.path.lstrip('/') or '0'}"
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        self.released.clear()
 
     def release(self) -> None:
         self.released.set()
@@ -249,7 +253,7 @@ class RepliesHeld:
         with source, target:
             while data := source.recv(65536):
                 if replies:
-                    self.released.wait(self.hold)
+                    self.released.wait(self.hold_seconds)
                     self.replies_passed += 1
                 target.sendall(data)
 
@@ -260,13 +264,16 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
 ):
     settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(redis_url)}
     session = visitor("RUN-1", "RUN-3")
-    proxy = RepliesHeld(redis_url, hold=0.5)
+    proxy = RepliesHeld(redis_url, hold_seconds=0.5)
     slow_redis = {**redis_cache(proxy.url), "OPTIONS": {"SOCKET_TIMEOUT": 2}}
     settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: slow_redis}
+    assert visitor_state(session).state is not None  # a connection to the proxy, kept in the pool
+    proxy.hold()
+    replies_at_hold = proxy.replies_passed
     replies_before_search = []
 
     def search_then_release(*args, **kwargs):
-        replies_before_search.append(proxy.replies_passed)
+        replies_before_search.append(proxy.replies_passed - replies_at_hold)
         found = catalog_search(*args, **kwargs)
         proxy.release()
         return found

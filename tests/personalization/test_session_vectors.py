@@ -20,6 +20,7 @@ from personalization.session_vectors import (
     PersonalizationUnavailable,
     SessionState,
     session_state_get,
+    session_state_reading,
     session_view_add,
 )
 from personalization.training import version_activate
@@ -82,6 +83,17 @@ def test_views_round_trip_through_the_cache(any_cache, model):
     assert read.vector.dtype == np.float32
     assert np.array_equal(read.vector, added.vector)
     assert session_state_get("someone-else") is None
+
+
+def test_a_read_asked_for_but_never_taken_leaves_no_reply_behind(any_cache, model):
+    session_view_add("first", "a")
+    session_view_add("second", "b")
+    with session_state_reading("first"):
+        pass  # e.g. the search failed before the state was wanted
+    for _ in range(3):  # whatever connection the pool hands out next
+        assert session_state_get("second").skus == ("b",)
+    with session_state_reading("first") as state_read:
+        assert state_read().skus == ("a",)
 
 
 def test_the_vector_is_the_recommenders_own_recency_weighted_mean(any_cache, model):
