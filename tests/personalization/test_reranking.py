@@ -226,22 +226,28 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
 
 
 def test_reranking_fifty_results_does_not_grow_with_the_catalog():
+    """The same re-rank against a catalog of 100 and one of 100,000, interleaved in one run: work
+    that grew with the catalog would make the large one about a thousand times slower."""
     rng = np.random.default_rng(5)
-    catalog = [f"SKU-{i:06d}" for i in range(100_000)]
-    vectors = KeyedVectors(vector_size=64)
-    vectors.add_vectors(catalog, rng.normal(size=(len(catalog), 64)).astype(np.float32))
-    model = SessionRecommender.build(vectors, [], EMBEDDING_ONLY)
-    viewed = catalog[:20]
-    vector = model.session_vector(viewed)
-    hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(catalog[1000:1050])]
-    timings = []
-    for _ in range(21):
-        started = time.perf_counter()
-        results_rerank(
-            hits, session_vector=vector, recommender=model, weight=0.7, viewed_skus=viewed
-        )
-        timings.append(time.perf_counter() - started)
-    assert statistics.median(timings) < 0.002
+    runs = {}
+    for size in (100, 100_000):
+        catalog = [f"SKU-{i:06d}" for i in range(size)]
+        vectors = KeyedVectors(vector_size=64)
+        vectors.add_vectors(catalog, rng.normal(size=(size, 64)).astype(np.float32))
+        model = SessionRecommender.build(vectors, [], EMBEDDING_ONLY)
+        viewed = catalog[:20]
+        hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(catalog[50:100])]
+        runs[size] = (hits, model.session_vector(viewed), model, viewed)
+    timings = {size: [] for size in runs}
+    for _ in range(31):
+        for size, (hits, vector, model, viewed) in runs.items():
+            started = time.perf_counter()
+            results_rerank(
+                hits, session_vector=vector, recommender=model, weight=0.7, viewed_skus=viewed
+            )
+            timings[size].append(time.perf_counter() - started)
+    ratio = statistics.median(timings[100_000]) / statistics.median(timings[100])
+    assert ratio < 4  # seen: 1.0-1.4; a matrix-vector product over the catalog: about 7
 
 
 @pytest.mark.parametrize("seed", range(5))

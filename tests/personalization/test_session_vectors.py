@@ -12,7 +12,7 @@ from django.core.cache import caches
 from factories import EMBEDDING_ONLY, redis_cache, version_make
 from gensim.models import KeyedVectors
 
-from personalization import session_vectors
+from personalization import serving, session_vectors
 from personalization.models import EmbeddingVersion
 from personalization.recommender import SessionRecommender
 from personalization.serving import recommender_active
@@ -212,22 +212,29 @@ def test_a_redis_that_never_answers_times_out_quickly(model, settings, caplog):
         silent.close()
 
 
-def test_a_view_costs_well_under_a_millisecond_on_top_of_the_cache(db, models_dir, settings):
-    # A 100,000-product model: work that grew with the catalog would show.
-    settings.CIS_MODEL_CHECK_SECONDS = 60
+def test_a_view_does_not_cost_more_with_a_larger_catalog(db, models_dir, settings):
+    """Views moved on a model of 100 products and on one of 100,000, interleaved in one run:
+    work that grew with the catalog would make the large one several times slower."""
+    settings.CIS_MODEL_CHECK_SECONDS = 0  # each activation is noticed at once
     cache_use(settings, LOCMEM_CACHE)
     rng = np.random.default_rng(5)
-    skus = [f"SKU-{i:06d}" for i in range(100_000)]
-    version = EmbeddingVersion.objects.create(kind="product", status="succeeded", path="big")
-    keyed = KeyedVectors(vector_size=64)
-    keyed.add_vectors(skus, rng.normal(size=(len(skus), 64)).astype(np.float32))
-    SessionRecommender.build(keyed, [], EMBEDDING_ONLY).save(models_dir / "big")
-    version_activate(version)
-    for sku in skus[:20]:
-        session_view_add("visitor", sku)
-    timings = []
-    for sku in skus[20:61]:
-        started = time.perf_counter()
-        session_view_add("visitor", sku)
-        timings.append(time.perf_counter() - started)
-    assert statistics.median(timings) < 0.002
+    models = {}
+    for size in (100, 100_000):
+        skus = [f"SKU-{i:06d}" for i in range(size)]
+        keyed = KeyedVectors(vector_size=64)
+        keyed.add_vectors(skus, rng.normal(size=(size, 64)).astype(np.float32))
+        SessionRecommender.build(keyed, [], EMBEDDING_ONLY).save(models_dir / f"size-{size}")
+        version = EmbeddingVersion.objects.create(
+            kind="product", status="succeeded", path=f"size-{size}"
+        )
+        models[size] = (version, skus)
+    timings = {size: [] for size in models}
+    for round_ in range(41):
+        for size, (version, skus) in models.items():
+            version_activate(version)
+            serving.model_active()  # its files loaded before the clock starts
+            started = time.perf_counter()
+            session_view_add(f"visitor-{size}", skus[round_ % 60])
+            timings[size].append(time.perf_counter() - started)
+    ratio = statistics.median(timings[100_000]) / statistics.median(timings[100])
+    assert ratio < 4  # seen: 1.0-1.4; a matrix-vector product over the catalog: about 7
