@@ -87,6 +87,7 @@ class EmbeddedSearch:
         reader = self._reader_current()
         key = (tuple(words), limit)
         try:
+            reader.forget_if_changed()
             hits = reader.answer(key)
             if hits is None:
                 quoted = ['"' + word.replace('"', '""') + '"' for word in words]
@@ -111,7 +112,8 @@ class EmbeddedSearch:
         if reader.schema_version != SCHEMA_VERSION:
             return []
         try:
-            kept = reader.stored_kept()
+            reader.forget_if_changed()
+            kept = reader.stored
             answer = {sku: kept[sku] for sku in skus if sku in kept}
             unknown = [sku for sku in skus if sku not in answer]
             if unknown:
@@ -247,7 +249,10 @@ class _Reader:
         # Changes whenever another connection (of any process) commits to the file.
         return self.connection.execute("PRAGMA data_version").fetchone()[0]
 
-    def _forget_if_changed(self) -> None:
+    def forget_if_changed(self) -> None:
+        """Drop what is kept when another connection has written to the index since; called
+        before each read, so what is kept next is tagged with the version it was read under
+        (a write during the read is then seen on the next call)."""
         data_version = self._data_version()
         if data_version != self.data_version:
             self.answers.clear()
@@ -255,24 +260,12 @@ class _Reader:
             self.data_version = data_version
 
     def answer(self, key: tuple) -> list[SearchHit] | None:
-        if not self.answers:
-            return None
-        self._forget_if_changed()
         hits = self.answers.get(key)
         if hits is not None:
             self.answers.move_to_end(key)
         return hits
 
-    def stored_kept(self) -> dict[str, SearchHit | None]:
-        """The display fields read so far (None: not in the index), while the index is as it
-        was when they were read."""
-        if self.stored:
-            self._forget_if_changed()
-        return self.stored
-
     def stored_keep(self, products: dict[str, SearchHit | None]) -> None:
-        if not self.stored:  # what is kept from now on belongs to the index as it is now
-            self._forget_if_changed()
         if len(self.stored) + len(products) > STORED_ENTRIES:
             self.stored.clear()
         self.stored.update(products)
@@ -280,8 +273,6 @@ class _Reader:
     def remember(self, key: tuple, hits: list[SearchHit], *, entries: int) -> None:
         if entries <= 0:
             return
-        if not self.answers:  # the answers to come belong to the index as it is now
-            self._forget_if_changed()
         self.answers[key] = hits
         while len(self.answers) > entries:
             self.answers.popitem(last=False)

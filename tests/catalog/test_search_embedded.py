@@ -297,6 +297,25 @@ def test_another_process_writing_the_index_empties_the_cache(engine, index_path)
     assert "HIK-1" in skus(engine.search("shoes"))
 
 
+def test_a_write_just_after_a_search_read_is_not_hidden_by_its_kept_answer(
+    engine, index_path, monkeypatch
+):
+    matches = embedded._matches
+
+    def matches_then_another_process_writes(*args):
+        rows = matches(*args)
+        monkeypatch.setattr(embedded, "_matches", matches)  # once
+        other = sqlite3.connect(index_path, timeout=5)
+        with other:
+            other.execute("UPDATE products SET name = 'Hiking Shoe' WHERE sku = 'HIK-1'")
+        other.close()
+        return rows
+
+    monkeypatch.setattr(embedded, "_matches", matches_then_another_process_writes)
+    assert skus(engine.search("olive")) == ["HIK-1"]  # read before the write
+    assert skus(engine.search("olive")) == []  # not that answer again: the index changed
+
+
 def test_stored_products_are_read_once_then_kept_until_the_index_changes(engine, index_path):
     assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1", "NOT-THERE"])] == [
         ("HIK-1", "Men's Waterproof Hiking Boot, Olive")
