@@ -79,11 +79,7 @@ def session_state_reading(session_id: str) -> Iterator[Callable[[], SessionState
     cache, key, ttl = _cache(), _key(session_id), _ttl()
     client = getattr(cache, "client", None)
     if not (hasattr(client, "get_client") and hasattr(client, "decode")):  # not django-redis
-
-        def payload_read() -> Any:
-            return _get_touched(cache, key, ttl)
-
-        yield lambda: _state_finish(_cache_call(payload_read), cache, key, ttl)
+        yield lambda: _state_finish(_cache_call(_get_touched, cache, key, ttl), cache, key, ttl)
         return
     pending = _RedisReply(client.get_client(write=True).connection_pool)
     pending.send("GETEX", client.make_key(key), "EX", ttl)
