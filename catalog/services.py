@@ -109,8 +109,7 @@ def catalog_import(
                 Product.objects.filter(sku__in=deleted[start : start + WRITE_BATCH]).delete()
             report.pruned = len(deleted)
         report.changed_skus = [p.sku for p in to_create + to_update]
-        if report.changed_skus or deleted:
-            search_index_refresh_on_commit(report.changed_skus, deleted)
+        search_index_refresh_on_commit(report.changed_skus, deleted)
     return report
 
 

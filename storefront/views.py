@@ -97,17 +97,19 @@ def search(request: HttpRequest) -> HttpResponse:
         query, session=request.session, limit=SEARCH_ROWS, personalize=personalize
     )
     shown = outcome.results if personalize else outcome.plain
-    wanted = [r.sku for r in shown] + [r.sku for r in outcome.plain[:COMPARE_ROWS]]
+    becauses = [r.because for r in shown if r.because]
+    wanted = [r.sku for r in shown] + becauses
+    if compare:  # the plain order is worked out only when it is shown
+        wanted += [r.sku for r in outcome.plain[:COMPARE_ROWS]]
     products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(wanted)))}
     rows = [(r, products[r.sku]) for r in shown if r.sku in products]
-    becauses = products_by_skus([r.because for r in shown if r.because])
     context = {
         "query": query,
         "outcome": outcome,
         "personalize": personalize,
         "compare": compare,
         "rows": rows,
-        "because": {p.sku: p for p in becauses},
+        "because": {sku: products[sku] for sku in becauses if sku in products},
         "notices": outcome.notices,
     }
     if compare:
