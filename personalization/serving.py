@@ -150,9 +150,6 @@ def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | No
     started = time.perf_counter()
     try:
         recommender = recommender_load(kind, directory)
-        projection = projection_load(directory)
-        if projection is not None and projection.shape != (len(recommender.items), 2):
-            raise ValueError(f"the map has shape {projection.shape}, not one row per product")
     except (OSError, ValueError, KeyError) as exc:
         # Files missing or unreadable: serve unpersonalized, retry at the next check.
         if (version_id, directory) not in _warned:
@@ -166,6 +163,7 @@ def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | No
                 exc,
             )
         return None
+    projection = _projection_of(recommender, directory)
     logger.info(
         "loaded %s v%s (%d vectors) in %.3f s",
         kind,
@@ -179,6 +177,19 @@ def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | No
         recommender=recommender,
         projection=projection,
     )
+
+
+def _projection_of(recommender: SessionRecommender, directory: Path) -> np.ndarray | None:
+    """The version's map, or None when it has none or it cannot be used: the map is optional,
+    so a broken one must not take recommendations and search with it."""
+    try:
+        projection = projection_load(directory)
+        if projection is not None and projection.shape != (len(recommender.items), 2):
+            raise ValueError(f"the map has shape {projection.shape}, not one row per product")
+    except (OSError, ValueError) as exc:
+        logger.warning("the map of %s cannot be used (%s); serving no map", directory, exc)
+        return None
+    return projection
 
 
 def recommender_load(kind: str, directory: Path) -> SessionRecommender:

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from factories import version_make
 
+from personalization.projection import PROJECTION_FILE
 from personalization.serving import (
+    model_active,
     model_version_active_id,
     models_loaded_clear,
     product_vectors_active,
@@ -100,3 +102,14 @@ def test_product_vectors_map_skus_to_the_active_unit_vectors(db, models_dir, che
     assert np.allclose(vectors["a"], [0, 1]) and np.allclose(vectors["c"], [0.5**0.5, 0.5**0.5])
     with pytest.raises(KeyError):
         vectors["z"]
+
+
+def test_a_broken_map_leaves_the_model_serving_without_a_map(db, models_dir, check_always, caplog):
+    version = version_make(models_dir, SECOND)
+    np.save(models_dir / version.path / PROJECTION_FILE, np.zeros((2, 2)))  # 3 products
+    version_activate(version)
+    with caplog.at_level(logging.WARNING, logger="personalization.serving"):
+        model = model_active()
+    assert model is not None and model.recommender.items == ["a", "b", "c"]
+    assert model.projection is None
+    assert "map" in caplog.text and "cannot be used" in caplog.text
