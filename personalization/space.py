@@ -109,10 +109,10 @@ def space_session(session: SessionBase) -> dict:
 
 def neighbours(key: str, *, kind: str = Kind.PRODUCT, limit: int = 10) -> list[tuple[str, float]]:
     """(key, cosine) of the `limit` nearest products (or words) to `key`, itself left out."""
-    vectors = space_model(kind).recommender.vectors
-    if key not in vectors.key_to_index:
+    recommender = space_model(kind).recommender
+    if key not in recommender.index:
         raise NotInSpace(key, kind)
-    return [(other, float(score)) for other, score in vectors.most_similar(key, topn=limit)]
+    return recommender.similar(key, k=limit)
 
 
 def analogy(
@@ -196,7 +196,7 @@ def _capitalized(text: str) -> str:
 def _map_build(model: ActiveModel) -> SpaceMap:
     items = model.recommender.items
     coordinates = np.asarray(model.projection).round(4).tolist()
-    products = Product.objects.in_bulk(items)
+    products = Product.objects.order_by().in_bulk(items)
     points = []
     counts: dict[str, int] = {}
     for sku, (x, y) in zip(items, coordinates, strict=True):
@@ -252,7 +252,7 @@ def projector_export(
     directory.mkdir(parents=True, exist_ok=True)
     products = {}
     if version.kind == Kind.PRODUCT:
-        products = Product.objects.in_bulk(keys)
+        products = Product.objects.order_by().in_bulk(keys)
     with (
         (directory / "vectors.tsv").open("w", encoding="utf-8", newline="\n") as vectors_out,
         (directory / "meta.tsv").open("w", encoding="utf-8", newline="\n") as meta_out,

@@ -59,11 +59,16 @@ def _flag(request: HttpRequest, name: str, default: bool) -> bool:
 
 
 def _item(product: Product, **fields) -> dict:
+    return _card(product.sku, product.name, product.target, product.image, **fields)
+
+
+def _card(sku: str, name: str, target: str | None, image: str | None, **fields) -> dict:
+    """A product as results show it: `image` as the catalog holds it (a URL or media path)."""
     return {
-        "sku": product.sku,
-        "name": product.name,
-        "target": product.target,
-        "image": product.image_url,
+        "sku": sku,
+        "name": name,
+        "target": target or "",
+        "image": image_url_for(image or ""),
         **fields,
     }
 
@@ -114,9 +119,10 @@ def search(request: HttpRequest) -> JsonResponse:
 def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
     """sku -> its result fields (sku, name, target, image URL), from the display fields the
     search engine stored in `known` hits or the built-in index, else from the catalog in one
-    query. SKUs no longer in the catalog are left out."""
+    query. SKUs found in none of them are left out. Like the search results themselves, this
+    trusts the index, which catalog loads and admin edits keep current."""
     wanted = list(dict.fromkeys(skus))
-    stored = {hit.sku: hit for hit in known if hit is not None and hit.name is not None}
+    stored = {hit.sku: hit for hit in known if hit.name is not None}
     unknown = [sku for sku in wanted if sku not in stored]
     if unknown:
         stored.update((hit.sku, hit) for hit in products_stored(unknown))
@@ -127,12 +133,7 @@ def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
         if hit is None:
             missing.append(sku)
             continue
-        cards[sku] = {
-            "sku": sku,
-            "name": hit.name,
-            "target": hit.target or "",
-            "image": image_url_for(hit.image or ""),
-        }
+        cards[sku] = _card(sku, hit.name, hit.target, hit.image)
     for product in products_by_skus(missing) if missing else ():
         cards[product.sku] = _item(product)
     return cards
