@@ -23,13 +23,16 @@
   let cells = new Map(); // "i,j" -> indexes of the points in that cell
   let session = { path: [], marker: null };
   let view = { scale: 1, x: 0, y: 0 }; // screen = centre + (world * half * scale) + offset
+  // The canvas's size on the page, read when it is sized (start, window resize), not once per
+  // point drawn: a layout read for each of 50,000 points made every pan and zoom slow.
+  let box = { width: 0, height: 0 };
   let hovered = -1;
   let drag = null;
   let frame = 0;
 
   function size() {
     const ratio = window.devicePixelRatio || 1;
-    const box = canvas.getBoundingClientRect();
+    box = canvas.getBoundingClientRect();
     canvas.width = Math.round(box.width * ratio);
     canvas.height = Math.round(box.height * ratio);
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
@@ -37,18 +40,15 @@
   }
 
   function half() {
-    const box = canvas.getBoundingClientRect();
     return Math.min(box.width, box.height) / 2 * 0.92;
   }
 
   function toScreen(x, y) {
-    const box = canvas.getBoundingClientRect();
     const h = half() * view.scale;
     return [box.width / 2 + view.x + x * h, box.height / 2 + view.y - y * h];
   }
 
   function toWorld(sx, sy) {
-    const box = canvas.getBoundingClientRect();
     const h = half() * view.scale;
     return [(sx - box.width / 2 - view.x) / h, -(sy - box.height / 2 - view.y) / h];
   }
@@ -122,7 +122,6 @@
 
   function draw() {
     frame = 0;
-    const box = canvas.getBoundingClientRect();
     context.clearRect(0, 0, box.width, box.height);
     const dot = Math.max(1.5, Math.min(5, 2 * Math.sqrt(view.scale) * (points.length > 20000 ? 0.7 : 1.2)));
     for (const point of points) {
@@ -131,7 +130,7 @@
       context.fillStyle = point.colour;
       context.fillRect(sx - dot / 2, sy - dot / 2, dot, dot);
     }
-    drawPath(box);
+    drawPath();
     if (hovered >= 0) {
       const [sx, sy] = toScreen(points[hovered].x, points[hovered].y);
       context.strokeStyle = "#1a202c";
