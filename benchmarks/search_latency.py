@@ -167,11 +167,11 @@ def breakdown(client, *, rounds: int) -> None:
             limit=10,
         )
         timed(
-            "re-rank, plain (in both modes)",
+            "re-rank, plain (personalize=0, the comparison view)",
             results_rerank,
             found.hits,
             session_vector=None,
-            recommender=recommender,
+            recommender=None,
             weight=weight,
             limit=10,
         )
