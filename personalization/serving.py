@@ -98,6 +98,15 @@ def models_loaded_clear() -> None:
         _warned.clear()
 
 
+def models_recheck(kind: str) -> None:
+    """Have the next call for `kind` look its active version up at once; a model whose
+    version is still the active one is kept, not loaded again (other kinds are untouched)."""
+    with _lock:
+        slot = _slots.get(kind)
+        if slot is not None:
+            _slots[kind] = _Slot(slot.version, slot.model, float("-inf"))
+
+
 class ProductVectors(Mapping):
     """A read-only SKU -> vector mapping over a recommender's vectors."""
 

@@ -30,7 +30,7 @@ from .prod2vec import Prod2VecParams, prod2vec_train
 from .projection import projection_compute, projection_save
 from .recommender import RecommenderConfig, SessionRecommender
 from .selectors import sessions_iterate
-from .serving import models_loaded_clear
+from .serving import models_recheck
 
 logger = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ def version_activate(version: EmbeddingVersion) -> None:
         EmbeddingVersion.objects.filter(pk=version.pk).update(is_active=True)
         # This process serves the new version at once; others notice within
         # CIS_MODEL_CHECK_SECONDS.
-        transaction.on_commit(models_loaded_clear)
+        transaction.on_commit(lambda: models_recheck(version.kind))
     logger.info("%s v%s is now active", version.kind, version.pk)
 
 

@@ -12,6 +12,7 @@ from personalization.serving import (
     model_active,
     model_version_active_id,
     models_loaded_clear,
+    models_recheck,
     product_vectors_active,
     recommender_active,
 )
@@ -113,3 +114,19 @@ def test_a_broken_map_leaves_the_model_serving_without_a_map(db, models_dir, che
     assert model is not None and model.recommender.items == ["a", "b", "c"]
     assert model.projection is None
     assert "map" in caplog.text and "cannot be used" in caplog.text
+
+
+def test_an_activation_is_served_at_once_and_a_recheck_keeps_what_is_still_active(
+    db, models_dir, settings, django_capture_on_commit_callbacks
+):
+    settings.CIS_MODEL_CHECK_SECONDS = 60
+    first, second = version_make(models_dir, FIRST), version_make(models_dir, SECOND)
+    with django_capture_on_commit_callbacks(execute=True):
+        version_activate(first)
+    loaded = recommender_active()
+    assert loaded.items == ["a", "b"]
+    models_recheck("product")  # e.g. another kind's activation: nothing changed here
+    assert recommender_active() is loaded  # looked up again, not loaded again
+    with django_capture_on_commit_callbacks(execute=True):
+        version_activate(second)  # noticed by this process at once, not after 60 s
+    assert recommender_active().items == ["a", "b", "c"]
