@@ -1,6 +1,7 @@
 """personalization.space and projection: the map stored with a version, the visitor's path,
 neighbours and analogies, the Projector export; and their JSON API."""
 
+import gzip
 import json
 from io import StringIO
 
@@ -121,6 +122,14 @@ def test_api_space_lists_every_product_with_its_place(mapped_model):
 def test_api_space_is_gzipped_for_clients_that_accept_it(mapped_model):
     response = Client().get("/api/space/", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    plain = Client().get("/api/space/")
+    assert json.loads(gzip.decompress(response.content)) == plain.json()
+    # Another body than the plain one: a weak ETag, which still revalidates.
+    assert response["ETag"].startswith("W/") and not plain["ETag"].startswith("W/")
+    again = Client().get(
+        "/api/space/", HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=response["ETag"]
+    )
+    assert again.status_code == 304
 
 
 def test_api_space_without_a_model_or_a_map_says_what_to_do(shop, models_dir, settings):
