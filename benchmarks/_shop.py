@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A browser's User-Agent: the shop records views from browsers, not from bots.
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 
 
 def django_start(data_dir: Path | None = None) -> Path:

@@ -20,10 +20,9 @@ import argparse
 import statistics
 import time
 
-from _shop import django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, django_with_redis, shop_load, shop_train_and_index
 
 QUERIES = ["shoes", "jacket", "running", "women shorts", "men", "running shoes"]
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 TARGET = 1.10
 
 

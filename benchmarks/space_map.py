@@ -17,9 +17,8 @@ import gzip
 import time
 from pathlib import Path
 
-from _shop import django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, django_with_redis, shop_load, shop_train_and_index
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 CHROMIUM = "/usr/bin/chromium"
 
 

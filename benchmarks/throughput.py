@@ -49,9 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from _shop import ROOT, django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, ROOT, django_with_redis, shop_load, shop_train_and_index
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
 BOT = "curl/8.5.0"  # a User-Agent the shop does not record views of
 TARGETS = {"b": 0.60, "c": 0.50}
