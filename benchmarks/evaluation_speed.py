@@ -20,14 +20,14 @@ from gensim.models import KeyedVectors
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization.evaluation import (  # noqa: E402
+from personalization.engine.evaluation import (  # noqa: E402
     Metrics,
     PopularityBaseline,
     next_item_evaluate,
 )
-from personalization.prod2vec import Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
-from personalization.sessions_file import sessions_file_read  # noqa: E402
+from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train  # noqa: E402
+from personalization.engine.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
+from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 
 def timed(action, repeat: int = 3):

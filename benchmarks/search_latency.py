@@ -133,7 +133,7 @@ def breakdown(client, *, rounds: int) -> None:
     from django.conf import settings
 
     from catalog.search import catalog_search
-    from personalization.reranking import rerank_weight, rerank_window, results_rerank
+    from personalization.engine.reranking import results_rerank
     from personalization.services import session_id_for
     from personalization.serving import recommender_active
     from personalization.session_vectors import session_state_get
@@ -149,7 +149,7 @@ def breakdown(client, *, rounds: int) -> None:
         steps.setdefault(name, []).append((time.perf_counter() - start) * 1000)
         return result
 
-    weight, window = rerank_weight(), rerank_window()
+    weight, window = settings.CIS_RERANK_WEIGHT, settings.CIS_RERANK_WINDOW
     for _ in range(rounds):
         state = timed(
             "session vector read (one Redis GETEX)", session_state_get, session_id_for(key)

@@ -25,7 +25,7 @@ def main() -> None:
     from django.conf import settings
     from gensim.models import Word2Vec
 
-    from personalization.prod2vec import Prod2VecParams
+    from personalization.engine.prod2vec import Prod2VecParams
     from personalization.training import embeddings_train, training_version_create
 
     settings.CIS_HOLDOUT_SHARE = 0.0

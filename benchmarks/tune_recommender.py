@@ -18,15 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization.evaluation import (  # noqa: E402
+from personalization.engine.evaluation import (  # noqa: E402
     ItemKnnBaseline,
     PopularityBaseline,
     next_item_evaluate,
     sessions_holdout_split,
 )
-from personalization.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
-from personalization.sessions_file import sessions_file_read  # noqa: E402
+from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
+from personalization.engine.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
+from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 DEFAULT_PARAMS = Prod2VecParams()
 DEFAULT_CONFIG = RecommenderConfig()

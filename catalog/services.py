@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from storefront.db import rows_insert
+from common.db import rows_insert
 
 from .models import Product
 

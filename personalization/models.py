@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from .sessions_file import SESSION_ID_MAX, SKU_MAX
+from .engine.sessions_file import SESSION_ID_MAX, SKU_MAX
 
 LIVE_SOURCE = "live"
 

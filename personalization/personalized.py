@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
 from catalog.search import catalog_search, catalog_search_uses_session_vector
 
-from .recommender import SessionRecommender
-from .reranking import RankedResult, rerank_weight, rerank_window, results_rerank
+from .engine.recommender import SessionRecommender
+from .engine.reranking import RankedResult, results_rerank
 from .services import product_view_record, session_id_for
 from .serving import recommender_active
 from .session_vectors import (
@@ -102,9 +103,9 @@ def search_for_visitor(
         if catalog_search_uses_session_vector():  # the engine re-scores: it needs the vector
             visitor = visitor_read()
             vector = _vector_served(visitor.state, recommender)
-            found = catalog_search(query, limit=rerank_window(), session_vector=vector)
+            found = catalog_search(query, limit=settings.CIS_RERANK_WINDOW, session_vector=vector)
         else:  # Redis answers while the engine searches
-            found = catalog_search(query, limit=rerank_window())
+            found = catalog_search(query, limit=settings.CIS_RERANK_WINDOW)
             visitor = visitor_read()
             vector = _vector_served(visitor.state, recommender)
     state = visitor.state
@@ -112,7 +113,11 @@ def search_for_visitor(
 
     def plain_order() -> list[RankedResult]:
         return results_rerank(
-            found.hits, session_vector=None, recommender=None, weight=rerank_weight(), limit=limit
+            found.hits,
+            session_vector=None,
+            recommender=None,
+            weight=settings.CIS_RERANK_WEIGHT,
+            limit=limit,
         )
 
     if vector is None:
@@ -122,7 +127,7 @@ def search_for_visitor(
         found.hits,
         session_vector=vector,
         recommender=recommender,
-        weight=rerank_weight(),
+        weight=settings.CIS_RERANK_WEIGHT,
         viewed_skus=state.skus,
         limit=limit,
     )

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from catalog.models import Product
-from storefront.db import rows_insert
+from common.db import rows_insert
 
+from .engine.sessions_file import LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent
-from .sessions_file import LineProblem, sessions_file_parse
 
 VIEWED_SKUS_KEY = "viewed_skus"
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length

@@ -21,9 +21,9 @@ from django.db import DatabaseError
 from django.dispatch import receiver
 from gensim.models import KeyedVectors
 
+from .engine.projection import projection_load
+from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
 from .models import EmbeddingVersion
-from .projection import projection_load
-from .recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from django.contrib.sessions.backends.base import SessionBase
 from catalog.models import Product
 from catalog.search import catalog_search
 
+from .engine.projection import point_place
 from .models import EmbeddingVersion
 from .personalized import visitor_state
-from .projection import point_place
 from .serving import ActiveModel, model_active, recommender_load
 
 Kind = EmbeddingVersion.Kind

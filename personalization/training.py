@@ -25,10 +25,10 @@ from django.utils import timezone
 from gensim.utils import simple_preprocess
 from kombu.exceptions import OperationalError
 
+from .engine.prod2vec import Prod2VecParams, prod2vec_train
+from .engine.projection import projection_compute, projection_save
+from .engine.recommender import RecommenderConfig, SessionRecommender
 from .models import EmbeddingVersion
-from .prod2vec import Prod2VecParams, prod2vec_train
-from .projection import projection_compute, projection_save
-from .recommender import RecommenderConfig, SessionRecommender
 from .selectors import sessions_iterate
 from .serving import models_recheck
 
@@ -310,7 +310,7 @@ def word_similarity_evaluate(vectors) -> dict:
 
 def holdout_evaluate(recommender, corpus, holdout) -> dict:
     """Next-item metrics of the version and of the baselines on the held-out sessions."""
-    from .evaluation import methods_evaluate
+    from .engine.evaluation import methods_evaluate
 
     if not any(len(skus) > 1 for skus in holdout):
         return {}

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors
 
+from personalization.engine.projection import projection_compute, projection_save
+from personalization.engine.recommender import RecommenderConfig, SessionRecommender
 from personalization.models import EmbeddingVersion
-from personalization.projection import projection_compute, projection_save
-from personalization.recommender import RecommenderConfig, SessionRecommender
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, cooccurrence_weight=0.0)
 
@@ -62,3 +62,10 @@ def redis_cache(url: str) -> dict:
 
 
 REDIS_DOWN = redis_cache("redis://127.0.0.1:1/0")  # nothing listens there: refused
+
+
+def two_groups_log(count: int = 120) -> list[list[str]]:
+    """Sessions of four views each, alternately from two groups of five products (A*, B*)."""
+    rng = np.random.default_rng(3)
+    groups = [[f"A{i}" for i in range(5)], [f"B{i}" for i in range(5)]]
+    return [list(rng.choice(groups[n % 2], size=4)) for n in range(count)]

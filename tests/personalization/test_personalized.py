@@ -13,6 +13,7 @@ from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, redis_cache, versio
 
 from catalog.search import catalog_search
 from personalization import personalized, session_vectors
+from personalization.engine.reranking import results_rerank
 from personalization.models import ViewEvent
 from personalization.personalized import (
     UNAVAILABLE,
@@ -22,7 +23,6 @@ from personalization.personalized import (
     search_for_visitor,
     visitor_state,
 )
-from personalization.reranking import results_rerank
 from personalization.services import VIEWED_SKUS_KEY, session_id_for
 from personalization.session_vectors import session_state_get
 from personalization.training import version_activate

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from factories import version_make
 
-from personalization.projection import PROJECTION_FILE
+from personalization.engine.projection import PROJECTION_FILE
 from personalization.serving import (
     model_active,
     model_version_active_id,

@@ -13,8 +13,8 @@ from factories import EMBEDDING_ONLY, redis_cache, version_make
 from gensim.models import KeyedVectors
 
 from personalization import serving, session_vectors
+from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion
-from personalization.recommender import SessionRecommender
 from personalization.serving import recommender_active
 from personalization.session_vectors import (
     PersonalizationUnavailable,

@@ -1,4 +1,4 @@
-"""personalization.space and projection: the map stored with a version, the visitor's path,
+"""personalization.space: the map stored with a version, the visitor's path,
 neighbours and analogies, the Projector export; and their JSON API."""
 
 import gzip
@@ -11,12 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from factories import BROWSER, SHOP_VECTORS, version_make
 
+from personalization.engine.projection import PROJECTION_FILE
 from personalization.models import EmbeddingVersion
-from personalization.projection import (
-    PROJECTION_FILE,
-    point_place,
-    projection_compute,
-)
 from personalization.space import NotInSpace, SpaceUnavailable, analogy, space_map
 from personalization.training import (
     embeddings_train,
@@ -36,49 +32,6 @@ ANALOGY_SPACE = {
     "RUN-W-2": (1.0, 0.0, 0.0, 1.0, 0.2, 0.0),  # near B only
     "YOGA-W": (0.0, 0.0, 0.0, 1.0, 1.0, 1.0),
 }
-
-
-def clusters(count_each: int, *, dims: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Three well separated groups of unit vectors and each vector's group."""
-    rng = np.random.default_rng(seed)
-    centres = np.eye(dims)[:3] * 3
-    labels = np.repeat(np.arange(3), count_each)
-    vectors = centres[labels] + rng.normal(scale=0.4, size=(len(labels), dims))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32), labels
-
-
-def test_projection_keeps_neighbours_together():
-    vectors, labels = clusters(40)
-    coordinates = projection_compute(vectors)
-    assert coordinates.shape == (120, 2) and coordinates.dtype == np.float32
-    assert np.abs(coordinates).max() == pytest.approx(1.0)
-    distances = np.linalg.norm(coordinates[:, None] - coordinates[None], axis=2)
-    np.fill_diagonal(distances, np.inf)
-    nearest = distances.argmin(axis=1)
-    assert (labels[nearest] == labels).mean() > 0.95  # each point's neighbour is of its group
-    assert np.array_equal(coordinates, projection_compute(vectors))  # deterministic
-
-
-def test_projection_of_a_few_points_is_their_principal_plane():
-    vectors, _ = clusters(2)
-    coordinates = projection_compute(vectors)
-    assert coordinates.shape == (6, 2) and np.isfinite(coordinates).all()
-    assert projection_compute(np.zeros((0, 4))).shape == (0, 2)
-    assert projection_compute(np.ones((1, 4))).shape == (1, 2)
-
-
-def test_a_session_vector_is_placed_among_its_nearest_products():
-    vectors, labels = clusters(10, dims=6)
-    coordinates = projection_compute(vectors)
-    place = point_place(vectors[labels == 1].mean(axis=0), vectors, coordinates)
-    centre = coordinates[labels == 1].mean(axis=0)
-    others = [coordinates[labels == g].mean(axis=0) for g in (0, 2)]
-    assert np.linalg.norm(np.array(place) - centre) < min(
-        np.linalg.norm(np.array(place) - other) for other in others
-    )
-    assert (
-        point_place(-np.ones(6, np.float32), np.eye(6, dtype=np.float32), coordinates[:6]) is None
-    )
 
 
 def test_training_stores_the_map_with_the_version(shop_log, models_dir):

@@ -6,10 +6,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from personalization.evaluation import recommenders_compare
-from personalization.prod2vec import SEED_PARAMS, Prod2VecParams
-from personalization.recommender import RecommenderConfig
-from personalization.sessions_file import SessionsFileError, sessions_file_read
+from personalization.engine.evaluation import recommenders_compare
+from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams
+from personalization.engine.recommender import RecommenderConfig
+from personalization.engine.sessions_file import SessionsFileError, sessions_file_read
 
 
 class Command(BaseCommand):

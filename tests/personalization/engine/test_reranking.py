@@ -1,4 +1,4 @@
-"""personalization.reranking: search results re-ranked against the session vector, with reasons."""
+"""personalization.engine.reranking: results re-ranked against the session vector, with reasons."""
 
 import statistics
 import time
@@ -6,15 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from django.conf import settings
 from factories import EMBEDDING_ONLY, keyed_vectors
 from gensim.models import KeyedVectors
 
-from personalization.recommender import SessionRecommender
-from personalization.reranking import (
-    BECAUSE_NOTABLE,
-    rerank_weight,
-    results_rerank,
-)
+from personalization.engine.recommender import SessionRecommender
+from personalization.engine.reranking import BECAUSE_NOTABLE, results_rerank
 
 # Axes: running, hiking, lifestyle.
 SHOP = {
@@ -218,9 +215,11 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
     shop = {sku: near(kind_axis[sku[:3]]) for sku in others + running_shoes + viewed}
     model = SessionRecommender.build(keyed_vectors(shop), [], EMBEDDING_ONLY)
     hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(others + running_shoes)]
-    plain = results_rerank(hits, session_vector=None, recommender=model, weight=rerank_weight())
+    plain = results_rerank(
+        hits, session_vector=None, recommender=model, weight=settings.CIS_RERANK_WEIGHT
+    )
     assert sum(r.sku.startswith("RUN") for r in plain[:5]) == 0
-    results = rerank(hits, model, viewed, weight=rerank_weight())
+    results = rerank(hits, model, viewed, weight=settings.CIS_RERANK_WEIGHT)
     assert sum(r.sku.startswith("RUN") for r in results[:5]) >= 4
     assert all(r.because in viewed for r in results[:5] if r.sku.startswith("RUN"))
 

@@ -1,11 +1,11 @@
-"""personalization.prod2vec: parameters and training on a streamed corpus."""
+"""personalization.engine.prod2vec: parameters and training on a streamed corpus."""
 
 import math
 
 import numpy as np
 import pytest
 
-from personalization.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train
+from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train
 
 SMALL = Prod2VecParams(
     vector_size=8, window=3, epochs=8, min_count=1, negative=5, sample=0.0, workers=1

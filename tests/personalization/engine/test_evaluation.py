@@ -1,14 +1,12 @@
-"""personalization.evaluation: the next-item protocol, its metrics, baselines and comparison."""
+"""personalization.engine.evaluation: the next-item protocol, metrics, baselines, comparison."""
 
 import math
-import re
-from io import StringIO
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
+from factories import two_groups_log
 
-from personalization.evaluation import (
+from personalization.engine.evaluation import (
     ItemKnnBaseline,
     Metrics,
     PopularityBaseline,
@@ -16,8 +14,8 @@ from personalization.evaluation import (
     recommenders_compare,
     sessions_holdout_split,
 )
-from personalization.prod2vec import Prod2VecParams
-from personalization.recommender import NOT_RANKED, RecommenderConfig
+from personalization.engine.prod2vec import Prod2VecParams
+from personalization.engine.recommender import NOT_RANKED, RecommenderConfig
 
 
 class TableScorer:
@@ -138,12 +136,6 @@ def test_batched_and_one_at_a_time_scoring_give_the_same_metrics():
     assert next_item_evaluate(OneAtATime(baseline), LOG, k=2) == batched
 
 
-def two_groups_log(count=120):
-    rng = np.random.default_rng(3)
-    groups = [[f"A{i}" for i in range(5)], [f"B{i}" for i in range(5)]]
-    return [list(rng.choice(groups[n % 2], size=4)) for n in range(count)]
-
-
 TINY_PARAMS = Prod2VecParams(vector_size=8, epochs=3, negative=5, workers=1)
 
 
@@ -155,31 +147,3 @@ def test_compare_evaluates_every_method_in_order():
     assert list(results) == ["popularity", "item-knn", "prod2vec-mean", "session-vector", "default"]
     assert {metrics.predictions for metrics in results.values()} == {60}
     assert all(metrics.k == 5 for metrics in results.values())
-
-
-def sessions_file(path, sessions):
-    path.write_text("".join(f"s{n}\t" + "\t".join(skus) + "\n" for n, skus in enumerate(sessions)))
-    return path
-
-
-def test_command_prints_one_line_per_method(tmp_path):
-    log = two_groups_log()
-    train = sessions_file(tmp_path / "train.txt", log[:100])
-    test = sessions_file(tmp_path / "test.txt", log[100:])
-    out = StringIO()
-    call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", stdout=out)
-    lines = out.getvalue().splitlines()
-    names = ["popularity", "item-knn", "prod2vec-mean", "session-vector", "default"]
-    assert [line.split()[0] for line in lines] == names
-    assert all(re.fullmatch(r"\S+ HR@20 \d+\.\d\d MRR@20 \d+\.\d\d", line) for line in lines)
-
-
-def test_command_names_file_and_line_of_a_bad_session(tmp_path):
-    train = tmp_path / "train.txt"
-    train.write_text("s1\ta\tb\ns2\ta\t\tb\n")
-    test = sessions_file(tmp_path / "test.txt", [["a", "b"]])
-    with pytest.raises(CommandError, match=r"train\.txt, line 2: empty field"):
-        call_command("evaluate_recommendations", f"--train={train}", f"--test={test}")
-    missing = tmp_path / "missing.txt"
-    with pytest.raises(CommandError, match=r"missing\.txt: no such file"):
-        call_command("evaluate_recommendations", f"--train={test}", f"--test={missing}")

@@ -20,18 +20,9 @@ from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
-from django.conf import settings
 
 from .recommender import SessionRecommender
 
-RERANK_WINDOW = 50
-# Measured on the sample shop (2,000 products, 50,000 sessions, default training), text scores
-# 1 / (rank + 1) over all matches in a random order: after three views of running (hiking)
-# products (three categories, one audience), the share of visitors with >= 4 running shoes
-# (hiking jackets) in the top 5 of "shoes" ("jacket") is 44% (79%) at weight 0.4, 82% (97%) at
-# 0.5, 93% (100%) at 0.6, 98% (100%) at 0.7, 99% (100%) at 0.8; the plain order has 0-1. 0.7 is
-# where it levels off: any higher only takes more say from the text.
-RERANK_WEIGHT = 0.7
 # When a result names the viewed product it resembles most (cosine of the two vectors). On the
 # sample shop's model, pairs of one category and audience have a median cosine of 0.53, pairs of
 # one activity 0.36, unrelated pairs a 90th percentile of 0.17. So a result that moved up names
@@ -64,16 +55,6 @@ class RankedResult:
     def moved_up(self) -> int:
         """How many places it rose (negative: fell)."""
         return self.plain_position - self.position
-
-
-def rerank_window() -> int:
-    """How many of the backend's top results are re-ranked (CIS_RERANK_WINDOW)."""
-    return int(getattr(settings, "CIS_RERANK_WINDOW", RERANK_WINDOW))
-
-
-def rerank_weight() -> float:
-    """The cosine's share of the blended score (CIS_RERANK_WEIGHT)."""
-    return float(getattr(settings, "CIS_RERANK_WEIGHT", RERANK_WEIGHT))
 
 
 def results_rerank(

@@ -1,4 +1,4 @@
-"""personalization.recommender: session vectors, the blended recommender, storage."""
+"""personalization.engine.recommender: session vectors, the blended recommender, storage."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from personalization.recommender import (
+from personalization.engine.recommender import (
     NOT_RANKED,
     RecommenderConfig,
     SessionRecommender,

@@ -1,0 +1,1 @@
+"""The lowest layer: plain helpers every app may use (and that import none of them)."""
