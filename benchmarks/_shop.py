@@ -48,9 +48,9 @@ def django_with_redis(redis_url: str) -> Iterator[Path]:
 
 def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) -> Path:
     """Generate a catalog and `sessions` simulated sessions, load both; returns sessions.txt."""
+    from catalog.importing import catalog_import
     from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
-    from catalog.services import catalog_import
-    from personalization.services import sessions_import
+    from personalization.events import sessions_import
 
     catalog = products_generate(products, seed=seed)
     catalog_csv_write(data_dir / "catalog.csv", catalog, images=False)

@@ -7,7 +7,7 @@ from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from personalization.session_vectors import CACHE_ALIAS
+from personalization.state import CACHE_ALIAS
 from storefront.urls import urlpatterns as shop_urlpatterns
 
 STATE_SIZED = b"x" * 474  # what one visitor's state takes in Redis (50 dimensions, 3 SKUs)

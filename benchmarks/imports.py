@@ -41,11 +41,11 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    from catalog.importing import catalog_import
     from catalog.models import Product
     from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
-    from catalog.services import catalog_import
+    from personalization.events import sessions_import
     from personalization.models import ViewEvent
-    from personalization.services import sessions_import
 
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor}; files in {work}")

@@ -134,9 +134,8 @@ def breakdown(client, *, rounds: int) -> None:
 
     from catalog.search import catalog_search
     from personalization.engine.reranking import results_rerank
-    from personalization.services import session_id_for
     from personalization.serving import recommender_active
-    from personalization.session_vectors import session_state_get
+    from personalization.state import session_id_for, session_state_get
 
     # The request never loads the Django session: the session key in the cookie is enough.
     key = client.cookies[settings.SESSION_COOKIE_NAME].value

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .models import Product
-from .services import search_index_refresh_on_commit
+from .search import search_index_refresh_on_commit
 
 
 @admin.register(Product)

@@ -2,16 +2,66 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
-from .models import Product
+from .models import Product, image_url_for
+from .search import SearchHit, products_stored
 
-SEARCH_QUERY_MAX = 200
-SEARCH_TERMS_MAX = 8
+
+@dataclass(frozen=True)
+class ProductCard:
+    """A product as a result list shows it, on a page (as `product` in its templates) or in
+    the API (`as_json`)."""
+
+    sku: str
+    name: str
+    target: str
+    image: str  # as the catalog holds it: a URL or a media path ("" for none)
+    extra: Mapping[str, str] = field(default_factory=dict)  # category, color, price...
+
+    @classmethod
+    def from_product(cls, product: Product) -> ProductCard:
+        return cls(product.sku, product.name, product.target, product.image, product.extra)
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> ProductCard:
+        """From the display fields an engine stored (`hit.name` is not None)."""
+        return cls(hit.sku, hit.name, hit.target or "", hit.image or "", hit.extra or {})
+
+    @property
+    def image_url(self) -> str:
+        return image_url_for(self.image)
+
+    def as_json(self, **fields) -> dict:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "target": self.target,
+            "image": self.image_url,
+            **fields,
+        }
+
+
+def product_cards(
+    skus: Iterable[str], *, known: Iterable[SearchHit] = ()
+) -> dict[str, ProductCard]:
+    """sku -> its card, from the display fields the search engine stored in `known` hits or
+    the built-in index, else from the catalog in one query; SKUs found in none of them are
+    left out. Like the search results themselves, this trusts the index, which catalog loads
+    and admin edits keep current."""
+    wanted = list(dict.fromkeys(skus))
+    stored = {hit.sku: hit for hit in known if hit.name is not None}
+    unknown = [sku for sku in wanted if sku not in stored]
+    if unknown:
+        stored.update((hit.sku, hit) for hit in products_stored(unknown))
+    cards = {sku: ProductCard.from_hit(stored[sku]) for sku in wanted if sku in stored}
+    missing = [sku for sku in wanted if sku not in cards]
+    for product in products_by_skus(missing) if missing else ():
+        cards[product.sku] = ProductCard.from_product(product)
+    return {sku: cards[sku] for sku in wanted if sku in cards}
 
 
 @dataclass(frozen=True)
@@ -56,41 +106,3 @@ def products_related(product: Product, *, limit: int = 8) -> list[Product]:
     if product.category:
         related = related.filter(extra__category=product.category)
     return list(related[:limit])
-
-
-def products_popular(*, limit: int = 12) -> list[Product]:
-    """The most viewed products (cached for a few minutes), or the first ones of the catalog."""
-    from personalization.selectors import skus_most_viewed
-
-    skus = cache.get_or_set(
-        "catalog:popular-skus", lambda: skus_most_viewed(limit=limit * 2), timeout=300
-    )
-    products = products_by_skus(skus)[:limit]
-    if len(products) < limit:
-        have = {p.sku for p in products}
-        products += [p for p in Product.objects.all()[: limit * 2] if p.sku not in have]
-    return products[:limit]
-
-
-def search_query_clean(query: str) -> str:
-    """The query as the shop searches it: printable characters, single spaces, bounded length."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in query[: SEARCH_QUERY_MAX * 4])
-    return " ".join(printable.split())[:SEARCH_QUERY_MAX]
-
-
-def products_search(query: str) -> QuerySet[Product]:
-    """Products whose name has a word starting with each query word, or whose target is it.
-
-    Plain and unpersonalized. Words are matched as text, never as syntax: quotes and operators
-    are just characters. "men" finds "Men's" but not "Women's".
-    """
-    terms = re.findall(r"\w+", search_query_clean(query).lower())[:SEARCH_TERMS_MAX]
-    if not terms:
-        return Product.objects.none()
-    condition = Q()
-    for term in terms:
-        stem = term[:-1] if len(term) > 3 and term.endswith("s") else term
-        condition &= (
-            Q(name__istartswith=stem) | Q(name__icontains=" " + stem) | Q(target__iexact=term)
-        )
-    return Product.objects.filter(condition)

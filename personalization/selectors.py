@@ -1,4 +1,4 @@
-"""Reads from the view log: sessions in order, for export and for training."""
+"""Reads from the view log: sessions in order (for export and training), the most viewed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from django.db.models import Count, Min, Window
 
 from .models import ViewEvent
-from .services import VIEWED_SKUS_KEY
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,6 @@ def sessions_iterate(*, sources: list[str] | None = None) -> Iterator[LoggedSess
         skus.append(sku)
     if current is not None:
         yield LoggedSession(current[0], current[1], skus)
-
-
-def session_skus_recent(session, *, limit: int = 8) -> list[str]:
-    """The SKUs this visitor viewed, most recent first, each once."""
-    seen: list[str] = []
-    for sku in reversed(session.get(VIEWED_SKUS_KEY, [])):
-        if sku not in seen:
-            seen.append(sku)
-            if len(seen) == limit:
-                break
-    return seen
 
 
 def skus_most_viewed(*, limit: int = 24) -> list[str]:

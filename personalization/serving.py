@@ -27,8 +27,6 @@ from .models import EmbeddingVersion
 
 logger = logging.getLogger(__name__)
 
-MODEL_CHECK_SECONDS = 5.0
-
 
 @dataclass(frozen=True)
 class ActiveModel:
@@ -59,7 +57,7 @@ def model_active(kind: str = EmbeddingVersion.Kind.PRODUCT) -> ActiveModel | Non
     Reads without a lock; one thread at a time re-checks the database and, when the active
     version changed, loads the new one while the others keep serving the previous one.
     """
-    interval = float(getattr(settings, "CIS_MODEL_CHECK_SECONDS", MODEL_CHECK_SECONDS))
+    interval = settings.CIS_MODEL_CHECK_SECONDS
     slot = _slots.get(kind)
     if slot is not None and time.monotonic() - slot.checked_at < interval:
         return slot.model
@@ -76,12 +74,6 @@ def recommender_active(kind: str = EmbeddingVersion.Kind.PRODUCT) -> SessionReco
     """The recommender of the active version (see `model_active`)."""
     model = model_active(kind)
     return model.recommender if model is not None else None
-
-
-def model_version_active_id(kind: str = EmbeddingVersion.Kind.PRODUCT) -> int | None:
-    """The id of the version this process serves (None when it serves none)."""
-    model = model_active(kind)
-    return model.version_id if model is not None else None
 
 
 def product_vectors_active() -> Mapping[str, np.ndarray] | None:

@@ -15,11 +15,12 @@ from django.contrib.sessions.backends.base import SessionBase
 
 from catalog.models import Product
 from catalog.search import catalog_search
+from common.progress import Progress
 
 from .engine.projection import point_place
 from .models import EmbeddingVersion
-from .personalized import visitor_state
 from .serving import ActiveModel, model_active, recommender_load
+from .state import visitor_state
 
 Kind = EmbeddingVersion.Kind
 RESOLVE_CANDIDATES = 20  # search matches tried when a typed name is no SKU
@@ -242,7 +243,7 @@ class ProjectorExport:
 
 
 def projector_export(
-    directory: Path, *, version: EmbeddingVersion | None = None, progress=None
+    directory: Path, *, version: EmbeddingVersion | None = None, progress: Progress | None = None
 ) -> ProjectorExport:
     """Write `vectors.tsv` and `meta.tsv` for the TensorBoard Embedding Projector
     (projector.tensorflow.org: Load, then the two files) into `directory`.
@@ -278,7 +279,7 @@ def projector_export(
                 fields = [key]
             meta_out.write("\t".join(_tsv_field(field) for field in fields) + "\n")
             if progress is not None and done % 1000 == 0:
-                progress(1000)
+                progress.update(1000)
     return ProjectorExport(version.pk, version.kind, len(keys), matrix.shape[1])
 
 

@@ -12,16 +12,10 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_POST, require_safe
 
-from catalog.models import Product, image_url_for
-from catalog.search import SearchHit, products_stored
-from catalog.selectors import products_by_skus, products_popular, search_query_clean
+from catalog.models import Product
+from catalog.selectors import ProductCard, products_by_skus
+from personalization.events import product_view_track
 from personalization.models import EmbeddingVersion
-from personalization.personalized import (
-    product_view_track,
-    products_similar,
-    recommendations_for_visitor,
-    search_for_visitor,
-)
 from personalization.space import (
     NotInSpace,
     SpaceUnavailable,
@@ -30,6 +24,8 @@ from personalization.space import (
     space_map,
     space_session,
 )
+
+from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
 
@@ -59,18 +55,7 @@ def _flag(request: HttpRequest, name: str, default: bool) -> bool:
 
 
 def _item(product: Product, **fields) -> dict:
-    return _card(product.sku, product.name, product.target, product.image, **fields)
-
-
-def _card(sku: str, name: str, target: str | None, image: str | None, **fields) -> dict:
-    """A product as results show it: `image` as the catalog holds it (a URL or media path)."""
-    return {
-        "sku": sku,
-        "name": name,
-        "target": target or "",
-        "image": image_url_for(image or ""),
-        **fields,
-    }
+    return ProductCard.from_product(product).as_json(**fields)
 
 
 def _error(message: str, status: int) -> JsonResponse:
@@ -84,59 +69,34 @@ def search(request: HttpRequest) -> JsonResponse:
         limit, personalize = _limit(request), _flag(request, "personalize", True)
     except BadParameter as exc:
         return _error(str(exc), 400)
-    query = search_query_clean(request.GET.get("q", ""))
-    outcome = search_for_visitor(
-        query, session=request.session, limit=limit, personalize=personalize
+    page = search_page(
+        request.GET.get("q", ""), session=request.session, limit=limit, personalize=personalize
     )
-    results = outcome.results if personalize else outcome.plain
-    becauses = [r.because for r in results if r.because]
-    cards = _cards([r.sku for r in results] + becauses, known=[r.hit for r in results])
+    outcome = page.outcome
     return JsonResponse(
         {
-            "query": query,
+            "query": outcome.query,
             "backend": outcome.backend,
             "personalized": outcome.personalized and personalize,
             "notices": outcome.notices,
             "results": [
-                {
-                    **cards[r.sku],
-                    "text_score": r.text_score,
-                    "similarity": r.similarity,
-                    "score": r.score,
-                    "because": (
-                        {"sku": r.because, "name": cards.get(r.because, {}).get("name")}
-                        if r.because
+                row.product.as_json(
+                    text_score=row.result.text_score,
+                    similarity=row.result.similarity,
+                    score=row.result.score,
+                    because=(
+                        {
+                            "sku": row.result.because,
+                            "name": row.because.name if row.because else None,
+                        }
+                        if row.result.because
                         else None
                     ),
-                }
-                for r in results
-                if r.sku in cards
+                )
+                for row in page.rows
             ],
         }
     )
-
-
-def _cards(skus: list[str], *, known: list[SearchHit]) -> dict[str, dict]:
-    """sku -> its result fields (sku, name, target, image URL), from the display fields the
-    search engine stored in `known` hits or the built-in index, else from the catalog in one
-    query. SKUs found in none of them are left out. Like the search results themselves, this
-    trusts the index, which catalog loads and admin edits keep current."""
-    wanted = list(dict.fromkeys(skus))
-    stored = {hit.sku: hit for hit in known if hit.name is not None}
-    unknown = [sku for sku in wanted if sku not in stored]
-    if unknown:
-        stored.update((hit.sku, hit) for hit in products_stored(unknown))
-    cards = {}
-    missing = []
-    for sku in wanted:
-        hit = stored.get(sku)
-        if hit is None:
-            missing.append(sku)
-            continue
-        cards[sku] = _card(sku, hit.name, hit.target, hit.image)
-    for product in products_by_skus(missing) if missing else ():
-        cards[product.sku] = _item(product)
-    return cards
 
 
 @require_safe

@@ -3,7 +3,8 @@
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from catalog.selectors import search_query_clean, targets_list
+from catalog.search import search_query_clean
+from catalog.selectors import targets_list
 
 
 def shop(request: HttpRequest) -> dict:

@@ -160,22 +160,25 @@ CELERY_TASK_TIME_LIMIT = int(env_str("CELERY_TASK_TIME_LIMIT") or 3900)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
-SEARCH_BACKEND = env_str("SEARCH_BACKEND", "embedded")
+SEARCH_BACKEND = env_str("SEARCH_BACKEND") or "embedded"
 CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "search.sqlite3")
 # Answers the built-in engine keeps per thread (0: none); dropped whenever the index changes.
 CIS_SEARCH_CACHE_ENTRIES = int(env_str("CIS_SEARCH_CACHE_ENTRIES") or 256)
+# The product vectors search indexes store: a callable named here, so the catalog never imports
+# the code that trains them.
+CIS_PRODUCT_VECTORS_PROVIDER = "personalization.serving.product_vectors_active"
 ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
-ELASTICSEARCH_INDEX = env_str("ELASTICSEARCH_INDEX", "products")
+ELASTICSEARCH_INDEX = env_str("ELASTICSEARCH_INDEX") or "products"
 ELASTICSEARCH_TIMEOUT = float(env_str("ELASTICSEARCH_TIMEOUT") or 1.0)
-ELASTICSEARCH_RERANK = env_str("ELASTICSEARCH_RERANK", "client")
-COVEO_SEARCH_URL = env_str("COVEO_SEARCH_URL", "https://platform.cloud.coveo.com")
+ELASTICSEARCH_RERANK = env_str("ELASTICSEARCH_RERANK") or "client"
+COVEO_SEARCH_URL = env_str("COVEO_SEARCH_URL") or "https://platform.cloud.coveo.com"
 COVEO_ORGANIZATION_ID = env_str("COVEO_ORGANIZATION_ID")
 COVEO_API_KEY = env_str("COVEO_API_KEY")
 COVEO_SEARCH_HUB = env_str("COVEO_SEARCH_HUB")
 COVEO_PIPELINE = env_str("COVEO_PIPELINE")
 COVEO_TIMEOUT = float(env_str("COVEO_TIMEOUT") or 1.0)
-COVEO_SKU_FIELD = env_str("COVEO_SKU_FIELD", "sku")
-COVEO_PUSH_URL = env_str("COVEO_PUSH_URL", "https://api.cloud.coveo.com")
+COVEO_SKU_FIELD = env_str("COVEO_SKU_FIELD") or "sku"
+COVEO_PUSH_URL = env_str("COVEO_PUSH_URL") or "https://api.cloud.coveo.com"
 COVEO_PUSH_API_KEY = env_str("COVEO_PUSH_API_KEY")
 COVEO_SOURCE_ID = env_str("COVEO_SOURCE_ID")
 

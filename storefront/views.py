@@ -1,5 +1,7 @@
 """The shop's pages: front page, target listings, product pages, search, the product map."""
 
+import re
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -10,28 +12,29 @@ from catalog.selectors import (
     categories_for_target,
     products_by_skus,
     products_for_target,
-    products_popular,
     products_related,
-    search_query_clean,
     targets_list,
 )
-from personalization.personalized import (
-    product_view_track,
-    products_similar,
-    recommendations_for_visitor,
-    search_for_visitor,
-)
-from personalization.selectors import session_skus_recent
+from personalization.events import product_view_track
 from personalization.space import (
     SpaceUnavailable,
     explore,
     map_missing_message,
     space_model,
 )
-from personalization.visitors import request_is_person_view
+from personalization.state import session_skus_recent
+
+from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
 
 COMPARE_ROWS = 10
 SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
+# Tokens that crawlers, link previewers, monitors and HTTP libraries put in their User-Agent.
+BOT_USER_AGENT = re.compile(
+    r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|monitor|uptime|pingdom|"
+    r"curl|wget|httpie|python-requests|python-urllib|aiohttp|go-http-client|java/|okhttp|"
+    r"scrapy|lighthouse|pagespeed",
+    re.IGNORECASE,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -90,31 +93,23 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    query = search_query_clean(request.GET.get("q", ""))
-    personalize = request.GET.get("personalize") != "0"
     compare = request.GET.get("view") == "compare"
-    outcome = search_for_visitor(
-        query, session=request.session, limit=SEARCH_ROWS, personalize=personalize
+    page = search_page(
+        request.GET.get("q", ""),
+        session=request.session,
+        limit=SEARCH_ROWS,
+        personalize=request.GET.get("personalize") != "0",
+        compare=COMPARE_ROWS if compare else 0,
     )
-    shown = outcome.results if personalize else outcome.plain
-    becauses = [r.because for r in shown if r.because]
-    wanted = [r.sku for r in shown] + becauses
-    if compare:  # the plain order is worked out only when it is shown
-        wanted += [r.sku for r in outcome.plain[:COMPARE_ROWS]]
-    products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(wanted)))}
-    rows = [(r, products[r.sku]) for r in shown if r.sku in products]
     context = {
-        "query": query,
-        "outcome": outcome,
-        "personalize": personalize,
+        "query": page.outcome.query,
+        "outcome": page.outcome,
+        "personalize": page.personalize,
         "compare": compare,
-        "rows": rows,
-        "because": {sku: products[sku] for sku in becauses if sku in products},
-        "notices": outcome.notices,
+        "rows": page.rows,
+        "compare_rows": page.compared,
+        "notices": page.outcome.notices,
     }
-    if compare:
-        plain = [(r, products.get(r.sku)) for r in outcome.plain[:COMPARE_ROWS]]
-        context["compare_rows"] = list(zip(plain, rows[:COMPARE_ROWS], strict=False))
     return render(request, "storefront/search.html", context)
 
 
@@ -160,3 +155,13 @@ def _scored_cards(scored, products, label: str) -> list:
     return [
         (products[key], f"{label} {score:.3f}") for key, score in scored or [] if key in products
     ]
+
+
+def request_is_person_view(request: HttpRequest) -> bool:
+    """A GET by something that is not a bot, and not a browser's speculative prefetch."""
+    if request.method != "GET":
+        return False
+    if BOT_USER_AGENT.search(request.headers.get("User-Agent", "")):
+        return False
+    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
+    return "prefetch" not in purpose.lower()

@@ -89,9 +89,9 @@ def shop(products):
 @pytest.fixture
 def shop_log(db, tmp_path, models_dir):
     """A small generated shop: 150 products and 1,500 simulated sessions in the view log."""
+    from catalog.importing import catalog_import
     from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
-    from catalog.services import catalog_import
-    from personalization.services import sessions_import
+    from personalization.events import sessions_import
 
     products = products_generate(150, seed=3)
     catalog_csv_write(tmp_path / "catalog.csv", products, images=False)

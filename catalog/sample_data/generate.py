@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.progress import Progress
+
 from .images import product_images_write
 from .products import catalog_csv_write, products_generate
 from .sessions import sessions_simulate, sessions_write
 
-# progress(stage, total) is called as a stage starts and returns what to call with each step.
-Progress = Callable[[str, int], Callable[[int], None]]
+# progress(stage, total) is called as a stage starts and returns that stage's Progress.
+StageProgress = Callable[[str, int], Progress]
 RARE_VIEWS = 5  # below this, word2vec's usual min_count leaves a product without an embedding
 
 
@@ -38,7 +40,7 @@ def sample_data_generate(
     sessions: int = 50000,
     seed: int = 42,
     images: bool = True,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> SampleDataReport:
     """Write the sample shop into `outdir` (created if needed); same seed, same bytes.
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from common.progress import Progress
+
 from .products import CATEGORY_BY_LABEL, COLORS, SampleProduct
 
 IMAGE_SIZE = 320
@@ -587,7 +589,7 @@ def product_images_write(
     directory: Path,
     products: Iterable[SampleProduct],
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write `<directory>/<sku>.png` for every product; return how many were written."""
     directory = Path(directory)
@@ -597,5 +599,5 @@ def product_images_write(
         product_image_draw(product).save(directory / f"{product.sku}.png", optimize=False)
         written += 1
         if progress is not None:
-            progress(1)
+            progress.update(1)
     return written

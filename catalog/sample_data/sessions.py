@@ -8,9 +8,11 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from common.progress import Progress
 
 from .products import CATEGORIES, SampleProduct
 
@@ -207,7 +209,7 @@ class SessionsWritten:
 
 
 def sessions_write(
-    path: Path, sessions: Iterable[Session], *, progress: Callable[[int], None] | None = None
+    path: Path, sessions: Iterable[Session], *, progress: Progress | None = None
 ) -> SessionsWritten:
     """Write `sessions.txt`, one session a line; count sessions and views as they stream by."""
     written = SessionsWritten()
@@ -219,7 +221,7 @@ def sessions_write(
             written.views += len(skus)
             written.views_by_sku.update(skus)
             if progress is not None and written.sessions % step == 0:
-                progress(step)
+                progress.update(step)
     if progress is not None and written.sessions % step:
-        progress(written.sessions % step)
+        progress.update(written.sessions % step)
     return written

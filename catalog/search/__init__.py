@@ -1,178 +1,147 @@
 """Product search behind one small interface, answered by the engine SEARCH_BACKEND names.
 
-Each engine is a module of this package (`embedded`, `elasticsearch`, `coveo`) with a
-`backend_from_settings()` that returns a `SearchBackend`: adding Algolia means adding
-`algolia.py`. When the configured engine cannot answer, the built-in one does, with a notice.
+`base` holds what engines share, `registry` finds them, one module per engine answers. This
+module is what the rest of the shop calls: search (resolved once per request, with the built-in
+engine answering, and saying so, when the configured one cannot), and keeping indexes current.
+The product vectors an index stores come from the provider CIS_PRODUCT_VECTORS_PROVIDER names,
+so the catalog never imports the code that trains them.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from itertools import islice
-from typing import Protocol
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils.module_loading import import_string
 
 from catalog.models import Product
-from catalog.selectors import search_query_clean
+from common.progress import Progress
+
+from .base import (
+    SearchBackend,
+    SearchHit,
+    SearchUnavailable,
+    Vectors,
+    search_query_clean,
+    search_words,
+)
+from .registry import (
+    EMBEDDED,
+    search_backend,
+    search_backend_configured,
+    search_backend_label,
+    search_backend_names,
+)
+
+__all__ = [
+    "EMBEDDED",
+    "CatalogSearch",
+    "CatalogSearchResult",
+    "SearchBackend",
+    "SearchHit",
+    "SearchIndexReport",
+    "SearchUnavailable",
+    "Vectors",
+    "catalog_search",
+    "catalog_searcher",
+    "product_vectors",
+    "products_stored",
+    "search_backend",
+    "search_backend_configured",
+    "search_backend_label",
+    "search_backend_names",
+    "search_index_rebuild",
+    "search_index_refresh",
+    "search_index_refresh_on_commit",
+    "search_query_clean",
+    "search_words",
+]
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
-SEARCH_WORDS_MAX = 32
 REFRESH_BATCH = 500
-WORD = re.compile(r"[^\W_]+")  # letters and digits: everything else separates words
-POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b", re.IGNORECASE)  # "kid's" is searched as "kid"
-
-Vectors = Mapping[str, np.ndarray]
-Progress = Callable[[int, int], None]  # (products done, products in all)
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    sku: str
-    score: float  # the backend's text relevance (higher is better)
-    similarity: float | None = None  # cosine to the session vector, from a server-side re-rank
-    # The product's display fields when the engine stores them (the embedded one does), so a
-    # results list needs no database query; None: look the product up.
-    name: str | None = None
-    target: str | None = None
-    image: str | None = None  # as in the catalog: a URL or a media path ("" for none)
-
-
-class SearchUnavailable(Exception):
-    """The backend cannot answer: down, too slow, or misconfigured. Never carries a secret."""
-
-
-class SearchBackend(Protocol):
-    name: str
-    # Whether `search` re-scores with the session vector it is given (a server-side re-rank);
-    # when not, the caller may search before it has read the visitor's vector.
-    uses_session_vector: bool
-
-    def search(
-        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
-    ) -> list[SearchHit]:
-        """The best `limit` products for `query`, best first. The query's words are searched
-        as plain words: quotes, operators and field names in it are never syntax."""
-        ...
-
-    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
-        """Replace the whole index with `products` (searches keep working meanwhile); return
-        how many were indexed."""
-        ...
-
-    def index_update(
-        self,
-        products: Iterable[Product],
-        *,
-        deleted_skus: Iterable[str] = (),
-        vectors: Vectors | None = None,
-    ) -> None:
-        """Add or replace `products` and remove `deleted_skus` in the current index."""
-        ...
+PROGRESS_EVERY = 500
+UNAVAILABLE = "Search is unavailable right now; please retry."
 
 
 @dataclass
 class CatalogSearchResult:
+    query: str  # what was searched: the visitor's text, cleaned
     hits: list[SearchHit]
     backend: str  # the engine that answered
     notice: str | None = None  # for the visitor, when the configured engine could not answer
 
 
 @dataclass(frozen=True)
-class SearchIndexReport:
-    backend: str
-    products: int
-    seconds: float
+class CatalogSearch:
+    """The configured engine, resolved once for a request: whether it re-scores with the
+    session vector, and its search with the built-in engine as the fallback."""
+
+    name: str  # the configured engine's name
+    backend: SearchBackend | None  # None: it cannot be configured (the built-in one answers)
+
+    @property
+    def uses_session_vector(self) -> bool:
+        """Whether `search` hands the session vector to the engine, which re-scores with it."""
+        return self.backend is not None and self.backend.uses_session_vector
+
+    def search(
+        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+    ) -> CatalogSearchResult:
+        """The engine's best `limit` products for what a visitor typed.
+
+        When that engine cannot answer (down, timeout, misconfigured), the built-in one does
+        and the result says so in `notice`: a search page never fails because a server is away.
+        """
+        text = search_query_clean(query)
+        if not search_words(text) or limit <= 0:
+            return CatalogSearchResult(text, [], self.name)
+        if self.backend is not None:
+            try:
+                hits = self.backend.search(text, limit=limit, session_vector=session_vector)
+                return CatalogSearchResult(text, hits, self.backend.name)
+            except SearchUnavailable as exc:
+                logger.warning("%s cannot answer a search: %s", self._label, exc)
+            except Exception:
+                if self.name == EMBEDDED:
+                    raise
+                logger.exception("%s failed on a search", self._label)
+        if self.name == EMBEDDED:
+            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+        try:
+            hits = search_backend(EMBEDDED).search(text, limit=limit)
+        except SearchUnavailable as exc:
+            logger.error("The built-in search cannot answer either: %s", exc)
+            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+        notice = f"{self._label} is unavailable; showing results from the built-in search."
+        return CatalogSearchResult(text, hits, EMBEDDED, notice)
+
+    @property
+    def _label(self) -> str:
+        return search_backend_label(self.name)
 
 
-def search_words(query: str, *, limit: int = SEARCH_WORDS_MAX) -> list[str]:
-    """The words of `query`, lowercased, that every backend searches for.
-
-    Lowercase, because engines spell their operators in capitals (AND, OR, NOT, NEAR): "and"
-    is only a word. Punctuation never reaches an engine, so no quote or parenthesis can be
-    syntax, and the count is bounded so a 10 KB query costs what a short one does. A
-    possessive's "s" is dropped, as "kid's" means what "kids" and "kid" do.
-    """
-    return [word.lower() for word in WORD.findall(POSSESSIVE.sub("", query))[:limit]]
-
-
-@cache
-def search_backend_names() -> tuple[str, ...]:
-    """The engines this package offers: one module each."""
-    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg))
-
-
-def search_backend_configured() -> str:
-    return getattr(settings, "SEARCH_BACKEND", EMBEDDED) or EMBEDDED
-
-
-def search_backend(name: str | None = None) -> SearchBackend:
-    """The engine called `name`, or SEARCH_BACKEND's, configured from the settings."""
-    name = name or search_backend_configured()
-    if name not in search_backend_names():
-        raise ImproperlyConfigured(
-            f"SEARCH_BACKEND must be one of {', '.join(search_backend_names())}, not {name!r}"
-        )
-    return importlib.import_module(f"{__name__}.{name}").backend_from_settings()
-
-
-def search_backend_label(name: str) -> str:
-    return {EMBEDDED: "The built-in search"}.get(name, name.capitalize())
+def catalog_searcher() -> CatalogSearch:
+    """The configured engine, resolved (a misconfigured one is logged, and left out)."""
+    name = search_backend_configured()
+    try:
+        return CatalogSearch(name, search_backend(name))
+    except (SearchUnavailable, ImproperlyConfigured) as exc:
+        logger.warning("%s cannot answer a search: %s", search_backend_label(name), exc)
+        return CatalogSearch(name, None)
 
 
 def catalog_search(
     query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
 ) -> CatalogSearchResult:
-    """The configured engine's best `limit` products for what a visitor typed.
-
-    When that engine cannot answer (down, timeout, misconfigured), the built-in one does and
-    the result says so in `notice`: a search page never fails because a server is away.
-    """
-    text = search_query_clean(query)
-    name = search_backend_configured()
-    if not search_words(text) or limit <= 0:
-        return CatalogSearchResult([], name)
-    try:
-        backend = search_backend(name)
-        hits = backend.search(text, limit=limit, session_vector=session_vector)
-        return CatalogSearchResult(hits, backend.name)
-    except (SearchUnavailable, ImproperlyConfigured) as exc:
-        logger.warning("%s cannot answer a search: %s", search_backend_label(name), exc)
-    except Exception:
-        if name == EMBEDDED:
-            raise
-        logger.exception("%s failed on a search", search_backend_label(name))
-    if name == EMBEDDED:
-        return CatalogSearchResult([], EMBEDDED, "Search is unavailable right now; please retry.")
-    try:
-        hits = search_backend(EMBEDDED).search(text, limit=limit)
-    except SearchUnavailable as exc:
-        logger.error("The built-in search cannot answer either: %s", exc)
-        return CatalogSearchResult([], EMBEDDED, "Search is unavailable right now; please retry.")
-    notice = (
-        f"{search_backend_label(name)} is unavailable; showing results from the built-in search."
-    )
-    return CatalogSearchResult(hits, EMBEDDED, notice)
-
-
-def catalog_search_uses_session_vector() -> bool:
-    """Whether the configured engine re-scores with the session vector given to
-    `catalog_search` (False when it cannot be configured: the built-in one answers then)."""
-    try:
-        return search_backend().uses_session_vector
-    except (SearchUnavailable, ImproperlyConfigured):
-        return False
+    """`catalog_searcher().search(...)`: for callers that search once."""
+    return catalog_searcher().search(query, limit=limit, session_vector=session_vector)
 
 
 def products_stored(skus: list[str]) -> list[SearchHit]:
@@ -183,6 +152,19 @@ def products_stored(skus: list[str]) -> list[SearchHit]:
         return search_backend(EMBEDDED).products_stored(skus)
     except SearchUnavailable:
         return []
+
+
+def product_vectors() -> Vectors | None:
+    """SKU -> vector of the model that serves, for indexes that store them; None without one.
+    Asked of the CIS_PRODUCT_VECTORS_PROVIDER callable."""
+    return import_string(settings.CIS_PRODUCT_VECTORS_PROVIDER)()
+
+
+@dataclass(frozen=True)
+class SearchIndexReport:
+    backend: str
+    products: int
+    seconds: float
 
 
 def search_index_rebuild(
@@ -233,11 +215,16 @@ def search_index_refresh(
             logger.exception("The %s search index was not updated after a catalog load", name)
 
 
-def items_batched(items: Iterable, size: int) -> Iterator[list]:
-    """`items` in lists of `size` (the last one shorter), without reading ahead."""
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def search_index_refresh_on_commit(changed_skus: list[str], deleted_skus: list[str]) -> None:
+    """Once the transaction commits, bring the search indexes up to date with these products
+    (their text, vectors and the display fields results show)."""
+    if changed_skus or deleted_skus:
+        transaction.on_commit(
+            lambda: search_index_refresh(
+                changed_skus=changed_skus, deleted_skus=deleted_skus, vectors=product_vectors()
+            ),
+            robust=True,
+        )
 
 
 def _products_streamed(skus: list[str]) -> Iterator[Product]:
@@ -248,11 +235,14 @@ def _products_streamed(skus: list[str]) -> Iterator[Product]:
 def _products_counted(
     products: Iterable[Product], progress: Progress, *, total: int
 ) -> Iterator[Product]:
+    progress.total = total
+    progress.update(0)
     done = 0
-    progress(done, total)
     for product in products:
         yield product
         done += 1
-        if done % 500 == 0:
-            progress(done, max(total, done))
-    progress(done, max(total, done))
+        if done % PROGRESS_EVERY == 0:
+            progress.total = max(total, done)
+            progress.update(PROGRESS_EVERY)
+    progress.total = max(total, done)
+    progress.update(done % PROGRESS_EVERY)

@@ -34,7 +34,7 @@ from django.conf import settings
 
 from catalog.models import Product
 
-from . import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
+from .base import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
 
 logger = logging.getLogger(__name__)
 
@@ -162,16 +162,16 @@ class CoveoSearch:
 
 def backend_from_settings() -> CoveoSearch:
     return CoveoSearch(
-        organization_id=getattr(settings, "COVEO_ORGANIZATION_ID", "") or "",
-        api_key=getattr(settings, "COVEO_API_KEY", "") or "",
-        search_url=getattr(settings, "COVEO_SEARCH_URL", "") or SEARCH_URL,
-        search_hub=getattr(settings, "COVEO_SEARCH_HUB", "") or "",
-        pipeline=getattr(settings, "COVEO_PIPELINE", "") or "",
-        timeout=float(getattr(settings, "COVEO_TIMEOUT", 1.0)),
-        sku_field=getattr(settings, "COVEO_SKU_FIELD", "") or "sku",
-        push_url=getattr(settings, "COVEO_PUSH_URL", "") or PUSH_URL,
-        push_api_key=getattr(settings, "COVEO_PUSH_API_KEY", "") or "",
-        source_id=getattr(settings, "COVEO_SOURCE_ID", "") or "",
+        organization_id=settings.COVEO_ORGANIZATION_ID,
+        api_key=settings.COVEO_API_KEY,
+        search_url=settings.COVEO_SEARCH_URL,
+        search_hub=settings.COVEO_SEARCH_HUB,
+        pipeline=settings.COVEO_PIPELINE,
+        timeout=settings.COVEO_TIMEOUT,
+        sku_field=settings.COVEO_SKU_FIELD,
+        push_url=settings.COVEO_PUSH_URL,
+        push_api_key=settings.COVEO_PUSH_API_KEY,
+        source_id=settings.COVEO_SOURCE_ID,
     )
 
 

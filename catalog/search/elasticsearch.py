@@ -32,7 +32,7 @@ from elasticsearch_dsl.query import MultiMatch
 
 from catalog.models import Product
 
-from . import SearchHit, SearchUnavailable, Vectors, search_words
+from .base import SearchHit, SearchUnavailable, Vectors, search_words
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +182,10 @@ class ElasticsearchSearch:
 
 def backend_from_settings() -> ElasticsearchSearch:
     return ElasticsearchSearch(
-        url=getattr(settings, "ELASTICSEARCH_URL", "") or "",
-        alias=getattr(settings, "ELASTICSEARCH_INDEX", "") or "products",
-        timeout=float(getattr(settings, "ELASTICSEARCH_TIMEOUT", 1.0)),
-        rerank=getattr(settings, "ELASTICSEARCH_RERANK", "") or "client",
+        url=settings.ELASTICSEARCH_URL,
+        alias=settings.ELASTICSEARCH_INDEX,
+        timeout=settings.ELASTICSEARCH_TIMEOUT,
+        rerank=settings.ELASTICSEARCH_RERANK,
     )
 
 

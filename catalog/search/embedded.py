@@ -11,12 +11,13 @@ Measured on a 50,000-product index (3-word names from a 400-word vocabulary, 8 c
 0.7 ms (median; 1.2 ms at the 95th percentile); the broadest, "running shoes" or "women",
 which match 6,300 and 8,700 products that BM25 must all score, in 17-21 ms. A rebuild: 0.8 s.
 
-The index also stores each product's display fields (name, target, image), so a results page
-needs no database query, and each thread keeps the answers to its last CIS_SEARCH_CACHE_ENTRIES
-searches (the top `limit` SKUs with their scores, as Solr's queryResultCache does): a shop's
-searches repeat ("shoes", "jacket"), and re-ranking for each visitor then costs what the visitor
-adds, not another full-text query. The answers are dropped whenever the index changes (SQLite's
-`PRAGMA data_version` tells, for writes from any process; a rebuild is another file).
+The index also stores each product's display fields (name, target, image and the optional
+columns), so a results page needs no database query, and each thread keeps the answers to its
+last CIS_SEARCH_CACHE_ENTRIES searches (the top `limit` SKUs with their scores, as Solr's
+queryResultCache does): a shop's searches repeat ("shoes", "jacket"), and re-ranking for each
+visitor then costs what the visitor adds, not another full-text query. The answers are dropped
+whenever the index changes (SQLite's `PRAGMA data_version` tells, for writes from any process;
+a rebuild is another file).
 
 The index is written whole into a temporary file that replaces the live one atomically
 (`os.replace`), so searches keep answering from the old file during a rebuild. A missing
@@ -28,6 +29,7 @@ an update made during a rebuild is applied to the new index, not lost with the o
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -43,22 +45,21 @@ from django.conf import settings
 
 from catalog.models import Product
 
-from . import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
+from .base import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # the index's PRAGMA user_version; an index of another version is rebuilt
+SCHEMA_VERSION = 3  # the index's PRAGMA user_version; an index of another version is rebuilt
 SCHEMA = f"""
 PRAGMA user_version = {SCHEMA_VERSION};
 CREATE TABLE product_rows (sku TEXT PRIMARY KEY);  -- its rowid is the product's row in products
 CREATE VIRTUAL TABLE products USING fts5(
-    sku UNINDEXED, name, target, category, image UNINDEXED,
+    sku UNINDEXED, name, target, category, image UNINDEXED, extra UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
 # bm25() weights, in column order: a word in the name counts five times one in the target.
 BM25 = "bm25(products, 0.0, 10.0, 2.0, 4.0, 0.0)"
-CACHE_ENTRIES = 256  # answers kept per thread (CIS_SEARCH_CACHE_ENTRIES; 0: none)
 STORED_ENTRIES = 10_000  # products' display fields kept per thread (products_stored)
 WRITE_BATCH = 1000
 BUSY_TIMEOUT = 5.0
@@ -94,8 +95,8 @@ class EmbeddedSearch:
                 rows = _matches(reader.connection, " AND ".join(quoted), limit)
                 if not rows and len(quoted) > 1:
                     rows = _matches(reader.connection, " OR ".join(quoted), limit)
-                hits = [SearchHit(sku, -rank, None, *fields) for sku, rank, *fields in rows]
-                reader.remember(key, hits, entries=_cache_entries())
+                hits = [_hit(sku, -rank, *fields) for sku, rank, *fields in rows]
+                reader.remember(key, hits, entries=settings.CIS_SEARCH_CACHE_ENTRIES)
         except sqlite3.Error as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -119,11 +120,11 @@ class EmbeddedSearch:
             if unknown:
                 marks = ", ".join("?" * len(unknown))
                 rows = reader.connection.execute(
-                    "SELECT sku, name, target, image FROM products WHERE rowid IN "
+                    "SELECT sku, name, target, image, extra FROM products WHERE rowid IN "
                     f"(SELECT rowid FROM product_rows WHERE sku IN ({marks}))",
                     unknown,
                 )
-                found = {sku: SearchHit(sku, 0.0, None, *fields) for sku, *fields in rows}
+                found = {sku: _hit(sku, 0.0, *fields) for sku, *fields in rows}
                 reader.stored_keep({sku: found.get(sku) for sku in unknown})
                 answer.update(found)
             return [hit for hit in answer.values() if hit is not None]
@@ -228,8 +229,7 @@ class EmbeddedSearch:
 
 
 def backend_from_settings() -> EmbeddedSearch:
-    path = getattr(settings, "CIS_SEARCH_INDEX_PATH", None)
-    return EmbeddedSearch(Path(path) if path else Path(settings.DATA_DIR) / "search.sqlite3")
+    return EmbeddedSearch(Path(settings.CIS_SEARCH_INDEX_PATH))
 
 
 class _Reader:
@@ -322,16 +322,17 @@ def _schema_version(path: Path) -> int | None:
         return None
 
 
-def _cache_entries() -> int:
-    return int(getattr(settings, "CIS_SEARCH_CACHE_ENTRIES", CACHE_ENTRIES))
-
-
 def _matches(connection: sqlite3.Connection, expression: str, limit: int) -> list[tuple]:
     return connection.execute(
-        f"SELECT sku, {BM25} AS rank, name, target, image FROM products WHERE products MATCH ? "
+        f"SELECT sku, {BM25} AS rank, name, target, image, extra FROM products "
+        "WHERE products MATCH ? "
         "ORDER BY rank LIMIT ?",
         (expression, limit),
     ).fetchall()
+
+
+def _hit(sku: str, score: float, name: str, target: str, image: str, extra: str) -> SearchHit:
+    return SearchHit(sku, score, None, name, target, image, json.loads(extra) if extra else {})
 
 
 def _rows_insert(connection: sqlite3.Connection, products: Iterable[Product]) -> None:
@@ -340,9 +341,17 @@ def _rows_insert(connection: sqlite3.Connection, products: Iterable[Product]) ->
             "INSERT INTO product_rows (sku) VALUES (?)", (product.sku,)
         ).lastrowid
         connection.execute(
-            "INSERT INTO products (rowid, sku, name, target, category, image) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (rowid, product.sku, product.name, product.target, product.category, product.image),
+            "INSERT INTO products (rowid, sku, name, target, category, image, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                rowid,
+                product.sku,
+                product.name,
+                product.target,
+                product.category,
+                product.image,
+                json.dumps(product.extra),
+            ),
         )
 
 

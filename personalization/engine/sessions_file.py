@@ -3,15 +3,15 @@ SKUs viewed in order (the seed's format, also used by public click-log benchmark
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from common.progress import Progress
+
 SESSION_ID_MAX = 128
 SKU_MAX = 64
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def sessions_file_parse(
 ) -> Iterator[SessionLine | LineProblem]:
     """Each non-blank line as a SessionLine, or as a LineProblem saying what is wrong with it.
 
-    `progress` is called with the number of bytes read, every 64 KiB or so.
+    `progress` is advanced by the bytes read, every 64 KiB or so.
     """
     first_line_of: dict[str, int] = {}
     pending = 0
@@ -48,13 +48,13 @@ def sessions_file_parse(
         if progress is not None:
             pending += len(raw)
             if pending >= 1 << 16:
-                progress(pending)
+                progress.update(pending)
                 pending = 0
         parsed = _line_parse(raw, number, first_line_of)
         if parsed is not None:
             yield parsed
     if progress is not None and pending:
-        progress(pending)
+        progress.update(pending)
 
 
 def sessions_file_read(path: Path) -> list[SessionLine]:

@@ -10,12 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from catalog.importing import catalog_rows_read
 from catalog.sample_data import (
     products_generate,
     sample_data_generate,
     sessions_simulate,
 )
-from catalog.services import catalog_rows_read
 
 HEADER = ["sku", "name", "target", "image", "category", "activity", "color", "price"]
 TARGETS = {"men", "women", "kids", "unisex"}

@@ -15,7 +15,7 @@ from catalog.models import Product
 from catalog.search import (
     SearchHit,
     SearchUnavailable,
-    catalog_search_uses_session_vector,
+    catalog_searcher,
     search_backend,
 )
 from catalog.search.elasticsearch import (
@@ -72,11 +72,11 @@ def test_backend_is_configured_from_settings(es_settings):
 
 
 def test_only_a_server_side_rerank_needs_the_session_vector_before_searching(es_settings):
-    assert catalog_search_uses_session_vector() is False
+    assert catalog_searcher().uses_session_vector is False
     es_settings.ELASTICSEARCH_RERANK = "server"
-    assert catalog_search_uses_session_vector() is True
+    assert catalog_searcher().uses_session_vector is True
     es_settings.SEARCH_BACKEND = "embedded"
-    assert catalog_search_uses_session_vector() is False
+    assert catalog_searcher().uses_session_vector is False
 
 
 def test_plain_query_body_matches_words_and_parses_no_syntax():

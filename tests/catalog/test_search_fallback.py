@@ -147,6 +147,14 @@ def test_refresh_with_nothing_changed_touches_nothing(settings, index_path):
 def test_rebuild_reports_counts_and_progress(settings, index_path, products):
     settings.SEARCH_BACKEND = "embedded"
     seen = []
-    report = search_index_rebuild(progress=lambda done, total: seen.append((done, total)))
+
+    class Recorded:  # a progress bar that notes (done, total) at every update
+        total, done = None, 0
+
+        def update(self, n=1):
+            self.done += n
+            seen.append((self.done, self.total))
+
+    report = search_index_rebuild(progress=Recorded())
     assert (report.backend, report.products) == ("embedded", 6)
     assert seen[0] == (0, 6) and seen[-1] == (6, 6)

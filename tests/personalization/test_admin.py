@@ -352,7 +352,7 @@ def test_change_form_shows_every_field_of_the_version(admin_client, succeeded):
 def test_retrain_in_eager_mode_trains_evaluates_and_shows_the_version(
     admin_client, products, write_file, models_dir, eager_celery
 ):
-    from personalization.services import sessions_import
+    from personalization.events import sessions_import
 
     patterns = [["RUN-1", "RUN-3", "RUN-2"], ["HIK-1", "HIK-2", "HIK-1"], ["LIF-1", "RUN-2"]]
     lines = [f"s{number}\t" + "\t".join(patterns[number % 3]) for number in range(90)]

@@ -10,7 +10,6 @@ from factories import version_make
 from personalization.engine.projection import PROJECTION_FILE
 from personalization.serving import (
     model_active,
-    model_version_active_id,
     models_loaded_clear,
     models_recheck,
     product_vectors_active,
@@ -20,6 +19,11 @@ from personalization.training import version_activate
 
 FIRST = {"a": (1.0, 0.0), "b": (0.0, 1.0)}
 SECOND = {"a": (0.0, 2.0), "b": (3.0, 0.0), "c": (1.0, 1.0)}
+
+
+def active_version_id() -> int | None:
+    model = model_active()
+    return model.version_id if model is not None else None
 
 
 @pytest.fixture
@@ -35,7 +39,7 @@ def test_the_active_version_is_loaded_once_memory_mapped(db, models_dir, check_a
     assert recommender is not None and recommender.items == ["a", "b"]
     assert isinstance(recommender.vectors.vectors, np.memmap)
     assert recommender_active() is recommender  # checked again, not loaded again
-    assert model_version_active_id() == version.pk
+    assert active_version_id() == version.pk
 
 
 def test_activating_another_version_swaps_the_model_without_a_restart(db, models_dir, check_always):
@@ -44,7 +48,7 @@ def test_activating_another_version_swaps_the_model_without_a_restart(db, models
     assert recommender_active().items == ["a", "b"]
     version_activate(second)
     assert recommender_active().items == ["a", "b", "c"]
-    assert model_version_active_id() == second.pk
+    assert active_version_id() == second.pk
     version_activate(first)  # a rollback swaps back just the same
     assert recommender_active().items == ["a", "b"]
 
@@ -56,19 +60,19 @@ def test_the_database_is_asked_at_most_once_per_check_interval(
     first, second = version_make(models_dir, FIRST), version_make(models_dir, SECOND)
     version_activate(first)
     with django_assert_num_queries(1):
-        assert model_version_active_id() == first.pk
+        assert active_version_id() == first.pk
     version_activate(second)
     with django_assert_num_queries(0):
-        assert model_version_active_id() == first.pk  # within the interval: no query
+        assert active_version_id() == first.pk  # within the interval: no query
     models_loaded_clear()
-    assert model_version_active_id() == second.pk
+    assert active_version_id() == second.pk
 
 
 def test_no_model_is_served_when_nothing_is_active(db, models_dir, check_always):
     version_make(models_dir, FIRST)  # succeeded but never activated
     assert recommender_active() is None
     assert product_vectors_active() is None
-    assert model_version_active_id() is None
+    assert active_version_id() is None
 
 
 def test_an_active_version_without_its_files_serves_no_model_and_warns_once(

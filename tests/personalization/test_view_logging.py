@@ -5,7 +5,7 @@ import redis
 from django.urls import reverse
 
 from personalization.models import LIVE_SOURCE, ViewEvent
-from personalization.services import VIEWED_SKUS_KEY, session_id_for
+from personalization.state import VIEWED_SKUS_KEY, session_id_for
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 

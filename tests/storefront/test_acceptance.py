@@ -8,11 +8,11 @@ from http.cookiejar import CookieJar
 
 import pytest
 
+from catalog.importing import catalog_import
 from catalog.models import Product
 from catalog.sample_data import sample_data_generate
 from catalog.search import search_index_rebuild
-from catalog.services import catalog_import
-from personalization.services import sessions_import
+from personalization.events import sessions_import
 from personalization.serving import product_vectors_active
 from personalization.training import embeddings_train, training_version_create
 

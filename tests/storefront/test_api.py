@@ -9,12 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS
 
-from catalog.selectors import products_popular
-from personalization import session_vectors
+from personalization import state as state_store
 from personalization.models import ViewEvent
-from personalization.personalized import UNAVAILABLE
-from personalization.services import session_id_for
-from personalization.session_vectors import session_state_get
+from personalization.state import UNAVAILABLE, session_id_for, session_state_get
+from storefront.shop import products_popular
 
 RUNNING = {"RUN-1", "RUN-2", "RUN-3", "RUN-4"}
 SHOES = {"RUN-1", "RUN-2", "RUN-4", "HIK-3", "LIF-2"}  # what "shoe" finds
@@ -298,11 +296,11 @@ def test_an_api_client_gets_the_csrf_token_from_a_get_and_can_post(model, url):
 
 @pytest.fixture
 def redis_down(settings):
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: REDIS_DOWN}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: REDIS_DOWN}
 
 
 def test_with_redis_down_events_are_recorded_and_say_so(client, model, redis_down, caplog):
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         response = view_event(client, "RUN-1")
     assert response.status_code == 201
     assert response.json() == {"recorded": "RUN-1", "notices": [UNAVAILABLE]}
@@ -315,7 +313,7 @@ def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
 ):
     plain = skus(search(client, q="shoe", personalize=0))
     viewed_through_the_api(client, "RUN-1", "RUN-3")  # the visitor has a session now
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         response = search(client, q="shoe")
     assert response.status_code == 200
     body = response.json()
@@ -335,10 +333,10 @@ def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
 @pytest.mark.redis
 def test_on_the_real_redis_the_session_vector_lives_there(client, model, redis_url, settings):
     config = {**REDIS_DOWN, "LOCATION": redis_url}
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: config}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: config}
     viewed_through_the_api(client, "RUN-1", "RUN-3")
-    key = caches[session_vectors.CACHE_ALIAS].make_key(
-        session_vectors.KEY_PREFIX + session_id_for(client.session.session_key)
+    key = caches[state_store.CACHE_ALIAS].make_key(
+        state_store.KEY_PREFIX + session_id_for(client.session.session_key)
     )
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)
@@ -373,28 +371,3 @@ def test_search_results_show_what_the_catalog_says(client, model, shop, settings
         "https://cdn.example/run-1.jpg",
         settings.MEDIA_URL + "products/run-2.jpg",
     }
-
-
-def test_result_cards_come_from_the_catalog_when_no_index_stores_them(shop, settings):
-    from catalog.search import SearchHit
-    from storefront.api import _cards
-
-    assert not settings.CIS_SEARCH_INDEX_PATH.exists()  # no built-in index to ask
-    stored = SearchHit("RUN-1", 2.0, None, "Stored name", "women", "")
-    cards = _cards(["RUN-1", "HIK-3", "GONE-1"], known=[stored, SearchHit("HIK-3", 1.0)])
-    assert cards["RUN-1"]["name"] == "Stored name"  # as the engine gave it
-    assert cards["HIK-3"]["name"] == "Trail Shoe, Brown"  # looked up: the hit had no fields
-    assert "GONE-1" not in cards  # no longer in the catalog
-
-
-def test_result_cards_the_hits_lack_come_from_the_built_in_index(
-    shop, settings, django_assert_num_queries
-):
-    from catalog.search import SearchHit, search_index_rebuild
-    from storefront.api import _cards
-
-    search_index_rebuild(backend="embedded")
-    with django_assert_num_queries(0):  # a "because" product outside the results, say
-        cards = _cards(["RUN-1", "HIK-3"], known=[SearchHit("RUN-1", 1.0)])
-    assert cards["HIK-3"]["name"] == "Trail Shoe, Brown"
-    assert cards["RUN-1"]["name"] == "Women's Lightweight Running Shoe, Coral"

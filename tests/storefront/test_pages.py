@@ -9,7 +9,7 @@ from catalog.models import Product
 def card_skus(response) -> list[str]:
     """The SKUs a listing or search page shows, in order."""
     if "rows" in response.context:
-        return [product.sku for _, product in response.context["rows"]]
+        return [row.product.sku for row in response.context["rows"]]
     return [p.sku for p in response.context["page"].object_list]
 
 

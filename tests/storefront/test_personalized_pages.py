@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils.html import escape
 from factories import BROWSER, PLAIN_SHOES, redis_cache
 
-from personalization import session_vectors
+from personalization import state as state_store
 from personalization.models import ViewEvent
-from personalization.services import session_id_for
+from personalization.state import session_id_for
 
 NOTICE = "Personalization is unavailable right now"
 
@@ -145,7 +145,7 @@ def test_product_page_without_a_model_shows_more_like_this(client, shop, setting
 def redis_down(settings):
     """The personalization alias on a port where nothing listens: every call is refused."""
     url = "redis://127.0.0.1:1/0"
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(url)}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(url)}
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def redis_silent(settings):
     """The personalization alias on a server that accepts connections and never answers."""
     server = socket.create_server(("127.0.0.1", 0))
     url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(url)}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(url)}
     yield
     server.close()
 
@@ -169,7 +169,7 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
     plain = card_skus(search(client, q="shoe"))  # before any view: Redis is not asked
     request.getfixturevalue(unreachable)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         product = view(client, "RUN-1", "RUN-3")
     assert NOTICE in product.text
     assert list(ViewEvent.objects.values_list("sku", flat=True)) == ["RUN-1", "RUN-3"]
@@ -197,12 +197,12 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
 def test_on_the_real_redis_the_pages_personalize_from_the_vector_stored_there(
     client, model, settings, redis_url, shop
 ):
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(redis_url)}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(redis_url)}
     plain = card_skus(search(client, q="shoe"))
     product = view(client, "RUN-1", "RUN-3")
     assert NOTICE not in product.text
-    key = caches[session_vectors.CACHE_ALIAS].make_key(
-        session_vectors.KEY_PREFIX + session_id_for(client.session.session_key)
+    key = caches[state_store.CACHE_ALIAS].make_key(
+        state_store.KEY_PREFIX + session_id_for(client.session.session_key)
     )
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)

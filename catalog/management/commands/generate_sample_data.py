@@ -25,7 +25,7 @@ class Command(BaseCommand):
             for bar in bars:
                 bar.close()
             bars.append(tqdm(total=total, desc=stage, disable=None, leave=False))
-            return bars[-1].update
+            return bars[-1]
 
         try:
             report = sample_data_generate(

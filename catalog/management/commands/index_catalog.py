@@ -5,7 +5,6 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog import search
-from personalization.serving import product_vectors_active
 
 
 class Command(BaseCommand):
@@ -18,14 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args, backend: str | None, **options):
         name = backend or search.search_backend_configured()
         with tqdm(unit=" products", desc=f"{name} index", disable=None, leave=False) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
             try:
                 report = search.search_index_rebuild(
-                    backend=backend, vectors=product_vectors_active(), progress=progress
+                    backend=backend, vectors=search.product_vectors(), progress=bar
                 )
             except ImproperlyConfigured as exc:
                 raise CommandError(str(exc)) from exc

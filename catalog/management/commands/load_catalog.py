@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.services import CatalogImportError, catalog_import
+from catalog.importing import CatalogImportError, catalog_import
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="catalog",
                   disable=None, leave=False) as bar:  # fmt: skip
             try:
-                report = catalog_import(path, prune=prune, progress=bar.update)
+                report = catalog_import(path, prune=prune, progress=bar)
             except CatalogImportError as exc:
                 raise CommandError(f"{exc}\nNothing was changed.") from exc
         self.stdout.write(

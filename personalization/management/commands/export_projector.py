@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no model version {version}")
         with tqdm(unit=" vectors", desc="export", disable=None, leave=False) as bar:
             try:
-                done = projector_export(outdir, version=chosen, progress=bar.update)
+                done = projector_export(outdir, version=chosen, progress=bar)
             except SpaceUnavailable as exc:
                 raise CommandError(str(exc)) from exc
         self.stdout.write(

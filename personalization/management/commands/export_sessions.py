@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from personalization.services import sessions_export
+from personalization.events import sessions_export
 
 
 class Command(BaseCommand):
@@ -16,5 +16,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: Path, **options):
         with tqdm(unit=" sessions", desc="export", disable=None, leave=False) as bar:
-            sessions, events = sessions_export(path, progress=bar.update)
+            sessions, events = sessions_export(path, progress=bar)
         self.stdout.write(f"{path}: {sessions} sessions, {events} events")

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from personalization.services import SessionImportError, sessions_import
+from personalization.events import SessionImportError, sessions_import
 
 PROBLEMS_SHOWN = 20
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
                     source=source,
                     strict=strict,
                     allow_unknown_skus=allow_unknown_skus,
-                    progress=bar.update,
+                    progress=bar,
                 )
             except SessionImportError as exc:
                 raise CommandError(f"{exc}\nNothing was changed.") from exc

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from personalization.services import SessionImportError, sessions_remove
+from personalization.events import SessionImportError, sessions_remove
 
 
 class Command(BaseCommand):

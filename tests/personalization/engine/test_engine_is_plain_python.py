@@ -4,7 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ENGINE_MODULES = ["evaluation", "prod2vec", "projection", "recommender", "reranking", "sessions_file"]
+ENGINE_MODULES = [
+    "evaluation",
+    "prod2vec",
+    "projection",
+    "recommender",
+    "reranking",
+    "sessions_file",
+]
 PROJECT = Path(__file__).resolve().parents[3]
 
 

@@ -1,4 +1,4 @@
-"""personalization.session_vectors: the visitor's state in Redis (or the local-memory cache)."""
+"""personalization.state: the visitor's state in Redis (or the local-memory cache)."""
 
 import logging
 import socket
@@ -12,11 +12,12 @@ from django.core.cache import caches
 from factories import EMBEDDING_ONLY, redis_cache, version_make
 from gensim.models import KeyedVectors
 
-from personalization import serving, session_vectors
+from personalization import serving
+from personalization import state as state_store
 from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion
 from personalization.serving import recommender_active
-from personalization.session_vectors import (
+from personalization.state import (
     PersonalizationUnavailable,
     SessionState,
     session_state_get,
@@ -37,8 +38,8 @@ LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOC
 
 
 def cache_use(settings, config: dict) -> None:
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: config}
-    caches[session_vectors.CACHE_ALIAS].clear()
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: config}
+    caches[state_store.CACHE_ALIAS].clear()
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def model(db, models_dir, settings):
 
 
 def stored_key(session_id: str) -> str:
-    return caches[session_vectors.CACHE_ALIAS].make_key(session_vectors.KEY_PREFIX + session_id)
+    return caches[state_store.CACHE_ALIAS].make_key(state_store.KEY_PREFIX + session_id)
 
 
 def test_no_state_before_the_first_view(any_cache, model):
@@ -144,8 +145,8 @@ def test_a_newly_active_version_recomputes_the_vector_from_the_stored_skus(
     assert state.version_id == newer.pk and state.skus == ("a", "b")
     assert len(state.vector) == 4  # dimensions follow the model
     assert np.array_equal(state.vector, recommender_active().session_vector(["a", "b"]))
-    raw = caches[session_vectors.CACHE_ALIAS].get(session_vectors.KEY_PREFIX + "visitor")
-    assert session_vectors._state_decode(raw).version_id == newer.pk  # stored again
+    raw = caches[state_store.CACHE_ALIAS].get(state_store.KEY_PREFIX + "visitor")
+    assert state_store._state_decode(raw).version_id == newer.pk  # stored again
 
 
 @pytest.mark.redis
@@ -161,7 +162,7 @@ def test_the_stored_value_is_compact_float32_bytes(real_redis, db, models_dir, s
     assert len(vector_bytes) == 64 * 4 and vector_bytes in raw
     skus_bytes = len("\t".join(skus[:20]))
     # header + SKUs + float32 vector, and the 18 bytes of pickle's envelope around bytes
-    assert len(raw) <= session_vectors.HEADER.size + skus_bytes + 64 * 4 + 18
+    assert len(raw) <= state_store.HEADER.size + skus_bytes + 64 * 4 + 18
     assert real_redis.strlen(stored_key("visitor")) < 64 * 8  # less than float64 alone
 
 
@@ -180,14 +181,14 @@ def test_the_expiry_slides_on_every_read_and_write(real_redis, model, settings):
 
 
 def test_an_unreadable_value_starts_the_state_afresh(any_cache, model):
-    caches[session_vectors.CACHE_ALIAS].set(session_vectors.KEY_PREFIX + "visitor", b"\x07junk")
+    caches[state_store.CACHE_ALIAS].set(state_store.KEY_PREFIX + "visitor", b"\x07junk")
     assert session_state_get("visitor") is None
     assert session_view_add("visitor", "b").skus == ("b",)
 
 
 def unavailable_within_a_second(action, caplog) -> None:
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         with pytest.raises(PersonalizationUnavailable):
             action()
     assert time.monotonic() - started < 1
@@ -196,7 +197,7 @@ def unavailable_within_a_second(action, caplog) -> None:
 
 def test_redis_down_raises_personalization_unavailable_quickly(model, settings, caplog):
     cache_config = redis_cache("redis://127.0.0.1:1/0")  # nothing listens: refused
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: cache_config}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: cache_config}
     unavailable_within_a_second(lambda: session_view_add("visitor", "a"), caplog)
     unavailable_within_a_second(lambda: session_state_get("visitor"), caplog)
 
@@ -205,7 +206,7 @@ def test_a_redis_that_never_answers_times_out_quickly(model, settings, caplog):
     silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never replies
     try:
         url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-        settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(url)}
+        settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(url)}
         unavailable_within_a_second(lambda: session_view_add("visitor", "a"), caplog)
         unavailable_within_a_second(lambda: session_state_get("visitor"), caplog)
     finally:

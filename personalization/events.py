@@ -1,49 +1,47 @@
-"""Writes to the view log: live product views, and `sessions.txt` imports, exports, removals."""
+"""Writes to the view log: live product views (with the visitor's state they move), and
+`sessions.txt` imports, exports and removals."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from catalog.models import Product
 from common.db import rows_insert
+from common.progress import Progress
 
 from .engine.sessions_file import LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent
+from .selectors import sessions_iterate
+from .state import (
+    UNAVAILABLE,
+    PersonalizationUnavailable,
+    session_skus_append,
+    session_view_add,
+)
 
-VIEWED_SKUS_KEY = "viewed_skus"
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
 INSERT_BATCH = 20_000
 EVENT_COLUMNS = ["source", "session_id", "sku", "viewed_at"]
 
-Progress = Callable[[int], None]
 
-
-def session_id_for(session_key: str) -> str:
-    """The id a live session has in the event log: a keyed hash, never the session key."""
-    return salted_hmac("personalization.session", session_key).hexdigest()[:32]
-
-
-def product_view_record(session: SessionBase, sku: str) -> ViewEvent:
-    """Record that this visitor viewed `sku`: in their session and in the event log."""
-    viewed = [s for s in session.get(VIEWED_SKUS_KEY, [])]
-    viewed.append(sku)
-    session[VIEWED_SKUS_KEY] = viewed[-settings.CIS_RECENTLY_VIEWED_MAX :]
-    if session.session_key is None:
-        session.save()  # the event needs a key now, not at the end of the response
-    return ViewEvent.objects.create(
-        source=LIVE_SOURCE,
-        session_id=session_id_for(session.session_key),
-        sku=sku,
-        viewed_at=timezone.now(),
+def product_view_track(session: SessionBase, sku: str) -> list[str]:
+    """Record a product view (the visitor's session, the event log) and move their session
+    vector; the notices for the page. The event is written first and whatever happens to
+    Redis, it stays written."""
+    session_id = session_skus_append(session, sku)
+    ViewEvent.objects.create(
+        source=LIVE_SOURCE, session_id=session_id, sku=sku, viewed_at=timezone.now()
     )
+    try:
+        session_view_add(session_id, sku)
+    except PersonalizationUnavailable:
+        return [UNAVAILABLE]
+    return []
 
 
 class SessionImportError(Exception):
@@ -145,8 +143,6 @@ def sessions_export(path: Path, *, progress: Progress | None = None) -> tuple[in
 
     Returns (sessions, events). Sessions come in the order they began.
     """
-    from .selectors import sessions_iterate
-
     sessions = events = 0
     path = Path(path)
     temporary = path.with_name(path.name + ".partial")
@@ -156,6 +152,6 @@ def sessions_export(path: Path, *, progress: Progress | None = None) -> tuple[in
             sessions += 1
             events += len(session.skus)
             if progress is not None:
-                progress(1)
+                progress.update(1)
     temporary.replace(path)
     return sessions, events

@@ -1,10 +1,10 @@
-"""catalog.services.catalog_import: the CSV rules, all-or-nothing loads and idempotence."""
+"""catalog.importing.catalog_import: the CSV rules, all-or-nothing loads and idempotence."""
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from catalog.importing import CatalogImportError, catalog_import
 from catalog.models import Product
-from catalog.services import CatalogImportError, catalog_import
 
 HEADER = "sku,name,target,image\n"
 GOOD = HEADER + (

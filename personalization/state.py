@@ -1,5 +1,6 @@
-"""A visitor's real-time state in the cache: the last SKUs they viewed and their session vector,
-which each product view moves and search re-ranks with.
+"""A visitor's state: the SKUs they viewed, in their Django session (what "Recently viewed"
+lists), and their real-time state in the cache: the last SKUs they viewed and their session
+vector, which each product view moves and search re-ranks with.
 
 One compact value per session (keyed by the hashed session id) with a sliding expiry. It lives
 in the "personalization" cache alias: Redis through django-redis when REDIS_URL is set, Django's
@@ -9,17 +10,20 @@ a failure becomes `PersonalizationUnavailable`, so the page can say it is not pe
 
 from __future__ import annotations
 
+import enum
 import logging
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import redis
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import BaseCache, caches
+from django.utils.crypto import salted_hmac
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
@@ -28,9 +32,9 @@ from . import serving
 logger = logging.getLogger(__name__)
 
 CACHE_ALIAS = "personalization"
-SESSION_VECTOR_TTL = 1800
-SESSION_SKUS_MAX = 20
 KEY_PREFIX = "cis:session:"
+VIEWED_SKUS_KEY = "viewed_skus"  # in the Django session
+UNAVAILABLE = "Personalization is unavailable right now, so results are not tailored to you."
 
 # The stored value: a header (format, version id or 0, bytes of SKUs, dimensions), the SKUs
 # joined by TABs (a SKU never holds whitespace), then the vector as little-endian float32.
@@ -41,8 +45,82 @@ VECTOR_DTYPE = np.dtype("<f4")
 CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
 
 
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET  # the active model has not been looked up: the reader looks it up
+
+
 class PersonalizationUnavailable(Exception):
     """The visitor's state cannot be read or written (the cache is down or too slow)."""
+
+
+def session_id_for(session_key: str) -> str:
+    """The id a live session has in the event log and the cache: a keyed hash, never the
+    session key."""
+    return salted_hmac("personalization.session", session_key).hexdigest()[:32]
+
+
+def session_skus_append(session: SessionBase, sku: str) -> str:
+    """Add `sku` to the SKUs the visitor's Django session lists (the last
+    CIS_RECENTLY_VIEWED_MAX); return the visitor's session id, saving a new session so that it
+    has one now, not at the end of the response."""
+    viewed = [*session.get(VIEWED_SKUS_KEY, []), sku]
+    session[VIEWED_SKUS_KEY] = viewed[-settings.CIS_RECENTLY_VIEWED_MAX :]
+    if session.session_key is None:
+        session.save()
+    return session_id_for(session.session_key)
+
+
+def session_skus_recent(session: SessionBase, *, limit: int = 8) -> list[str]:
+    """The SKUs this visitor viewed, most recent first, each once."""
+    seen: list[str] = []
+    for sku in reversed(session.get(VIEWED_SKUS_KEY, [])):
+        if sku not in seen:
+            seen.append(sku)
+            if len(seen) == limit:
+                break
+    return seen
+
+
+@dataclass
+class VisitorState:
+    state: SessionState | None
+    notices: list[str] = field(default_factory=list)
+
+
+def visitor_state(session: SessionBase) -> VisitorState:
+    """The visitor's session vector and recent SKUs, if they have any and they can be read."""
+    if session.session_key is None:
+        return VisitorState(None)
+    try:
+        return VisitorState(session_state_get(session_id_for(session.session_key)))
+    except PersonalizationUnavailable:
+        return VisitorState(None, [UNAVAILABLE])
+
+
+@contextmanager
+def visitor_state_reading(
+    session: SessionBase,
+    *,
+    wanted: bool = True,
+    model: serving.ActiveModel | None | _Unset = UNSET,
+) -> Iterator[Callable[[], VisitorState]]:
+    """Ask for the visitor's state now, get it from the call given when ready (see
+    `session_state_reading`). Not `wanted`, or without a session key: no state, nothing asked."""
+    if session.session_key is None or not wanted:
+        yield lambda: VisitorState(None)
+        return
+    with session_state_reading(session_id_for(session.session_key), model=model) as state_read:
+
+        def visitor_read() -> VisitorState:
+            try:
+                return VisitorState(state_read())
+            except PersonalizationUnavailable:
+                return VisitorState(None, [UNAVAILABLE])
+
+        yield visitor_read
 
 
 @dataclass(frozen=True)
@@ -68,9 +146,12 @@ def session_state_get(session_id: str) -> SessionState | None:
 
 
 @contextmanager
-def session_state_reading(session_id: str) -> Iterator[Callable[[], SessionState | None]]:
+def session_state_reading(
+    session_id: str, *, model: serving.ActiveModel | None | _Unset = UNSET
+) -> Iterator[Callable[[], SessionState | None]]:
     """Ask for the visitor's state now; the call it gives returns what `session_state_get`
-    does (or raises PersonalizationUnavailable) when the caller is ready for it.
+    does (or raises PersonalizationUnavailable) when the caller is ready for it. `model`: the
+    active model, when the caller has already looked it up.
 
     On Redis the GETEX is sent at once and its reply read by that call, so work done in
     between (a search) overlaps the round trip. Leaving the block without reading drops the
@@ -79,7 +160,9 @@ def session_state_reading(session_id: str) -> Iterator[Callable[[], SessionState
     cache, key, ttl = _cache(), _key(session_id), _ttl()
     client = getattr(cache, "client", None)
     if not (hasattr(client, "get_client") and hasattr(client, "decode")):  # not django-redis
-        yield lambda: _state_finish(_cache_call(_get_touched, cache, key, ttl), cache, key, ttl)
+        yield lambda: _state_finish(
+            _cache_call(_get_touched, cache, key, ttl), cache, key, ttl, model
+        )
         return
     pending = _RedisReply(client.get_client(write=True).connection_pool)
     pending.send("GETEX", client.make_key(key), "EX", ttl)
@@ -87,7 +170,8 @@ def session_state_reading(session_id: str) -> Iterator[Callable[[], SessionState
 
         def state_read() -> SessionState | None:
             raw = _cache_call(pending.read)
-            return _state_finish(None if raw is None else client.decode(raw), cache, key, ttl)
+            payload = None if raw is None else client.decode(raw)
+            return _state_finish(payload, cache, key, ttl, model)
 
         yield state_read
     finally:
@@ -131,13 +215,16 @@ class _RedisReply:
         self.connection = None
 
 
-def _state_finish(payload: Any, cache: BaseCache, key: str, ttl: int) -> SessionState | None:
+def _state_finish(
+    payload: Any, cache: BaseCache, key: str, ttl: int, model: serving.ActiveModel | None | _Unset
+) -> SessionState | None:
     """The state in `payload`, its vector recomputed when another model version became active
     since it was stored (and stored again)."""
     state = _state_decode(payload) if payload is not None else None
     if state is None:
         return None
-    model = serving.model_active()
+    if model is UNSET:
+        model = serving.model_active()
     if state.version_id != (model.version_id if model is not None else None):
         state = _state_compute(state.skus, model)
         _cache_call(cache.set, key, _state_encode(state), ttl)
@@ -159,8 +246,7 @@ def session_view_add(session_id: str, sku: str) -> SessionState:
     cache, key = _cache(), _key(session_id)
     payload = _cache_call(cache.get, key)
     stored = _state_decode(payload) if payload is not None else None
-    skus_max = int(getattr(settings, "CIS_SESSION_SKUS_MAX", SESSION_SKUS_MAX))
-    skus = (*(stored.skus if stored is not None else ()), sku)[-skus_max:]
+    skus = (*(stored.skus if stored is not None else ()), sku)[-settings.CIS_SESSION_SKUS_MAX :]
     state = _state_compute(skus, serving.model_active())
     _cache_call(cache.set, key, _state_encode(state), _ttl())
     return state
@@ -215,7 +301,7 @@ def _key(session_id: str) -> str:
 
 
 def _ttl() -> int:
-    return int(getattr(settings, "CIS_SESSION_VECTOR_TTL", SESSION_VECTOR_TTL))
+    return settings.CIS_SESSION_VECTOR_TTL
 
 
 def _cache_call(method: Callable[..., Any], *args: Any) -> Any:

@@ -1,17 +1,17 @@
-"""personalization.services: sessions.txt import, replacement, removal and export."""
+"""personalization.events: sessions.txt import, replacement, removal and export."""
 
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from personalization.models import LIVE_SOURCE, ViewEvent
-from personalization.services import (
+from personalization.events import (
     SessionImportError,
     sessions_export,
     sessions_import,
     sessions_remove,
 )
+from personalization.models import LIVE_SOURCE, ViewEvent
 
 
 def log_snapshot():

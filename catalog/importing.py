@@ -11,7 +11,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -21,14 +21,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from common.db import rows_insert
+from common.progress import Progress
 
 from .models import Product
+from .search import search_index_refresh_on_commit
 
 REQUIRED_COLUMNS = ("sku", "name", "target", "image")
 FIELD_LIMITS = {"sku": 64, "name": 255, "target": 64, "image": 1024}
 WRITE_BATCH = 2000
-
-Progress = Callable[[int], None]
 
 
 class CatalogImportError(Exception):
@@ -113,26 +113,6 @@ def catalog_import(
     return report
 
 
-def search_index_refresh_on_commit(changed_skus: list[str], deleted_skus: list[str]) -> None:
-    """Once the transaction commits, bring the search indexes up to date with these products
-    (their text, vectors and the display fields results show)."""
-    if changed_skus or deleted_skus:
-        transaction.on_commit(
-            lambda: _search_index_refresh(changed_skus, deleted_skus), robust=True
-        )
-
-
-def _search_index_refresh(changed_skus: list[str], deleted_skus: list[str]) -> None:
-    """Keep the search engine's index current with a load that committed."""
-    from personalization.serving import product_vectors_active
-
-    from .search import search_index_refresh
-
-    search_index_refresh(
-        changed_skus=changed_skus, deleted_skus=deleted_skus, vectors=product_vectors_active()
-    )
-
-
 def catalog_rows_read(path: Path, *, progress: Progress | None = None) -> list[CatalogRow]:
     """Read and check every row; raise CatalogImportError at the first problem."""
     path = Path(path)
@@ -189,11 +169,11 @@ def _decoded_lines(path: Path, handle: BinaryIO, progress: Progress | None) -> I
         if progress is not None:
             pending += len(raw)
             if pending >= 1 << 16:
-                progress(pending)
+                progress.update(pending)
                 pending = 0
         yield text
     if progress is not None and pending:
-        progress(pending)
+        progress.update(pending)
 
 
 def _header_check(path: Path, header: list[str]) -> list[str]:

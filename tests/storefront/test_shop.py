@@ -1,5 +1,5 @@
-"""personalization.personalized: what the pages and the API ask of personalization, for a new
-visitor, a visitor with history, without a model, and with Redis down."""
+"""storefront.shop: what the pages and the API ask of personalization, for a new visitor, a
+visitor with history, without a model, and with Redis down."""
 
 import logging
 import socket
@@ -11,21 +11,21 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, redis_cache, version_make
 
-from catalog.search import catalog_search
-from personalization import personalized, session_vectors
+from catalog.search import catalog_searcher
+from personalization import state as state_store
 from personalization.engine.reranking import results_rerank
+from personalization.events import product_view_track
 from personalization.models import ViewEvent
-from personalization.personalized import (
+from personalization.state import (
     UNAVAILABLE,
-    product_view_track,
-    products_similar,
-    recommendations_for_visitor,
-    search_for_visitor,
+    VIEWED_SKUS_KEY,
+    session_id_for,
+    session_state_get,
     visitor_state,
 )
-from personalization.services import VIEWED_SKUS_KEY, session_id_for
-from personalization.session_vectors import session_state_get
 from personalization.training import version_activate
+from storefront import shop as storefront_shop
+from storefront.shop import products_similar, recommendations_for_visitor, search_for_visitor
 
 
 # Running products point along the first axis, hiking ones the second, lifestyle the third.
@@ -38,7 +38,7 @@ def redis_down_settings(settings) -> None:
     """The personalization alias on a port where nothing listens: every call is refused."""
     settings.CACHES = {
         **settings.CACHES,
-        session_vectors.CACHE_ALIAS: REDIS_DOWN,
+        state_store.CACHE_ALIAS: REDIS_DOWN,
     }
 
 
@@ -79,7 +79,7 @@ def test_a_session_with_a_key_but_no_views_has_no_state(model):
 def test_visitor_state_with_redis_down_is_none_with_a_notice(model, settings, caplog):
     session = visitor("RUN-1")
     redis_down_settings(settings)
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         state = visitor_state(session)
     assert state.state is None and state.notices == [UNAVAILABLE]
     assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
@@ -99,7 +99,7 @@ def test_product_view_track_with_redis_down_keeps_the_event_and_returns_a_notice
     model, redis_down, caplog
 ):
     session = SessionStore()
-    with caplog.at_level(logging.WARNING, logger="personalization.session_vectors"):
+    with caplog.at_level(logging.WARNING, logger="personalization.state"):
         notices = product_view_track(session, "RUN-1")
     assert notices == [UNAVAILABLE]
     event = ViewEvent.objects.get()
@@ -214,6 +214,13 @@ def test_similar_products_follow_the_newly_active_version(model, models_dir):
     assert products_similar("RUN-1", limit=1)[0][0] == "HIK-1"
 
 
+class SearchVia:
+    """A stand-in for the resolved engine (`catalog_searcher()`) that searches through `search`."""
+
+    def __init__(self, search, *, uses_session_vector=False):
+        self.search, self.uses_session_vector = search, uses_session_vector
+
+
 class RepliesHeld:
     """A TCP proxy in front of the real Redis that, once `hold()` is called, holds every reply
     until `release()` (or for at most `hold_seconds`), counting the replies it passed on."""
@@ -262,11 +269,11 @@ class RepliesHeld:
 def test_the_state_is_read_from_redis_while_the_engine_searches(
     model, settings, redis_url, monkeypatch
 ):
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: redis_cache(redis_url)}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(redis_url)}
     session = visitor("RUN-1", "RUN-3")
     proxy = RepliesHeld(redis_url, hold_seconds=0.5)
     slow_redis = {**redis_cache(proxy.url), "OPTIONS": {"SOCKET_TIMEOUT": 2}}
-    settings.CACHES = {**settings.CACHES, session_vectors.CACHE_ALIAS: slow_redis}
+    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: slow_redis}
     assert visitor_state(session).state is not None  # a connection to the proxy, kept in the pool
     proxy.hold()
     replies_at_hold = proxy.replies_passed
@@ -274,11 +281,12 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
 
     def search_then_release(*args, **kwargs):
         replies_before_search.append(proxy.replies_passed - replies_at_hold)
-        found = catalog_search(*args, **kwargs)
+        found = searcher.search(*args, **kwargs)
         proxy.release()
         return found
 
-    monkeypatch.setattr(personalized, "catalog_search", search_then_release)
+    searcher = catalog_searcher()
+    monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: SearchVia(search_then_release))
     try:
         outcome = search_for_visitor("shoe", limit=50, session=session)
     finally:
@@ -297,10 +305,10 @@ def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
 
     def rescoring_search(query, *, limit, session_vector=None):
         given.append(session_vector)
-        return catalog_search(query, limit=limit)
+        return catalog_searcher().search(query, limit=limit)
 
-    monkeypatch.setattr(personalized, "catalog_search_uses_session_vector", lambda: True)
-    monkeypatch.setattr(personalized, "catalog_search", rescoring_search)
+    rescoring = SearchVia(rescoring_search, uses_session_vector=True)
+    monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: rescoring)
     outcome = search_for_visitor("shoe", limit=50, session=session)
     assert len(given) == 1 and given[0] is not None
     assert np.allclose(given[0], session_state_get(session_id_for(session.session_key)).vector)
@@ -314,7 +322,7 @@ def test_a_personalized_search_works_out_the_plain_order_only_when_asked(model, 
         reranked_with.append("vector" if kwargs["session_vector"] is not None else "plain")
         return results_rerank(hits, **kwargs)
 
-    monkeypatch.setattr(personalized, "results_rerank", results_rerank_noted)
+    monkeypatch.setattr(storefront_shop, "results_rerank", results_rerank_noted)
     outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
     assert reranked_with == ["vector"]
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES

@@ -1,0 +1,91 @@
+"""What every search engine shares: the hit it returns, the interface it implements, the error
+it raises, and the words of a query as all of them search it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Protocol
+
+import numpy as np
+
+from catalog.models import Product
+
+SEARCH_QUERY_MAX = 200
+SEARCH_WORDS_MAX = 32
+WORD = re.compile(r"[^\W_]+")  # letters and digits: everything else separates words
+POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b", re.IGNORECASE)  # "kid's" is searched as "kid"
+
+Vectors = Mapping[str, np.ndarray]  # SKU -> unit-length product vector
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    sku: str
+    score: float  # the backend's text relevance (higher is better)
+    similarity: float | None = None  # cosine to the session vector, from a server-side re-rank
+    # The product's display fields when the engine stores them (the embedded one does), so a
+    # results list needs no database query; None: look the product up.
+    name: str | None = None
+    target: str | None = None
+    image: str | None = None  # as in the catalog: a URL or a media path ("" for none)
+    extra: Mapping[str, str] | None = None  # the optional columns (category, color, price...)
+
+
+class SearchUnavailable(Exception):
+    """The backend cannot answer: down, too slow, or misconfigured. Never carries a secret."""
+
+
+class SearchBackend(Protocol):
+    name: str
+    # Whether `search` re-scores with the session vector it is given (a server-side re-rank);
+    # when not, the caller may search before it has read the visitor's vector.
+    uses_session_vector: bool
+
+    def search(
+        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+    ) -> list[SearchHit]:
+        """The best `limit` products for `query`, best first. The query's words are searched
+        as plain words: quotes, operators and field names in it are never syntax."""
+        ...
+
+    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+        """Replace the whole index with `products` (searches keep working meanwhile); return
+        how many were indexed."""
+        ...
+
+    def index_update(
+        self,
+        products: Iterable[Product],
+        *,
+        deleted_skus: Iterable[str] = (),
+        vectors: Vectors | None = None,
+    ) -> None:
+        """Add or replace `products` and remove `deleted_skus` in the current index."""
+        ...
+
+
+def search_query_clean(query: str) -> str:
+    """The query as the shop searches it: printable characters, single spaces, bounded length."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in query[: SEARCH_QUERY_MAX * 4])
+    return " ".join(printable.split())[:SEARCH_QUERY_MAX]
+
+
+def search_words(query: str, *, limit: int = SEARCH_WORDS_MAX) -> list[str]:
+    """The words of `query`, lowercased, that every backend searches for.
+
+    Lowercase, because engines spell their operators in capitals (AND, OR, NOT, NEAR): "and"
+    is only a word. Punctuation never reaches an engine, so no quote or parenthesis can be
+    syntax, and the count is bounded so a 10 KB query costs what a short one does. A
+    possessive's "s" is dropped, as "kid's" means what "kids" and "kid" do.
+    """
+    return [word.lower() for word in WORD.findall(POSSESSIVE.sub("", query))[:limit]]
+
+
+def items_batched(items: Iterable, size: int) -> Iterator[list]:
+    """`items` in lists of `size` (the last one shorter), without reading ahead."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

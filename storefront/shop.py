@@ -1,0 +1,185 @@
+"""What the shop's pages and its JSON API ask, each answered in one place: a search re-ranked
+for the visitor with its result cards, recommendations, similar and popular products.
+
+The only module that combines the catalog with personalization. A page and its API endpoint
+call the same function; the search engine and the active model are looked up once per request.
+When the visitor's state cannot be read (Redis down), each answer is the plain one with a
+notice, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
+
+from catalog.models import Product
+from catalog.search import catalog_searcher
+from catalog.selectors import ProductCard, product_cards, products_by_skus
+from personalization.engine.reranking import RankedResult, results_rerank
+from personalization.selectors import skus_most_viewed
+from personalization.serving import ActiveModel, model_active, recommender_active
+from personalization.state import SessionState, visitor_state, visitor_state_reading
+
+POPULAR_CACHE_SECONDS = 300
+
+
+@dataclass
+class SearchOutcome:
+    query: str  # as searched: the visitor's text, cleaned
+    backend: str
+    personalized: bool
+    results: list[RankedResult]  # the first `limit` as shown: re-ranked when personalized
+    notices: list[str]
+    plain_order: Callable[[], list[RankedResult]] = field(repr=False, compare=False)
+
+    @cached_property
+    def plain(self) -> list[RankedResult]:
+        """The backend's own order (as many as `results`), worked out when first asked for:
+        a personalized search shown alone does not need it."""
+        return self.plain_order()
+
+
+def search_for_visitor(
+    query: str, *, session: SessionBase, limit: int, personalize: bool = True
+) -> SearchOutcome:
+    """The first `limit` of the backend's top window for `query` re-ranked against the
+    visitor's session vector, and the first `limit` of the backend's own order.
+
+    A visitor without history (or with `personalize` off) gets the backend's order.
+    """
+    model = model_active()
+    searcher = catalog_searcher()
+    window = settings.CIS_RERANK_WINDOW
+    with visitor_state_reading(session, wanted=personalize, model=model) as visitor_read:
+        if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
+            visitor = visitor_read()
+            vector = _vector_served(visitor.state, model)
+            found = searcher.search(query, limit=window, session_vector=vector)
+        else:  # Redis answers while the engine searches
+            found = searcher.search(query, limit=window)
+            visitor = visitor_read()
+            vector = _vector_served(visitor.state, model)
+    notices = visitor.notices + ([found.notice] if found.notice else [])
+    weight = settings.CIS_RERANK_WEIGHT
+
+    def plain_order() -> list[RankedResult]:
+        return results_rerank(
+            found.hits, session_vector=None, recommender=None, weight=weight, limit=limit
+        )
+
+    if vector is None:
+        plain = plain_order()
+        return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain)
+    ranked = results_rerank(
+        found.hits,
+        session_vector=vector,
+        recommender=model.recommender,
+        weight=weight,
+        viewed_skus=visitor.state.skus,
+        limit=limit,
+    )
+    personalized = any(result.similarity is not None for result in ranked)
+    return SearchOutcome(found.query, found.backend, personalized, ranked, notices, plain_order)
+
+
+def _vector_served(state: SessionState | None, model: ActiveModel | None) -> np.ndarray | None:
+    return state.vector if state is not None and model is not None else None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A search result as a page or the API shows it."""
+
+    result: RankedResult
+    product: ProductCard
+    because: ProductCard | None  # the viewed product it resembles, when that explains it
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One line of the side-by-side view: the plain order's result and the personalized one."""
+
+    plain: ResultRow | None
+    personalized: ResultRow
+
+
+@dataclass
+class SearchPage:
+    outcome: SearchOutcome
+    personalize: bool
+    rows: list[ResultRow]  # in the order shown: personalized, or plain when not `personalize`
+    compared: list[CompareRow]  # the first `compare` rows of both orders, when asked for
+
+
+def search_page(
+    query: str, *, session: SessionBase, limit: int, personalize: bool = True, compare: int = 0
+) -> SearchPage:
+    """A search for this visitor with every product card it shows, looked up together: the
+    results (personalized, or plain when not `personalize`), the products they were chosen
+    "because" of, and with `compare`, the first `compare` of the plain order beside them."""
+    outcome = search_for_visitor(query, session=session, limit=limit, personalize=personalize)
+    shown = outcome.results if personalize else outcome.plain
+    plain = outcome.plain[:compare] if compare else []  # the plain order only when shown
+    cards = product_cards(
+        [r.sku for r in shown] + [r.because for r in shown if r.because] + [r.sku for r in plain],
+        known=[r.hit for r in shown + plain if r.hit is not None],
+    )
+    rows = [_row(r, cards) for r in shown if r.sku in cards]
+    compared = [
+        CompareRow(_row(p, cards) if p.sku in cards else None, row)
+        for p, row in zip(plain, rows[:compare], strict=False)
+    ]
+    return SearchPage(outcome, personalize, rows, compared)
+
+
+def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:
+    because = cards.get(result.because) if result.because else None
+    return ResultRow(result, cards[result.sku], because)
+
+
+@dataclass
+class Suggestions:
+    scored: list[tuple[str, float]]  # (sku, score), best first
+    personalized: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def recommendations_for_visitor(session: SessionBase, *, limit: int) -> Suggestions:
+    """Products for this visitor from their session, none they viewed; empty without history
+    or a model (the caller shows popular products instead)."""
+    visitor = visitor_state(session)
+    recommender = recommender_active()
+    state = visitor.state
+    if state is None or not state.skus or recommender is None:
+        return Suggestions([], False, visitor.notices)
+    scored = recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
+    return Suggestions(scored, bool(scored), visitor.notices)
+
+
+def products_similar(sku: str, *, limit: int) -> list[tuple[str, float]]:
+    """(sku, cosine) of the products nearest to `sku` in the embedding space, best first;
+    empty without a model or a vector for `sku`."""
+    recommender = recommender_active()
+    if recommender is None:
+        return []
+    return recommender.similar(sku, k=limit)
+
+
+def products_popular(*, limit: int = 12) -> list[Product]:
+    """The most viewed products (cached for a few minutes), or the first ones of the catalog."""
+    skus = cache.get_or_set(
+        "catalog:popular-skus",
+        lambda: skus_most_viewed(limit=limit * 2),
+        timeout=POPULAR_CACHE_SECONDS,
+    )
+    products = products_by_skus(skus)[:limit]
+    if len(products) < limit:
+        have = {p.sku for p in products}
+        products += [p for p in Product.objects.all()[: limit * 2] if p.sku not in have]
+    return products[:limit]
