@@ -68,7 +68,8 @@ def shop_train_and_index(*, params: dict | None = None):
     vectors; returns (version, index report)."""
     from catalog.search import search_index_rebuild
     from personalization.serving import product_vectors_active
-    from personalization.training import embeddings_train, training_version_create
+    from personalization.training import embeddings_train
+    from personalization.versions import training_version_create
 
     version = embeddings_train(training_version_create(params=params, triggered_by="benchmark").pk)
     return version, search_index_rebuild(vectors=product_vectors_active())

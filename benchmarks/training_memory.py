@@ -23,7 +23,8 @@ def child(step: str, data_dir: Path, sessions: int) -> None:
     if step == "load":
         shop_load(data_dir, products=2_000, sessions=sessions)
         return
-    from personalization.training import embeddings_train, training_version_create
+    from personalization.training import embeddings_train
+    from personalization.versions import training_version_create
 
     version = embeddings_train(training_version_create(triggered_by="benchmark").pk)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

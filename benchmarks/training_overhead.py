@@ -26,7 +26,8 @@ def main() -> None:
     from gensim.models import Word2Vec
 
     from personalization.engine.prod2vec import Prod2VecParams
-    from personalization.training import embeddings_train, training_version_create
+    from personalization.training import embeddings_train
+    from personalization.versions import training_version_create
 
     settings.CIS_HOLDOUT_SHARE = 0.0
     params = Prod2VecParams()

@@ -1,11 +1,20 @@
-"""Celery tasks: thin wrappers that run the training services in a worker."""
+"""Celery tasks, thin wrappers that run the training services in a worker, and the call that
+queues one (run at once when Celery is eager)."""
 
 import logging
 
 from celery import shared_task
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
-from .training import TrainingInProgress, embeddings_train, training_version_create
+from .models import EmbeddingVersion
+from .training import embeddings_train
+from .versions import (
+    BrokerUnavailable,
+    TrainingInProgress,
+    training_version_create,
+    version_fail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +46,17 @@ def retrain_embeddings_scheduled() -> str:
         logger.info("scheduled retraining skipped: %s", exc)
         return "skipped"
     return train_embeddings(version.pk)
+
+
+def training_enqueue(*, params: dict | None = None, triggered_by: str = "") -> EmbeddingVersion:
+    """Create a version and hand it to a Celery worker (run at once when Celery is eager)."""
+    version = training_version_create(params=params, triggered_by=triggered_by)
+    try:
+        result = train_embeddings.apply_async(args=[version.pk], retry=False)
+    except (OperationalError, OSError) as exc:
+        message = f"the task broker is unreachable ({type(exc).__name__}: {exc})"
+        version_fail(version, message)
+        raise BrokerUnavailable(message) from exc
+    EmbeddingVersion.objects.filter(pk=version.pk, task_id="").update(task_id=result.id or "")
+    version.refresh_from_db()
+    return version

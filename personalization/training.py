@@ -1,14 +1,18 @@
-"""Training embeddings as versioned models: the single-run lock, the pipeline, activation.
+"""Training a queued version: one skeleton for product and word models, two pipelines.
 
-The pipeline reads the view log once (sessions in the order they began) into a compact corpus,
-holds out the most recent share, trains prod2vec on the rest, evaluates the result
-against baselines on the held-out sessions, saves the files and records everything on an
-`EmbeddingVersion`. The version that is evaluated is the version that serves.
+The skeleton starts the version, has the pipeline write the model into a temporary folder,
+swaps that folder in as the version's (`os.replace`: a crash leaves no half-written model),
+records the results and the time of each phase, and activates the version when it should. A
+failure is recorded on the version and re-raised; the active version keeps serving.
+
+The product pipeline reads the view log once (sessions in the order they began) into a compact
+corpus, holds out the most recent share, trains prod2vec on the rest, evaluates the result
+against baselines on the held-out sessions and draws the map. The version that is evaluated is
+the version that serves. The word pipeline trains on a text file and scores on WordSim-353.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import shutil
@@ -16,111 +20,123 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from gensim.utils import simple_preprocess
-from kombu.exceptions import OperationalError
 
+from .engine.evaluation import methods_evaluate
 from .engine.prod2vec import Prod2VecParams, prod2vec_train
 from .engine.projection import projection_compute, projection_save
-from .engine.recommender import RecommenderConfig, SessionRecommender
+from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
-from .serving import models_recheck
+from .versions import (
+    EpochCallback,
+    TrainingError,
+    activation_due,
+    version_activate,
+    version_epoch_record,
+    version_fail,
+    version_phase,
+    version_start,
+    version_succeed,
+)
 
-logger = logging.getLogger(__name__)
-
-Status = EmbeddingVersion.Status
-EpochCallback = Callable[[int, int, float], None]
-
-
-class TrainingError(Exception):
-    """Training cannot start or cannot go on; the message says why."""
-
-
-class TrainingInProgress(TrainingError):
-    """Another training of the same kind is queued or running."""
-
-
-class BrokerUnavailable(TrainingError):
-    """The Celery broker did not take the task; nothing was queued."""
+MODEL_FOLDER = "model"  # inside the temporary folder, what becomes the version's folder
 
 
-def training_version_create(
+class PhaseClock:
+    """Records the phase a training is in on its version, and how long each phase took."""
+
+    def __init__(self, version: EmbeddingVersion):
+        self.version, self.timings = version, {}
+        self.current, self.since = None, time.perf_counter()
+
+    def phase(self, name: str, *, epochs: int | None = None) -> None:
+        self.stop()
+        self.current = name
+        version_phase(self.version, name, epochs=epochs)
+
+    def stop(self) -> None:
+        now = time.perf_counter()
+        if self.current is not None:
+            self.timings[self.current] = round(now - self.since, 3)
+        self.current, self.since = None, now
+
+    @property
+    def total(self) -> float:
+        return sum(self.timings.values())
+
+
+# A pipeline trains `version`, writes its model into the folder given (which does not exist
+# yet), reports its phases on the clock and its epochs to the callback, and returns the
+# results to record on the version (counts, vocabulary, metrics).
+Pipeline = Callable[[EmbeddingVersion, Path, PhaseClock, EpochCallback], dict]
+
+
+def version_train(
+    version_id: int,
+    pipeline: Pipeline,
     *,
-    kind: str = EmbeddingVersion.Kind.PRODUCT,
-    params: dict | None = None,
-    triggered_by: str = "",
-    corpus: Path | None = None,
-    max_sentences: int | None = None,
+    activate: bool | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> EmbeddingVersion:
-    """A new queued version, or TrainingInProgress while one of its kind is queued or running.
-
-    Product versions train on the view log; word versions on the text file `corpus`.
-    """
-    trainings_stale_fail()
-    is_product = kind == EmbeddingVersion.Kind.PRODUCT
-    base = Prod2VecParams() if is_product else WORD_PARAMS
-    merged = Prod2VecParams.from_dict({**base.as_dict(), **(params or {})}).as_dict()
+    """Train the queued version `version_id` with `pipeline`, save its model atomically, record
+    the results, and activate it when `activation_due` says so."""
+    version = version_start(version_id)
+    models_dir = Path(settings.CIS_MODELS_DIR)
+    destination = models_dir / version.kind / f"v{version.pk}"
+    clock = PhaseClock(version)
     try:
-        with transaction.atomic():
-            return EmbeddingVersion.objects.create(
-                kind=kind,
-                params=merged,
-                recommender_config=RecommenderConfig().as_dict() if is_product else {},
-                holdout_share=settings.CIS_HOLDOUT_SHARE if is_product else 0.0,
-                corpus=str(corpus or ""),
-                max_sentences=max_sentences,
-                triggered_by=triggered_by,
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work:
+            model = Path(work) / MODEL_FOLDER
+            results = pipeline(
+                version, model, clock, partial(version_epoch_record, version, on_epoch)
             )
-    except IntegrityError:
-        busy = EmbeddingVersion.objects.filter(
-            kind=kind, status__in=[Status.QUEUED, Status.RUNNING]
-        ).first()
-        detail = (
-            f"v{busy.pk} is {busy.status} since {busy.created_at:%Y-%m-%d %H:%M}" if busy else ""
-        )
-        raise TrainingInProgress(f"a {kind} training is already under way ({detail})") from None
-
-
-def training_enqueue(*, params: dict | None = None, triggered_by: str = "") -> EmbeddingVersion:
-    """Create a version and hand it to a Celery worker (run at once when Celery is eager)."""
-    from .tasks import train_embeddings
-
-    version = training_version_create(params=params, triggered_by=triggered_by)
-    try:
-        result = train_embeddings.apply_async(args=[version.pk], retry=False)
-    except (OperationalError, OSError) as exc:
-        message = f"the task broker is unreachable ({type(exc).__name__}: {exc})"
-        _version_fail(version, message)
-        raise BrokerUnavailable(message) from exc
-    EmbeddingVersion.objects.filter(pk=version.pk, task_id="").update(task_id=result.id or "")
-    version.refresh_from_db()
+            shutil.rmtree(destination, ignore_errors=True)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(model, destination)
+            clock.stop()
+    except Exception as exc:
+        version_fail(version, f"{type(exc).__name__}: {exc}")
+        raise
+    version_succeed(
+        version,
+        **results,
+        training_seconds=clock.total,
+        timings=clock.timings,
+        path=str(destination.relative_to(models_dir)),
+    )
+    if activation_due(version, activate=activate):
+        version_activate(version)
+        version.refresh_from_db()
     return version
 
 
-def trainings_stale_fail() -> int:
-    """Mark queued or running versions that stopped reporting as failed; returns how many.
+def embeddings_train(
+    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
+) -> EmbeddingVersion:
+    """Train the queued product version `version_id`, evaluate it, save it, maybe activate it.
 
-    A worker killed mid-training cannot record its own failure; without this its version would
-    hold the single-run lock forever. Silence longer than the task's hard time limit is death.
+    `activate`: None activates when the holdout evaluation is not worse than the active
+    version's (or when nothing is active); True activates whenever training succeeds; False
+    never.
     """
-    limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    stale = EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).filter(
-        heartbeat_at__lt=limit
-    ) | EmbeddingVersion.objects.filter(
-        status__in=[Status.QUEUED, Status.RUNNING], heartbeat_at__isnull=True, created_at__lt=limit
-    )
-    return stale.update(
-        status=Status.FAILED,
-        phase="",
-        finished_at=timezone.now(),
-        error="interrupted: no progress reported within the task's time limit",
-    )
+    return version_train(version_id, product_pipeline, activate=activate, on_epoch=on_epoch)
+
+
+def word_embeddings_train(
+    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
+) -> EmbeddingVersion:
+    """Train the queued word version `version_id` on its corpus and save its vectors.
+
+    There is no earlier score to beat, so a word version activates unless `activate` is False.
+    """
+    activate = True if activate is None else activate
+    return version_train(version_id, word_pipeline, activate=activate, on_epoch=on_epoch)
 
 
 @dataclass
@@ -154,72 +170,45 @@ def sessions_corpus_read(
     return corpus, holdout, counts
 
 
-def embeddings_train(
-    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
-) -> EmbeddingVersion:
-    """Train the queued product version `version_id`, evaluate it, save it, maybe activate it.
-
-    `activate`: None activates when the holdout evaluation is not worse than the active
-    version's (or when nothing is active); True activates whenever training succeeds; False
-    never. A failure is recorded on the version and re-raised; the active version keeps serving.
-    """
-    version = _version_start(version_id)
-    models_dir = Path(settings.CIS_MODELS_DIR)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    destination = models_dir / version.kind / f"v{version.pk}"
-    try:
-        params = Prod2VecParams.from_dict(version.params)
-        config = RecommenderConfig.from_dict(version.recommender_config)
-        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work:
-            clock = _PhaseClock(version)
-            clock.phase("reading sessions")
-            corpus, holdout, counts = sessions_corpus_read(holdout_share=version.holdout_share)
-            if counts.sessions == 0:
-                raise TrainingError(
-                    "there are no sessions to train on: load some (manage.py load_sessions) "
-                    "or browse the shop first"
-                )
-            clock.phase("training", epochs=params.epochs)
-            trained = prod2vec_train(
-                corpus, params, on_epoch=lambda *a: _epoch_record(version, on_epoch, *a)
-            )
-            clock.phase("building the recommender")
-            recommender = SessionRecommender.build(trained.vectors, corpus, config)
-            clock.phase("evaluating")
-            metrics = holdout_evaluate(recommender, corpus, holdout)
-            clock.phase("drawing the map")
-            coordinates = projection_compute(recommender.vectors.vectors)
-            clock.phase("saving")
-            recommender.save(Path(work) / "model")
-            projection_save(Path(work) / "model", coordinates)
-            shutil.rmtree(destination, ignore_errors=True)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(Path(work) / "model", destination)
-            clock.stop()
-    except Exception as exc:
-        _version_fail(version, f"{type(exc).__name__}: {exc}")
-        raise
-    _version_succeed(
-        version,
-        sessions=counts.sessions,
-        events=counts.events,
-        holdout_sessions=counts.holdout_sessions,
-        vocabulary=len(trained.vectors),
-        training_seconds=clock.total,
-        timings=clock.timings,
-        metrics=metrics,
-        path=str(destination.relative_to(models_dir)),
-    )
-    if activation_due(version, activate=activate):
-        version_activate(version)
-        version.refresh_from_db()
-    return version
+def product_pipeline(
+    version: EmbeddingVersion, model: Path, clock: PhaseClock, on_epoch: EpochCallback
+) -> dict:
+    """prod2vec over the view log, the recommender built on it, its evaluation and its map."""
+    params = Prod2VecParams.from_dict(version.params)
+    config = RecommenderConfig.from_dict(version.recommender_config)
+    clock.phase("reading sessions")
+    corpus, holdout, counts = sessions_corpus_read(holdout_share=version.holdout_share)
+    if counts.sessions == 0:
+        raise TrainingError(
+            "there are no sessions to train on: load some (manage.py load_sessions) "
+            "or browse the shop first"
+        )
+    clock.phase("training", epochs=params.epochs)
+    trained = prod2vec_train(corpus, params, on_epoch=on_epoch)
+    clock.phase("building the recommender")
+    recommender = SessionRecommender.build(trained.vectors, corpus, config)
+    clock.phase("evaluating")
+    metrics = holdout_evaluate(recommender, corpus, holdout)
+    clock.phase("drawing the map")
+    coordinates = projection_compute(recommender.vectors.vectors)
+    clock.phase("saving")
+    recommender.save(model)
+    projection_save(model, coordinates)
+    return {
+        "sessions": counts.sessions,
+        "events": counts.events,
+        "holdout_sessions": counts.holdout_sessions,
+        "vocabulary": len(trained.vectors),
+        "metrics": metrics,
+    }
 
 
-# Word2Vec's own defaults, which suit words (the seed trained on news text).
-WORD_PARAMS = Prod2VecParams(
-    vector_size=100, window=5, epochs=5, min_count=5, sg=False, negative=5, ns_exponent=0.75
-)
+def holdout_evaluate(recommender, corpus, holdout) -> dict:
+    """Next-item metrics of the version and of the baselines on the held-out sessions."""
+    if not any(len(skus) > 1 for skus in holdout):
+        return {}
+    results = methods_evaluate(recommender, corpus, holdout, k=settings.CIS_EVAL_K)
+    return {name: metrics.as_dict() for name, metrics in results.items()}
 
 
 class WordCorpus:
@@ -247,56 +236,38 @@ class WordCorpus:
         self.sentences, self.words = sentences, words
 
 
-def word_embeddings_train(
-    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
-) -> EmbeddingVersion:
-    """Train the queued word version `version_id` on its corpus and save its vectors.
-
-    Word versions are scored on WordSim-353 (shipped with gensim) when its words are known;
-    there is no earlier score to beat, so they activate unless `activate` is False.
-    """
-    version = _version_start(version_id)
-    models_dir = Path(settings.CIS_MODELS_DIR)
-    destination = models_dir / version.kind / f"v{version.pk}"
-    try:
-        params = Prod2VecParams.from_dict(version.params)
-        corpus = WordCorpus(Path(version.corpus), max_sentences=version.max_sentences)
-        if not corpus.path.is_file():
-            raise TrainingError(f"{corpus.path}: no such corpus file")
-        started = time.perf_counter()
-        _version_phase(version, "training", epochs=params.epochs)
-        trained = prod2vec_train(
-            corpus, params, on_epoch=lambda *a: _epoch_record(version, on_epoch, *a)
-        )
-        seconds = time.perf_counter() - started
-        _version_phase(version, "evaluating")
-        metrics = word_similarity_evaluate(trained.vectors)
-        _version_phase(version, "saving")
-        destination.mkdir(parents=True, exist_ok=True)
-        trained.vectors.save(str(destination / "vectors.kv"))
-    except Exception as exc:
-        _version_fail(version, f"{type(exc).__name__}: {exc}")
-        raise
-    _version_succeed(
-        version,
-        sessions=corpus.sentences,
-        events=corpus.words,
-        vocabulary=len(trained.vectors),
-        training_seconds=seconds,
-        metrics=metrics,
-        path=str(destination.relative_to(models_dir)),
-    )
-    if activation_due(version, activate=True if activate is None else activate):
-        version_activate(version)
-        version.refresh_from_db()
-    return version
+def word_pipeline(
+    version: EmbeddingVersion, model: Path, clock: PhaseClock, on_epoch: EpochCallback
+) -> dict:
+    """Word2Vec over the version's text corpus, scored on WordSim-353 when its words are known."""
+    params = Prod2VecParams.from_dict(version.params)
+    corpus = WordCorpus(Path(version.corpus), max_sentences=version.max_sentences)
+    if not corpus.path.is_file():
+        raise TrainingError(f"{corpus.path}: no such corpus file")
+    clock.phase("training", epochs=params.epochs)
+    trained = prod2vec_train(corpus, params, on_epoch=on_epoch)
+    clock.phase("evaluating")
+    metrics = word_similarity_evaluate(trained.vectors)
+    clock.phase("saving")
+    model.mkdir()
+    trained.vectors.save(str(model / VECTORS_FILE))
+    return {
+        "sessions": corpus.sentences,
+        "events": corpus.words,
+        "vocabulary": len(trained.vectors),
+        "metrics": metrics,
+    }
 
 
 def word_similarity_evaluate(vectors) -> dict:
-    """Spearman and Pearson correlation (in percent) with WordSim-353's human judgements."""
+    """Spearman and Pearson correlation (in percent) with WordSim-353's human judgements; {}
+    when the corpus knows none of its words."""
     from gensim.test.utils import datapath
 
-    pearson, spearman, oov = vectors.evaluate_word_pairs(datapath("wordsim353.tsv"))
+    try:
+        pearson, spearman, oov = vectors.evaluate_word_pairs(datapath("wordsim353.tsv"))
+    except ValueError:  # gensim's answer when none of the pairs' words has a vector
+        return {}
     if math.isnan(spearman.statistic):
         return {}
     return {
@@ -306,119 +277,3 @@ def word_similarity_evaluate(vectors) -> dict:
             "oov": round(oov, 2),
         }
     }
-
-
-def holdout_evaluate(recommender, corpus, holdout) -> dict:
-    """Next-item metrics of the version and of the baselines on the held-out sessions."""
-    from .engine.evaluation import methods_evaluate
-
-    if not any(len(skus) > 1 for skus in holdout):
-        return {}
-    results = methods_evaluate(recommender, corpus, holdout, k=settings.CIS_EVAL_K)
-    return {name: metrics.as_dict() for name, metrics in results.items()}
-
-
-def activation_due(version: EmbeddingVersion, *, activate: bool | None = None) -> bool:
-    """Whether a succeeded version should replace the active one."""
-    if version.status != Status.SUCCEEDED or activate is False:
-        return False
-    active = EmbeddingVersion.objects.filter(kind=version.kind, is_active=True).first()
-    if active is None or activate is True:
-        return True
-    new, old = version.headline, active.headline
-    if old is None:
-        return True
-    if new is None:
-        return False
-    return new["mrr"] >= old["mrr"] - settings.CIS_ACTIVATION_TOLERANCE
-
-
-def version_activate(version: EmbeddingVersion) -> None:
-    """Make `version` the one that serves its kind (also a rollback to an older version)."""
-    if version.status != Status.SUCCEEDED:
-        raise TrainingError(f"v{version.pk} is {version.status}; only a succeeded one can serve")
-    if not (Path(settings.CIS_MODELS_DIR) / version.path).is_dir():
-        raise TrainingError(f"v{version.pk}'s files are missing ({version.path})")
-    with transaction.atomic():
-        EmbeddingVersion.objects.select_for_update().filter(
-            kind=version.kind, is_active=True
-        ).exclude(pk=version.pk).update(is_active=False)
-        EmbeddingVersion.objects.filter(pk=version.pk).update(is_active=True)
-        # This process serves the new version at once; others notice within
-        # CIS_MODEL_CHECK_SECONDS.
-        transaction.on_commit(lambda: models_recheck(version.kind))
-    logger.info("%s v%s is now active", version.kind, version.pk)
-
-
-def version_delete(version: EmbeddingVersion) -> None:
-    """Delete a version that neither serves nor trains, with its files."""
-    if version.is_active or version.status in (Status.QUEUED, Status.RUNNING):
-        raise TrainingError(f"v{version.pk} is active or training; it cannot be deleted")
-    if version.path:
-        shutil.rmtree(Path(settings.CIS_MODELS_DIR) / version.path, ignore_errors=True)
-    version.delete()
-
-
-class _PhaseClock:
-    """Records the phase a training is in on its version, and how long each phase took."""
-
-    def __init__(self, version: EmbeddingVersion):
-        self.version, self.timings = version, {}
-        self.current, self.since = None, time.perf_counter()
-
-    def phase(self, name: str, *, epochs: int | None = None) -> None:
-        self.stop()
-        self.current = name
-        _version_phase(self.version, name, epochs=epochs)
-
-    def stop(self) -> None:
-        now = time.perf_counter()
-        if self.current is not None:
-            self.timings[self.current] = round(now - self.since, 3)
-        self.current, self.since = None, now
-
-    @property
-    def total(self) -> float:
-        return sum(self.timings.values())
-
-
-def _version_start(version_id: int) -> EmbeddingVersion:
-    now = timezone.now()
-    started = EmbeddingVersion.objects.filter(pk=version_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now
-    )
-    version = EmbeddingVersion.objects.get(pk=version_id)
-    if not started:
-        raise TrainingError(f"v{version_id} is {version.status}, not queued; not training it again")
-    return version
-
-
-def _version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None = None) -> None:
-    fields = {"phase": phase, "heartbeat_at": timezone.now()}
-    if epochs is not None:
-        fields["epochs"] = epochs
-    EmbeddingVersion.objects.filter(pk=version.pk).update(**fields)
-
-
-def _epoch_record(version, on_epoch: EpochCallback | None, epoch: int, epochs: int, loss: float):
-    version.losses = [*version.losses, loss]
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
-        epoch=epoch, epochs=epochs, losses=version.losses, heartbeat_at=timezone.now()
-    )
-    if on_epoch is not None:
-        on_epoch(epoch, epochs, loss)
-
-
-def _version_succeed(version: EmbeddingVersion, **results) -> None:
-    now = timezone.now()
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
-        status=Status.SUCCEEDED, phase="", finished_at=now, heartbeat_at=now, **results
-    )
-    version.refresh_from_db()
-
-
-def _version_fail(version: EmbeddingVersion, error: str) -> None:
-    logger.error("training v%s failed: %s", version.pk, error)
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
-        status=Status.FAILED, phase="", finished_at=timezone.now(), error=error[:4000]
-    )

@@ -10,7 +10,8 @@ from catalog.search import search_index_rebuild
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
 from personalization.serving import product_vectors_active
-from personalization.training import embeddings_train, training_version_create
+from personalization.training import embeddings_train
+from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
 

@@ -108,7 +108,7 @@ def model(shop, models_dir, settings):
     """A product version of factories.SHOP_VECTORS, active and noticed by this process at once."""
     from factories import SHOP_VECTORS, version_make
 
-    from personalization.training import version_activate
+    from personalization.versions import version_activate
 
     settings.CIS_MODEL_CHECK_SECONDS = 0
     version = version_make(models_dir, SHOP_VECTORS)

@@ -8,6 +8,8 @@ from gensim.models import KeyedVectors
 from personalization.engine.projection import projection_compute, projection_save
 from personalization.engine.recommender import RecommenderConfig, SessionRecommender
 from personalization.models import EmbeddingVersion
+from personalization.training import embeddings_train
+from personalization.versions import training_version_create
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, cooccurrence_weight=0.0)
 
@@ -69,3 +71,12 @@ def two_groups_log(count: int = 120) -> list[list[str]]:
     rng = np.random.default_rng(3)
     groups = [[f"A{i}" for i in range(5)], [f"B{i}" for i in range(5)]]
     return [list(rng.choice(groups[n % 2], size=4)) for n in range(count)]
+
+
+FAST = {"epochs": 3, "min_count": 2, "vector_size": 16, "workers": 1}  # training params, quick
+
+
+def train(params=None, **options) -> EmbeddingVersion:
+    """A product version trained now on the logged sessions, with FAST params."""
+    version = training_version_create(params={**FAST, **(params or {})}, triggered_by="test")
+    return embeddings_train(version.pk, **options)

@@ -15,7 +15,7 @@ from personalization.serving import (
     product_vectors_active,
     recommender_active,
 )
-from personalization.training import version_activate
+from personalization.versions import version_activate
 
 FIRST = {"a": (1.0, 0.0), "b": (0.0, 1.0)}
 SECOND = {"a": (0.0, 2.0), "b": (3.0, 0.0), "c": (1.0, 1.0)}

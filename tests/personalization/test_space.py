@@ -14,11 +14,8 @@ from factories import BROWSER, SHOP_VECTORS, version_make
 from personalization.engine.projection import PROJECTION_FILE
 from personalization.models import EmbeddingVersion
 from personalization.space import NotInSpace, SpaceUnavailable, analogy, space_map
-from personalization.training import (
-    embeddings_train,
-    training_version_create,
-    version_activate,
-)
+from personalization.training import embeddings_train
+from personalization.versions import training_version_create, version_activate
 
 # A hand-made space for analogies: axes are (running, rain, men, women) plus a little noise
 # of their own, so "men's running shoe : women's running shoe = men's rain jacket : ?" has

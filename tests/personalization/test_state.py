@@ -24,7 +24,7 @@ from personalization.state import (
     session_state_reading,
     session_view_add,
 )
-from personalization.training import version_activate
+from personalization.versions import version_activate
 
 HAND = {"a": (2.0, 0.0, 0.0), "b": (0.0, 3.0, 0.0), "c": (0.0, 0.0, 1.0), "d": (1.0, 0.8, 0.0)}
 

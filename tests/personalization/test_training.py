@@ -1,34 +1,25 @@
-"""personalization.training: the pipeline, the single-run lock, activation and rollback."""
+"""personalization.training: the pipelines, the skeleton that saves a model atomically."""
 
-from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError
-from django.utils import timezone
+from factories import FAST, train
 
 from personalization.models import EmbeddingVersion
 from personalization.training import (
-    BrokerUnavailable,
-    TrainingError,
-    TrainingInProgress,
     embeddings_train,
     sessions_corpus_read,
-    training_enqueue,
+    version_train,
+    word_embeddings_train,
+)
+from personalization.versions import (
+    TrainingError,
     training_version_create,
-    trainings_stale_fail,
-    version_activate,
 )
 
 Status = EmbeddingVersion.Status
-FAST = {"epochs": 3, "min_count": 2, "vector_size": 16, "workers": 1}
-
-
-def train(params=None, **options) -> EmbeddingVersion:
-    version = training_version_create(params={**FAST, **(params or {})}, triggered_by="test")
-    return embeddings_train(version.pk, **options)
 
 
 def test_pipeline_trains_evaluates_saves_and_activates_the_first_version(shop_log, models_dir):
@@ -64,34 +55,6 @@ def test_corpus_stores_each_sku_string_once(shop_log):
             assert by_value.setdefault(sku, id(sku)) == id(sku)
 
 
-def score_as(version, mrr):
-    """Record a holdout MRR@20 for `version`, to set up the activation comparison."""
-    metrics = {"default": {"hr": mrr, "mrr": mrr, "predictions": 100, "k": 20}}
-    EmbeddingVersion.objects.filter(pk=version.pk).update(metrics=metrics)
-
-
-def test_version_worse_than_the_active_one_is_not_activated_unless_forced(shop_log):
-    active = train()
-    score_as(active, 99.0)
-    worse = train()
-    assert worse.status == Status.SUCCEEDED and worse.headline["mrr"] < 99.0
-    assert not worse.is_active
-    active.refresh_from_db()
-    assert active.is_active
-    forced = train(activate=True)
-    assert forced.is_active
-    assert EmbeddingVersion.objects.filter(is_active=True).count() == 1
-    never = train(activate=False)
-    assert never.status == Status.SUCCEEDED and not never.is_active
-
-
-def test_version_not_worse_than_the_active_one_is_activated(shop_log):
-    active = train()
-    score_as(active, 0.5)
-    better = train()
-    assert better.is_active
-
-
 def test_failed_training_is_recorded_and_active_version_keeps_serving(shop_log):
     active = train()
     with pytest.raises(ValueError, match="min_count=1000000"):
@@ -107,97 +70,6 @@ def test_training_without_sessions_fails_with_a_clear_message(db, models_dir):
     with pytest.raises(TrainingError, match="no sessions to train on"):
         train()
     assert EmbeddingVersion.objects.get().status == Status.FAILED
-
-
-def test_only_one_training_runs_at_a_time(db, models_dir):
-    running = training_version_create(params=FAST)
-    EmbeddingVersion.objects.filter(pk=running.pk).update(
-        status=Status.RUNNING, heartbeat_at=timezone.now()
-    )
-    with pytest.raises(TrainingInProgress, match=f"v{running.pk} is running"):
-        training_version_create(params=FAST)
-    with pytest.raises(IntegrityError):  # the database itself refuses a second one
-        EmbeddingVersion.objects.create(status=Status.QUEUED)
-
-
-def test_a_training_that_stopped_reporting_no_longer_blocks_the_next(db, models_dir, settings):
-    dead = training_version_create(params=FAST)
-    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    EmbeddingVersion.objects.filter(pk=dead.pk).update(status=Status.RUNNING, heartbeat_at=long_ago)
-    assert trainings_stale_fail() == 1
-    dead.refresh_from_db()
-    assert dead.status == Status.FAILED and "interrupted" in dead.error
-    assert training_version_create(params=FAST).status == Status.QUEUED
-
-
-def test_a_version_is_trained_once_only(shop_log):
-    version = train()
-    with pytest.raises(TrainingError, match="not queued"):
-        embeddings_train(version.pk)
-
-
-def test_rollback_activates_an_older_version(shop_log):
-    first = train()
-    second = train(activate=True)
-    version_activate(first)
-    assert list(EmbeddingVersion.objects.filter(is_active=True)) == [first]
-    second.refresh_from_db()
-    assert not second.is_active
-
-
-def test_only_a_succeeded_version_with_its_files_can_serve(shop_log, models_dir):
-    failed = EmbeddingVersion.objects.create(status=Status.FAILED)
-    with pytest.raises(TrainingError, match="only a succeeded one can serve"):
-        version_activate(failed)
-    version = train()
-    (models_dir / version.path).rename(models_dir / "moved")
-    with pytest.raises(TrainingError, match="files are missing"):
-        version_activate(version)
-
-
-def test_unknown_parameter_is_refused_before_anything_is_queued(db, models_dir):
-    with pytest.raises(ValueError, match="unknown Prod2VecParams key"):
-        training_version_create(params={"dimensions": 10})
-    assert not EmbeddingVersion.objects.exists()
-
-
-def test_enqueue_runs_the_task_eagerly_without_a_broker(shop_log, settings, eager_celery):
-    assert settings.CELERY_TASK_ALWAYS_EAGER
-    version = training_enqueue(params=FAST, triggered_by="test")
-    assert version.status == Status.SUCCEEDED and version.is_active
-
-
-def test_broker_down_fails_plainly_and_loses_nothing(shop_log, broker_down):
-    active = train()
-    with pytest.raises(BrokerUnavailable, match="broker is unreachable"):
-        training_enqueue(params=FAST, triggered_by="test")
-    failed = EmbeddingVersion.objects.latest("id")
-    assert failed.status == Status.FAILED and "broker is unreachable" in failed.error
-    active.refresh_from_db()
-    assert active.is_active
-    assert training_version_create(params=FAST).status == Status.QUEUED  # the lock is free
-
-
-@pytest.mark.redis
-@pytest.mark.slow
-def test_a_real_worker_trains_the_queued_version(shop_log, celery_worker):
-    import time
-
-    version = training_enqueue(params=FAST, triggered_by="test")
-    assert version.status == Status.QUEUED and version.task_id
-    deadline = time.monotonic() + 120
-    while version.status in (Status.QUEUED, Status.RUNNING) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        version.refresh_from_db()
-    assert version.status == Status.SUCCEEDED, version.error
-    assert version.is_active and version.metrics
-
-
-def test_scheduled_retraining_skips_while_one_runs(db, models_dir):
-    from personalization.tasks import retrain_embeddings_scheduled
-
-    training_version_create(params=FAST)
-    assert retrain_embeddings_scheduled.apply().get() == "skipped"
 
 
 def test_train_embeddings_command_prints_the_evaluation(shop_log):
@@ -241,3 +113,32 @@ def test_word_corpus_is_lower_cased_without_punctuation_and_capped(tmp_path):
         ["berlin", "germany", "capital"],
     ]
     assert (corpus.sentences, corpus.words) == (2, 9)
+
+
+def test_a_pipeline_that_fails_half_way_leaves_no_model_and_records_why(db, models_dir):
+    version = training_version_create(params=FAST)
+
+    def half_written(version, model, clock, on_epoch):
+        clock.phase("saving")
+        model.mkdir()
+        (model / "vectors.kv").write_bytes(b"half a model")
+        raise OSError("the disk is full")
+
+    with pytest.raises(OSError):
+        version_train(version.pk, half_written)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and "the disk is full" in version.error
+    assert [p for p in models_dir.rglob("*")] == []  # neither the version's folder nor a temporary
+
+
+def test_a_word_version_is_saved_and_timed_by_the_same_skeleton(db, models_dir, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 50)
+    version = training_version_create(
+        kind=EmbeddingVersion.Kind.WORD, params={**FAST, "min_count": 1}, corpus=corpus
+    )
+    version = word_embeddings_train(version.pk)
+    assert version.status == Status.SUCCEEDED and version.is_active
+    assert list(version.timings) == ["training", "evaluating", "saving"]
+    assert sorted(p.name for p in (models_dir / version.path).iterdir()) == ["vectors.kv"]
+    assert [p.name for p in models_dir.iterdir() if p.name.startswith(".")] == []

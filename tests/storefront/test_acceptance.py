@@ -14,7 +14,8 @@ from catalog.sample_data import sample_data_generate
 from catalog.search import search_index_rebuild
 from personalization.events import sessions_import
 from personalization.serving import product_vectors_active
-from personalization.training import embeddings_train, training_version_create
+from personalization.training import embeddings_train
+from personalization.versions import training_version_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ moves as they view products in another tab."""
 import pytest
 from factories import BROWSER, SHOP_VECTORS, version_make
 
-from personalization.training import version_activate
+from personalization.versions import version_activate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

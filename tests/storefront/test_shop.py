@@ -23,7 +23,7 @@ from personalization.state import (
     session_state_get,
     visitor_state,
 )
-from personalization.training import version_activate
+from personalization.versions import version_activate
 from storefront import shop as storefront_shop
 from storefront.shop import products_similar, recommendations_for_visitor, search_for_visitor
 

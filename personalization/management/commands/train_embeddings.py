@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from personalization.training import TrainingError, embeddings_train, training_version_create
+from personalization.training import embeddings_train
+from personalization.versions import TrainingError, training_version_create
 
 PARAMS = {
     "vector_size": int,

@@ -6,11 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from personalization.models import EmbeddingVersion
-from personalization.training import (
-    TrainingError,
-    training_version_create,
-    word_embeddings_train,
-)
+from personalization.training import word_embeddings_train
+from personalization.versions import TrainingError, training_version_create
 
 
 class Command(BaseCommand):

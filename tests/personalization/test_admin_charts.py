@@ -1,8 +1,8 @@
-"""personalization/charts.py: SVG line charts that parse, escape their texts and degrade well."""
+"""personalization.admin.charts: SVG line charts that parse, escape texts and degrade well."""
 
 import xml.etree.ElementTree as ET
 
-from personalization.charts import Series, line_chart_svg, number_short
+from personalization.admin.charts import Series, line_chart_svg, number_short
 
 NS = "{http://www.w3.org/2000/svg}"
 

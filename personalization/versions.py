@@ -1,0 +1,187 @@
+"""Embedding versions through their life: created queued (one training of a kind at a time),
+started, reporting phases and epochs, succeeded or failed, activated (or rolled back to),
+deleted. Every state change is one UPDATE, so the admin's live status reads it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .engine.prod2vec import Prod2VecParams
+from .engine.recommender import RecommenderConfig
+from .models import EmbeddingVersion
+from .serving import models_recheck
+
+logger = logging.getLogger(__name__)
+
+Status = EmbeddingVersion.Status
+EpochCallback = Callable[[int, int, float], None]
+
+
+class TrainingError(Exception):
+    """Training cannot start or cannot go on; the message says why."""
+
+
+class TrainingInProgress(TrainingError):
+    """Another training of the same kind is queued or running."""
+
+
+class BrokerUnavailable(TrainingError):
+    """The Celery broker did not take the task; nothing was queued."""
+
+
+# Word2Vec's own defaults, which suit words (the seed trained on news text).
+WORD_PARAMS = Prod2VecParams(
+    vector_size=100, window=5, epochs=5, min_count=5, sg=False, negative=5, ns_exponent=0.75
+)
+
+
+def training_version_create(
+    *,
+    kind: str = EmbeddingVersion.Kind.PRODUCT,
+    params: dict | None = None,
+    triggered_by: str = "",
+    corpus: Path | None = None,
+    max_sentences: int | None = None,
+) -> EmbeddingVersion:
+    """A new queued version, or TrainingInProgress while one of its kind is queued or running.
+
+    Product versions train on the view log; word versions on the text file `corpus`.
+    """
+    trainings_stale_fail()
+    is_product = kind == EmbeddingVersion.Kind.PRODUCT
+    base = Prod2VecParams() if is_product else WORD_PARAMS
+    merged = Prod2VecParams.from_dict({**base.as_dict(), **(params or {})}).as_dict()
+    try:
+        with transaction.atomic():
+            return EmbeddingVersion.objects.create(
+                kind=kind,
+                params=merged,
+                recommender_config=RecommenderConfig().as_dict() if is_product else {},
+                holdout_share=settings.CIS_HOLDOUT_SHARE if is_product else 0.0,
+                corpus=str(corpus or ""),
+                max_sentences=max_sentences,
+                triggered_by=triggered_by,
+            )
+    except IntegrityError:
+        busy = EmbeddingVersion.objects.filter(
+            kind=kind, status__in=[Status.QUEUED, Status.RUNNING]
+        ).first()
+        detail = (
+            f"v{busy.pk} is {busy.status} since {busy.created_at:%Y-%m-%d %H:%M}" if busy else ""
+        )
+        raise TrainingInProgress(f"a {kind} training is already under way ({detail})") from None
+
+
+def trainings_stale_fail() -> int:
+    """Mark queued or running versions that stopped reporting as failed; returns how many.
+
+    A worker killed mid-training cannot record its own failure; without this its version would
+    hold the single-run lock forever. Silence longer than the task's hard time limit is death.
+    """
+    limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    stale = EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).filter(
+        heartbeat_at__lt=limit
+    ) | EmbeddingVersion.objects.filter(
+        status__in=[Status.QUEUED, Status.RUNNING], heartbeat_at__isnull=True, created_at__lt=limit
+    )
+    return stale.update(
+        status=Status.FAILED,
+        phase="",
+        finished_at=timezone.now(),
+        error="interrupted: no progress reported within the task's time limit",
+    )
+
+
+def activation_due(version: EmbeddingVersion, *, activate: bool | None = None) -> bool:
+    """Whether a succeeded version should replace the active one."""
+    if version.status != Status.SUCCEEDED or activate is False:
+        return False
+    active = EmbeddingVersion.objects.filter(kind=version.kind, is_active=True).first()
+    if active is None or activate is True:
+        return True
+    new, old = version.headline, active.headline
+    if old is None:
+        return True
+    if new is None:
+        return False
+    return new["mrr"] >= old["mrr"] - settings.CIS_ACTIVATION_TOLERANCE
+
+
+def version_activate(version: EmbeddingVersion) -> None:
+    """Make `version` the one that serves its kind (also a rollback to an older version)."""
+    if version.status != Status.SUCCEEDED:
+        raise TrainingError(f"v{version.pk} is {version.status}; only a succeeded one can serve")
+    if not (Path(settings.CIS_MODELS_DIR) / version.path).is_dir():
+        raise TrainingError(f"v{version.pk}'s files are missing ({version.path})")
+    with transaction.atomic():
+        EmbeddingVersion.objects.select_for_update().filter(
+            kind=version.kind, is_active=True
+        ).exclude(pk=version.pk).update(is_active=False)
+        EmbeddingVersion.objects.filter(pk=version.pk).update(is_active=True)
+        # This process serves the new version at once; others notice within
+        # CIS_MODEL_CHECK_SECONDS.
+        transaction.on_commit(lambda: models_recheck(version.kind))
+    logger.info("%s v%s is now active", version.kind, version.pk)
+
+
+def version_delete(version: EmbeddingVersion) -> None:
+    """Delete a version that neither serves nor trains, with its files."""
+    if version.is_active or version.status in (Status.QUEUED, Status.RUNNING):
+        raise TrainingError(f"v{version.pk} is active or training; it cannot be deleted")
+    if version.path:
+        shutil.rmtree(Path(settings.CIS_MODELS_DIR) / version.path, ignore_errors=True)
+    version.delete()
+
+
+def version_start(version_id: int) -> EmbeddingVersion:
+    now = timezone.now()
+    started = EmbeddingVersion.objects.filter(pk=version_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    version = EmbeddingVersion.objects.get(pk=version_id)
+    if not started:
+        raise TrainingError(f"v{version_id} is {version.status}, not queued; not training it again")
+    return version
+
+
+def version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None = None) -> None:
+    fields = {"phase": phase, "heartbeat_at": timezone.now()}
+    if epochs is not None:
+        fields["epochs"] = epochs
+    EmbeddingVersion.objects.filter(pk=version.pk).update(**fields)
+
+
+def version_epoch_record(
+    version: EmbeddingVersion, on_epoch: EpochCallback | None, epoch: int, epochs: int, loss: float
+) -> None:
+    """Note an epoch's loss on the version (the admin's live chart), then tell `on_epoch`."""
+    version.losses = [*version.losses, loss]
+    EmbeddingVersion.objects.filter(pk=version.pk).update(
+        epoch=epoch, epochs=epochs, losses=version.losses, heartbeat_at=timezone.now()
+    )
+    if on_epoch is not None:
+        on_epoch(epoch, epochs, loss)
+
+
+def version_succeed(version: EmbeddingVersion, **results) -> None:
+    now = timezone.now()
+    EmbeddingVersion.objects.filter(pk=version.pk).update(
+        status=Status.SUCCEEDED, phase="", finished_at=now, heartbeat_at=now, **results
+    )
+    version.refresh_from_db()
+
+
+def version_fail(version: EmbeddingVersion, error: str) -> None:
+    logger.error("training v%s failed: %s", version.pk, error)
+    EmbeddingVersion.objects.filter(pk=version.pk).update(
+        status=Status.FAILED, phase="", finished_at=timezone.now(), error=error[:4000]
+    )

@@ -1,0 +1,100 @@
+"""personalization.versions: the single-run lock, activation, rollback and stale versions."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+from factories import FAST, train
+
+from personalization.models import EmbeddingVersion
+from personalization.training import embeddings_train
+from personalization.versions import (
+    TrainingError,
+    TrainingInProgress,
+    training_version_create,
+    trainings_stale_fail,
+    version_activate,
+)
+
+Status = EmbeddingVersion.Status
+
+
+def score_as(version, mrr):
+    """Record a holdout MRR@20 for `version`, to set up the activation comparison."""
+    metrics = {"default": {"hr": mrr, "mrr": mrr, "predictions": 100, "k": 20}}
+    EmbeddingVersion.objects.filter(pk=version.pk).update(metrics=metrics)
+
+
+def test_version_worse_than_the_active_one_is_not_activated_unless_forced(shop_log):
+    active = train()
+    score_as(active, 99.0)
+    worse = train()
+    assert worse.status == Status.SUCCEEDED and worse.headline["mrr"] < 99.0
+    assert not worse.is_active
+    active.refresh_from_db()
+    assert active.is_active
+    forced = train(activate=True)
+    assert forced.is_active
+    assert EmbeddingVersion.objects.filter(is_active=True).count() == 1
+    never = train(activate=False)
+    assert never.status == Status.SUCCEEDED and not never.is_active
+
+
+def test_version_not_worse_than_the_active_one_is_activated(shop_log):
+    active = train()
+    score_as(active, 0.5)
+    better = train()
+    assert better.is_active
+
+
+def test_only_one_training_runs_at_a_time(db, models_dir):
+    running = training_version_create(params=FAST)
+    EmbeddingVersion.objects.filter(pk=running.pk).update(
+        status=Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    with pytest.raises(TrainingInProgress, match=f"v{running.pk} is running"):
+        training_version_create(params=FAST)
+    with pytest.raises(IntegrityError):  # the database itself refuses a second one
+        EmbeddingVersion.objects.create(status=Status.QUEUED)
+
+
+def test_a_training_that_stopped_reporting_no_longer_blocks_the_next(db, models_dir, settings):
+    dead = training_version_create(params=FAST)
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    EmbeddingVersion.objects.filter(pk=dead.pk).update(status=Status.RUNNING, heartbeat_at=long_ago)
+    assert trainings_stale_fail() == 1
+    dead.refresh_from_db()
+    assert dead.status == Status.FAILED and "interrupted" in dead.error
+    assert training_version_create(params=FAST).status == Status.QUEUED
+
+
+def test_a_version_is_trained_once_only(shop_log):
+    version = train()
+    with pytest.raises(TrainingError, match="not queued"):
+        embeddings_train(version.pk)
+
+
+def test_rollback_activates_an_older_version(shop_log):
+    first = train()
+    second = train(activate=True)
+    version_activate(first)
+    assert list(EmbeddingVersion.objects.filter(is_active=True)) == [first]
+    second.refresh_from_db()
+    assert not second.is_active
+
+
+def test_only_a_succeeded_version_with_its_files_can_serve(shop_log, models_dir):
+    failed = EmbeddingVersion.objects.create(status=Status.FAILED)
+    with pytest.raises(TrainingError, match="only a succeeded one can serve"):
+        version_activate(failed)
+    version = train()
+    (models_dir / version.path).rename(models_dir / "moved")
+    with pytest.raises(TrainingError, match="files are missing"):
+        version_activate(version)
+
+
+def test_unknown_parameter_is_refused_before_anything_is_queued(db, models_dir):
+    with pytest.raises(ValueError, match="unknown Prod2VecParams key"):
+        training_version_create(params={"dimensions": 10})
+    assert not EmbeddingVersion.objects.exists()
