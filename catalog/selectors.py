@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.db.models import Count, QuerySet
@@ -46,18 +46,21 @@ class ProductCard:
 
 
 def product_cards(
-    skus: Iterable[str], *, known: Iterable[SearchHit] = ()
+    skus: Iterable[str],
+    *,
+    known: Iterable[SearchHit] = (),
+    stored: Callable[[list[str]], list[SearchHit]] = products_stored,
 ) -> dict[str, ProductCard]:
     """sku -> its card, from the display fields the search engine stored in `known` hits or
-    the built-in index, else from the catalog in one query; SKUs found in none of them are
-    left out. Like the search results themselves, this trusts the index, which catalog loads
-    and admin edits keep current."""
+    the built-in index (asked through `stored`), else from the catalog in one query; SKUs
+    found in none of them are left out. Like the search results themselves, this trusts the
+    index, which catalog loads and admin edits keep current."""
     wanted = list(dict.fromkeys(skus))
-    stored = {hit.sku: hit for hit in known if hit.name is not None}
-    unknown = [sku for sku in wanted if sku not in stored]
+    found = {hit.sku: hit for hit in known if hit.name is not None}
+    unknown = [sku for sku in wanted if sku not in found]
     if unknown:
-        stored.update((hit.sku, hit) for hit in products_stored(unknown))
-    cards = {sku: ProductCard.from_hit(stored[sku]) for sku in wanted if sku in stored}
+        found.update((hit.sku, hit) for hit in stored(unknown))
+    cards = {sku: ProductCard.from_hit(found[sku]) for sku in wanted if sku in found}
     missing = [sku for sku in wanted if sku not in cards]
     for product in products_by_skus(missing) if missing else ():
         cards[product.sku] = ProductCard.from_product(product)

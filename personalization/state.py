@@ -90,12 +90,15 @@ class VisitorState:
     notices: list[str] = field(default_factory=list)
 
 
-def visitor_state(session: SessionBase) -> VisitorState:
-    """The visitor's session vector and recent SKUs, if they have any and they can be read."""
+def visitor_state(
+    session: SessionBase, *, model: serving.ActiveModel | None | _Unset = UNSET
+) -> VisitorState:
+    """The visitor's session vector and recent SKUs, if they have any and they can be read.
+    `model`: the active model, when the caller has already looked it up."""
     if session.session_key is None:
         return VisitorState(None)
     try:
-        return VisitorState(session_state_get(session_id_for(session.session_key)))
+        return VisitorState(session_state_get(session_id_for(session.session_key), model=model))
     except PersonalizationUnavailable:
         return VisitorState(None, [UNAVAILABLE])
 
@@ -135,13 +138,15 @@ class SessionState:
         return list(dict.fromkeys(reversed(self.skus)))
 
 
-def session_state_get(session_id: str) -> SessionState | None:
+def session_state_get(
+    session_id: str, *, model: serving.ActiveModel | None | _Unset = UNSET
+) -> SessionState | None:
     """The visitor's state (None before their first view), its expiry pushed back.
 
     When another model version became active since it was stored, the vector is recomputed
     from the stored SKUs with the active one (and stored again).
     """
-    with session_state_reading(session_id) as state_read:
+    with session_state_reading(session_id, model=model) as state_read:
         return state_read()
 
 

@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 
 from catalog.models import Product
-from catalog.search import catalog_searcher
+from catalog.search import CatalogSearch, catalog_searcher
 from catalog.selectors import ProductCard, product_cards, products_by_skus
 from personalization.engine.reranking import RankedResult, results_rerank
 from personalization.selectors import skus_most_viewed
@@ -46,15 +46,21 @@ class SearchOutcome:
 
 
 def search_for_visitor(
-    query: str, *, session: SessionBase, limit: int, personalize: bool = True
+    query: str,
+    *,
+    session: SessionBase,
+    limit: int,
+    personalize: bool = True,
+    searcher: CatalogSearch | None = None,
 ) -> SearchOutcome:
     """The first `limit` of the backend's top window for `query` re-ranked against the
     visitor's session vector, and the first `limit` of the backend's own order.
 
     A visitor without history (or with `personalize` off) gets the backend's order.
+    `searcher`: the engine, when the caller has resolved it.
     """
     model = model_active()
-    searcher = catalog_searcher()
+    searcher = searcher or catalog_searcher()
     window = settings.CIS_RERANK_WINDOW
     with visitor_state_reading(session, wanted=personalize, model=model) as visitor_read:
         if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
@@ -123,12 +129,16 @@ def search_page(
     """A search for this visitor with every product card it shows, looked up together: the
     results (personalized, or plain when not `personalize`), the products they were chosen
     "because" of, and with `compare`, the first `compare` of the plain order beside them."""
-    outcome = search_for_visitor(query, session=session, limit=limit, personalize=personalize)
+    searcher = catalog_searcher()
+    outcome = search_for_visitor(
+        query, session=session, limit=limit, personalize=personalize, searcher=searcher
+    )
     shown = outcome.results if personalize else outcome.plain
     plain = outcome.plain[:compare] if compare else []  # the plain order only when shown
     cards = product_cards(
         [r.sku for r in shown] + [r.because for r in shown if r.because] + [r.sku for r in plain],
         known=[r.hit for r in shown + plain if r.hit is not None],
+        stored=searcher.products_stored,
     )
     rows = [_row(r, cards) for r in shown if r.sku in cards]
     compared = [
@@ -153,12 +163,12 @@ class Suggestions:
 def recommendations_for_visitor(session: SessionBase, *, limit: int) -> Suggestions:
     """Products for this visitor from their session, none they viewed; empty without history
     or a model (the caller shows popular products instead)."""
-    visitor = visitor_state(session)
-    recommender = recommender_active()
+    model = model_active()
+    visitor = visitor_state(session, model=model)
     state = visitor.state
-    if state is None or not state.skus or recommender is None:
+    if state is None or not state.skus or model is None:
         return Suggestions([], False, visitor.notices)
-    scored = recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
+    scored = model.recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
     return Suggestions(scored, bool(scored), visitor.notices)
 
 

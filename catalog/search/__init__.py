@@ -122,6 +122,12 @@ class CatalogSearch:
         notice = f"{self._label} is unavailable; showing results from the built-in search."
         return CatalogSearchResult(text, hits, EMBEDDED, notice)
 
+    def products_stored(self, skus: list[str]) -> list[SearchHit]:
+        """`products_stored`, from this engine when it is the built-in one."""
+        if self.name == EMBEDDED and self.backend is not None:
+            return _stored_or_none(self.backend, skus)
+        return products_stored(skus)
+
     @property
     def _label(self) -> str:
         return search_backend_label(self.name)
@@ -148,8 +154,12 @@ def products_stored(skus: list[str]) -> list[SearchHit]:
     """The display fields the built-in index stores for these products, which it keeps
     current whatever engine is configured (an index lookup, not a database query); [] for
     those it does not hold, or when it does not exist."""
+    return _stored_or_none(search_backend(EMBEDDED), skus)
+
+
+def _stored_or_none(embedded: SearchBackend, skus: list[str]) -> list[SearchHit]:
     try:
-        return search_backend(EMBEDDED).products_stored(skus)
+        return embedded.products_stored(skus)
     except SearchUnavailable:
         return []
 

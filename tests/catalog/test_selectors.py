@@ -21,3 +21,13 @@ def test_result_cards_the_hits_lack_come_from_the_built_in_index(
         cards = product_cards(["RUN-1", "HIK-3"], known=[SearchHit("RUN-1", 1.0)])
     assert cards["HIK-3"].name == "Trail Shoe, Brown"
     assert cards["RUN-1"].name == "Women's Lightweight Running Shoe, Coral"
+
+
+def test_cards_from_the_built_in_index_keep_the_optional_columns(
+    shop, settings, django_assert_num_queries
+):
+    search_index_rebuild(backend="embedded")
+    with django_assert_num_queries(0):
+        card = product_cards(["RUN-1"])["RUN-1"]
+    assert card.extra == {"category": "running shoes"}  # what the page's card shows
+    assert card.as_json()["image"] == card.image_url

@@ -327,3 +327,29 @@ def test_a_personalized_search_works_out_the_plain_order_only_when_asked(model, 
     assert reranked_with == ["vector"]
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
     assert outcome.plain is outcome.plain and reranked_with == ["vector", "plain"]
+
+
+def test_a_search_resolves_the_engine_and_the_model_once(model, monkeypatch):
+    from catalog.search import embedded
+    from personalization import serving
+
+    session = visitor("RUN-1", "RUN-3")
+    counted = {"engine": 0, "model": 0}
+
+    def counting(name, function):
+        def call(*args, **kwargs):
+            counted[name] += 1
+            return function(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(
+        embedded, "backend_from_settings", counting("engine", embedded.backend_from_settings)
+    )
+    monkeypatch.setattr(storefront_shop, "model_active", counting("model", serving.model_active))
+    monkeypatch.setattr(
+        state_store.serving, "model_active", counting("model", serving.model_active)
+    )
+    page = storefront_shop.search_page("shoe", session=session, limit=10)
+    assert page.outcome.personalized and any(row.because for row in page.rows)
+    assert counted == {"engine": 1, "model": 1}
