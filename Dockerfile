@@ -6,6 +6,7 @@ COPY pyproject.toml requirements.lock ./
 COPY storefront storefront
 COPY catalog catalog
 COPY personalization personalization
+COPY common common
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
 EXPOSE 8000

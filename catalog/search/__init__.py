@@ -106,7 +106,7 @@ class CatalogSearch:
             try:
                 hits = self.backend.search(text, limit=limit, session_vector=session_vector)
                 return CatalogSearchResult(text, hits, self.backend.name)
-            except SearchUnavailable as exc:
+            except (SearchUnavailable, ImproperlyConfigured) as exc:
                 logger.warning("%s cannot answer a search: %s", self._label, exc)
             except Exception:
                 if self.name == EMBEDDED:

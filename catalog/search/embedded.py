@@ -144,9 +144,15 @@ class EmbeddedSearch:
         vectors: Vectors | None = None,
     ) -> None:
         """Upsert `products` and delete `deleted_skus`. Without an index there is nothing to
-        update: the first search builds it from the catalog, changes included."""
+        update: the first search builds it from the catalog, changes included. An index of
+        another schema is rebuilt from the catalog now (it would not take the new rows), so that
+        it stays ready to answer when another configured engine cannot."""
         with self._writing():
             if not self.path.exists():
+                return
+            if _schema_version(self.path) != SCHEMA_VERSION:
+                logger.info("The search index %s has another schema: rebuilding it", self.path)
+                self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000))
                 return
             try:
                 with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)) as connection:

@@ -356,6 +356,27 @@ def test_an_index_of_an_older_schema_is_rebuilt_on_first_search(products, index_
         assert rebuilt.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
 
 
+def test_an_update_to_an_index_of_an_older_schema_rebuilds_it_with_the_change(products, index_path):
+    index_path.parent.mkdir(parents=True)
+    old = sqlite3.connect(index_path)  # version 2: display fields, no optional columns
+    old.executescript(
+        "PRAGMA user_version = 2;"
+        "CREATE TABLE product_rows (sku TEXT PRIMARY KEY);"
+        "CREATE VIRTUAL TABLE products USING fts5("
+        "sku UNINDEXED, name, target, category, image UNINDEXED);"
+    )
+    old.close()
+    renamed = Product.objects.get(sku="HIK-1")
+    renamed.name = "Olive Trail Boot"
+    renamed.save()
+    engine = search_backend("embedded")
+    engine.index_update([renamed])  # what a catalog load does while another engine serves
+    assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1"])] == [
+        ("HIK-1", "Olive Trail Boot")
+    ]
+    assert engine.products_stored(["RUN-1"])[0].extra == {"category": "running shoes"}
+
+
 def test_an_admin_edit_reaches_the_search_index(
     products, index_path, admin_client, django_capture_on_commit_callbacks
 ):
