@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ class ProductCard:
     @classmethod
     def from_hit(cls, hit: SearchHit) -> ProductCard:
         """From the display fields an engine stored (`hit.name` is not None)."""
-        return cls(hit.sku, hit.name, hit.target or "", hit.image or "", hit.extra or {})
+        extra = json.loads(hit.extra_json) if hit.extra_json else {}
+        return cls(hit.sku, hit.name, hit.target or "", hit.image or "", extra)
 
     @property
     def image_url(self) -> str:

@@ -31,7 +31,9 @@ class SearchHit:
     name: str | None = None
     target: str | None = None
     image: str | None = None  # as in the catalog: a URL or a media path ("" for none)
-    extra: Mapping[str, str] | None = None  # the optional columns (category, color, price...)
+    # The optional columns (category, color, price...) as JSON text, decoded only for the
+    # results a page shows, not for the whole re-ranked window.
+    extra_json: str | None = None
 
 
 class SearchUnavailable(Exception):

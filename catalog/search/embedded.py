@@ -338,7 +338,7 @@ def _matches(connection: sqlite3.Connection, expression: str, limit: int) -> lis
 
 
 def _hit(sku: str, score: float, name: str, target: str, image: str, extra: str) -> SearchHit:
-    return SearchHit(sku, score, None, name, target, image, json.loads(extra) if extra else {})
+    return SearchHit(sku, score, None, name, target, image, extra)
 
 
 def _rows_insert(connection: sqlite3.Connection, products: Iterable[Product]) -> None:

@@ -374,7 +374,7 @@ def test_an_update_to_an_index_of_an_older_schema_rebuilds_it_with_the_change(pr
     assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1"])] == [
         ("HIK-1", "Olive Trail Boot")
     ]
-    assert engine.products_stored(["RUN-1"])[0].extra == {"category": "running shoes"}
+    assert engine.products_stored(["RUN-1"])[0].extra_json == '{"category": "running shoes"}'
 
 
 def test_an_admin_edit_reaches_the_search_index(
