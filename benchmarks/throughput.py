@@ -187,8 +187,8 @@ def visitor_create(port: int, skus: list[str]) -> Visitor:
 
 
 def queries_distinct() -> list[str]:
-    """Two-word queries from the catalog's names, more of them than the search engine keeps
-    answers for (CIS_SEARCH_CACHE_ENTRIES per process), asked in turn: every one is a miss."""
+    """Two-word queries from the catalog's names, asked in turn: no two requests in a row
+    search the same words."""
     from catalog.models import Product
 
     queries = set()

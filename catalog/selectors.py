@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -29,9 +28,9 @@ class ProductCard:
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> ProductCard:
-        """From the display fields an engine stored (`hit.name` is not None)."""
-        extra = json.loads(hit.extra_json) if hit.extra_json else {}
-        return cls(hit.sku, hit.name, hit.target or "", hit.image or "", extra)
+        """From the display fields an engine stored (`hit.fields` is not None)."""
+        fields = hit.fields
+        return cls(hit.sku, fields["name"], fields["target"], fields["image"], fields["extra"])
 
     @property
     def image_url(self) -> str:
@@ -58,7 +57,7 @@ def product_cards(
     found in none of them are left out. Like the search results themselves, this trusts the
     index, which catalog loads and admin edits keep current."""
     wanted = list(dict.fromkeys(skus))
-    found = {hit.sku: hit for hit in known if hit.name is not None}
+    found = {hit.sku: hit for hit in known if hit.display is not None}
     unknown = [sku for sku in wanted if sku not in found]
     if unknown:
         found.update((hit.sku, hit) for hit in stored(unknown))

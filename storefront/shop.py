@@ -61,7 +61,8 @@ def search_for_visitor(
     """
     model = model_active()
     searcher = searcher or catalog_searcher()
-    window = settings.CIS_RERANK_WINDOW
+    # Only a re-rank needs more than what is shown.
+    window = max(settings.CIS_RERANK_WINDOW, limit) if personalize else limit
     with visitor_state_reading(session, wanted=personalize, model=model) as visitor_read:
         if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
             visitor = visitor_read()

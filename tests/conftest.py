@@ -29,7 +29,7 @@ def isolated_media(settings, tmp_path):
     from django.core.cache import caches
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search.sqlite3"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search-index"
     for alias in settings.CACHES:
         if settings.CACHES[alias]["BACKEND"].endswith("LocMemCache"):
             caches[alias].clear()

@@ -3,9 +3,11 @@ it raises, and the words of a query as all of them search it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from typing import Protocol
 
@@ -27,13 +29,28 @@ class SearchHit:
     score: float  # the backend's text relevance (higher is better)
     similarity: float | None = None  # cosine to the session vector, from a server-side re-rank
     # The product's display fields when the engine stores them (the embedded one does), so a
-    # results list needs no database query; None: look the product up.
-    name: str | None = None
-    target: str | None = None
-    image: str | None = None  # as in the catalog: a URL or a media path ("" for none)
-    # The optional columns (category, color, price...) as JSON text, decoded only for the
-    # results a page shows, not for the whole re-ranked window.
-    extra_json: str | None = None
+    # results list needs no database query: JSON text of {name, target, image, extra}, decoded
+    # only for the results a page shows, not for the whole re-ranked window. None: look the
+    # product up.
+    display: str | None = None
+
+    @classmethod
+    def displayed(
+        cls, sku: str, score: float, *, name: str, target: str = "", image: str = "", extra=None
+    ) -> SearchHit:
+        """A hit that carries its product's display fields."""
+        fields = {"name": name, "target": target, "image": image, "extra": extra or {}}
+        return cls(sku, score, None, json.dumps(fields))
+
+    @cached_property
+    def fields(self) -> dict | None:
+        """The display fields: name, target, image (a URL or a media path, "" for none) and
+        extra (the optional columns); None when the engine stores none."""
+        return json.loads(self.display) if self.display else None
+
+    @property
+    def name(self) -> str | None:
+        return self.fields["name"] if self.fields else None
 
 
 class SearchUnavailable(Exception):
@@ -75,6 +92,12 @@ def search_query_clean(query: str) -> str:
     return " ".join(printable.split())[:SEARCH_QUERY_MAX]
 
 
+def possessives_drop(text: str) -> str:
+    """`text` without possessive endings ("Men's" -> "Men"), so that "men's" means "men", and
+    an audience named "Men's" is as many words as one named "Kids'"."""
+    return POSSESSIVE.sub("", text)
+
+
 def search_words(query: str, *, limit: int = SEARCH_WORDS_MAX) -> list[str]:
     """The words of `query`, lowercased, that every backend searches for.
 
@@ -83,7 +106,7 @@ def search_words(query: str, *, limit: int = SEARCH_WORDS_MAX) -> list[str]:
     syntax, and the count is bounded so a 10 KB query costs what a short one does. A
     possessive's "s" is dropped, as "kid's" means what "kids" and "kid" do.
     """
-    return [word.lower() for word in WORD.findall(POSSESSIVE.sub("", query))[:limit]]
+    return [word.lower() for word in WORD.findall(possessives_drop(query))[:limit]]
 
 
 def items_batched(items: Iterable, size: int) -> Iterator[list]:

@@ -1,29 +1,27 @@
-"""The built-in search engine: SQLite FTS5 in a file of its own (CIS_SEARCH_INDEX_PATH).
+"""The built-in search engine: tantivy (the Rust engine, through its Python binding) in a folder
+of its own (CIS_SEARCH_INDEX_PATH).
 
-Why FTS5 rather than tantivy: FTS5 ships inside Python's sqlite3, so the default install needs
-no extra dependency, wheel or server, and the index is one file that works the same whether
-the shop's database is SQLite or PostgreSQL. It ranks with BM25 (with per-column weights, so
-the name counts most) and stems English with the Porter tokenizer ("shoes" finds "Running
-Shoe"); diacritics are folded ("cafe" finds "Café"). tantivy would be faster on millions of
-documents and offers fuzzy matching, but a shop has thousands of products, not millions.
-Measured on a 50,000-product index (3-word names from a 400-word vocabulary, 8 categories;
-2-vCPU AMD EPYC, each search opening the file, which it no longer does): a two-word search takes
-0.7 ms (median; 1.2 ms at the 95th percentile); the broadest, "running shoes" or "women",
-which match 6,300 and 8,700 products that BM25 must all score, in 17-21 ms. A rebuild: 0.8 s.
+Why tantivy: it ranks with BM25 and collects only the top k (block-max WAND) instead of scoring
+every match, so a broad word over 50,000 products costs well under a millisecond where SQLite
+FTS5, this engine before, took 20-120 ms (`benchmarks/search_engines.py`). No cache is needed
+in front of it. It ships as a wheel, needs no server, and its index is a folder that works the
+same whether the shop's database is SQLite or PostgreSQL.
 
-The index also stores each product's display fields (name, target, image and the optional
-columns), so a results page needs no database query, and each thread keeps the answers to its
-last CIS_SEARCH_CACHE_ENTRIES searches (the top `limit` SKUs with their scores, as Solr's
-queryResultCache does): a shop's searches repeat ("shoes", "jacket"), and re-ranking for each
-visitor then costs what the visitor adds, not another full-text query. The answers are dropped
-whenever the index changes (SQLite's `PRAGMA data_version` tells, for writes from any process;
-a rebuild is another file).
+Text: name, category and target are searched with boosts (a word in the name counts most) by an
+English analyzer: lowercased, accents folded, Porter-stemmed ("shoes" finds "Running Shoe"),
+and possessives dropped before tokenizing, so "Men's", "Women's" and "Kids'" are one token each
+and no audience's names are shorter, and so better scored, than another's. The user's words
+are turned into term queries, never parsed as query syntax. A word of four letters or more
+also matches names one edit away (two from eight letters; a swap of two letters is one edit:
+"sheos", "jaket", "runing"), ranked below every exact match.
 
-The index is written whole into a temporary file that replaces the live one atomically
-(`os.replace`), so searches keep answering from the old file during a rebuild. A missing
-index, or one written by an older version of this code (another `SCHEMA_VERSION`), is built
-from the catalog on first use. Writers (rebuilds, updates) take a lock file so
-an update made during a rebuild is applied to the new index, not lost with the old one.
+The index also stores each product's display fields (name, target, image, optional columns),
+so a results list needs no database query. It is written whole into a new folder that a
+symlink swap makes live (`os.replace`), so searches keep answering from the old one during a
+rebuild; catalog loads and admin edits update it in place (one commit, which every process
+sees at its next search). A missing index, or one written for another `SCHEMA_VERSION`, is
+built from the catalog on first use. Writers take a lock file, so an update made during a
+rebuild is applied to the new index, not lost with the old one.
 """
 
 from __future__ import annotations
@@ -32,38 +30,76 @@ import fcntl
 import json
 import logging
 import os
-import sqlite3
+import shutil
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import numpy as np
+import tantivy
 from django.conf import settings
 
 from catalog.models import Product
 
-from .base import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
+from .base import (
+    SearchHit,
+    SearchUnavailable,
+    Vectors,
+    items_batched,
+    possessives_drop,
+    search_words,
+)
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # the index's PRAGMA user_version; an index of another version is rebuilt
-SCHEMA = f"""
-PRAGMA user_version = {SCHEMA_VERSION};
-CREATE TABLE product_rows (sku TEXT PRIMARY KEY);  -- its rowid is the product's row in products
-CREATE VIRTUAL TABLE products USING fts5(
-    sku UNINDEXED, name, target, category, image UNINDEXED, extra UNINDEXED,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
-# bm25() weights, in column order: a word in the name counts five times one in the target.
-BM25 = "bm25(products, 0.0, 10.0, 2.0, 4.0, 0.0)"
-STORED_ENTRIES = 10_000  # products' display fields kept per thread (products_stored)
-WRITE_BATCH = 1000
-BUSY_TIMEOUT = 5.0
+SCHEMA_VERSION = 5  # written in the index folder; an index of another version is rebuilt
+VERSION_FILE = "cis-schema-version"
+ANALYZER = "cis_english"  # stemmed: what is ranked
+WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
+BOOSTS = {"name": 3.0, "category": 2.0, "target": 1.0}
+FUZZY_BOOST = 0.2  # a near miss counts less than any exact word in any field
+FUZZY_MIN_LETTERS = 4  # shorter words match exactly or not at all
+# Two edits only from 8 letters: at 6, "shorts" is two edits from "shoes".
+FUZZY_TWO_EDITS_LETTERS = 8
+BUILD_HEAP, UPDATE_HEAP = 200_000_000, 20_000_000  # tantivy writer memory, bytes
+WRITE_BATCH = 2000
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
+
+
+@cache
+def schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("sku", stored=True, tokenizer_name="raw")
+    for field in BOOSTS:
+        builder.add_text_field(field, tokenizer_name=ANALYZER)
+    builder.add_text_field("words", tokenizer_name=WORDS_ANALYZER, index_option="basic")
+    # The display fields as loaded, in one JSON text: the fewer stored fields, the cheaper a
+    # hit is to read (200 per search).
+    builder.add_text_field("display", stored=True, tokenizer_name="raw", index_option="basic")
+    return builder.build()
+
+
+@cache
+def analyzers() -> dict[str, tantivy.TextAnalyzer]:
+    def folded() -> tantivy.TextAnalyzerBuilder:
+        return (
+            tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+            .filter(tantivy.Filter.lowercase())
+            .filter(tantivy.Filter.ascii_fold())
+        )
+
+    return {
+        ANALYZER: folded().filter(tantivy.Filter.stemmer("english")).build(),
+        WORDS_ANALYZER: folded().build(),
+    }
+
+
+def tokens(text: str) -> list[str]:
+    """The tokens the index holds for `text` in its ranked fields (name, category, target)."""
+    return analyzers()[ANALYZER].analyze(possessives_drop(text))
 
 
 class EmbeddedSearch:
@@ -79,58 +115,40 @@ class EmbeddedSearch:
     def search(
         self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
     ) -> list[SearchHit]:
-        """Products with every word of `query` (stemmed), best BM25 first; when no product has
-        them all, products with any of them. Each word is quoted as an FTS5 string, so no
-        user text is ever FTS5 syntax. `session_vector` is not used: the caller re-ranks."""
+        """Products with every word of `query` (stemmed, or one or two edits away), best BM25
+        first; when no product has them all, products with any of them. `session_vector` is
+        not used: the caller re-ranks."""
         words = search_words(query)
         if not words or limit <= 0:
             return []
         reader = self._reader_current()
-        key = (tuple(words), limit)
         try:
-            reader.forget_if_changed()
-            hits = reader.answer(key)
-            if hits is None:
-                quoted = ['"' + word.replace('"', '""') + '"' for word in words]
-                rows = _matches(reader.connection, " AND ".join(quoted), limit)
-                if not rows and len(quoted) > 1:
-                    rows = _matches(reader.connection, " OR ".join(quoted), limit)
-                hits = [_hit(sku, -rank, *fields) for sku, rank, *fields in rows]
-                reader.remember(key, hits, entries=settings.CIS_SEARCH_CACHE_ENTRIES)
-        except sqlite3.Error as exc:
+            searcher = reader.searcher()
+            # Near misses rank below every exact match, so they are only looked for when the
+            # exact matches do not fill the page (most broad queries never pay for them).
+            hits = _hits(searcher, _words_query(words, every=True, near=False), limit)
+            if len(hits) < limit:
+                hits = _hits(searcher, _words_query(words, every=True), limit)
+            if not hits and len(words) > 1:
+                hits = _hits(searcher, _words_query(words, every=False), limit)
+        except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
-        return list(hits)  # the caller's own list: the kept one must not change
+        return hits
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
-        that is missing or outdated: [] then, and for SKUs it does not hold. The thread keeps
-        what it read while the index stays as it was: a visitor's "because" products come back
-        on every search."""
-        if not skus or not self.path.exists():
-            return []
-        reader = _reader(self.path)
-        if reader.schema_version != SCHEMA_VERSION:
+        that is missing or outdated: [] then, and for SKUs it does not hold."""
+        if not skus or _schema_version(self.path) != SCHEMA_VERSION:
             return []
         try:
-            reader.forget_if_changed()
-            kept = reader.stored
-            answer = {sku: kept[sku] for sku in skus if sku in kept}
-            unknown = [sku for sku in skus if sku not in answer]
-            if unknown:
-                marks = ", ".join("?" * len(unknown))
-                rows = reader.connection.execute(
-                    "SELECT sku, name, target, image, extra FROM products WHERE rowid IN "
-                    f"(SELECT rowid FROM product_rows WHERE sku IN ({marks}))",
-                    unknown,
-                )
-                found = {sku: _hit(sku, 0.0, *fields) for sku, *fields in rows}
-                reader.stored_keep({sku: found.get(sku) for sku in unknown})
-                answer.update(found)
-            return [hit for hit in answer.values() if hit is not None]
-        except sqlite3.Error as exc:
+            searcher = _reader(self.path).searcher()
+            query = tantivy.Query.term_set_query(schema(), "sku", list(skus))
+            found = {hit.sku: hit for hit in _hits(searcher, query, len(skus), scored=False)}
+        except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
+        return [found[sku] for sku in dict.fromkeys(skus) if sku in found]
 
     def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
         with self._writing():
@@ -155,25 +173,24 @@ class EmbeddedSearch:
                 self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000))
                 return
             try:
-                with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT)) as connection:
-                    with connection:  # one transaction
-                        for sku in deleted_skus:
-                            _row_delete(connection, sku)
-                        for product in products:
-                            _row_delete(connection, product.sku)
-                            _rows_insert(connection, [product])
-            except sqlite3.Error as exc:
+                writer = _reader(self.path).writer(heap_size=UPDATE_HEAP, num_threads=1)
+                for sku in deleted_skus:
+                    writer.delete_documents_by_term("sku", sku)
+                for product in products:
+                    writer.delete_documents_by_term("sku", product.sku)
+                    writer.add_document(_document(product))
+                writer.commit()
+                writer.wait_merging_threads()
+            except (ValueError, OSError) as exc:
                 raise SearchUnavailable(f"cannot update the search index: {exc}") from exc
 
-    def _reader_current(self) -> _Reader:
-        """This thread's reader of an index of this code's schema, built first if need be."""
-        if not self.path.exists():
-            self._index_build("is missing")
-        reader = _reader(self.path)
-        if reader.schema_version != SCHEMA_VERSION:
-            self._index_build(f"has schema version {reader.schema_version}, not {SCHEMA_VERSION}")
-            reader = _reader(self.path)
-        return reader
+    def _reader_current(self) -> tantivy.Index:
+        """This process's reader of an index of this code's schema, built first if need be."""
+        version = _schema_version(self.path)
+        if version != SCHEMA_VERSION:
+            exists = self.path.exists() or self.path.is_symlink()
+            self._index_build(f"has schema version {version}" if exists else "is missing")
+        return _reader(self.path)
 
     def _index_build(self, why: str) -> None:
         with self._writing(wait=BUILD_WAIT):
@@ -184,27 +201,37 @@ class EmbeddedSearch:
             logger.info("The search index %s holds %s products", self.path, count)
 
     def _rebuild(self, products: Iterable[Product]) -> int:
-        building = self.path.with_name(self.path.name + ".building")
-        building.unlink(missing_ok=True)
+        """Write `products` into a new folder, then swap the link to it (the old folder goes)."""
+        folder = self.path.with_name(f"{self.path.name}.{time.time_ns()}")
+        link = self.path.with_name(self.path.name + ".swapping")
         count = 0
         try:
-            connection = sqlite3.connect(building)
-            try:
-                # A crash leaves only this temporary file, so it needs no journal.
-                connection.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
-                connection.executescript(SCHEMA)
-                for batch in items_batched(products, WRITE_BATCH):
-                    _rows_insert(connection, batch)
-                    count += len(batch)
-                connection.execute("INSERT INTO products(products) VALUES ('optimize')")
-                connection.commit()
-            finally:
-                connection.close()
-            os.replace(building, self.path)
-        except sqlite3.Error as exc:
+            folder.mkdir(parents=True)
+            index = _index_open(folder, create=True)
+            writer = index.writer(heap_size=BUILD_HEAP)
+            for batch in items_batched(products, WRITE_BATCH):
+                for product in batch:
+                    writer.add_document(_document(product))
+                count += len(batch)
+            writer.commit()
+            writer.wait_merging_threads()
+            (folder / VERSION_FILE).write_text(str(SCHEMA_VERSION))
+            old = _live_folder(self.path)
+            link.unlink(missing_ok=True)
+            os.symlink(folder.name, link)
+            if self.path.exists() and not self.path.is_symlink():
+                _remove(self.path)  # an index of an older kind (a file or a plain folder)
+            os.replace(link, self.path)
+        except (ValueError, OSError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            link.unlink(missing_ok=True)
             raise SearchUnavailable(f"cannot build the search index {self.path}: {exc}") from exc
-        finally:
-            building.unlink(missing_ok=True)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if old is not None and old != folder:
+            # Readers that hold it open keep their files until they move to the new one.
+            shutil.rmtree(old, ignore_errors=True)
         return count
 
     @contextmanager
@@ -238,131 +265,131 @@ def backend_from_settings() -> EmbeddedSearch:
     return EmbeddedSearch(Path(settings.CIS_SEARCH_INDEX_PATH))
 
 
-class _Reader:
-    """A thread's read-only connection to one index file, kept open between searches (opening
-    one costs half as much again as a search), and the answers it gave while the index stayed
-    as it was (the least recently asked are dropped first)."""
-
-    def __init__(self, identity: tuple[int, int], connection: sqlite3.Connection):
-        self.identity = identity
-        self.connection = connection
-        (self.schema_version,) = connection.execute("PRAGMA user_version").fetchone()
-        self.data_version = self._data_version()
-        self.answers: OrderedDict[tuple, list[SearchHit]] = OrderedDict()
-        self.stored: dict[str, SearchHit | None] = {}  # None: not in the index
-
-    def _data_version(self) -> int:
-        # Changes whenever another connection (of any process) commits to the file.
-        return self.connection.execute("PRAGMA data_version").fetchone()[0]
-
-    def forget_if_changed(self) -> None:
-        """Drop what is kept when another connection has written to the index since; called
-        before each read, so what is kept next is tagged with the version it was read under
-        (a write during the read is then seen on the next call)."""
-        data_version = self._data_version()
-        if data_version != self.data_version:
-            self.answers.clear()
-            self.stored.clear()
-            self.data_version = data_version
-
-    def answer(self, key: tuple) -> list[SearchHit] | None:
-        hits = self.answers.get(key)
-        if hits is not None:
-            self.answers.move_to_end(key)
-        return hits
-
-    def stored_keep(self, products: dict[str, SearchHit | None]) -> None:
-        if len(self.stored) + len(products) > STORED_ENTRIES:
-            self.stored.clear()
-        self.stored.update(products)
-
-    def remember(self, key: tuple, hits: list[SearchHit], *, entries: int) -> None:
-        if entries <= 0:
-            return
-        self.answers[key] = hits
-        while len(self.answers) > entries:
-            self.answers.popitem(last=False)
+def _words_query(words: list[str], *, every: bool, near: bool = True) -> tantivy.Query:
+    """Each word as a term in the ranked fields (boosted) or, with `near` and from
+    FUZZY_MIN_LETTERS letters, a near miss in the names; `every`: a product must match each
+    word, else any of them."""
+    occur = tantivy.Occur.Must if every else tantivy.Occur.Should
+    clauses = []
+    for word in words:
+        alternatives = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.boost_query(tantivy.Query.term_query(schema(), field, token), boost),
+            )
+            for token in tokens(word)
+            for field, boost in BOOSTS.items()
+        ]
+        if near and len(word) >= FUZZY_MIN_LETTERS:
+            near = tantivy.Query.fuzzy_term_query(
+                schema(), "words", word, distance=1 if len(word) < FUZZY_TWO_EDITS_LETTERS else 2
+            )
+            alternatives.append(
+                (tantivy.Occur.Should, tantivy.Query.boost_query(near, FUZZY_BOOST))
+            )
+        if alternatives:
+            clauses.append((occur, tantivy.Query.boolean_query(alternatives)))
+    return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
 
 
-def _reader(path: Path) -> _Reader:
-    """This thread's reader of the index file at `path`, opened anew once a rebuild has
-    replaced the file (another inode), which an open connection would not see."""
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
-    identity = (stat.st_dev, stat.st_ino)
-    readers = _readers.__dict__.setdefault("by_path", {})
-    kept = readers.get(path)
-    if kept is not None and kept.identity == identity:
-        return kept
-    _reader_forget(path)
-    try:
-        connection = sqlite3.connect(
-            f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT
+def _hits(
+    searcher: tantivy.Searcher, query: tantivy.Query, limit: int, *, scored: bool = True
+) -> list[SearchHit]:
+    found = searcher.search(query, limit, count=False).hits
+    hits = []
+    for score, address in found:
+        document = searcher.doc(address)
+        hits.append(
+            SearchHit(
+                document.get_first("sku"),
+                float(score) if scored else 0.0,
+                None,
+                document.get_first("display"),
+            )
         )
-        reader = _Reader(identity, connection)
-    except sqlite3.Error as exc:
-        raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
-    readers[path] = reader
-    return reader
+    return hits
 
 
-def _reader_forget(path: Path) -> None:
-    kept = _readers.__dict__.get("by_path", {}).pop(path, None)
-    if kept is not None:
-        kept.connection.close()
+def _document(product: Product) -> tantivy.Document:
+    category = product.category
+    return tantivy.Document(
+        sku=product.sku,
+        name=possessives_drop(product.name),
+        category=possessives_drop(category),
+        target=product.target,
+        words=f"{product.name} {category}",
+        display=json.dumps(
+            {
+                "name": product.name,
+                "target": product.target,
+                "image": product.image,
+                "extra": product.extra,
+            }
+        ),
+    )
 
 
-_readers = threading.local()  # sqlite3 connections belong to the thread that opened them
+def _index_open(folder: Path, *, create: bool = False) -> tantivy.Index:
+    index = tantivy.Index(schema(), path=str(folder), reuse=not create)
+    for name, analyzer in analyzers().items():
+        index.register_tokenizer(name, analyzer)
+    return index
+
+
+def _live_folder(path: Path) -> Path | None:
+    """The folder the link at `path` points to, or None when there is no link."""
+    try:
+        return path.parent / os.readlink(path)
+    except OSError:
+        return None
 
 
 def _schema_version(path: Path) -> int | None:
-    """The schema version of the index at `path`; None when there is none or it is unreadable."""
-    if not path.exists():
+    """The schema version of the index at `path`; None when there is none, or it is unreadable
+    or of an older kind (an FTS5 file)."""
+    folder = _live_folder(path)
+    if folder is None:
         return None
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            return db.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.Error:
+        return int((folder / VERSION_FILE).read_text())
+    except (OSError, ValueError):
         return None
 
 
-def _matches(connection: sqlite3.Connection, expression: str, limit: int) -> list[tuple]:
-    return connection.execute(
-        f"SELECT sku, {BM25} AS rank, name, target, image, extra FROM products "
-        "WHERE products MATCH ? "
-        "ORDER BY rank LIMIT ?",
-        (expression, limit),
-    ).fetchall()
+def _reader(path: Path) -> tantivy.Index:
+    """This process's reader of the index the link at `path` points to, opened anew once a
+    rebuild has swapped the link, and brought up to the last commit of any process."""
+    folder = _live_folder(path)
+    if folder is None:
+        raise SearchUnavailable(f"cannot open the search index {path}: it does not exist")
+    with _readers_lock:
+        kept = _readers.get(path)
+        if kept is None or kept[0] != folder:
+            try:
+                kept = (folder, _index_open(folder))
+            except (ValueError, OSError) as exc:
+                raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
+            _readers[path] = kept
+    index = kept[1]
+    try:
+        index.reload()  # some 30 us: another process's commit shows at once
+    except (ValueError, OSError) as exc:
+        _reader_forget(path)
+        raise SearchUnavailable(f"cannot read the search index {path}: {exc}") from exc
+    return index
 
 
-def _hit(sku: str, score: float, name: str, target: str, image: str, extra: str) -> SearchHit:
-    return SearchHit(sku, score, None, name, target, image, extra)
+def _reader_forget(path: Path) -> None:
+    with _readers_lock:
+        _readers.pop(path, None)
 
 
-def _rows_insert(connection: sqlite3.Connection, products: Iterable[Product]) -> None:
-    for product in products:
-        rowid = connection.execute(
-            "INSERT INTO product_rows (sku) VALUES (?)", (product.sku,)
-        ).lastrowid
-        connection.execute(
-            "INSERT INTO products (rowid, sku, name, target, category, image, extra) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                rowid,
-                product.sku,
-                product.name,
-                product.target,
-                product.category,
-                product.image,
-                json.dumps(product.extra),
-            ),
-        )
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
-def _row_delete(connection: sqlite3.Connection, sku: str) -> None:
-    row = connection.execute("SELECT rowid FROM product_rows WHERE sku = ?", (sku,)).fetchone()
-    if row is not None:
-        connection.execute("DELETE FROM products WHERE rowid = ?", row)
-        connection.execute("DELETE FROM product_rows WHERE rowid = ?", row)
+_readers: dict[Path, tuple[Path, tantivy.Index]] = {}
+_readers_lock = threading.Lock()

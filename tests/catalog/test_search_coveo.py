@@ -91,7 +91,7 @@ def coveo():
 @pytest.fixture
 def coveo_settings(settings, coveo, tmp_path):
     settings.SEARCH_BACKEND = "coveo"
-    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search.sqlite3"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search-index"
     settings.COVEO_SEARCH_URL = coveo.url
     settings.COVEO_PUSH_URL = coveo.url
     settings.COVEO_ORGANIZATION_ID = ORG

@@ -2,9 +2,10 @@
 
 import fcntl
 import logging
-import sqlite3
-from contextlib import closing
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -71,7 +72,7 @@ SHOP = [
 @pytest.fixture
 def index_path(settings, tmp_path):
     settings.SEARCH_BACKEND = "embedded"
-    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "index" / "search.sqlite3"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "index" / "search-index"
     return settings.CIS_SEARCH_INDEX_PATH
 
 
@@ -80,6 +81,11 @@ def engine(index_path):
     engine = search_backend("embedded")
     engine.index_rebuild(SHOP)
     return engine
+
+
+def index_folders(index_path) -> list:
+    """The index folders beside the link (the live one, and any being built)."""
+    return [p for p in index_path.parent.iterdir() if p.is_dir() and not p.is_symlink()]
 
 
 def skus(hits) -> list[str]:
@@ -158,12 +164,13 @@ def test_search_respects_limit(engine):
 
 
 def test_rebuild_swaps_atomically_while_searches_use_the_old_index(engine, index_path):
-    building = index_path.with_name(index_path.name + ".building")
+    live = index_path.resolve()
     seen_during_build = []
 
     def new_catalog():
         yield product("NEW-1", "Trail Running Shoe, Green", "men", "running shoes")
-        assert building.exists()  # the new index goes to its own file...
+        building = [p for p in index_folders(index_path) if p != live]
+        assert building  # the new index goes to a folder of its own...
         seen_during_build.append(skus(engine.search("coral")))  # ...the old one still answers
         seen_during_build.append(skus(engine.search("green")))
         yield product("NEW-2", "Rain Shell", "women", "jackets")
@@ -172,7 +179,7 @@ def test_rebuild_swaps_atomically_while_searches_use_the_old_index(engine, index
     assert seen_during_build == [["RUN-1"], []]
     assert skus(engine.search("coral")) == []
     assert skus(engine.search("green")) == ["NEW-1"]
-    assert not building.exists()
+    assert index_folders(index_path) == [index_path.resolve()]  # the old folder is gone
 
 
 def test_failed_rebuild_keeps_the_old_index(engine, index_path):
@@ -180,10 +187,11 @@ def test_failed_rebuild_keeps_the_old_index(engine, index_path):
         yield product("NEW-1", "Trail Running Shoe", "men")
         raise RuntimeError("the database went away")
 
+    live = index_path.resolve()
     with pytest.raises(RuntimeError):
         engine.index_rebuild(broken_catalog())
     assert skus(engine.search("coral")) == ["RUN-1"]
-    assert not index_path.with_name(index_path.name + ".building").exists()
+    assert index_folders(index_path) == [live]  # nothing left behind
 
 
 def test_update_upserts_and_deletes(engine):
@@ -215,20 +223,22 @@ def test_missing_index_is_built_from_the_catalog_on_first_search(products, index
     assert "missing" in caplog.text
 
 
-def test_unreadable_index_is_unavailable_not_a_crash(index_path):
-    index_path.parent.mkdir(parents=True)
-    index_path.write_bytes(b"this is not a database" * 100)
+def test_unreadable_index_is_unavailable_not_a_crash(engine, index_path):
+    (index_path.resolve() / "meta.json").write_bytes(b"this is not an index" * 100)
+    embedded._reader_forget(index_path)  # as a process that opens it now
     with pytest.raises(SearchUnavailable):
-        search_backend().search("shoes")
+        engine.search("shoes")
     result = catalog_search("shoes")
     assert result.hits == [] and result.notice
 
 
-def test_index_file_is_a_separate_fts5_database(engine, index_path):
-    connection = sqlite3.connect(index_path)
-    (count,) = connection.execute("SELECT count(*) FROM products").fetchone()
-    connection.close()
-    assert count == len(SHOP)
+def test_the_index_is_a_folder_of_its_own_behind_a_link(engine, index_path):
+    assert index_path.is_symlink() and index_path.resolve().is_dir()
+    assert (index_path.resolve() / embedded.VERSION_FILE).read_text() == str(
+        embedded.SCHEMA_VERSION
+    )
+    searcher = embedded._reader(index_path).searcher()
+    assert searcher.num_docs == len(SHOP)
 
 
 def test_index_catalog_command_builds_the_configured_index(products, index_path):
@@ -256,125 +266,68 @@ def test_hits_carry_the_stored_display_fields(index_path):
         [Product(sku="IMG-1", name="Trail Shoe", target="men", image="https://cdn.example/t.jpg")]
     )
     (hit,) = engine.search("shoe")
-    assert (hit.name, hit.target, hit.image) == ("Trail Shoe", "men", "https://cdn.example/t.jpg")
+    fields = (hit.fields["name"], hit.fields["target"], hit.fields["image"])
+    assert fields == ("Trail Shoe", "men", "https://cdn.example/t.jpg")
 
 
-def test_a_repeated_search_is_answered_from_the_thread_cache(engine):
-    first = engine.search("shoes", limit=5)
-    reader = embedded._reader(engine.path)
-    assert list(reader.answers) == [(("shoes",), 5)]
-    first.clear()  # the caller's list is its own: the kept answer is unchanged
-    statements = []
-    reader.connection.set_trace_callback(statements.append)
-    again = engine.search("shoes", limit=5)
-    assert set(skus(again)) == {"RUN-1", "RUN-2"}
-    assert statements == ["PRAGMA data_version"]  # no full-text query
-    engine.search("shoes", limit=6)  # another limit is another question
-    assert len(reader.answers) == 2 and any("MATCH" in s for s in statements)
-
-
-def test_the_cache_keeps_the_most_recent_searches(engine, settings):
-    settings.CIS_SEARCH_CACHE_ENTRIES = 2
-    for query in ["shoes", "jacket", "shoes", "boot"]:
-        engine.search(query)
-    assert [words for (words, _), _ in embedded._reader(engine.path).answers.items()] == [
-        ("shoes",),
-        ("boot",),
-    ]
-    settings.CIS_SEARCH_CACHE_ENTRIES = 0
-    engine.search("shorts")
-    assert ("shorts",) not in [words for words, _ in embedded._reader(engine.path).answers]
-
-
-def test_another_process_writing_the_index_empties_the_cache(engine, index_path):
-    assert skus(engine.search("olive")) == ["HIK-1"]
-    # Another process's write: a connection of its own, as index_update (or another worker) uses.
-    other = sqlite3.connect(index_path)
-    with other:
-        other.execute("UPDATE products SET name = 'Hiking Shoe' WHERE sku = 'HIK-1'")
-    other.close()
-    assert skus(engine.search("olive")) == []
-    assert "HIK-1" in skus(engine.search("shoes"))
-
-
-def test_a_write_just_after_a_search_read_is_not_hidden_by_its_kept_answer(
-    engine, index_path, monkeypatch
-):
-    matches = embedded._matches
-
-    def matches_then_another_process_writes(*args):
-        rows = matches(*args)
-        monkeypatch.setattr(embedded, "_matches", matches)  # once
-        other = sqlite3.connect(index_path, timeout=5)
-        with other:
-            other.execute("UPDATE products SET name = 'Hiking Shoe' WHERE sku = 'HIK-1'")
-        other.close()
-        return rows
-
-    monkeypatch.setattr(embedded, "_matches", matches_then_another_process_writes)
-    assert skus(engine.search("olive")) == ["HIK-1"]  # read before the write
-    assert skus(engine.search("olive")) == []  # not that answer again: the index changed
-
-
-def test_stored_products_are_read_once_then_kept_until_the_index_changes(engine, index_path):
-    assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1", "NOT-THERE"])] == [
-        ("HIK-1", "Men's Waterproof Hiking Boot, Olive")
-    ]
-    reader = embedded._reader(engine.path)
-    statements = []
-    reader.connection.set_trace_callback(statements.append)
-    again = engine.products_stored(["HIK-1", "NOT-THERE"])
-    assert [h.name for h in again] == ["Men's Waterproof Hiking Boot, Olive"]
-    assert statements == ["PRAGMA data_version"]  # answered from the thread's answers
-    other = sqlite3.connect(index_path)
-    with other:
-        other.execute("UPDATE products SET name = 'Olive Trail Boot' WHERE sku = 'HIK-1'")
-    other.close()
-    assert [h.name for h in engine.products_stored(["HIK-1"])] == ["Olive Trail Boot"]
-
-
-def test_stored_products_beyond_what_a_thread_keeps_are_still_all_answered(engine, monkeypatch):
-    monkeypatch.setattr(embedded, "STORED_ENTRIES", 2)
-    assert {h.sku for h in engine.products_stored(["HIK-1", "RUN-1"])} == {"HIK-1", "RUN-1"}
-    assert {h.sku for h in engine.products_stored(["HIK-1", "RUN-2"])} == {"HIK-1", "RUN-2"}
-    assert len(embedded._reader(engine.path).stored) <= 2
-
-
-def test_an_index_of_an_older_schema_is_rebuilt_on_first_search(products, index_path, caplog):
-    index_path.parent.mkdir(parents=True)
-    old = sqlite3.connect(index_path)  # version 1: no user_version, no stored display fields
-    old.executescript(
-        "CREATE TABLE product_rows (sku TEXT PRIMARY KEY);"
-        "CREATE VIRTUAL TABLE products USING fts5(sku UNINDEXED, name, target, category);"
+def test_another_process_updating_the_index_shows_at_the_next_search(engine, index_path):
+    assert skus(engine.search("vest")) == []  # this process now holds a reader
+    root, path = str(Path(__file__).resolve().parents[2]), str(index_path)
+    script = (
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "import django, os\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'storefront.settings'\n"
+        "django.setup()\n"
+        "from catalog.models import Product\n"
+        "from catalog.search.embedded import EmbeddedSearch\n"
+        "vest = Product(sku='VST-1', name='Running Vest', target='men', extra={})\n"
+        f"EmbeddedSearch({path!r}).index_update([vest])\n"
     )
-    old.close()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert skus(engine.search("vest")) == ["VST-1"]
+
+
+def test_stored_products_are_answered_in_the_order_asked(engine):
+    asked = ["HIK-1", "NOT-THERE", "RUN-1", "HIK-1"]
+    assert [(h.sku, h.name) for h in engine.products_stored(asked)] == [
+        ("HIK-1", "Men's Waterproof Hiking Boot, Olive"),
+        ("RUN-1", "Women's Lightweight Running Shoe, Coral"),
+    ]
+    engine.index_update([product("HIK-1", "Olive Trail Boot", "men", "hiking boots")])
+    assert [h.name for h in engine.products_stored(["HIK-1"])] == ["Olive Trail Boot"]
+    assert engine.products_stored([]) == []
+
+
+def test_an_index_of_an_older_kind_is_rebuilt_on_first_search(products, index_path, caplog):
+    index_path.parent.mkdir(parents=True)
+    index_path.write_bytes(b"SQLite format 3\x00")  # where an FTS5 file may have been
     with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
         hits = search_backend().search("shoes")
     assert set(skus(hits)) == {"RUN-1", "RUN-2"} and hits[0].name is not None
-    assert "schema version 0" in caplog.text
-    with closing(sqlite3.connect(index_path)) as rebuilt:
-        assert rebuilt.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
+    assert index_path.is_symlink()
+    (index_path.resolve() / embedded.VERSION_FILE).write_text("3")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
+        assert set(skus(search_backend().search("shoes"))) == {"RUN-1", "RUN-2"}
+    assert "schema version 3" in caplog.text
+    assert (index_path.resolve() / embedded.VERSION_FILE).read_text() == str(
+        embedded.SCHEMA_VERSION
+    )
 
 
 def test_an_update_to_an_index_of_an_older_schema_rebuilds_it_with_the_change(products, index_path):
-    index_path.parent.mkdir(parents=True)
-    old = sqlite3.connect(index_path)  # version 2: display fields, no optional columns
-    old.executescript(
-        "PRAGMA user_version = 2;"
-        "CREATE TABLE product_rows (sku TEXT PRIMARY KEY);"
-        "CREATE VIRTUAL TABLE products USING fts5("
-        "sku UNINDEXED, name, target, category, image UNINDEXED);"
-    )
-    old.close()
+    engine = search_backend("embedded")
+    engine.index_rebuild(Product.objects.all())
+    (index_path.resolve() / embedded.VERSION_FILE).write_text("3")
     renamed = Product.objects.get(sku="HIK-1")
     renamed.name = "Olive Trail Boot"
     renamed.save()
-    engine = search_backend("embedded")
     engine.index_update([renamed])  # what a catalog load does while another engine serves
     assert [(h.sku, h.name) for h in engine.products_stored(["HIK-1"])] == [
         ("HIK-1", "Olive Trail Boot")
     ]
-    assert engine.products_stored(["RUN-1"])[0].extra_json == '{"category": "running shoes"}'
+    assert engine.products_stored(["RUN-1"])[0].fields["extra"] == {"category": "running shoes"}
 
 
 def test_an_admin_edit_reaches_the_search_index(
@@ -394,3 +347,48 @@ def test_an_admin_edit_reaches_the_search_index(
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(f"/admin/catalog/product/{product.sku}/delete/", {"post": "yes"})
     assert "HIK-1" not in skus(search_backend().search("hiking"))
+
+
+def test_possessives_are_one_token_whoever_they_name():
+    counts = {
+        name: len(embedded.tokens(name))
+        for name in ("Men's Running Shoe", "Women's Running Shoe", "Kids' Running Shoe")
+    }
+    assert set(counts.values()) == {3}, counts
+    assert embedded.tokens("Men\u2019s Shoes") == embedded.tokens("mens shoe")
+
+
+def test_the_same_product_for_another_audience_scores_the_same(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(
+        [
+            product("M-1", "Men's Stability Running Shoe, Blue", "men", "running shoes"),
+            product("K-1", "Kids' Stability Running Shoe, Blue", "kids", "running shoes"),
+            product("W-1", "Women's Stability Running Shoe, Blue", "women", "running shoes"),
+        ]
+    )
+    scores = {hit.sku: hit.score for hit in engine.search("shoes")}
+    assert len(scores) == 3 and len(set(scores.values())) == 1, scores
+
+
+def test_misspelt_words_find_their_products_below_exact_matches(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(
+        [
+            *SHOP,
+            product("JAK-1", "Men's Rain Jacket, Navy", "men", "rain jackets"),
+            product("SHO-1", "Trail Shoe Laces", "unisex", "laces"),  # "shoe", not "shoes"
+        ]
+    )
+    assert set(skus(engine.search("sheos"))) >= {"RUN-1", "RUN-2"}
+    assert set(skus(engine.search("jaket"))) == {"HIK-2", "JAK-1"}
+    assert set(skus(engine.search("runing shoes"))) == {"RUN-1", "RUN-2"}
+    exact_then_near = engine.search("laces")
+    assert skus(exact_then_near)[0] == "SHO-1"
+
+
+def test_short_words_match_exactly_only(engine):
+    assert skus(engine.search("cap")) == ["CAF-1"]
+    assert skus(engine.search("cup")) == []  # one edit from "cap", but three letters
+    assert skus(engine.search("boot")) == ["HIK-1"]
+    assert skus(engine.search("bost")) == ["HIK-1"]  # four letters: one edit is forgiven

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from catalog.models import Product
 from catalog.search import (
     catalog_search,
+    embedded,
     search_backend,
     search_backend_names,
     search_index_rebuild,
@@ -22,7 +23,7 @@ NOTICE = "Elasticsearch is unavailable; showing results from the built-in search
 
 @pytest.fixture
 def index_path(settings, tmp_path):
-    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search.sqlite3"
+    settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search-index"
     return settings.CIS_SEARCH_INDEX_PATH
 
 
@@ -91,7 +92,11 @@ def test_unknown_backend_setting_falls_back_instead_of_failing(settings, index_p
 
 
 def test_both_engines_down_answers_empty_with_a_notice(elasticsearch_down, index_path):
-    index_path.write_bytes(b"\x00garbage" * 512)
+    live = index_path.with_name("search-index.1")  # an index whose files are garbage
+    live.mkdir(parents=True)
+    (live / embedded.VERSION_FILE).write_text(str(embedded.SCHEMA_VERSION))
+    (live / "meta.json").write_bytes(b"\x00garbage" * 512)
+    index_path.symlink_to(live.name)
     result = catalog_search("shoes")
     assert result.hits == []
     assert result.notice and "unavailable" in result.notice

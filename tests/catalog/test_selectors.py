@@ -6,7 +6,7 @@ from catalog.selectors import product_cards
 
 def test_result_cards_come_from_the_catalog_when_no_index_stores_them(shop, settings):
     assert not settings.CIS_SEARCH_INDEX_PATH.exists()  # no built-in index to ask
-    stored = SearchHit("RUN-1", 2.0, None, "Stored name", "women", "")
+    stored = SearchHit.displayed("RUN-1", 2.0, name="Stored name", target="women")
     cards = product_cards(["RUN-1", "HIK-3", "GONE-1"], known=[stored, SearchHit("HIK-3", 1.0)])
     assert cards["RUN-1"].name == "Stored name"  # as the engine gave it
     assert cards["HIK-3"].name == "Trail Shoe, Brown"  # looked up: the hit had no fields
