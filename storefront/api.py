@@ -45,6 +45,17 @@ def _limit(request: HttpRequest) -> int:
     return limit
 
 
+def _strength(request: HttpRequest) -> float:
+    raw = request.GET.get("strength", "1")
+    try:
+        strength = float(raw)
+    except ValueError:
+        raise BadParameter(f"strength must be a number from 0 to 1, not {raw[:40]!r}") from None
+    if not 0 <= strength <= 1:
+        raise BadParameter("strength must be from 0 (the plain order) to 1 (fully personalized)")
+    return strength
+
+
 def _flag(request: HttpRequest, name: str, default: bool) -> bool:
     raw = request.GET.get(name)
     if raw is None:
@@ -67,10 +78,15 @@ def _error(message: str, status: int) -> JsonResponse:
 def search(request: HttpRequest) -> JsonResponse:
     try:
         limit, personalize = _limit(request), _flag(request, "personalize", True)
+        strength = _strength(request)
     except BadParameter as exc:
         return _error(str(exc), 400)
     page = search_page(
-        request.GET.get("q", ""), session=request.session, limit=limit, personalize=personalize
+        request.GET.get("q", ""),
+        session=request.session,
+        limit=limit,
+        personalize=personalize,
+        strength=strength,
     )
     outcome = page.outcome
     return JsonResponse(
@@ -84,6 +100,7 @@ def search(request: HttpRequest) -> JsonResponse:
                     text_score=row.result.text_score,
                     similarity=row.result.similarity,
                     score=row.result.score,
+                    plain_position=row.result.plain_position,
                     because=(
                         {
                             "sku": row.result.because,

@@ -51,12 +51,14 @@ def search_for_visitor(
     session: SessionBase,
     limit: int,
     personalize: bool = True,
+    strength: float = 1.0,
     searcher: CatalogSearch | None = None,
 ) -> SearchOutcome:
     """The first `limit` of the backend's top window for `query` re-ranked against the
     visitor's session vector, and the first `limit` of the backend's own order.
 
     A visitor without history (or with `personalize` off) gets the backend's order.
+    `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT).
     `searcher`: the engine, when the caller has resolved it.
     """
     model = model_active()
@@ -73,7 +75,7 @@ def search_for_visitor(
             visitor = visitor_read()
             vector = _vector_served(visitor.state, model)
     notices = visitor.notices + ([found.notice] if found.notice else [])
-    weight = settings.CIS_RERANK_WEIGHT
+    weight = settings.CIS_RERANK_WEIGHT * min(max(strength, 0.0), 1.0)
 
     def plain_order() -> list[RankedResult]:
         return results_rerank(
@@ -125,14 +127,25 @@ class SearchPage:
 
 
 def search_page(
-    query: str, *, session: SessionBase, limit: int, personalize: bool = True, compare: int = 0
+    query: str,
+    *,
+    session: SessionBase,
+    limit: int,
+    personalize: bool = True,
+    strength: float = 1.0,
+    compare: int = 0,
 ) -> SearchPage:
     """A search for this visitor with every product card it shows, looked up together: the
     results (personalized, or plain when not `personalize`), the products they were chosen
     "because" of, and with `compare`, the first `compare` of the plain order beside them."""
     searcher = catalog_searcher()
     outcome = search_for_visitor(
-        query, session=session, limit=limit, personalize=personalize, searcher=searcher
+        query,
+        session=session,
+        limit=limit,
+        personalize=personalize,
+        strength=strength,
+        searcher=searcher,
     )
     shown = outcome.results if personalize else outcome.plain
     plain = outcome.plain[:compare] if compare else []  # the plain order only when shown

@@ -94,11 +94,13 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
 
 def search(request: HttpRequest) -> HttpResponse:
     compare = request.GET.get("view") == "compare"
+    strength = _strength(request.GET.get("strength", ""))
     page = search_page(
         request.GET.get("q", ""),
         session=request.session,
         limit=SEARCH_ROWS,
         personalize=request.GET.get("personalize") != "0",
+        strength=strength,
         compare=COMPARE_ROWS if compare else 0,
     )
     context = {
@@ -109,8 +111,18 @@ def search(request: HttpRequest) -> HttpResponse:
         "rows": page.rows,
         "compare_rows": page.compared,
         "notices": page.outcome.notices,
+        "strength": strength,
     }
     return render(request, "storefront/search.html", context)
+
+
+def _strength(raw: str) -> float:
+    """The page's personalization strength: a number from 0 to 1 (anything else: full)."""
+    try:
+        strength = float(raw)
+    except ValueError:
+        return 1.0
+    return strength if 0 <= strength <= 1 else 1.0
 
 
 def space(request: HttpRequest) -> HttpResponse:

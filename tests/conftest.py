@@ -278,3 +278,24 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def sample_shop(tmp_path, models_dir, settings):
+    """The generated sample shop (its defaults, without pictures), loaded, trained with the
+    default parameters and indexed, as `make demo` prepares it."""
+    from catalog.importing import catalog_import
+    from catalog.sample_data import sample_data_generate
+    from catalog.search import search_index_rebuild
+    from personalization.events import sessions_import
+    from personalization.serving import product_vectors_active
+    from personalization.training import embeddings_train
+    from personalization.versions import training_version_create
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    sample_data_generate(tmp_path / "sample", images=False)
+    catalog_import(tmp_path / "sample" / "catalog.csv")
+    sessions_import(tmp_path / "sample" / "sessions.txt", source="sample")
+    version = embeddings_train(training_version_create(triggered_by="acceptance").pk)
+    assert version.is_active
+    search_index_rebuild(vectors=product_vectors_active())

@@ -1,5 +1,8 @@
 """Small builders shared by the tests (imported as `from factories import ...`)."""
 
+import json
+import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +83,21 @@ def train(params=None, **options) -> EmbeddingVersion:
     """A product version trained now on the logged sessions, with FAST params."""
     version = training_version_create(params={**FAST, **(params or {})}, triggered_by="test")
     return embeddings_train(version.pk, **options)
+
+
+class Visitor:
+    """A browser-like HTTP client with its own cookies (its own session)."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def get(self, path: str) -> bytes:
+        request = urllib.request.Request(self.base_url + path, headers={"User-Agent": BROWSER})
+        with self.opener.open(request, timeout=30) as response:
+            assert response.status == 200
+            return response.read()
+
+    def top(self, query: str, *, personalize: bool = True, limit: int = 5) -> dict:
+        flag = "1" if personalize else "0"
+        return json.loads(self.get(f"/api/search/?q={query}&personalize={flag}&limit={limit}"))

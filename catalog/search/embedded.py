@@ -33,6 +33,7 @@ import os
 import shutil
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -55,7 +56,7 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5  # written in the index folder; an index of another version is rebuilt
+SCHEMA_VERSION = 6  # written in the index folder; an index of another version is rebuilt
 VERSION_FILE = "cis-schema-version"
 ANALYZER = "cis_english"  # stemmed: what is ranked
 WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
@@ -66,6 +67,12 @@ FUZZY_MIN_LETTERS = 4  # shorter words match exactly or not at all
 FUZZY_TWO_EDITS_LETTERS = 8
 BUILD_HEAP, UPDATE_HEAP = 200_000_000, 20_000_000  # tantivy writer memory, bytes
 WRITE_BATCH = 2000
+# The plain order mixes categories among matches of (nearly) equal relevance: in a shop of
+# templated names, thousands tie ("shoes" gives 275 at one score on the sample shop), and the
+# index's own order would show one category a page. Within TIE_SHARE of a run's first score,
+# results take turns by category, among the first DIVERSITY_POOL matches.
+TIE_SHARE = 0.06
+DIVERSITY_POOL = 200
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
 
 
@@ -79,6 +86,7 @@ def schema() -> tantivy.Schema:
     # The display fields as loaded, in one JSON text: the fewer stored fields, the cheaper a
     # hit is to read (200 per search).
     builder.add_text_field("display", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("group", fast=True)  # the category's code, for mixing categories
     return builder.build()
 
 
@@ -295,7 +303,14 @@ def _words_query(words: list[str], *, every: bool, near: bool = True) -> tantivy
 def _hits(
     searcher: tantivy.Searcher, query: tantivy.Query, limit: int, *, scored: bool = True
 ) -> list[SearchHit]:
-    found = searcher.search(query, limit, count=False).hits
+    """The first `limit` matches, categories mixed within near-ties (see TIE_SHARE), with their
+    display fields."""
+    if scored:
+        found = searcher.search(query, max(limit, DIVERSITY_POOL), count=False).hits
+        groups = searcher.fast_field_values("group", [address for _, address in found])
+        found = ties_mixed(found, groups)[:limit]
+    else:
+        found = searcher.search(query, limit, count=False).hits
     hits = []
     for score, address in found:
         document = searcher.doc(address)
@@ -310,6 +325,27 @@ def _hits(
     return hits
 
 
+def ties_mixed(found: list[tuple[float, object]], groups: list[int | None]) -> list:
+    """`found` (score, address), best first, with each run of near-equal scores (within
+    TIE_SHARE of its first) reordered so that its groups take turns, each group keeping its
+    own order."""
+    mixed: list = []
+    start = 0
+    while start < len(found):
+        floor = found[start][0] * (1 - TIE_SHARE)
+        end = start + 1
+        while end < len(found) and found[end][0] >= floor:
+            end += 1
+        queues: dict = {}
+        for item, group in zip(found[start:end], groups[start:end], strict=True):
+            queues.setdefault(group, []).append(item)
+        turns = list(queues.values())
+        for rank in range(max(map(len, turns))):
+            mixed += [queue[rank] for queue in turns if rank < len(queue)]
+        start = end
+    return mixed
+
+
 def _document(product: Product) -> tantivy.Document:
     category = product.category
     return tantivy.Document(
@@ -318,6 +354,7 @@ def _document(product: Product) -> tantivy.Document:
         category=possessives_drop(category),
         target=product.target,
         words=f"{product.name} {category}",
+        group=zlib.crc32(category.encode()) & 0x7FFFFFFF,
         display=json.dumps(
             {
                 "name": product.name,

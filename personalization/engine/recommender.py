@@ -160,6 +160,12 @@ class SessionRecommender:
         vectors, known = self.session_vectors([skus])
         return vectors[0] if known[0] else None
 
+    def session_weights(self, skus: Sequence[str]) -> dict[str, float]:
+        """Each known viewed SKU's weight in the session vector (recency, repeats as configured),
+        for telling which viewed product contributed most to a similarity."""
+        row = self._weights([skus], self.config.half_life)
+        return {self.items[code]: float(w) for code, w in zip(row.indices, row.data, strict=True)}
+
     def session_vectors(self, prefixes: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, known): one unit-length row per prefix (zero where `known` is False)."""
         return self._session_vectors(self._weights(prefixes, self.config.half_life))

@@ -1,13 +1,21 @@
 """Personalized search: the search backend's top results re-ranked against the visitor's
 session vector, each able to say which viewed product it resembles.
 
-score = (1 - weight) * text + weight * cosine(session vector, product vector), where `text` is
-the backend's relevance min-max normalized within the window (best 1, worst 0). Min-max, not a
-division by the best score: relevance has an offset (a BM25-like score of the sample shop's top
-400 "shoes" spans 0.87-1.06), so divided by the best it would only move within 0.82-1 and text
-would have almost no say; min-max gives it the cosine's range, so the weight means the same for
-every query and backend. The price, stretching near-ties, is bounded by 1 - weight.
-Weight 1 is the seed's pure cosine re-rank; weight 0 the plain order.
+score = text / best text + weight * cosine(session vector, product vector).
+
+Text is taken relative to the window's best match, so the weight is a reach in units of the
+best match's relevance: a result can pass another only when its text score is lower by less
+than weight * (its cosine - the other's). Cosines of unit vectors differ by at most 2, so
+personalization re-orders products of comparable relevance (names of one template, which
+score within a few percent of each other) and never lifts a weak or partial match, one
+scoring below (1 - 2 * weight) of a stronger one, above it: a near miss ("sheos") stays below
+every exact match, a product matching one field below those matching two. The rule it
+replaces, min-max normalisation within the window, stretched a 0.7% difference in text score
+over the whole 0..1 range and let the cosine overturn what was typed.
+
+Only a result that can be explained is lifted (see BECAUSE_MIN), and only by a positive
+cosine: nothing moves up that does not say why. Weight 0 is the plain order; a request's
+strength (0..1) scales the weight.
 """
 
 from __future__ import annotations
@@ -23,12 +31,11 @@ import numpy as np
 
 from .recommender import SessionRecommender
 
-# When a result names the viewed product it resembles most (cosine of the two vectors). On the
-# sample shop's model, pairs of one category and audience have a median cosine of 0.53, pairs of
-# one activity 0.36, unrelated pairs a 90th percentile of 0.17. So a result that moved up names
-# a product at least "of its activity"; one that did not, only a product "of its kind".
-BECAUSE_MOVED_MIN = 0.25
-BECAUSE_NOTABLE = 0.5
+# "Because you viewed X" names the viewed product that contributed most to the result's
+# similarity (its recency weight times its cosine to the result), when that cosine is at least
+# BECAUSE_MIN. On the sample shop's model, pairs of one category and audience have a median
+# cosine of 0.53, pairs of one activity 0.36, unrelated pairs a 90th percentile of 0.17.
+BECAUSE_MIN = 0.3
 _SKU, _SCORE, _SIMILARITY = attrgetter("sku"), attrgetter("score"), attrgetter("similarity")
 
 
@@ -74,21 +81,19 @@ def results_rerank(
     as there is nothing to compare them on. Without a session vector (cold start), or when it
     does not fit the model (a version changed mid-request), the order is the backend's.
 
-    `because` names, among `viewed_skus` other than the result itself, the one whose vector is
-    most similar to the result's, when that cosine is at least BECAUSE_NOTABLE, or at least
-    BECAUSE_MOVED_MIN for a result that moved up: the product a shopper would recognise it as
-    "like", which is not always the recency-weighted largest contribution to the similarity (a
-    shoe viewed three views ago explains a shoe better than the shorts viewed since).
+    `because` names, among `viewed_skus` other than the result itself, the one that contributed
+    most to the result's similarity (its recency weight in the session vector times its cosine
+    to the result), when its cosine to the result is at least BECAUSE_MIN.
     """
-    if not 0 <= weight <= 1:
-        raise ValueError(f"the re-rank weight must be between 0 and 1, not {weight!r}")
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"the re-rank weight must be a number >= 0, not {weight!r}")
     hits = list(hits)
     count = len(hits)
     shown = count if limit is None else max(0, min(limit, count))
     # Whole-window work is done on arrays: a Python step per result of a 200-result window
     # would cost more than the re-rank itself.
     text = np.fromiter(map(_SCORE, hits), dtype=np.float64, count=count)
-    text_norm = _scores_normalize(text)
+    text_norm = _scores_relative(text)
     vectors = _vectors_of(recommender)
     if (
         count == 0
@@ -108,6 +113,7 @@ def results_rerank(
     given = _similarities_given(hits)
     viewed = [sku for sku in dict.fromkeys(viewed_skus) if sku in index]
     viewed_codes = np.array([index[sku] for sku in viewed], dtype=np.int64)
+    viewed_weights = _recency_weights(recommender, viewed_skus, viewed)
     # One product for all: each result against the session vector and each viewed product.
     probes = np.vstack([session_vector[None, :], vectors[viewed_codes]])
     if given is None and codes.min() >= 0:
@@ -116,7 +122,8 @@ def results_rerank(
         with_vector = np.arange(count)
         table = vectors[codes] @ probes.T
         similarity = table[:, 0].astype(np.float64)
-        score = (1 - weight) * text_norm + weight * similarity
+        named = _named(table[:, 1:], codes, viewed_codes, viewed_weights)
+        score = text_norm + np.where(named >= 0, weight * np.maximum(similarity, 0.0), 0.0)
         order = np.argsort(-score, kind="stable")  # best first; ties keep the plain order
         position = np.empty(count, dtype=np.int64)
         position[order] = with_vector
@@ -126,8 +133,12 @@ def results_rerank(
         table = vectors[codes[with_vector]] @ probes.T
         computed = similarity[with_vector]
         similarity[with_vector] = np.where(np.isnan(computed), table[:, 0], computed)
+        named_rows = _named(table[:, 1:], codes[with_vector], viewed_codes, viewed_weights)
+        named = np.full(count, -1, dtype=np.int64)
+        named[with_vector] = named_rows
         known = ~np.isnan(similarity)
-        score = np.where(known, (1 - weight) * text_norm + weight * similarity, text_norm)
+        lift = np.where(named >= 0, weight * np.maximum(np.nan_to_num(similarity), 0.0), 0.0)
+        score = np.where(known, text_norm + lift, text_norm)
         # Results without a similarity keep their slots; the others are ranked among themselves.
         slots = np.flatnonzero(known)
         ranked = slots[np.lexsort((slots, -score[slots]))]  # best first; ties keep plain order
@@ -135,19 +146,7 @@ def results_rerank(
         position[ranked] = slots
         order = np.empty(count, dtype=np.int64)
         order[position] = np.arange(count)  # order[at]: the plain position of the result at `at`
-    cosines = table[:, 1:]
-    because: dict[int, str] = {}
-    if len(viewed) and len(with_vector):
-        in_view = position[with_vector] < shown  # only the results that will be built
-        _because_fill(
-            because,
-            cosines=cosines[in_view],
-            rows=with_vector[in_view],
-            row_codes=codes[with_vector][in_view],
-            viewed=viewed,
-            viewed_codes=viewed_codes,
-            position=position,
-        )
+    because = {plain: viewed[named[plain]] for plain in order[:shown].tolist() if named[plain] >= 0}
     # Plain Python values first: reading numpy arrays element by element would cost more than
     # the whole re-rank.
     plains = order[:shown].tolist()
@@ -189,32 +188,39 @@ def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:
     return np.asarray(recommender.vectors.vectors) if recommender is not None else None
 
 
-def _scores_normalize(scores: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1]; all equal (or a single hit): all 1, text does not discriminate."""
+def _scores_relative(scores: np.ndarray) -> np.ndarray:
+    """Each score over the best (the best is 1); when the best is not a positive finite number,
+    all 1: text does not discriminate."""
     if not len(scores):
         return scores.copy()
-    low, high = scores.min(), scores.max()
-    if not high - low > 0 or not math.isfinite(high - low):
+    best = scores.max()
+    if not (math.isfinite(best) and best > 0):
         return np.ones_like(scores)
-    return (scores - low) / (high - low)
+    return np.clip(scores / best, 0.0, 1.0)
 
 
-def _because_fill(
-    because: dict[int, str],
-    *,
-    cosines: np.ndarray,
-    rows: np.ndarray,
-    row_codes: np.ndarray,
-    viewed: list[str],
-    viewed_codes: np.ndarray,
-    position: np.ndarray,
-) -> None:
-    """Set `because[row]` for the results (`rows`, with their cosine to each viewed product)
-    that the most similar viewed product explains."""
-    cosines = cosines.copy()
-    cosines[row_codes[:, None] == viewed_codes[None, :]] = -np.inf  # not "like itself"
-    best = cosines.argmax(axis=1)
-    best_cosine = cosines[np.arange(len(rows)), best]
-    needed = np.where(position[rows] < rows, BECAUSE_MOVED_MIN, BECAUSE_NOTABLE)
-    for row in np.flatnonzero(best_cosine >= needed).tolist():
-        because[int(rows[row])] = viewed[best[row]]
+def _recency_weights(
+    recommender: SessionRecommender | None, viewed_skus: Sequence[str], viewed: list[str]
+) -> np.ndarray:
+    """Each of `viewed`'s weight in the session vector (1 each without a recommender)."""
+    if recommender is None:
+        return np.ones(len(viewed))
+    weights = recommender.session_weights(viewed_skus)
+    return np.array([weights.get(sku, 0.0) for sku in viewed])
+
+
+def _named(
+    cosines: np.ndarray, codes: np.ndarray, viewed_codes: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """For each result (a row of its cosines to the viewed products), the index of the viewed
+    product that contributed most to its similarity (recency weight times cosine, itself left
+    out) when that product's cosine to it is at least BECAUSE_MIN; else -1. Only such results
+    are lifted: personalization moves what it can explain."""
+    if not len(viewed_codes) or not len(cosines):
+        return np.full(len(cosines), -1, dtype=np.int64)
+    contributions = cosines * weights[None, :]
+    contributions[codes[:, None] == viewed_codes[None, :]] = -np.inf  # not "like itself"
+    best = contributions.argmax(axis=1)
+    rows = np.arange(len(cosines))
+    named = np.isfinite(contributions[rows, best]) & (cosines[rows, best] >= BECAUSE_MIN)
+    return np.where(named, best, -1)

@@ -2,58 +2,21 @@
 after viewing three running (skiing) products, "shoes" ("jacket") shows running shoes (ski
 jackets) first, while a new visitor gets the plain order."""
 
-import json
-import urllib.request
-from http.cookiejar import CookieJar
-
 import pytest
+from factories import Visitor
 
-from catalog.importing import catalog_import
 from catalog.models import Product
-from catalog.sample_data import sample_data_generate
-from catalog.search import search_index_rebuild
-from personalization.events import sessions_import
-from personalization.serving import product_vectors_active
-from personalization.training import embeddings_train
-from personalization.versions import training_version_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
-
-
-class Visitor:
-    """A browser-like HTTP client with its own cookies (its own session)."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-
-    def get(self, path: str) -> bytes:
-        request = urllib.request.Request(self.base_url + path, headers={"User-Agent": BROWSER})
-        with self.opener.open(request, timeout=30) as response:
-            assert response.status == 200
-            return response.read()
-
-    def top(self, query: str, *, personalize: bool = True, limit: int = 5) -> dict:
-        flag = "1" if personalize else "0"
-        return json.loads(self.get(f"/api/search/?q={query}&personalize={flag}&limit={limit}"))
-
 
 @pytest.fixture
-def sample_shop(tmp_path, models_dir, settings, redis_url):
-    """The generated sample shop, loaded, trained and indexed; sessions vectors in real Redis."""
+def sample_shop_on_redis(sample_shop, settings, redis_url):
+    """The sample shop, the visitors' states in the real Redis."""
     settings.CACHES = {
         **settings.CACHES,
         "personalization": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url},
     }
-    settings.CIS_MODEL_CHECK_SECONDS = 0
-    sample_data_generate(tmp_path / "sample", images=False)
-    catalog_import(tmp_path / "sample" / "catalog.csv")
-    sessions_import(tmp_path / "sample" / "sessions.txt", source="sample")
-    version = embeddings_train(training_version_create(triggered_by="acceptance").pk)
-    assert version.is_active
-    search_index_rebuild(vectors=product_vectors_active())
 
 
 def skus_of(products, activity: str, category: str, target: str, count: int) -> list[str]:
@@ -76,7 +39,7 @@ def categories(answer: dict) -> list[str]:
 
 
 def test_three_views_put_the_intent_first_and_a_new_visitor_sees_the_plain_order(
-    sample_shop, live_server
+    sample_shop_on_redis, live_server
 ):
     products = list(Product.objects.all())
     newcomer = Visitor(live_server.url)

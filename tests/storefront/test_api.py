@@ -47,10 +47,13 @@ def test_search_answers_with_every_field_typed(client, model):
     for item in body["results"]:
         assert set(item) == {
             "sku", "name", "target", "image", "text_score", "similarity", "score", "because",
+            "plain_position",
         }  # fmt: skip
+        assert isinstance(item["plain_position"], int)
         assert all(isinstance(item[key], str) for key in ["sku", "name", "target", "image"])
         assert isinstance(item["text_score"], float) and isinstance(item["score"], float)
         assert item["similarity"] is None and item["because"] is None
+    assert [item["plain_position"] for item in body["results"]] == list(range(len(SHOES)))
     first = body["results"][0]
     assert first["name"] == "Trail Shoe, Brown" and first["target"] == "men"
     assert first["image"].endswith("placeholder.svg")
@@ -371,3 +374,16 @@ def test_search_results_show_what_the_catalog_says(client, model, shop, settings
         "https://cdn.example/run-1.jpg",
         settings.MEDIA_URL + "products/run-2.jpg",
     }
+
+
+def test_search_strength_scales_personalization_and_is_checked(client, shop, model):
+    for sku in ["RUN-1", "RUN-3"]:
+        client.get(f"/products/{sku}/", HTTP_USER_AGENT=BROWSER)
+    full = search(client, q="shoe", strength="1")
+    none = search(client, q="shoe", strength="0")
+    plain = search(client, q="shoe", personalize="0")
+    assert full.json()["personalized"] and skus(full) != skus(plain)
+    assert skus(none) == skus(plain)  # strength 0 is the plain order
+    for bad in ["2", "-0.5", "much", "nan"]:
+        response = client.get(reverse("api-search"), {"q": "shoe", "strength": bad})
+        assert response.status_code == 400 and "strength" in response.json()["error"]

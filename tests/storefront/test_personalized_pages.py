@@ -215,3 +215,22 @@ def test_on_the_real_redis_the_pages_personalize_from_the_vector_stored_there(
     server.delete(key)  # the visitor's state was only there
     assert card_skus(search(client, q="shoe")) == plain
     assert "Recommended for you" not in client.get(reverse("home")).text
+
+
+def test_the_strength_slider_scales_personalization_down_to_the_plain_order(client, model):
+    plain = card_skus(search(client, q="shoe", personalize="0"))
+    view(client, "RUN-1", "RUN-3")
+    full = search(client, q="shoe")
+    assert 'type="range" name="strength"' in full.text and 'value="1.0"' in full.text
+    assert card_skus(full) != plain
+    none = search(client, q="shoe", strength="0")
+    assert card_skus(none) == plain and 'value="0.0"' in none.text
+    assert card_skus(search(client, q="shoe", strength="lots")) == card_skus(full)  # not a 400
+
+
+def test_the_compare_view_shows_a_picture_of_each_product(client, model):
+    view(client, "RUN-1", "RUN-3")
+    response = search(client, q="shoe", view="compare")
+    plain, mine = compare_columns(response.text)
+    thumbs = re.findall(r'<img class="compare__thumb" src="([^"]+)"', response.text)
+    assert len(thumbs) == len(plain) + len(mine) and all(thumbs)

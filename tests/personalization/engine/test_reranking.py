@@ -11,7 +11,7 @@ from factories import EMBEDDING_ONLY, keyed_vectors
 from gensim.models import KeyedVectors
 
 from personalization.engine.recommender import SessionRecommender
-from personalization.engine.reranking import BECAUSE_NOTABLE, results_rerank
+from personalization.engine.reranking import BECAUSE_MIN, results_rerank
 
 # Axes: running, hiking, lifestyle.
 SHOP = {
@@ -65,18 +65,17 @@ def skus(results) -> list[str]:
     return [result.sku for result in results]
 
 
-def test_weight_one_orders_by_cosine_to_the_session_vector_alone(recommender):
-    hits = hits_of("LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2", "LIF-TEE", "HIK-JACKET")
+def test_among_equally_relevant_results_similarity_decides(recommender):
+    hits = [Hit(sku, 1.0) for sku in ("LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2", "RUN-SHORTS")]
     viewed = ["RUN-SHOE-1"]
-    results = rerank(hits, recommender, viewed, weight=1)
+    results = rerank(hits, recommender, viewed, weight=0.3)
     vector = recommender.session_vector(viewed)
-    expected = sorted((hit.sku for hit in hits), key=lambda sku: -cosine(sku, vector))
-    assert skus(results) == expected
-    assert [r.position for r in results] == [0, 1, 2, 3, 4]
+    assert skus(results)[:2] == ["RUN-SHOE-2", "RUN-SHORTS"]  # lifted, and explained
+    assert [r.position for r in results] == [0, 1, 2, 3]
     assert results[0].plain_position == 2 and results[0].moved_up == 2
+    assert [r.because for r in results[:2]] == ["RUN-SHOE-1", "RUN-SHOE-1"]
     for result in results:
         assert result.similarity == pytest.approx(cosine(result.sku, vector), abs=1e-6)
-        assert result.score == pytest.approx(result.similarity)
 
 
 def test_weight_zero_keeps_the_plain_order_and_still_reports_similarity(recommender):
@@ -86,23 +85,30 @@ def test_weight_zero_keeps_the_plain_order_and_still_reports_similarity(recommen
     assert all(r.similarity is not None and r.position == r.plain_position for r in results)
 
 
-def test_text_is_min_max_normalized_and_blended_with_the_weight(recommender):
-    hits = [Hit("LIF-SNEAKER", 12.0), Hit("HIK-BOOT", 9.0), Hit("RUN-SHOE-2", 8.0)]
+def test_text_is_taken_relative_to_the_best_and_the_explained_are_lifted_by_the_weight(
+    recommender,
+):
+    hits = [Hit("LIF-SNEAKER", 12.0), Hit("HIK-BOOT", 9.0), Hit("RUN-SHOE-2", 10.8)]
     viewed = ["RUN-SHOE-1"]
     vector = recommender.session_vector(viewed)
-    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.4)}
-    for sku, text_norm in [("LIF-SNEAKER", 1.0), ("HIK-BOOT", 0.25), ("RUN-SHOE-2", 0.0)]:
-        expected = 0.6 * text_norm + 0.4 * cosine(sku, vector)
-        assert results[sku].score == pytest.approx(expected, abs=1e-6)
-        assert results[sku].text_score == dict((h.sku, h.score) for h in hits)[sku]
-    # 0.6 * 1 + 0.4 * 0.1 beats 0.4 * 0.98: at this weight text still leads
-    assert results["LIF-SNEAKER"].position == 0 and results["RUN-SHOE-2"].position == 1
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.3)}
+    lifted = 0.9 + 0.3 * cosine("RUN-SHOE-2", vector)  # like the viewed shoe: explained
+    assert results["RUN-SHOE-2"].score == pytest.approx(lifted, abs=1e-6)
+    assert results["LIF-SNEAKER"].score == pytest.approx(1.0)  # like nothing viewed: text alone
+    assert results["HIK-BOOT"].score == pytest.approx(0.75)
+    assert results["RUN-SHOE-2"].text_score == 10.8
+    # 10% below the best in text, but 0.98 like the viewed shoe: it passes the sneaker
+    assert [r.sku for r in sorted(results.values(), key=lambda r: r.position)] == [
+        "RUN-SHOE-2",
+        "LIF-SNEAKER",
+        "HIK-BOOT",
+    ]
 
 
 def test_products_without_a_vector_keep_their_slots(recommender):
-    hits = hits_of("LIF-SNEAKER", "NEW-1", "HIK-BOOT", "NEW-2", "RUN-SHOE-2")
-    results = rerank(hits, recommender, ["RUN-SHOE-1"], weight=1)
-    assert skus(results) == ["RUN-SHOE-2", "NEW-1", "HIK-BOOT", "NEW-2", "LIF-SNEAKER"]
+    hits = [Hit(s, 1.0) for s in ("LIF-SNEAKER", "NEW-1", "HIK-BOOT", "NEW-2", "RUN-SHOE-2")]
+    results = rerank(hits, recommender, ["RUN-SHOE-1"], weight=0.3)
+    assert skus(results) == ["RUN-SHOE-2", "NEW-1", "LIF-SNEAKER", "NEW-2", "HIK-BOOT"]
     new = [r for r in results if r.sku.startswith("NEW")]
     assert all(r.similarity is None and r.because is None for r in new)
     assert all(r.position == r.plain_position for r in new)
@@ -116,7 +122,7 @@ def test_cold_start_keeps_the_plain_order_without_similarity_or_reason(recommend
         )
         assert skus(results) == ["LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2"]
         assert all(r.similarity is None and r.because is None for r in results)
-        assert [r.score for r in results] == [1.0, 0.5, 0.0]
+        assert [r.score for r in results] == pytest.approx([1.0, 2 / 3, 1 / 3])
     assert results_rerank([], session_vector=None, recommender=None, weight=1) == []
 
 
@@ -128,23 +134,23 @@ def test_a_session_vector_of_another_model_gives_the_plain_order(recommender):
     assert skus(results) == ["LIF-SNEAKER", "RUN-SHOE-2"]
 
 
-def test_because_names_the_most_similar_viewed_product_not_the_latest(recommender):
-    # The shoe was viewed before the jacket: the jacket weighs more in the session vector, but
-    # the running shoe that moved up is explained by the other running shoe.
+def test_because_names_the_viewed_product_that_contributed_most(recommender):
+    # The shoe was viewed before the jacket, which weighs twice as much in the session vector;
+    # but half of the shoe's cosine to the other shoe is more than the jacket's.
     viewed = ["RUN-SHOE-1", "HIK-JACKET"]
-    hits = hits_of("LIF-SNEAKER", "LIF-TEE", "RUN-SHOE-2", "HIK-BOOT")
-    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=1)}
+    hits = [Hit(sku, 1.0) for sku in ("LIF-SNEAKER", "LIF-TEE", "RUN-SHOE-2", "HIK-BOOT")]
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.3)}
     assert results["RUN-SHOE-2"].moved_up > 0 and results["RUN-SHOE-2"].because == "RUN-SHOE-1"
     assert results["HIK-BOOT"].because == "HIK-JACKET"
     assert results["LIF-SNEAKER"].because is None  # fell, and like nothing viewed
 
 
-def test_a_result_that_did_not_move_is_explained_only_by_a_notable_similarity(recommender):
+def test_a_reason_is_given_only_above_the_measured_similarity(recommender):
     viewed = ["RUN-SHOE-1"]
     hits = hits_of("RUN-SHORTS", "LIF-TEE", "LIF-SNEAKER")
-    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=1)}
+    results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.3)}
     assert results["RUN-SHORTS"].moved_up == 0 and results["RUN-SHORTS"].because == "RUN-SHOE-1"
-    assert cosine("LIF-TEE", np.array(SHOP["RUN-SHOE-1"])) < BECAUSE_NOTABLE
+    assert cosine("LIF-TEE", np.array(SHOP["RUN-SHOE-1"])) < BECAUSE_MIN
     assert results["LIF-TEE"].moved_up == 0 and results["LIF-TEE"].because is None
 
 
@@ -155,19 +161,26 @@ def test_because_never_names_the_result_itself(recommender):
     }
     assert results["RUN-SHOE-2"].because == "RUN-SHOE-1"
     alone = rerank(hits_of("LIF-TEE", "RUN-SHOE-2"), recommender, ["RUN-SHOE-2"], weight=1)
-    assert [r.because for r in alone] == [None, None]
+    assert [(r.sku, r.because) for r in alone] == [("LIF-TEE", "RUN-SHOE-2"), ("RUN-SHOE-2", None)]
 
 
 def test_a_similarity_computed_by_the_backend_is_used_as_given(recommender):
     viewed = ["RUN-SHOE-1"]
     hits = [
-        ScoredHit("RUN-SHOE-2", 3.0, similarity=0.1),  # the vectors would say 0.98
-        ScoredHit("LIF-SNEAKER", 2.0, similarity=0.9),
-        ScoredHit("ONLY-IN-THE-BACKEND", 1.0, similarity=0.95),
+        ScoredHit("LIF-SNEAKER", 1.0, similarity=0.05),
+        ScoredHit("RUN-SHOE-2", 1.0, similarity=0.1),  # the vectors would say 0.98
+        ScoredHit("RUN-SHORTS", 1.0, similarity=0.9),
+        ScoredHit("ONLY-IN-THE-BACKEND", 1.0, similarity=0.95),  # no vector here: unexplained
         ScoredHit("HIK-BOOT", 0.5),  # not re-scored: computed here
     ]
     results = rerank(hits, recommender, viewed, weight=1)
-    assert skus(results) == ["ONLY-IN-THE-BACKEND", "LIF-SNEAKER", "HIK-BOOT", "RUN-SHOE-2"]
+    assert skus(results) == [
+        "RUN-SHORTS",
+        "RUN-SHOE-2",
+        "LIF-SNEAKER",
+        "ONLY-IN-THE-BACKEND",
+        "HIK-BOOT",
+    ]
     by_sku = {r.sku: r for r in results}
     assert by_sku["RUN-SHOE-2"].similarity == pytest.approx(0.1)
     vector = recommender.session_vector(viewed)
@@ -193,13 +206,13 @@ def test_a_limit_builds_only_the_top_of_the_same_ranking(recommender):
     assert skus(plain) == ["LIF-SNEAKER", "LIF-TEE"]
 
 
-def test_a_weight_outside_zero_to_one_is_refused(recommender):
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        rerank(hits_of("RUN-SHOE-2"), recommender, ["RUN-SHOE-1"], weight=1.5)
+def test_a_negative_weight_is_refused(recommender):
+    with pytest.raises(ValueError, match=">= 0"):
+        rerank(hits_of("RUN-SHOE-2"), recommender, ["RUN-SHOE-1"], weight=-0.1)
 
 
 def test_the_default_weight_lifts_running_shoes_after_three_running_views():
-    # "shoes": eight other shoes first by text (score 1 / (rank + 1)), four running shoes last.
+    # "shoes": eight other shoes first in the plain order, four running shoes last.
     rng = np.random.default_rng(2)
     axes = {"running": 0, "tennis": 1, "hiking": 2, "lifestyle": 3}
 
@@ -214,7 +227,8 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
     kind_axis = {"TEN": "tennis", "HIK": "hiking", "LIF": "lifestyle", "RUN": "running"}
     shop = {sku: near(kind_axis[sku[:3]]) for sku in others + running_shoes + viewed}
     model = SessionRecommender.build(keyed_vectors(shop), [], EMBEDDING_ONLY)
-    hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(others + running_shoes)]
+    # Equally relevant by text, as templated names are (the shop's names tie in BM25).
+    hits = [Hit(sku, 1.0) for sku in others + running_shoes]
     plain = results_rerank(
         hits, session_vector=None, recommender=model, weight=settings.CIS_RERANK_WEIGHT
     )
@@ -258,19 +272,31 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
     keyed = KeyedVectors(vector_size=8)
     keyed.add_vectors(skus[:50], rng.normal(size=(50, 8)).astype(np.float32))
     model = SessionRecommender.build(keyed, [], EMBEDDING_ONLY)
-    session_vector = model.session_vector(skus[:3])
-    scores = rng.integers(0, 4, size=40).astype(float)  # ties
+    viewed = skus[:3]
+    session_vector = model.session_vector(viewed)
+    weights = model.session_weights(viewed)
+    scores = np.sort(rng.integers(1, 5, size=40).astype(float))[::-1]  # best first, ties
     for window in (rng.permutation(skus[:50])[:40], rng.permutation(skus)[:40]):
         hits = [Hit(sku, score) for sku, score in zip(window, scores, strict=True)]
         results = results_rerank(
-            hits, session_vector=session_vector, recommender=model, weight=0.6, limit=12
+            hits,
+            session_vector=session_vector,
+            recommender=model,
+            weight=0.6,
+            viewed_skus=viewed,
+            limit=12,
         )
-        low, high = scores.min(), scores.max()
-        blend = {}
+        blend, reason = {}, {}
         for plain, hit in enumerate(hits):
-            if hit.sku in model.index:
-                cosine = float(model.vectors[hit.sku] @ session_vector)
-                blend[plain] = 0.4 * (hit.score - low) / (high - low) + 0.6 * cosine
+            if hit.sku not in model.index:
+                continue
+            own = model.vectors[hit.sku]
+            cosines = {v: float(model.vectors[v] @ own) for v in viewed if v != hit.sku}
+            top = max(cosines, key=lambda v: cosines[v] * weights[v], default=None)
+            explained = top is not None and cosines[top] >= BECAUSE_MIN
+            reason[plain] = top if explained else None
+            lift = 0.6 * max(float(own @ session_vector), 0.0) if explained else 0.0
+            blend[plain] = hit.score / scores.max() + lift
         ranked = iter(sorted(blend, key=lambda plain: (-blend[plain], plain)))
         expected = [next(ranked) if plain in blend else plain for plain in range(len(hits))]
         assert [r.plain_position for r in results] == expected[:12]
@@ -278,5 +304,8 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
         for result in results:
             if result.plain_position in blend:
                 assert result.score == pytest.approx(blend[result.plain_position], abs=1e-6)
+                assert result.because == reason[result.plain_position]
             else:
                 assert result.similarity is None
+            if result.moved_up > 0:  # nothing moves up that does not say why
+                assert result.because is not None
