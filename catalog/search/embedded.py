@@ -194,6 +194,9 @@ class EmbeddedSearch:
 
     def _reader_current(self) -> tantivy.Index:
         """This process's reader of an index of this code's schema, built first if need be."""
+        kept = _readers.get(self.path)
+        if kept is not None and kept[0] == _live_folder(self.path):
+            return _reader(self.path)  # its schema was checked when it was opened
         version = _schema_version(self.path)
         if version != SCHEMA_VERSION:
             exists = self.path.exists() or self.path.is_symlink()
@@ -328,22 +331,30 @@ def _hits(
 def ties_mixed(found: list[tuple[float, object]], groups: list[int | None]) -> list:
     """`found` (score, address), best first, with each run of near-equal scores (within
     TIE_SHARE of its first) reordered so that its groups take turns, each group keeping its
-    own order."""
-    mixed: list = []
+    own order and the groups their order of first appearance."""
+    count = len(found)
+    if count < 2:
+        return list(found)
+    scores = np.fromiter((score for score, _ in found), dtype=np.float64, count=count)
+    codes = np.array([-1 if group is None else group for group in groups], dtype=np.int64)
+    run = np.zeros(count, dtype=np.int64)  # which run of near-ties each result is in
     start = 0
-    while start < len(found):
-        floor = found[start][0] * (1 - TIE_SHARE)
-        end = start + 1
-        while end < len(found) and found[end][0] >= floor:
-            end += 1
-        queues: dict = {}
-        for item, group in zip(found[start:end], groups[start:end], strict=True):
-            queues.setdefault(group, []).append(item)
-        turns = list(queues.values())
-        for rank in range(max(map(len, turns))):
-            mixed += [queue[rank] for queue in turns if rank < len(queue)]
-        start = end
-    return mixed
+    while start < count:
+        end = int(np.searchsorted(-scores, -scores[start] * (1 - TIE_SHARE), side="right"))
+        run[start : max(end, start + 1)] = start
+        start = max(end, start + 1)
+    # A result's turn: how many of its run and group came before it.
+    keys = run * (codes.max() + 2) + (codes + 1)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1]
+    turn = np.empty(count, dtype=np.int64)
+    turn[order] = np.arange(count) - np.repeat(first, np.diff(np.r_[first, count]))
+    # Groups keep their order of first appearance within the run.
+    appearance = np.empty(count, dtype=np.int64)
+    appearance[order] = np.repeat(order[first], np.diff(np.r_[first, count]))
+    mixed = np.lexsort((appearance, turn, run))
+    return [found[i] for i in mixed.tolist()]
 
 
 def _document(product: Product) -> tantivy.Document:

@@ -307,6 +307,7 @@ def test_an_index_of_an_older_kind_is_rebuilt_on_first_search(products, index_pa
     assert set(skus(hits)) == {"RUN-1", "RUN-2"} and hits[0].name is not None
     assert index_path.is_symlink()
     (index_path.resolve() / embedded.VERSION_FILE).write_text("3")
+    embedded._reader_forget(index_path)  # as a process of the newer code starting
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
         assert set(skus(search_backend().search("shoes"))) == {"RUN-1", "RUN-2"}
