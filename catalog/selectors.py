@@ -92,10 +92,14 @@ def products_for_target(target: str, *, category: str = "") -> QuerySet[Product]
     return products
 
 
-def categories_for_target(target: str) -> list[str]:
-    """The distinct `category` values of a target's products, for filtering its listing."""
-    values = Product.objects.filter(target=target).values_list("extra__category", flat=True)
-    return sorted({value for value in values.distinct() if value})
+def categories_for_target(target: str) -> list[tuple[str, int]]:
+    """The `category` values of a target's products with how many products each has, most
+    first: the facet that filters its listing."""
+    counts: dict[str, int] = {}
+    for value in Product.objects.filter(target=target).values_list("extra__category", flat=True):
+        if value:
+            counts[value] = counts.get(value, 0) + 1
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def products_by_skus(skus: list[str]) -> list[Product]:

@@ -16,6 +16,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_POST, require_safe
 
 from catalog.models import Product
+from catalog.search import FACETS, RELEVANCE, SORTS
 from catalog.selectors import ProductCard, products_by_skus
 from personalization.events import product_view_track
 from personalization.models import EmbeddingVersion
@@ -31,6 +32,7 @@ from personalization.space import (
 from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
+PAGE_MAX = 10_000
 
 
 class BadParameter(ValueError):
@@ -57,6 +59,17 @@ def _strength(request: HttpRequest) -> float:
     if not 0 <= strength <= 1:
         raise BadParameter("strength must be from 0 (the plain order) to 1 (fully personalized)")
     return strength
+
+
+def _page(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    try:
+        number = int(raw)
+    except ValueError:
+        raise BadParameter(f"page must be a whole number, not {raw[:40]!r}") from None
+    if not 1 <= number <= PAGE_MAX:
+        raise BadParameter(f"page must be between 1 and {PAGE_MAX}")
+    return number
 
 
 def _flag(request: HttpRequest, name: str, default: bool) -> bool:
@@ -94,7 +107,10 @@ def csrf_cookie_when_missing(view):
 def search(request: HttpRequest) -> JsonResponse:
     try:
         limit, personalize = _limit(request), _flag(request, "personalize", True)
-        strength = _strength(request)
+        strength, number = _strength(request), _page(request)
+        sort = request.GET.get("sort", RELEVANCE)
+        if sort not in SORTS:
+            raise BadParameter(f"sort must be one of {', '.join(SORTS)}")
     except BadParameter as exc:
         return _error(str(exc), 400)
     page = search_page(
@@ -103,6 +119,9 @@ def search(request: HttpRequest) -> JsonResponse:
         limit=limit,
         personalize=personalize,
         strength=strength,
+        filters={field: request.GET.get(field, "")[:100] for field in FACETS},
+        page=number,
+        sort=sort,
     )
     outcome = page.outcome
     return JsonResponse(
@@ -111,6 +130,15 @@ def search(request: HttpRequest) -> JsonResponse:
             "backend": outcome.backend,
             "personalized": outcome.personalized and personalize,
             "notices": outcome.notices,
+            "total": page.facets.total,
+            "page": page.page,
+            "pages": page.pages,
+            "sort": page.sort,
+            "filters": page.filters,
+            "facets": {
+                field: [{"value": value, "count": count} for value, count in values]
+                for field, values in page.facets.values.items()
+            },
             "results": [
                 row.product.as_json(
                     text_score=row.result.text_score,

@@ -9,6 +9,7 @@ notice, never an error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +20,14 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 
 from catalog.models import Product
-from catalog.search import CatalogSearch, catalog_searcher
+from catalog.search import (
+    RELEVANCE,
+    CatalogSearch,
+    CatalogSearchResult,
+    Filters,
+    SearchFacets,
+    catalog_searcher,
+)
 from catalog.selectors import ProductCard, product_cards, products_by_skus
 from personalization.engine.reranking import RankedResult, results_rerank
 from personalization.selectors import skus_most_viewed
@@ -52,6 +60,7 @@ def search_for_visitor(
     limit: int,
     personalize: bool = True,
     strength: float = 1.0,
+    filters: Filters | None = None,
     searcher: CatalogSearch | None = None,
 ) -> SearchOutcome:
     """The first `limit` of the backend's top window for `query` re-ranked against the
@@ -69,9 +78,9 @@ def search_for_visitor(
         if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
             visitor = visitor_read()
             vector = _vector_served(visitor.state, model)
-            found = searcher.search(query, limit=window, session_vector=vector)
+            found = searcher.search(query, limit=window, session_vector=vector, filters=filters)
         else:  # Redis answers while the engine searches
-            found = searcher.search(query, limit=window)
+            found = searcher.search(query, limit=window, filters=filters)
             visitor = visitor_read()
             vector = _vector_served(visitor.state, model)
     notices = visitor.notices + ([found.notice] if found.notice else [])
@@ -124,6 +133,11 @@ class SearchPage:
     personalize: bool
     rows: list[ResultRow]  # in the order shown: personalized, or plain when not `personalize`
     compared: list[CompareRow]  # the first `compare` rows of both orders, when asked for
+    facets: SearchFacets  # how many match, and how they spread over targets and categories
+    page: int = 1
+    pages: int = 1
+    filters: dict[str, str] = field(default_factory=dict)
+    sort: str = RELEVANCE
 
 
 def search_page(
@@ -134,20 +148,35 @@ def search_page(
     personalize: bool = True,
     strength: float = 1.0,
     compare: int = 0,
+    filters: Filters | None = None,
+    page: int = 1,
+    sort: str = RELEVANCE,
 ) -> SearchPage:
-    """A search for this visitor with every product card it shows, looked up together: the
-    results (personalized, or plain when not `personalize`), the products they were chosen
-    "because" of, and with `compare`, the first `compare` of the plain order beside them."""
+    """Page `page` (of `limit` results) of a search for this visitor, narrowed by `filters`, in
+    `sort` order, with every product card it shows, looked up together: the results
+    (personalized, or plain when not `personalize`), the products they were chosen "because"
+    of, with `compare` the first `compare` of the plain order beside them, and the facets.
+
+    Pages within the re-rank window are personalized; pages past it, and a sort by price,
+    follow the engine's order."""
     searcher = catalog_searcher()
-    outcome = search_for_visitor(
-        query,
-        session=session,
-        limit=limit,
-        personalize=personalize,
-        strength=strength,
-        searcher=searcher,
-    )
-    shown = outcome.results if personalize else outcome.plain
+    filters = {name: value for name, value in (filters or {}).items() if value}
+    offset = (max(page, 1) - 1) * limit
+    if sort == RELEVANCE and offset + limit <= max(settings.CIS_RERANK_WINDOW, limit):
+        outcome = search_for_visitor(
+            query,
+            session=session,
+            limit=offset + limit,
+            personalize=personalize,
+            strength=strength,
+            filters=filters,
+            searcher=searcher,
+        )
+    else:
+        found = searcher.search(query, limit=limit, filters=filters, offset=offset, sort=sort)
+        outcome = _outcome_plain(found, limit=limit)
+        offset, compare = 0, 0
+    shown = (outcome.results if personalize else outcome.plain)[offset:]
     plain = outcome.plain[:compare] if compare else []  # the plain order only when shown
     cards = product_cards(
         [r.sku for r in shown] + [r.because for r in shown if r.because] + [r.sku for r in plain],
@@ -159,7 +188,18 @@ def search_page(
         CompareRow(_row(p, cards) if p.sku in cards else None, row)
         for p, row in zip(plain, rows[:compare], strict=False)
     ]
-    return SearchPage(outcome, personalize, rows, compared)
+    facets = searcher.facets(query, filters=filters)
+    pages = max(1, math.ceil(facets.total / limit))
+    return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
+
+
+def _outcome_plain(found: CatalogSearchResult, *, limit: int) -> SearchOutcome:
+    """The engine's own order, as an outcome (a page past the re-rank window, a sort)."""
+    plain = results_rerank(
+        found.hits, session_vector=None, recommender=None, weight=0.0, limit=limit
+    )
+    notices = [found.notice] if found.notice else []
+    return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain)
 
 
 def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from catalog.models import Product
+from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS
 from catalog.selectors import (
     categories_for_target,
     products_by_skus,
@@ -28,6 +29,12 @@ from .shop import products_popular, products_similar, recommendations_for_visito
 
 COMPARE_ROWS = 10
 SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
+FACET_LABELS = {"target": "For", "category": "Category"}
+SORT_LABELS = [
+    (RELEVANCE, "Relevance"),
+    (PRICE_LOW, "Price: low to high"),
+    (PRICE_HIGH, "Price: high to low"),
+]
 # Tokens that crawlers, link previewers, monitors and HTTP libraries put in their User-Agent.
 BOT_USER_AGENT = re.compile(
     r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|monitor|uptime|pingdom|"
@@ -60,13 +67,15 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
     if not products.exists() and not category:
         get_object_or_404(Product, target=target)  # an unknown target is a 404
     page = Paginator(products, settings.CIS_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = categories_for_target(target)
     return render(
         request,
         "storefront/target.html",
         {
             "target": target,
             "category": category,
-            "categories": categories_for_target(target),
+            "categories": [name for name, _ in counts],
+            "facets": facet_groups(request, {"category": counts}, {"category": category}),
             "page": page,
         },
     )
@@ -95,6 +104,8 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     compare = request.GET.get("view") == "compare"
     strength = _strength(request.GET.get("strength", ""))
+    filters = {field: request.GET.get(field, "")[:100] for field in FACETS}
+    sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else RELEVANCE
     page = search_page(
         request.GET.get("q", ""),
         session=request.session,
@@ -102,6 +113,9 @@ def search(request: HttpRequest) -> HttpResponse:
         personalize=request.GET.get("personalize") != "0",
         strength=strength,
         compare=COMPARE_ROWS if compare else 0,
+        filters=filters,
+        page=_page_number(request.GET.get("page", "")),
+        sort=sort,
     )
     context = {
         "query": page.outcome.query,
@@ -112,8 +126,61 @@ def search(request: HttpRequest) -> HttpResponse:
         "compare_rows": page.compared,
         "notices": page.outcome.notices,
         "strength": strength,
+        "total": page.facets.total,
+        "facets": facet_groups(request, page.facets.values, filters),
+        "sort": sort,
+        "sorts": SORT_LABELS,
+        "page_number": page.page,
+        "pages": page.pages,
+        "previous_query": _query_with(request, page=page.page - 1) if page.page > 1 else "",
+        "next_query": _query_with(request, page=page.page + 1) if page.page < page.pages else "",
     }
     return render(request, "storefront/search.html", context)
+
+
+def facet_groups(
+    request: HttpRequest, values: dict[str, list[tuple[str, int]]], selected: dict[str, str]
+) -> list[dict]:
+    """Each facet with its values, counts and the link that selects (or clears) each, the
+    request's other parameters kept and its page reset."""
+    return [
+        {
+            "field": field,
+            "label": FACET_LABELS.get(field, field.capitalize()),
+            "options": [
+                {
+                    "value": value,
+                    "count": count,
+                    "selected": value == selected.get(field),
+                    "query": _query_with(
+                        request,
+                        page=None,
+                        **{field: None if value == selected.get(field) else value},
+                    ),
+                }
+                for value, count in options
+            ],
+        }
+        for field, options in values.items()
+        if options
+    ]
+
+
+def _query_with(request: HttpRequest, **changes) -> str:
+    """The request's query string with `changes` made (None removes a parameter)."""
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    return query.urlencode()
+
+
+def _page_number(raw: str) -> int:
+    try:
+        return max(1, min(int(raw), 10_000))
+    except ValueError:
+        return 1
 
 
 def _strength(raw: str) -> float:

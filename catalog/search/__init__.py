@@ -24,7 +24,14 @@ from catalog.models import Product
 from common.progress import Progress
 
 from .base import (
+    FACETS,
+    PRICE_HIGH,
+    PRICE_LOW,
+    RELEVANCE,
+    SORTS,
+    Filters,
     SearchBackend,
+    SearchFacets,
     SearchHit,
     SearchUnavailable,
     Vectors,
@@ -41,6 +48,13 @@ from .registry import (
 
 __all__ = [
     "EMBEDDED",
+    "FACETS",
+    "PRICE_HIGH",
+    "PRICE_LOW",
+    "RELEVANCE",
+    "SORTS",
+    "Filters",
+    "SearchFacets",
     "CatalogSearch",
     "CatalogSearchResult",
     "SearchBackend",
@@ -92,19 +106,37 @@ class CatalogSearch:
         return self.backend is not None and self.backend.uses_session_vector
 
     def search(
-        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 50,
+        session_vector: np.ndarray | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+        sort: str = RELEVANCE,
     ) -> CatalogSearchResult:
-        """The engine's best `limit` products for what a visitor typed.
+        """The engine's best `limit` products for what a visitor typed, narrowed by `filters`,
+        from `offset`, in `sort` order.
 
         When that engine cannot answer (down, timeout, misconfigured), the built-in one does
         and the result says so in `notice`: a search page never fails because a server is away.
+        An engine that does not filter, sort or page leaves those requests to the built-in one.
         """
         text = search_query_clean(query)
         if not search_words(text) or limit <= 0:
             return CatalogSearchResult(text, [], self.name)
+        navigation = {"filters": filters, "offset": offset, "sort": sort}
+        if filters or offset or sort != RELEVANCE:
+            if self.backend is None or not self.backend.navigates:
+                return self._builtin(text, limit=limit, **navigation)
         if self.backend is not None:
             try:
-                hits = self.backend.search(text, limit=limit, session_vector=session_vector)
+                if self.backend.navigates:
+                    hits = self.backend.search(
+                        text, limit=limit, session_vector=session_vector, **navigation
+                    )
+                else:
+                    hits = self.backend.search(text, limit=limit, session_vector=session_vector)
                 return CatalogSearchResult(text, hits, self.backend.name)
             except (SearchUnavailable, ImproperlyConfigured) as exc:
                 logger.warning("%s cannot answer a search: %s", self._label, exc)
@@ -121,6 +153,28 @@ class CatalogSearch:
             return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
         notice = f"{self._label} is unavailable; showing results from the built-in search."
         return CatalogSearchResult(text, hits, EMBEDDED, notice)
+
+    def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
+        """How many products match and how they spread over the facets; from the built-in
+        engine when the configured one does not count them (or cannot answer)."""
+        text = search_query_clean(query)
+        engines = [self.backend] if self.backend is not None and self.backend.navigates else []
+        if self.name != EMBEDDED or not engines:
+            engines.append(search_backend(EMBEDDED))
+        for engine in engines:
+            try:
+                return engine.facets(text, filters=filters)
+            except SearchUnavailable as exc:
+                logger.warning("%s cannot count facets: %s", engine.name, exc)
+        return SearchFacets(0, {field: [] for field in FACETS})
+
+    def _builtin(self, text: str, *, limit: int, **navigation) -> CatalogSearchResult:
+        try:
+            hits = search_backend(EMBEDDED).search(text, limit=limit, **navigation)
+        except SearchUnavailable as exc:
+            logger.error("The built-in search cannot answer: %s", exc)
+            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+        return CatalogSearchResult(text, hits, EMBEDDED)
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """`products_stored`, from this engine when it is the built-in one."""

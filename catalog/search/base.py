@@ -21,6 +21,18 @@ WORD = re.compile(r"[^\W_]+")  # letters and digits: everything else separates w
 POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b", re.IGNORECASE)  # "kid's" is searched as "kid"
 
 Vectors = Mapping[str, np.ndarray]  # SKU -> unit-length product vector
+Filters = Mapping[str, str]  # facet field -> the value a product must have
+
+# What a search can be narrowed by and counted on, and how it can be sorted.
+FACETS = ("target", "category")
+RELEVANCE, PRICE_LOW, PRICE_HIGH = "relevance", "price_asc", "price_desc"
+SORTS = (RELEVANCE, PRICE_LOW, PRICE_HIGH)
+
+
+@dataclass(frozen=True)
+class SearchFacets:
+    total: int  # products that match
+    values: dict[str, list[tuple[str, int]]]  # facet field -> (value, products), most first
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,9 @@ class SearchBackend(Protocol):
     # Whether `search` re-scores with the session vector it is given (a server-side re-rank);
     # when not, the caller may search before it has read the visitor's vector.
     uses_session_vector: bool
+    # Whether it filters, sorts, pages (`search`'s filters, sort, offset) and counts `facets`
+    # itself; when not, the built-in engine answers such requests.
+    navigates: bool
 
     def search(
         self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None

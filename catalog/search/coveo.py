@@ -47,6 +47,7 @@ DOCUMENT_ID_SCHEME = "product://"
 
 @dataclass(frozen=True)
 class CoveoSearch:
+    navigates = False  # filters, sorts, pages and facets: the built-in engine's, for now
     organization_id: str
     api_key: str = field(repr=False)
     search_url: str = SEARCH_URL

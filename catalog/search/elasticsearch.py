@@ -71,6 +71,7 @@ class ElasticsearchSearch:
             raise SearchUnavailable(f"ELASTICSEARCH_RERANK must be client or server, not {rerank}")
         self.url, self.alias, self.timeout, self.rerank = url, alias, timeout, rerank
         self.uses_session_vector = rerank == "server"
+        self.navigates = False  # filters, sorts, pages and facets: the built-in engine's, for now
 
     def __repr__(self) -> str:
         return (

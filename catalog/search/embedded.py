@@ -29,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import shutil
 import threading
@@ -46,6 +47,11 @@ from django.conf import settings
 from catalog.models import Product
 
 from .base import (
+    FACETS,
+    PRICE_LOW,
+    RELEVANCE,
+    Filters,
+    SearchFacets,
     SearchHit,
     SearchUnavailable,
     Vectors,
@@ -56,7 +62,7 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6  # written in the index folder; an index of another version is rebuilt
+SCHEMA_VERSION = 7  # written in the index folder; an index of another version is rebuilt
 VERSION_FILE = "cis-schema-version"
 ANALYZER = "cis_english"  # stemmed: what is ranked
 WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
@@ -73,6 +79,8 @@ WRITE_BATCH = 2000
 # results take turns by category, among the first DIVERSITY_POOL matches.
 TIE_SHARE = 0.06
 DIVERSITY_POOL = 200
+FACET_VALUES_MAX = 100  # values counted per facet
+NEAR_MISSES_BELOW = 48  # exact matches that fill a page: no near misses then
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
 
 
@@ -87,6 +95,9 @@ def schema() -> tantivy.Schema:
     # hit is to read (200 per search).
     builder.add_text_field("display", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("group", fast=True)  # the category's code, for mixing categories
+    for field in FACETS:  # as loaded: what filters match and facets count
+        builder.add_text_field(f"{field}_value", fast=True, tokenizer_name="raw")
+    builder.add_float_field("price", fast=True)  # for sorting; products without one: +inf
     return builder.build()
 
 
@@ -113,6 +124,7 @@ def tokens(text: str) -> list[str]:
 class EmbeddedSearch:
     name = "embedded"
     uses_session_vector = False  # the caller re-ranks
+    navigates = True  # filters, sorts, pages and counts facets itself
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -121,28 +133,89 @@ class EmbeddedSearch:
         return f"EmbeddedSearch({str(self.path)!r})"
 
     def search(
-        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 50,
+        session_vector: np.ndarray | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+        sort: str = RELEVANCE,
     ) -> list[SearchHit]:
         """Products with every word of `query` (stemmed, or one or two edits away), best BM25
-        first; when no product has them all, products with any of them. `session_vector` is
-        not used: the caller re-ranks."""
+        first; when no product has them all, products with any of them. With `filters`, only
+        products with those values (target, category); `offset` skips the first matches;
+        `sort` by price instead of relevance. `session_vector` is not used: the caller
+        re-ranks."""
         words = search_words(query)
         if not words or limit <= 0:
             return []
-        reader = self._reader_current()
         try:
-            searcher = reader.searcher()
-            # Near misses rank below every exact match, so they are only looked for when the
-            # exact matches do not fill the page (most broad queries never pay for them).
-            hits = _hits(searcher, _words_query(words, every=True, near=False), limit)
-            if len(hits) < limit:
-                hits = _hits(searcher, _words_query(words, every=True), limit)
-            if not hits and len(words) > 1:
-                hits = _hits(searcher, _words_query(words, every=False), limit)
+            searcher = self._reader_current().searcher()
+            if sort == RELEVANCE:
+                pool = max(offset + limit, DIVERSITY_POOL)
+                exact = _filtered(_words_query(words, every=True, near=False), filters)
+                found = searcher.search(exact, pool, count=False).hits
+                if len(found) < NEAR_MISSES_BELOW:
+                    found = searcher.search(self._fallback(searcher, words, filters), pool).hits
+                return _documents(searcher, _hits(searcher, found)[offset : offset + limit])
+            order = tantivy.Order.Asc if sort == PRICE_LOW else tantivy.Order.Desc
+            found = searcher.search(
+                self._matching(searcher, words, filters), limit, count=False, offset=offset,
+                order_by_field="price", order=order,
+            ).hits  # fmt: skip
+            return _documents(searcher, [(0.0, address) for _, address in found])
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
-        return hits
+
+    def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
+        """How many products match `query` (and `filters`), and how many of them each target
+        and category has, most first."""
+        words = search_words(query)
+        if not words:
+            return SearchFacets(0, {field: [] for field in FACETS})
+        try:
+            searcher = self._reader_current().searcher()
+            matching = self._matching(searcher, words, filters)
+            total = searcher.search(matching, 1, count=True).count
+            spec = {
+                field: {"terms": {"field": f"{field}_value", "size": FACET_VALUES_MAX}}
+                for field in FACETS
+            }
+            counted = searcher.aggregate(matching, spec)
+        except (ValueError, OSError) as exc:
+            _reader_forget(self.path)
+            raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
+        values = {
+            field: sorted(
+                ((bucket["key"], bucket["doc_count"]) for bucket in counted[field]["buckets"]),
+                key=lambda pair: (-pair[1], pair[0]),
+            )
+            for field in FACETS
+        }
+        return SearchFacets(total, values)
+
+    def _matching(
+        self, searcher: tantivy.Searcher, words: list[str], filters: Filters | None
+    ) -> tantivy.Query:
+        """The query that answers `words`, the same for results, counts and facets: every word
+        exactly; when that does not fill a page (NEAR_MISSES_BELOW), every word or a near miss
+        (which rank below every exact match, so broad queries never pay for them); when that
+        finds nothing, any word."""
+        exact = _filtered(_words_query(words, every=True, near=False), filters)
+        if len(searcher.search(exact, NEAR_MISSES_BELOW, count=False).hits) >= NEAR_MISSES_BELOW:
+            return exact  # (a top-k search, not a count: it stops early)
+        return self._fallback(searcher, words, filters)
+
+    def _fallback(
+        self, searcher: tantivy.Searcher, words: list[str], filters: Filters | None
+    ) -> tantivy.Query:
+        """Every word or a near miss; when that finds nothing, any word."""
+        near = _filtered(_words_query(words, every=True), filters)
+        if len(words) == 1 or searcher.search(near, 1, count=True).count:
+            return near
+        return _filtered(_words_query(words, every=False), filters)
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
@@ -152,7 +225,8 @@ class EmbeddedSearch:
         try:
             searcher = _reader(self.path).searcher()
             query = tantivy.Query.term_set_query(schema(), "sku", list(skus))
-            found = {hit.sku: hit for hit in _hits(searcher, query, len(skus), scored=False)}
+            stored = searcher.search(query, len(skus), count=False).hits
+            found = {hit.sku: hit for hit in _documents(searcher, stored, scored=False)}
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -303,17 +377,25 @@ def _words_query(words: list[str], *, every: bool, near: bool = True) -> tantivy
     return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
 
 
-def _hits(
-    searcher: tantivy.Searcher, query: tantivy.Query, limit: int, *, scored: bool = True
-) -> list[SearchHit]:
-    """The first `limit` matches, categories mixed within near-ties (see TIE_SHARE), with their
-    display fields."""
-    if scored:
-        found = searcher.search(query, max(limit, DIVERSITY_POOL), count=False).hits
-        groups = searcher.fast_field_values("group", [address for _, address in found])
-        found = ties_mixed(found, groups)[:limit]
-    else:
-        found = searcher.search(query, limit, count=False).hits
+def _filtered(query: tantivy.Query, filters: Filters | None) -> tantivy.Query:
+    """`query` restricted to products with every value in `filters` (unknown fields ignored)."""
+    wanted = [
+        (tantivy.Occur.Must, tantivy.Query.term_query(schema(), f"{field}_value", value))
+        for field, value in (filters or {}).items()
+        if field in FACETS and value
+    ]
+    if not wanted:
+        return query
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *wanted])
+
+
+def _hits(searcher: tantivy.Searcher, found: list) -> list:
+    """`found` (score, address), categories mixed within near-ties (see TIE_SHARE)."""
+    groups = searcher.fast_field_values("group", [address for _, address in found])
+    return ties_mixed(found, groups)
+
+
+def _documents(searcher: tantivy.Searcher, found: list, *, scored: bool = True) -> list[SearchHit]:
     hits = []
     for score, address in found:
         document = searcher.doc(address)
@@ -366,6 +448,9 @@ def _document(product: Product) -> tantivy.Document:
         target=product.target,
         words=f"{product.name} {category}",
         group=zlib.crc32(category.encode()) & 0x7FFFFFFF,
+        target_value=product.target,
+        category_value=category,
+        price=_price(product),
         display=json.dumps(
             {
                 "name": product.name,
@@ -375,6 +460,17 @@ def _document(product: Product) -> tantivy.Document:
             }
         ),
     )
+
+
+def _price(product: Product) -> float:
+    """The product's price as a number (from the optional `price` column, "$1,299.00" allowed);
+    products without one sort last."""
+    raw = str(product.extra.get("price", "")).replace(",", "").lstrip("$€£ ")
+    try:
+        price = float(raw)
+    except ValueError:
+        return math.inf
+    return price if math.isfinite(price) else math.inf
 
 
 def _index_open(folder: Path, *, create: bool = False) -> tantivy.Index:

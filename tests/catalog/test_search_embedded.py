@@ -393,3 +393,67 @@ def test_short_words_match_exactly_only(engine):
     assert skus(engine.search("cup")) == []  # one edit from "cap", but three letters
     assert skus(engine.search("boot")) == ["HIK-1"]
     assert skus(engine.search("bost")) == ["HIK-1"]  # four letters: one edit is forgiven
+
+
+def priced(sku: str, name: str, target: str, category: str, price: str) -> Product:
+    return Product(sku=sku, name=name, target=target, extra={"category": category, "price": price})
+
+
+@pytest.fixture
+def priced_engine(index_path):
+    engine = search_backend("embedded")
+    engine.index_rebuild(
+        [
+            priced("S-1", "Men's Trail Shoe", "men", "trail shoes", "120.00"),
+            priced("S-2", "Women's Trail Shoe", "women", "trail shoes", "95.50"),
+            priced("S-3", "Men's Road Shoe", "men", "road shoes", "$1,020.00"),
+            priced("S-4", "Kids' Road Shoe", "kids", "road shoes", "40"),
+            product("S-5", "Men's Court Shoe", "men", "court shoes"),  # no price
+            product("J-1", "Men's Rain Jacket", "men", "jackets"),
+        ]
+    )
+    return engine
+
+
+def test_filters_narrow_to_the_values_asked_for(priced_engine):
+    assert set(skus(priced_engine.search("shoe", filters={"target": "men"}))) == {
+        "S-1",
+        "S-3",
+        "S-5",
+    }
+    narrowed = priced_engine.search("shoe", filters={"target": "men", "category": "road shoes"})
+    assert skus(narrowed) == ["S-3"]
+    assert priced_engine.search("shoe", filters={"target": "nobody"}) == []
+    assert len(priced_engine.search("shoe", filters={"colour": "red", "target": ""})) == 5
+
+
+def test_facets_count_what_matches_by_target_and_category(priced_engine):
+    facets = priced_engine.facets("shoe")
+    assert facets.total == 5
+    assert facets.values["target"] == [("men", 3), ("kids", 1), ("women", 1)]
+    assert facets.values["category"] == [("road shoes", 2), ("trail shoes", 2), ("court shoes", 1)]
+    men = priced_engine.facets("shoe", filters={"target": "men"})
+    assert men.total == 3 and men.values["target"] == [("men", 3)]
+    assert priced_engine.facets("").total == 0
+
+
+def test_pages_follow_each_other_without_overlap(priced_engine):
+    everything = skus(priced_engine.search("shoe", limit=10))
+    pages = [skus(priced_engine.search("shoe", limit=2, offset=o)) for o in (0, 2, 4)]
+    assert [sku for page in pages for sku in page] == everything and len(everything) == 5
+
+
+def test_a_sort_by_price_puts_products_without_one_last(priced_engine):
+    low = skus(priced_engine.search("shoe", sort="price_asc", limit=10))
+    assert low == ["S-4", "S-2", "S-1", "S-3", "S-5"]
+    high = skus(priced_engine.search("shoe", sort="price_desc", limit=3))
+    assert high[0] in {"S-5", "S-3"}  # no price sorts as the highest
+    assert skus(priced_engine.search("shoe", sort="price_asc", limit=2, offset=2)) == ["S-1", "S-3"]
+
+
+def test_categories_take_turns_among_near_ties():
+    found = [(10.0, "a1"), (10.0, "a2"), (9.9, "a3"), (9.8, "b1"), (9.8, "c1"), (5.0, "a4")]
+    groups = [1, 1, 1, 2, 3, 1]
+    mixed = [item for _, item in embedded.ties_mixed(found, groups)]
+    assert mixed == ["a1", "b1", "c1", "a2", "a3", "a4"]  # a4 is not a near-tie: it stays last
+    assert embedded.ties_mixed([], []) == []

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS
 
+from catalog.models import Product
 from personalization import state as state_store
 from personalization.models import ViewEvent
 from personalization.state import UNAVAILABLE, session_id_for, session_state_get
@@ -40,7 +41,12 @@ def test_search_answers_with_every_field_typed(client, model):
     response = search(client, q="shoe")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"query", "backend", "personalized", "notices", "results"}
+    assert set(body) == {
+        "query", "backend", "personalized", "notices", "results",
+        "total", "page", "pages", "sort", "filters", "facets",
+    }  # fmt: skip
+    assert (body["total"], body["page"], body["pages"], body["sort"]) == (5, 1, 1, "relevance")
+    assert body["filters"] == {} and set(body["facets"]) == {"target", "category"}
     assert body["query"] == "shoe" and body["backend"] == "embedded"
     assert body["personalized"] is False and body["notices"] == []
     assert {item["sku"] for item in body["results"]} == SHOES
@@ -387,3 +393,40 @@ def test_search_strength_scales_personalization_and_is_checked(client, shop, mod
     for bad in ["2", "-0.5", "much", "nan"]:
         response = client.get(reverse("api-search"), {"q": "shoe", "strength": bad})
         assert response.status_code == 400 and "strength" in response.json()["error"]
+
+
+@pytest.fixture
+def many_shoes(db):
+    """60 running shoes for men and women, priced from 40 to 99, and a jacket."""
+    Product.objects.bulk_create(
+        [
+            Product(
+                sku=f"MS-{i:02d}",
+                name=f"{'Men' if i % 2 else 'Women'}'s Running Shoe No. {i}",
+                target="men" if i % 2 else "women",
+                extra={"category": "running shoes", "price": f"{40 + i}.00"},
+            )
+            for i in range(60)
+        ]
+        + [Product(sku="JK-1", name="Rain Jacket", target="men", extra={"category": "jackets"})]
+    )
+
+
+def test_search_pages_filters_sorts_and_counts_facets(client, many_shoes):
+    first = search(client, q="shoe", limit=25).json()
+    assert (first["total"], first["pages"], len(first["results"])) == (60, 3, 25)
+    assert first["facets"]["target"] == [
+        {"value": "men", "count": 30},
+        {"value": "women", "count": 30},
+    ]
+    pages = [search(client, q="shoe", limit=25, page=n).json()["results"] for n in (1, 2, 3)]
+    seen = [item["sku"] for page in pages for item in page]
+    assert len(seen) == len(set(seen)) == 60  # past the first page, nothing twice, none lost
+    men = search(client, q="shoe", target="men", limit=100).json()
+    assert men["total"] == 30 and men["filters"] == {"target": "men"}
+    assert {item["target"] for item in men["results"]} == {"men"}
+    cheapest = search(client, q="shoe", sort="price_asc", limit=3).json()
+    assert [item["sku"] for item in cheapest["results"]] == ["MS-00", "MS-01", "MS-02"]
+    for bad in [{"page": "0"}, {"page": "x"}, {"sort": "colour"}]:
+        response = search(client, q="shoe", **bad)
+        assert response.status_code == 400

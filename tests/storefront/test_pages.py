@@ -1,5 +1,7 @@
 """Every page of the shop renders, for ordinary and for absurd input."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -131,3 +133,41 @@ def test_target_with_a_slash_gets_its_own_listing(client, db):
 def test_search_matches_word_starts_so_men_is_not_women(client, products):
     men = client.get(reverse("search"), {"q": "men"})
     assert sorted(card_skus(men)) == ["HIK-1", "LIF-1", "RUN-2"]
+
+
+def test_search_page_has_facets_a_sort_and_pages_past_48(client, db):
+    Product.objects.bulk_create(
+        [
+            Product(
+                sku=f"MS-{i:02d}",
+                name=f"{'Men' if i % 2 else 'Women'}'s Running Shoe No. {i}",
+                target="men" if i % 2 else "women",
+                extra={"category": "running shoes", "price": f"{40 + i}.00"},
+            )
+            for i in range(60)
+        ]
+    )
+    first = client.get(reverse("search"), {"q": "shoe"})
+    assert first.context["total"] == 60 and first.context["pages"] == 2
+    assert len(card_skus(first)) == 48 and "Page 1 of 2" in first.text
+    second = client.get("/search/?" + first.context["next_query"])
+    assert len(card_skus(second)) == 12
+    assert not set(card_skus(first)) & set(card_skus(second))
+    assert 'data-facet="target"' in first.text and "?q=shoe&amp;target=men" in first.text
+    men = client.get(reverse("search"), {"q": "shoe", "target": "men"})
+    assert men.context["total"] == 30 and set(card_skus(men)) <= {
+        f"MS-{i:02d}" for i in range(1, 60, 2)
+    }
+    assert 'aria-current="true"' in men.text  # the chosen value is marked, and clears it
+    cheap = client.get(reverse("search"), {"q": "shoe", "sort": "price_asc"})
+    assert card_skus(cheap)[:2] == ["MS-00", "MS-01"] and 'value="price_asc" selected' in cheap.text
+
+
+def test_a_listing_has_the_facet_panel_with_counts(client, products):
+    response = client.get(reverse("target", args=["women"]))
+    panel = re.search(r'<details class="facets".*?</details>', response.text, re.S).group(0)
+    counts = dict(
+        re.findall(r"<span>(.*?)</span> <span class=\"facets__count\">(\d+)</span>", panel)
+    )
+    assert counts == {"Running shoes": "1", "Running shorts": "1", "Fleece": "1"}
+    assert 'class="chips"' not in response.text

@@ -303,9 +303,9 @@ def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
     session = visitor("RUN-1", "RUN-3")
     given = []
 
-    def rescoring_search(query, *, limit, session_vector=None):
+    def rescoring_search(query, *, limit, session_vector=None, **navigation):
         given.append(session_vector)
-        return catalog_searcher().search(query, limit=limit)
+        return catalog_searcher().search(query, limit=limit, **navigation)
 
     rescoring = SearchVia(rescoring_search, uses_session_vector=True)
     monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: rescoring)
