@@ -76,7 +76,18 @@ class CoveoSearch:
             "POST", url, token=self.api_key, body=self.search_body(words, limit=limit),
             timeout=self.timeout,
         )  # fmt: skip
-        return hits_from_response(response, sku_field=self.sku_field)
+        hits = hits_from_response(response, sku_field=self.sku_field)
+        corrected = query_correction(response)
+        if not hits and corrected:
+            # Coveo's typo tolerance is its query correction ("did you mean"): with no result,
+            # search once more with the correction it proposes, as its own interfaces do.
+            response = _request(
+                "POST", url, token=self.api_key,
+                body=self.search_body(search_words(corrected), limit=limit),
+                timeout=self.timeout,
+            )  # fmt: skip
+            hits = hits_from_response(response, sku_field=self.sku_field)
+        return hits
 
     def search_body(self, words: list[str], *, limit: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -84,6 +95,7 @@ class CoveoSearch:
             "enableQuerySyntax": False,
             "numberOfResults": limit,
             "fieldsToInclude": [self.sku_field],
+            "enableDidYouMean": True,
         }
         if self.search_hub:
             body["searchHub"] = self.search_hub
@@ -191,6 +203,15 @@ def coveo_document(product: Product) -> dict[str, Any]:
         "target": product.target,
         "category": product.category,
     }
+
+
+def query_correction(body: Any) -> str | None:
+    """The corrected query a Search API response proposes (`queryCorrections`), if any."""
+    try:
+        corrected = body["queryCorrections"][0]["correctedQuery"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return corrected if isinstance(corrected, str) and corrected.strip() else None
 
 
 def hits_from_response(body: Any, *, sku_field: str) -> list[SearchHit]:

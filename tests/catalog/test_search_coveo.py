@@ -142,6 +142,7 @@ def test_search_posts_the_documented_request_and_parses_results(coveo_settings, 
         "enableQuerySyntax": False,
         "numberOfResults": 24,
         "fieldsToInclude": ["sku"],
+        "enableDidYouMean": True,
         "searchHub": "storefront-search",
         "pipeline": "storefront",
     }
@@ -318,3 +319,21 @@ def test_backend_is_a_frozen_value(coveo_settings):
     assert isinstance(backend, CoveoSearch) and backend.name == "coveo"
     with pytest.raises(AttributeError):
         backend.api_key = "other"
+
+
+def test_a_query_without_results_is_searched_again_as_coveo_corrects_it(coveo_settings, coveo):
+    def did_you_mean(request):
+        if request["body"]["q"] == "sheos":
+            return 200, {"totalCount": 0, "results": [], "queryCorrections": [
+                {"correctedQuery": "shoes", "wordCorrections": []}
+            ]}  # fmt: skip
+        return documented_search_response(request)
+
+    coveo.routes[SEARCH_ROUTE] = did_you_mean
+    hits = search_backend().search("sheos", limit=10)
+    assert [r["body"]["q"] for r in coveo.requests] == ["sheos", "shoes"]
+    assert [hit.sku for hit in hits] == ["RUN-2", "RUN-1"]
+    coveo.requests.clear()
+    coveo.routes[SEARCH_ROUTE] = lambda r: (200, {"totalCount": 0, "results": []})
+    assert search_backend().search("qwxz", limit=10) == []  # no correction: asked once
+    assert len(coveo.requests) == 1

@@ -81,14 +81,32 @@ def test_only_a_server_side_rerank_needs_the_session_vector_before_searching(es_
 
 def test_plain_query_body_matches_words_and_parses_no_syntax():
     body = search_build('Running "SHOES" AND (name:trail)*', index="products", limit=20).to_dict()
+    words = "running shoes and name trail"
     assert body == {
         "query": {
-            "multi_match": {
-                "query": "running shoes and name trail",
-                "fields": ["name^3", "target", "category"],
-                "type": "cross_fields",
-                "operator": "or",
-                "minimum_should_match": "75%",
+            "bool": {
+                "should": [
+                    {
+                        "multi_match": {
+                            "query": words,
+                            "fields": ["name^3", "category^2", "target"],
+                            "type": "cross_fields",
+                            "operator": "or",
+                            "minimum_should_match": "75%",
+                        }
+                    },
+                    {  # near misses, as the built-in engine forgives them, below exact matches
+                        "multi_match": {
+                            "query": words,
+                            "fields": ["name", "category"],
+                            "type": "best_fields",
+                            "fuzziness": "AUTO:4,8",
+                            "operator": "and",
+                            "boost": 0.2,
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
                 "_name": "text",
             }
         },
@@ -102,7 +120,7 @@ def test_server_rerank_body_rescores_the_window_by_the_session_vector():
     vector = np.array([0.6, 0.8, 0.0], dtype=np.float32)
     search = search_build("shoes", index="products", limit=30, session_vector=vector)
     body = search.to_dict()
-    assert body["query"]["multi_match"]["query"] == "shoes"
+    assert body["query"]["bool"]["should"][0]["multi_match"]["query"] == "shoes"
     assert body["size"] == 30
     assert body["rescore"] == {
         "window_size": 30,
