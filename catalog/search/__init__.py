@@ -147,7 +147,7 @@ class CatalogSearch:
         if self.name == EMBEDDED:
             return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
         try:
-            hits = search_backend(EMBEDDED).search(text, limit=limit)
+            hits = search_backend(EMBEDDED).search(text, limit=limit, **navigation)
         except SearchUnavailable as exc:
             logger.error("The built-in search cannot answer either: %s", exc)
             return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)

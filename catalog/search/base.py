@@ -4,6 +4,7 @@ it raises, and the words of a query as all of them search it."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,17 @@ def search_query_clean(query: str) -> str:
     """The query as the shop searches it: printable characters, single spaces, bounded length."""
     printable = "".join(ch if ch.isprintable() else " " for ch in query[: SEARCH_QUERY_MAX * 4])
     return " ".join(printable.split())[:SEARCH_QUERY_MAX]
+
+
+def product_price(product: Product) -> float | None:
+    """The product's price as a number, from its optional `price` column ("$1,299.00" read as
+    1299.0); None when it has none or it is not a number."""
+    raw = str(product.extra.get("price", "")).replace(",", "").lstrip("$€£ ")
+    try:
+        price = float(raw)
+    except ValueError:
+        return None
+    return price if math.isfinite(price) else None
 
 
 def possessives_drop(text: str) -> str:

@@ -27,12 +27,32 @@ import numpy as np
 from django.conf import settings
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError, bulk
-from elasticsearch_dsl import DenseVector, Document, Index, Keyword, MetaField, Search, Text
+from elasticsearch_dsl import (
+    DenseVector,
+    Document,
+    Float,
+    Index,
+    Keyword,
+    MetaField,
+    Search,
+    Text,
+)
 from elasticsearch_dsl.query import Bool, MultiMatch
 
 from catalog.models import Product
 
-from .base import SearchHit, SearchUnavailable, Vectors, search_words
+from .base import (
+    FACETS,
+    PRICE_LOW,
+    RELEVANCE,
+    Filters,
+    SearchFacets,
+    SearchHit,
+    SearchUnavailable,
+    Vectors,
+    product_price,
+    search_words,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +64,7 @@ FUZZINESS, NEAR_BOOST = "AUTO:4,8", 0.2
 TEXT_QUERY_NAME = "text"
 INDEX_TIMEOUT = 60.0  # seconds for index writes, which take longer than a search
 BULK_CHUNK = 500
+FACET_VALUES_MAX = 100
 # 0 for a product without a vector (or an index built without vectors), cosine + 1 otherwise:
 # script scores cannot be negative.
 SIMILARITY_SCRIPT = (
@@ -58,6 +79,7 @@ class ProductDocument(Document):
     target = Text(analyzer="english", fields={"keyword": Keyword()})
     category = Text(analyzer="english", fields={"keyword": Keyword()})
     image = Keyword(index=False, doc_values=False)
+    price = Float()  # for sorting; none when the product has no price
 
     class Index:
         name = "products"  # the alias; rebuilds create products-<timestamp> behind it
@@ -75,7 +97,7 @@ class ElasticsearchSearch:
             raise SearchUnavailable(f"ELASTICSEARCH_RERANK must be client or server, not {rerank}")
         self.url, self.alias, self.timeout, self.rerank = url, alias, timeout, rerank
         self.uses_session_vector = rerank == "server"
-        self.navigates = False  # filters, sorts, pages and facets: the built-in engine's, for now
+        self.navigates = True  # filters, sorts, pages and terms aggregations for the facets
 
     def __repr__(self) -> str:
         return (
@@ -84,14 +106,24 @@ class ElasticsearchSearch:
         )
 
     def search(
-        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 50,
+        session_vector: np.ndarray | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+        sort: str = RELEVANCE,
     ) -> list[SearchHit]:
         if not search_words(query) or limit <= 0:
             return []
-        vector = session_vector if self.rerank == "server" else None
+        vector = session_vector if self.rerank == "server" and sort == RELEVANCE else None
         if vector is not None and not np.linalg.norm(vector) > 0:
             vector = None  # no direction to compare with (an empty or zero session)
-        request = search_build(query, index=self.alias, limit=limit, session_vector=vector)
+        request = search_build(
+            query, index=self.alias, limit=limit, session_vector=vector, filters=filters,
+            offset=offset, sort=sort,
+        )  # fmt: skip
         with self._errors():
             body = request.using(self._client()).execute().to_dict()
         try:
@@ -100,6 +132,18 @@ class ElasticsearchSearch:
             raise SearchUnavailable(
                 f"unexpected search response from Elasticsearch: {exc}"
             ) from exc
+
+    def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
+        """How many match, by terms aggregations on the keyword subfields."""
+        if not search_words(query):
+            return SearchFacets(0, {field: [] for field in FACETS})
+        request = facets_build(query, index=self.alias, filters=filters)
+        with self._errors():
+            body = request.using(self._client()).execute().to_dict()
+        try:
+            return facets_from_response(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SearchUnavailable(f"unexpected aggregations from Elasticsearch: {exc}") from exc
 
     def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
         client = self._client().options(request_timeout=INDEX_TIMEOUT)
@@ -210,10 +254,8 @@ def product_index(name: str, *, dims: int | None = None) -> Index:
     return index
 
 
-def search_build(
-    query: str, *, index: str, limit: int, session_vector: np.ndarray | None = None
-) -> Search:
-    """The search for `query`'s words; with `session_vector`, its top `limit` re-scored by it."""
+def text_query(query: str) -> Bool:
+    """`query`'s words, exactly in the boosted fields or as near misses below them."""
     text = " ".join(search_words(query))
     exact = MultiMatch(
         query=text,
@@ -230,12 +272,39 @@ def search_build(
         operator="and",
         boost=NEAR_BOOST,
     )
+    return Bool(should=[exact, near], minimum_should_match=1, _name=TEXT_QUERY_NAME)
+
+
+def filters_applied(search: Search, filters: Filters | None) -> Search:
+    """`search` narrowed to products with each value of `filters` (keyword subfields)."""
+    for field, value in (filters or {}).items():
+        if field in FACETS and value:
+            search = search.filter("term", **{f"{field}.keyword": value})
+    return search
+
+
+def search_build(
+    query: str,
+    *,
+    index: str,
+    limit: int,
+    session_vector: np.ndarray | None = None,
+    filters: Filters | None = None,
+    offset: int = 0,
+    sort: str = RELEVANCE,
+) -> Search:
+    """The search for `query`'s words, narrowed by `filters`, from `offset`, in `sort` order;
+    with `session_vector`, its top `limit` re-scored by it."""
     search = (
-        Search(index=index)
-        .query(Bool(should=[exact, near], minimum_should_match=1, _name=TEXT_QUERY_NAME))
+        filters_applied(Search(index=index).query(text_query(query)), filters)
         .source(["sku"])
         .extra(size=limit, track_total_hits=False)
     )
+    if offset:
+        search = search.extra(from_=offset)
+    if sort != RELEVANCE:
+        order = "asc" if sort == PRICE_LOW else "desc"
+        search = search.sort({"price": {"order": order, "missing": "_last"}})
     if session_vector is None:
         return search
     rescore_query = {
@@ -252,6 +321,29 @@ def search_build(
         "query": {"rescore_query": rescore_query, "query_weight": 0.0, "rescore_query_weight": 1.0},
     }
     return search.extra(rescore=rescore).params(include_named_queries_score=True)
+
+
+def facets_build(query: str, *, index: str, filters: Filters | None = None) -> Search:
+    """A count of what matches `query` and `filters`, and a terms aggregation per facet."""
+    search = filters_applied(Search(index=index).query(text_query(query)), filters)
+    search = search.extra(size=0, track_total_hits=True)
+    for field in FACETS:
+        search.aggs.bucket(field, "terms", field=f"{field}.keyword", size=FACET_VALUES_MAX)
+    return search
+
+
+def facets_from_response(body: Mapping[str, Any]) -> SearchFacets:
+    values = {
+        field: sorted(
+            (
+                (str(bucket["key"]), int(bucket["doc_count"]))
+                for bucket in body["aggregations"][field]["buckets"]
+            ),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
+        for field in FACETS
+    }
+    return SearchFacets(int(body["hits"]["total"]["value"]), values)
 
 
 def hits_from_response(body: Mapping[str, Any], *, reranked: bool) -> list[SearchHit]:
@@ -282,6 +374,7 @@ def bulk_actions(
             target=product.target,
             category=product.category,
             image=product.image,
+            price=product_price(product),
         )
         vector = vectors.get(product.sku) if vectors is not None else None
         if vector is not None:

@@ -57,6 +57,7 @@ from .base import (
     Vectors,
     items_batched,
     possessives_drop,
+    product_price,
     search_words,
 )
 
@@ -450,7 +451,7 @@ def _document(product: Product) -> tantivy.Document:
         group=zlib.crc32(category.encode()) & 0x7FFFFFFF,
         target_value=product.target,
         category_value=category,
-        price=_price(product),
+        price=_price_sortable(product),
         display=json.dumps(
             {
                 "name": product.name,
@@ -462,15 +463,10 @@ def _document(product: Product) -> tantivy.Document:
     )
 
 
-def _price(product: Product) -> float:
-    """The product's price as a number (from the optional `price` column, "$1,299.00" allowed);
-    products without one sort last."""
-    raw = str(product.extra.get("price", "")).replace(",", "").lstrip("$€£ ")
-    try:
-        price = float(raw)
-    except ValueError:
-        return math.inf
-    return price if math.isfinite(price) else math.inf
+def _price_sortable(product: Product) -> float:
+    """The price to sort by: products without one sort last, from the lowest."""
+    price = product_price(product)
+    return math.inf if price is None else price
 
 
 def _index_open(folder: Path, *, create: bool = False) -> tantivy.Index:

@@ -23,6 +23,8 @@ from catalog.search.elasticsearch import (
     ElasticsearchSearch,
     alias_swap_actions,
     bulk_actions,
+    facets_build,
+    facets_from_response,
     hits_from_response,
     product_index,
     search_build,
@@ -153,6 +155,7 @@ def test_mapping_has_english_text_keywords_and_a_cosine_dense_vector():
         assert properties[name]["analyzer"] == "english"
         assert properties[name]["fields"]["keyword"]["type"] == "keyword"
     assert properties["image"] == {"type": "keyword", "index": False, "doc_values": False}
+    assert properties["price"] == {"type": "float"}
     assert properties["embedding"] == {
         "type": "dense_vector", "dims": 64, "index": True, "similarity": "cosine"
     }  # fmt: skip
@@ -199,6 +202,7 @@ def test_bulk_actions_index_each_product_with_its_usable_vector():
             "target": "women",
             "category": "running shoes",
             "image": "img/run-1.png",
+            "price": None,  # no price column: sorted last
             "embedding": [1.0, 2.0, 2.0],
         },
     }
@@ -277,3 +281,43 @@ def test_index_catalog_command_reports_an_unreachable_server(db, es_settings):
     with pytest.raises(CommandError, match="Elasticsearch is unavailable: .*unreachable"):
         call_command("index_catalog", "--backend", "elasticsearch", stdout=out)
     assert out.getvalue() == ""
+
+
+def test_filters_sort_and_pages_go_into_the_search_body():
+    body = search_build(
+        "shoes", index="products", limit=24, filters={"target": "men", "category": "", "x": "y"},
+        offset=48, sort="price_asc",
+    ).to_dict()  # fmt: skip
+    assert body["query"]["bool"]["filter"] == [{"term": {"target.keyword": "men"}}]
+    assert body["query"]["bool"]["_name"] == "text"  # the words' query, the filter within it
+    assert len(body["query"]["bool"]["should"]) == 2
+    assert (body["from"], body["size"]) == (48, 24)
+    assert body["sort"] == [{"price": {"order": "asc", "missing": "_last"}}]
+    assert "sort" not in search_build("shoes", index="products", limit=5).to_dict()
+
+
+def test_facets_are_terms_aggregations_and_are_parsed_most_first():
+    body = facets_build("shoes", index="products", filters={"category": "running shoes"}).to_dict()
+    assert body["size"] == 0 and body["track_total_hits"] is True
+    assert body["aggs"] == {
+        "target": {"terms": {"field": "target.keyword", "size": 100}},
+        "category": {"terms": {"field": "category.keyword", "size": 100}},
+    }
+    assert body["query"]["bool"]["filter"] == [{"term": {"category.keyword": "running shoes"}}]
+    response = {
+        "hits": {"total": {"value": 7, "relation": "eq"}, "hits": []},
+        "aggregations": {
+            "target": {
+                "buckets": [{"key": "women", "doc_count": 3}, {"key": "men", "doc_count": 4}]
+            },
+            "category": {"buckets": [{"key": "running shoes", "doc_count": 7}]},
+        },
+    }
+    facets = facets_from_response(response)
+    assert facets.total == 7
+    assert facets.values == {
+        "target": [("men", 4), ("women", 3)],
+        "category": [("running shoes", 7)],
+    }
+    with pytest.raises(KeyError):
+        facets_from_response({"hits": {"total": {"value": 1}}})

@@ -163,3 +163,15 @@ def test_rebuild_reports_counts_and_progress(settings, index_path, products):
     report = search_index_rebuild(progress=Recorded())
     assert (report.backend, report.products) == ("embedded", 6)
     assert seen[0] == (0, 6) and seen[-1] == (6, 6)
+
+
+def test_a_filtered_search_falls_back_filtered(elasticsearch_down, products):
+    result = catalog_search_filtered("shoes", target="men")
+    assert result.backend == "embedded" and result.notice == NOTICE
+    assert {hit.sku for hit in result.hits} == {"RUN-2"}
+
+
+def catalog_search_filtered(query: str, **filters):
+    from catalog.search import catalog_searcher
+
+    return catalog_searcher().search(query, filters=filters)
