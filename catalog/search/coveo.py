@@ -34,7 +34,19 @@ from django.conf import settings
 
 from catalog.models import Product
 
-from .base import SearchHit, SearchUnavailable, Vectors, items_batched, search_words
+from .base import (
+    FACETS,
+    PRICE_LOW,
+    RELEVANCE,
+    Filters,
+    SearchFacets,
+    SearchHit,
+    SearchUnavailable,
+    Vectors,
+    items_batched,
+    product_price,
+    search_words,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +55,12 @@ PUSH_URL = "https://api.cloud.coveo.com"
 PUSH_BATCH = 5000  # items per file container: a few MB, far below the 256 MB limit
 PUSH_TIMEOUT = 30.0  # seconds; a push is a background job, not a page
 DOCUMENT_ID_SCHEME = "product://"
+FACET_VALUES_MAX = 100
 
 
 @dataclass(frozen=True)
 class CoveoSearch:
-    navigates = False  # filters, sorts, pages and facets: the built-in engine's, for now
+    navigates = True  # facet requests (selected values filter), firstResult, sortCriteria
     organization_id: str
     api_key: str = field(repr=False)
     search_url: str = SEARCH_URL
@@ -62,34 +75,55 @@ class CoveoSearch:
     uses_session_vector: bool = field(default=False, init=False)  # the caller re-ranks
 
     def search(
-        self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 50,
+        session_vector: np.ndarray | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+        sort: str = RELEVANCE,
     ) -> list[SearchHit]:
         words = search_words(query)
         if not words or limit <= 0:
             return []
-        if not (self.organization_id and self.api_key):
-            raise SearchUnavailable("COVEO_ORGANIZATION_ID and COVEO_API_KEY must be set")
-        url = f"{self.search_url.rstrip('/')}/rest/search/v2?" + urlencode(
-            {"organizationId": self.organization_id}
-        )
-        response = _request(
-            "POST", url, token=self.api_key, body=self.search_body(words, limit=limit),
-            timeout=self.timeout,
-        )  # fmt: skip
+        navigation = {"filters": filters, "offset": offset, "sort": sort}
+        response = self._search(self.search_body(words, limit=limit, **navigation))
         hits = hits_from_response(response, sku_field=self.sku_field)
         corrected = query_correction(response)
         if not hits and corrected:
             # Coveo's typo tolerance is its query correction ("did you mean"): with no result,
             # search once more with the correction it proposes, as its own interfaces do.
-            response = _request(
-                "POST", url, token=self.api_key,
-                body=self.search_body(search_words(corrected), limit=limit),
-                timeout=self.timeout,
-            )  # fmt: skip
-            hits = hits_from_response(response, sku_field=self.sku_field)
+            body = self.search_body(search_words(corrected), limit=limit, **navigation)
+            hits = hits_from_response(self._search(body), sku_field=self.sku_field)
         return hits
 
-    def search_body(self, words: list[str], *, limit: int) -> dict[str, Any]:
+    def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
+        """How many match (`totalCount`) and the values of Coveo's facets on target and
+        category."""
+        words = search_words(query)
+        if not words:
+            return SearchFacets(0, {field: [] for field in FACETS})
+        body = self.search_body(words, limit=0, filters=filters)
+        return facets_from_response(self._search(body))
+
+    def _search(self, body: dict[str, Any]) -> Any:
+        if not (self.organization_id and self.api_key):
+            raise SearchUnavailable("COVEO_ORGANIZATION_ID and COVEO_API_KEY must be set")
+        url = f"{self.search_url.rstrip('/')}/rest/search/v2?" + urlencode(
+            {"organizationId": self.organization_id}
+        )
+        return _request("POST", url, token=self.api_key, body=body, timeout=self.timeout)
+
+    def search_body(
+        self,
+        words: list[str],
+        *,
+        limit: int,
+        filters: Filters | None = None,
+        offset: int = 0,
+        sort: str = RELEVANCE,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "q": " ".join(words),
             "enableQuerySyntax": False,
@@ -97,6 +131,26 @@ class CoveoSearch:
             "fieldsToInclude": [self.sku_field],
             "enableDidYouMean": True,
         }
+        if offset:
+            body["firstResult"] = offset
+        if sort != RELEVANCE:
+            body["sortCriteria"] = "@price ascending" if sort == PRICE_LOW else "@price descending"
+        chosen = {field: value for field, value in (filters or {}).items() if value}
+        if chosen or limit == 0:
+            # Facet requests count the values; a selected value filters the results (no query
+            # syntax is built from what a visitor chose).
+            body["facets"] = [
+                {
+                    "facetId": field,
+                    "field": field,
+                    "type": "specific",
+                    "numberOfValues": FACET_VALUES_MAX,
+                    "currentValues": (
+                        [{"value": chosen[field], "state": "selected"}] if field in chosen else []
+                    ),
+                }
+                for field in FACETS
+            ]
         if self.search_hub:
             body["searchHub"] = self.search_hub
         if self.pipeline:
@@ -202,7 +256,23 @@ def coveo_document(product: Product) -> dict[str, Any]:
         "sku": product.sku,
         "target": product.target,
         "category": product.category,
+        **({"price": price} if (price := product_price(product)) is not None else {}),
     }
+
+
+def facets_from_response(body: Any) -> SearchFacets:
+    """`totalCount` and the facets' values (most results first) of a Search API response."""
+    try:
+        values = {field: [] for field in FACETS}
+        for facet in body.get("facets") or []:
+            if facet["field"] in values:
+                values[facet["field"]] = sorted(
+                    ((str(v["value"]), int(v["numberOfResults"])) for v in facet["values"]),
+                    key=lambda pair: (-pair[1], pair[0]),
+                )
+        return SearchFacets(int(body["totalCount"]), values)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SearchUnavailable(f"unexpected facets from Coveo: {exc!r}") from None
 
 
 def query_correction(body: Any) -> str | None:

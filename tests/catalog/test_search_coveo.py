@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 
 from catalog.models import Product
 from catalog.search import SearchHit, SearchUnavailable, catalog_search, search_backend
-from catalog.search.coveo import CoveoSearch
+from catalog.search.coveo import CoveoSearch, coveo_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORG = "clothesinspacek3x9a1"
@@ -337,3 +337,45 @@ def test_a_query_without_results_is_searched_again_as_coveo_corrects_it(coveo_se
     coveo.routes[SEARCH_ROUTE] = lambda r: (200, {"totalCount": 0, "results": []})
     assert search_backend().search("qwxz", limit=10) == []  # no correction: asked once
     assert len(coveo.requests) == 1
+
+
+def test_filters_pages_and_a_price_sort_go_into_the_search_request(coveo_settings, coveo):
+    coveo.routes[SEARCH_ROUTE] = documented_search_response
+    search_backend().search(
+        "shoes", limit=24, filters={"target": "men"}, offset=48, sort="price_desc"
+    )
+    body = coveo.requests[0]["body"]
+    assert (body["firstResult"], body["numberOfResults"]) == (48, 24)
+    assert body["sortCriteria"] == "@price descending"
+    target, category = body["facets"]
+    assert target["field"] == "target" and target["currentValues"] == [
+        {"value": "men", "state": "selected"}
+    ]
+    assert category["field"] == "category" and category["currentValues"] == []
+    assert body["enableQuerySyntax"] is False and "aq" not in body  # no syntax from a choice
+
+
+def test_facets_come_from_coveo_facets_most_first(coveo_settings, coveo):
+    coveo.routes[SEARCH_ROUTE] = lambda r: (200, {"totalCount": 9, "results": [], "facets": [
+        {"field": "target", "values": [
+            {"value": "women", "numberOfResults": 4}, {"value": "men", "numberOfResults": 5},
+        ]},
+        {"field": "category", "values": [{"value": "running shoes", "numberOfResults": 9}]},
+    ]})  # fmt: skip
+    facets = search_backend().facets("shoes", filters={"category": "running shoes"})
+    assert facets.total == 9
+    assert facets.values == {
+        "target": [("men", 5), ("women", 4)],
+        "category": [("running shoes", 9)],
+    }
+    body = coveo.requests[0]["body"]
+    assert body["numberOfResults"] == 0 and len(body["facets"]) == 2
+    coveo.routes[SEARCH_ROUTE] = lambda r: (200, {"totalCount": "many", "facets": 3})
+    with pytest.raises(SearchUnavailable):
+        search_backend().facets("shoes")
+
+
+def test_pushed_products_carry_their_price_for_sorting():
+    priced = Product(sku="P-1", name="Shoe", target="men", extra={"price": "$1,020.50"})
+    assert coveo_document(priced)["price"] == 1020.5
+    assert "price" not in coveo_document(shoe())
