@@ -39,37 +39,34 @@ class BadParameter(ValueError):
     pass
 
 
-def _limit(request: HttpRequest) -> int:
-    raw = request.GET.get("limit", str(LIMIT_DEFAULT))
+def _number(request: HttpRequest, name: str, *, default, kind, low, high, meaning: str):
+    """The query parameter `name` as a `kind` between `low` and `high`, else BadParameter."""
+    raw = request.GET.get(name, str(default))
     try:
-        limit = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise BadParameter(f"limit must be a whole number, not {raw[:40]!r}") from None
-    if not 1 <= limit <= LIMIT_MAX:
-        raise BadParameter(f"limit must be between 1 and {LIMIT_MAX}")
-    return limit
+        raise BadParameter(f"{name} must be {meaning}, not {raw[:40]!r}") from None
+    if not low <= value <= high:
+        raise BadParameter(f"{name} must be {meaning} from {low} to {high}")
+    return value
+
+
+def _limit(request: HttpRequest) -> int:
+    return _number(
+        request, "limit", default=LIMIT_DEFAULT, kind=int, low=1, high=LIMIT_MAX,
+        meaning="a whole number",
+    )  # fmt: skip
 
 
 def _strength(request: HttpRequest) -> float:
-    raw = request.GET.get("strength", "1")
-    try:
-        strength = float(raw)
-    except ValueError:
-        raise BadParameter(f"strength must be a number from 0 to 1, not {raw[:40]!r}") from None
-    if not 0 <= strength <= 1:
-        raise BadParameter("strength must be from 0 (the plain order) to 1 (fully personalized)")
-    return strength
+    """From 0 (the plain order) to 1 (fully personalized)."""
+    return _number(request, "strength", default=1, kind=float, low=0, high=1, meaning="a number")
 
 
 def _page(request: HttpRequest) -> int:
-    raw = request.GET.get("page", "1")
-    try:
-        number = int(raw)
-    except ValueError:
-        raise BadParameter(f"page must be a whole number, not {raw[:40]!r}") from None
-    if not 1 <= number <= PAGE_MAX:
-        raise BadParameter(f"page must be between 1 and {PAGE_MAX}")
-    return number
+    return _number(
+        request, "page", default=1, kind=int, low=1, high=PAGE_MAX, meaning="a whole number"
+    )
 
 
 def _flag(request: HttpRequest, name: str, default: bool) -> bool:

@@ -101,3 +101,20 @@ class Visitor:
     def top(self, query: str, *, personalize: bool = True, limit: int = 5) -> dict:
         flag = "1" if personalize else "0"
         return json.loads(self.get(f"/api/search/?q={query}&personalize={flag}&limit={limit}"))
+
+
+def running_shoes_create(count: int = 60) -> None:
+    """`count` running shoes, men's (odd numbers) and women's, priced from 40 up (MS-00 first)."""
+    from catalog.models import Product
+
+    Product.objects.bulk_create(
+        [
+            Product(
+                sku=f"MS-{i:02d}",
+                name=f"{'Men' if i % 2 else 'Women'}'s Running Shoe No. {i}",
+                target="men" if i % 2 else "women",
+                extra={"category": "running shoes", "price": f"{40 + i}.00"},
+            )
+            for i in range(count)
+        ]
+    )

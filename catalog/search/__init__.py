@@ -166,7 +166,7 @@ class CatalogSearch:
                 return engine.facets(text, filters=filters)
             except SearchUnavailable as exc:
                 logger.warning("%s cannot count facets: %s", engine.name, exc)
-        return SearchFacets(0, {field: [] for field in FACETS})
+        return SearchFacets.none()
 
     def _builtin(self, text: str, *, limit: int, **navigation) -> CatalogSearchResult:
         try:

@@ -35,6 +35,11 @@ class SearchFacets:
     total: int  # products that match
     values: dict[str, list[tuple[str, int]]]  # facet field -> (value, products), most first
 
+    @classmethod
+    def none(cls) -> SearchFacets:
+        """Nothing matches: every facet empty."""
+        return cls(0, {field: [] for field in FACETS})
+
 
 @dataclass(frozen=True)
 class SearchHit:

@@ -103,7 +103,7 @@ class CoveoSearch:
         category."""
         words = search_words(query)
         if not words:
-            return SearchFacets(0, {field: [] for field in FACETS})
+            return SearchFacets.none()
         body = self.search_body(words, limit=0, filters=filters)
         return facets_from_response(self._search(body))
 

@@ -136,7 +136,7 @@ class ElasticsearchSearch:
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
         """How many match, by terms aggregations on the keyword subfields."""
         if not search_words(query):
-            return SearchFacets(0, {field: [] for field in FACETS})
+            return SearchFacets.none()
         request = facets_build(query, index=self.alias, filters=filters)
         with self._errors():
             body = request.using(self._client()).execute().to_dict()

@@ -175,7 +175,7 @@ class EmbeddedSearch:
         and category has, most first."""
         words = search_words(query)
         if not words:
-            return SearchFacets(0, {field: [] for field in FACETS})
+            return SearchFacets.none()
         try:
             searcher = self._reader_current().searcher()
             matching = self._matching(searcher, words, filters)

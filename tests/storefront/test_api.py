@@ -7,7 +7,7 @@ import redis
 from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
-from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS
+from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS, running_shoes_create
 
 from catalog.models import Product
 from personalization import state as state_store
@@ -398,17 +398,9 @@ def test_search_strength_scales_personalization_and_is_checked(client, shop, mod
 @pytest.fixture
 def many_shoes(db):
     """60 running shoes for men and women, priced from 40 to 99, and a jacket."""
-    Product.objects.bulk_create(
-        [
-            Product(
-                sku=f"MS-{i:02d}",
-                name=f"{'Men' if i % 2 else 'Women'}'s Running Shoe No. {i}",
-                target="men" if i % 2 else "women",
-                extra={"category": "running shoes", "price": f"{40 + i}.00"},
-            )
-            for i in range(60)
-        ]
-        + [Product(sku="JK-1", name="Rain Jacket", target="men", extra={"category": "jackets"})]
+    running_shoes_create(60)
+    Product.objects.create(
+        sku="JK-1", name="Rain Jacket", target="men", extra={"category": "jackets"}
     )
 
 

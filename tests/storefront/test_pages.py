@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from factories import running_shoes_create
 
 from catalog.models import Product
 
@@ -136,17 +137,7 @@ def test_search_matches_word_starts_so_men_is_not_women(client, products):
 
 
 def test_search_page_has_facets_a_sort_and_pages_past_48(client, db):
-    Product.objects.bulk_create(
-        [
-            Product(
-                sku=f"MS-{i:02d}",
-                name=f"{'Men' if i % 2 else 'Women'}'s Running Shoe No. {i}",
-                target="men" if i % 2 else "women",
-                extra={"category": "running shoes", "price": f"{40 + i}.00"},
-            )
-            for i in range(60)
-        ]
-    )
+    running_shoes_create(60)
     first = client.get(reverse("search"), {"q": "shoe"})
     assert first.context["total"] == 60 and first.context["pages"] == 2
     assert len(card_skus(first)) == 48 and "Page 1 of 2" in first.text
