@@ -105,6 +105,7 @@ def search(request: HttpRequest) -> JsonResponse:
     try:
         limit, personalize = _limit(request), _flag(request, "personalize", True)
         strength, number = _strength(request), _page(request)
+        counted = _flag(request, "facets", False)
         sort = request.GET.get("sort", RELEVANCE)
         if sort not in SORTS:
             raise BadParameter(f"sort must be one of {', '.join(SORTS)}")
@@ -119,22 +120,24 @@ def search(request: HttpRequest) -> JsonResponse:
         filters={field: request.GET.get(field, "")[:100] for field in FACETS},
         page=number,
         sort=sort,
+        counted=counted,
     )
     outcome = page.outcome
+    facets = page.facets
     return JsonResponse(
         {
             "query": outcome.query,
             "backend": outcome.backend,
             "personalized": outcome.personalized and personalize,
             "notices": outcome.notices,
-            "total": page.facets.total,
+            "total": facets.total if facets is not None else None,
             "page": page.page,
             "pages": page.pages,
             "sort": page.sort,
             "filters": page.filters,
             "facets": {
                 field: [{"value": value, "count": count} for value, count in values]
-                for field, values in page.facets.values.items()
+                for field, values in (facets.values.items() if facets is not None else ())
             },
             "results": [
                 row.product.as_json(

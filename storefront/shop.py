@@ -133,9 +133,9 @@ class SearchPage:
     personalize: bool
     rows: list[ResultRow]  # in the order shown: personalized, or plain when not `personalize`
     compared: list[CompareRow]  # the first `compare` rows of both orders, when asked for
-    facets: SearchFacets  # how many match, and how they spread over targets and categories
+    facets: SearchFacets | None  # how many match, over targets and categories (when counted)
     page: int = 1
-    pages: int = 1
+    pages: int | None = None  # None when the facets were not counted
     filters: dict[str, str] = field(default_factory=dict)
     sort: str = RELEVANCE
 
@@ -151,11 +151,13 @@ def search_page(
     filters: Filters | None = None,
     page: int = 1,
     sort: str = RELEVANCE,
+    counted: bool = True,
 ) -> SearchPage:
     """Page `page` (of `limit` results) of a search for this visitor, narrowed by `filters`, in
     `sort` order, with every product card it shows, looked up together: the results
     (personalized, or plain when not `personalize`), the products they were chosen "because"
-    of, with `compare` the first `compare` of the plain order beside them, and the facets.
+    of, with `compare` the first `compare` of the plain order beside them, and when `counted`,
+    the facets (a count of everything that matches, which costs what a search does).
 
     Pages within the re-rank window are personalized; pages past it, and a sort by price,
     follow the engine's order."""
@@ -188,8 +190,8 @@ def search_page(
         CompareRow(_row(p, cards) if p.sku in cards else None, row)
         for p, row in zip(plain, rows[:compare], strict=False)
     ]
-    facets = searcher.facets(query, filters=filters)
-    pages = max(1, math.ceil(facets.total / limit))
+    facets = searcher.facets(query, filters=filters) if counted else None
+    pages = max(1, math.ceil(facets.total / limit)) if facets is not None else None
     return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
 
 
