@@ -237,7 +237,7 @@ def test_the_index_is_a_folder_of_its_own_behind_a_link(engine, index_path):
     assert (index_path.resolve() / embedded.VERSION_FILE).read_text() == str(
         embedded.SCHEMA_VERSION
     )
-    searcher = embedded._reader(index_path).searcher()
+    searcher = embedded._reader(index_path).index.searcher()
     assert searcher.num_docs == len(SHOP)
 
 
@@ -260,13 +260,15 @@ def test_search_gives_up_waiting_for_another_first_build(index_path, monkeypatch
         assert catalog_search("shoes").notice
 
 
-def test_hits_carry_the_stored_display_fields(index_path):
+def test_the_index_stores_the_display_fields_of_what_it_finds(index_path):
     engine = search_backend("embedded")
     engine.index_rebuild(
         [Product(sku="IMG-1", name="Trail Shoe", target="men", image="https://cdn.example/t.jpg")]
     )
     (hit,) = engine.search("shoe")
-    fields = (hit.fields["name"], hit.fields["target"], hit.fields["image"])
+    (stored,) = engine.products_stored([hit.sku])
+    assert hit.display == stored.display  # a page of hits comes with its display fields
+    fields = (stored.fields["name"], stored.fields["target"], stored.fields["image"])
     assert fields == ("Trail Shoe", "men", "https://cdn.example/t.jpg")
 
 
@@ -304,7 +306,8 @@ def test_an_index_of_an_older_kind_is_rebuilt_on_first_search(products, index_pa
     index_path.write_bytes(b"SQLite format 3\x00")  # where an FTS5 file may have been
     with caplog.at_level(logging.INFO, logger="catalog.search.embedded"):
         hits = search_backend().search("shoes")
-    assert set(skus(hits)) == {"RUN-1", "RUN-2"} and hits[0].name is not None
+    assert set(skus(hits)) == {"RUN-1", "RUN-2"}
+    assert search_backend().products_stored(["RUN-1"])[0].name is not None
     assert index_path.is_symlink()
     (index_path.resolve() / embedded.VERSION_FILE).write_text("3")
     embedded._reader_forget(index_path)  # as a process of the newer code starting
@@ -343,8 +346,9 @@ def test_an_admin_edit_reaches_the_search_index(
              "image": "", "extra": '{"category": "hiking boots"}'},
         )  # fmt: skip
     assert response.status_code == 302, response.content[:500]
-    (hit,) = [hit for hit in search_backend().search("shoe") if hit.sku == "HIK-1"]
-    assert hit.name == "Men's Waterproof Hiking Shoe"
+    assert "HIK-1" in skus(search_backend().search("shoe"))
+    (stored,) = search_backend().products_stored(["HIK-1"])
+    assert stored.name == "Men's Waterproof Hiking Shoe"
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(f"/admin/catalog/product/{product.sku}/delete/", {"post": "yes"})
     assert "HIK-1" not in skus(search_backend().search("hiking"))
@@ -457,3 +461,20 @@ def test_categories_take_turns_among_near_ties():
     mixed = [item for _, item in embedded.ties_mixed(found, groups)]
     assert mixed == ["a1", "b1", "c1", "a2", "a3", "a4"]  # a4 is not a near-tie: it stays last
     assert embedded.ties_mixed([], []) == []
+
+
+def test_products_added_by_another_process_are_found_by_their_code(engine, index_path):
+    table = embedded._reader(index_path).table
+    assert table.skus_of([0, len(SHOP) - 1]) == [SHOP[0].sku, SHOP[-1].sku]
+    engine.index_update([product("NEW-1", "Coral Beanie", "unisex", "beanies")])
+    assert len(table.skus) == len(SHOP)  # the line was written after this reader read the file
+    assert table.skus_of([len(SHOP)]) == ["NEW-1"]  # read when a code beyond it turns up
+    engine.index_update([product("NEW-1", "Coral Beanie, Wool", "unisex", "beanies")])
+    lines = (index_path.resolve() / embedded.SKUS_FILE).read_text().splitlines()
+    assert lines.count('"NEW-1"') == 1  # an update keeps the product's code
+    engine.index_update(
+        [product(f"B-{i:02d}", "Coral Beanie", "kids", "beanies") for i in range(60)]
+    )
+    wide = engine.search("beanie", limit=200)  # more than a page: read by codes, no document
+    assert sorted(hit.sku for hit in wide) == sorted(["NEW-1", *(f"B-{i:02d}" for i in range(60))])
+    assert all(hit.display is None for hit in wide)
