@@ -26,6 +26,7 @@ rebuild is applied to the new index, not lost with the old one.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -35,6 +36,7 @@ import shutil
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,6 +138,9 @@ class EmbeddedSearch:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        # The last search's hits read by code: where their documents are, so the display fields
+        # of those shown are read without searching again (an engine object serves one request).
+        self._found: tuple[_Reader, dict[str, object]] | None = None
 
     def __repr__(self) -> str:
         return f"EmbeddedSearch({str(self.path)!r})"
@@ -162,12 +167,16 @@ class EmbeddedSearch:
             reader = self._reader_current()
             searcher = reader.index.searcher()
             if sort == RELEVANCE:
-                pool = max(offset + limit, DIVERSITY_POOL)
-                exact = _filtered(_words_query(words, every=True, near=False), filters)
-                found = searcher.search(exact, pool, count=False).hits
-                if len(found) < NEAR_MISSES_BELOW:
-                    found = searcher.search(self._fallback(searcher, words, filters), pool).hits
-                return reader.hits(searcher, _mixed(searcher, found)[offset : offset + limit])
+                key = (tuple(words), tuple(sorted((filters or {}).items())), offset, limit)
+                answer = reader.answer(key)
+                if answer is None:
+                    answer = self._ranked(reader, searcher, words, filters, offset, limit)
+                    reader.remember(key, answer, entries=settings.CIS_SEARCH_CACHE_ENTRIES)
+                hits, addresses = answer
+                if addresses is not None:  # read by code: keep where they are
+                    skus = (hit.sku for hit in hits)
+                    self._found = (reader, dict(zip(skus, addresses, strict=True)))
+                return list(hits)
             order = tantivy.Order.Asc if sort == PRICE_LOW else tantivy.Order.Desc
             found = searcher.search(
                 self._matching(searcher, words, filters), limit, count=False, offset=offset,
@@ -177,6 +186,27 @@ class EmbeddedSearch:
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
+
+    def _ranked(
+        self,
+        reader: _Reader,
+        searcher: tantivy.Searcher,
+        words: list[str],
+        filters: Filters | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[SearchHit], list | None]:
+        """The hits from `offset` in relevance order, and where their documents are when they
+        were read by code (None when they came with their display fields)."""
+        pool = max(offset + limit, DIVERSITY_POOL)
+        exact = _filtered(_words_query(words, every=True, near=False), filters)
+        found = searcher.search(exact, pool, count=False).hits
+        if len(found) < NEAR_MISSES_BELOW:
+            found = searcher.search(self._fallback(searcher, words, filters), pool).hits
+        chosen = _mixed(searcher, found)[offset : offset + limit]
+        hits = reader.hits(searcher, chosen)
+        by_code = bool(hits) and hits[0].display is None
+        return hits, [address for _, address in chosen] if by_code else None
 
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
         """How many products match `query` (and `filters`), and how many of them each target
@@ -231,11 +261,20 @@ class EmbeddedSearch:
         that is missing or outdated: [] then, and for SKUs it does not hold."""
         if not skus or not self._current():
             return []
+        found: dict[str, SearchHit] = {}
+        wanted = list(dict.fromkeys(skus))
+        if self._found is not None and self._found[0].generation == _generation(self._found[0]):
+            reader, addresses = self._found  # the index has not changed since that search
+            known = [(0.0, addresses[sku]) for sku in wanted if sku in addresses]
+            searcher = reader.index.searcher()
+            found = {hit.sku: hit for hit in _documents(searcher, known, scored=False)}
+            wanted = [sku for sku in wanted if sku not in found]
         try:
-            searcher = _reader(self.path).index.searcher()
-            query = tantivy.Query.term_set_query(schema(), "sku", list(skus))
-            stored = searcher.search(query, len(skus), count=False).hits
-            found = {hit.sku: hit for hit in _documents(searcher, stored, scored=False)}
+            if wanted:
+                searcher = _reader(self.path).index.searcher()
+                query = tantivy.Query.term_set_query(schema(), "sku", wanted)
+                stored = searcher.search(query, len(wanted), count=False).hits
+                found |= {hit.sku: hit for hit in _documents(searcher, stored, scored=False)}
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -553,11 +592,43 @@ class _SkuTable:
                 self.read_to += len(line)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Reader:
+    """One process's reader of one index folder: the index, its SKU table, and the answers it
+    gave while the index stayed as it was (the least recently asked dropped first): a shop's
+    searches repeat ("shoes", "jacket"), and a repeated one then costs nothing but what the
+    visitor adds. Each commit, by any process, changes meta.json: the answers go then."""
+
     folder: Path
     index: tantivy.Index
     table: _SkuTable
+    generation: tuple = ()
+    answers: OrderedDict = dataclasses.field(default_factory=OrderedDict)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def refresh(self) -> None:
+        """Bring the reader up to the last commit of any process (one stat when none came)."""
+        generation = _generation(self)
+        if generation != self.generation:
+            self.index.reload()
+            with self.lock:
+                self.answers.clear()
+                self.generation = generation
+
+    def answer(self, key: tuple):
+        with self.lock:
+            answer = self.answers.get(key)
+            if answer is not None:
+                self.answers.move_to_end(key)
+            return answer
+
+    def remember(self, key: tuple, answer, *, entries: int) -> None:
+        if entries <= 0:
+            return
+        with self.lock:
+            self.answers[key] = answer
+            while len(self.answers) > entries:
+                self.answers.popitem(last=False)
 
     def hits(self, searcher: tantivy.Searcher, found: list) -> list[SearchHit]:
         """`found` (score, address) as hits. A few (a page) with their display fields; more (a
@@ -585,11 +656,17 @@ def _reader(path: Path) -> _Reader:
                 raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
             _readers[path] = kept
     try:
-        kept.index.reload()  # some 30 us: another process's commit shows at once
+        kept.refresh()  # another process's commit shows at once
     except (ValueError, OSError) as exc:
         _reader_forget(path)
         raise SearchUnavailable(f"cannot read the search index {path}: {exc}") from exc
     return kept
+
+
+def _generation(reader: _Reader) -> tuple:
+    """What changes with every commit to the reader's folder (tantivy rewrites meta.json)."""
+    meta = os.stat(reader.folder / "meta.json")
+    return (meta.st_ino, meta.st_mtime_ns, meta.st_size)
 
 
 def _reader_forget(path: Path) -> None:

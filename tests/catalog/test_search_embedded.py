@@ -478,3 +478,25 @@ def test_products_added_by_another_process_are_found_by_their_code(engine, index
     wide = engine.search("beanie", limit=200)  # more than a page: read by codes, no document
     assert sorted(hit.sku for hit in wide) == sorted(["NEW-1", *(f"B-{i:02d}" for i in range(60))])
     assert all(hit.display is None for hit in wide)
+
+
+def test_a_repeated_search_is_answered_from_the_process_until_the_index_changes(
+    engine, index_path, settings, monkeypatch
+):
+    ran = []
+    ranked = EmbeddedSearch._ranked
+
+    def counted(self, *args):
+        ran.append(args[2])
+        return ranked(self, *args)
+
+    monkeypatch.setattr(EmbeddedSearch, "_ranked", counted)
+    first = engine.search("shoes")
+    assert engine.search("shoes") == first and len(ran) == 1  # the second from the answers
+    engine.index_update([product("NEW-1", "Coral Running Shoe", "men", "running shoes")])
+    assert "NEW-1" in skus(engine.search("shoes")) and len(ran) == 2  # a commit drops them
+    settings.CIS_SEARCH_CACHE_ENTRIES = 0
+    engine.index_update([product("NEW-2", "Teal Running Shoe", "men", "running shoes")])
+    engine.search("shoes")
+    engine.search("shoes")
+    assert len(ran) == 4  # none kept
