@@ -164,22 +164,29 @@ def search_page(
     searcher = catalog_searcher()
     filters = {name: value for name, value in (filters or {}).items() if value}
     offset = (max(page, 1) - 1) * limit
-    if sort == RELEVANCE and offset + limit <= max(settings.CIS_RERANK_WINDOW, limit):
+    window = max(settings.CIS_RERANK_WINDOW, limit)
+    tail: list[RankedResult] = []
+    if sort == RELEVANCE and offset < window:
         outcome = search_for_visitor(
             query,
             session=session,
-            limit=offset + limit,
+            limit=min(offset + limit, window),
             personalize=personalize,
             strength=strength,
             filters=filters,
             searcher=searcher,
         )
+        if offset + limit > window:  # the page runs past the window: the engine's order then
+            after = searcher.search(
+                query, limit=offset + limit - window, filters=filters, offset=window
+            )
+            tail = _outcome_plain(after, limit=limit, start=window).results
     else:
         found = searcher.search(query, limit=limit, filters=filters, offset=offset, sort=sort)
-        outcome = _outcome_plain(found, limit=limit)
+        outcome = _outcome_plain(found, limit=limit, start=offset)
         offset, compare = 0, 0
-    shown = (outcome.results if personalize else outcome.plain)[offset:]
-    plain = outcome.plain[:compare] if compare else []  # the plain order only when shown
+    shown = (outcome.results if personalize else outcome.plain)[offset:] + tail
+    plain = outcome.plain[offset : offset + compare] if compare else []  # only when shown
     cards = product_cards(
         [r.sku for r in shown] + [r.because for r in shown if r.because] + [r.sku for r in plain],
         known=[r.hit for r in shown + plain if r.hit is not None],
@@ -195,11 +202,15 @@ def search_page(
     return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
 
 
-def _outcome_plain(found: CatalogSearchResult, *, limit: int) -> SearchOutcome:
-    """The engine's own order, as an outcome (a page past the re-rank window, a sort)."""
+def _outcome_plain(found: CatalogSearchResult, *, limit: int, start: int = 0) -> SearchOutcome:
+    """The engine's own order, as an outcome (a page past the re-rank window, a sort), its
+    positions counted from `start`."""
     plain = results_rerank(
         found.hits, session_vector=None, recommender=None, weight=0.0, limit=limit
     )
+    for result in plain:
+        result.plain_position += start
+        result.position += start
     notices = [found.notice] if found.notice else []
     return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain)
 

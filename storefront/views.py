@@ -130,6 +130,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "facets": facet_groups(request, page.facets.values, filters),
         "sort": sort,
         "sorts": SORT_LABELS,
+        "kept_params": [(k, v) for k, v in request.GET.items() if k not in ("sort", "page")],
         "page_number": page.page,
         "pages": page.pages,
         "previous_query": _query_with(request, page=page.page - 1) if page.page > 1 else "",

@@ -353,7 +353,7 @@ def hits_from_response(body: Mapping[str, Any], *, reranked: bool) -> list[Searc
     for hit in body["hits"]["hits"]:
         sku = str((hit.get("_source") or {}).get("sku") or hit["_id"])
         if not reranked:
-            hits.append(SearchHit(sku, float(hit["_score"])))
+            hits.append(SearchHit(sku, float(hit["_score"] or 0.0)))  # null when sorted
             continue
         named = hit.get("matched_queries")
         text = float(named.get(TEXT_QUERY_NAME, 0.0)) if isinstance(named, dict) else 0.0

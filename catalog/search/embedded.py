@@ -66,7 +66,7 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8  # written in the index folder; an index of another version is rebuilt
+SCHEMA_VERSION = 9  # written in the index folder; an index of another version is rebuilt
 VERSION_FILE = "cis-schema-version"
 # Each product's code (a fast field) is its line in this file, the SKU as JSON: a search reads
 # 200 codes in microseconds where reading 200 stored documents costs a third of a millisecond,
@@ -107,7 +107,9 @@ def schema() -> tantivy.Schema:
     builder.add_integer_field("code", fast=True)  # the product's line in SKUS_FILE
     for field in FACETS:  # as loaded: what filters match and facets count
         builder.add_text_field(f"{field}_value", fast=True, tokenizer_name="raw")
-    builder.add_float_field("price", fast=True)  # for sorting; products without one: +inf
+    # Prices to sort by, up and down: products without one last either way.
+    builder.add_float_field("price_up", fast=True)
+    builder.add_float_field("price_down", fast=True)
     return builder.build()
 
 
@@ -140,7 +142,7 @@ class EmbeddedSearch:
         self.path = Path(path)
         # The last search's hits read by code: where their documents are, so the display fields
         # of those shown are read without searching again (an engine object serves one request).
-        self._found: tuple[_Reader, dict[str, object]] | None = None
+        self._found: tuple[_Reader, tuple, dict[str, object]] | None = None
 
     def __repr__(self) -> str:
         return f"EmbeddedSearch({str(self.path)!r})"
@@ -168,19 +170,23 @@ class EmbeddedSearch:
             searcher = reader.index.searcher()
             if sort == RELEVANCE:
                 key = (tuple(words), tuple(sorted((filters or {}).items())), offset, limit)
-                answer = reader.answer(key)
+                generation = reader.generation  # what the answer is read under
+                answer = reader.answer(key, generation)
                 if answer is None:
                     answer = self._ranked(reader, searcher, words, filters, offset, limit)
-                    reader.remember(key, answer, entries=settings.CIS_SEARCH_CACHE_ENTRIES)
+                    reader.remember(
+                        key, answer, generation, entries=settings.CIS_SEARCH_CACHE_ENTRIES
+                    )
                 hits, addresses = answer
                 if addresses is not None:  # read by code: keep where they are
                     skus = (hit.sku for hit in hits)
-                    self._found = (reader, dict(zip(skus, addresses, strict=True)))
+                    self._found = (reader, generation, dict(zip(skus, addresses, strict=True)))
                 return list(hits)
-            order = tantivy.Order.Asc if sort == PRICE_LOW else tantivy.Order.Desc
+            low = sort == PRICE_LOW
             found = searcher.search(
                 self._matching(searcher, words, filters), limit, count=False, offset=offset,
-                order_by_field="price", order=order,
+                order_by_field="price_up" if low else "price_down",
+                order=tantivy.Order.Asc if low else tantivy.Order.Desc,
             ).hits  # fmt: skip
             return reader.hits(searcher, [(0.0, address) for _, address in found])
         except (ValueError, OSError) as exc:
@@ -228,7 +234,11 @@ class EmbeddedSearch:
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
         values = {
             field: sorted(
-                ((bucket["key"], bucket["doc_count"]) for bucket in counted[field]["buckets"]),
+                (
+                    (bucket["key"], bucket["doc_count"])
+                    for bucket in counted[field]["buckets"]
+                    if bucket["key"]  # products without a value are not a value to choose
+                ),
                 key=lambda pair: (-pair[1], pair[0]),
             )
             for field in FACETS
@@ -263,13 +273,14 @@ class EmbeddedSearch:
             return []
         found: dict[str, SearchHit] = {}
         wanted = list(dict.fromkeys(skus))
-        if self._found is not None and self._found[0].generation == _generation(self._found[0]):
-            reader, addresses = self._found  # the index has not changed since that search
-            known = [(0.0, addresses[sku]) for sku in wanted if sku in addresses]
-            searcher = reader.index.searcher()
-            found = {hit.sku: hit for hit in _documents(searcher, known, scored=False)}
-            wanted = [sku for sku in wanted if sku not in found]
         try:
+            if self._found is not None:
+                reader, generation, addresses = self._found
+                if generation == _generation(reader) == reader.generation:  # nothing changed
+                    known = [(0.0, addresses[sku]) for sku in wanted if sku in addresses]
+                    searcher = reader.index.searcher()
+                    found = {hit.sku: hit for hit in _documents(searcher, known, scored=False)}
+                    wanted = [sku for sku in wanted if sku not in found]
             if wanted:
                 searcher = _reader(self.path).index.searcher()
                 query = tantivy.Query.term_set_query(schema(), "sku", wanted)
@@ -308,11 +319,13 @@ class EmbeddedSearch:
                 for sku in deleted_skus:
                     writer.delete_documents_by_term("sku", sku)
                 codes = reader.table.codes()
+                lines = len(reader.table.skus)
                 with (reader.folder / SKUS_FILE).open("a", encoding="utf-8") as appended:
                     for product in products:
                         code = codes.get(product.sku)
                         if code is None:  # a new product: the next line
-                            code = codes[product.sku] = len(codes)
+                            code = codes[product.sku] = lines
+                            lines += 1
                             appended.write(json.dumps(product.sku) + "\n")
                         writer.delete_documents_by_term("sku", product.sku)
                         writer.add_document(_document(product, code=code))
@@ -457,9 +470,11 @@ def _filtered(query: tantivy.Query, filters: Filters | None) -> tantivy.Query:
 
 
 def _mixed(searcher: tantivy.Searcher, found: list) -> list:
-    """`found` (score, address), categories mixed within near-ties (see TIE_SHARE)."""
-    groups = searcher.fast_field_values("group", [address for _, address in found])
-    return ties_mixed(found, groups)
+    """`found` (score, address), categories mixed within near-ties (see TIE_SHARE) among the
+    first DIVERSITY_POOL, the rest in the engine's order: the same order for every page."""
+    pool = found[:DIVERSITY_POOL]
+    groups = searcher.fast_field_values("group", [address for _, address in pool])
+    return ties_mixed(pool, groups) + found[DIVERSITY_POOL:]
 
 
 def _documents(searcher: tantivy.Searcher, found: list, *, scored: bool = True) -> list[SearchHit]:
@@ -518,7 +533,8 @@ def _document(product: Product, *, code: int) -> tantivy.Document:
         group=zlib.crc32(category.encode()) & 0x7FFFFFFF,
         target_value=product.target,
         category_value=category,
-        price=_price_sortable(product),
+        price_up=_price_sortable(product, missing=math.inf),
+        price_down=_price_sortable(product, missing=-math.inf),
         display=json.dumps(
             {
                 "name": product.name,
@@ -530,10 +546,9 @@ def _document(product: Product, *, code: int) -> tantivy.Document:
     )
 
 
-def _price_sortable(product: Product) -> float:
-    """The price to sort by: products without one sort last, from the lowest."""
+def _price_sortable(product: Product, *, missing: float) -> float:
     price = product_price(product)
-    return math.inf if price is None else price
+    return missing if price is None else price
 
 
 def _index_open(folder: Path, *, create: bool = False) -> tantivy.Index:
@@ -610,23 +625,27 @@ class _Reader:
         """Bring the reader up to the last commit of any process (one stat when none came)."""
         generation = _generation(self)
         if generation != self.generation:
-            self.index.reload()
             with self.lock:
+                self.index.reload()
                 self.answers.clear()
                 self.generation = generation
 
-    def answer(self, key: tuple):
+    def answer(self, key: tuple, generation: tuple):
+        """The answer kept for `key`, if it was read under `generation` and that is current."""
         with self.lock:
-            answer = self.answers.get(key)
-            if answer is not None:
-                self.answers.move_to_end(key)
-            return answer
+            kept = self.answers.get(key)
+            if kept is None or kept[0] != generation or generation != self.generation:
+                return None
+            self.answers.move_to_end(key)
+            return kept[1]
 
-    def remember(self, key: tuple, answer, *, entries: int) -> None:
+    def remember(self, key: tuple, answer, generation: tuple, *, entries: int) -> None:
         if entries <= 0:
             return
         with self.lock:
-            self.answers[key] = answer
+            if generation != self.generation:
+                return  # read before a commit that came since
+            self.answers[key] = (generation, answer)
             while len(self.answers) > entries:
                 self.answers.popitem(last=False)
 

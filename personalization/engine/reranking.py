@@ -189,14 +189,16 @@ def _vectors_of(recommender: SessionRecommender | None) -> np.ndarray | None:
 
 
 def _scores_relative(scores: np.ndarray) -> np.ndarray:
-    """Each score over the best (the best is 1); when the best is not a positive finite number,
-    all 1: text does not discriminate."""
+    """Each score over the best (the best is 1), and never above a result before it: the
+    engine's order is the text ranking (an engine may order near-ties its own way, as the
+    built-in one mixes categories), so without a lift the plain order stands. When the best is
+    not a positive finite number, all 1: text does not discriminate."""
     if not len(scores):
         return scores.copy()
     best = scores.max()
     if not (math.isfinite(best) and best > 0):
         return np.ones_like(scores)
-    return np.clip(scores / best, 0.0, 1.0)
+    return np.minimum.accumulate(np.clip(scores / best, 0.0, 1.0))
 
 
 def _recency_weights(

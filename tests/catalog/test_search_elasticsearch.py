@@ -321,3 +321,8 @@ def test_facets_are_terms_aggregations_and_are_parsed_most_first():
     }
     with pytest.raises(KeyError):
         facets_from_response({"hits": {"total": {"value": 1}}})
+
+
+def test_hits_of_a_sorted_search_have_no_score_and_still_parse():
+    body = {"hits": {"hits": [{"_id": "RUN-1", "_score": None, "_source": {"sku": "RUN-1"}}]}}
+    assert hits_from_response(body, reranked=False) == [SearchHit("RUN-1", 0.0)]

@@ -427,3 +427,13 @@ def test_search_pages_filters_sorts_and_counts_facets(client, many_shoes):
     for bad in [{"page": "0"}, {"page": "x"}, {"sort": "colour"}, {"facets": "yes"}]:
         response = search(client, q="shoe", **bad)
         assert response.status_code == 400
+
+
+def test_pages_across_the_end_of_the_re_rank_window_neither_repeat_nor_skip(
+    client, many_shoes, settings
+):
+    settings.CIS_RERANK_WINDOW = 50  # pages of 20: the third runs past the window
+    pages = [search(client, q="shoe", limit=20, page=n).json()["results"] for n in (1, 2, 3)]
+    seen = [item["sku"] for page in pages for item in page]
+    assert len(seen) == len(set(seen)) == 60
+    assert [item["plain_position"] for item in pages[2]][-10:] == list(range(50, 60))
