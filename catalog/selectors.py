@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ from django.db.models import Count, QuerySet
 
 from .models import Product, image_url_for
 from .search import SearchHit, products_stored
+from .search.base import facet_values
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,8 @@ def products_for_target(target: str, *, category: str = "") -> QuerySet[Product]
 def categories_for_target(target: str) -> list[tuple[str, int]]:
     """The `category` values of a target's products with how many products each has, most
     first: the facet that filters its listing."""
-    counts: dict[str, int] = {}
-    for value in Product.objects.filter(target=target).values_list("extra__category", flat=True):
-        if value:
-            counts[value] = counts.get(value, 0) + 1
-    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    values = Product.objects.filter(target=target).values_list("extra__category", flat=True)
+    return facet_values(Counter(values).items())
 
 
 def products_by_skus(skus: list[str]) -> list[Product]:

@@ -41,6 +41,18 @@ class SearchFacets:
         return cls(0, {field: [] for field in FACETS})
 
 
+def facet_values(counts: Iterable[tuple[object, object]]) -> list[tuple[str, int]]:
+    """(value, products) pairs as a facet lists them: most products first, then by value;
+    products without a value are not a value to choose."""
+    pairs = [(str(value), int(count)) for value, count in counts if value]
+    return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
+
+
+def display_json(*, name: str, target: str, image: str, extra: Mapping | None) -> str:
+    """A product's display fields as an engine stores them (`SearchHit.display`)."""
+    return json.dumps({"name": name, "target": target, "image": image, "extra": extra or {}})
+
+
 @dataclass(eq=True)  # not frozen: a frozen dataclass costs twice as much to make, 200 a search
 class SearchHit:
     sku: str
@@ -57,8 +69,9 @@ class SearchHit:
         cls, sku: str, score: float, *, name: str, target: str = "", image: str = "", extra=None
     ) -> SearchHit:
         """A hit that carries its product's display fields."""
-        fields = {"name": name, "target": target, "image": image, "extra": extra or {}}
-        return cls(sku, score, None, json.dumps(fields))
+        return cls(
+            sku, score, None, display_json(name=name, target=target, image=image, extra=extra)
+        )
 
     @cached_property
     def fields(self) -> dict | None:

@@ -43,6 +43,7 @@ from .base import (
     SearchHit,
     SearchUnavailable,
     Vectors,
+    facet_values,
     items_batched,
     product_price,
     search_words,
@@ -266,9 +267,8 @@ def facets_from_response(body: Any) -> SearchFacets:
         values = {field: [] for field in FACETS}
         for facet in body.get("facets") or []:
             if facet["field"] in values:
-                values[facet["field"]] = sorted(
-                    ((str(v["value"]), int(v["numberOfResults"])) for v in facet["values"]),
-                    key=lambda pair: (-pair[1], pair[0]),
+                values[facet["field"]] = facet_values(
+                    (v["value"], v["numberOfResults"]) for v in facet["values"]
                 )
         return SearchFacets(int(body["totalCount"]), values)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:

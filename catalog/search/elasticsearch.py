@@ -50,6 +50,7 @@ from .base import (
     SearchHit,
     SearchUnavailable,
     Vectors,
+    facet_values,
     product_price,
     search_words,
 )
@@ -334,12 +335,9 @@ def facets_build(query: str, *, index: str, filters: Filters | None = None) -> S
 
 def facets_from_response(body: Mapping[str, Any]) -> SearchFacets:
     values = {
-        field: sorted(
-            (
-                (str(bucket["key"]), int(bucket["doc_count"]))
-                for bucket in body["aggregations"][field]["buckets"]
-            ),
-            key=lambda pair: (-pair[1], pair[0]),
+        field: facet_values(
+            (bucket["key"], bucket["doc_count"])
+            for bucket in body["aggregations"][field]["buckets"]
         )
         for field in FACETS
     }

@@ -58,6 +58,8 @@ from .base import (
     SearchHit,
     SearchUnavailable,
     Vectors,
+    display_json,
+    facet_values,
     items_batched,
     possessives_drop,
     product_price,
@@ -233,14 +235,7 @@ class EmbeddedSearch:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
         values = {
-            field: sorted(
-                (
-                    (bucket["key"], bucket["doc_count"])
-                    for bucket in counted[field]["buckets"]
-                    if bucket["key"]  # products without a value are not a value to choose
-                ),
-                key=lambda pair: (-pair[1], pair[0]),
-            )
+            field: facet_values((b["key"], b["doc_count"]) for b in counted[field]["buckets"])
             for field in FACETS
         }
         return SearchFacets(total, values)
@@ -535,13 +530,8 @@ def _document(product: Product, *, code: int) -> tantivy.Document:
         category_value=category,
         price_up=_price_sortable(product, missing=math.inf),
         price_down=_price_sortable(product, missing=-math.inf),
-        display=json.dumps(
-            {
-                "name": product.name,
-                "target": product.target,
-                "image": product.image,
-                "extra": product.extra,
-            }
+        display=display_json(
+            name=product.name, target=product.target, image=product.image, extra=product.extra
         ),
     )
 
