@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.contrib.sessions.backends.base import SessionBase
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -17,31 +16,39 @@ from common.progress import Progress
 from .engine.sessions_file import LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent
 from .selectors import sessions_iterate
-from .state import (
-    UNAVAILABLE,
-    PersonalizationUnavailable,
-    session_skus_append,
-    session_view_add,
-)
+from .state import UNAVAILABLE, Visitor, VisitorState, VisitorStateUnavailable, view_add
 
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
 INSERT_BATCH = 20_000
 EVENT_COLUMNS = ["source", "session_id", "sku", "viewed_at"]
 
 
-def product_view_track(session: SessionBase, sku: str) -> list[str]:
-    """Record a product view (the visitor's session, the event log) and move their session
-    vector; the notices for the page. The event is written first and whatever happens to
-    Redis, it stays written."""
-    session_id = session_skus_append(session, sku)
-    ViewEvent.objects.create(
-        source=LIVE_SOURCE, session_id=session_id, sku=sku, viewed_at=timezone.now()
-    )
+@dataclass(frozen=True)
+class ViewTracked:
+    state: VisitorState  # the visitor's state with this view (empty, with a notice, on failure)
+    notices: list[str]
+
+
+def product_view_track(visitor: Visitor, sku: str) -> ViewTracked:
+    """Record a product view: move the visitor's state and log the event, in one round trip
+    where the store takes events (Redis with its stream, or the database). Whatever happens to
+    the store, the event is logged: when the state cannot be written, it goes straight to the
+    database and the page says personalization is unavailable."""
+    viewed_at = timezone.now()
     try:
-        session_view_add(session_id, sku)
-    except PersonalizationUnavailable:
-        return [UNAVAILABLE]
-    return []
+        recorded = view_add(visitor, sku, viewed_at=viewed_at)
+    except VisitorStateUnavailable:
+        _event_write(visitor.id, sku, viewed_at)
+        return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
+    if not recorded.logged:
+        _event_write(visitor.id, sku, viewed_at)
+    return ViewTracked(recorded.state, [])
+
+
+def _event_write(visitor_id: str, sku: str, viewed_at) -> None:
+    ViewEvent.objects.create(
+        source=LIVE_SOURCE, session_id=visitor_id, sku=sku, viewed_at=viewed_at
+    )
 
 
 class SessionImportError(Exception):

@@ -20,15 +20,41 @@ class ViewEvent(models.Model):
     session_id = models.CharField(max_length=SESSION_ID_MAX)
     sku = models.CharField(max_length=SKU_MAX)
     viewed_at = models.DateTimeField()
+    # The Redis Stream entry a live view came through (see event_stream): one row per entry,
+    # however often a drain that died before acknowledging it is repeated. NULL otherwise (not
+    # "": imports insert raw rows without this column, and only non-NULL ids must be unique).
+    stream_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [
             models.Index(fields=["source", "session_id", "id"], name="event_session_order"),
             models.Index(fields=["sku"], name="event_sku"),
         ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream_id"],
+                condition=models.Q(stream_id__isnull=False),
+                name="event_stream_id_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.session_id} viewed {self.sku}"
+
+
+class VisitorViews(models.Model):
+    """A visitor's state when it lives in the database (CIS_VISITOR_STORE=database): the last
+    products they viewed, oldest first. See personalization.state."""
+
+    visitor_id = models.CharField(max_length=32, primary_key=True)
+    skus = models.TextField(help_text="SKUs separated by TABs, oldest first")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "visitor views"
+
+    def __str__(self) -> str:
+        return f"visitor {self.visitor_id[:8]}: {self.skus.count(chr(9)) + 1} views"
 
 
 class EmbeddingVersion(models.Model):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.contrib.sessions.backends.base import SessionBase
 
 from catalog.models import Product
 from catalog.search import catalog_search
@@ -20,7 +19,7 @@ from common.progress import Progress
 from .engine.projection import point_place
 from .models import EmbeddingVersion
 from .serving import ActiveModel, model_active, recommender_load
-from .state import visitor_state
+from .state import VisitorState
 
 Kind = EmbeddingVersion.Kind
 RESOLVE_CANDIDATES = 20  # search matches tried when a typed name is no SKU
@@ -94,15 +93,18 @@ def map_missing_message(version_id: int) -> str:
     return f"Model v{version_id} was trained before maps were drawn: retrain to see it."
 
 
-def space_session(session: SessionBase) -> dict:
-    """The visitor's path on the active model's map: the products viewed, in order, with their
+def space_session(state: VisitorState) -> dict:
+    """A visitor's path on the active model's map: the products viewed, in order, with their
     places, and where their session vector sits (None before a view, or without a map).
     Notices say when the visitor's state cannot be read."""
     model = space_model()
-    visitor = visitor_state(session)
-    answer = {"version": model.version_id, "path": [], "marker": None, "notices": visitor.notices}
-    state = visitor.state
-    if state is None or model.projection is None:
+    answer = {
+        "version": model.version_id,
+        "path": [],
+        "marker": None,
+        "notices": list(state.notices),
+    }
+    if not state.skus or model.projection is None:
         return answer
     index = model.recommender.index
     answer["path"] = [
@@ -111,8 +113,9 @@ def space_session(session: SessionBase) -> dict:
         if sku in index
         for x, y in [model.projection[index[sku]]]
     ]
-    if state.vector is not None and state.version_id == model.version_id:
-        place = point_place(state.vector, model.recommender.vectors.vectors, model.projection)
+    vector = state.vector(model)
+    if vector is not None:
+        place = point_place(vector, model.recommender.vectors.vectors, model.projection)
         if place is not None:
             answer["marker"] = {"x": place[0], "y": place[1]}
     return answer

@@ -1,195 +1,262 @@
-"""A visitor's state: the SKUs they viewed, in their Django session (what "Recently viewed"
-lists), and their real-time state in the cache: the last SKUs they viewed and their session
-vector, which each product view moves and search re-ranks with.
+"""A visitor's state: the products they viewed last, oldest first (at most
+CIS_VISITOR_VIEWS_MAX). It is the one source of truth: "Recently viewed", the session vector
+that re-ranks search, the recommendations, the path on the map and the visitor's affinity are
+all computed from it when it is read. The session vector comes from the active model's own
+`session_vector`, the code the offline evaluation measures, and is kept per process for the
+state it was computed from, so requests between two views do not compute it again.
 
-One compact value per session (keyed by the hashed session id) with a sliding expiry. It lives
-in the "personalization" cache alias: Redis through django-redis when REDIS_URL is set, Django's
-local-memory cache otherwise. Unlike the default cache, that alias must not ignore Redis errors:
-a failure becomes `PersonalizationUnavailable`, so the page can say it is not personalized.
+A visitor is a random token in the `cis_visitor` cookie (the shop needs no Django session for
+them); the store, the event log and its exports know them by a keyed hash of it, `Visitor.id`.
+
+Where the state lives is chosen once, at start-up, by CIS_VISITOR_STORE:
+- "redis" (the default with REDIS_URL): one list per visitor. A view is one pipelined round trip
+  (RPUSH, LTRIM, EXPIRE and, with CIS_EVENT_STREAM, XADD of the event to the stream that
+  `personalization.event_stream` drains into the event log); a request reads it with one LRANGE.
+- "database" (the default otherwise): one row per visitor, which outlives restarts; the view's
+  event is written in the same transaction.
+Both forget a visitor CIS_VISITOR_TTL seconds after their last view. A store that cannot answer
+raises `VisitorStateUnavailable`, and the page shows the plain order with the UNAVAILABLE
+notice. Redis connections go through common.redis_circuit, so a dead or hung Redis costs a
+process at most one timeout every CIS_REDIS_RETRY_SECONDS, not one per request.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import struct
+import re
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
+from typing import Any, Protocol
 
 import numpy as np
 import redis
 from django.conf import settings
-from django.contrib.sessions.backends.base import SessionBase
-from django.core.cache import BaseCache, caches
+from django.core.signals import setting_changed
+from django.db import DatabaseError, transaction
+from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 from . import serving
+from .models import LIVE_SOURCE, ViewEvent, VisitorViews
 
 logger = logging.getLogger(__name__)
 
-CACHE_ALIAS = "personalization"
-KEY_PREFIX = "cis:session:"
-VIEWED_SKUS_KEY = "viewed_skus"  # in the Django session
+COOKIE_NAME = "cis_visitor"
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+REDIS_ALIAS = "personalization"  # the django-redis cache whose connection pool the store uses
+KEY_PREFIX = "cis:visitor:"
+STREAM_KEY = "cis:events"
+SKU_SEPARATOR = "\t"  # a SKU never holds whitespace
 UNAVAILABLE = "Personalization is unavailable right now, so results are not tailored to you."
-
-# The stored value: a header (format, version id or 0, bytes of SKUs, dimensions), the SKUs
-# joined by TABs (a SKU never holds whitespace), then the vector as little-endian float32.
-FORMAT = 1
-HEADER = struct.Struct("<BqIH")
-SKU_SEPARATOR = "\t"
-VECTOR_DTYPE = np.dtype("<f4")
-CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
+REDIS_FAILURES = (RedisError, OSError)
+VECTORS_KEPT = 4096  # session vectors kept per process, for the last states seen
 
 
-class _Unset(enum.Enum):
-    UNSET = "unset"
+class VisitorStateUnavailable(Exception):
+    """The visitor's state cannot be read or written (its store is down or too slow)."""
 
 
-UNSET = _Unset.UNSET  # the active model has not been looked up: the reader looks it up
+class Visitor:
+    """Who is browsing: the token of their cookie, or none yet. `identify` gives a new visitor
+    a token (the response then sets the cookie); `id` is what the store and the log know."""
+
+    def __init__(self, token: str | None = None):
+        self.token = token if token and TOKEN_PATTERN.fullmatch(token) else None
+        self.cookie_due = False  # the response must set (or refresh) the cookie
+
+    @classmethod
+    def from_cookies(cls, cookies: dict[str, str]) -> Visitor:
+        return cls(cookies.get(COOKIE_NAME))
+
+    @property
+    def id(self) -> str | None:
+        return visitor_id_for(self.token) if self.token else None
+
+    def identify(self) -> str:
+        """The visitor's id, a token made for them first if they have none."""
+        if self.token is None:
+            self.token = secrets.token_urlsafe(16)
+        self.cookie_due = True  # set, or pushed back CIS_VISITOR_TTL from now
+        return self.id
+
+    def forget(self) -> None:
+        """Clear the state and start afresh under a new token, which nothing links to the old
+        one: the views already logged stay in the (anonymous) training log."""
+        if self.token is not None:
+            visitor_store().forget(self.id)
+        self.token = None
+        self.identify()
 
 
-class PersonalizationUnavailable(Exception):
-    """The visitor's state cannot be read or written (the cache is down or too slow)."""
-
-
-def session_id_for(session_key: str) -> str:
-    """The id a live session has in the event log and the cache: a keyed hash, never the
-    session key."""
-    return salted_hmac("personalization.session", session_key).hexdigest()[:32]
-
-
-def session_skus_append(session: SessionBase, sku: str) -> str:
-    """Add `sku` to the SKUs the visitor's Django session lists (the last
-    CIS_RECENTLY_VIEWED_MAX); return the visitor's session id, saving a new session so that it
-    has one now, not at the end of the response."""
-    viewed = [*session.get(VIEWED_SKUS_KEY, []), sku]
-    session[VIEWED_SKUS_KEY] = viewed[-settings.CIS_RECENTLY_VIEWED_MAX :]
-    if session.session_key is None:
-        session.save()
-    return session_id_for(session.session_key)
-
-
-def session_skus_recent(session: SessionBase, *, limit: int = 8) -> list[str]:
-    """The SKUs this visitor viewed, most recent first, each once."""
-    seen: list[str] = []
-    for sku in reversed(session.get(VIEWED_SKUS_KEY, [])):
-        if sku not in seen:
-            seen.append(sku)
-            if len(seen) == limit:
-                break
-    return seen
-
-
-@dataclass
-class VisitorState:
-    state: SessionState | None
-    notices: list[str] = field(default_factory=list)
-
-
-def visitor_state(
-    session: SessionBase, *, model: serving.ActiveModel | None | _Unset = UNSET
-) -> VisitorState:
-    """The visitor's session vector and recent SKUs, if they have any and they can be read.
-    `model`: the active model, when the caller has already looked it up."""
-    if session.session_key is None:
-        return VisitorState(None)
-    try:
-        return VisitorState(session_state_get(session_id_for(session.session_key), model=model))
-    except PersonalizationUnavailable:
-        return VisitorState(None, [UNAVAILABLE])
-
-
-@contextmanager
-def visitor_state_reading(
-    session: SessionBase,
-    *,
-    wanted: bool = True,
-    model: serving.ActiveModel | None | _Unset = UNSET,
-) -> Iterator[Callable[[], VisitorState]]:
-    """Ask for the visitor's state now, get it from the call given when ready (see
-    `session_state_reading`). Not `wanted`, or without a session key: no state, nothing asked."""
-    if session.session_key is None or not wanted:
-        yield lambda: VisitorState(None)
-        return
-    with session_state_reading(session_id_for(session.session_key), model=model) as state_read:
-
-        def visitor_read() -> VisitorState:
-            try:
-                return VisitorState(state_read())
-            except PersonalizationUnavailable:
-                return VisitorState(None, [UNAVAILABLE])
-
-        yield visitor_read
+@lru_cache(maxsize=VECTORS_KEPT)
+def visitor_id_for(token: str) -> str:
+    """A keyed hash of the token: the id the store and the event log know a visitor by (the
+    token is a credential and must not end up in an export)."""
+    return salted_hmac("personalization.visitor", token).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
-class SessionState:
-    version_id: int | None  # the model version the vector comes from; None: no model served
-    skus: tuple[str, ...]  # the last SKUs viewed, oldest first
-    vector: np.ndarray | None  # unit-length float32; None without a model or a known SKU
+class VisitorState:
+    skus: tuple[str, ...] = ()  # the last products viewed, oldest first
+    notices: tuple[str, ...] = ()  # why the state could not be read (it is empty then)
 
     @property
     def viewed_recently(self) -> list[str]:
         """The viewed SKUs, most recent first, each once."""
         return list(dict.fromkeys(reversed(self.skus)))
 
+    def vector(self, model: serving.ActiveModel | None) -> np.ndarray | None:
+        """The session vector with `model` (unit length, float32); None without a model or a
+        viewed product the model knows."""
+        if model is None or not self.skus:
+            return None
+        return session_vector(self.skus, model)
 
-def session_state_get(
-    session_id: str, *, model: serving.ActiveModel | None | _Unset = UNSET
-) -> SessionState | None:
-    """The visitor's state (None before their first view), its expiry pushed back.
 
-    When another model version became active since it was stored, the vector is recomputed
-    from the stored SKUs with the active one (and stored again).
-    """
-    with session_state_reading(session_id, model=model) as state_read:
+_vectors: dict[tuple[int, tuple[str, ...]], np.ndarray | None] = {}
+
+
+def session_vector(skus: Sequence[str], model: serving.ActiveModel) -> np.ndarray | None:
+    """`model.recommender.session_vector(skus)`, kept for the last VECTORS_KEPT states."""
+    key = (model.version_id, tuple(skus))
+    try:
+        return _vectors[key]
+    except KeyError:
+        pass
+    vector = model.recommender.session_vector(list(skus))
+    if len(_vectors) >= VECTORS_KEPT:
+        _vectors.clear()
+    _vectors[key] = vector
+    return vector
+
+
+def visitor_state(visitor: Visitor) -> VisitorState:
+    """The visitor's state (empty before their first view, or when it cannot be read)."""
+    with visitor_state_reading(visitor) as state_read:
         return state_read()
 
 
 @contextmanager
-def session_state_reading(
-    session_id: str, *, model: serving.ActiveModel | None | _Unset = UNSET
-) -> Iterator[Callable[[], SessionState | None]]:
-    """Ask for the visitor's state now; the call it gives returns what `session_state_get`
-    does (or raises PersonalizationUnavailable) when the caller is ready for it. `model`: the
-    active model, when the caller has already looked it up.
-
-    On Redis the GETEX is sent at once and its reply read by that call, so work done in
-    between (a search) overlaps the round trip. Leaving the block without reading drops the
-    connection, as its unread reply would confuse the next command.
-    """
-    cache, key, ttl = _cache(), _key(session_id), _ttl()
-    client = getattr(cache, "client", None)
-    if not (hasattr(client, "get_client") and hasattr(client, "decode")):  # not django-redis
-        yield lambda: _state_finish(
-            _cache_call(_get_touched, cache, key, ttl), cache, key, ttl, model
-        )
+def visitor_state_reading(
+    visitor: Visitor, *, wanted: bool = True
+) -> Iterator[Callable[[], VisitorState]]:
+    """Ask for the visitor's state now, get it from the call given when ready: on Redis the
+    LRANGE is sent at once and its reply read by that call, so work done in between (a search)
+    overlaps the round trip. Not `wanted`, or a visitor without a token: nothing is asked."""
+    if not wanted or visitor.id is None:
+        yield VisitorState
         return
-    pending = _RedisReply(client.get_client(write=True).connection_pool)
-    pending.send("GETEX", client.make_key(key), "EX", ttl)
-    try:
+    with visitor_store().views_reading(visitor.id) as views_read:
 
-        def state_read() -> SessionState | None:
-            raw = _cache_call(pending.read)
-            payload = None if raw is None else client.decode(raw)
-            return _state_finish(payload, cache, key, ttl, model)
+        def state_read() -> VisitorState:
+            try:
+                return VisitorState(tuple(views_read()))
+            except VisitorStateUnavailable:
+                return VisitorState(notices=(UNAVAILABLE,))
 
         yield state_read
-    finally:
-        pending.close()
+
+
+@dataclass(frozen=True)
+class ViewRecorded:
+    state: VisitorState  # after the view (empty when it could not be written)
+    logged: bool  # the event went to the log or its stream with the state
+
+
+def view_add(visitor: Visitor, sku: str, *, viewed_at: datetime) -> ViewRecorded:
+    """Add `sku` to the visitor's views (identifying them first if they are new) and, where the
+    store takes them, log the view in the same round trip. Raises VisitorStateUnavailable."""
+    store = visitor_store()
+    skus = store.view_add(visitor.identify(), sku, viewed_at=viewed_at)
+    return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
+
+
+class VisitorStore(Protocol):
+    takes_events: bool  # a view's event is logged by `view_add`, with the state
+
+    def views_reading(self, visitor_id: str) -> Any:
+        """A context manager giving a call that returns the visitor's views, oldest first."""
+
+    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
+        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back; the views."""
+
+    def forget(self, visitor_id: str) -> None: ...
+
+
+@cache
+def visitor_store() -> VisitorStore:
+    """The store CIS_VISITOR_STORE names, made once per process."""
+    if settings.CIS_VISITOR_STORE == "redis":
+        return RedisVisitorStore()
+    return DatabaseVisitorStore()
+
+
+def visitor_store_reset() -> None:
+    """Make the store again at the next call (after the settings changed: tests)."""
+    visitor_store.cache_clear()
+    _vectors.clear()
+
+
+@receiver(setting_changed)
+def _store_settings_changed(*, setting: str, **kwargs) -> None:
+    if setting in {"CIS_VISITOR_STORE", "CIS_EVENT_STREAM", "CACHES"}:
+        visitor_store_reset()
+
+
+class RedisVisitorStore:
+    """A list per visitor in the Redis of the `personalization` cache alias."""
+
+    def __init__(self):
+        from django_redis import get_redis_connection
+
+        self.client: redis.Redis = get_redis_connection(REDIS_ALIAS)
+        self.takes_events = settings.CIS_EVENT_STREAM
+
+    @contextmanager
+    def views_reading(self, visitor_id: str) -> Iterator[Callable[[], list[str]]]:
+        pending = _RedisReply(self.client.connection_pool)
+        pending.send("LRANGE", KEY_PREFIX + visitor_id, 0, -1)
+        try:
+            yield lambda: [sku.decode() for sku in _redis_call(pending.read)]
+        finally:
+            pending.close()
+
+    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
+        key = KEY_PREFIX + visitor_id
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(key, sku)
+        pipe.ltrim(key, -settings.CIS_VISITOR_VIEWS_MAX, -1)
+        pipe.expire(key, settings.CIS_VISITOR_TTL)
+        if self.takes_events:
+            # Its id is the time Redis received it: the view's time in the log.
+            pipe.xadd(
+                STREAM_KEY,
+                {"visitor": visitor_id, "sku": sku},
+                maxlen=settings.CIS_EVENT_STREAM_MAX,
+                approximate=True,
+            )
+        pipe.lrange(key, 0, -1)
+        replies = _redis_call(pipe.execute)
+        return [value.decode() for value in replies[-1]]
+
+    def forget(self, visitor_id: str) -> None:
+        _redis_call(self.client.delete, KEY_PREFIX + visitor_id)
 
 
 class _RedisReply:
     """One command sent on a connection of `pool`, its reply read later (as redis-py's
-    pipelines and pub/sub do). A failure to send is raised when the reply is read."""
+    pipelines do). A failure to send is raised when the reply is read; leaving without reading
+    drops the connection, as its unread reply would confuse the next command."""
 
     def __init__(self, pool: redis.ConnectionPool):
         self.pool = pool
-        self.connection: redis.connection.AbstractConnection | None = None
+        self.connection: Any = None
         self.error: Exception | None = None
         self.answered = False
 
@@ -197,7 +264,7 @@ class _RedisReply:
         try:
             self.connection = self.pool.get_connection()
             self.connection.send_command(*command)
-        except CACHE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
             self.error = exc
 
     def read(self) -> Any:
@@ -220,102 +287,56 @@ class _RedisReply:
         self.connection = None
 
 
-def _state_finish(
-    payload: Any, cache: BaseCache, key: str, ttl: int, model: serving.ActiveModel | None | _Unset
-) -> SessionState | None:
-    """The state in `payload`, its vector recomputed when another model version became active
-    since it was stored (and stored again)."""
-    state = _state_decode(payload) if payload is not None else None
-    if state is None:
-        return None
-    if model is UNSET:
-        model = serving.model_active()
-    if state.version_id != (model.version_id if model is not None else None):
-        state = _state_compute(state.skus, model)
-        _cache_call(cache.set, key, _state_encode(state), ttl)
-    return state
-
-
-def _get_touched(cache: BaseCache, key: str, ttl: int) -> Any:
-    """The value with its expiry pushed back: a get and a touch (caches other than Redis)."""
-    payload = cache.get(key)
-    if payload is not None:
-        cache.touch(key, ttl)
-    return payload
-
-
-def session_view_add(session_id: str, sku: str) -> SessionState:
-    """Record that the visitor viewed `sku`: keep the last CIS_SESSION_SKUS_MAX SKUs and
-    recompute the session vector from them with the active model's own `session_vector`
-    (the code the offline evaluation measures)."""
-    cache, key = _cache(), _key(session_id)
-    payload = _cache_call(cache.get, key)
-    stored = _state_decode(payload) if payload is not None else None
-    skus = (*(stored.skus if stored is not None else ()), sku)[-settings.CIS_SESSION_SKUS_MAX :]
-    state = _state_compute(skus, serving.model_active())
-    _cache_call(cache.set, key, _state_encode(state), _ttl())
-    return state
-
-
-def _state_compute(skus: Sequence[str], model: serving.ActiveModel | None) -> SessionState:
-    if model is None:
-        return SessionState(version_id=None, skus=tuple(skus), vector=None)
-    vector = model.recommender.session_vector(list(skus))
-    return SessionState(version_id=model.version_id, skus=tuple(skus), vector=vector)
-
-
-def _state_encode(state: SessionState) -> bytes:
-    skus = SKU_SEPARATOR.join(state.skus).encode()
-    vector = b"" if state.vector is None else state.vector.astype(VECTOR_DTYPE).tobytes()
-    dims = 0 if state.vector is None else len(state.vector)
-    return HEADER.pack(FORMAT, state.version_id or 0, len(skus), dims) + skus + vector
-
-
-def _state_decode(payload: Any) -> SessionState | None:
-    """The state in `payload`, or None when it is not one this code wrote (start afresh)."""
-    try:
-        format_, version_id, skus_length, dims = HEADER.unpack_from(payload)
-        if format_ != FORMAT:
-            return None
-        start = HEADER.size
-        end = start + skus_length
-        if len(payload) != end + dims * VECTOR_DTYPE.itemsize:
-            return None
-        skus = payload[start:end].decode()
-    except (TypeError, struct.error, UnicodeDecodeError):
-        return None
-    vector = None
-    if dims:
-        vector = np.frombuffer(payload, dtype=VECTOR_DTYPE, count=dims, offset=end)
-        vector = vector.astype(np.float32, copy=False)
-    return SessionState(
-        version_id=version_id or None,
-        skus=tuple(skus.split(SKU_SEPARATOR)) if skus else (),
-        vector=vector,
-    )
-
-
-def _cache() -> BaseCache:
-    # Before the alias is configured, the default cache (which hides Redis errors) still works.
-    alias = CACHE_ALIAS if CACHE_ALIAS in settings.CACHES else "default"
-    return caches[alias]
-
-
-def _key(session_id: str) -> str:
-    return KEY_PREFIX + session_id
-
-
-def _ttl() -> int:
-    return settings.CIS_SESSION_VECTOR_TTL
-
-
-def _cache_call(method: Callable[..., Any], *args: Any) -> Any:
+def _redis_call(method: Callable[..., Any], *args: Any) -> Any:
+    # No log here: common.redis_circuit logs when Redis fails and when it is back.
     try:
         return method(*args)
-    except CACHE_ERRORS as exc:
-        logger.warning(
-            "personalization is unavailable: the session cache failed (%s: %s)",
-            type(exc).__name__,
-            exc,
-        )
-        raise PersonalizationUnavailable(f"the session cache failed: {exc}") from exc
+    except REDIS_FAILURES as exc:
+        raise VisitorStateUnavailable(f"Redis failed: {exc}") from exc
+
+
+class DatabaseVisitorStore:
+    """A row per visitor (VisitorViews) in the shop's database: no server needed, and the
+    state outlives restarts. Each view also writes its event, in the same transaction."""
+
+    takes_events = True
+
+    @contextmanager
+    def views_reading(self, visitor_id: str) -> Iterator[Callable[[], list[str]]]:
+        yield lambda: self._views(visitor_id)
+
+    def _views(self, visitor_id: str) -> list[str]:
+        try:
+            stored = (
+                VisitorViews.objects.filter(visitor_id=visitor_id, expires_at__gt=timezone.now())
+                .values_list("skus", flat=True)
+                .first()
+            )
+        except DatabaseError as exc:
+            raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
+        return stored.split(SKU_SEPARATOR) if stored else []
+
+    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
+        try:
+            with transaction.atomic():
+                skus = [*self._views(visitor_id), sku][-settings.CIS_VISITOR_VIEWS_MAX :]
+                expires_at = viewed_at + timedelta(seconds=settings.CIS_VISITOR_TTL)
+                VisitorViews.objects.update_or_create(
+                    visitor_id=visitor_id,
+                    defaults={"skus": SKU_SEPARATOR.join(skus), "expires_at": expires_at},
+                )
+                ViewEvent.objects.create(
+                    source=LIVE_SOURCE, session_id=visitor_id, sku=sku, viewed_at=viewed_at
+                )
+        except DatabaseError as exc:
+            raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
+        return skus
+
+    def forget(self, visitor_id: str) -> None:
+        VisitorViews.objects.filter(visitor_id=visitor_id).delete()
+
+
+def visitor_states_expired_delete() -> int:
+    """Delete the database store's rows of visitors gone longer than CIS_VISITOR_TTL."""
+    deleted, _ = VisitorViews.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

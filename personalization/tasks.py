@@ -7,7 +7,9 @@ from celery import shared_task
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from .event_stream import events_drain
 from .models import EmbeddingVersion
+from .state import visitor_states_expired_delete
 from .training import embeddings_train
 from .versions import (
     BrokerUnavailable,
@@ -46,6 +48,28 @@ def retrain_embeddings_scheduled() -> str:
         logger.info("scheduled retraining skipped: %s", exc)
         return "skipped"
     return train_embeddings(version.pk)
+
+
+@shared_task(ignore_result=True)
+def events_drain_scheduled() -> dict:
+    """Celery beat's drain of the stream of live views into the event log (every
+    CIS_EVENT_DRAIN_SECONDS, when CIS_EVENT_STREAM is on)."""
+    report = events_drain()
+    if report.read:
+        logger.info(
+            "drained %d views into the event log (%d taken over from a drainer that died) "
+            "in %.2f s",
+            report.written,
+            report.claimed,
+            report.seconds,
+        )
+    return {"written": report.written, "claimed": report.claimed}
+
+
+@shared_task(ignore_result=True)
+def visitor_states_expire() -> int:
+    """Celery beat's daily removal of visitors' states gone stale (the database store)."""
+    return visitor_states_expired_delete()
 
 
 def training_enqueue(*, params: dict | None = None, triggered_by: str = "") -> EmbeddingVersion:

@@ -28,6 +28,7 @@ from personalization.space import (
     space_map,
     space_session,
 )
+from personalization.state import visitor_state
 
 from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
 
@@ -113,7 +114,7 @@ def search(request: HttpRequest) -> JsonResponse:
         return _error(str(exc), 400)
     page = search_page(
         request.GET.get("q", ""),
-        session=request.session,
+        visitor=request.visitor,
         limit=limit,
         personalize=personalize,
         strength=strength,
@@ -167,7 +168,7 @@ def recommendations(request: HttpRequest) -> JsonResponse:
         limit = _limit(request)
     except BadParameter as exc:
         return _error(str(exc), 400)
-    suggestions = recommendations_for_visitor(request.session, limit=limit)
+    suggestions = recommendations_for_visitor(visitor_state(request.visitor), limit=limit)
     if suggestions.personalized:
         scores = dict(suggestions.scored)
         products = products_by_skus(list(scores))
@@ -214,8 +215,8 @@ def events(request: HttpRequest) -> JsonResponse:
     product = Product.objects.filter(sku=sku.strip()).first()
     if product is None:
         return _error(f"no product with sku {sku.strip()[:64]!r}", 404)
-    notices = product_view_track(request.session, product.sku)
-    return JsonResponse({"recorded": product.sku, "notices": notices}, status=201)
+    tracked = product_view_track(request.visitor, product.sku)
+    return JsonResponse({"recorded": product.sku, "notices": tracked.notices}, status=201)
 
 
 def _space_map_etag(request: HttpRequest) -> str | None:
@@ -245,7 +246,7 @@ def space(request: HttpRequest) -> HttpResponse:
 def space_session_path(request: HttpRequest) -> JsonResponse:
     """This visitor's viewed products on the map, in order, and their session vector's place."""
     try:
-        answer = space_session(request.session)
+        answer = space_session(visitor_state(request.visitor))
     except SpaceUnavailable as exc:
         return _error(str(exc), 404)
     response = JsonResponse(answer)

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "personalization.middleware.VisitorMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -117,35 +118,38 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache and Redis: Django's local-memory cache unless REDIS_URL is set. Socket timeouts are
-# short so a dead Redis slows no page by more than a fraction of a second.
+# short, and every connection goes through a circuit breaker (common/redis_circuit.py): after a
+# failure, a process stops asking Redis for CIS_REDIS_RETRY_SECONDS, so a dead or hung Redis
+# costs it one timeout per period, not one per request.
 REDIS_URL = env_str("REDIS_URL")
+CIS_REDIS_RETRY_SECONDS = float(env_str("CIS_REDIS_RETRY_SECONDS") or 5)
 if REDIS_URL:
-    _redis_timeouts = {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25}
+    from common.redis_circuit import CircuitBreakerConnection
+
+    _redis_options = {
+        "SOCKET_CONNECT_TIMEOUT": 0.25,
+        "SOCKET_TIMEOUT": 0.25,
+        "CONNECTION_POOL_KWARGS": {"connection_class": CircuitBreakerConnection},
+    }
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {**_redis_timeouts, "IGNORE_EXCEPTIONS": True},
+            "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
         },
-        # Visitors' session vectors: errors raise here, so a page can say personalization is
-        # off instead of silently pretending.
+        # The visitors' state (personalization/state.py) uses this alias's connection pool;
+        # errors raise here, so a page can say personalization is off instead of pretending.
         "personalization": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": _redis_timeouts,
+            "OPTIONS": _redis_options,
         },
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # The circuit logs when Redis fails and when it is back: not a traceback per request.
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # staff only: see below
 else:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "personalization": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "personalization",
-            "OPTIONS": {"MAX_ENTRIES": 10_000},  # the default 300 would evict visitors
-        },
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set.
@@ -206,10 +210,43 @@ if CIS_RETRAIN_CRON:
         "schedule": _retrain_schedule,
     }
 
-# Personalization: visitors' session vectors and the re-ranking of search results.
+# Personalization: the visitors' state, the log of their views, the re-ranking of search.
 CIS_MODEL_CHECK_SECONDS = float(env_str("CIS_MODEL_CHECK_SECONDS") or 5)
-CIS_SESSION_VECTOR_TTL = int(env_str("CIS_SESSION_VECTOR_TTL") or 1800)
-CIS_SESSION_SKUS_MAX = int(env_str("CIS_SESSION_SKUS_MAX") or 20)
+# A visitor (the cis_visitor cookie, no Django session) is the products they viewed last: in
+# Redis with REDIS_URL, else in the database; both outlive a restart. See personalization/state.py.
+CIS_VISITOR_STORE = env_str("CIS_VISITOR_STORE") or ("redis" if REDIS_URL else "database")
+if CIS_VISITOR_STORE not in {"redis", "database"}:
+    raise ImproperlyConfigured(
+        f"CIS_VISITOR_STORE must be redis or database, not {CIS_VISITOR_STORE!r}"
+    )
+if CIS_VISITOR_STORE == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("CIS_VISITOR_STORE=redis requires REDIS_URL")
+CIS_VISITOR_VIEWS_MAX = int(env_str("CIS_VISITOR_VIEWS_MAX") or 20)  # products kept per visitor
+CIS_VISITOR_TTL = int(env_str("CIS_VISITOR_TTL") or 14 * 24 * 3600)  # seconds after the last view
+# With Redis and a Celery broker, a view's event goes into a Redis Stream in the round trip that
+# moves the state, and a task drains it into the event log every CIS_EVENT_DRAIN_SECONDS
+# (personalization/event_stream.py); otherwise each view writes its event to the database.
+CIS_EVENT_STREAM = env_bool(
+    "CIS_EVENT_STREAM", CIS_VISITOR_STORE == "redis" and not CELERY_TASK_ALWAYS_EAGER
+)
+if CIS_EVENT_STREAM and CIS_VISITOR_STORE != "redis":
+    raise ImproperlyConfigured("CIS_EVENT_STREAM requires the Redis visitor store (REDIS_URL)")
+CIS_EVENT_STREAM_MAX = int(env_str("CIS_EVENT_STREAM_MAX") or 1_000_000)  # entries not drained
+CIS_EVENT_DRAIN_SECONDS = float(env_str("CIS_EVENT_DRAIN_SECONDS") or 5)
+CIS_EVENT_DRAIN_BATCH = int(env_str("CIS_EVENT_DRAIN_BATCH") or 5_000)
+# Entries a drainer read but did not acknowledge (it died) are taken over after this long.
+CIS_EVENT_CLAIM_SECONDS = float(env_str("CIS_EVENT_CLAIM_SECONDS") or 60)
+if CIS_VISITOR_STORE == "database":
+    CELERY_BEAT_SCHEDULE["expire-visitor-states"] = {
+        "task": "personalization.tasks.visitor_states_expire",
+        "schedule": 24 * 3600,
+    }
+if CIS_EVENT_STREAM:
+    CELERY_BEAT_SCHEDULE["drain-events"] = {
+        "task": "personalization.tasks.events_drain_scheduled",
+        "schedule": CIS_EVENT_DRAIN_SECONDS,
+        "options": {"expires": CIS_EVENT_DRAIN_SECONDS},  # a stopped worker piles none up
+    }
 # 200, not the seed's 50: the sample shop's templated names tie in BM25, so a broad query's top
 # 50 is an arbitrary slice of equally relevant products (for "jacket": hiking and ski only, no
 # running jacket); 200 holds every kind, for about 1 ms more re-ranking (see the README).
@@ -225,7 +262,6 @@ CIS_RERANK_WEIGHT = float(env_str("CIS_RERANK_WEIGHT") or 0.3)
 
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)
-CIS_RECENTLY_VIEWED_MAX = int(env_str("CIS_RECENTLY_VIEWED_MAX") or 50)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

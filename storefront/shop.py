@@ -14,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numpy as np
 from django.conf import settings
-from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 
 from catalog.models import Product
@@ -31,8 +29,8 @@ from catalog.search import (
 from catalog.selectors import ProductCard, product_cards, products_by_skus
 from personalization.engine.reranking import RankedResult, results_rerank
 from personalization.selectors import skus_most_viewed
-from personalization.serving import ActiveModel, model_active, recommender_active
-from personalization.state import SessionState, visitor_state, visitor_state_reading
+from personalization.serving import model_active, recommender_active
+from personalization.state import Visitor, VisitorState, visitor_state_reading
 
 POPULAR_CACHE_SECONDS = 300
 
@@ -56,7 +54,7 @@ class SearchOutcome:
 def search_for_visitor(
     query: str,
     *,
-    session: SessionBase,
+    visitor: Visitor,
     limit: int,
     personalize: bool = True,
     strength: float = 1.0,
@@ -74,16 +72,16 @@ def search_for_visitor(
     searcher = searcher or catalog_searcher()
     # Only a re-rank needs more than what is shown.
     window = max(settings.CIS_RERANK_WINDOW, limit) if personalize else limit
-    with visitor_state_reading(session, wanted=personalize, model=model) as visitor_read:
+    with visitor_state_reading(visitor, wanted=personalize) as state_read:
         if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
-            visitor = visitor_read()
-            vector = _vector_served(visitor.state, model)
+            state = state_read()
+            vector = state.vector(model)
             found = searcher.search(query, limit=window, session_vector=vector, filters=filters)
         else:  # Redis answers while the engine searches
             found = searcher.search(query, limit=window, filters=filters)
-            visitor = visitor_read()
-            vector = _vector_served(visitor.state, model)
-    notices = visitor.notices + ([found.notice] if found.notice else [])
+            state = state_read()
+            vector = state.vector(model)
+    notices = [*state.notices] + ([found.notice] if found.notice else [])
     weight = settings.CIS_RERANK_WEIGHT * min(max(strength, 0.0), 1.0)
 
     def plain_order() -> list[RankedResult]:
@@ -99,15 +97,11 @@ def search_for_visitor(
         session_vector=vector,
         recommender=model.recommender,
         weight=weight,
-        viewed_skus=visitor.state.skus,
+        viewed_skus=state.skus,
         limit=limit,
     )
     personalized = any(result.similarity is not None for result in ranked)
     return SearchOutcome(found.query, found.backend, personalized, ranked, notices, plain_order)
-
-
-def _vector_served(state: SessionState | None, model: ActiveModel | None) -> np.ndarray | None:
-    return state.vector if state is not None and model is not None else None
 
 
 @dataclass(frozen=True)
@@ -143,7 +137,7 @@ class SearchPage:
 def search_page(
     query: str,
     *,
-    session: SessionBase,
+    visitor: Visitor,
     limit: int,
     personalize: bool = True,
     strength: float = 1.0,
@@ -169,7 +163,7 @@ def search_page(
     if sort == RELEVANCE and offset < window:
         outcome = search_for_visitor(
             query,
-            session=session,
+            visitor=visitor,
             limit=min(offset + limit, window),
             personalize=personalize,
             strength=strength,
@@ -227,16 +221,14 @@ class Suggestions:
     notices: list[str] = field(default_factory=list)
 
 
-def recommendations_for_visitor(session: SessionBase, *, limit: int) -> Suggestions:
-    """Products for this visitor from their session, none they viewed; empty without history
-    or a model (the caller shows popular products instead)."""
+def recommendations_for_visitor(state: VisitorState, *, limit: int) -> Suggestions:
+    """Products for a visitor in `state`, none they viewed; empty without views or a model
+    (the caller shows popular products instead)."""
     model = model_active()
-    visitor = visitor_state(session, model=model)
-    state = visitor.state
-    if state is None or not state.skus or model is None:
-        return Suggestions([], False, visitor.notices)
+    if not state.skus or model is None:
+        return Suggestions([], False, list(state.notices))
     scored = model.recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
-    return Suggestions(scored, bool(scored), visitor.notices)
+    return Suggestions(scored, bool(scored), list(state.notices))
 
 
 def products_similar(sku: str, *, limit: int) -> list[tuple[str, float]]:

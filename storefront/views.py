@@ -23,7 +23,7 @@ from personalization.space import (
     map_missing_message,
     space_model,
 )
-from personalization.state import session_skus_recent
+from personalization.state import visitor_state
 
 from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
 
@@ -44,8 +44,12 @@ BOT_USER_AGENT = re.compile(
 )
 
 
+RECENTLY_VIEWED_SHOWN = 8
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    suggestions = recommendations_for_visitor(request.session, limit=12)
+    state = visitor_state(request.visitor)
+    suggestions = recommendations_for_visitor(state, limit=12)
     recommended = products_by_skus([sku for sku, _ in suggestions.scored])
     return render(
         request,
@@ -55,7 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "featured": products_popular(limit=12),
             "recommended": recommended,
             "recommended_personalized": suggestions.personalized,
-            "recently_viewed": products_by_skus(session_skus_recent(request.session)),
+            "recently_viewed": products_by_skus(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
             "notices": suggestions.notices,
         },
     )
@@ -83,11 +87,14 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     product = get_object_or_404(Product, sku=sku)
-    notices = []
     if request_is_person_view(request):
-        notices = product_view_track(request.session, product.sku)
+        tracked = product_view_track(request.visitor, product.sku)
+        state, notices = tracked.state, tracked.notices
+    else:
+        state = visitor_state(request.visitor)
+        notices = list(state.notices)
     similar = products_by_skus([other for other, _ in products_similar(product.sku, limit=8)])
-    recent = [s for s in session_skus_recent(request.session, limit=9) if s != product.sku]
+    recent = [s for s in state.viewed_recently if s != product.sku]
     return render(
         request,
         "storefront/product.html",
@@ -95,7 +102,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
             "product": product,
             "similar": similar,
             "related": [] if similar else products_related(product),
-            "recently_viewed": products_by_skus(recent[:8]),
+            "recently_viewed": products_by_skus(recent[:RECENTLY_VIEWED_SHOWN]),
             "notices": notices,
         },
     )
@@ -108,7 +115,7 @@ def search(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else RELEVANCE
     page = search_page(
         request.GET.get("q", ""),
-        session=request.session,
+        visitor=request.visitor,
         limit=SEARCH_ROWS,
         personalize=request.GET.get("personalize") != "0",
         strength=strength,

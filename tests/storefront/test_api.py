@@ -4,15 +4,14 @@ import logging
 
 import pytest
 import redis
-from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
-from factories import BROWSER, REDIS_DOWN, SHOP_VECTORS, running_shoes_create
+from factories import BROWSER, REDIS_DOWN_URL, SHOP_VECTORS, redis_store_use, running_shoes_create
 
 from catalog.models import Product
-from personalization import state as state_store
 from personalization.models import ViewEvent
-from personalization.state import UNAVAILABLE, session_id_for, session_state_get
+from personalization.serving import model_active
+from personalization.state import COOKIE_NAME, UNAVAILABLE, Visitor, visitor_state
 from storefront.shop import products_popular
 
 RUNNING = {"RUN-1", "RUN-2", "RUN-3", "RUN-4"}
@@ -235,19 +234,19 @@ def test_similar_products_without_a_model_are_none(client, shop, settings):
     assert response.json()["results"] == []
 
 
-def test_an_event_records_the_view_in_the_log_and_the_session_vector(client, model):
+def test_an_event_records_the_view_in_the_log_and_the_visitor_state(client, model):
     response = view_event(client, "RUN-1")
     assert response.status_code == 201
     assert response.json() == {"recorded": "RUN-1", "notices": []}
     view_event(client, "HIK-1")
-    session_id = session_id_for(client.session.session_key)
+    visitor = Visitor(client.cookies[COOKIE_NAME].value)
     assert list(ViewEvent.objects.order_by("id").values_list("session_id", "sku")) == [
-        (session_id, "RUN-1"),
-        (session_id, "HIK-1"),
+        (visitor.id, "RUN-1"),
+        (visitor.id, "HIK-1"),
     ]
-    state = session_state_get(session_id)
-    assert state.skus == ("RUN-1", "HIK-1") and state.version_id == model.pk
-    assert state.vector is not None
+    state = visitor_state(visitor)
+    assert state.skus == ("RUN-1", "HIK-1")
+    assert state.vector(model_active()) is not None
 
 
 @pytest.mark.parametrize(
@@ -310,31 +309,30 @@ def test_an_api_client_gets_the_csrf_token_from_a_get_and_can_post(model, url):
 
 @pytest.fixture
 def redis_down(settings):
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: REDIS_DOWN}
+    redis_store_use(settings, REDIS_DOWN_URL)
 
 
 def test_with_redis_down_events_are_recorded_and_say_so(client, model, redis_down, caplog):
-    with caplog.at_level(logging.WARNING, logger="personalization.state"):
+    with caplog.at_level(logging.WARNING, logger="common.redis_circuit"):
         response = view_event(client, "RUN-1")
     assert response.status_code == 201
     assert response.json() == {"recorded": "RUN-1", "notices": [UNAVAILABLE]}
     assert ViewEvent.objects.get().sku == "RUN-1"
-    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+    assert any("Redis at 127.0.0.1:1 failed" in r.getMessage() for r in caplog.records)
 
 
 def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
     client, model, redis_down, caplog
 ):
     plain = skus(search(client, q="shoe", personalize=0))
-    viewed_through_the_api(client, "RUN-1", "RUN-3")  # the visitor has a session now
-    with caplog.at_level(logging.WARNING, logger="personalization.state"):
+    viewed_through_the_api(client, "RUN-1", "RUN-3")  # the visitor has a token now
+    with caplog.at_level(logging.WARNING, logger="common.redis_circuit"):
         response = search(client, q="shoe")
     assert response.status_code == 200
     body = response.json()
     assert body["personalized"] is False and body["notices"] == [UNAVAILABLE]
     assert skus(response) == plain
     assert all(item["similarity"] is None for item in body["results"])
-    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
     recommended = client.get(reverse("api-recommendations"), {"limit": 3})
     assert recommended.status_code == 200
     assert recommended.json()["personalized"] is False
@@ -345,13 +343,10 @@ def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
 
 
 @pytest.mark.redis
-def test_on_the_real_redis_the_session_vector_lives_there(client, model, redis_url, settings):
-    config = {**REDIS_DOWN, "LOCATION": redis_url}
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: config}
+def test_on_the_real_redis_the_visitor_state_lives_there(client, model, redis_url, settings):
+    redis_store_use(settings, redis_url)
     viewed_through_the_api(client, "RUN-1", "RUN-3")
-    key = caches[state_store.CACHE_ALIAS].make_key(
-        state_store.KEY_PREFIX + session_id_for(client.session.session_key)
-    )
+    key = "cis:visitor:" + Visitor(client.cookies[COOKIE_NAME].value).id
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)
     body = search(client, q="shoe").json()

@@ -8,14 +8,12 @@ import time
 
 import pytest
 import redis
-from django.core.cache import caches
 from django.urls import reverse
 from django.utils.html import escape
-from factories import BROWSER, PLAIN_SHOES, redis_cache
+from factories import BROWSER, PLAIN_SHOES, REDIS_DOWN_URL, redis_store_use
 
-from personalization import state as state_store
 from personalization.models import ViewEvent
-from personalization.state import session_id_for
+from personalization.state import COOKIE_NAME, Visitor
 
 NOTICE = "Personalization is unavailable right now"
 
@@ -143,23 +141,21 @@ def test_product_page_without_a_model_shows_more_like_this(client, shop, setting
 
 @pytest.fixture
 def redis_down(settings):
-    """The personalization alias on a port where nothing listens: every call is refused."""
-    url = "redis://127.0.0.1:1/0"
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(url)}
+    """The visitors' state in a Redis on a port where nothing listens: every call is refused."""
+    redis_store_use(settings, REDIS_DOWN_URL)
 
 
 @pytest.fixture
 def redis_silent(settings):
-    """The personalization alias on a server that accepts connections and never answers."""
+    """The visitors' state in a server that accepts connections and never answers."""
     server = socket.create_server(("127.0.0.1", 0))
-    url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(url)}
+    redis_store_use(settings, f"redis://127.0.0.1:{server.getsockname()[1]}/0")
     yield
     server.close()
 
 
-def warned(caplog) -> bool:
-    return any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+def warnings_of_redis(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "common.redis_circuit"]
 
 
 @pytest.mark.parametrize("unreachable", ["redis_down", "redis_silent"])
@@ -169,12 +165,11 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
     plain = card_skus(search(client, q="shoe"))  # before any view: Redis is not asked
     request.getfixturevalue(unreachable)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="personalization.state"):
-        product = view(client, "RUN-1", "RUN-3")
+    caplog.set_level(logging.WARNING, logger="common.redis_circuit")
+    product = view(client, "RUN-1", "RUN-3")
     assert NOTICE in product.text
     assert list(ViewEvent.objects.values_list("sku", flat=True)) == ["RUN-1", "RUN-3"]
     assert "Similar products" in product.text  # the model needs no Redis
-    assert warned(caplog)
 
     found = search(client, q="shoe")
     assert found.status_code == 200
@@ -190,20 +185,20 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
     api = client.get(reverse("api-search"), {"q": "shoe"}).json()
     assert [item["sku"] for item in api["results"]] == plain
     assert api["personalized"] is False and any(NOTICE in n for n in api["notices"])
-    assert time.monotonic() - started < 5  # each call gives up after a quarter of a second
+    # The first call gives up after a quarter of a second; the circuit spares the others that.
+    assert time.monotonic() - started < 1.5
+    assert len(warnings_of_redis(caplog)) == 1  # one warning, not one per request
 
 
 @pytest.mark.redis
-def test_on_the_real_redis_the_pages_personalize_from_the_vector_stored_there(
+def test_on_the_real_redis_the_pages_personalize_from_the_state_stored_there(
     client, model, settings, redis_url, shop
 ):
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(redis_url)}
+    redis_store_use(settings, redis_url)
     plain = card_skus(search(client, q="shoe"))
     product = view(client, "RUN-1", "RUN-3")
     assert NOTICE not in product.text
-    key = caches[state_store.CACHE_ALIAS].make_key(
-        state_store.KEY_PREFIX + session_id_for(client.session.session_key)
-    )
+    key = "cis:visitor:" + Visitor(client.cookies[COOKIE_NAME].value).id
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)
 

@@ -8,21 +8,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
-from factories import PLAIN_SHOES, REDIS_DOWN, SHOP_VECTORS, redis_cache, version_make
+from factories import PLAIN_SHOES, REDIS_DOWN_URL, SHOP_VECTORS, redis_store_use, version_make
 
 from catalog.search import catalog_searcher
-from personalization import state as state_store
 from personalization.engine.reranking import results_rerank
 from personalization.events import product_view_track
 from personalization.models import ViewEvent
-from personalization.state import (
-    UNAVAILABLE,
-    VIEWED_SKUS_KEY,
-    session_id_for,
-    session_state_get,
-    visitor_state,
-)
+from personalization.serving import model_active
+from personalization.state import UNAVAILABLE, Visitor, visitor_state
 from personalization.versions import version_activate
 from storefront import shop as storefront_shop
 from storefront.shop import products_similar, recommendations_for_visitor, search_for_visitor
@@ -35,11 +28,8 @@ def no_model(shop, models_dir, settings):
 
 
 def redis_down_settings(settings) -> None:
-    """The personalization alias on a port where nothing listens: every call is refused."""
-    settings.CACHES = {
-        **settings.CACHES,
-        state_store.CACHE_ALIAS: REDIS_DOWN,
-    }
+    """The visitors' state in a Redis on a port where nothing listens: every call is refused."""
+    redis_store_use(settings, REDIS_DOWN_URL)
 
 
 @pytest.fixture
@@ -47,69 +37,83 @@ def redis_down(settings):
     redis_down_settings(settings)
 
 
-def visitor(*viewed: str) -> SessionStore:
-    """A visitor's session, with `viewed` tracked as product views."""
-    session = SessionStore()
+def visitor(*viewed: str) -> Visitor:
+    """A visitor with `viewed` tracked as product views."""
+    who = Visitor()
     for sku in viewed:
-        assert product_view_track(session, sku) == []
-    return session
+        assert product_view_track(who, sku).notices == []
+    return who
 
 
-def test_a_visitor_without_a_session_key_has_no_state_and_redis_is_not_asked(
-    model, redis_down, caplog
-):
+def state_of(*viewed: str):
+    return visitor_state(visitor(*viewed))
+
+
+def test_a_new_visitor_has_an_empty_state_and_the_store_is_not_asked(model, redis_down, caplog):
     with caplog.at_level(logging.WARNING):
-        state = visitor_state(SessionStore())
-    assert state.state is None and state.notices == []
+        state = visitor_state(Visitor())
+    assert state.skus == () and state.notices == ()
     assert not caplog.records
 
 
-def test_visitor_state_holds_the_viewed_skus_and_the_vector(model):
-    state = visitor_state(visitor("RUN-1", "HIK-1")).state
-    assert state.skus == ("RUN-1", "HIK-1") and state.version_id == model.pk
-    assert state.vector.shape == (4,) and np.isclose(np.linalg.norm(state.vector), 1)
+def test_visitor_state_holds_the_viewed_skus_and_gives_the_vector(model):
+    state = state_of("RUN-1", "HIK-1")
+    assert state.skus == ("RUN-1", "HIK-1")
+    vector = state.vector(model_active())
+    assert vector.shape == (4,) and np.isclose(np.linalg.norm(vector), 1)
+    assert state.vector(None) is None
 
 
-def test_a_session_with_a_key_but_no_views_has_no_state(model):
-    session = SessionStore()
-    session.create()
-    assert visitor_state(session).state is None
+def test_the_vector_is_the_models_own_session_vector(model):
+    state = state_of("RUN-1", "HIK-1", "RUN-3")
+    active = model_active()
+    expected = active.recommender.session_vector(["RUN-1", "HIK-1", "RUN-3"])
+    assert np.array_equal(state.vector(active), expected)
 
 
-def test_visitor_state_with_redis_down_is_none_with_a_notice(model, settings, caplog):
-    session = visitor("RUN-1")
+def test_the_vector_follows_the_newly_active_version(model, models_dir):
+    state = state_of("RUN-1")
+    before = state.vector(model_active())
+    newer = dict(SHOP_VECTORS, **{"RUN-1": (0.0, 1.0, 0.0, 0.0)})  # now a hiking product
+    version_activate(version_make(models_dir, newer))
+    after = state.vector(model_active())
+    assert not np.allclose(before, after) and np.allclose(after, [0, 1, 0, 0])
+
+
+def test_a_visitor_with_a_token_but_no_views_has_an_empty_state(model):
+    who = Visitor()
+    who.identify()
+    assert visitor_state(who).skus == ()
+
+
+def test_visitor_state_with_redis_down_is_empty_with_a_notice(model, settings, caplog):
+    who = visitor("RUN-1")
     redis_down_settings(settings)
-    with caplog.at_level(logging.WARNING, logger="personalization.state"):
-        state = visitor_state(session)
-    assert state.state is None and state.notices == [UNAVAILABLE]
-    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+    with caplog.at_level(logging.WARNING, logger="common.redis_circuit"):
+        state = visitor_state(who)
+    assert state.skus == () and state.notices == (UNAVAILABLE,)
+    assert any("Redis at 127.0.0.1:1 failed" in r.getMessage() for r in caplog.records)
 
 
-def test_product_view_track_records_the_event_the_session_and_the_vector(model):
-    session = SessionStore()
-    assert product_view_track(session, "RUN-1") == []
-    assert session.session_key is not None  # created for the event
-    session_id = session_id_for(session.session_key)
-    assert ViewEvent.objects.get().session_id == session_id
-    assert session[VIEWED_SKUS_KEY] == ["RUN-1"]
-    assert session_state_get(session_id).skus == ("RUN-1",)
+def test_product_view_track_records_the_event_and_the_state(model):
+    who = Visitor()
+    tracked = product_view_track(who, "RUN-1")
+    assert tracked.notices == [] and tracked.state.skus == ("RUN-1",)
+    assert who.token is not None and who.cookie_due  # identified for the event
+    assert ViewEvent.objects.get().session_id == who.id
+    assert visitor_state(who).skus == ("RUN-1",)
 
 
-def test_product_view_track_with_redis_down_keeps_the_event_and_returns_a_notice(
-    model, redis_down, caplog
-):
-    session = SessionStore()
-    with caplog.at_level(logging.WARNING, logger="personalization.state"):
-        notices = product_view_track(session, "RUN-1")
-    assert notices == [UNAVAILABLE]
+def test_product_view_track_with_redis_down_keeps_the_event_and_returns_a_notice(model, redis_down):
+    who = Visitor()
+    tracked = product_view_track(who, "RUN-1")
+    assert tracked.notices == [UNAVAILABLE] and tracked.state.skus == ()
     event = ViewEvent.objects.get()
-    assert event.sku == "RUN-1" and event.session_id == session_id_for(session.session_key)
-    assert session[VIEWED_SKUS_KEY] == ["RUN-1"]
-    assert any("personalization is unavailable" in r.getMessage() for r in caplog.records)
+    assert event.sku == "RUN-1" and event.session_id == who.id
 
 
 def test_search_for_a_new_visitor_is_the_plain_order(model):
-    outcome = search_for_visitor("shoe", limit=50, session=SessionStore())
+    outcome = search_for_visitor("shoe", limit=50, visitor=Visitor())
     assert outcome.personalized is False and outcome.backend == "embedded"
     assert outcome.results == outcome.plain
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
@@ -118,7 +122,7 @@ def test_search_for_a_new_visitor_is_the_plain_order(model):
 
 
 def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(model):
-    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
+    outcome = search_for_visitor("shoe", limit=50, visitor=visitor("RUN-1", "RUN-3"))
     assert outcome.personalized is True
     order = [r.sku for r in outcome.results]
     assert set(order[:3]) == {"RUN-1", "RUN-2", "RUN-4"} and set(order[3:]) == set(PLAIN_SHOES)
@@ -132,61 +136,61 @@ def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(mod
 
 
 def test_search_with_personalize_off_ignores_the_history(model):
-    session = visitor("RUN-1", "RUN-3")
-    outcome = search_for_visitor("shoe", limit=50, session=session, personalize=False)
+    who = visitor("RUN-1", "RUN-3")
+    outcome = search_for_visitor("shoe", limit=50, visitor=who, personalize=False)
     assert outcome.personalized is False and outcome.results == outcome.plain
     assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
 
 
 def test_search_without_a_model_is_the_plain_order(no_model):
-    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
+    outcome = search_for_visitor("shoe", limit=50, visitor=visitor("RUN-1", "RUN-3"))
     assert outcome.personalized is False and outcome.results == outcome.plain
     assert [r.sku for r in outcome.results][:2] == PLAIN_SHOES
 
 
 def test_search_with_redis_down_is_the_plain_order_with_a_notice(model, settings):
-    session = visitor("RUN-1", "RUN-3")
+    who = visitor("RUN-1", "RUN-3")
     redis_down_settings(settings)
-    outcome = search_for_visitor("shoe", limit=50, session=session)
+    outcome = search_for_visitor("shoe", limit=50, visitor=who)
     assert outcome.personalized is False and outcome.notices == [UNAVAILABLE]
     assert outcome.results == outcome.plain and [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
 
 
 def test_an_empty_query_finds_nothing_for_anyone(model):
-    assert search_for_visitor("", limit=50, session=visitor("RUN-1")).results == []
+    assert search_for_visitor("", limit=50, visitor=visitor("RUN-1")).results == []
 
 
 def test_recommendations_for_a_new_visitor_are_left_to_the_caller(model):
-    suggestions = recommendations_for_visitor(SessionStore(), limit=5)
+    suggestions = recommendations_for_visitor(visitor_state(Visitor()), limit=5)
     assert suggestions.scored == [] and suggestions.personalized is False
     assert suggestions.notices == []
 
 
 def test_recommendations_follow_the_views_and_leave_them_out(model):
-    suggestions = recommendations_for_visitor(visitor("RUN-1", "RUN-3"), limit=20)
+    suggestions = recommendations_for_visitor(state_of("RUN-1", "RUN-3"), limit=20)
     assert suggestions.personalized is True
     skus = [sku for sku, _ in suggestions.scored]
     assert set(skus) == set(SHOP_VECTORS) - {"RUN-1", "RUN-3"}
     assert set(skus[:2]) == {"RUN-2", "RUN-4"}
     scores = [score for _, score in suggestions.scored]
     assert scores == sorted(scores, reverse=True)
-    assert len(recommendations_for_visitor(visitor("HIK-1"), limit=3).scored) == 3
+    assert len(recommendations_for_visitor(state_of("HIK-1"), limit=3).scored) == 3
 
 
 def test_recommendations_after_hiking_views_are_hiking(model):
-    scored = recommendations_for_visitor(visitor("HIK-1"), limit=2).scored
+    scored = recommendations_for_visitor(state_of("HIK-1"), limit=2).scored
     assert [sku for sku, _ in scored] == ["HIK-3", "HIK-2"]
 
 
 def test_recommendations_without_a_model_are_none(no_model):
-    suggestions = recommendations_for_visitor(visitor("RUN-1"), limit=5)
+    suggestions = recommendations_for_visitor(state_of("RUN-1"), limit=5)
     assert suggestions.scored == [] and suggestions.personalized is False
 
 
 def test_recommendations_with_redis_down_are_none_with_a_notice(model, settings):
-    session = visitor("RUN-1")
+    who = visitor("RUN-1")
     redis_down_settings(settings)
-    suggestions = recommendations_for_visitor(session, limit=5)
+    suggestions = recommendations_for_visitor(visitor_state(who), limit=5)
     assert suggestions.scored == [] and suggestions.personalized is False
     assert suggestions.notices == [UNAVAILABLE]
 
@@ -269,12 +273,14 @@ class RepliesHeld:
 def test_the_state_is_read_from_redis_while_the_engine_searches(
     model, settings, redis_url, monkeypatch
 ):
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: redis_cache(redis_url)}
-    session = visitor("RUN-1", "RUN-3")
+    redis_store_use(settings, redis_url)
+    who = visitor("RUN-1", "RUN-3")
     proxy = RepliesHeld(redis_url, hold_seconds=0.5)
-    slow_redis = {**redis_cache(proxy.url), "OPTIONS": {"SOCKET_TIMEOUT": 2}}
-    settings.CACHES = {**settings.CACHES, state_store.CACHE_ALIAS: slow_redis}
-    assert visitor_state(session).state is not None  # a connection to the proxy, kept in the pool
+    redis_store_use(settings, proxy.url)
+    slow_redis = settings.CACHES["personalization"]
+    slow_redis["OPTIONS"] = {**slow_redis["OPTIONS"], "SOCKET_TIMEOUT": 2}
+    settings.CACHES = {**settings.CACHES, "personalization": slow_redis}
+    assert visitor_state(who).skus  # a connection to the proxy, kept in the pool
     proxy.hold()
     replies_at_hold = proxy.replies_passed
     replies_before_search = []
@@ -288,7 +294,7 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
     searcher = catalog_searcher()
     monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: SearchVia(search_then_release))
     try:
-        outcome = search_for_visitor("shoe", limit=50, session=session)
+        outcome = search_for_visitor("shoe", limit=50, visitor=who)
     finally:
         proxy.close()
     # Read first, then searched, the search would only start once Redis had answered.
@@ -300,7 +306,7 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
 def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
     model, settings, monkeypatch
 ):
-    session = visitor("RUN-1", "RUN-3")
+    who = visitor("RUN-1", "RUN-3")
     given = []
 
     def rescoring_search(query, *, limit, session_vector=None, **navigation):
@@ -309,9 +315,9 @@ def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
 
     rescoring = SearchVia(rescoring_search, uses_session_vector=True)
     monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: rescoring)
-    outcome = search_for_visitor("shoe", limit=50, session=session)
+    outcome = search_for_visitor("shoe", limit=50, visitor=who)
     assert len(given) == 1 and given[0] is not None
-    assert np.allclose(given[0], session_state_get(session_id_for(session.session_key)).vector)
+    assert np.allclose(given[0], visitor_state(who).vector(model_active()))
     assert outcome.personalized is True
 
 
@@ -323,7 +329,7 @@ def test_a_personalized_search_works_out_the_plain_order_only_when_asked(model, 
         return results_rerank(hits, **kwargs)
 
     monkeypatch.setattr(storefront_shop, "results_rerank", results_rerank_noted)
-    outcome = search_for_visitor("shoe", limit=50, session=visitor("RUN-1", "RUN-3"))
+    outcome = search_for_visitor("shoe", limit=50, visitor=visitor("RUN-1", "RUN-3"))
     assert reranked_with == ["vector"]
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
     assert outcome.plain is outcome.plain and reranked_with == ["vector", "plain"]
@@ -333,7 +339,7 @@ def test_a_search_resolves_the_engine_and_the_model_once(model, monkeypatch):
     from catalog.search import embedded
     from personalization import serving
 
-    session = visitor("RUN-1", "RUN-3")
+    who = visitor("RUN-1", "RUN-3")
     counted = {"engine": 0, "model": 0}
 
     def counting(name, function):
@@ -347,9 +353,7 @@ def test_a_search_resolves_the_engine_and_the_model_once(model, monkeypatch):
         embedded, "backend_from_settings", counting("engine", embedded.backend_from_settings)
     )
     monkeypatch.setattr(storefront_shop, "model_active", counting("model", serving.model_active))
-    monkeypatch.setattr(
-        state_store.serving, "model_active", counting("model", serving.model_active)
-    )
-    page = storefront_shop.search_page("shoe", session=session, limit=10)
+    monkeypatch.setattr(serving, "model_active", counting("model", serving.model_active))
+    page = storefront_shop.search_page("shoe", visitor=who, limit=10)
     assert page.outcome.personalized and any(row.because for row in page.rows)
     assert counted == {"engine": 1, "model": 1}

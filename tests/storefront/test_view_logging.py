@@ -1,11 +1,12 @@
-"""Product page views are recorded in the visitor's session and in the event log."""
+"""Product page views are recorded in the visitor's state and in the event log, under the
+visitor's cookie, with no Django session."""
 
 import pytest
-import redis
 from django.urls import reverse
+from factories import redis_store_use
 
 from personalization.models import LIVE_SOURCE, ViewEvent
-from personalization.state import VIEWED_SKUS_KEY, session_id_for
+from personalization.state import COOKIE_NAME, Visitor, visitor_state
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 
@@ -14,23 +15,54 @@ def view(client, sku, **headers):
     return client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER, **headers})
 
 
-def test_product_views_are_recorded_in_session_and_log_in_order(client, products):
+def visitor_of(client) -> Visitor:
+    return Visitor(client.cookies[COOKIE_NAME].value)
+
+
+def test_product_views_are_recorded_in_the_state_and_the_log_in_order(client, products):
     for sku in ["RUN-1", "RUN-3", "RUN-1"]:
         assert view(client, sku).status_code == 200
-    assert client.session[VIEWED_SKUS_KEY] == ["RUN-1", "RUN-3", "RUN-1"]
+    visitor = visitor_of(client)
+    assert visitor_state(visitor).skus == ("RUN-1", "RUN-3", "RUN-1")
     events = list(ViewEvent.objects.order_by("id").values_list("source", "session_id", "sku"))
-    session_id = session_id_for(client.session.session_key)
-    assert events == [(LIVE_SOURCE, session_id, sku) for sku in ["RUN-1", "RUN-3", "RUN-1"]]
+    assert events == [(LIVE_SOURCE, visitor.id, sku) for sku in ["RUN-1", "RUN-3", "RUN-1"]]
 
 
-def test_log_never_stores_the_session_key(client, products):
+def test_a_view_writes_no_django_session(client, products):
+    from django.contrib.sessions.models import Session
+
     view(client, "RUN-1")
+    assert Session.objects.count() == 0
+    assert "sessionid" not in client.cookies
+
+
+def test_the_visitor_cookie_is_http_only_and_lasts_as_long_as_the_state(client, products, settings):
+    response = view(client, "RUN-1")
+    cookie = response.cookies[COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == settings.CIS_VISITOR_TTL
+
+
+def test_a_page_that_records_nothing_sets_no_cookie(client, products):
+    assert COOKIE_NAME not in client.get(reverse("home")).cookies
+    assert COOKIE_NAME not in client.get(reverse("search"), {"q": "shoe"}).cookies
+
+
+def test_a_forged_cookie_is_ignored_and_replaced(client, products):
+    client.cookies[COOKIE_NAME] = "not a token; DROP TABLE"
+    view(client, "RUN-1")
+    assert client.cookies[COOKIE_NAME].value != "not a token; DROP TABLE"
+    assert visitor_state(visitor_of(client)).skus == ("RUN-1",)
+
+
+def test_log_never_stores_the_cookie(client, products):
+    view(client, "RUN-1")
+    token = client.cookies[COOKIE_NAME].value
     event = ViewEvent.objects.get()
-    assert event.session_id != client.session.session_key
-    assert client.session.session_key not in event.session_id
+    assert token not in event.session_id
 
 
-def test_two_visitors_get_two_sessions(client, django_user_model, products):
+def test_two_visitors_get_two_sessions(client, products):
     from django.test import Client
 
     other = Client()
@@ -53,6 +85,7 @@ def test_bots_are_not_events(client, products, user_agent):
     response = client.get(reverse("product", args=["RUN-1"]), headers={"User-Agent": user_agent})
     assert response.status_code == 200
     assert ViewEvent.objects.count() == 0
+    assert COOKIE_NAME not in response.cookies
 
 
 def test_head_requests_and_prefetches_are_not_events(client, products):
@@ -60,7 +93,7 @@ def test_head_requests_and_prefetches_are_not_events(client, products):
     assert client.head(url, headers={"User-Agent": BROWSER}).status_code == 200
     assert view(client, "RUN-1", **{"Sec-Purpose": "prefetch"}).status_code == 200
     assert ViewEvent.objects.count() == 0
-    assert VIEWED_SKUS_KEY not in client.session
+    assert COOKIE_NAME not in client.cookies
 
 
 def test_unknown_product_is_a_404_and_not_an_event(client, products):
@@ -75,25 +108,30 @@ def test_recently_viewed_shows_on_front_page_most_recent_first(client, products)
     assert [p.sku for p in recent] == ["RUN-1", "HIK-1"]
 
 
-def test_session_history_is_capped(client, products, settings):
-    settings.CIS_RECENTLY_VIEWED_MAX = 3
+def test_the_product_page_lists_the_other_products_viewed(client, products):
+    for sku in ["RUN-1", "HIK-1", "RUN-2"]:
+        view(client, sku)
+    recent = view(client, "HIK-1").context["recently_viewed"]
+    assert [p.sku for p in recent] == ["RUN-2", "RUN-1"]
+
+
+def test_the_state_is_capped_and_the_log_keeps_everything(client, products, settings):
+    settings.CIS_VISITOR_VIEWS_MAX = 3
     for sku in ["RUN-1", "RUN-2", "RUN-3", "HIK-1", "HIK-2"]:
         view(client, sku)
-    assert client.session[VIEWED_SKUS_KEY] == ["RUN-3", "HIK-1", "HIK-2"]
-    assert ViewEvent.objects.count() == 5  # the log keeps everything
+    assert visitor_state(visitor_of(client)).skus == ("RUN-3", "HIK-1", "HIK-2")
+    assert ViewEvent.objects.count() == 5
 
 
 @pytest.mark.redis
-def test_views_are_recorded_with_sessions_cached_in_real_redis(
-    client, products, settings, redis_url
-):
-    settings.CACHES = {
-        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url}
-    }
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+def test_with_redis_views_are_recorded_in_redis_and_the_log(client, products, settings, redis_url):
+    import redis
+
+    redis_store_use(settings, redis_url)
     view(client, "RUN-1")
     view(client, "RUN-2")
-    assert client.session[VIEWED_SKUS_KEY] == ["RUN-1", "RUN-2"]
-    assert ViewEvent.objects.count() == 2
-    keys = redis.Redis.from_url(redis_url).keys("*cached_db*")
-    assert len(keys) == 1  # the session lives in Redis, not only in the database
+    visitor = visitor_of(client)
+    assert visitor_state(visitor).skus == ("RUN-1", "RUN-2")
+    assert ViewEvent.objects.filter(session_id=visitor.id).count() == 2
+    stored = redis.Redis.from_url(redis_url).lrange(f"cis:visitor:{visitor.id}", 0, -1)
+    assert stored == [b"RUN-1", b"RUN-2"]

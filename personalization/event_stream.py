@@ -1,0 +1,173 @@
+"""The stream of live views: with Redis, a view's event goes into the Redis Stream `cis:events`
+in the round trip that moves the visitor's state (see state.RedisVisitorStore), and
+`events_drain` moves it into the event log in batches.
+
+The drain reads through a consumer group, so an entry is acknowledged (and deleted) only once
+its batch is committed: a drainer killed mid-batch leaves its entries pending, and the next
+drain takes them over once they have been pending for CIS_EVENT_CLAIM_SECONDS. A batch that was
+committed but not acknowledged is not written twice: each row keeps its entry's id
+(`ViewEvent.stream_id`, unique), and ids already in the log are skipped. Inserts are bulk (COPY
+on PostgreSQL). The stream is capped at about CIS_EVENT_STREAM_MAX entries not yet drained, so a
+drainer that stays stopped costs Redis bounded memory; the admin shows the backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from redis.exceptions import ResponseError
+
+from common.db import rows_insert
+
+from .models import LIVE_SOURCE, ViewEvent
+from .state import REDIS_ALIAS, STREAM_KEY
+
+logger = logging.getLogger(__name__)
+
+GROUP = "event-log"
+COLUMNS = ["source", "session_id", "sku", "viewed_at", "stream_id"]
+CONSUMER_IDLE_FORGET_MS = 24 * 3600 * 1000  # drainers gone this long, with nothing pending
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    read: int = 0  # entries read (new and taken over)
+    written: int = 0  # rows inserted into the event log
+    already_logged: int = 0  # entries whose row a drain that died had committed
+    claimed: int = 0  # entries taken over from a drainer that died
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    waiting: int  # entries in the stream: not yet drained, or drained but not acknowledged
+    pending: int  # of those, read by a drainer and not acknowledged yet
+    oldest_seconds: float | None  # the age of the oldest entry waiting
+    cap: int
+
+
+def _client():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection(REDIS_ALIAS)
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _group_ensure(client) -> None:
+    try:
+        client.xgroup_create(STREAM_KEY, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def events_drain(*, batch: int | None = None, max_batches: int | None = None) -> DrainReport:
+    """Move the stream's entries into the event log, a batch at a time, until it is empty (or
+    after `max_batches`): first entries that a dead drainer left pending, then new ones."""
+    batch = batch or settings.CIS_EVENT_DRAIN_BATCH
+    client = _client()
+    consumer = consumer_name()
+    report = DrainReport()
+    started = time.perf_counter()
+    _group_ensure(client)
+    claim_after_ms = int(settings.CIS_EVENT_CLAIM_SECONDS * 1000)
+    claim_from = "0-0"
+    while max_batches is None or report.batches < max_batches:
+        entries: list = []
+        if claim_from is not None:
+            claimed = client.xautoclaim(
+                STREAM_KEY, GROUP, consumer, claim_after_ms, start_id=claim_from, count=batch
+            )
+            next_from, entries = claimed[0], claimed[1]
+            claim_from = None if next_from in (b"0-0", "0-0") else next_from
+            if len(claimed) > 2 and claimed[2]:  # trimmed by the cap before they were drained
+                client.xack(STREAM_KEY, GROUP, *claimed[2])
+            entries = [entry for entry in entries if entry[1]]
+            report.claimed += len(entries)
+        if not entries:
+            answer = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch)
+            entries = answer[0][1] if answer else []
+        if not entries and claim_from is None:
+            break
+        if entries:
+            _batch_store(entries, report)
+            ids = [entry_id for entry_id, _ in entries]
+            client.xack(STREAM_KEY, GROUP, *ids)
+            client.xdel(STREAM_KEY, *ids)
+            report.batches += 1
+            report.read += len(entries)
+    _consumers_forget(client)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _batch_store(entries: Sequence, report: DrainReport) -> None:
+    """Insert the entries not in the log yet, in one transaction."""
+    rows = {}
+    for entry_id, fields in entries:
+        stream_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        rows[stream_id] = (
+            LIVE_SOURCE,
+            fields[b"visitor"].decode(),
+            fields[b"sku"].decode(),
+            _entry_time(stream_id),
+            stream_id,
+        )
+    with transaction.atomic():
+        logged = set(
+            ViewEvent.objects.filter(stream_id__in=list(rows)).values_list("stream_id", flat=True)
+        )
+        new = [row for stream_id, row in rows.items() if stream_id not in logged]
+        adapt = connection.ops.adapt_datetimefield_value
+        try:
+            with transaction.atomic():
+                rows_insert(ViewEvent, COLUMNS, [(*row[:3], adapt(row[3]), row[4]) for row in new])
+        except IntegrityError:  # another drainer took some over and wrote them meanwhile
+            ViewEvent.objects.bulk_create(
+                [ViewEvent(**dict(zip(COLUMNS, row, strict=True))) for row in new],
+                ignore_conflicts=True,
+            )
+    report.written += len(new)
+    report.already_logged += len(logged)
+
+
+def _entry_time(stream_id: str) -> datetime:
+    """When Redis received the entry: the milliseconds of its id."""
+    return datetime.fromtimestamp(int(stream_id.split("-", 1)[0]) / 1000, tz=UTC)
+
+
+def _consumers_forget(client) -> None:
+    """Drop the group's consumers that hold nothing and have not read for a day (drainers of
+    processes long gone)."""
+    for consumer in client.xinfo_consumers(STREAM_KEY, GROUP):
+        if consumer["pending"] == 0 and consumer["idle"] > CONSUMER_IDLE_FORGET_MS:
+            client.xgroup_delconsumer(STREAM_KEY, GROUP, consumer["name"])
+
+
+def events_backlog() -> Backlog:
+    """What waits in the stream (for the admin and the drain command)."""
+    client = _client()
+    waiting = client.xlen(STREAM_KEY)
+    pending = 0
+    try:
+        pending = client.xpending(STREAM_KEY, GROUP)["pending"]
+    except ResponseError:  # no group yet: nothing was ever drained
+        pass
+    oldest = None
+    first = client.xrange(STREAM_KEY, count=1)
+    if first:
+        first_id = first[0][0].decode()
+        oldest = max(0.0, time.time() - int(first_id.split("-", 1)[0]) / 1000)
+    return Backlog(waiting, pending, oldest, settings.CIS_EVENT_STREAM_MAX)
