@@ -104,8 +104,10 @@ def events_drain(*, batch: int | None = None, max_batches: int | None = None) ->
         if entries:
             _batch_store(entries, report)
             ids = [entry_id for entry_id, _ in entries]
-            client.xack(STREAM_KEY, GROUP, *ids)
-            client.xdel(STREAM_KEY, *ids)
+            done = client.pipeline(transaction=True)  # both or neither, whenever it dies
+            done.xack(STREAM_KEY, GROUP, *ids)
+            done.xdel(STREAM_KEY, *ids)
+            done.execute()
             report.batches += 1
             report.read += len(entries)
     _consumers_forget(client)

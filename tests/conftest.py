@@ -204,51 +204,77 @@ def database_url_of_tests() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+CELERY_TEST_BROKER_URL = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+
+
+def celery_worker_start(log: Path, env: dict[str, str]):
+    """A real `celery -A storefront worker` (solo pool) with `env` added to this process's
+    environment, its output in `log`; returns the process once it is ready."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "celery", "-A", "storefront", "worker", "--pool=solo",
+               "--without-mingle", "--without-gossip", "--loglevel=INFO"]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            command, cwd=root, env={**os.environ, **env}, stdout=output, stderr=output
+        )
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return worker
+
+
+def celery_worker_stop(worker) -> None:
+    import subprocess
+
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def celery_broker_ready() -> str:
+    """The test broker (a Redis database), emptied; skips (fails under CI) when unreachable."""
+    client = redis.Redis.from_url(CELERY_TEST_BROKER_URL, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(
+            f"the Celery broker (Redis) is not reachable at {CELERY_TEST_BROKER_URL}: {exc}"
+        )
+    client.flushdb()
+    client.close()
+    return CELERY_TEST_BROKER_URL
+
+
 @pytest.fixture
 def celery_worker(transactional_db, models_dir, tmp_path):
     """A real `celery -A storefront worker` on the local Redis broker, sharing the test database.
 
     Yields the broker URL; the test process's Celery app sends to it while the fixture lasts.
     """
-    import subprocess
-    import sys
-    import time
-
-    broker = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
-    client = redis.Redis.from_url(broker, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable(f"the Celery broker (Redis) is not reachable at {broker}: {exc}")
-    client.flushdb()
-    log = tmp_path / "worker.log"
+    broker = celery_broker_ready()
     env = {
-        **os.environ,
         "CELERY_BROKER_URL": broker,
         "DATABASE_URL": database_url_of_tests(),
         "CIS_DATA_DIR": str(tmp_path / "worker-data"),
         "CIS_MODELS_DIR": str(models_dir),
     }
-    command = [sys.executable, "-m", "celery", "-A", "storefront", "worker", "--pool=solo",
-               "--without-mingle", "--without-gossip", "--loglevel=INFO"]  # fmt: skip
-    root = Path(__file__).resolve().parent.parent
-    with log.open("w") as output:
-        worker = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=output)
+    worker = celery_worker_start(tmp_path / "worker.log", env)
     try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
         with celery_configured(broker_url=broker, task_always_eager=False):
             yield broker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        client.flushdb()
+        celery_worker_stop(worker)
+        redis.Redis.from_url(broker).flushdb()
 
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

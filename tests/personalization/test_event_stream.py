@@ -1,0 +1,118 @@
+"""personalization.event_stream: live views through a Redis Stream into the event log, with
+nothing lost and nothing written twice, on the real Redis."""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from factories import redis_store_use
+
+from personalization.event_stream import GROUP, events_backlog, events_drain
+from personalization.models import LIVE_SOURCE, ViewEvent
+from personalization.state import STREAM_KEY, Visitor, view_add
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+
+
+@pytest.fixture
+def stream(settings, redis_url):
+    redis_store_use(settings, redis_url, stream=True)
+    return redis.Redis.from_url(redis_url)
+
+
+def views_add(count: int, *, visitors: int = 3) -> list[tuple[str, str]]:
+    """`count` views through the shop's own path, spread over `visitors`; (visitor id, sku)."""
+    who = [Visitor() for _ in range(visitors)]
+    added = []
+    for n in range(count):
+        visitor, sku = who[n % visitors], f"SKU-{n}"
+        view_add(visitor, sku, viewed_at=timezone.now())
+        added.append((visitor.id, sku))
+    return added
+
+
+def logged() -> list[tuple[str, str]]:
+    return list(ViewEvent.objects.order_by("id").values_list("session_id", "sku"))
+
+
+def test_a_drain_moves_every_view_into_the_log_in_order_and_empties_the_stream(stream):
+    added = views_add(7)
+    assert not ViewEvent.objects.exists()
+    report = events_drain(batch=3)
+    assert logged() == added
+    assert (report.read, report.written, report.batches) == (7, 7, 3)
+    assert stream.xlen(STREAM_KEY) == 0
+    event = ViewEvent.objects.first()
+    assert event.source == LIVE_SOURCE and event.stream_id
+    assert abs((timezone.now() - event.viewed_at).total_seconds()) < 60  # Redis's clock
+    assert events_drain().read == 0  # nothing left
+
+
+def test_the_time_of_a_view_is_the_time_redis_received_it(stream):
+    stream.xadd(STREAM_KEY, {"visitor": "v" * 32, "sku": "A"}, id="1700000000123-0")
+    events_drain()
+    assert ViewEvent.objects.get().viewed_at == datetime(2023, 11, 14, 22, 13, 20, 123000, UTC)
+
+
+def test_a_batch_committed_but_not_acknowledged_is_not_written_twice(stream, settings):
+    """A drainer that died between its commit and its XACK: the next one takes its entries
+    over and finds them logged already."""
+    added = views_add(5)
+    events_drain()  # creates the group
+    more = views_add(4)
+    dead = stream.xreadgroup(GROUP, "dead-drainer", {STREAM_KEY: ">"}, count=10)[0][1]
+    from personalization.event_stream import DrainReport, _batch_store
+
+    _batch_store(dead, DrainReport())  # committed; then the process died before XACK
+    assert stream.xpending(STREAM_KEY, GROUP)["pending"] == 4
+    settings.CIS_EVENT_CLAIM_SECONDS = 0
+    report = events_drain()
+    assert report.claimed == 4 and report.already_logged == 4 and report.written == 0
+    assert logged() == added + more
+    assert stream.xpending(STREAM_KEY, GROUP)["pending"] == 0 and stream.xlen(STREAM_KEY) == 0
+
+
+def test_entries_read_by_a_drainer_that_died_before_its_commit_are_written_once(stream, settings):
+    events_drain()
+    added = views_add(6)
+    stream.xreadgroup(GROUP, "dead-drainer", {STREAM_KEY: ">"}, count=4)  # then it died
+    settings.CIS_EVENT_CLAIM_SECONDS = 60
+    report = events_drain()
+    assert report.written == 2  # the others wait: their drainer may only be slow
+    settings.CIS_EVENT_CLAIM_SECONDS = 0
+    report = events_drain()
+    assert report.claimed == 4 and report.written == 4
+    assert sorted(logged()) == sorted(added) and len(logged()) == 6
+
+
+def test_the_backlog_counts_what_waits_and_how_old_it_is(stream):
+    assert events_backlog().waiting == 0 and events_backlog().oldest_seconds is None
+    views_add(3)
+    time.sleep(0.05)
+    backlog = events_backlog()
+    assert backlog.waiting == 3 and backlog.pending == 0 and backlog.oldest_seconds >= 0.04
+    events_drain()
+    assert events_backlog().waiting == 0
+
+
+def test_the_stream_is_capped(stream, settings):
+    settings.CIS_EVENT_STREAM_MAX = 100
+    views_add(1_000, visitors=1)
+    assert 100 <= stream.xlen(STREAM_KEY) < 1_000  # trimmed, by whole nodes ("~")
+
+
+def test_the_drain_command_reports_what_it_wrote(stream, capsys):
+    views_add(4)
+    call_command("drain_events")
+    out = capsys.readouterr().out
+    assert "4 views written to the event log" in out and "the stream held 4" in out
+    assert len(logged()) == 4
+
+
+def test_the_drain_command_says_when_there_is_no_stream(settings):
+    settings.CIS_EVENT_STREAM = False
+    with pytest.raises(CommandError, match="no stream to drain"):
+        call_command("drain_events")

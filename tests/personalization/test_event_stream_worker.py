@@ -1,0 +1,92 @@
+"""The drain of live views under a real Celery worker that is killed (SIGKILL) mid-batch: the
+views still reach the event log, each exactly once."""
+
+import time
+from collections import Counter
+
+import pytest
+import redis
+from conftest import (
+    celery_broker_ready,
+    celery_configured,
+    celery_worker_start,
+    celery_worker_stop,
+    database_url_of_tests,
+)
+from redis.exceptions import ResponseError
+
+from personalization.event_stream import GROUP
+from personalization.models import ViewEvent
+from personalization.state import STREAM_KEY
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+VIEWS = 60_000
+KILLS = 3
+
+
+def pending(client: redis.Redis) -> int:
+    try:
+        return client.xpending(STREAM_KEY, GROUP)["pending"]
+    except ResponseError:  # the group does not exist before the first drain
+        return 0
+
+
+def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
+    transactional_db, redis_url, tmp_path
+):
+    from personalization.tasks import events_drain_scheduled
+
+    broker = celery_broker_ready()
+    client = redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
+    for n in range(VIEWS):  # as the shop's views add them, in bulk
+        pipe.xadd(STREAM_KEY, {"visitor": f"{n % 97:032d}", "sku": f"SKU-{n}"})
+    pipe.execute()
+    env = {
+        "CELERY_BROKER_URL": broker,
+        "REDIS_URL": redis_url,
+        "CIS_EVENT_STREAM": "1",
+        "CIS_EVENT_DRAIN_BATCH": "2000",
+        "CIS_EVENT_CLAIM_SECONDS": "0",  # the next worker takes a dead one's entries at once
+        "DATABASE_URL": database_url_of_tests(),
+        "CIS_DATA_DIR": str(tmp_path / "worker-data"),
+    }
+    killed_mid_batch, at_kills = 0, []
+    with celery_configured(broker_url=broker, task_always_eager=False):
+        for kill in range(KILLS):
+            worker = celery_worker_start(tmp_path / f"worker-{kill}.log", env)
+            written_before = ViewEvent.objects.count()
+            events_drain_scheduled.delay()
+            deadline = time.monotonic() + 30
+            # A batch is in flight once entries are pending and some are written after it.
+            while not (pending(client) and ViewEvent.objects.count() > written_before):
+                assert time.monotonic() < deadline, (tmp_path / f"worker-{kill}.log").read_text()
+                time.sleep(0.002)
+            worker.kill()
+            worker.wait()
+            if pending(client):  # read by the dead worker, never acknowledged
+                killed_mid_batch += 1
+            at_kills.append((ViewEvent.objects.count(), pending(client)))
+        assert 0 < ViewEvent.objects.count() < VIEWS  # the kills stopped the drains part way
+        worker = celery_worker_start(tmp_path / "worker-last.log", env)
+        try:
+            events_drain_scheduled.delay()
+            deadline = time.monotonic() + 60
+            while client.xlen(STREAM_KEY) or pending(client):
+                assert time.monotonic() < deadline, "the last drain did not finish"
+                time.sleep(0.1)
+        finally:
+            celery_worker_stop(worker)
+    print(
+        f"\n{KILLS} workers killed while draining {VIEWS:,} views; (rows logged, entries "
+        f"pending) at each kill: {at_kills}; after the last drain: {ViewEvent.objects.count():,}"
+        f" rows, {ViewEvent.objects.values('stream_id').distinct().count():,} stream ids"
+    )
+    assert killed_mid_batch >= 1
+    rows = list(ViewEvent.objects.values_list("session_id", "sku", "stream_id"))
+    assert len(rows) == VIEWS
+    assert len({stream_id for _, _, stream_id in rows}) == VIEWS
+    expected = Counter((f"{n % 97:032d}", f"SKU-{n}") for n in range(VIEWS))
+    assert Counter((visitor, sku) for visitor, sku, _ in rows) == expected
+    client.flushdb()
