@@ -1,0 +1,184 @@
+"""common.redis_circuit against a real redis-server of the test's own, stopped (SIGSTOP: hung,
+every read times out), resumed, killed and restarted."""
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+from django.core.cache import caches
+from django.urls import reverse
+from django.utils import timezone
+from factories import BROWSER, redis_cache, redis_store_use
+
+from personalization.events import product_view_track
+from personalization.state import UNAVAILABLE, Visitor, view_add, visitor_state
+
+pytestmark = pytest.mark.redis
+
+
+class OwnRedis:
+    """A redis-server on a free port with its folder under `folder`, nothing persisted."""
+
+    def __init__(self, folder):
+        if not shutil.which("redis-server"):
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.folder = folder
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_timeout=0.2).ping()
+                return
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.02)
+
+    def hang(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.resume()
+        self.kill()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = OwnRedis(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shop_on(settings, own_redis, shop, model):
+    """The shop's caches and visitors' state on the test's own Redis; retry after 0.5 s."""
+    settings.CIS_REDIS_RETRY_SECONDS = 0.5
+    redis_store_use(settings, own_redis.url)
+    settings.CACHES = {**settings.CACHES, "default": redis_cache(own_redis.url)}
+    settings.CACHES["default"]["OPTIONS"]["IGNORE_EXCEPTIONS"] = True
+    return own_redis
+
+
+def circuit_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "common.redis_circuit"]
+
+
+def test_a_hung_redis_costs_a_process_one_timeout_per_period(shop_on, caplog):
+    caplog.set_level(logging.WARNING)
+    visitor = Visitor()
+    product_view_track(visitor, "RUN-1")
+    shop_on.hang()
+    started = time.monotonic()
+    states = [visitor_state(visitor) for _ in range(50)]
+    views = [product_view_track(visitor, "RUN-2") for _ in range(10)]
+    cached = [caches["default"].get("anything") for _ in range(50)]
+    elapsed = time.monotonic() - started
+    assert all(state.notices == (UNAVAILABLE,) for state in states)
+    assert all(view.notices == [UNAVAILABLE] for view in views)
+    assert cached == [None] * 50
+    assert elapsed < 0.25 * 2  # one socket timeout (0.25 s), not 110
+    assert len(circuit_warnings(caplog)) == 1
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
+
+
+def test_after_the_period_one_request_probes_and_a_redis_back_serves_again(shop_on, caplog):
+    caplog.set_level(logging.WARNING)
+    visitor = Visitor()
+    product_view_track(visitor, "RUN-1")
+    shop_on.hang()
+    assert visitor_state(visitor).notices  # opens the circuit
+    shop_on.resume()
+    assert visitor_state(visitor).notices  # within the period: not asked
+    time.sleep(0.55)
+    assert visitor_state(visitor).skus == ("RUN-1",)  # the probe, answered
+    warnings = circuit_warnings(caplog)
+    assert len(warnings) == 2 and "answers again" in warnings[1]
+
+
+def test_a_probe_into_a_redis_still_hung_opens_a_new_period(shop_on):
+    visitor = Visitor()
+    product_view_track(visitor, "RUN-1")
+    shop_on.hang()
+    visitor_state(visitor)
+    time.sleep(0.55)
+    started = time.monotonic()
+    for _ in range(20):
+        assert visitor_state(visitor).notices
+    assert time.monotonic() - started < 0.25 * 2  # the probe's timeout only
+
+
+def test_a_killed_and_restarted_redis_is_used_again_after_the_period(shop_on):
+    visitor = Visitor()
+    product_view_track(visitor, "RUN-1")
+    shop_on.kill()
+    started = time.monotonic()
+    for _ in range(20):
+        assert product_view_track(visitor, "RUN-2").notices
+    assert time.monotonic() - started < 0.5
+    shop_on.start()  # empty: a restarted Redis without persistence
+    time.sleep(0.55)
+    tracked = product_view_track(visitor, "RUN-3")
+    assert tracked.notices == [] and tracked.state.skus == ("RUN-3",)
+
+
+def test_with_redis_hung_every_page_answers_fast_and_plain(client, shop_on):
+    client.get(reverse("product", args=["RUN-1"]), headers={"User-Agent": BROWSER})
+    shop_on.hang()
+    started = time.monotonic()
+    pages = [
+        client.get(reverse("home")),
+        client.get(reverse("product", args=["RUN-3"]), headers={"User-Agent": BROWSER}),
+        client.get(reverse("search"), {"q": "shoe"}),
+        client.get(reverse("api-search"), {"q": "shoe"}),
+        client.get(reverse("api-recommendations")),
+    ] * 4
+    assert time.monotonic() - started < 1.0
+    assert all(page.status_code in (200, 201) for page in pages)
+    assert all("Personalization is unavailable" in page.content.decode() for page in pages)
+
+
+def test_the_circuit_is_per_server(settings, own_redis, redis_url, model, tmp_path):
+    """A hung Redis does not stop the process from asking another one."""
+    settings.CIS_REDIS_RETRY_SECONDS = 60
+    redis_store_use(settings, own_redis.url)
+    visitor = Visitor()
+    view_add(visitor, "a", viewed_at=timezone.now())
+    own_redis.hang()
+    assert visitor_state(visitor).notices
+    redis_store_use(settings, redis_url)
+    view_add(visitor, "b", viewed_at=timezone.now())
+    assert visitor_state(visitor).skus == ("b",)
