@@ -2,8 +2,12 @@
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,22 +32,58 @@ def django_start(data_dir: Path | None = None) -> Path:
     return data_dir
 
 
-@contextmanager
-def django_with_redis(redis_url: str) -> Iterator[Path]:
-    """A fresh data folder (removed at the end) with DEBUG off and the shop's Redis at
-    `redis_url`, a database emptied before and after."""
-    import redis
+class RedisServer:
+    """A redis-server of the benchmark's own on a free loopback port, nothing persisted: the
+    benchmark may stop it (SIGSTOP, a hung Redis) without touching the machine's Redis."""
 
-    store = redis.Redis.from_url(redis_url)
-    store.flushdb()
-    os.environ["REDIS_URL"] = redis_url
+    def __init__(self, folder: Path):
+        if not shutil.which("redis-server"):
+            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_timeout=0.5).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def hang(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.process.terminate()
+        self.process.wait()
+
+
+@contextmanager
+def django_with_redis() -> Iterator[tuple[Path, RedisServer]]:
+    """A fresh data folder (removed at the end) with DEBUG off and the shop's Redis a
+    redis-server of its own (stopped at the end)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cis-bench-"))
+    server = RedisServer(data_dir)
+    os.environ["REDIS_URL"] = server.url
     os.environ["DEBUG"] = "false"
-    data_dir = django_start()
     try:
-        yield data_dir
+        django_start(data_dir)
+        yield data_dir, server
     finally:
+        server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-        store.flushdb()
 
 
 def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) -> Path:

@@ -2,7 +2,7 @@
 is, and how long Chromium takes to load and draw /space/.
 
 Usage: .venv/bin/python benchmarks/space_map.py [--products 50000] [--sessions 100000]
-       [--epochs 5] [--screenshot map.png] [--views 4] [--redis-url redis://127.0.0.1:6379/11]
+       [--epochs 5] [--screenshot map.png] [--views 4]
 Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
 trains a product model (`--epochs` fewer than the default 40 for speed; the map's cost does not
 depend on them) with no holdout, then serves the shop with gunicorn (2 workers, DEBUG off) and
@@ -29,13 +29,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--screenshot", type=Path, help="save the drawn map as this PNG")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11", help="emptied!")
     args = parser.parse_args()
-    with django_with_redis(args.redis_url) as data_dir:
-        run(args, data_dir)
+    with django_with_redis() as (data_dir, redis_server):
+        run(args, data_dir, redis_server.url)
 
 
-def run(args: argparse.Namespace, data_dir: Path) -> None:
+def run(args: argparse.Namespace, data_dir: Path, redis_url: str) -> None:
     from django.conf import settings
     from django.test import Client
     from throughput import Gunicorn
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> None:
     body = Client().get("/api/space/").content
     print(f"/api/space/: {len(body) / 1e6:.1f} MB, gzipped {len(gzip.compress(body)) / 1e6:.1f} MB")
 
-    server = Gunicorn(data_dir, workers=2, redis_url=args.redis_url)
+    server = Gunicorn(data_dir, workers=2, redis_url=redis_url)
     try:
         from playwright.sync_api import sync_playwright
 

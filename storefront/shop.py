@@ -27,9 +27,9 @@ from catalog.search import (
     catalog_searcher,
 )
 from catalog.selectors import ProductCard, product_cards, products_by_skus
-from personalization.engine.reranking import RankedResult, results_rerank
+from personalization.engine.reranking import RankedResult, RerankWindow, results_rerank
 from personalization.selectors import skus_most_viewed
-from personalization.serving import model_active, recommender_active
+from personalization.serving import ActiveModel, model_active, recommender_active
 from personalization.state import Visitor, VisitorState, visitor_state_reading
 
 POPULAR_CACHE_SECONDS = 300
@@ -99,9 +99,22 @@ def search_for_visitor(
         weight=weight,
         viewed_skus=state.skus,
         limit=limit,
+        window=_rerank_window(found, model),
     )
     personalized = any(result.similarity is not None for result in ranked)
     return SearchOutcome(found.query, found.backend, personalized, ranked, notices, plain_order)
+
+
+def _rerank_window(found: CatalogSearchResult, model: ActiveModel) -> RerankWindow:
+    """The window's re-rank arrays for `model`, kept with the engine's answer while the engine
+    keeps it: a repeated search ("shoes") gathers its products' vectors once per model."""
+    if found.memo is None:
+        return RerankWindow(found.hits, model.recommender)
+    key = ("rerank-window", model.version_id)
+    window = found.memo.get(key)
+    if window is None:
+        window = found.memo[key] = RerankWindow(found.hits, model.recommender)
+    return window
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .base import (
     RELEVANCE,
     SORTS,
     Filters,
+    KeptHits,
     SearchBackend,
     SearchFacets,
     SearchHit,
@@ -48,6 +49,7 @@ from .registry import (
 
 __all__ = [
     "EMBEDDED",
+    "KeptHits",
     "FACETS",
     "PRICE_HIGH",
     "PRICE_LOW",
@@ -90,6 +92,12 @@ class CatalogSearchResult:
     hits: list[SearchHit]
     backend: str  # the engine that answered
     notice: str | None = None  # for the visitor, when the configured engine could not answer
+
+    @property
+    def memo(self) -> dict | None:
+        """A dict that lives as long as the engine keeps this answer (see KeptHits), for what
+        is derived from the hits alone; None when the engine keeps nothing."""
+        return getattr(self.hits, "memo", None)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,17 @@ class SearchHit:
         return self.fields["name"] if self.fields else None
 
 
+class KeptHits(list):
+    """Hits of an answer the engine keeps (see the built-in engine's answers): `memo` lives as
+    long as the answer does, for what callers derive from the hits alone (a re-rank window),
+    so that a repeated search does not derive it again. Engines that keep nothing return a
+    plain list."""
+
+    def __init__(self, hits: Iterable[SearchHit], memo: dict):
+        super().__init__(hits)
+        self.memo = memo
+
+
 class SearchUnavailable(Exception):
     """The backend cannot answer: down, too slow, or misconfigured. Never carries a secret."""
 

@@ -54,6 +54,7 @@ from .base import (
     PRICE_LOW,
     RELEVANCE,
     Filters,
+    KeptHits,
     SearchFacets,
     SearchHit,
     SearchUnavailable,
@@ -75,6 +76,7 @@ VERSION_FILE = "cis-schema-version"
 # and the display fields are read for the results shown only. Lines are only ever appended.
 SKUS_FILE = "skus"
 DISPLAYED_WITH_HITS = 50  # up to this many hits, a search reads their display fields too
+DISPLAYS_KEPT = 20_000  # display fields a process keeps per index generation (a few MB)
 ANALYZER = "cis_english"  # stemmed: what is ranked
 WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
 BOOSTS = {"name": 3.0, "category": 2.0, "target": 1.0}
@@ -179,11 +181,10 @@ class EmbeddedSearch:
                     reader.remember(
                         key, answer, generation, entries=settings.CIS_SEARCH_CACHE_ENTRIES
                     )
-                hits, addresses = answer
+                hits, addresses, memo = answer
                 if addresses is not None:  # read by code: keep where they are
-                    skus = (hit.sku for hit in hits)
-                    self._found = (reader, generation, dict(zip(skus, addresses, strict=True)))
-                return list(hits)
+                    self._found = (reader, generation, addresses)
+                return KeptHits(hits, memo)
             low = sort == PRICE_LOW
             found = searcher.search(
                 self._matching(searcher, words, filters), limit, count=False, offset=offset,
@@ -203,9 +204,10 @@ class EmbeddedSearch:
         filters: Filters | None,
         offset: int,
         limit: int,
-    ) -> tuple[list[SearchHit], list | None]:
-        """The hits from `offset` in relevance order, and where their documents are when they
-        were read by code (None when they came with their display fields)."""
+    ) -> tuple[list[SearchHit], dict | None, dict]:
+        """The hits from `offset` in relevance order, where their documents are (SKU ->
+        address) when they were read by code (None when they came with their display fields),
+        and the answer's memo (see KeptHits)."""
         pool = max(offset + limit, DIVERSITY_POOL)
         exact = _filtered(_words_query(words, every=True, near=False), filters)
         found = searcher.search(exact, pool, count=False).hits
@@ -214,7 +216,10 @@ class EmbeddedSearch:
         chosen = _mixed(searcher, found)[offset : offset + limit]
         hits = reader.hits(searcher, chosen)
         by_code = bool(hits) and hits[0].display is None
-        return hits, [address for _, address in chosen] if by_code else None
+        if not by_code:
+            return hits, None, {}
+        skus = (hit.sku for hit in hits)
+        return hits, dict(zip(skus, (address for _, address in chosen), strict=True)), {}
 
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
         """How many products match `query` (and `filters`), and how many of them each target
@@ -264,23 +269,41 @@ class EmbeddedSearch:
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
         that is missing or outdated: [] then, and for SKUs it does not hold."""
-        if not skus or not self._current():
+        if not skus:
             return []
+        # A search of this request checked the index a moment ago: its reader will do.
+        reader = self._found[0] if self._found is not None else None
+        if reader is None:
+            if not self._current():
+                return []
+            reader = _readers.get(self.path)
         found: dict[str, SearchHit] = {}
         wanted = list(dict.fromkeys(skus))
+        if reader is not None:
+            generation, displays = reader.generation, reader.displays
+            for sku in wanted:
+                hit = displays.get(sku)
+                if hit is not None:
+                    found[sku] = hit
+            wanted = [sku for sku in wanted if sku not in found]
+            if not wanted:
+                return [found[sku] for sku in dict.fromkeys(skus) if sku in found]
+        read = wanted
         try:
             if self._found is not None:
                 reader, generation, addresses = self._found
                 if generation == _generation(reader) == reader.generation:  # nothing changed
                     known = [(0.0, addresses[sku]) for sku in wanted if sku in addresses]
                     searcher = reader.index.searcher()
-                    found = {hit.sku: hit for hit in _documents(searcher, known, scored=False)}
+                    found |= {hit.sku: hit for hit in _documents(searcher, known, scored=False)}
                     wanted = [sku for sku in wanted if sku not in found]
             if wanted:
                 searcher = _reader(self.path).index.searcher()
                 query = tantivy.Query.term_set_query(schema(), "sku", wanted)
                 stored = searcher.search(query, len(wanted), count=False).hits
                 found |= {hit.sku: hit for hit in _documents(searcher, stored, scored=False)}
+            if reader is not None:
+                reader.displays_remember([found[sku] for sku in read if sku in found], generation)
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -609,6 +632,10 @@ class _Reader:
     table: _SkuTable
     generation: tuple = ()
     answers: OrderedDict = dataclasses.field(default_factory=OrderedDict)
+    # SKU -> its stored hit (display fields, parsed once) read since the last commit: the cards
+    # a shop shows repeat (its popular products, what a visitor viewed), and reading a stored
+    # document costs more than the rest of a card. Shared: nobody changes a stored hit.
+    displays: dict[str, SearchHit] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def refresh(self) -> None:
@@ -618,7 +645,16 @@ class _Reader:
             with self.lock:
                 self.index.reload()
                 self.answers.clear()
+                self.displays.clear()
                 self.generation = generation
+
+    def displays_remember(self, hits: list[SearchHit], generation: tuple) -> None:
+        with self.lock:
+            if generation != self.generation:
+                return  # read before a commit that came since
+            if len(self.displays) > DISPLAYS_KEPT:
+                self.displays.clear()
+            self.displays.update((hit.sku, hit) for hit in hits if hit.display)
 
     def answer(self, key: tuple, generation: tuple):
         """The answer kept for `key`, if it was read under `generation` and that is current."""

@@ -72,6 +72,7 @@ def results_rerank(
     weight: float,
     viewed_skus: Sequence[str] = (),
     limit: int | None = None,
+    window: RerankWindow | None = None,
 ) -> list[RankedResult]:
     """`hits` (best first) in their personalized order; with `limit`, only the first `limit`
     of it (all of `hits` are still ranked: only fewer results are built and explained).
@@ -84,17 +85,18 @@ def results_rerank(
     `because` names, among `viewed_skus` other than the result itself, the one that contributed
     most to the result's similarity (its recency weight in the session vector times its cosine
     to the result), when its cosine to the result is at least BECAUSE_MIN.
+
+    `window`: `RerankWindow(hits, recommender)`, when the caller kept it from an earlier
+    request for the same answer and model (it is all the work that does not depend on the
+    visitor).
     """
     if not (math.isfinite(weight) and weight >= 0):
         raise ValueError(f"the re-rank weight must be a number >= 0, not {weight!r}")
-    hits = list(hits)
-    count = len(hits)
+    if window is None:
+        window = RerankWindow(hits, recommender)
+    hits, count = window.hits, window.count
     shown = count if limit is None else max(0, min(limit, count))
-    # Whole-window work is done on arrays: a Python step per result of a 200-result window
-    # would cost more than the re-rank itself.
-    text = np.fromiter(map(_SCORE, hits), dtype=np.float64, count=count)
-    text_norm = _scores_relative(text)
-    vectors = _vectors_of(recommender)
+    text, text_norm, vectors = window.text, window.text_norm, window.vectors
     if (
         count == 0
         or session_vector is None
@@ -109,31 +111,35 @@ def results_rerank(
     index = recommender.index if recommender is not None else {}
     if vectors is None:  # no model: only similarities the engine gave count
         vectors = np.zeros((0, len(session_vector)), dtype=np.float32)
-    codes = np.fromiter(map(index.get, map(_SKU, hits), repeat(-1)), dtype=np.int64, count=count)
-    given = _similarities_given(hits)
+    codes, given = window.codes, window.given
     viewed = [sku for sku in dict.fromkeys(viewed_skus) if sku in index]
     viewed_codes = np.array([index[sku] for sku in viewed], dtype=np.int64)
     viewed_weights = _recency_weights(recommender, viewed_skus, viewed)
     # One product for all: each result against the session vector and each viewed product.
     probes = np.vstack([session_vector[None, :], vectors[viewed_codes]])
-    if given is None and codes.min() >= 0:
-        # The common case, in fewer array steps (each costs 10-20 us once the search has left
-        # the CPU caches cold): every result has a vector and the engine re-scored none.
-        with_vector = np.arange(count)
-        table = vectors[codes] @ probes.T
+    if given is None and window.all_known:
+        # The common case, in as few array steps as it takes (each costs a few microseconds,
+        # more once the search has left the CPU caches cold): every result has a vector and
+        # the engine re-scored none.
+        table = window.rows @ probes.T
         similarity = table[:, 0].astype(np.float64)
-        named = _named(table[:, 1:], codes, viewed_codes, viewed_weights)
+        named = _named(table[:, 1:], window.viewed_at(viewed), viewed_weights)
         score = text_norm + np.where(named >= 0, weight * np.maximum(similarity, 0.0), 0.0)
         order = np.argsort(-score, kind="stable")  # best first; ties keep the plain order
-        position = np.empty(count, dtype=np.int64)
-        position[order] = with_vector
     else:
-        similarity = np.full(count, np.nan) if given is None else given
-        with_vector = np.flatnonzero(codes >= 0)
-        table = vectors[codes[with_vector]] @ probes.T
+        similarity = np.full(count, np.nan) if given is None else given.copy()
+        with_vector = window.with_vector
+        rows = window.rows
+        if rows.shape[1] != len(session_vector):  # no model: no product has a vector here
+            rows = np.zeros((len(with_vector), len(session_vector)), dtype=np.float32)
+        table = rows @ probes.T
         computed = similarity[with_vector]
         similarity[with_vector] = np.where(np.isnan(computed), table[:, 0], computed)
-        named_rows = _named(table[:, 1:], codes[with_vector], viewed_codes, viewed_weights)
+        positions = {int(code): at for at, code in enumerate(codes[with_vector].tolist())}
+        viewed_at = [
+            (positions[index[sku]], j) for j, sku in enumerate(viewed) if index[sku] in positions
+        ]
+        named_rows = _named(table[:, 1:], viewed_at, viewed_weights)
         named = np.full(count, -1, dtype=np.int64)
         named[with_vector] = named_rows
         known = ~np.isnan(similarity)
@@ -146,10 +152,10 @@ def results_rerank(
         position[ranked] = slots
         order = np.empty(count, dtype=np.int64)
         order[position] = np.arange(count)  # order[at]: the plain position of the result at `at`
-    because = {plain: viewed[named[plain]] for plain in order[:shown].tolist() if named[plain] >= 0}
     # Plain Python values first: reading numpy arrays element by element would cost more than
     # the whole re-rank.
     plains = order[:shown].tolist()
+    named_shown = named[plains].tolist()
     texts = text[plains].tolist()
     similarities = similarity[plains].tolist()
     scores = score[plains].tolist()
@@ -159,15 +165,50 @@ def results_rerank(
             text_score=relevance,
             similarity=None if math.isnan(cosine) else cosine,
             score=blended,
-            because=because.get(plain),
+            because=viewed[name] if name >= 0 else None,
             plain_position=plain,
             position=at,
             hit=hits[plain],
         )
-        for at, (plain, relevance, cosine, blended) in enumerate(
-            zip(plains, texts, similarities, scores, strict=True)
+        for at, (plain, name, relevance, cosine, blended) in enumerate(
+            zip(plains, named_shown, texts, similarities, scores, strict=True)
         )
     ]
+
+
+class RerankWindow:
+    """What re-ranking a window of hits with one model needs, whoever the visitor: the text
+    scores, the products' codes and their vectors gathered into one contiguous matrix. Built
+    once per search answer and model version when the caller keeps it (see storefront.shop):
+    gathering rows of a memory-mapped matrix is the costliest step of a re-rank."""
+
+    def __init__(self, hits: Iterable[SearchHit], recommender: SessionRecommender | None):
+        self.hits = list(hits)
+        self.count = count = len(self.hits)
+        # Whole-window work is done on arrays: a Python step per result of a 200-result window
+        # would cost more than the re-rank itself.
+        self.text = np.fromiter(map(_SCORE, self.hits), dtype=np.float64, count=count)
+        self.text_norm = _scores_relative(self.text)
+        self.vectors = _vectors_of(recommender)
+        index = recommender.index if recommender is not None else {}
+        self.codes = np.fromiter(
+            map(index.get, map(_SKU, self.hits), repeat(-1)), dtype=np.int64, count=count
+        )
+        self.given = _similarities_given(self.hits)
+        self.positions: dict[str, int] | None = None  # SKU -> where it is, when first asked
+        self.all_known = bool(count) and int(self.codes.min()) >= 0
+        self.with_vector = np.flatnonzero(self.codes >= 0)
+        if self.vectors is None or not count:
+            self.rows = np.zeros((len(self.with_vector), 0), dtype=np.float32)
+        else:
+            self.rows = np.ascontiguousarray(self.vectors[self.codes[self.with_vector]])
+
+    def viewed_at(self, viewed: list[str]) -> list[tuple[int, int]]:
+        """(row, column) of each of `viewed` that is in the window: its row, its column."""
+        if self.positions is None:
+            self.positions = {hit.sku: at for at, hit in enumerate(self.hits)}
+        positions = self.positions
+        return [(positions[sku], j) for j, sku in enumerate(viewed) if sku in positions]
 
 
 def _similarities_given(hits: list[SearchHit]) -> np.ndarray | None:
@@ -212,17 +253,21 @@ def _recency_weights(
 
 
 def _named(
-    cosines: np.ndarray, codes: np.ndarray, viewed_codes: np.ndarray, weights: np.ndarray
+    cosines: np.ndarray, viewed_at: list[tuple[int, int]], weights: np.ndarray
 ) -> np.ndarray:
     """For each result (a row of its cosines to the viewed products), the index of the viewed
     product that contributed most to its similarity (recency weight times cosine, itself left
-    out) when that product's cosine to it is at least BECAUSE_MIN; else -1. Only such results
-    are lifted: personalization moves what it can explain."""
-    if not len(viewed_codes) or not len(cosines):
-        return np.full(len(cosines), -1, dtype=np.int64)
+    out: `viewed_at` lists (row, column) where a result is a viewed product) when that
+    product's cosine to it is at least BECAUSE_MIN; else -1. Only such results are lifted:
+    personalization moves what it can explain."""
+    count, viewed = cosines.shape
+    if not viewed or not count:
+        return np.full(count, -1, dtype=np.int64)
     contributions = cosines * weights[None, :]
-    contributions[codes[:, None] == viewed_codes[None, :]] = -np.inf  # not "like itself"
+    if viewed_at:  # not "like itself"
+        rows, columns = zip(*viewed_at, strict=True)
+        contributions[rows, columns] = -np.inf
     best = contributions.argmax(axis=1)
-    rows = np.arange(len(cosines))
-    named = np.isfinite(contributions[rows, best]) & (cosines[rows, best] >= BECAUSE_MIN)
-    return np.where(named, best, -1)
+    chosen = np.take_along_axis(cosines, best[:, None], axis=1)[:, 0]
+    top = np.take_along_axis(contributions, best[:, None], axis=1)[:, 0]
+    return np.where((chosen >= BECAUSE_MIN) & (top > -np.inf), best, -1)
