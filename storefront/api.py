@@ -13,7 +13,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import condition, require_POST, require_safe
+from django.views.decorators.http import (
+    condition,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from catalog.models import Product
 from catalog.search import FACETS, RELEVANCE, SORTS
@@ -30,7 +35,13 @@ from personalization.space import (
 )
 from personalization.state import visitor_state
 
-from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
+from .shop import (
+    products_popular,
+    products_similar,
+    recommendations_for_visitor,
+    search_page,
+    visitor_profile,
+)
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
 PAGE_MAX = 10_000
@@ -217,6 +228,34 @@ def events(request: HttpRequest) -> JsonResponse:
         return _error(f"no product with sku {sku.strip()[:64]!r}", 404)
     tracked = product_view_track(request.visitor, product.sku)
     return JsonResponse({"recorded": product.sku, "notices": tracked.notices}, status=201)
+
+
+@require_http_methods(["GET", "HEAD", "DELETE"])
+@csrf_cookie_when_missing
+def profile(request: HttpRequest) -> JsonResponse:
+    """GET: what the shop thinks this visitor likes (their recent views, and their affinity to
+    categories and audiences, with shares). DELETE: forget them (the state cleared, a new
+    visitor id); it needs the CSRF token, as an event does."""
+    if request.method == "DELETE":
+        request.visitor.forget()
+        return JsonResponse({"forgotten": True})
+    answer = visitor_profile(visitor_state(request.visitor))
+    response = JsonResponse(
+        {
+            "personalized": answer.personalized,
+            "viewed": answer.viewed,
+            "affinity": {
+                facet: [
+                    {"value": liking.value, "share": liking.share, "similarity": liking.similarity}
+                    for liking in likings
+                ]
+                for facet, likings in answer.affinity.items()
+            },
+            "notices": answer.notices,
+        }
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _space_map_etag(request: HttpRequest) -> str | None:

@@ -262,6 +262,13 @@ CIS_RERANK_WEIGHT = float(env_str("CIS_RERANK_WEIGHT") or 0.3)
 
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)
+# One-click personas of the demo: (slug, who, searches); browsing as one views the first result
+# of each search. Only those the catalog can play are offered (storefront/shop.py).
+CIS_PERSONAS = [
+    ("runner", "a runner", ["women's running shoes", "running shorts", "running jacket"]),
+    ("skier", "a skier", ["ski jacket", "ski pants", "ski boots"]),
+    ("yogi", "a yogi", ["yoga pants", "yoga mat", "sports bra"]),
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

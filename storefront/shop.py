@@ -27,12 +27,15 @@ from catalog.search import (
     catalog_searcher,
 )
 from catalog.selectors import ProductCard, product_cards, products_by_skus
+from personalization.affinity import Liking, visitor_affinity
 from personalization.engine.reranking import RankedResult, RerankWindow, results_rerank
+from personalization.events import product_view_track
 from personalization.selectors import skus_most_viewed
 from personalization.serving import ActiveModel, model_active, recommender_active
 from personalization.state import Visitor, VisitorState, visitor_state_reading
 
 POPULAR_CACHE_SECONDS = 300
+PERSONAS_CACHE_SECONDS = 60
 
 
 @dataclass
@@ -43,6 +46,7 @@ class SearchOutcome:
     results: list[RankedResult]  # the first `limit` as shown: re-ranked when personalized
     notices: list[str]
     plain_order: Callable[[], list[RankedResult]] = field(repr=False, compare=False)
+    state: VisitorState = VisitorState()  # the visitor's, as read for this search (or empty)
 
     @cached_property
     def plain(self) -> list[RankedResult]:
@@ -91,7 +95,9 @@ def search_for_visitor(
 
     if vector is None:
         plain = plain_order()
-        return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain)
+        return SearchOutcome(
+            found.query, found.backend, False, plain, notices, lambda: plain, state
+        )
     ranked = results_rerank(
         found.hits,
         session_vector=vector,
@@ -102,7 +108,9 @@ def search_for_visitor(
         window=_rerank_window(found, model),
     )
     personalized = any(result.similarity is not None for result in ranked)
-    return SearchOutcome(found.query, found.backend, personalized, ranked, notices, plain_order)
+    return SearchOutcome(
+        found.query, found.backend, personalized, ranked, notices, plain_order, state
+    )
 
 
 def _rerank_window(found: CatalogSearchResult, model: ActiveModel) -> RerankWindow:
@@ -265,3 +273,61 @@ def products_popular(*, limit: int = 12) -> list[Product]:
         have = {p.sku for p in products}
         products += [p for p in Product.objects.all()[: limit * 2] if p.sku not in have]
     return products[:limit]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the shop knows of a visitor, as the "What we think you like" panel shows it."""
+
+    viewed: list[str]  # most recent first, each once
+    affinity: dict[str, list[Liking]]  # facet -> the values liked most, with shares
+    notices: list[str]
+
+    @property
+    def personalized(self) -> bool:
+        return bool(self.affinity)
+
+
+def visitor_profile(state: VisitorState) -> Profile:
+    """The visitor's recent views and their affinity to categories and audiences."""
+    return Profile(
+        state.viewed_recently, visitor_affinity(state, model_active()), list(state.notices)
+    )
+
+
+@dataclass(frozen=True)
+class Persona:
+    slug: str
+    label: str  # "a runner"
+    skus: list[str]  # what browsing as them views, in order
+
+
+def personas_available() -> list[Persona]:
+    """The personas of CIS_PERSONAS that this catalog can play: each views the first result
+    of each of its searches (at least two found, or the persona is left out). Worked out at
+    most once a minute."""
+    return cache.get_or_set("shop:personas", _personas_found, timeout=PERSONAS_CACHE_SECONDS)
+
+
+def _personas_found() -> list[Persona]:
+    searcher = catalog_searcher()
+    personas = []
+    for slug, label, queries in settings.CIS_PERSONAS:
+        found = [searcher.search(query, limit=1).hits for query in queries]
+        skus = list(dict.fromkeys(hits[0].sku for hits in found if hits))
+        if len(skus) >= 2:
+            personas.append(Persona(slug, label, skus))
+    return personas
+
+
+def persona_browse(visitor: Visitor, slug: str) -> Persona | None:
+    """Start afresh as the persona `slug`: forget the visitor's state, then view the persona's
+    products one after the other, as real views (the state and the event log). None for a
+    persona this shop does not have."""
+    persona = next((p for p in personas_available() if p.slug == slug), None)
+    if persona is None:
+        return None
+    visitor.forget()
+    for sku in persona.skus:
+        product_view_track(visitor, sku)
+    return persona

@@ -4,8 +4,10 @@ import re
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from catalog.models import Product
 from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS
@@ -25,7 +27,15 @@ from personalization.space import (
 )
 from personalization.state import visitor_state
 
-from .shop import products_popular, products_similar, recommendations_for_visitor, search_page
+from .shop import (
+    persona_browse,
+    personas_available,
+    products_popular,
+    products_similar,
+    recommendations_for_visitor,
+    search_page,
+    visitor_profile,
+)
 
 COMPARE_ROWS = 10
 SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
@@ -61,6 +71,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "recommended_personalized": suggestions.personalized,
             "recently_viewed": products_by_skus(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
             "notices": suggestions.notices,
+            "profile": visitor_profile(state),
+            "personas": personas_available(),
         },
     )
 
@@ -125,6 +137,8 @@ def search(request: HttpRequest) -> HttpResponse:
         sort=sort,
     )
     context = {
+        "profile": visitor_profile(page.outcome.state),
+        "personas": personas_available(),
         "query": page.outcome.query,
         "outcome": page.outcome,
         "personalize": page.personalize,
@@ -144,6 +158,29 @@ def search(request: HttpRequest) -> HttpResponse:
         "next_query": _query_with(request, page=page.page + 1) if page.page < page.pages else "",
     }
     return render(request, "storefront/search.html", context)
+
+
+@require_POST
+def persona(request: HttpRequest, slug: str) -> HttpResponse:
+    """Browse as a persona: the visitor's state replaced by the persona's views."""
+    if persona_browse(request.visitor, slug) is None:
+        raise Http404(f"no persona {slug!r}")
+    return redirect(_back(request))
+
+
+@require_POST
+def forget(request: HttpRequest) -> HttpResponse:
+    """Forget the visitor: their state cleared, a new visitor id from now on."""
+    request.visitor.forget()
+    return redirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a form posted from wants to go back to: its `next`, if it is this site's."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=False):
+        return target
+    return "/"
 
 
 def facet_groups(

@@ -1,0 +1,108 @@
+"""What the demo shows of a visitor: "What we think you like" (the page and GET /api/profile/),
+one-click personas, and "Forget me"."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from factories import BROWSER
+
+from personalization.models import ViewEvent
+from personalization.state import COOKIE_NAME, Visitor, visitor_state
+
+PERSONAS = [
+    ("runner", "a runner", ["running shoe", "running shorts"]),
+    ("hiker", "a hiker", ["hiking boot", "fleece jacket"]),
+    ("diver", "a diver", ["wetsuit", "fins"]),  # nothing in this catalog: not offered
+]
+
+
+@pytest.fixture
+def personas(settings):
+    settings.CIS_PERSONAS = PERSONAS
+
+
+def view(client, *skus):
+    for sku in skus:
+        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
+        assert response.status_code == 200
+
+
+def profile(client) -> dict:
+    response = client.get(reverse("api-profile"))
+    assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
+    return response.json()
+
+
+def test_a_new_visitor_has_no_profile(client, model):
+    assert profile(client) == {"personalized": False, "viewed": [], "affinity": {}, "notices": []}
+
+
+def test_the_profile_follows_the_views_with_shares(client, model):
+    view(client, "RUN-1", "RUN-3", "RUN-2")
+    answer = profile(client)
+    assert answer["personalized"] and answer["viewed"] == ["RUN-2", "RUN-3", "RUN-1"]
+    categories = answer["affinity"]["category"]
+    assert [c["value"] for c in categories][:2] == ["running shoes", "running shorts"]
+    shares = [c["share"] for c in categories]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    assert {t["value"] for t in answer["affinity"]["target"]} <= {"men", "women"}
+
+    view(client, "HIK-1", "HIK-2", "HIK-1")  # the taste moves with the views
+    assert profile(client)["affinity"]["category"][0]["value"] in {"hiking boots", "fleece"}
+
+
+def test_the_home_page_draws_the_profile(client, model, personas):
+    home = client.get(reverse("home")).content.decode()
+    assert "What we think you like" in home and "Nothing yet" in home
+    assert 'data-persona="runner"' in home and 'data-persona="hiker"' in home
+    assert 'data-persona="diver"' not in home and "data-forget" not in home
+    view(client, "RUN-1", "RUN-3")
+    home = client.get(reverse("home")).content.decode()
+    assert 'class="taste__bar" data-value="running shoes"' in home and "data-forget" in home
+
+
+def test_the_search_page_shows_the_profile_it_reranked_with(client, model, personas):
+    view(client, "RUN-1", "RUN-3")
+    page = client.get(reverse("search"), {"q": "shoe"}).content.decode()
+    assert "What we think you like" in page and 'data-value="running shoes"' in page
+
+
+def test_browsing_as_a_persona_replaces_the_state_with_real_views(client, model, personas):
+    view(client, "HIK-1")
+    old = Visitor(client.cookies[COOKIE_NAME].value)
+    response = client.post(reverse("persona", args=["runner"]), {"next": "/search/?q=shoe"})
+    assert response.status_code == 302 and response["Location"] == "/search/?q=shoe"
+    visitor = Visitor(client.cookies[COOKIE_NAME].value)
+    assert visitor.id != old.id  # a new visitor: the hiker's view is not theirs
+    assert visitor_state(visitor).skus == ("RUN-1", "RUN-3")
+    logged = list(ViewEvent.objects.filter(session_id=visitor.id).values_list("sku", flat=True))
+    assert logged == ["RUN-1", "RUN-3"]
+    assert profile(client)["affinity"]["category"][0]["value"].startswith("running")
+    found = client.get(reverse("api-search"), {"q": "shoe"}).json()
+    assert found["personalized"] and found["results"][0]["sku"].startswith("RUN-")
+
+
+def test_a_persona_the_catalog_cannot_play_is_404_and_a_get_is_refused(client, model, personas):
+    assert client.post(reverse("persona", args=["diver"])).status_code == 404
+    assert client.get(reverse("persona", args=["runner"])).status_code == 405
+
+
+def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, model):
+    view(client, "RUN-1", "RUN-3")
+    response = client.post(reverse("forget"), {"next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert profile(client)["viewed"] == []
+    found = client.get(reverse("api-search"), {"q": "shoe"}).json()
+    assert found["personalized"] is False
+    assert ViewEvent.objects.count() == 2  # the anonymous log keeps what was viewed
+
+
+def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
+    client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER)
+    view(client, "RUN-1")
+    assert client.delete(reverse("api-profile")).status_code == 403
+    assert profile(client)["viewed"] == ["RUN-1"]
+    token = client.cookies["csrftoken"].value
+    response = client.delete(reverse("api-profile"), headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and response.json() == {"forgotten": True}
+    assert profile(client)["viewed"] == []
