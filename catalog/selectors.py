@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from .models import Product, image_url_for
@@ -46,6 +48,22 @@ class ProductCard:
             "image": self.image_url,
             **fields,
         }
+
+
+def product_exists(sku: str) -> bool:
+    """Whether the catalog has a product `sku`: one primary-key lookup, in SQL written once (on
+    the path of every view an API client records, where building the ORM's query cost more
+    than running it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_product_exists_sql(), [sku])
+        return cursor.fetchone() is not None
+
+
+@cache
+def _product_exists_sql() -> str:
+    quote = connection.ops.quote_name
+    table, column = Product._meta.db_table, Product._meta.pk.column
+    return f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = %s"
 
 
 def product_cards(

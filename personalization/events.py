@@ -29,14 +29,15 @@ class ViewTracked:
     notices: list[str]
 
 
-def product_view_track(visitor: Visitor, sku: str) -> ViewTracked:
+def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> ViewTracked:
     """Record a product view: move the visitor's state and log the event, in one round trip
     where the store takes events (Redis with its stream, or the database). Whatever happens to
     the store, the event is logged: when the state cannot be written, it goes straight to the
-    database and the page says personalization is unavailable."""
+    database and the page says personalization is unavailable. Without `answer`, the state
+    after the view is not read back (an API call that does not show it)."""
     viewed_at = timezone.now()
     try:
-        recorded = view_add(visitor, sku, viewed_at=viewed_at)
+        recorded = view_add(visitor, sku, viewed_at=viewed_at, answer=answer)
     except VisitorStateUnavailable:
         _event_write(visitor.id, sku, viewed_at)
         return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])

@@ -169,11 +169,14 @@ class ViewRecorded:
     logged: bool  # the event went to the log or its stream with the state
 
 
-def view_add(visitor: Visitor, sku: str, *, viewed_at: datetime) -> ViewRecorded:
+def view_add(
+    visitor: Visitor, sku: str, *, viewed_at: datetime, answer: bool = True
+) -> ViewRecorded:
     """Add `sku` to the visitor's views (identifying them first if they are new) and, where the
-    store takes them, log the view in the same round trip. Raises VisitorStateUnavailable."""
+    store takes them, log the view in the same round trip; with `answer`, the state after it
+    comes back in that round trip too. Raises VisitorStateUnavailable."""
     store = visitor_store()
-    skus = store.view_add(visitor.identify(), sku, viewed_at=viewed_at)
+    skus = store.view_add(visitor.identify(), sku, viewed_at=viewed_at, answer=answer)
     return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
 
 
@@ -183,8 +186,11 @@ class VisitorStore(Protocol):
     def views_reading(self, visitor_id: str) -> Any:
         """A context manager giving a call that returns the visitor's views, oldest first."""
 
-    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
-        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back; the views."""
+    def view_add(
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+    ) -> list[str]:
+        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back; the views
+        after it (with `answer`; else what the store has at hand, maybe nothing)."""
 
     def forget(self, visitor_id: str) -> None: ...
 
@@ -227,7 +233,9 @@ class RedisVisitorStore:
         finally:
             pending.close()
 
-    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
+    def view_add(
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+    ) -> list[str]:
         key = KEY_PREFIX + visitor_id
         pipe = self.client.pipeline(transaction=False)
         pipe.rpush(key, sku)
@@ -241,9 +249,10 @@ class RedisVisitorStore:
                 maxlen=settings.CIS_EVENT_STREAM_MAX,
                 approximate=True,
             )
-        pipe.lrange(key, 0, -1)
+        if answer:
+            pipe.lrange(key, 0, -1)
         replies = _redis_call(pipe.execute)
-        return [value.decode() for value in replies[-1]]
+        return [value.decode() for value in replies[-1]] if answer else []
 
     def forget(self, visitor_id: str) -> None:
         _redis_call(self.client.delete, KEY_PREFIX + visitor_id)
@@ -316,7 +325,9 @@ class DatabaseVisitorStore:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
         return stored.split(SKU_SEPARATOR) if stored else []
 
-    def view_add(self, visitor_id: str, sku: str, *, viewed_at: datetime) -> list[str]:
+    def view_add(
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+    ) -> list[str]:
         try:
             with transaction.atomic():
                 skus = [*self._views(visitor_id), sku][-settings.CIS_VISITOR_VIEWS_MAX :]

@@ -22,7 +22,7 @@ from django.views.decorators.http import (
 
 from catalog.models import Product
 from catalog.search import FACETS, RELEVANCE, SORTS
-from catalog.selectors import ProductCard, products_by_skus
+from catalog.selectors import ProductCard, product_exists, products_by_skus
 from personalization.events import product_view_track
 from personalization.models import EmbeddingVersion
 from personalization.space import (
@@ -223,11 +223,22 @@ def events(request: HttpRequest) -> JsonResponse:
     sku = body.get("sku") if isinstance(body, dict) else None
     if not isinstance(sku, str) or not sku.strip():
         return _error("sku is required (a non-empty string)", 400)
-    product = Product.objects.filter(sku=sku.strip()).first()
-    if product is None:
-        return _error(f"no product with sku {sku.strip()[:64]!r}", 404)
-    tracked = product_view_track(request.visitor, product.sku)
-    return JsonResponse({"recorded": product.sku, "notices": tracked.notices}, status=201)
+    sku = sku.strip()
+    if not sku.isprintable() or not _encodable(sku):
+        return _error("sku must be printable text", 400)
+    if not product_exists(sku):
+        return _error(f"no product with sku {sku[:64]!r}", 404)
+    tracked = product_view_track(request.visitor, sku, answer=False)
+    return JsonResponse({"recorded": sku, "notices": tracked.notices}, status=201)
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` is valid Unicode (JSON's escapes allow lone surrogates, which are not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @require_http_methods(["GET", "HEAD", "DELETE"])

@@ -13,7 +13,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from redis.exceptions import RedisError
 
+from ..event_stream import events_backlog
 from ..models import EmbeddingVersion, ViewEvent
 from .training_panel import (
     IN_PROGRESS,
@@ -47,6 +49,22 @@ class ViewEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        """The log, under what waits in the stream to join it (when views go through one)."""
+        context = {
+            "stream_on": settings.CIS_EVENT_STREAM,
+            "drain_seconds": settings.CIS_EVENT_DRAIN_SECONDS,
+        }
+        if settings.CIS_EVENT_STREAM:
+            try:
+                backlog = events_backlog()
+            except RedisError as exc:
+                context["stream_error"] = f"{type(exc).__name__}: {exc}"
+            else:
+                share = 100 * backlog.waiting / backlog.cap if backlog.cap else 0
+                context |= {"backlog": backlog, "backlog_share": min(100, round(share, 1))}
+        return super().changelist_view(request, extra_context={**context, **(extra_context or {})})
 
 
 @admin.register(EmbeddingVersion)

@@ -377,3 +377,31 @@ def test_retrain_in_eager_mode_trains_evaluates_and_shows_the_version(
         ".//{http://www.w3.org/2000/svg}polyline"
     )
     assert len(line.get("points").split()) == version.epochs
+
+
+def test_the_view_log_says_views_are_written_as_they_happen_without_a_stream(admin_client):
+    response = admin_client.get(reverse("admin:personalization_viewevent_changelist"))
+    assert response.status_code == 200
+    assert "written to this log as it happens" in response.content.decode()
+
+
+@pytest.mark.redis
+def test_the_view_log_shows_the_stream_backlog(admin_client, settings, redis_url, model):
+    from django.utils import timezone
+    from factories import redis_store_use
+
+    from personalization.event_stream import events_drain
+    from personalization.state import Visitor, view_add
+
+    redis_store_use(settings, redis_url, stream=True)
+    visitor = Visitor()
+    for sku in ("RUN-1", "RUN-2", "RUN-3"):
+        view_add(visitor, sku, viewed_at=timezone.now())
+    page = admin_client.get(reverse("admin:personalization_viewevent_changelist")).content.decode()
+    assert "<strong>3</strong> views waiting in the Redis stream" in page
+    events_drain()
+    page = admin_client.get(reverse("admin:personalization_viewevent_changelist")).content.decode()
+    assert "<strong>0</strong> views waiting" in page
+    redis_store_use(settings, "redis://127.0.0.1:1/0", stream=True)
+    page = admin_client.get(reverse("admin:personalization_viewevent_changelist"))
+    assert page.status_code == 200 and "The stream cannot be read" in page.content.decode()

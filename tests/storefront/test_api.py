@@ -1,5 +1,6 @@
 """storefront.api: the JSON API (search, recommendations, similar products, view events)."""
 
+import json
 import logging
 
 import pytest
@@ -432,3 +433,11 @@ def test_pages_across_the_end_of_the_re_rank_window_neither_repeat_nor_skip(
     seen = [item["sku"] for page in pages for item in page]
     assert len(seen) == len(set(seen)) == 60
     assert [item["plain_position"] for item in pages[2]][-10:] == list(range(50, 60))
+
+
+@pytest.mark.parametrize("sku", ["\ud800", "RUN-1\x00", "a\nb"])
+def test_an_event_with_a_sku_that_is_not_printable_text_is_400(client, model, sku):
+    body = json.dumps({"sku": sku})  # JSON escapes: a lone surrogate parses, and is no text
+    response = client.post(reverse("api-events"), body, content_type="application/json")
+    assert response.status_code == 400 and "printable" in response.json()["error"]
+    assert not ViewEvent.objects.exists()
