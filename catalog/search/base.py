@@ -133,8 +133,10 @@ class SearchBackend(Protocol):
 
 def search_query_clean(query: str) -> str:
     """The query as the shop searches it: printable characters, single spaces, bounded length."""
-    printable = "".join(ch if ch.isprintable() else " " for ch in query[: SEARCH_QUERY_MAX * 4])
-    return " ".join(printable.split())[:SEARCH_QUERY_MAX]
+    text = query[: SEARCH_QUERY_MAX * 4]
+    if not text.isprintable():  # the common case skips a Python step per character
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())[:SEARCH_QUERY_MAX]
 
 
 def product_price(product: Product) -> float | None:

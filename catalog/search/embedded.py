@@ -363,8 +363,14 @@ class EmbeddedSearch:
     def _reader_current(self) -> _Reader:
         """This process's reader of an index of this code's schema, built first if need be."""
         kept = _readers.get(self.path)
-        if kept is not None and kept.folder == _live_folder(self.path):
-            return _reader(self.path)  # its schema was checked when it was opened
+        if kept is not None and kept.link_target == _link_target(self.path):
+            # Its schema was checked when it was opened: bring it up to the last commit.
+            try:
+                kept.refresh()
+            except (ValueError, OSError) as exc:
+                _reader_forget(self.path)
+                raise SearchUnavailable(f"cannot read the search index {self.path}: {exc}") from exc
+            return kept
         version = _schema_version(self.path)
         if version != SCHEMA_VERSION:
             exists = self.path.exists() or self.path.is_symlink()
@@ -573,8 +579,15 @@ def _index_open(folder: Path, *, create: bool = False) -> tantivy.Index:
 
 def _live_folder(path: Path) -> Path | None:
     """The folder the link at `path` points to, or None when there is no link."""
+    target = _link_target(path)
+    return None if target is None else path.parent / target
+
+
+def _link_target(path: Path) -> str | None:
+    """What the link at `path` holds (a folder's name), or None when there is no link: one
+    system call, checked at every search."""
     try:
-        return path.parent / os.readlink(path)
+        return os.readlink(path)
     except OSError:
         return None
 
@@ -637,6 +650,10 @@ class _Reader:
     # document costs more than the rest of a card. Shared: nobody changes a stored hit.
     displays: dict[str, SearchHit] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.link_target = self.folder.name  # what the index's link holds while this is live
+        self.meta_path = str(self.folder / "meta.json")
 
     def refresh(self) -> None:
         """Bring the reader up to the last commit of any process (one stat when none came)."""
@@ -710,7 +727,7 @@ def _reader(path: Path) -> _Reader:
 
 def _generation(reader: _Reader) -> tuple:
     """What changes with every commit to the reader's folder (tantivy rewrites meta.json)."""
-    meta = os.stat(reader.folder / "meta.json")
+    meta = os.stat(reader.meta_path)
     return (meta.st_ino, meta.st_mtime_ns, meta.st_size)
 
 

@@ -169,7 +169,7 @@ class SessionRecommender:
         for age, sku in enumerate(reversed(skus)):
             if sku not in self.index or (self.config.dedupe and sku in weights):
                 continue
-            weight = 1.0 if half_life is None else float(np.exp2(-age / half_life))
+            weight = 1.0 if half_life is None else 2.0 ** (-age / half_life)
             weights[sku] = weights.get(sku, 0.0) + weight
         return weights
 

@@ -92,6 +92,8 @@ def results_rerank(
     """
     if not (math.isfinite(weight) and weight >= 0):
         raise ValueError(f"the re-rank weight must be a number >= 0, not {weight!r}")
+    if session_vector is None and window is None:
+        return _plain_order(list(hits), limit)
     if window is None:
         window = RerankWindow(hits, recommender)
     hits, count = window.hits, window.count
@@ -209,6 +211,27 @@ class RerankWindow:
             self.positions = {hit.sku: at for at, hit in enumerate(self.hits)}
         positions = self.positions
         return [(positions[sku], j) for j, sku in enumerate(viewed) if sku in positions]
+
+
+def _plain_order(hits: list[SearchHit], limit: int | None) -> list[RankedResult]:
+    """The backend's order, scored as `_scores_relative` scores it, in plain Python: a page of
+    a plain search (most searches) costs less without array steps."""
+    shown = hits if limit is None else hits[: max(0, limit)]
+    if not shown:
+        return []
+    best = max(map(_SCORE, hits))
+    if not (math.isfinite(best) and best > 0):
+        norms = [1.0] * len(shown)
+    else:
+        norms, running = [], 1.0
+        for hit in shown:
+            relative = min(max(float(hit.score) / best, 0.0), 1.0)
+            running = min(running, relative)
+            norms.append(running)
+    return [
+        RankedResult(hit.sku, float(hit.score), None, norm, None, i, i, hit)
+        for i, (hit, norm) in enumerate(zip(shown, norms, strict=True))
+    ]
 
 
 def _similarities_given(hits: list[SearchHit]) -> np.ndarray | None:

@@ -319,3 +319,18 @@ def test_without_a_lift_the_engines_order_stands_even_where_its_scores_are_not_s
     results = rerank(hits, recommender, ["RUN-SHOE-1"], weight=0.3)  # like none of them
     assert skus(results) == ["LIF-SNEAKER", "HIK-BOOT", "LIF-TEE"]
     assert all(r.moved_up == 0 for r in results)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_plain_order_scores_as_the_array_path_does(seed):
+    """A search without a vector takes a plain-Python path: its scores are those the array path
+    gives the same hits (each relative to the best, never above one before it)."""
+    from personalization.engine.reranking import _scores_relative
+
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(0, 5, size=30) * rng.integers(0, 2, size=30)
+    hits = [Hit(f"S{i}", float(score)) for i, score in enumerate(scores)]
+    plain = results_rerank(hits, session_vector=None, recommender=None, weight=0.3, limit=12)
+    assert [r.sku for r in plain] == [h.sku for h in hits[:12]]
+    assert np.allclose([r.score for r in plain], _scores_relative(scores)[:12])
+    assert [r.text_score for r in plain] == list(scores[:12])
