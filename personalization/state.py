@@ -69,6 +69,19 @@ class Visitor:
     def __init__(self, token: str | None = None):
         self.token = token if token and TOKEN_PATTERN.fullmatch(token) else None
         self.cookie_due = False  # the response must set (or refresh) the cookie
+        self._prefetched: Any = None  # a read of the state sent ahead (see state_prefetch)
+
+    def state_prefetch(self) -> None:
+        """Send the read of the state now, for the first `visitor_state_reading` to take: the
+        round trip then overlaps whatever the request does first (see VisitorMiddleware)."""
+        if self.token is not None and self._prefetched is None:
+            self._prefetched = visitor_store().views_request(self.id)
+
+    def prefetch_close(self) -> None:
+        """Settle a read sent ahead that nobody took (the end of the request)."""
+        if self._prefetched is not None:
+            self._prefetched.close()
+            self._prefetched = None
 
     @classmethod
     def from_cookies(cls, cookies: dict[str, str]) -> Visitor:
@@ -152,15 +165,20 @@ def visitor_state_reading(
     if not wanted or visitor.id is None:
         yield VisitorState
         return
-    with visitor_store().views_reading(visitor.id) as views_read:
+    pending, visitor._prefetched = visitor._prefetched, None
+    if pending is None:
+        pending = visitor_store().views_request(visitor.id)
 
-        def state_read() -> VisitorState:
-            try:
-                return VisitorState(tuple(views_read()))
-            except VisitorStateUnavailable:
-                return VisitorState(notices=(UNAVAILABLE,))
+    def state_read() -> VisitorState:
+        try:
+            return VisitorState(tuple(pending.read()))
+        except VisitorStateUnavailable:
+            return VisitorState(notices=(UNAVAILABLE,))
 
+    try:
         yield state_read
+    finally:
+        pending.close()
 
 
 @dataclass(frozen=True)
@@ -180,11 +198,19 @@ def view_add(
     return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
 
 
+class PendingViews(Protocol):
+    def read(self) -> list[str]:
+        """The views asked for (raises VisitorStateUnavailable)."""
+
+    def close(self) -> None:
+        """Settle the request, read or not."""
+
+
 class VisitorStore(Protocol):
     takes_events: bool  # a view's event is logged by `view_add`, with the state
 
-    def views_reading(self, visitor_id: str) -> Any:
-        """A context manager giving a call that returns the visitor's views, oldest first."""
+    def views_request(self, visitor_id: str) -> PendingViews:
+        """Ask for the visitor's views, oldest first; the answer is read from what it returns."""
 
     def view_add(
         self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
@@ -243,14 +269,12 @@ class RedisVisitorStore:
         self.takes_events = settings.CIS_EVENT_STREAM
         self._view_add = self.client.register_script(VIEW_ADD_LUA)  # EVALSHA, loaded once
 
-    @contextmanager
-    def views_reading(self, visitor_id: str) -> Iterator[Callable[[], list[str]]]:
+    def views_request(self, visitor_id: str) -> _RedisReply:
+        """The LRANGE sent at once; its reply read when asked for, so work done in between
+        overlaps the round trip."""
         pending = _RedisReply(self.client.connection_pool)
         pending.send("LRANGE", KEY_PREFIX + visitor_id, 0, -1)
-        try:
-            yield lambda: [sku.decode() for sku in _redis_call(pending.read)]
-        finally:
-            pending.close()
+        return pending
 
     def view_add(
         self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
@@ -272,9 +296,10 @@ class RedisVisitorStore:
 
 
 class _RedisReply:
-    """One command sent on a connection of `pool`, its reply read later (as redis-py's
-    pipelines do). A failure to send is raised when the reply is read; leaving without reading
-    drops the connection, as its unread reply would confuse the next command."""
+    """The LRANGE of a visitor's views sent on a connection of `pool`, its reply read later
+    (as redis-py's pipelines do). A failure is raised as VisitorStateUnavailable when the reply
+    is read. Closed unread, the reply is read then (it is on its way: cheaper than a new
+    connection), or the connection dropped if that fails, so no reply is left behind."""
 
     def __init__(self, pool: redis.ConnectionPool):
         self.pool = pool
@@ -289,7 +314,10 @@ class _RedisReply:
         except REDIS_FAILURES as exc:
             self.error = exc
 
-    def read(self) -> Any:
+    def read(self) -> list[str]:
+        return [sku.decode() for sku in _redis_call(self._reply)]
+
+    def _reply(self) -> Any:
         if self.error is not None:
             raise self.error
         try:
@@ -303,8 +331,11 @@ class _RedisReply:
     def close(self) -> None:
         if self.connection is None:
             return
-        if not self.answered:
-            self.connection.disconnect()
+        if not self.answered and self.error is None:
+            try:
+                self._reply()
+            except REDIS_FAILURES:
+                pass  # disconnected: nothing left behind
         self.pool.release(self.connection)
         self.connection = None
 
@@ -323,9 +354,8 @@ class DatabaseVisitorStore:
 
     takes_events = True
 
-    @contextmanager
-    def views_reading(self, visitor_id: str) -> Iterator[Callable[[], list[str]]]:
-        yield lambda: self._views(visitor_id)
+    def views_request(self, visitor_id: str) -> _DatabaseRead:
+        return _DatabaseRead(self, visitor_id)
 
     def _views(self, visitor_id: str) -> list[str]:
         try:
@@ -358,6 +388,20 @@ class DatabaseVisitorStore:
 
     def forget(self, visitor_id: str) -> None:
         VisitorViews.objects.filter(visitor_id=visitor_id).delete()
+
+
+@dataclass
+class _DatabaseRead:
+    """A read of the database store, run when asked for (a query cannot be sent ahead)."""
+
+    store: DatabaseVisitorStore
+    visitor_id: str
+
+    def read(self) -> list[str]:
+        return self.store._views(self.visitor_id)
+
+    def close(self) -> None:
+        pass
 
 
 def visitor_states_expired_delete() -> int:

@@ -24,6 +24,7 @@ from catalog.models import Product
 from catalog.search import FACETS, RELEVANCE, SORTS
 from catalog.selectors import ProductCard, product_exists, products_by_skus
 from personalization.events import product_view_track
+from personalization.middleware import reads_visitor_state
 from personalization.models import EmbeddingVersion
 from personalization.space import (
     NotInSpace,
@@ -111,6 +112,7 @@ def csrf_cookie_when_missing(view):
     return wrapped
 
 
+@reads_visitor_state(unless=lambda request: request.GET.get("personalize") == "0")
 @require_safe
 @csrf_cookie_when_missing
 def search(request: HttpRequest) -> JsonResponse:
@@ -172,6 +174,7 @@ def search(request: HttpRequest) -> JsonResponse:
     )
 
 
+@reads_visitor_state
 @require_safe
 @ensure_csrf_cookie
 def recommendations(request: HttpRequest) -> JsonResponse:
@@ -241,6 +244,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
+@reads_visitor_state
 @require_http_methods(["GET", "HEAD", "DELETE"])
 @csrf_cookie_when_missing
 def profile(request: HttpRequest) -> JsonResponse:
@@ -291,6 +295,7 @@ def space(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@reads_visitor_state
 @require_safe
 @ensure_csrf_cookie
 def space_session_path(request: HttpRequest) -> JsonResponse:

@@ -19,6 +19,7 @@ from catalog.selectors import (
     targets_list,
 )
 from personalization.events import product_view_track
+from personalization.middleware import reads_visitor_state
 from personalization.space import (
     SpaceUnavailable,
     explore,
@@ -57,6 +58,7 @@ BOT_USER_AGENT = re.compile(
 RECENTLY_VIEWED_SHOWN = 8
 
 
+@reads_visitor_state
 def home(request: HttpRequest) -> HttpResponse:
     state = visitor_state(request.visitor)
     suggestions = recommendations_for_visitor(state, limit=12)
@@ -120,6 +122,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     )
 
 
+@reads_visitor_state(unless=lambda request: request.GET.get("personalize") == "0")
 def search(request: HttpRequest) -> HttpResponse:
     compare = request.GET.get("view") == "compare"
     strength = _strength(request.GET.get("strength", ""))

@@ -441,3 +441,26 @@ def test_an_event_with_a_sku_that_is_not_printable_text_is_400(client, model, sk
     response = client.post(reverse("api-events"), body, content_type="application/json")
     assert response.status_code == 400 and "printable" in response.json()["error"]
     assert not ViewEvent.objects.exists()
+
+
+@pytest.mark.redis
+def test_a_search_asks_redis_for_the_state_once_and_a_plain_one_not_at_all(
+    client, model, redis_url, settings
+):
+    """The read is sent before the view runs (VisitorMiddleware), and taken by the search."""
+    redis_store_use(settings, redis_url)
+    viewed_through_the_api(client, "RUN-1", "RUN-3")
+    server = redis.Redis.from_url(redis_url)
+
+    def lranges() -> int:
+        return server.info("commandstats").get("cmdstat_lrange", {}).get("calls", 0)
+
+    before = lranges()
+    assert search(client, q="shoe").json()["personalized"] is True
+    assert lranges() == before + 1
+    assert search(client, q="shoe", personalize=0).json()["personalized"] is False
+    assert lranges() == before + 1
+    # A read sent ahead but never taken (a 400 before the search) leaves no reply behind.
+    assert search(client, q="shoe", limit="lots").status_code == 400
+    for _ in range(3):
+        assert search(client, q="shoe").json()["personalized"] is True
