@@ -118,7 +118,9 @@ def results_rerank(
     viewed_codes = np.array([index[sku] for sku in viewed], dtype=np.int64)
     viewed_weights = _recency_weights(recommender, viewed_skus, viewed)
     # One product for all: each result against the session vector and each viewed product.
-    probes = np.vstack([session_vector[None, :], vectors[viewed_codes]])
+    probes = np.empty((1 + len(viewed_codes), len(session_vector)), dtype=np.float32)
+    probes[0] = session_vector
+    probes[1:] = vectors[viewed_codes]
     if given is None and window.all_known:
         # The common case, in as few array steps as it takes (each costs a few microseconds,
         # more once the search has left the CPU caches cold): every result has a vector and
@@ -291,6 +293,6 @@ def _named(
         rows, columns = zip(*viewed_at, strict=True)
         contributions[rows, columns] = -np.inf
     best = contributions.argmax(axis=1)
-    chosen = np.take_along_axis(cosines, best[:, None], axis=1)[:, 0]
-    top = np.take_along_axis(contributions, best[:, None], axis=1)[:, 0]
+    rows = np.arange(count)  # (take_along_axis would cost more than all the rest)
+    chosen, top = cosines[rows, best], contributions[rows, best]
     return np.where((chosen >= BECAUSE_MIN) & (top > -np.inf), best, -1)
