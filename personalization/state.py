@@ -102,7 +102,10 @@ class Visitor:
         """Clear the state and start afresh under a new token, which nothing links to the old
         one: the views already logged stay in the (anonymous) training log."""
         if self.token is not None:
-            visitor_store().forget(self.id)
+            try:
+                visitor_store().forget(self.id)
+            except VisitorStateUnavailable:
+                pass  # nothing links the new token to the old state, which expires unread
         self.token = None
         self.identify()
 

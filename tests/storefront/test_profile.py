@@ -106,3 +106,15 @@ def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
     response = client.delete(reverse("api-profile"), headers={"X-CSRFToken": token})
     assert response.status_code == 200 and response.json() == {"forgotten": True}
     assert profile(client)["viewed"] == []
+
+
+def test_forget_me_with_redis_down_still_gives_a_new_visitor(client, model, settings):
+    from factories import REDIS_DOWN_URL, redis_store_use
+
+    view(client, "RUN-1")
+    old = client.cookies[COOKIE_NAME].value
+    redis_store_use(settings, REDIS_DOWN_URL)
+    response = client.post(reverse("forget"), {"next": "/"})
+    assert response.status_code == 302
+    assert client.cookies[COOKIE_NAME].value != old  # the old state is no longer theirs
+    assert "Personalization is unavailable" in client.get(reverse("home")).content.decode()
