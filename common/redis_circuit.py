@@ -22,6 +22,7 @@ import time
 import redis
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ class CircuitBreakerConnection(redis.Connection):
             response = super().read_response(*args, **kwargs)
         except FAILURES as error:
             self._failed(error)
+            raise
+        except ResponseError:  # an error reply is an answer: the server is there
+            self._probing = False
+            self.circuit.answered()
             raise
         self._probing = False
         self.circuit.answered()

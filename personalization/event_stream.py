@@ -5,10 +5,12 @@ in the round trip that moves the visitor's state (see state.RedisVisitorStore), 
 The drain reads through a consumer group, so an entry is acknowledged (and deleted) only once
 its batch is committed: a drainer killed mid-batch leaves its entries pending, and the next
 drain takes them over once they have been pending for CIS_EVENT_CLAIM_SECONDS. A batch that was
-committed but not acknowledged is not written twice: each row keeps its entry's id
-(`ViewEvent.stream_id`, unique), and ids already in the log are skipped. Inserts are bulk (COPY
-on PostgreSQL). The stream is capped at about CIS_EVENT_STREAM_MAX entries not yet drained, so a
-drainer that stays stopped costs Redis bounded memory; the admin shows the backlog.
+committed but not acknowledged is not written twice: each row keeps the id the shop gave the
+view (`ViewEvent.event_id`, unique), and ids already in the log are skipped; so is a view that
+the shop wrote to the log itself when Redis timed out, and that Redis then ran all the same.
+Inserts are bulk (COPY on PostgreSQL). The stream is capped at about CIS_EVENT_STREAM_MAX
+entries not yet drained, so a drainer that stays stopped costs Redis bounded memory (the oldest
+views it did not drain are dropped past that); the admin shows the backlog.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .state import REDIS_ALIAS, STREAM_KEY
 logger = logging.getLogger(__name__)
 
 GROUP = "event-log"
-COLUMNS = ["source", "session_id", "sku", "viewed_at", "stream_id"]
+COLUMNS = ["source", "session_id", "sku", "viewed_at", "event_id"]
 CONSUMER_IDLE_FORGET_MS = 24 * 3600 * 1000  # drainers gone this long, with nothing pending
 
 
@@ -120,18 +122,19 @@ def _batch_store(entries: Sequence, report: DrainReport) -> None:
     rows = {}
     for entry_id, fields in entries:
         stream_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        rows[stream_id] = (
+        event_id = fields[b"id"].decode() if b"id" in fields else stream_id
+        rows[event_id] = (
             LIVE_SOURCE,
             fields[b"visitor"].decode(),
             fields[b"sku"].decode(),
             _entry_time(stream_id),
-            stream_id,
+            event_id,
         )
     with transaction.atomic():
         logged = set(
-            ViewEvent.objects.filter(stream_id__in=list(rows)).values_list("stream_id", flat=True)
+            ViewEvent.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True)
         )
-        new = [row for stream_id, row in rows.items() if stream_id not in logged]
+        new = [row for event_id, row in rows.items() if event_id not in logged]
         adapt = connection.ops.adapt_datetimefield_value
         try:
             with transaction.atomic():

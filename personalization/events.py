@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,19 +37,26 @@ def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> Vi
     database and the page says personalization is unavailable. Without `answer`, the state
     after the view is not read back (an API call that does not show it)."""
     viewed_at = timezone.now()
+    # The view's id, in the stream and on a row written here: if Redis timed out but ran the
+    # view after all, the drain finds the row and does not log the view twice.
+    event_id = uuid.uuid4().hex
     try:
-        recorded = view_add(visitor, sku, viewed_at=viewed_at, answer=answer)
+        recorded = view_add(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
     except VisitorStateUnavailable:
-        _event_write(visitor.id, sku, viewed_at)
+        _event_write(visitor.id, sku, viewed_at, event_id)
         return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
     if not recorded.logged:
-        _event_write(visitor.id, sku, viewed_at)
+        _event_write(visitor.id, sku, viewed_at, event_id)
     return ViewTracked(recorded.state, [])
 
 
-def _event_write(visitor_id: str, sku: str, viewed_at) -> None:
+def _event_write(visitor_id: str, sku: str, viewed_at, event_id: str) -> None:
     ViewEvent.objects.create(
-        source=LIVE_SOURCE, session_id=visitor_id, sku=sku, viewed_at=viewed_at
+        source=LIVE_SOURCE,
+        session_id=visitor_id,
+        sku=sku,
+        viewed_at=viewed_at,
+        event_id=event_id,
     )
 
 

@@ -1,6 +1,7 @@
 """Who is browsing: `request.visitor`, from the `cis_visitor` cookie (see state.Visitor)."""
 
 from django.conf import settings
+from django.utils.cache import patch_vary_headers
 
 from .state import COOKIE_NAME, Visitor
 
@@ -35,6 +36,9 @@ class VisitorMiddleware:
             response = self.get_response(request)
         finally:
             visitor.prefetch_close()
+        if COOKIE_NAME in request.COOKIES or visitor.token is not None:
+            # What the page shows may depend on who asked ("Recently viewed", the order).
+            patch_vary_headers(response, ["Cookie"])
         if visitor.cookie_due and visitor.token is not None:
             response.set_cookie(
                 COOKIE_NAME,

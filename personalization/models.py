@@ -20,10 +20,11 @@ class ViewEvent(models.Model):
     session_id = models.CharField(max_length=SESSION_ID_MAX)
     sku = models.CharField(max_length=SKU_MAX)
     viewed_at = models.DateTimeField()
-    # The Redis Stream entry a live view came through (see event_stream): one row per entry,
-    # however often a drain that died before acknowledging it is repeated. NULL otherwise (not
-    # "": imports insert raw rows without this column, and only non-NULL ids must be unique).
-    stream_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
+    # The id the shop gave a live view (see events.product_view_track): one row per view, however
+    # often the drain repeats it (a drainer that died before acknowledging) or a write straight
+    # to the log doubles it (Redis timed out, then ran the view after all). NULL for imports (not
+    # "": they insert raw rows without this column, and only non-NULL ids must be unique).
+    event_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [
@@ -32,9 +33,9 @@ class ViewEvent(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["stream_id"],
-                condition=models.Q(stream_id__isnull=False),
-                name="event_stream_id_once",
+                fields=["event_id"],
+                condition=models.Q(event_id__isnull=False),
+                name="event_id_once",
             )
         ]
 

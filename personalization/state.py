@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from . import serving
 from .models import LIVE_SOURCE, ViewEvent, VisitorViews
@@ -101,6 +102,7 @@ class Visitor:
     def forget(self) -> None:
         """Clear the state and start afresh under a new token, which nothing links to the old
         one: the views already logged stay in the (anonymous) training log."""
+        self.prefetch_close()  # a read of the old state, sent ahead, is no longer theirs
         if self.token is not None:
             try:
                 visitor_store().forget(self.id)
@@ -191,13 +193,21 @@ class ViewRecorded:
 
 
 def view_add(
-    visitor: Visitor, sku: str, *, viewed_at: datetime, answer: bool = True
+    visitor: Visitor,
+    sku: str,
+    *,
+    viewed_at: datetime,
+    event_id: str | None = None,
+    answer: bool = True,
 ) -> ViewRecorded:
     """Add `sku` to the visitor's views (identifying them first if they are new) and, where the
-    store takes them, log the view in the same round trip; with `answer`, the state after it
-    comes back in that round trip too. Raises VisitorStateUnavailable."""
+    store takes them, log the view (as `event_id`) in the same round trip; with `answer`, the
+    state after it comes back in that round trip too. Raises VisitorStateUnavailable."""
     store = visitor_store()
-    skus = store.view_add(visitor.identify(), sku, viewed_at=viewed_at, answer=answer)
+    event_id = event_id or uuid.uuid4().hex
+    skus = store.view_add(
+        visitor.identify(), sku, viewed_at=viewed_at, event_id=event_id, answer=answer
+    )
     return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
 
 
@@ -216,10 +226,11 @@ class VisitorStore(Protocol):
         """Ask for the visitor's views, oldest first; the answer is read from what it returns."""
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
     ) -> list[str]:
-        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back; the views
-        after it (with `answer`; else what the store has at hand, maybe nothing)."""
+        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back, log the
+        view as `event_id` where the store takes events; the views after it (with `answer`;
+        else what the store has at hand, maybe nothing)."""
 
     def forget(self, visitor_id: str) -> None: ...
 
@@ -253,7 +264,8 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if KEYS[2] then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'visitor', ARGV[4], 'sku', ARGV[1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+             'visitor', ARGV[4], 'sku', ARGV[1], 'id', ARGV[7])
 end
 if ARGV[6] == '1' then
   return redis.call('LRANGE', KEYS[1], 0, -1)
@@ -280,7 +292,7 @@ class RedisVisitorStore:
         return pending
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
     ) -> list[str]:
         keys = [KEY_PREFIX + visitor_id] + ([STREAM_KEY] if self.takes_events else [])
         arguments = [
@@ -290,6 +302,7 @@ class RedisVisitorStore:
             visitor_id,
             settings.CIS_EVENT_STREAM_MAX,
             int(answer),
+            event_id,
         ]
         reply = _redis_call(lambda: self._view_add(keys=keys, args=arguments))
         return [value.decode() for value in reply] if answer else []
@@ -325,7 +338,11 @@ class _RedisReply:
             raise self.error
         try:
             reply = self.connection.read_response()
+        except ResponseError:
+            self.answered = True  # an error reply (a key of another type): read, all the same
+            raise
         except BaseException:
+            self.answered = True  # settled: the connection is dropped, nothing left behind
             self.connection.disconnect()
             raise
         self.answered = True
@@ -360,30 +377,34 @@ class DatabaseVisitorStore:
     def views_request(self, visitor_id: str) -> _DatabaseRead:
         return _DatabaseRead(self, visitor_id)
 
-    def _views(self, visitor_id: str) -> list[str]:
+    def _views(self, visitor_id: str, *, locked: bool = False) -> list[str]:
+        rows = VisitorViews.objects.filter(visitor_id=visitor_id, expires_at__gt=timezone.now())
+        if locked:  # two tabs viewing at once: the second waits for the first's row
+            rows = rows.select_for_update()
         try:
-            stored = (
-                VisitorViews.objects.filter(visitor_id=visitor_id, expires_at__gt=timezone.now())
-                .values_list("skus", flat=True)
-                .first()
-            )
+            stored = rows.values_list("skus", flat=True).first()
         except DatabaseError as exc:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
         return stored.split(SKU_SEPARATOR) if stored else []
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, answer: bool = True
+        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
     ) -> list[str]:
         try:
             with transaction.atomic():
-                skus = [*self._views(visitor_id), sku][-settings.CIS_VISITOR_VIEWS_MAX :]
+                skus = [*self._views(visitor_id, locked=True), sku]
+                skus = skus[-settings.CIS_VISITOR_VIEWS_MAX :]
                 expires_at = viewed_at + timedelta(seconds=settings.CIS_VISITOR_TTL)
                 VisitorViews.objects.update_or_create(
                     visitor_id=visitor_id,
                     defaults={"skus": SKU_SEPARATOR.join(skus), "expires_at": expires_at},
                 )
                 ViewEvent.objects.create(
-                    source=LIVE_SOURCE, session_id=visitor_id, sku=sku, viewed_at=viewed_at
+                    source=LIVE_SOURCE,
+                    session_id=visitor_id,
+                    sku=sku,
+                    viewed_at=viewed_at,
+                    event_id=event_id,
                 )
         except DatabaseError as exc:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc

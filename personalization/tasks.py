@@ -5,7 +5,9 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from .event_stream import events_drain
 from .models import EmbeddingVersion
@@ -19,6 +21,7 @@ from .versions import (
 )
 
 logger = logging.getLogger(__name__)
+_drain_failing = False  # this worker's last drain failed (Redis or the database away)
 
 
 @shared_task(
@@ -54,7 +57,17 @@ def retrain_embeddings_scheduled() -> str:
 def events_drain_scheduled() -> dict:
     """Celery beat's drain of the stream of live views into the event log (every
     CIS_EVENT_DRAIN_SECONDS, when CIS_EVENT_STREAM is on)."""
-    report = events_drain()
+    global _drain_failing
+    try:
+        report = events_drain()
+    except (RedisError, DatabaseError) as exc:
+        if not _drain_failing:  # one warning while it lasts, not a traceback every 5 s
+            logger.warning("the stream of views cannot be drained: %s: %s", type(exc).__name__, exc)
+        _drain_failing = True
+        return {"written": 0, "claimed": 0, "failed": str(exc)}
+    if _drain_failing:
+        logger.warning("the stream of views drains again")
+    _drain_failing = False
     if report.read:
         logger.info(
             "drained %d views into the event log (%d taken over from a drainer that died) "

@@ -32,7 +32,7 @@ from personalization.engine.reranking import RankedResult, RerankWindow, results
 from personalization.events import product_view_track
 from personalization.selectors import skus_most_viewed
 from personalization.serving import ActiveModel, model_active, recommender_active
-from personalization.state import Visitor, VisitorState, visitor_state_reading
+from personalization.state import Visitor, VisitorState, visitor_state, visitor_state_reading
 
 POPULAR_CACHE_SECONDS = 300
 PERSONAS_CACHE_SECONDS = 60
@@ -118,11 +118,13 @@ def _rerank_window(found: CatalogSearchResult, model: ActiveModel) -> RerankWind
     keeps it: a repeated search ("shoes") gathers its products' vectors once per model."""
     if found.memo is None:
         return RerankWindow(found.hits, model.recommender)
-    key = ("rerank-window", model.version_id)
-    window = found.memo.get(key)
-    if window is None:
-        window = found.memo[key] = RerankWindow(found.hits, model.recommender)
-    return window
+    kept = found.memo.get("rerank-window")  # (model version, window): one per answer
+    if kept is None or kept[0] != model.version_id:
+        kept = found.memo["rerank-window"] = (
+            model.version_id,
+            RerankWindow(found.hits, model.recommender),
+        )
+    return kept[1]
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,9 @@ def search_page(
             tail = _outcome_plain(after, limit=limit, start=window).results
     else:
         found = searcher.search(query, limit=limit, filters=filters, offset=offset, sort=sort)
-        outcome = _outcome_plain(found, limit=limit, start=offset)
+        # Not re-ranked, but the page still shows what the shop thinks the visitor likes.
+        state = visitor_state(visitor) if personalize else VisitorState()
+        outcome = _outcome_plain(found, limit=limit, start=offset, state=state)
         offset, compare = 0, 0
     shown = (outcome.results if personalize else outcome.plain)[offset:] + tail
     plain = outcome.plain[offset : offset + compare] if compare else []  # only when shown
@@ -217,7 +221,9 @@ def search_page(
     return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
 
 
-def _outcome_plain(found: CatalogSearchResult, *, limit: int, start: int = 0) -> SearchOutcome:
+def _outcome_plain(
+    found: CatalogSearchResult, *, limit: int, start: int = 0, state: VisitorState | None = None
+) -> SearchOutcome:
     """The engine's own order, as an outcome (a page past the re-rank window, a sort), its
     positions counted from `start`."""
     plain = results_rerank(
@@ -226,8 +232,9 @@ def _outcome_plain(found: CatalogSearchResult, *, limit: int, start: int = 0) ->
     for result in plain:
         result.plain_position += start
         result.position += start
-    notices = [found.notice] if found.notice else []
-    return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain)
+    state = state or VisitorState()
+    notices = [*state.notices] + ([found.notice] if found.notice else [])
+    return SearchOutcome(found.query, found.backend, False, plain, notices, lambda: plain, state)
 
 
 def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:

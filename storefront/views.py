@@ -181,7 +181,9 @@ def forget(request: HttpRequest) -> HttpResponse:
 def _back(request: HttpRequest) -> str:
     """Where a form posted from wants to go back to: its `next`, if it is this site's."""
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=False):
+    if url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return "/"
 

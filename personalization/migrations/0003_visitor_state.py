@@ -23,11 +23,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='viewevent',
-            name='stream_id',
+            name='event_id',
             field=models.CharField(blank=True, max_length=32, null=True),
         ),
         migrations.AddConstraint(
             model_name='viewevent',
-            constraint=models.UniqueConstraint(condition=models.Q(('stream_id__isnull', False)), fields=('stream_id',), name='event_stream_id_once'),
+            constraint=models.UniqueConstraint(condition=models.Q(('event_id__isnull', False)), fields=('event_id',), name='event_id_once'),
         ),
     ]

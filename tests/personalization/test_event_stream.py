@@ -46,7 +46,7 @@ def test_a_drain_moves_every_view_into_the_log_in_order_and_empties_the_stream(s
     assert (report.read, report.written, report.batches) == (7, 7, 3)
     assert stream.xlen(STREAM_KEY) == 0
     event = ViewEvent.objects.first()
-    assert event.source == LIVE_SOURCE and event.stream_id
+    assert event.source == LIVE_SOURCE and event.event_id
     assert abs((timezone.now() - event.viewed_at).total_seconds()) < 60  # Redis's clock
     assert events_drain().read == 0  # nothing left
 
@@ -116,3 +116,36 @@ def test_the_drain_command_says_when_there_is_no_stream(settings):
     settings.CIS_EVENT_STREAM = False
     with pytest.raises(CommandError, match="no stream to drain"):
         call_command("drain_events")
+
+
+def test_a_view_redis_ran_after_timing_out_is_not_logged_twice(stream, settings):
+    """Redis timed out, so the shop wrote the view to the log itself; Redis then ran the view
+    all the same: the drain finds the view's id in the log."""
+    from personalization.events import _event_write
+
+    visitor = Visitor()
+    view_add(visitor, "A", viewed_at=timezone.now(), event_id="f" * 32)
+    _event_write(visitor.id, "A", timezone.now(), "f" * 32)  # the shop's own write
+    report = events_drain()
+    assert report.already_logged == 1 and report.written == 0
+    assert logged() == [(visitor.id, "A")]
+
+
+def test_the_drain_task_with_redis_down_warns_once_and_raises_nothing(
+    settings, caplog, monkeypatch
+):
+    import logging
+
+    from factories import REDIS_DOWN_URL
+
+    from personalization import tasks
+    from personalization.tasks import events_drain_scheduled
+
+    monkeypatch.setattr(tasks, "_drain_failing", False)
+    redis_store_use(settings, REDIS_DOWN_URL, stream=True)
+    caplog.set_level(logging.WARNING, logger="personalization.tasks")
+    for _ in range(3):
+        assert events_drain_scheduled()["written"] == 0
+    warned = [r for r in caplog.records if r.name == "personalization.tasks"]
+    assert len(warned) == 1 and "cannot be drained" in warned[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)

@@ -81,12 +81,12 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     print(
         f"\n{KILLS} workers killed while draining {VIEWS:,} views; (rows logged, entries "
         f"pending) at each kill: {at_kills}; after the last drain: {ViewEvent.objects.count():,}"
-        f" rows, {ViewEvent.objects.values('stream_id').distinct().count():,} stream ids"
+        f" rows, {ViewEvent.objects.values('event_id').distinct().count():,} event ids"
     )
     assert killed_mid_batch >= 1
-    rows = list(ViewEvent.objects.values_list("session_id", "sku", "stream_id"))
+    rows = list(ViewEvent.objects.values_list("session_id", "sku", "event_id"))
     assert len(rows) == VIEWS
-    assert len({stream_id for _, _, stream_id in rows}) == VIEWS
+    assert len({event_id for _, _, event_id in rows}) == VIEWS
     expected = Counter((f"{n % 97:032d}", f"SKU-{n}") for n in range(VIEWS))
     assert Counter((visitor, sku) for visitor, sku, _ in rows) == expected
     client.flushdb()

@@ -206,10 +206,11 @@ def test_with_the_stream_the_event_goes_to_redis_in_the_same_round_trip(
 ):
     redis_store_use(settings, redis_url, stream=True)
     visitor = Visitor()
-    recorded = view_add(visitor, "a", viewed_at=timezone.now())
+    recorded = view_add(visitor, "a", viewed_at=timezone.now(), event_id="e" * 32)
     assert recorded.logged and recorded.state.skus == ("a",)
     entries = real_redis.xrange(STREAM_KEY)
-    assert [fields for _, fields in entries] == [{b"visitor": visitor.id.encode(), b"sku": b"a"}]
+    expected = {b"visitor": visitor.id.encode(), b"sku": b"a", b"id": b"e" * 32}
+    assert [fields for _, fields in entries] == [expected]
     assert not ViewEvent.objects.exists()  # the drainer writes it
 
 
@@ -266,3 +267,18 @@ def test_a_view_does_not_cost_more_with_a_larger_catalog(db, models_dir, setting
             timings[size].append(time.perf_counter() - started)
     ratio = statistics.median(timings[100_000]) / statistics.median(timings[100])
     assert ratio < 4  # a matrix-vector product over the catalog: several times more
+
+
+@pytest.mark.redis
+def test_a_key_of_another_type_is_unavailable_for_that_visitor_only(real_redis, model, caplog):
+    """An error reply is an answer: it neither leaves a reply behind nor opens the circuit."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    broken, fine = Visitor(), Visitor()
+    broken.identify()
+    viewed(fine, "a")
+    real_redis.set(KEY_PREFIX + broken.id, "not a list")
+    assert visitor_state(broken).notices
+    assert visitor_state(fine).skus == ("a",)  # same process, same pool: Redis still asked
+    assert not [r for r in caplog.records if r.name == "common.redis_circuit"]

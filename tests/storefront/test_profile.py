@@ -118,3 +118,9 @@ def test_forget_me_with_redis_down_still_gives_a_new_visitor(client, model, sett
     assert response.status_code == 302
     assert client.cookies[COOKIE_NAME].value != old  # the old state is no longer theirs
     assert "Personalization is unavailable" in client.get(reverse("home")).content.decode()
+
+
+def test_a_search_sorted_by_price_still_shows_the_profile(client, model):
+    view(client, "RUN-1", "RUN-3")
+    page = client.get(reverse("search"), {"q": "shoe", "sort": "price_asc"}).content.decode()
+    assert 'data-value="running shoes"' in page and "data-forget" in page

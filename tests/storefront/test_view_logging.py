@@ -135,3 +135,9 @@ def test_with_redis_views_are_recorded_in_redis_and_the_log(client, products, se
     assert ViewEvent.objects.filter(session_id=visitor.id).count() == 2
     stored = redis.Redis.from_url(redis_url).lrange(f"cis:visitor:{visitor.id}", 0, -1)
     assert stored == [b"RUN-1", b"RUN-2"]
+
+
+def test_a_page_of_a_visitor_varies_on_the_cookie(client, products):
+    response = view(client, "RUN-1")
+    assert "Cookie" in response["Vary"]
+    assert "Cookie" in client.get(reverse("home"))["Vary"]
