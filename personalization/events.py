@@ -15,7 +15,7 @@ from common.db import rows_insert
 from common.progress import Progress
 
 from .engine.sessions_file import LineProblem, sessions_file_parse
-from .models import LIVE_SOURCE, ViewEvent
+from .models import LIVE_SOURCE, ViewEvent, live_view_log
 from .selectors import sessions_iterate
 from .state import UNAVAILABLE, Visitor, VisitorState, VisitorStateUnavailable, view_add
 
@@ -43,21 +43,11 @@ def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> Vi
     try:
         recorded = view_add(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
     except VisitorStateUnavailable:
-        _event_write(visitor.id, sku, viewed_at, event_id)
+        live_view_log(visitor.id, sku, viewed_at, event_id)
         return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
     if not recorded.logged:
-        _event_write(visitor.id, sku, viewed_at, event_id)
+        live_view_log(visitor.id, sku, viewed_at, event_id)
     return ViewTracked(recorded.state, [])
-
-
-def _event_write(visitor_id: str, sku: str, viewed_at, event_id: str) -> None:
-    ViewEvent.objects.create(
-        source=LIVE_SOURCE,
-        session_id=visitor_id,
-        sku=sku,
-        viewed_at=viewed_at,
-        event_id=event_id,
-    )
 
 
 class SessionImportError(Exception):

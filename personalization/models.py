@@ -43,6 +43,13 @@ class ViewEvent(models.Model):
         return f"{self.source}:{self.session_id} viewed {self.sku}"
 
 
+def live_view_log(visitor_id: str, sku: str, viewed_at, event_id: str | None) -> ViewEvent:
+    """Write one live view to the log (the shop's own write: no stream in between)."""
+    return ViewEvent.objects.create(
+        source=LIVE_SOURCE, session_id=visitor_id, sku=sku, viewed_at=viewed_at, event_id=event_id
+    )
+
+
 class VisitorViews(models.Model):
     """A visitor's state when it lives in the database (CIS_VISITOR_STORE=database): the last
     products they viewed, oldest first. See personalization.state."""

@@ -44,7 +44,7 @@ from django.utils.crypto import salted_hmac
 from redis.exceptions import RedisError, ResponseError
 
 from . import serving
-from .models import LIVE_SOURCE, ViewEvent, VisitorViews
+from .models import VisitorViews, live_view_log
 
 logger = logging.getLogger(__name__)
 
@@ -399,13 +399,7 @@ class DatabaseVisitorStore:
                     visitor_id=visitor_id,
                     defaults={"skus": SKU_SEPARATOR.join(skus), "expires_at": expires_at},
                 )
-                ViewEvent.objects.create(
-                    source=LIVE_SOURCE,
-                    session_id=visitor_id,
-                    sku=sku,
-                    viewed_at=viewed_at,
-                    event_id=event_id,
-                )
+                live_view_log(visitor_id, sku, viewed_at, event_id)
         except DatabaseError as exc:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
         return skus
