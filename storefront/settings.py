@@ -53,6 +53,24 @@ MEDIA_URL = "/media/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves what `manage.py collectstatic` gathered into STATIC_ROOT: names hashed by
+# content (cached for ever) and gzip-compressed, by WhiteNoise. Development reads the sources.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Development serves the sources (DEBUG or not, as the benchmarks run); its STATIC_ROOT exists
+# only so that WhiteNoise finds the folder it would serve.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Media (product pictures the sample generates, or a catalog's local images) are served by the
+# shop itself unless CIS_SERVE_MEDIA=false, for a web server or a CDN in front to serve /media/.
+CIS_SERVE_MEDIA = env_bool("CIS_SERVE_MEDIA", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ under any server, DEBUG or not
     "django.contrib.sessions.middleware.SessionMiddleware",
     "personalization.middleware.VisitorMiddleware",
     "django.middleware.common.CommonMiddleware",

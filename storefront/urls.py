@@ -1,9 +1,8 @@
-"""URLs of the shop, the admin and, in development, the media files."""
+"""URLs of the shop, the admin and (unless CIS_SERVE_MEDIA is off) the media files."""
 
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from . import api, views
 
@@ -27,5 +26,6 @@ urlpatterns = [
     path("api/space/analogy/", api.space_analogy, name="api-space-analogy"),
     path("admin/", admin.site.urls),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+if settings.CIS_SERVE_MEDIA:
+    media_prefix = settings.MEDIA_URL.strip("/")
+    urlpatterns += [re_path(rf"^{media_prefix}/(?P<path>.*)$", views.media, name="media")]

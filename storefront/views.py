@@ -7,7 +7,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
+from django.views.static import serve
 
 from catalog.models import Product
 from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS
@@ -284,6 +285,13 @@ def _scored_cards(scored, products, label: str) -> list:
     return [
         (products[key], f"{label} {score:.3f}") for key, score in scored or [] if key in products
     ]
+
+
+@require_safe
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    """A file of MEDIA_ROOT (a product picture), as Django's `serve` sends it: no path outside
+    the folder, a 404 for what is not there, Last-Modified for the browser's cache."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
 def request_is_person_view(request: HttpRequest) -> bool:

@@ -277,6 +277,61 @@ def celery_worker(transactional_db, models_dir, tmp_path):
         redis.Redis.from_url(broker).flushdb()
 
 
+class ShopServer:
+    """`gunicorn storefront.wsgi -w 1` on a free loopback port, on the test database, with the
+    environment of this process (less REDIS_URL and CELERY_BROKER_URL) and `env` added."""
+
+    def __init__(self, folder: Path, env: dict[str, str]):
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        base = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+        base |= {"DATABASE_URL": database_url_of_tests(), "LOG_LEVEL": "WARNING"}
+        command = [sys.executable, "-m", "gunicorn", "storefront.wsgi", "-w", "1",
+                   "-b", f"127.0.0.1:{self.port}"]  # fmt: skip
+        self.log = folder / f"server-{self.port}.log"
+        root = Path(__file__).resolve().parent.parent
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                command, cwd=root, env={**base, **env}, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.get("/api/profile/")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"gunicorn did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+        import http.client
+
+        from factories import BROWSER
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, so nothing may rely on one."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
