@@ -379,7 +379,10 @@ class DatabaseVisitorStore:
 
     def _views(self, visitor_id: str, *, locked: bool = False) -> list[str]:
         rows = VisitorViews.objects.filter(visitor_id=visitor_id, expires_at__gt=timezone.now())
-        if locked:  # two tabs viewing at once: the second waits for the first's row
+        # Two tabs viewing at once: on PostgreSQL the second waits for the first's row; on
+        # SQLite (which locks the whole database) the second may fail "database is locked",
+        # and that view then misses the state (its event is still logged, with a notice).
+        if locked:
             rows = rows.select_for_update()
         try:
             stored = rows.values_list("skus", flat=True).first()

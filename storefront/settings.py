@@ -130,12 +130,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # keeps the database consistent through any crash and spares every commit (each recorded
     # view) an fsync: after a power cut, only the last moments of events can be missing.
     # Connections stay open across requests (opening one costs more than a whole simple query).
-    # IMMEDIATE: a transaction that will write takes the write lock when it begins, so two
-    # that read then write (two tabs recording views of one visitor) wait for each other
-    # instead of the second failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     }
     DATABASES["default"]["CONN_MAX_AGE"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
