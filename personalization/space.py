@@ -65,7 +65,7 @@ def space_model(kind: str = Kind.PRODUCT) -> ActiveModel:
     if kind == Kind.WORD:
         raise SpaceUnavailable(
             "No word model is trained yet: run `python manage.py train_word_embeddings "
-            "CORPUS.txt` to explore words."
+            "--corpus CORPUS.txt` (a text file, a sentence a line) to explore words."
         )
     raise SpaceUnavailable(
         "No product model is trained yet: load sessions and train one (`python manage.py "

@@ -198,3 +198,24 @@ def test_space_unavailable_message_names_the_command(db, models_dir, settings):
     with pytest.raises(SpaceUnavailable, match="train_embeddings"):
         space_map()
     assert json.loads(Client().get("/api/space/session/").content)["error"]
+
+
+@pytest.mark.parametrize("kind", ["word", "product"])
+def test_the_hint_without_a_model_gives_a_command_that_parses(db, settings, kind):
+    """Every command a hint shows is one the shop accepts, arguments included."""
+    import re
+    import shlex
+
+    from django.core.management import load_command_class
+
+    from personalization.space import SpaceUnavailable, space_model
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    with pytest.raises(SpaceUnavailable) as raised:
+        space_model(kind)
+    commands = re.findall(r"`python manage\.py ([^`]+)`", str(raised.value))
+    assert commands
+    for command in commands:
+        name, *arguments = shlex.split(command)
+        parser = load_command_class("personalization", name).create_parser("manage.py", name)
+        parser.parse_args(arguments)  # exits (SystemExit) on a missing or unknown argument
