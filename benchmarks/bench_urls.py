@@ -5,9 +5,8 @@ Selected through benchmarks/bench_settings.py, so the shop itself never serves /
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from django_redis import get_redis_connection
 
-from personalization.state import REDIS_ALIAS
+from personalization.state import redis_client
 from storefront.urls import urlpatterns as shop_urlpatterns
 
 STATE_SIZED = ["RUN-0001", "RUN-0002", "RUN-0003"]  # a visitor's state: a list of 3 SKUs
@@ -22,7 +21,7 @@ def ping_and_read(request: HttpRequest) -> HttpResponse:
     """The trivial view plus one read of a visitor-sized state (LRANGE of a list of 3 SKUs)
     through the visitor store's connection pool: what the one Redis round trip of a
     personalized request costs by itself, the ceiling of its throughput (C)."""
-    client = get_redis_connection(REDIS_ALIAS)
+    client = redis_client()
     if not client.lrange("bench:state", 0, -1):
         client.rpush("bench:state", *STATE_SIZED)
     return HttpResponse(b"pong", content_type="text/plain")

@@ -191,11 +191,11 @@ def breakdown(client, *, rounds: int) -> None:
                 "/api/search/",
                 {"q": "shoes", "personalize": mode},
             )
-    from django_redis import get_redis_connection
+    from personalization.state import redis_client
 
-    redis_client = get_redis_connection("personalization")
+    client_of_redis = redis_client()
     for _ in range(rounds):
-        timed("for scale: one Redis PING round trip", redis_client.ping)
+        timed("for scale: one Redis PING round trip", client_of_redis.ping)
     print(f'\none personalized "shoes" search, step by step (median of {rounds}, ms)')
     for name, values in steps.items():
         print(f"  {name:<42}{statistics.median(values):>8.3f}")

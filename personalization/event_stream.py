@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 from common.db import rows_insert
 
 from .models import LIVE_SOURCE, ViewEvent
-from .state import REDIS_ALIAS, STREAM_KEY
+from .state import STREAM_KEY, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ class Backlog:
     cap: int
 
 
-def _client():
-    from django_redis import get_redis_connection
-
-    return get_redis_connection(REDIS_ALIAS)
-
-
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -79,7 +73,7 @@ def events_drain(*, batch: int | None = None, max_batches: int | None = None) ->
     """Move the stream's entries into the event log, a batch at a time, until it is empty (or
     after `max_batches`): first entries that a dead drainer left pending, then new ones."""
     batch = batch or settings.CIS_EVENT_DRAIN_BATCH
-    client = _client()
+    client = redis_client()
     consumer = consumer_name()
     report = DrainReport()
     started = time.perf_counter()
@@ -163,7 +157,7 @@ def _consumers_forget(client) -> None:
 
 def events_backlog() -> Backlog:
     """What waits in the stream (for the admin and the drain command)."""
-    client = _client()
+    client = redis_client()
     waiting = client.xlen(STREAM_KEY)
     pending = 0
     try:

@@ -274,13 +274,19 @@ return false
 """
 
 
+def redis_client() -> redis.Redis:
+    """The client of the Redis that holds visitors' state and the stream of views: the
+    `personalization` cache alias's connection pool (circuit breaker included)."""
+    from django_redis import get_redis_connection
+
+    return get_redis_connection(REDIS_ALIAS)
+
+
 class RedisVisitorStore:
     """A list per visitor in the Redis of the `personalization` cache alias."""
 
     def __init__(self):
-        from django_redis import get_redis_connection
-
-        self.client: redis.Redis = get_redis_connection(REDIS_ALIAS)
+        self.client = redis_client()
         self.takes_events = settings.CIS_EVENT_STREAM
         self._view_add = self.client.register_script(VIEW_ADD_LUA)  # EVALSHA, loaded once
 
@@ -398,10 +404,8 @@ class DatabaseVisitorStore:
                 skus = [*self._views(visitor_id, locked=True), sku]
                 skus = skus[-settings.CIS_VISITOR_VIEWS_MAX :]
                 expires_at = viewed_at + timedelta(seconds=settings.CIS_VISITOR_TTL)
-                VisitorViews.objects.update_or_create(
-                    visitor_id=visitor_id,
-                    defaults={"skus": SKU_SEPARATOR.join(skus), "expires_at": expires_at},
-                )
+                # An UPDATE of the row just read (an INSERT when there was none): no third query.
+                VisitorViews(visitor_id, SKU_SEPARATOR.join(skus), expires_at).save()
                 live_view_log(visitor_id, sku, viewed_at, event_id)
         except DatabaseError as exc:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
