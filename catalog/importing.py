@@ -23,6 +23,7 @@ from django.utils import timezone
 from common.db import rows_insert
 from common.progress import Progress
 
+from .images import image_is_url, image_problem
 from .models import Product
 from .search import search_index_refresh_on_commit
 
@@ -221,27 +222,7 @@ def _row_check(path: Path, line: int, columns: list[str], fields: list[str]) -> 
     return CatalogRow(line, sku, values["name"], values["target"], values["image"], extra)
 
 
-SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-HTTP_URL = re.compile(r"^https?://[^/?#\s]+", re.IGNORECASE)
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SKU_FORBIDDEN = re.compile(r"[\s/\x00-\x1f\x7f]")
-
-
-def image_problem(image: str) -> str | None:
-    """Why `image` is not an http(s) URL or a safe relative media path, or None if it is."""
-    if not image:
-        return None
-    if CONTROL.search(image):
-        return f"image {image!r} contains a control character"
-    if SCHEME.match(image):
-        if HTTP_URL.match(image):
-            return None
-        return f"image {image!r} is neither an http(s) URL nor a relative path"
-    if image.startswith(("/", "\\")) or "\\" in image:
-        return f"image {image!r} must be a relative path under the media folder, not absolute"
-    if ".." in image.split("/"):
-        return f"image {image!r} must not leave the media folder ('..')"
-    return None
 
 
 def _product_from_row(row: CatalogRow) -> Product:
@@ -258,7 +239,7 @@ def _catalog_images_copy(catalog_dir: Path, rows: list[CatalogRow]) -> int:
         return 0
     copied = 0
     for row in rows:
-        if not row.image or SCHEME.match(row.image):
+        if not row.image or image_is_url(row.image):
             continue
         source = os.path.join(catalog_dir, row.image)
         try:

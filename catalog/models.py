@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.templatetags.static import static
 
+from .images import image_is_url, image_validate
+
 PLACEHOLDER_IMAGE = "img/placeholder.svg"
 
 
@@ -14,7 +16,7 @@ def image_url_for(image: str) -> str:
     the media folder, or "" for the placeholder."""
     if not image:
         return _placeholder_url(settings.STATIC_URL)
-    if image.startswith(("http://", "https://")):
+    if image_is_url(image):
         return image
     return settings.MEDIA_URL + image
 
@@ -31,7 +33,10 @@ class Product(models.Model):
         max_length=64, blank=True, db_index=True, help_text="Audience or category, e.g. women"
     )
     image = models.CharField(
-        max_length=1024, blank=True, help_text="An http(s) URL or a path under the media folder"
+        max_length=1024,
+        blank=True,
+        validators=[image_validate],
+        help_text="An http(s) URL or a path under the media folder",
     )
     extra = models.JSONField(
         default=dict, blank=True, help_text="Optional catalog columns (category, color, price...)"

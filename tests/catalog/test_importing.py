@@ -74,6 +74,12 @@ def test_import_accepts_newline_inside_quoted_field_and_counts_lines(db, write_f
         (HEADER + "A1,Shoe,women,/etc/passwd\n", 2, "not absolute"),
         (HEADER + "A1,Shoe,women,//evil.example/x.png\n", 2, "not absolute"),
         (HEADER + "A1,Shoe,women,../../secret.png\n", 2, "must not leave the media folder"),
+        (
+            HEADER + 'A1,Shoe,women,"https://x.invalid/a.png""onerror=""alert(6)"\n',
+            2,
+            "which a URL may not contain unencoded",
+        ),
+        (HEADER + "A1,Shoe,women,https://user:pw@x.example/a.png\n", 2, "user name or password"),
         (HEADER + "A1,Shoe,women\n", 2, "expected 4 fields like the header, found 3"),
         (HEADER + "A 1,Shoe,women,\n", 2, "contains whitespace"),
         (HEADER + "A1,,women,\n", 2, "empty name"),
