@@ -92,6 +92,8 @@ def _path_problem(image: str, shown: str) -> str | None:
         return f"image {shown} must not leave the media folder ('..')"
     if "" in segments or "." in segments:
         return f"image {shown} has an empty or '.' path segment: write a file's plain path"
+    if any(len(segment.encode("utf-8", "surrogatepass")) > 255 for segment in segments):
+        return f"image {shown} has a file or folder name longer than 255 bytes"
     bad = _first_bad(image, PATH_CHARACTER)
     if bad is not None:
         return (

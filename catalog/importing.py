@@ -6,11 +6,15 @@ transaction: a bad file leaves the catalog exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import re
 import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +75,17 @@ def catalog_import(
     path = Path(path)
     rows = catalog_rows_read(path, progress=progress)
     report = CatalogImportReport(rows=len(rows))
-    report.images_copied = _catalog_images_copy(path.parent, rows)
+    staged = _catalog_images_stage(path, rows)
+    try:
+        _catalog_write(rows, report, prune=prune)
+    except BaseException:
+        staged.discard()
+        raise
+    report.images_copied = staged.commit()
+    return report
+
+
+def _catalog_write(rows: list[CatalogRow], report: CatalogImportReport, *, prune: bool) -> None:
     now = timezone.now()
     with transaction.atomic():
         existing = {
@@ -111,7 +125,6 @@ def catalog_import(
             report.pruned = len(deleted)
         report.changed_skus = [p.sku for p in to_create + to_update]
         search_index_refresh_on_commit(report.changed_skus, deleted)
-    return report
 
 
 def catalog_rows_read(path: Path, *, progress: Progress | None = None) -> list[CatalogRow]:
@@ -157,24 +170,28 @@ def catalog_rows_read(path: Path, *, progress: Progress | None = None) -> list[C
 
 
 def _decoded_lines(path: Path, handle: BinaryIO, progress: Progress | None) -> Iterator[str]:
-    pending = 0
-    for number, raw in enumerate(handle, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CatalogImportError(
-                path, number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"
-            ) from exc
-        if progress is not None:
-            pending += len(raw)
-            if pending >= 1 << 16:
-                progress.update(pending)
-                pending = 0
-        yield text
-    if progress is not None and pending:
-        progress.update(pending)
+    """The file's lines, split where an editor splits them (LF, CRLF, and the CR of old Mac
+    exports), a UTF-8 BOM dropped; a line that is not UTF-8 stops the load at that line."""
+    # Undecodable bytes become lone surrogates here, so they are found line by line.
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    reported = 0
+    for number, line in enumerate(text, start=1):
+        if number == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        bad = NOT_UTF8.search(line)
+        if bad is not None:
+            byte = len(line[: bad.start()].encode("utf-8", "surrogateescape")) + 1
+            raise CatalogImportError(path, number, f"not valid UTF-8 (byte {byte} of the line)")
+        if progress is not None and number % 1024 == 0:
+            position = handle.tell()
+            progress.update(position - reported)
+            reported = position
+        yield line
+    if progress is not None:
+        progress.update(handle.tell() - reported)
+
+
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _header_check(path: Path, header: list[str]) -> list[str]:
@@ -229,33 +246,96 @@ def _product_from_row(row: CatalogRow) -> Product:
     return Product(sku=row.sku, name=row.name, target=row.target, image=row.image, extra=row.extra)
 
 
-def _catalog_images_copy(catalog_dir: Path, rows: list[CatalogRow]) -> int:
-    """Copy relative images that sit beside the CSV into the media folder (new or changed only).
+@dataclass
+class _StagedImages:
+    """Pictures copied beside their place in the media folder under temporary names, moved
+    into place only once the products are written: a refused load leaves the folder as it was."""
+
+    moves: list[tuple[str, str]] = field(default_factory=list)  # (temporary, final)
+    folders: list[str] = field(default_factory=list)  # created for them, outermost first
+
+    def commit(self) -> int:
+        for temporary, final in self.moves:
+            os.replace(temporary, final)
+        return len(self.moves)
+
+    def discard(self) -> None:
+        for temporary, _ in self.moves:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+def _catalog_images_stage(path: Path, rows: list[CatalogRow]) -> _StagedImages:
+    """Copy the relative images that sit beside the CSV (new or changed ones) to temporary
+    names in the media folder; a picture that cannot be copied refuses the load at its line.
 
     This is what lets a folder with `catalog.csv` and `images/` be loaded as it is.
     """
     media_root = Path(settings.MEDIA_ROOT)
-    if catalog_dir.resolve() == media_root.resolve():
-        return 0
-    copied = 0
-    for row in rows:
-        if not row.image or image_is_url(row.image):
-            continue
-        source = os.path.join(catalog_dir, row.image)
-        try:
-            source_stat = os.stat(source)
-        except OSError:
-            continue  # not beside the CSV: expected to be in the media folder already
-        destination = os.path.join(media_root, row.image)
-        try:
-            destination_stat = os.stat(destination)
-            if (destination_stat.st_size, destination_stat.st_mtime_ns) == (
-                source_stat.st_size,
-                source_stat.st_mtime_ns,
-            ):
-                continue
-        except OSError:
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copy2(source, destination)
-        copied += 1
-    return copied
+    staged = _StagedImages()
+    if path.parent.resolve() == media_root.resolve():
+        return staged
+    try:
+        for row in rows:
+            if row.image and not image_is_url(row.image):
+                _image_stage(path, row, media_root, staged)
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def _image_stage(path: Path, row: CatalogRow, media_root: Path, staged: _StagedImages) -> None:
+    source = os.path.join(path.parent, row.image)
+    try:
+        source_stat = os.stat(source)
+    except OSError:
+        return  # not beside the CSV: expected to be in the media folder already
+    if not stat.S_ISREG(source_stat.st_mode):
+        raise CatalogImportError(
+            path, row.line, f"image {row.image!r} beside the file is not a file (a folder?)"
+        )
+    destination = os.path.join(media_root, row.image)
+    try:
+        destination_stat = os.stat(destination)
+    except FileNotFoundError:
+        destination_stat = None
+    except OSError as exc:
+        raise CatalogImportError(
+            path, row.line, f"image {row.image!r} cannot go into the media folder: {exc.strerror}"
+        ) from exc
+    if destination_stat is not None:
+        if not stat.S_ISREG(destination_stat.st_mode):
+            raise CatalogImportError(
+                path, row.line, f"image {row.image!r} is a folder in the media folder"
+            )
+        if (destination_stat.st_size, destination_stat.st_mtime_ns) == (
+            source_stat.st_size,
+            source_stat.st_mtime_ns,
+        ):
+            return
+    if any(final == destination for _, final in staged.moves):
+        return  # two rows, one picture
+    try:
+        folder = os.path.dirname(destination)
+        missing = []
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            staged.folders.append(folder)
+        handle, temporary = tempfile.mkstemp(
+            dir=os.path.dirname(destination), prefix=".", suffix=".partial"
+        )
+        os.close(handle)
+        staged.moves.append((temporary, destination))
+        shutil.copyfile(source, temporary)
+        shutil.copystat(source, temporary)
+    except OSError as exc:
+        raise CatalogImportError(
+            path, row.line, f"image {row.image!r} cannot be copied into the media folder: {exc}"
+        ) from exc

@@ -42,6 +42,15 @@ def test_import_accepts_utf8_bom_and_crlf(db, write_file):
     assert Product.objects.filter(sku="A1").exists()
 
 
+def test_import_accepts_the_cr_line_ends_of_old_mac_exports_and_counts_their_lines(db, write_file):
+    report = catalog_import(write_file("mac.csv", GOOD.replace("\n", "\r")))
+    assert report.created == 3
+    assert Product.objects.get(sku="B2").name == "Men's Rain Jacket, Olive"
+    with pytest.raises(CatalogImportError) as error:
+        catalog_import(write_file("mac-bad.csv", (GOOD + ",Empty sku,men,\n").replace("\n", "\r")))
+    assert (error.value.line, error.value.problem) == (5, "empty sku")
+
+
 def test_import_keeps_extra_columns_as_data(db, write_file):
     path = write_file(
         "extra.csv",
@@ -167,3 +176,53 @@ def test_load_catalog_command_fails_with_file_and_line(db, write_file):
 def test_load_catalog_command_fails_on_missing_file(db, tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("load_catalog", str(tmp_path / "missing.csv"))
+
+
+def media_files(settings):
+    root = settings.MEDIA_ROOT
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_a_folder_named_as_an_image_beside_the_csv_refuses_the_load(loaded, write_file, settings):
+    write_file("shop/images/a1.png", b"\x89PNG a1")
+    (settings.MEDIA_ROOT.parent / "shop" / "images" / "folder.png").mkdir()
+    content = HEADER + "A1,Shoe,women,images/a1.png\nZ9,Boot,men,images/folder.png\n"
+    before = media_files(settings)
+    with pytest.raises(CatalogImportError) as error:
+        catalog_import(write_file("shop/catalog.csv", content))
+    assert (error.value.line, error.value.problem) == (
+        3,
+        "image 'images/folder.png' beside the file is not a file (a folder?)",
+    )
+    assert catalog_snapshot() == loaded
+    assert media_files(settings) == before  # a1.png, copied first, was taken back
+
+
+def test_a_picture_that_cannot_take_its_place_in_media_refuses_the_load(
+    loaded, write_file, settings
+):
+    write_file("shop/images/a1.png", b"\x89PNG a1")
+    write_file("shop/images/b2.png", b"\x89PNG b2")
+    (settings.MEDIA_ROOT / "images" / "b2.png").mkdir(parents=True)  # a folder in its place
+    content = HEADER + "A1,Shoe,women,images/a1.png\nB2,Jacket,men,images/b2.png\n"
+    before = media_files(settings)
+    with pytest.raises(CatalogImportError, match="line 3: image 'images/b2.png' is a folder"):
+        catalog_import(write_file("shop/catalog.csv", content))
+    assert catalog_snapshot() == loaded
+    assert media_files(settings) == before
+
+
+def test_pictures_are_not_moved_into_media_when_the_write_fails(
+    db, write_file, settings, monkeypatch
+):
+    from catalog import importing
+
+    write_file("shop/images/a1.png", b"\x89PNG a1")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(importing, "rows_insert", fail)
+    with pytest.raises(RuntimeError):
+        catalog_import(write_file("shop/catalog.csv", HEADER + "A1,Shoe,women,images/a1.png\n"))
+    assert media_files(settings) == []
