@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,13 @@ from catalog.models import Product
 from common.db import rows_insert
 from common.progress import Progress
 
-from .engine.sessions_file import LineProblem, sessions_file_parse
+from .engine.sessions_file import CONTROL, LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent, live_view_log
 from .selectors import sessions_iterate
 from .state import UNAVAILABLE, Visitor, VisitorState, VisitorStateUnavailable, view_add
 
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
+UNDECODABLE = re.compile("[\ud800-\udfff]")
 INSERT_BATCH = 20_000
 EVENT_COLUMNS = ["source", "session_id", "sku", "viewed_at"]
 
@@ -96,6 +98,12 @@ def sessions_import(
         raise SessionImportError(f"the source label {LIVE_SOURCE!r} is reserved for live views")
     if len(source) > SOURCE_MAX:
         raise SessionImportError(f"the source label is longer than {SOURCE_MAX} characters")
+    if CONTROL.search(source):
+        raise SessionImportError(f"the source label {source!r} contains a control character")
+    if UNDECODABLE.search(source):  # bytes of a file name or argument that were not UTF-8
+        raise SessionImportError(
+            f"the source label {source!r} is not valid UTF-8; name one with --source"
+        )
     try:
         handle = path.open("rb")
     except OSError as exc:

@@ -3,6 +3,7 @@ SKUs viewed in order (the seed's format, also used by public click-log benchmark
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from common.progress import Progress
 
 SESSION_ID_MAX = 128
 SKU_MAX = 64
+# A NUL cannot be stored by PostgreSQL, and no id or SKU holds a control character on purpose.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def sessions_file_parse(
     """
     first_line_of: dict[str, int] = {}
     pending = 0
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(_lines(handle), start=1):
         if progress is not None:
             pending += len(raw)
             if pending >= 1 << 16:
@@ -55,6 +58,15 @@ def sessions_file_parse(
             yield parsed
     if progress is not None and pending:
         progress.update(pending)
+
+
+def _lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, split at LF, CRLF and the lone CR of old Mac exports."""
+    for raw in handle:
+        if b"\r" in raw:
+            yield from raw.splitlines(keepends=True)
+        else:
+            yield raw
 
 
 def sessions_file_read(path: Path) -> list[SessionLine]:
@@ -97,6 +109,11 @@ def _line_parse(
     too_long = next((sku for sku in skus if len(sku) > SKU_MAX), None)
     if too_long is not None:
         return LineProblem(number, f"sku {too_long[:20]!r}... longer than {SKU_MAX}")
+    if CONTROL.search(session_id):
+        return LineProblem(number, "control character in the session id")
+    bad = next((sku for sku in skus if CONTROL.search(sku)), None)
+    if bad is not None:
+        return LineProblem(number, f"control character in sku {bad[:20]!r}")
     if session_id in first_line_of:
         return LineProblem(
             number, f"session id {session_id!r} repeats line {first_line_of[session_id]}"

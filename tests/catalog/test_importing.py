@@ -226,3 +226,16 @@ def test_pictures_are_not_moved_into_media_when_the_write_fails(
     with pytest.raises(RuntimeError):
         catalog_import(write_file("shop/catalog.csv", HEADER + "A1,Shoe,women,images/a1.png\n"))
     assert media_files(settings) == []
+
+
+def test_progress_is_advanced_by_every_byte_read(db, write_file):
+    class Bar:  # the shape of a tqdm bar
+        n = 0
+
+        def update(self, n=1):
+            self.n += n
+
+    content = HEADER + "".join(f"S{i},Shoe {i},men,\n" for i in range(5000))
+    bar = Bar()
+    catalog_import(write_file("big.csv", content), progress=bar)
+    assert bar.n == len(content.encode())

@@ -161,3 +161,17 @@ def test_export_and_remove_commands(products, write_file, tmp_path):
     assert ViewEvent.objects.count() == 0
     with pytest.raises(CommandError, match="no events with source"):
         call_command("remove_sessions", "s.txt")
+
+
+def test_a_source_label_with_a_control_character_is_refused(products, write_file):
+    with pytest.raises(SessionImportError, match="control character"):
+        sessions_import(write_file("a.txt", "s1\tRUN-1\n"), source="shop\x00")
+    assert ViewEvent.objects.count() == 0
+
+
+def test_a_file_name_that_is_not_utf8_needs_a_source_label(products, tmp_path):
+    path = tmp_path / b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # as argv gives it
+    path.write_text("s1\tRUN-1\n")
+    with pytest.raises(SessionImportError, match="not valid UTF-8; name one with --source"):
+        sessions_import(path)
+    assert sessions_import(path, source="cafe").events == 1

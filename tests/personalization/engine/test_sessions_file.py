@@ -55,3 +55,22 @@ def test_reading_a_file_stops_at_the_first_problem_naming_file_and_line(tmp_path
         sessions_file_read(path)
     path.write_bytes(b"s1\tA\tB\n")
     assert sessions_file_read(path) == [SessionLine(1, "s1", ["A", "B"])]
+
+
+def test_old_mac_line_ends_split_sessions_as_editors_show_them():
+    assert parsed(b"s1\tA\rs2\tB\r\rs3\tC\r\ns4\tD") == [
+        SessionLine(1, "s1", ["A"]),
+        SessionLine(2, "s2", ["B"]),
+        SessionLine(4, "s3", ["C"]),
+        SessionLine(5, "s4", ["D"]),
+    ]
+
+
+def test_control_characters_in_ids_and_skus_are_problems():
+    # A NUL cannot be stored by PostgreSQL; the others hide in a terminal or a page.
+    assert parsed(b"s\x00\tA\ns2\tA\x1b[31m\ns3\tB\x7f\ns4\tC\n") == [
+        LineProblem(1, "control character in the session id"),
+        LineProblem(2, "control character in sku 'A\\x1b[31m'"),
+        LineProblem(3, "control character in sku 'B\\x7f'"),
+        SessionLine(4, "s4", ["C"]),
+    ]
