@@ -4,8 +4,8 @@ import re
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
@@ -83,8 +83,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def target_listing(request: HttpRequest, target: str) -> HttpResponse:
     category = request.GET.get("category", "")
     products = products_for_target(target, category=category)
-    if not products.exists() and not category:
-        get_object_or_404(Product, target=target)  # an unknown target is a 404
+    if not category and not products.exists():
+        return page_not_found(request, f"Nothing in the shop is for “{target}”.")
     page = Paginator(products, settings.CIS_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = categories_for_target(target)
     return render(
@@ -101,7 +101,9 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
-    product = get_object_or_404(Product, sku=sku)
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        return page_not_found(request, f"No product “{sku}” in the catalog.")
     if request_is_person_view(request):
         tracked = product_view_track(request.visitor, product.sku)
         state, notices = tracked.state, tracked.notices
@@ -168,8 +170,15 @@ def search(request: HttpRequest) -> HttpResponse:
 def persona(request: HttpRequest, slug: str) -> HttpResponse:
     """Browse as a persona: the visitor's state replaced by the persona's views."""
     if persona_browse(request.visitor, slug) is None:
-        raise Http404(f"no persona {slug!r}")
+        return page_not_found(request, f"No persona “{slug}”.")
     return redirect(_back(request))
+
+
+def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
+    """The shop's own 404 page, returned rather than raised: with DEBUG on (the demo), a raised
+    Http404 shows Django's debug page, and a visitor following a link to a product that left
+    the catalog should still see the shop."""
+    return render(request, "404.html", {"missing": missing}, status=404)
 
 
 @require_POST
