@@ -36,8 +36,9 @@ def test_production_serves_static_and_media_files(transactional_db, model, model
     assert collected.returncode == 0, collected.stderr[-2000:]
     server = ShopServer(tmp_path, env)
     try:
-        status, _, body = server.get("/")
+        status, headers, body = server.get("/")
         assert status == 200
+        assert "script-src 'self';" in headers["Content-Security-Policy"] + ";"
         stylesheet = re.search(rb'href="(/static/css/shop\.[0-9a-f]{12}\.css)"', body)
         assert stylesheet, body[:1500]  # a name hashed by content: cached for ever
         status, headers, css = server.get(stylesheet.group(1).decode())
@@ -53,6 +54,8 @@ def test_production_serves_static_and_media_files(transactional_db, model, model
         assert status == 200 and picture == PNG and headers["Content-Type"] == "image/png"
         assert server.get("/media/../data/db.sqlite3")[0] == 400  # outside the folder: refused
         assert server.get("/media/images/none.png")[0] == 404
+        status, headers, body = server.get("/products/NOPE/")
+        assert status == 404 and b"Lost in space" in body and "Content-Security-Policy" in headers
     finally:
         server.kill()
 
