@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from factories import BROWSER, SHOP_VECTORS, version_make
 
 from catalog.models import Product
+from personalization.affinity import affinity_forget
 from personalization.models import EmbeddingVersion
 from personalization.versions import version_activate
 
@@ -32,6 +33,9 @@ def hostile_mapped_shop(shop, models_dir, settings):
     Product.objects.filter(sku="RUN-2").update(name=HOSTILE_NAME, target="<b>men</b>")
     Product.objects.filter(sku="RUN-1").update(image="http://127.0.0.1:9/gone.png")
     User.objects.create_superuser("staff", password="a-long-staff-password")
+    affinity_forget()
+    yield
+    affinity_forget()  # the process keeps each version's targets: not these for the next test
 
 
 def test_every_page_works_under_the_policy_without_a_violation(

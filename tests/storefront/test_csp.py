@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog.models import Product
+from personalization.affinity import affinity_forget
 from personalization.models import EmbeddingVersion
 
 HOSTILE_NAME = '"><img src=x onerror="alert(1)"><script>alert(2)</script><style>*{}</style>'
@@ -54,7 +55,9 @@ def hostile_shop(shop, model):
     Product.objects.filter(sku="RUN-2").update(
         name=HOSTILE_NAME, target="<b>men</b>", extra={"category": "</style><script>x()</script>"}
     )
-    return shop
+    affinity_forget()
+    yield shop
+    affinity_forget()  # the process keeps each version's categories: not these for the next test
 
 
 @pytest.fixture
