@@ -78,14 +78,15 @@ def test_hostile_sessions_import_or_change_nothing(
         except SessionImportError as error:
             event("refused: " + ("--strict" if "--strict" in str(error) else "label"))
             assert log_snapshot() == before
-            label_bad = source == LIVE_SOURCE or len(source) > SOURCE_MAX
-            label_bad |= bool(re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", source))
+            label = source or path.name  # no label: the file's name
+            label_bad = label == LIVE_SOURCE or len(label) > SOURCE_MAX
+            label_bad |= bool(re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", label))
             assert label_bad or strict
             lines = re.findall(r"^(.*), line (\d+): ", str(error), re.MULTILINE)
             assert label_bad or (lines and all(name == str(path) for name, _ in lines))
         else:
             event(f"imported: {report.sessions} sessions, {len(report.problems)} problems")
-            imported_as_reported(path, report, source, before, strict, unknown)
+            imported_as_reported(path, report, source or path.name, before, strict, unknown)
         transaction.set_rollback(True)
 
 
