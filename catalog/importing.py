@@ -178,10 +178,11 @@ def _decoded_lines(path: Path, handle: BinaryIO, progress: Progress | None) -> I
     for number, line in enumerate(text, start=1):
         if number == 1 and line.startswith("\ufeff"):
             line = line[1:]
-        bad = NOT_UTF8.search(line)
+        bad = NOT_TEXT.search(line)
         if bad is not None:
             byte = len(line[: bad.start()].encode("utf-8", "surrogateescape")) + 1
-            raise CatalogImportError(path, number, f"not valid UTF-8 (byte {byte} of the line)")
+            problem = "not valid UTF-8" if bad.group() != "\x00" else "a NUL character"
+            raise CatalogImportError(path, number, f"{problem} (byte {byte} of the line)")
         if progress is not None and number % 1024 == 0:
             position = handle.tell()
             progress.update(position - reported)
@@ -191,7 +192,8 @@ def _decoded_lines(path: Path, handle: BinaryIO, progress: Progress | None) -> I
         progress.update(handle.tell() - reported)
 
 
-NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# Undecodable bytes, and NUL, which the csv module reads but PostgreSQL cannot store.
+NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
 
 
 def _header_check(path: Path, header: list[str]) -> list[str]:

@@ -115,6 +115,18 @@ def test_import_rejects_undecodable_line_and_keeps_database(loaded, write_file):
     assert catalog_snapshot() == loaded
 
 
+def test_import_rejects_a_nul_anywhere_and_keeps_database(loaded, write_file):
+    # Python's csv module reads a NUL; PostgreSQL can store it neither in text nor in JSON.
+    for content, line in [
+        (HEADER + "A1,Sh\x00oe,women,\n", 2),
+        ("sku,name,target,image,col\x00\nA1,Shoe,women,,x\n", 1),
+    ]:
+        with pytest.raises(CatalogImportError) as error:
+            catalog_import(write_file("nul.csv", content))
+        assert error.value.line == line and error.value.problem.startswith("a NUL character")
+        assert catalog_snapshot() == loaded
+
+
 def test_failed_import_changes_nothing_even_when_the_error_is_late(loaded, write_file):
     """Good rows before the bad one (an update and a new product) must not be written."""
     content = HEADER + "A1,Renamed Shoe,women,\nZ9,New Product,men,\nZ9,Twice,men,\n"
