@@ -115,7 +115,6 @@ def shop_folder(db, tmp_path, settings, write_file):
     return folder, pristine
 
 
-@pytest.mark.slow  # 1,000 files: some 15 s
 @HOSTILE_SETTINGS
 @given(content=catalog_files(), prune=st.booleans())
 def test_hostile_catalog_loads_whole_or_changes_nothing(shop_folder, settings, content, prune):

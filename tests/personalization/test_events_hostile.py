@@ -63,7 +63,6 @@ def view_log(products, write_file):
         )
 
 
-@pytest.mark.slow  # 1,000 files: some 15 s
 @HOSTILE_SETTINGS
 @given(content=sessions_files(), source=SOURCES, strict=st.booleans(), unknown=st.booleans())
 def test_hostile_sessions_import_or_change_nothing(
