@@ -171,7 +171,7 @@ def catalog_rows_read(path: Path, *, progress: Progress | None = None) -> list[C
 
 def _decoded_lines(path: Path, handle: BinaryIO, progress: Progress | None) -> Iterator[str]:
     """The file's lines, split where an editor splits them (LF, CRLF, and the CR of old Mac
-    exports), a UTF-8 BOM dropped; a line that is not UTF-8 stops the load at that line."""
+    exports), a UTF-8 BOM dropped; a line that is not UTF-8, or holds a NUL, stops the load."""
     # Undecodable bytes become lone surrogates here, so they are found line by line.
     text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
     reported = 0
