@@ -20,7 +20,14 @@ PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # A media path is a file name: letters and digits of any script, and - _ . ~ + , = @ ( ) !
 # No '%', '?', '#' or ':': the file on disk and the URL that serves it would disagree.
 PATH_CHARACTER = re.compile(r"[\w\-.~+,=@()!/]")
-DANGEROUS = set("\"'<>`\\")
+URL_CHARACTERS = re.compile(URL_CHARACTER.pattern + "*")
+PATH_CHARACTERS = re.compile(PATH_CHARACTER.pattern + "*")
+# C0, DEL and C1 controls, the Unicode format characters that reorder or hide text
+# (bidirectional overrides, zero-width joiners, the BOM) and lone surrogates.
+CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+CONTROL_OR_SPACE = re.compile(f"{CONTROL.pattern}|\\s")
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -29,11 +36,11 @@ def image_problem(image: str) -> str | None:
     if not image:
         return None
     shown = repr(image if len(image) <= 80 else image[:80] + "...")
-    for character in image:
-        if _is_control(character):
-            return f"image {shown} contains a control character ({_code(character)})"
-        if character.isspace():
-            return f"image {shown} contains whitespace ({_code(character)}): percent-encode it"
+    odd = CONTROL_OR_SPACE.search(image)
+    if odd is not None:
+        if odd.group().isspace() and not _is_control(odd.group()):
+            return f"image {shown} contains whitespace ({_code(odd.group())}): percent-encode it"
+        return f"image {shown} contains a control character ({_code(odd.group())})"
     if SCHEME.match(image):
         scheme = image.split(":", 1)[0].lower()
         if scheme not in ("http", "https") or not image[len(scheme) + 1 :].startswith("//"):
@@ -57,7 +64,7 @@ def image_is_url(image: str) -> bool:
 
 
 def _url_problem(image: str, shown: str) -> str | None:
-    bad = _first_bad(image, URL_CHARACTER)
+    bad = None if URL_CHARACTERS.fullmatch(image) else _first_bad(image, URL_CHARACTER)
     if bad is not None:
         if not bad.isascii():
             return (
@@ -94,7 +101,7 @@ def _path_problem(image: str, shown: str) -> str | None:
         return f"image {shown} has an empty or '.' path segment: write a file's plain path"
     if any(len(segment.encode("utf-8", "surrogatepass")) > 255 for segment in segments):
         return f"image {shown} has a file or folder name longer than 255 bytes"
-    bad = _first_bad(image, PATH_CHARACTER)
+    bad = None if PATH_CHARACTERS.fullmatch(image) else _first_bad(image, PATH_CHARACTER)
     if bad is not None:
         return (
             f"image {shown} contains {bad!r}: a media path may hold letters, digits, '/' "
@@ -108,18 +115,7 @@ def _first_bad(text: str, allowed: re.Pattern) -> str | None:
 
 
 def _is_control(character: str) -> bool:
-    code = ord(character)
-    # C0, DEL and C1 controls, and the Unicode format characters that reorder or hide text
-    # (bidirectional overrides, zero-width joiners) and lone surrogates.
-    return (
-        code < 0x20
-        or 0x7F <= code < 0xA0
-        or 0x200B <= code <= 0x200F
-        or 0x202A <= code <= 0x202E
-        or 0x2066 <= code <= 0x2069
-        or 0xD800 <= code <= 0xDFFF
-        or code == 0xFEFF
-    )
+    return CONTROL.fullmatch(character) is not None
 
 
 def _code(character: str) -> str:
