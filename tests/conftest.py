@@ -122,7 +122,7 @@ def model(shop, models_dir, settings):
 @pytest.fixture(scope="session")
 def redis_server(request):
     """The suite's own `redis-server` (pytest-redis's `redis_proc`: a free port, a temporary
-    folder, nothing persisted), started once, so that no test touches the Redis of the machine,
+    folder), started once, so that no test touches the Redis of the machine,
     which may hold someone's data. Skipped when redis-server is not installed (failed under CI)."""
     if not shutil.which("redis-server"):
         unavailable("redis-server is not installed (apt-get install redis-server)")
