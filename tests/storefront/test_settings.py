@@ -84,3 +84,16 @@ def test_unknown_django_env_is_refused():
     result = manage("check", DJANGO_ENV="staging")
     assert result.returncode != 0
     assert "DJANGO_ENV must be development or production" in result.stderr
+
+
+def test_time_limits_are_checked_at_start_up():
+    result = manage("check", CELERY_TASK_SOFT_TIME_LIMIT="4000", CELERY_TASK_TIME_LIMIT="3900")
+    assert result.returncode != 0
+    assert "CELERY_TASK_SOFT_TIME_LIMIT (4000 s) must be positive and below" in result.stderr
+    result = manage("check", CIS_TRAINING_HEARTBEAT_SECONDS="30", CIS_TRAINING_STALE_SECONDS="60")
+    assert result.returncode != 0
+    assert "at least three heartbeats" in result.stderr
+    assert (
+        manage("check", CELERY_TASK_SOFT_TIME_LIMIT="600", CELERY_TASK_TIME_LIMIT="700").returncode
+        == 0
+    )
