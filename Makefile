@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 
 demo: $(INSTALLED)
 	$(PY) manage.py demo_setup
-	$(PY) manage.py runserver $(HOST)
+	$(PY) manage.py demo_serve $(HOST)
 
 test: $(INSTALLED)
 	$(PY) -m pytest

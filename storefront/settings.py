@@ -182,7 +182,7 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"  # unused (eager); a host, or kombu warns
 CELERY_TASK_SOFT_TIME_LIMIT = int(env_str("CELERY_TASK_SOFT_TIME_LIMIT") or 3600)
 CELERY_TASK_TIME_LIMIT = int(env_str("CELERY_TASK_TIME_LIMIT") or 3900)
 if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
@@ -200,6 +200,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "write_timeout": CIS_BROKER_TIMEOUT,
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,  # Redis: redeliver only the dead's
 }
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: folders as the broker, for one machine with no broker
+    # server (`make demo` runs a worker on it, so Retrain returns at once).
+    _broker_dir = DATA_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+    }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker reserves no training it cannot start
 # A training's worker writes a heartbeat on its version every CIS_TRAINING_HEARTBEAT_SECONDS;
 # a version silent for CIS_TRAINING_STALE_SECONDS lost its worker and is marked failed by the
