@@ -213,6 +213,7 @@ def test_compose_starts_each_service_once_what_it_needs_is_ready():
         if name != "init":
             expected["init"] = "service_completed_successfully"
         assert needs == expected, name
+        assert service["init"] is True, name  # SIGTERM reaches the process, not a deaf PID 1
     assert services["init"]["restart"] == "no"
     assert "demo_setup" in " ".join(services["init"]["command"])
     # Plain http, so published on this machine's loopback only (a TLS proxy serves others).
