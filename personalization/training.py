@@ -39,6 +39,7 @@ from .versions import (
     version_activate,
     version_epoch_record,
     version_fail,
+    version_heartbeat,
     version_phase,
     version_start,
     version_succeed,
@@ -82,16 +83,21 @@ def version_train(
     *,
     activate: bool | None = None,
     on_epoch: EpochCallback | None = None,
+    worker: str = "",
 ) -> EmbeddingVersion:
     """Train the queued version `version_id` with `pipeline`, save its model atomically, record
-    the results, and activate it when `activation_due` says so."""
-    version = version_start(version_id)
+    the results, and activate it when `activation_due` says so. `worker` names the Celery worker
+    that trains it; its heartbeat on the version tells the others that it is alive."""
+    version = version_start(version_id, worker=worker)
     models_dir = Path(settings.CIS_MODELS_DIR)
     destination = models_dir / version.kind / f"v{version.pk}"
     clock = PhaseClock(version)
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work:
+        with (
+            version_heartbeat(version),
+            tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work,
+        ):
             model = Path(work) / MODEL_FOLDER
             results = pipeline(
                 version, model, clock, partial(version_epoch_record, version, on_epoch)
@@ -117,7 +123,11 @@ def version_train(
 
 
 def embeddings_train(
-    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
+    version_id: int,
+    *,
+    activate: bool | None = None,
+    on_epoch: EpochCallback | None = None,
+    worker: str = "",
 ) -> EmbeddingVersion:
     """Train the queued product version `version_id`, evaluate it, save it, maybe activate it.
 
@@ -125,7 +135,9 @@ def embeddings_train(
     version's (or when nothing is active); True activates whenever training succeeds; False
     never.
     """
-    return version_train(version_id, product_pipeline, activate=activate, on_epoch=on_epoch)
+    return version_train(
+        version_id, product_pipeline, activate=activate, on_epoch=on_epoch, worker=worker
+    )
 
 
 def word_embeddings_train(

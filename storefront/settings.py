@@ -171,7 +171,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-# Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set.
+# Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set. Every broker
+# call is bounded (connect, read, write: Redis and AMQP alike), so a hung broker costs a request
+# 2 s and the clear message, not gunicorn's timeout. A training is acknowledged when it ends
+# (acks_late), so a worker that dies before starting one leaves it to the next; the Redis
+# transport's visibility timeout outlasts the hard time limit, or Redis would hand a training
+# still running to a second worker.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -180,7 +185,33 @@ if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 CELERY_TASK_SOFT_TIME_LIMIT = int(env_str("CELERY_TASK_SOFT_TIME_LIMIT") or 3600)
 CELERY_TASK_TIME_LIMIT = int(env_str("CELERY_TASK_TIME_LIMIT") or 3900)
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s) must be positive and "
+        f"below CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s): the soft limit lets a "
+        f"training record its failure before the hard one kills it"
+    )
+CIS_BROKER_TIMEOUT = float(env_str("CIS_BROKER_TIMEOUT") or 2)
+CELERY_BROKER_CONNECTION_TIMEOUT = CIS_BROKER_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CIS_BROKER_TIMEOUT,  # Redis
+    "socket_timeout": CIS_BROKER_TIMEOUT,
+    "read_timeout": CIS_BROKER_TIMEOUT,  # AMQP
+    "write_timeout": CIS_BROKER_TIMEOUT,
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,  # Redis: redeliver only the dead's
+}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker reserves no training it cannot start
+# A training's worker writes a heartbeat on its version every CIS_TRAINING_HEARTBEAT_SECONDS;
+# a version silent for CIS_TRAINING_STALE_SECONDS lost its worker and is marked failed by the
+# next worker to start or by beat's check every CIS_TRAINING_CHECK_SECONDS.
+CIS_TRAINING_HEARTBEAT_SECONDS = float(env_str("CIS_TRAINING_HEARTBEAT_SECONDS") or 10)
+CIS_TRAINING_STALE_SECONDS = float(env_str("CIS_TRAINING_STALE_SECONDS") or 60)
+CIS_TRAINING_CHECK_SECONDS = float(env_str("CIS_TRAINING_CHECK_SECONDS") or 30)
+if CIS_TRAINING_STALE_SECONDS < 3 * CIS_TRAINING_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "CIS_TRAINING_STALE_SECONDS must be at least three heartbeats "
+        f"(3 x CIS_TRAINING_HEARTBEAT_SECONDS = {3 * CIS_TRAINING_HEARTBEAT_SECONDS:g} s)"
+    )
 
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND") or "embedded"
@@ -212,7 +243,13 @@ CIS_HOLDOUT_SHARE = float(env_str("CIS_HOLDOUT_SHARE") or 0.1)
 CIS_EVAL_K = int(env_str("CIS_EVAL_K") or 20)
 CIS_ACTIVATION_TOLERANCE = float(env_str("CIS_ACTIVATION_TOLERANCE") or 0.0)
 CIS_RETRAIN_CRON = env_str("CIS_RETRAIN_CRON", "30 3 * * *")  # empty: no scheduled retraining
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "fail-stale-trainings": {
+        "task": "personalization.tasks.trainings_stale_check",
+        "schedule": CIS_TRAINING_CHECK_SECONDS,
+        "options": {"expires": CIS_TRAINING_CHECK_SECONDS},
+    }
+}
 if CIS_RETRAIN_CRON:
     from celery.schedules import crontab
 

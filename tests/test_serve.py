@@ -1,5 +1,5 @@
 """`make serve` runs the shop as production does, on this machine: it prepares the shop, then
-gunicorn, a Celery worker, beat and the stream's drainer serve it against the local Redis, and
+gunicorn, a Celery worker, beat and the stream's drainer serve it against a Redis, and
 Ctrl-C stops them all, leaving no process behind."""
 
 import http.client
@@ -12,12 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
-    celery_broker_ready,
-    celery_configured,
-    database_url_of_tests,
-    http_get,
-)
+from conftest import celery_configured, database_url_of_tests, http_get
 from factories import BROWSER, FAST
 
 from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
@@ -31,9 +26,9 @@ Status = EmbeddingVersion.Status
 
 
 def test_make_serve_runs_the_procfile_and_stops_it_whole(
-    transactional_db, redis_url, models_dir, tmp_path
+    transactional_db, redis_url, celery_broker, models_dir, tmp_path
 ):
-    broker = celery_broker_ready()
+    broker = celery_broker
     data = tmp_path / "data"
     products = products_generate(150, seed=5)
     # Where demo_setup looks for the sample shop, so `make serve` loads this small one.

@@ -124,3 +124,16 @@ def test_beat_drains_the_stream_unless_a_drainer_process_does():
     assert "'drain-events'" in beat.stdout and "'retrain-embeddings'" in beat.stdout
     drainer = manage("shell", "-v", "0", "-c", show, **stream, CIS_EVENT_DRAIN_BEAT="false")
     assert "'drain-events'" not in drainer.stdout and "'retrain-embeddings'" in drainer.stdout
+
+
+def test_time_limits_are_checked_at_start_up():
+    result = manage("check", CELERY_TASK_SOFT_TIME_LIMIT="4000", CELERY_TASK_TIME_LIMIT="3900")
+    assert result.returncode != 0
+    assert "CELERY_TASK_SOFT_TIME_LIMIT (4000 s) must be positive and below" in result.stderr
+    result = manage("check", CIS_TRAINING_HEARTBEAT_SECONDS="30", CIS_TRAINING_STALE_SECONDS="60")
+    assert result.returncode != 0
+    assert "at least three heartbeats" in result.stderr
+    assert (
+        manage("check", CELERY_TASK_SOFT_TIME_LIMIT="600", CELERY_TASK_TIME_LIMIT="700").returncode
+        == 0
+    )
