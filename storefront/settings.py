@@ -308,7 +308,10 @@ if CIS_VISITOR_STORE == "database":
         "task": "personalization.tasks.visitor_states_expire",
         "schedule": 24 * 3600,
     }
-if CIS_EVENT_STREAM:
+# Beat drains the stream through the worker, unless a `drain_events --follow` process does
+# (docker-compose.yml and the Procfile run one, so a training never holds a drain up).
+CIS_EVENT_DRAIN_BEAT = env_bool("CIS_EVENT_DRAIN_BEAT", True)
+if CIS_EVENT_STREAM and CIS_EVENT_DRAIN_BEAT:
     CELERY_BEAT_SCHEDULE["drain-events"] = {
         "task": "personalization.tasks.events_drain_scheduled",
         "schedule": CIS_EVENT_DRAIN_SECONDS,
@@ -349,10 +352,21 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Production hardening (what `manage.py check --deploy` asks for).
+# Production hardening (what `manage.py check --deploy` asks for). gunicorn speaks plain http:
+# TLS ends at a proxy in front, which says so in X-Forwarded-Proto. CIS_HTTPS_REDIRECT says who
+# sends plain-http visitors to https: the shop (`shop`), or that proxy (`proxy`), in which case
+# the shop does not redirect and the deploy check's W008 (whose advice is exactly such a proxy)
+# is silenced. docker-compose.yml and `make serve` say `proxy`: in a deployment the proxy sits in
+# front of them; on one's own machine, http://localhost is a secure origin to browsers, so the
+# Secure cookies below still work there.
+CIS_HTTPS_REDIRECT = env_str("CIS_HTTPS_REDIRECT") or "shop"
+if CIS_HTTPS_REDIRECT not in {"shop", "proxy"}:
+    raise ImproperlyConfigured(
+        f"CIS_HTTPS_REDIRECT must be shop or proxy, not {CIS_HTTPS_REDIRECT!r}"
+    )
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = CIS_HTTPS_REDIRECT == "shop"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(env_str("SECURE_HSTS_SECONDS") or 3600)
@@ -360,6 +374,8 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     # Preloading is a commitment for every subdomain, so it is opt-in and not a deploy warning.
     SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+    if CIS_HTTPS_REDIRECT == "proxy":
+        SILENCED_SYSTEM_CHECKS.append("security.W008")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {

@@ -276,6 +276,23 @@ def celery_worker(transactional_db, models_dir, tmp_path, celery_broker):
         celery_worker_stop(worker)
 
 
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict, bytes]:
+    """GET a path of a server on this machine as a browser would: (status, headers, body)."""
+    import http.client
+
+    from factories import BROWSER
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
 class ShopServer:
     """`gunicorn storefront.wsgi -w 1` on a free loopback port, on the test database, with the
     environment of this process (less REDIS_URL and CELERY_BROKER_URL) and `env` added."""
@@ -312,17 +329,7 @@ class ShopServer:
             time.sleep(0.1)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
-        import http.client
-
-        from factories import BROWSER
-
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
-            response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            connection.close()
+        return http_get(self.port, path, headers)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye, so nothing may rely on one."""
