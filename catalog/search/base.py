@@ -153,12 +153,10 @@ class IndexState:
         return None
 
     def as_json(self) -> dict:
-        return {
-            "catalog": self.catalog,
-            "version": self.version,
-            "ahead": list(self.ahead),
-            "vectors": self.vectors,
-        }
+        data = {"catalog": self.catalog, "version": self.version, "ahead": list(self.ahead)}
+        if self.vectors is not None:  # (no nulls: Elasticsearch's _meta holds it too)
+            data["vectors"] = self.vectors
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> IndexState:
