@@ -410,11 +410,14 @@ def _index_check(
             return SearchIndexCheck(name, WAITING, behind)
     if behind is None:
         return SearchIndexCheck(name, CURRENT)
-    logger.warning("The %s search index is stale (%s): rebuilding it", name, behind)
+    # A first build is routine; an index found behind is worth a warning.
+    level = logging.INFO if held is None else logging.WARNING
+    logger.log(level, "The %s search index is stale (%s): rebuilding it", name, behind)
     report = search_index_rebuild(backend=name, vectors=vectors)
-    logger.warning(
-        "Rebuilt the %s search index: %s products in %.1f s", name, report.products, report.seconds
-    )
+    logger.log(
+        level, "Rebuilt the %s search index: %s products in %.1f s", name, report.products,
+        report.seconds,
+    )  # fmt: skip
     return SearchIndexCheck(name, REBUILT, behind, report)
 
 

@@ -223,8 +223,8 @@ class CoveoSearch:
                 )
                 if record is not None:
                     held = IndexState.from_json(record.state)
-                    if held.applied(change) != held:
-                        record.state = held.applied(change).as_json()
+                    if (now := held.applied(change)) != held:
+                        record.state = now.as_json()
                         record.save(update_fields=["state", "updated_at"])
 
     def index_state(self) -> IndexState | None:

@@ -7,8 +7,8 @@ Elasticsearch only inside a `multi_match` query, which analyzes text and parses 
 
 Each concrete index records the catalog state it holds (`IndexState`: the catalog version and
 the model its vectors come from) in its mapping's `_meta`: set when it is created, and after
-each update to the index itself (not the alias, so that an update racing a rebuild lands in,
-and is recorded by, the index it read the state of).
+each update, by the index the alias pointed to before and still points to after it (an update
+that raced a rebuild's swap records nothing: the new index keeps the state it was built with).
 
 ELASTICSEARCH_RERANK="server" re-scores the top `limit` text matches inside Elasticsearch by
 cosine similarity to the session vector (a `rescore` with `script_score` over the
@@ -204,22 +204,23 @@ class ElasticsearchSearch:
                     f"the alias {self.alias} does not exist yet: "
                     "run index_catalog --backend elasticsearch"
                 )
-            # The index behind the alias now: written and recorded, whatever a rebuild does.
             indices = alias_indices(client, self.alias)
-            index = indices[0] if len(indices) == 1 else self.alias
-            mappings = client.indices.get_mapping(index=index).body
+            mappings = client.indices.get_mapping(index=self.alias).body
             if vectors is not None and not _has_embedding(mappings):
                 vectors = None  # built without vectors: the strict mapping would refuse them
-            deletions = ({"_op_type": "delete", "_index": index, "_id": s} for s in deleted_skus)
+            deletions = (
+                {"_op_type": "delete", "_index": self.alias, "_id": s} for s in deleted_skus
+            )
             bulk(
                 client,
-                chain(bulk_actions(products, index=index, vectors=vectors), deletions),
+                chain(bulk_actions(products, index=self.alias, vectors=vectors), deletions),
                 chunk_size=BULK_CHUNK,
                 ignore_status=(404,),  # deleting a product that was never indexed
             )
             held = index_state_from_mappings(mappings)
-            if change is not None and index != self.alias and held.applied(change) != held:
-                client.indices.put_mapping(index=index, meta=held.applied(change).as_json())
+            now = held if change is None else held.applied(change)
+            if now != held and len(indices) == 1 and alias_indices(client, self.alias) == indices:
+                client.indices.put_mapping(index=indices[0], meta=now.as_json())
 
     def index_state(self) -> IndexState | None:
         client = self._client()

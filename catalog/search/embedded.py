@@ -369,8 +369,8 @@ class EmbeddedSearch:
                 writer.wait_merging_threads()
                 if change is not None:  # after the commit: a crash before leaves it behind
                     held = _state_read(reader.folder)
-                    if held.applied(change) != held:
-                        _state_write(reader.folder, held.applied(change))
+                    if (now := held.applied(change)) != held:
+                        _state_write(reader.folder, now)
             except (ValueError, OSError) as exc:
                 raise SearchUnavailable(f"cannot update the search index: {exc}") from exc
 
