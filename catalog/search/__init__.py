@@ -403,9 +403,11 @@ def _index_check(
             vectors_version(vectors) or "(none)"
         )
     elif behind is not None and held is not None and held.catalog == state.token:
+        # Only the last change may be on its way: one missing before it was lost, and a shop
+        # edited every minute must not put its repair off for ever.
         changed = state.changed_at
         recent = changed is not None and timezone.now() - changed < timedelta(seconds=grace)
-        if recent and held.version < state.version:
+        if recent and held.version == state.version - 1:
             logger.info("The %s search index is behind (%s): waiting for its refresh", name, behind)
             return SearchIndexCheck(name, WAITING, behind)
     if behind is None:

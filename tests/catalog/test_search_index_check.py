@@ -263,6 +263,18 @@ def test_a_change_whose_refresh_is_pending_is_waited_for_then_rebuilt(
     assert rebuilt.outcome == REBUILT and found("quokka") == ["NEW-1"]
 
 
+def test_a_lost_change_is_not_waited_for_because_a_newer_one_is_pending(
+    indexed, tmp_path, django_capture_on_commit_callbacks
+):
+    for sku, name in [("NEW-1", "Quokka Trail Boot"), ("NEW-2", "Wombat Trail Boot")]:
+        with django_capture_on_commit_callbacks():  # neither refresh runs
+            catalog_csv(tmp_path / f"{sku}.csv", [(sku, name, "women", "boots")])
+            catalog_import(tmp_path / f"{sku}.csv")
+    (check,) = search_index_check(grace=60)
+    assert check.outcome == REBUILT and check.detail == "it holds catalog version 0, not 2"
+    assert found("quokka") == ["NEW-1"] and found("wombat") == ["NEW-2"]
+
+
 def test_refreshes_that_arrive_out_of_order_leave_the_index_current(
     indexed, tmp_path, django_capture_on_commit_callbacks
 ):
