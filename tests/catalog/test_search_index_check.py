@@ -11,12 +11,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from conftest import (
-    celery_broker_ready,
-    celery_worker_start,
-    celery_worker_stop,
-    database_url_of_tests,
-)
+from conftest import celery_worker_start, celery_worker_stop, database_url_of_tests
 from django.core.management import call_command
 from django.db import transaction
 from factories import SHOP_VECTORS, version_make
@@ -215,16 +210,17 @@ def test_the_check_command_reports_and_repairs(loaded, settings):
 
 
 @pytest.mark.slow
-def test_a_celery_worker_repairs_a_stale_index_when_it_starts(loaded, settings, monkeypatch):
+def test_a_celery_worker_repairs_a_stale_index_when_it_starts(
+    loaded, settings, monkeypatch, celery_broker
+):
     """A real worker, on the test database and index: the check it queues when it starts
     rebuilds an index left behind by a load whose refresh never ran."""
-    broker = celery_broker_ready()
     with monkeypatch.context() as patched:  # this load's refresh is lost
         patched.setattr("catalog.search.search_index_refresh", lambda **kwargs: None)
         catalog_import(second_catalog(loaded / "second.csv"), prune=True)
     assert search_backend("embedded").index_state().version == 1
     env = {
-        "CELERY_BROKER_URL": broker,
+        "CELERY_BROKER_URL": celery_broker,
         "DATABASE_URL": database_url_of_tests(),
         "CIS_DATA_DIR": str(loaded / "worker-data"),
         "CIS_SEARCH_INDEX_PATH": str(settings.CIS_SEARCH_INDEX_PATH),
