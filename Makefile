@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo install test test-fast lint format clean
+.PHONY: demo serve install test test-fast lint format clean
 
 install: $(INSTALLED)
 
@@ -18,7 +18,30 @@ $(INSTALLED): pyproject.toml requirements.lock
 
 demo: $(INSTALLED)
 	$(PY) manage.py demo_setup
-	$(PY) manage.py runserver $(HOST)
+	$(PY) manage.py demo_serve $(HOST)
+
+# `make serve`: the Procfile's processes (gunicorn, a Celery worker, beat, the stream's drainer)
+# with production settings, against the local Redis, over plain http: for this machine only (see
+# the README, "Running for real"). Each variable below can be overridden from the environment;
+# the secret key is made once and kept beside the data. No .env is read: that one is compose's.
+SERVE_KEY = $(or $(CIS_DATA_DIR),var)/secret-key
+serve: export DJANGO_ENV := production
+serve: export CIS_HTTPS_REDIRECT := proxy
+serve: export CIS_EVENT_DRAIN_BEAT := false
+serve: export PYTHONUNBUFFERED := 1
+serve: export SECRET_KEY ?= $(file < $(SERVE_KEY))
+serve: export ALLOWED_HOSTS ?= localhost,127.0.0.1,[::1]
+serve: export REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/1
+serve: export WEB_BIND ?= $(HOST)
+serve: $(INSTALLED) $(SERVE_KEY)
+	$(PY) manage.py demo_setup
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --no-colour --env /dev/null
+
+$(SERVE_KEY):
+	mkdir -p $(dir $@)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 test: $(INSTALLED)
 	$(PY) -m pytest

@@ -3,11 +3,8 @@
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,41 +30,31 @@ def django_start(data_dir: Path | None = None) -> Path:
 
 
 class RedisServer:
-    """A redis-server of the benchmark's own on a free loopback port, nothing persisted: the
-    benchmark may stop it (SIGSTOP, a hung Redis) without touching the machine's Redis."""
+    """A redis-server of the benchmark's own (pytest-redis's executor on a free loopback port,
+    nothing of the machine's Redis touched): the benchmark may hang it (SIGSTOP) and resume it."""
 
     def __init__(self, folder: Path):
         if not shutil.which("redis-server"):
             raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        import redis
+        import port_for
+        from pytest_redis.executor import RedisExecutor
 
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.5).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("redis-server did not start") from None
-                time.sleep(0.05)
+        self.port = port_for.select_random()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.executor = RedisExecutor(
+            shutil.which("redis-server"), databases=2, redis_timeout=0, loglevel="warning",
+            host="127.0.0.1", port=self.port, datadir=folder,
+        ).start()  # fmt: skip
 
     def hang(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
+        os.kill(self.executor.process.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
+        os.kill(self.executor.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         self.resume()
-        self.process.terminate()
-        self.process.wait()
+        self.executor.stop()
 
 
 @contextmanager

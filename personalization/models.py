@@ -92,6 +92,7 @@ class EmbeddingVersion(models.Model):
     max_sentences = models.PositiveIntegerField(null=True, blank=True)
     triggered_by = models.CharField(max_length=150, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="the Celery worker training it")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

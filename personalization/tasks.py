@@ -4,6 +4,7 @@ queues one (run at once when Celery is eager)."""
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 from kombu.exceptions import OperationalError
@@ -17,7 +18,7 @@ from .versions import (
     BrokerUnavailable,
     TrainingInProgress,
     training_version_create,
-    version_fail,
+    trainings_stale_fail,
 )
 
 logger = logging.getLogger(__name__)
@@ -25,32 +26,55 @@ _drain_failing = False  # this worker's last drain failed (Redis or the database
 
 
 @shared_task(
+    bind=True,
+    acks_late=True,  # a worker that dies before starting it leaves it to the next one
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
-def train_embeddings(version_id: int) -> str:
+def train_embeddings(self, version_id: int) -> str:
     """Train a queued version. Failures are recorded on the version, so they are not re-raised:
-    retrying a training that failed on its data would fail the same way."""
-    try:
-        version = embeddings_train(version_id)
-    except Exception:
-        logger.exception("training v%s failed", version_id)
-        return "failed"
-    return version.status
+    retrying a training that failed on its data would fail the same way. A training whose
+    worker died is not started again either (it may kill the next one): it is marked failed."""
+    return _train(version_id, worker=self.request.hostname or "")
 
 
 @shared_task(
+    bind=True,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
-def retrain_embeddings_scheduled() -> str:
+def retrain_embeddings_scheduled(self) -> str:
     """Celery beat's nightly retraining; skipped while another training is under way."""
     try:
         version = training_version_create(triggered_by="schedule")
     except TrainingInProgress as exc:
         logger.info("scheduled retraining skipped: %s", exc)
         return "skipped"
-    return train_embeddings(version.pk)
+    return _train(version.pk, worker=self.request.hostname or "")
+
+
+def _train(version_id: int, *, worker: str) -> str:
+    try:
+        version = embeddings_train(version_id, worker=worker)
+    except Exception:
+        logger.exception("training v%s failed", version_id)
+        return "failed"
+    return version.status
+
+
+@shared_task(ignore_result=True)
+def trainings_stale_check() -> int:
+    """Celery beat's check for trainings whose worker is gone (no heartbeat)."""
+    return trainings_stale_fail()
+
+
+@worker_ready.connect
+def trainings_of_this_worker_fail(sender, **kwargs) -> None:
+    """A worker starting under a name that was training something was killed mid-training."""
+    try:
+        trainings_stale_fail(worker=sender.hostname)
+    except DatabaseError as exc:
+        logger.warning("could not check for trainings lost by a worker: %s", exc)
 
 
 @shared_task(ignore_result=True)
@@ -86,13 +110,22 @@ def visitor_states_expire() -> int:
 
 
 def training_enqueue(*, params: dict | None = None, triggered_by: str = "") -> EmbeddingVersion:
-    """Create a version and hand it to a Celery worker (run at once when Celery is eager)."""
+    """Create a version and hand it to a Celery worker (run at once when Celery is eager).
+
+    When the broker does not take the task (down, hung: every call is bounded by
+    CIS_BROKER_TIMEOUT), the version is deleted: no row outlives a failed enqueue, and the
+    single-run lock is free at once."""
     version = training_version_create(params=params, triggered_by=triggered_by)
     try:
         result = train_embeddings.apply_async(args=[version.pk], retry=False)
-    except (OperationalError, OSError) as exc:
+    except BaseException as exc:
+        EmbeddingVersion.objects.filter(
+            pk=version.pk, status=EmbeddingVersion.Status.QUEUED
+        ).delete()
+        if not isinstance(exc, (OperationalError, OSError)):
+            raise
         message = f"the task broker is unreachable ({type(exc).__name__}: {exc})"
-        version_fail(version, message)
+        logger.error("training not queued: %s", message)
         raise BrokerUnavailable(message) from exc
     EmbeddingVersion.objects.filter(pk=version.pk, task_id="").update(task_id=result.id or "")
     version.refresh_from_db()

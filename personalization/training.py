@@ -20,15 +20,21 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from gensim.utils import simple_preprocess
 
+from common.progress import Progress, StageProgress
+
 from .engine.evaluation import methods_evaluate
 from .engine.prod2vec import Prod2VecParams, prod2vec_train
-from .engine.projection import projection_compute, projection_save
+from .engine.projection import (
+    EXAGGERATION_ITERATIONS,
+    ITERATIONS,
+    projection_compute,
+    projection_save,
+)
 from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
@@ -39,31 +45,44 @@ from .versions import (
     version_activate,
     version_epoch_record,
     version_fail,
+    version_heartbeat,
     version_phase,
     version_start,
     version_succeed,
 )
 
 MODEL_FOLDER = "model"  # inside the temporary folder, what becomes the version's folder
+MAP_STEPS = EXAGGERATION_ITERATIONS + ITERATIONS  # t-SNE's iterations
 
 
 class PhaseClock:
-    """Records the phase a training is in on its version, and how long each phase took."""
+    """Records the phase a training is in on its version, how long each phase took, and
+    reports each phase's own progress to `progress` (a StageProgress) when one is given."""
 
-    def __init__(self, version: EmbeddingVersion):
-        self.version, self.timings = version, {}
+    def __init__(self, version: EmbeddingVersion, progress: StageProgress | None = None):
+        self.version, self.progress, self.timings = version, progress, {}
         self.current, self.since = None, time.perf_counter()
+        self.stage: Progress | None = None
 
-    def phase(self, name: str, *, epochs: int | None = None) -> None:
+    def phase(self, name: str, *, epochs: int | None = None, steps: int = 0) -> Progress | None:
+        """Enter phase `name`; returns its Progress (None without one), which `steps` or
+        `epochs` sizes (`step` advances it too)."""
         self.stop()
         self.current = name
         version_phase(self.version, name, epochs=epochs)
+        if self.progress is not None:
+            self.stage = self.progress(name, steps or epochs or 0)
+        return self.stage
+
+    def step(self, n: int = 1) -> None:
+        if self.stage is not None:
+            self.stage.update(n)
 
     def stop(self) -> None:
         now = time.perf_counter()
         if self.current is not None:
             self.timings[self.current] = round(now - self.since, 3)
-        self.current, self.since = None, now
+        self.current, self.since, self.stage = None, now, None
 
     @property
     def total(self) -> float:
@@ -82,20 +101,30 @@ def version_train(
     *,
     activate: bool | None = None,
     on_epoch: EpochCallback | None = None,
+    worker: str = "",
+    progress: StageProgress | None = None,
 ) -> EmbeddingVersion:
     """Train the queued version `version_id` with `pipeline`, save its model atomically, record
-    the results, and activate it when `activation_due` says so."""
-    version = version_start(version_id)
+    the results, and activate it when `activation_due` says so. `worker` names the Celery worker
+    that trains it; its heartbeat on the version tells the others that it is alive. `progress`
+    hears of each phase (epochs, the map's iterations)."""
+    version = version_start(version_id, worker=worker)
     models_dir = Path(settings.CIS_MODELS_DIR)
     destination = models_dir / version.kind / f"v{version.pk}"
-    clock = PhaseClock(version)
+    clock = PhaseClock(version, progress)
+
+    def epoch_done(epoch: int, epochs: int, loss: float) -> None:
+        version_epoch_record(version, on_epoch, epoch, epochs, loss)
+        clock.step()
+
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work:
+        with (
+            version_heartbeat(version),
+            tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work,
+        ):
             model = Path(work) / MODEL_FOLDER
-            results = pipeline(
-                version, model, clock, partial(version_epoch_record, version, on_epoch)
-            )
+            results = pipeline(version, model, clock, epoch_done)
             shutil.rmtree(destination, ignore_errors=True)
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(model, destination)
@@ -117,7 +146,12 @@ def version_train(
 
 
 def embeddings_train(
-    version_id: int, *, activate: bool | None = None, on_epoch: EpochCallback | None = None
+    version_id: int,
+    *,
+    activate: bool | None = None,
+    on_epoch: EpochCallback | None = None,
+    worker: str = "",
+    progress: StageProgress | None = None,
 ) -> EmbeddingVersion:
     """Train the queued product version `version_id`, evaluate it, save it, maybe activate it.
 
@@ -125,7 +159,14 @@ def embeddings_train(
     version's (or when nothing is active); True activates whenever training succeeds; False
     never.
     """
-    return version_train(version_id, product_pipeline, activate=activate, on_epoch=on_epoch)
+    return version_train(
+        version_id,
+        product_pipeline,
+        activate=activate,
+        on_epoch=on_epoch,
+        worker=worker,
+        progress=progress,
+    )
 
 
 def word_embeddings_train(
@@ -189,8 +230,8 @@ def product_pipeline(
     recommender = SessionRecommender.build(trained.vectors, corpus, config)
     clock.phase("evaluating")
     metrics = holdout_evaluate(recommender, corpus, holdout)
-    clock.phase("drawing the map")
-    coordinates = projection_compute(recommender.vectors.vectors)
+    drawing = clock.phase("drawing the map", steps=MAP_STEPS)
+    coordinates = projection_compute(recommender.vectors.vectors, progress=drawing)
     clock.phase("saving")
     recommender.save(model)
     projection_save(model, coordinates)

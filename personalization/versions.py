@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from .engine.prod2vec import Prod2VecParams
@@ -81,24 +83,71 @@ def training_version_create(
         raise TrainingInProgress(f"a {kind} training is already under way ({detail})") from None
 
 
-def trainings_stale_fail() -> int:
-    """Mark queued or running versions that stopped reporting as failed; returns how many.
+def trainings_stale_fail(*, worker: str = "") -> int:
+    """Mark trainings whose worker is gone as failed; returns how many.
 
     A worker killed mid-training cannot record its own failure; without this its version would
-    hold the single-run lock forever. Silence longer than the task's hard time limit is death.
+    hold the single-run lock. A running version whose heartbeat is older than
+    CIS_TRAINING_STALE_SECONDS lost its worker, and so did one that `worker` (a worker starting
+    under the same name) was running. A queued version that no worker took within the task's
+    hard time limit was lost by the broker.
     """
-    limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    stale = EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).filter(
-        heartbeat_at__lt=limit
-    ) | EmbeddingVersion.objects.filter(
-        status__in=[Status.QUEUED, Status.RUNNING], heartbeat_at__isnull=True, created_at__lt=limit
-    )
-    return stale.update(
+    now = timezone.now()
+    silent = now - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS)
+    running = EmbeddingVersion.objects.filter(status=Status.RUNNING)
+    failed = 0
+    if worker:
+        failed += running.filter(worker=worker).update(
+            status=Status.FAILED,
+            phase="",
+            finished_at=now,
+            error=f"interrupted: its worker ({worker}) stopped and started again",
+        )
+    failed += running.filter(heartbeat_at__lt=silent).update(
         status=Status.FAILED,
         phase="",
-        finished_at=timezone.now(),
-        error="interrupted: no progress reported within the task's time limit",
+        finished_at=now,
+        error=f"interrupted: its worker sent no heartbeat for "
+        f"{settings.CIS_TRAINING_STALE_SECONDS:g} s (killed, or cut off from the database)",
     )
+    never_taken = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    failed += EmbeddingVersion.objects.filter(
+        status=Status.QUEUED, created_at__lt=never_taken
+    ).update(
+        status=Status.FAILED,
+        finished_at=now,
+        error="no worker took it within the task's time limit (the broker lost it?)",
+    )
+    if failed:
+        logger.warning("marked %d training(s) whose worker is gone as failed", failed)
+    return failed
+
+
+@contextmanager
+def version_heartbeat(version: EmbeddingVersion) -> Iterator[None]:
+    """While the block runs, a thread writes the version's heartbeat every
+    CIS_TRAINING_HEARTBEAT_SECONDS: its worker is alive whatever phase it is in."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.CIS_TRAINING_HEARTBEAT_SECONDS):
+                try:
+                    EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # the next beat may pass; silence marks it stale
+                    logger.warning("v%s: heartbeat not written: %s", version.pk, exc)
+        finally:
+            connections.close_all()  # this thread's own
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-v{version.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def activation_due(version: EmbeddingVersion, *, activate: bool | None = None) -> bool:
@@ -142,12 +191,14 @@ def version_delete(version: EmbeddingVersion) -> None:
     version.delete()
 
 
-def version_start(version_id: int) -> EmbeddingVersion:
+def version_start(version_id: int, *, worker: str = "") -> EmbeddingVersion:
     now = timezone.now()
     started = EmbeddingVersion.objects.filter(pk=version_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
     )
-    version = EmbeddingVersion.objects.get(pk=version_id)
+    version = EmbeddingVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        raise TrainingError(f"v{version_id} does not exist (its enqueue failed, or it was deleted)")
     if not started:
         raise TrainingError(f"v{version_id} is {version.status}, not queued; not training it again")
     return version
@@ -163,21 +214,28 @@ def version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None =
 def version_epoch_record(
     version: EmbeddingVersion, on_epoch: EpochCallback | None, epoch: int, epochs: int, loss: float
 ) -> None:
-    """Note an epoch's loss on the version (the admin's live chart), then tell `on_epoch`."""
+    """Note an epoch's loss on the version (the admin's live chart), then tell `on_epoch`.
+
+    Stops the training if the version is no longer running: it was declared lost (silent too
+    long), and a new training may already hold the lock."""
     version.losses = [*version.losses, loss]
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
+    running = EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
         epoch=epoch, epochs=epochs, losses=version.losses, heartbeat_at=timezone.now()
     )
+    if not running:
+        raise TrainingError(f"v{version.pk} was marked failed while it trained; stopping")
     if on_epoch is not None:
         on_epoch(epoch, epochs, loss)
 
 
 def version_succeed(version: EmbeddingVersion, **results) -> None:
     now = timezone.now()
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
+    succeeded = EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
         status=Status.SUCCEEDED, phase="", finished_at=now, heartbeat_at=now, **results
     )
     version.refresh_from_db()
+    if not succeeded:
+        raise TrainingError(f"v{version.pk} was marked failed while it trained; not serving it")
 
 
 def version_fail(version: EmbeddingVersion, error: str) -> None:

@@ -6,34 +6,103 @@ from pathlib import Path
 from catalog.importing import catalog_import
 from catalog.models import Product
 from catalog.sample_data import sample_data_generate
-from catalog.search import search_index_rebuild
+from catalog.search import UNAVAILABLE, search_index_check
+from common.progress import StageProgress
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
-from personalization.serving import product_vectors_active
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
+# What each stage of a first run costs, in seconds measured on 2 busy cores (`manage.py
+# demo_setup -v 2` prints them): the estimate of the time left weighs each stage by these.
+STAGE_COSTS = {
+    "drawing product pictures": 24.6,
+    "simulating sessions": 3.2,
+    "loading the catalog": 2.1,
+    "loading sessions": 8.7,
+    "reading sessions": 3.3,
+    "training": 79.5,
+    "building the recommender": 0.8,
+    "evaluating": 6.2,
+    "drawing the map": 45.7,
+    "saving": 0.1,
+    "indexing": 0.5,
+}
+TRAINING_STAGES = [
+    "reading sessions", "training", "building the recommender", "evaluating",
+    "drawing the map", "saving",
+]  # fmt: skip
+_SAMPLE_STAGES = {"images": "drawing product pictures", "sessions": "simulating sessions"}
 
 
-def demo_prepare(sample_dir: Path, *, say: Callable[[str], None] = print) -> None:
-    """Generate the sample data if it is missing, load what the database lacks, and train the
-    first embeddings if none serve yet."""
-    catalog_file, sessions_file = sample_dir / "catalog.csv", sample_dir / "sessions.txt"
+def _files(sample_dir: Path) -> tuple[Path, Path]:
+    return sample_dir / "catalog.csv", sample_dir / "sessions.txt"
+
+
+def demo_stages(sample_dir: Path) -> list[str]:
+    """The stages `demo_prepare` will go through: on a first run all of them, later only the
+    index check."""
+    catalog_file, sessions_file = _files(sample_dir)
+    stages = []
     if not (catalog_file.is_file() and sessions_file.is_file()):
-        say(f"Generating the sample shop in {sample_dir} ...")
-        sample_data_generate(sample_dir)
+        stages += ["drawing product pictures", "simulating sessions"]
     if not Product.objects.exists():
-        report = catalog_import(catalog_file)
+        stages.append("loading the catalog")
+    if not ViewEvent.objects.filter(source=SAMPLE_SOURCE).exists():
+        stages.append("loading sessions")
+    if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
+        stages += TRAINING_STAGES
+    return [*stages, "indexing"]
+
+
+def demo_prepare(
+    sample_dir: Path,
+    *,
+    say: Callable[[str], None] = print,
+    progress: StageProgress | None = None,
+    products: int = 2000,
+    sessions: int = 50000,
+) -> None:
+    """Generate the sample data if it is missing, load what the database lacks, train the
+    first embeddings if none serve yet, and index the catalog; each stage reports to
+    `progress` (see `demo_stages`). `products` and `sessions` size a sample generated now."""
+    catalog_file, sessions_file = _files(sample_dir)
+
+    def stage(name: str, total: int = 0):
+        return progress(name, total) if progress is not None else None
+
+    if not (catalog_file.is_file() and sessions_file.is_file()):
+        sample_data_generate(
+            sample_dir,
+            products=products,
+            sessions=sessions,
+            progress=(lambda name, total: stage(_SAMPLE_STAGES.get(name, name), total))
+            if progress is not None
+            else None,
+        )
+        say(f"Generated the sample shop in {sample_dir}.")
+    if not Product.objects.exists():
+        report = catalog_import(
+            catalog_file, progress=stage("loading the catalog", catalog_file.stat().st_size)
+        )
         say(f"Loaded {report.created} products.")
     if not ViewEvent.objects.filter(source=SAMPLE_SOURCE).exists():
-        report = sessions_import(sessions_file, source=SAMPLE_SOURCE)
+        report = sessions_import(
+            sessions_file,
+            source=SAMPLE_SOURCE,
+            progress=stage("loading sessions", sessions_file.stat().st_size),
+        )
         say(f"Loaded {report.sessions} sample sessions ({report.events} views).")
     if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
-        say("Training product embeddings on the sample sessions ...")
         version = training_version_create(triggered_by="demo_setup")
-        version = embeddings_train(version.pk)
-        say(f"Trained v{version.pk} in {version.training_seconds:.0f} s.")
-    report = search_index_rebuild(vectors=product_vectors_active())
-    say(f"Indexed {report.products} products for {report.backend} search.")
-    say("The demo shop is ready.")
+        version = embeddings_train(version.pk, progress=progress)
+        say(f"Trained product embeddings v{version.pk} in {version.training_seconds:.0f} s.")
+    # Only an index behind the catalog (or the model) is rebuilt: a second start is quick, and
+    # one that follows a crash between a catalog write and its refresh repairs the index.
+    stage("indexing")
+    for check in search_index_check():
+        if check.report is not None:
+            say(f"Indexed {check.report.products} products for {check.backend} search.")
+        elif check.outcome == UNAVAILABLE:
+            say(f"The {check.backend} search index cannot be checked: {check.detail}")

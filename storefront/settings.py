@@ -193,16 +193,58 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-# Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set.
+# Celery: eager execution (no broker, no worker) unless CELERY_BROKER_URL is set. Every broker
+# call is bounded (connect, read, write: Redis and AMQP alike), so a hung broker costs a request
+# 2 s and the clear message, not gunicorn's timeout. A training is acknowledged when it ends
+# (acks_late), so a worker that dies before starting one leaves it to the next; the Redis
+# transport's visibility timeout outlasts the hard time limit, or Redis would hand a training
+# still running to a second worker.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"  # unused (eager); a host, or kombu warns
 CELERY_TASK_SOFT_TIME_LIMIT = int(env_str("CELERY_TASK_SOFT_TIME_LIMIT") or 3600)
 CELERY_TASK_TIME_LIMIT = int(env_str("CELERY_TASK_TIME_LIMIT") or 3900)
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT} s) must be positive and "
+        f"below CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s): the soft limit lets a "
+        f"training record its failure before the hard one kills it"
+    )
+CIS_BROKER_TIMEOUT = float(env_str("CIS_BROKER_TIMEOUT") or 2)
+CELERY_BROKER_CONNECTION_TIMEOUT = CIS_BROKER_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CIS_BROKER_TIMEOUT,  # Redis
+    "socket_timeout": CIS_BROKER_TIMEOUT,
+    "read_timeout": CIS_BROKER_TIMEOUT,  # AMQP
+    "write_timeout": CIS_BROKER_TIMEOUT,
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,  # Redis: redeliver only the dead's
+}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: folders as the broker, for one machine with no broker
+    # server (`make demo` runs a worker on it, so Retrain returns at once).
+    _broker_dir = DATA_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker reserves no training it cannot start
+# A training's worker writes a heartbeat on its version every CIS_TRAINING_HEARTBEAT_SECONDS;
+# a version silent for CIS_TRAINING_STALE_SECONDS lost its worker and is marked failed by the
+# next worker to start or by beat's check every CIS_TRAINING_CHECK_SECONDS.
+CIS_TRAINING_HEARTBEAT_SECONDS = float(env_str("CIS_TRAINING_HEARTBEAT_SECONDS") or 10)
+CIS_TRAINING_STALE_SECONDS = float(env_str("CIS_TRAINING_STALE_SECONDS") or 60)
+CIS_TRAINING_CHECK_SECONDS = float(env_str("CIS_TRAINING_CHECK_SECONDS") or 30)
+if CIS_TRAINING_STALE_SECONDS < 3 * CIS_TRAINING_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "CIS_TRAINING_STALE_SECONDS must be at least three heartbeats "
+        f"(3 x CIS_TRAINING_HEARTBEAT_SECONDS = {3 * CIS_TRAINING_HEARTBEAT_SECONDS:g} s)"
+    )
 
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND") or "embedded"
@@ -210,6 +252,11 @@ CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "sea
 # Answers the built-in engine keeps per process (0: none), dropped at every commit to the index:
 # without them a repeated query's personalized search served half the requests per second.
 CIS_SEARCH_CACHE_ENTRIES = int(env_str("CIS_SEARCH_CACHE_ENTRIES") or 256)
+# How often Celery beat checks that the search indexes hold the catalog's version, rebuilding
+# those behind it (a process killed between a catalog write and its index refresh); a Celery
+# worker also checks when it starts. A change gets one period to arrive by its own refresh.
+# 0: never (run `index_catalog --check` instead).
+CIS_SEARCH_INDEX_CHECK_SECONDS = float(env_str("CIS_SEARCH_INDEX_CHECK_SECONDS") or 60)
 # The product vectors search indexes store: a callable named here, so the catalog never imports
 # the code that trains them.
 CIS_PRODUCT_VECTORS_PROVIDER = "personalization.serving.product_vectors_active"
@@ -234,7 +281,13 @@ CIS_HOLDOUT_SHARE = float(env_str("CIS_HOLDOUT_SHARE") or 0.1)
 CIS_EVAL_K = int(env_str("CIS_EVAL_K") or 20)
 CIS_ACTIVATION_TOLERANCE = float(env_str("CIS_ACTIVATION_TOLERANCE") or 0.0)
 CIS_RETRAIN_CRON = env_str("CIS_RETRAIN_CRON", "30 3 * * *")  # empty: no scheduled retraining
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    "fail-stale-trainings": {
+        "task": "personalization.tasks.trainings_stale_check",
+        "schedule": CIS_TRAINING_CHECK_SECONDS,
+        "options": {"expires": CIS_TRAINING_CHECK_SECONDS},
+    }
+}
 if CIS_RETRAIN_CRON:
     from celery.schedules import crontab
 
@@ -249,6 +302,13 @@ if CIS_RETRAIN_CRON:
     CELERY_BEAT_SCHEDULE["retrain-embeddings"] = {
         "task": "personalization.tasks.retrain_embeddings_scheduled",
         "schedule": _retrain_schedule,
+    }
+
+if CIS_SEARCH_INDEX_CHECK_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["search-index-check"] = {
+        "task": "catalog.tasks.search_index_check_scheduled",
+        "schedule": CIS_SEARCH_INDEX_CHECK_SECONDS,
+        "options": {"expires": CIS_SEARCH_INDEX_CHECK_SECONDS},  # a stopped worker piles none up
     }
 
 # Personalization: the visitors' state, the log of their views, the re-ranking of search.
@@ -282,7 +342,10 @@ if CIS_VISITOR_STORE == "database":
         "task": "personalization.tasks.visitor_states_expire",
         "schedule": 24 * 3600,
     }
-if CIS_EVENT_STREAM:
+# Beat drains the stream through the worker, unless a `drain_events --follow` process does
+# (docker-compose.yml and the Procfile run one, so a training never holds a drain up).
+CIS_EVENT_DRAIN_BEAT = env_bool("CIS_EVENT_DRAIN_BEAT", True)
+if CIS_EVENT_STREAM and CIS_EVENT_DRAIN_BEAT:
     CELERY_BEAT_SCHEDULE["drain-events"] = {
         "task": "personalization.tasks.events_drain_scheduled",
         "schedule": CIS_EVENT_DRAIN_SECONDS,
@@ -323,10 +386,21 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Production hardening (what `manage.py check --deploy` asks for).
+# Production hardening (what `manage.py check --deploy` asks for). gunicorn speaks plain http:
+# TLS ends at a proxy in front, which says so in X-Forwarded-Proto. CIS_HTTPS_REDIRECT says who
+# sends plain-http visitors to https: the shop (`shop`), or that proxy (`proxy`), in which case
+# the shop does not redirect and the deploy check's W008 (whose advice is exactly such a proxy)
+# is silenced. docker-compose.yml and `make serve` say `proxy`: in a deployment the proxy sits in
+# front of them; on one's own machine, http://localhost is a secure origin to browsers, so the
+# Secure cookies below still work there.
+CIS_HTTPS_REDIRECT = env_str("CIS_HTTPS_REDIRECT") or "shop"
+if CIS_HTTPS_REDIRECT not in {"shop", "proxy"}:
+    raise ImproperlyConfigured(
+        f"CIS_HTTPS_REDIRECT must be shop or proxy, not {CIS_HTTPS_REDIRECT!r}"
+    )
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = CIS_HTTPS_REDIRECT == "shop"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(env_str("SECURE_HSTS_SECONDS") or 3600)
@@ -334,6 +408,8 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     # Preloading is a commitment for every subdomain, so it is opt-in and not a deploy warning.
     SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+    if CIS_HTTPS_REDIRECT == "proxy":
+        SILENCED_SYSTEM_CHECKS.append("security.W008")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {

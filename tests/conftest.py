@@ -1,6 +1,8 @@
-"""Shared fixtures: files to import, a catalog, and the real local Redis."""
+"""Shared fixtures: files to import, a catalog, a redis-server of the suite's own, a Celery
+worker on it, a gunicorn and Chromium."""
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -8,8 +10,6 @@ import pytest
 import redis
 
 from catalog.models import Product
-
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
 
 def services_required() -> bool:
@@ -119,17 +119,27 @@ def model(shop, models_dir, settings):
     return version
 
 
+@pytest.fixture(scope="session")
+def redis_server(request):
+    """The suite's own `redis-server` (pytest-redis's `redis_proc`: a free port, a temporary
+    folder), started once, so that no test touches the Redis of the machine,
+    which may hold someone's data. Skipped when redis-server is not installed (failed under CI)."""
+    if not shutil.which("redis-server"):
+        unavailable("redis-server is not installed (apt-get install redis-server)")
+    return request.getfixturevalue("redis_proc")
+
+
+def redis_server_url(server, db: int = 0) -> str:
+    return f"redis://{server.host}:{server.port}/{db}"
+
+
 @pytest.fixture
-def redis_url():
-    """The real local Redis (a test database, emptied before and after)."""
-    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis is not reachable at {REDIS_TEST_URL}: {exc}")
-    client.flushdb()
-    yield REDIS_TEST_URL
-    client.flushdb()
+def redis_url(redis_server):
+    """The suite's Redis (database 0), emptied before and after the test."""
+    client = redis.Redis(host=redis_server.host, port=redis_server.port)
+    client.flushall()
+    yield redis_server_url(redis_server)
+    client.flushall()
     client.close()
 
 
@@ -204,9 +214,6 @@ def database_url_of_tests() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-CELERY_TEST_BROKER_URL = os.environ.get("CELERY_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
-
-
 def celery_worker_start(log: Path, env: dict[str, str]):
     """A real `celery -A storefront worker` (solo pool) with `env` added to this process's
     environment, its output in `log`; returns the process once it is ready."""
@@ -241,27 +248,20 @@ def celery_worker_stop(worker) -> None:
         worker.wait()
 
 
-def celery_broker_ready() -> str:
-    """The test broker (a Redis database), emptied; skips (fails under CI) when unreachable."""
-    client = redis.Redis.from_url(CELERY_TEST_BROKER_URL, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable(
-            f"the Celery broker (Redis) is not reachable at {CELERY_TEST_BROKER_URL}: {exc}"
-        )
-    client.flushdb()
-    client.close()
-    return CELERY_TEST_BROKER_URL
+@pytest.fixture
+def celery_broker(redis_url, redis_server):
+    """The Celery broker of the tests: database 1 of the suite's Redis, empty."""
+    return redis_server_url(redis_server, 1)
 
 
 @pytest.fixture
-def celery_worker(transactional_db, models_dir, tmp_path):
-    """A real `celery -A storefront worker` on the local Redis broker, sharing the test database.
+def celery_worker(transactional_db, models_dir, tmp_path, celery_broker):
+    """A real `celery -A storefront worker` on the suite's Redis as its broker, sharing the test
+    database.
 
     Yields the broker URL; the test process's Celery app sends to it while the fixture lasts.
     """
-    broker = celery_broker_ready()
+    broker = celery_broker
     env = {
         "CELERY_BROKER_URL": broker,
         "DATABASE_URL": database_url_of_tests(),
@@ -274,7 +274,23 @@ def celery_worker(transactional_db, models_dir, tmp_path):
             yield broker
     finally:
         celery_worker_stop(worker)
-        redis.Redis.from_url(broker).flushdb()
+
+
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict, bytes]:
+    """GET a path of a server on this machine as a browser would: (status, headers, body)."""
+    import http.client
+
+    from factories import BROWSER
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 class ShopServer:
@@ -313,17 +329,7 @@ class ShopServer:
             time.sleep(0.1)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
-        import http.client
-
-        from factories import BROWSER
-
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
-            response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            connection.close()
+        return http_get(self.port, path, headers)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye, so nothing may rely on one."""

@@ -1,12 +1,18 @@
 """Small builders shared by the tests (imported as `from factories import ...`)."""
 
 import json
+import os
+import shutil
+import signal
+import tempfile
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 import numpy as np
+import port_for
 from gensim.models import KeyedVectors
+from pytest_redis.executor import RedisExecutor
 
 from personalization.engine.projection import projection_compute, projection_save
 from personalization.engine.recommender import RecommenderConfig, SessionRecommender
@@ -133,3 +139,36 @@ def running_shoes_create(count: int = 60) -> None:
             for i in range(count)
         ]
     )
+
+
+class RedisOfItsOwn:
+    """A redis-server for one test, which it may hang (SIGSTOP: every read times out), resume,
+    kill and start again: pytest-redis's executor on a free port, in a folder of its own."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="redis-"))  # short: it holds a unix socket
+        port = port_for.select_random()
+        self.executor = RedisExecutor(
+            shutil.which("redis-server"), databases=2, redis_timeout=0, loglevel="warning",
+            host="127.0.0.1", port=port, datadir=self.folder,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.executor.start()
+
+    def hang(self) -> None:
+        os.kill(self.executor.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.executor.process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        self.executor.kill(sig=signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.executor.running():
+            self.resume()
+            self.executor.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)

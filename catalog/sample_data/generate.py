@@ -4,18 +4,15 @@ folder that `load_catalog` and `load_sessions` read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.progress import Progress
+from common.progress import StageProgress
 
 from .images import product_images_write
 from .products import catalog_csv_write, products_generate
 from .sessions import sessions_simulate, sessions_write
 
-# progress(stage, total) is called as a stage starts and returns that stage's Progress.
-StageProgress = Callable[[str, int], Progress]
 RARE_VIEWS = 5  # below this, word2vec's usual min_count leaves a product without an embedding
 
 

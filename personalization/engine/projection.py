@@ -33,12 +33,15 @@ MARKER_NEIGHBOURS = 10
 # Below this many points t-SNE has too few neighbours to balance (perplexity needs 3 per unit):
 # the plane of the two principal components is shown instead.
 TSNE_MIN_POINTS = 16
+EXAGGERATION_ITERATIONS, ITERATIONS = 250, 500  # openTSNE's defaults, named for the progress
+PROGRESS_EVERY = 10  # iterations
 
 
-def projection_compute(vectors: np.ndarray, *, seed: int = SEED) -> np.ndarray:
+def projection_compute(vectors: np.ndarray, *, seed: int = SEED, progress=None) -> np.ndarray:
     """A 2-D position for each row of `vectors` (n x d), float32, scaled into [-1, 1].
 
-    Deterministic for a given `seed` and input."""
+    Deterministic for a given `seed` and input. `progress` (an object with `total` and
+    `update(n)`, such as a tqdm bar) is advanced by t-SNE's iterations."""
     vectors = np.asarray(vectors, dtype=np.float32)
     count = len(vectors)
     if count == 0:
@@ -48,13 +51,25 @@ def projection_compute(vectors: np.ndarray, *, seed: int = SEED) -> np.ndarray:
     from openTSNE import TSNE
 
     perplexity = min(PERPLEXITY, (count - 1) / 3)
+    steps = {}
+    if progress is not None:
+        progress.total = EXAGGERATION_ITERATIONS + ITERATIONS
+
+        def step(iteration, error, embedding) -> bool:
+            progress.update(PROGRESS_EVERY)
+            return False  # go on
+
+        steps = {"callbacks": step, "callbacks_every_iters": PROGRESS_EVERY}
     tsne = TSNE(
         perplexity=perplexity,
         metric="cosine",  # what the recommender and the re-rank measure
         initialization="pca",
+        early_exaggeration_iter=EXAGGERATION_ITERATIONS,
+        n_iter=ITERATIONS,
         random_state=seed,
         n_jobs=-1,
         verbose=False,
+        **steps,
     )
     return _scaled(np.asarray(tsne.fit(vectors)))
 

@@ -2,19 +2,13 @@
 every read times out), resumed, killed and restarted."""
 
 import logging
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 
 import pytest
-import redis
 from django.core.cache import caches
 from django.urls import reverse
 from django.utils import timezone
-from factories import BROWSER, redis_cache, redis_store_use
+from factories import BROWSER, RedisOfItsOwn, redis_cache, redis_store_use
 
 from personalization.events import product_view_track
 from personalization.state import UNAVAILABLE, Visitor, view_add, visitor_state
@@ -22,63 +16,9 @@ from personalization.state import UNAVAILABLE, Visitor, view_add, visitor_state
 pytestmark = pytest.mark.redis
 
 
-class OwnRedis:
-    """A redis-server on a free port with its folder under `folder`, nothing persisted."""
-
-    def __init__(self, folder):
-        if not shutil.which("redis-server"):
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.folder = folder
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],  # fmt: skip
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.2).ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-
-    def hang(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        self.resume()
-        self.kill()
-
-
 @pytest.fixture
-def own_redis(tmp_path):
-    server = OwnRedis(tmp_path)
+def own_redis():
+    server = RedisOfItsOwn()
     yield server
     server.stop()
 

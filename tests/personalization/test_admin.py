@@ -165,20 +165,18 @@ def test_retrain_with_the_broker_down_says_so_and_keeps_the_active_version(
     admin_client, succeeded, broker_down
 ):
     _, active = succeeded
+    versions_before = set(EmbeddingVersion.objects.values_list("pk", flat=True))
     started = time.monotonic()
     response = admin_client.post(reverse(RETRAIN), follow=True)
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 3
 
     assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
     assert response.status_code == 200
     [text] = message_texts(response)
     assert "Nothing was queued: the task broker is unreachable" in text
     assert "Nothing was queued: the task broker is unreachable" in response.content.decode()
-    attempt = EmbeddingVersion.objects.latest("id")
-    assert attempt.pk > active.pk
-    assert attempt.status == Status.FAILED
-    assert "task broker is unreachable" in attempt.error
-    assert attempt.triggered_by == "admin"
+    # No row outlives the failed enqueue: the attempt left nothing behind.
+    assert set(EmbeddingVersion.objects.values_list("pk", flat=True)) == versions_before
     active.refresh_from_db()
     assert active.is_active
     assert not EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists()

@@ -7,7 +7,6 @@ from collections import Counter
 import pytest
 import redis
 from conftest import (
-    celery_broker_ready,
     celery_configured,
     celery_worker_start,
     celery_worker_stop,
@@ -33,11 +32,11 @@ def pending(client: redis.Redis) -> int:
 
 
 def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
-    transactional_db, redis_url, tmp_path
+    transactional_db, redis_url, celery_broker, tmp_path
 ):
     from personalization.tasks import events_drain_scheduled
 
-    broker = celery_broker_ready()
+    broker = celery_broker
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
     for n in range(VIEWS):  # as the shop's views add them, in bulk

@@ -1,6 +1,11 @@
 """personalization.tasks: queueing a training, eagerly, on a real worker, or with no broker."""
 
+import socket
+import threading
+import time
+
 import pytest
+from conftest import celery_configured
 from factories import FAST, train
 
 from personalization.models import EmbeddingVersion
@@ -19,22 +24,73 @@ def test_enqueue_runs_the_task_eagerly_without_a_broker(shop_log, settings, eage
     assert version.status == Status.SUCCEEDED and version.is_active
 
 
-def test_broker_down_fails_plainly_and_loses_nothing(shop_log, broker_down):
+def test_broker_down_fails_plainly_and_leaves_no_version(shop_log, broker_down):
     active = train()
+    started = time.monotonic()
     with pytest.raises(BrokerUnavailable, match="broker is unreachable"):
         training_enqueue(params=FAST, triggered_by="test")
-    failed = EmbeddingVersion.objects.latest("id")
-    assert failed.status == Status.FAILED and "broker is unreachable" in failed.error
+    assert time.monotonic() - started < 3
+    assert list(EmbeddingVersion.objects.all()) == [active]  # no row outlives the failure
     active.refresh_from_db()
     assert active.is_active
     assert training_version_create(params=FAST).status == Status.QUEUED  # the lock is free
 
 
+@pytest.fixture
+def black_hole():
+    """A TCP port that accepts connections and never answers: a hung broker."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_a_hung_broker_gets_the_clear_message_in_under_3_s(
+    db, models_dir, settings, black_hole, scheme
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    broker = f"{scheme}://guest:guest@127.0.0.1:{black_hole}/"
+    with celery_configured(
+        broker_url=broker,
+        task_always_eager=False,
+        broker_connection_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+        broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+    ):
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable, match="broker is unreachable"):
+            training_enqueue(params=FAST, triggered_by="test")
+        elapsed = time.monotonic() - started
+    assert elapsed < 3, f"the enqueue waited {elapsed:.1f} s"
+    assert not EmbeddingVersion.objects.exists()
+
+
+def test_any_failure_of_the_enqueue_leaves_no_version(db, models_dir, monkeypatch):
+    from personalization.tasks import train_embeddings
+
+    def refuse(*args, **kwargs):
+        raise ValueError("soft_time_limit must be below time_limit")  # what Celery said once
+
+    monkeypatch.setattr(train_embeddings, "apply_async", refuse)
+    with pytest.raises(ValueError, match="soft_time_limit"):
+        training_enqueue(params=FAST, triggered_by="test")
+    assert not EmbeddingVersion.objects.exists()
+
+
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_real_worker_trains_the_queued_version(shop_log, celery_worker):
-    import time
-
     version = training_enqueue(params=FAST, triggered_by="test")
     # Handed to the worker, not run in this process: queued, or already started by the worker
     # (which may pick the task up before enqueue reads the version back).
@@ -52,3 +108,81 @@ def test_scheduled_retraining_skips_while_one_runs(db, models_dir):
 
     training_version_create(params=FAST)
     assert retrain_embeddings_scheduled.apply().get() == "skipped"
+
+
+def until(condition, *, seconds: float, why: str) -> float:
+    """Wait until `condition()` holds; returns the seconds it took."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, why
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_worker_killed_mid_training_is_noticed_and_the_next_training_succeeds(
+    shop_log, transactional_db, celery_broker, models_dir, settings, tmp_path
+):
+    from conftest import celery_worker_start, celery_worker_stop, database_url_of_tests
+
+    from personalization.tasks import trainings_stale_check
+
+    settings.CIS_TRAINING_HEARTBEAT_SECONDS, settings.CIS_TRAINING_STALE_SECONDS = 0.5, 2
+    env = {
+        "CELERY_BROKER_URL": celery_broker,
+        "DATABASE_URL": database_url_of_tests(),
+        "CIS_DATA_DIR": str(tmp_path / "worker-data"),
+        "CIS_MODELS_DIR": str(models_dir),
+        "CIS_TRAINING_HEARTBEAT_SECONDS": "0.5",
+        "CIS_TRAINING_STALE_SECONDS": "2",
+    }
+    with celery_configured(broker_url=celery_broker, task_always_eager=False):
+        # Killed by the beat check: the worker dies and nobody starts one under its name.
+        worker = celery_worker_start(tmp_path / "worker-1.log", env)
+        doomed = training_enqueue(params={**FAST, "epochs": 2000}, triggered_by="test")
+
+        def at_epoch_2():
+            doomed.refresh_from_db()
+            return doomed.epoch >= 2
+
+        until(at_epoch_2, seconds=60, why=(tmp_path / "worker-1.log").read_text())
+        worker.kill()  # SIGKILL: the worker records nothing
+        worker.wait()
+        killed = time.monotonic()
+        assert doomed.status == Status.RUNNING
+
+        def failed(version):
+            def check():
+                trainings_stale_check()  # what beat runs every CIS_TRAINING_CHECK_SECONDS
+                version.refresh_from_db()
+                return version.status == Status.FAILED
+
+            return check
+
+        until(failed(doomed), seconds=10, why="the dead worker's training is still running")
+        # Silent for 2 s: the last heartbeat came at most 0.5 s before the kill.
+        assert 1.4 <= time.monotonic() - killed < 5 and "no heartbeat" in doomed.error
+
+        # Killed and started again under the same name: the new worker fails it at once.
+        worker = celery_worker_start(tmp_path / "worker-2.log", env)
+        second = training_enqueue(params={**FAST, "epochs": 2000}, triggered_by="test")
+        second.refresh_from_db()
+        until(lambda: second.refresh_from_db() or second.epoch >= 2, seconds=60, why="not run")
+        worker.kill()
+        worker.wait()
+        worker = celery_worker_start(tmp_path / "worker-3.log", env)
+        try:
+            second.refresh_from_db()
+            assert second.status == Status.FAILED and "started again" in second.error
+            fresh = training_enqueue(params=FAST, triggered_by="test")
+            until(
+                lambda: (
+                    fresh.refresh_from_db() or fresh.status in (Status.SUCCEEDED, Status.FAILED)
+                ),
+                seconds=60,
+                why="the new training did not end",
+            )
+            assert fresh.status == Status.SUCCEEDED, fresh.error
+        finally:
+            celery_worker_stop(worker)

@@ -1,5 +1,6 @@
 """personalization.versions: the single-run lock, activation, rollback and stale versions."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from personalization.versions import (
     training_version_create,
     trainings_stale_fail,
     version_activate,
+    version_heartbeat,
 )
 
 Status = EmbeddingVersion.Status
@@ -59,14 +61,64 @@ def test_only_one_training_runs_at_a_time(db, models_dir):
         EmbeddingVersion.objects.create(status=Status.QUEUED)
 
 
-def test_a_training_that_stopped_reporting_no_longer_blocks_the_next(db, models_dir, settings):
+def test_a_training_without_a_heartbeat_no_longer_blocks_the_next(db, models_dir, settings):
     dead = training_version_create(params=FAST)
-    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    EmbeddingVersion.objects.filter(pk=dead.pk).update(status=Status.RUNNING, heartbeat_at=long_ago)
+    silent = timezone.now() - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS + 1)
+    EmbeddingVersion.objects.filter(pk=dead.pk).update(status=Status.RUNNING, heartbeat_at=silent)
     assert trainings_stale_fail() == 1
     dead.refresh_from_db()
-    assert dead.status == Status.FAILED and "interrupted" in dead.error
+    assert dead.status == Status.FAILED and "no heartbeat" in dead.error
     assert training_version_create(params=FAST).status == Status.QUEUED
+
+
+def test_a_training_with_a_recent_heartbeat_is_left_alone(db, models_dir, settings):
+    alive = training_version_create(params=FAST)
+    recent = timezone.now() - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS - 5)
+    EmbeddingVersion.objects.filter(pk=alive.pk).update(status=Status.RUNNING, heartbeat_at=recent)
+    assert trainings_stale_fail() == 0
+    assert trainings_stale_fail(worker="celery@elsewhere") == 0
+    assert trainings_stale_fail(worker="celery@here") == 0  # it has no worker recorded
+
+
+def test_a_worker_starting_again_fails_what_it_was_training(db, models_dir):
+    mine = training_version_create(params=FAST)
+    EmbeddingVersion.objects.filter(pk=mine.pk).update(
+        status=Status.RUNNING, heartbeat_at=timezone.now(), worker="celery@here"
+    )
+    assert trainings_stale_fail(worker="celery@elsewhere") == 0
+    assert trainings_stale_fail(worker="celery@here") == 1
+    mine.refresh_from_db()
+    assert mine.status == Status.FAILED and "stopped and started again" in mine.error
+
+
+def test_the_heartbeat_beats_while_a_phase_runs(transactional_db, models_dir, settings):
+    settings.CIS_TRAINING_HEARTBEAT_SECONDS = 0.05
+    version = training_version_create(params=FAST)
+    long_ago = timezone.now() - timedelta(hours=1)
+    EmbeddingVersion.objects.filter(pk=version.pk).update(
+        status=Status.RUNNING, heartbeat_at=long_ago
+    )
+    with version_heartbeat(version):
+        time.sleep(0.5)  # a long phase that reports nothing itself
+    version.refresh_from_db()
+    assert timezone.now() - version.heartbeat_at < timedelta(seconds=0.5)
+    EmbeddingVersion.objects.filter(pk=version.pk).update(heartbeat_at=long_ago)
+    time.sleep(0.2)
+    version.refresh_from_db()
+    assert version.heartbeat_at == long_ago  # the thread stopped with the block
+
+
+def test_a_training_declared_lost_stops_and_does_not_serve(shop_log):
+    def declared_lost(epoch, epochs, loss):  # what the stale check does to a silent worker
+        EmbeddingVersion.objects.filter(status=Status.RUNNING).update(
+            status=Status.FAILED, error="interrupted: its worker sent no heartbeat"
+        )
+
+    version = training_version_create(params={**FAST, "epochs": 5}, triggered_by="test")
+    with pytest.raises(TrainingError, match="marked failed while it trained"):
+        embeddings_train(version.pk, on_epoch=declared_lost)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and version.epoch == 1 and not version.is_active
 
 
 def test_a_version_is_trained_once_only(shop_log):

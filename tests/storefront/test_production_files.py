@@ -20,7 +20,7 @@ def test_production_serves_static_and_media_files(transactional_db, model, model
         "DJANGO_ENV": "production",
         "SECRET_KEY": "a-test-secret-key-that-is-long-enough-for-django-checks-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
+        "CIS_HTTPS_REDIRECT": "proxy",
         "CIS_DATA_DIR": str(tmp_path / "data"),
         "STATIC_ROOT": str(tmp_path / "static"),
         "MEDIA_ROOT": str(tmp_path / "media"),

@@ -84,3 +84,56 @@ def test_unknown_django_env_is_refused():
     result = manage("check", DJANGO_ENV="staging")
     assert result.returncode != 0
     assert "DJANGO_ENV must be development or production" in result.stderr
+
+
+def test_https_redirect_is_the_shops_unless_a_proxy_does_it(tmp_path):
+    show = "from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    production = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": LONG_KEY,
+        "ALLOWED_HOSTS": "shop.example.com",
+        "CIS_DATA_DIR": str(tmp_path),
+    }
+    shop = manage("shell", "-v", "0", "-c", show, **production)
+    assert shop.returncode == 0, shop.stderr
+    assert shop.stdout.strip() == "True"
+    proxy = manage("shell", "-v", "0", "-c", show, **production, CIS_HTTPS_REDIRECT="proxy")
+    assert proxy.stdout.strip() == "False"
+    # The proxy redirects, which is the advice of the warning silenced; the rest stays checked.
+    deploy = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **production, CIS_HTTPS_REDIRECT="proxy"
+    )
+    assert deploy.returncode == 0, deploy.stderr + deploy.stdout
+    no_hsts = manage(
+        "check", "--deploy", **production, CIS_HTTPS_REDIRECT="proxy", SECURE_HSTS_SECONDS="0"
+    )
+    assert "security.W004" in no_hsts.stderr + no_hsts.stdout
+
+
+def test_unknown_https_redirect_is_refused():
+    result = manage("check", CIS_HTTPS_REDIRECT="nginx")
+    assert result.returncode != 0
+    assert "CIS_HTTPS_REDIRECT must be shop or proxy, not 'nginx'" in result.stderr
+
+
+def test_beat_drains_the_stream_unless_a_drainer_process_does():
+    show = "from django.conf import settings; print(sorted(settings.CELERY_BEAT_SCHEDULE))"
+    stream = {"REDIS_URL": "redis://127.0.0.1:1/0", "CELERY_BROKER_URL": "redis://127.0.0.1:1/1"}
+    beat = manage("shell", "-v", "0", "-c", show, **stream)
+    assert beat.returncode == 0, beat.stderr
+    assert "'drain-events'" in beat.stdout and "'retrain-embeddings'" in beat.stdout
+    drainer = manage("shell", "-v", "0", "-c", show, **stream, CIS_EVENT_DRAIN_BEAT="false")
+    assert "'drain-events'" not in drainer.stdout and "'retrain-embeddings'" in drainer.stdout
+
+
+def test_time_limits_are_checked_at_start_up():
+    result = manage("check", CELERY_TASK_SOFT_TIME_LIMIT="4000", CELERY_TASK_TIME_LIMIT="3900")
+    assert result.returncode != 0
+    assert "CELERY_TASK_SOFT_TIME_LIMIT (4000 s) must be positive and below" in result.stderr
+    result = manage("check", CIS_TRAINING_HEARTBEAT_SECONDS="30", CIS_TRAINING_STALE_SECONDS="60")
+    assert result.returncode != 0
+    assert "at least three heartbeats" in result.stderr
+    assert (
+        manage("check", CELERY_TASK_SOFT_TIME_LIMIT="600", CELERY_TASK_TIME_LIMIT="700").returncode
+        == 0
+    )

@@ -47,3 +47,19 @@ def test_a_session_vector_is_placed_among_its_nearest_products():
     assert (
         point_place(-np.ones(6, np.float32), np.eye(6, dtype=np.float32), coordinates[:6]) is None
     )
+
+
+def test_progress_counts_every_iteration_and_changes_nothing():
+    from personalization.engine.projection import EXAGGERATION_ITERATIONS, ITERATIONS
+
+    class Bar:
+        total, done = None, 0
+
+        def update(self, n=1):
+            self.done += n
+
+    vectors = np.random.default_rng(3).normal(size=(60, 8)).astype(np.float32)
+    bar = Bar()
+    coordinates = projection_compute(vectors, progress=bar)
+    assert bar.total == EXAGGERATION_ITERATIONS + ITERATIONS == bar.done
+    assert np.array_equal(coordinates, projection_compute(vectors))

@@ -1,0 +1,129 @@
+"""`make demo` as a new user meets it: `demo_setup` shows every stage of a first run with the
+time left, and `demo_serve` trains in a background worker on a filesystem broker, so that
+"Retrain" in the admin returns at once and the panel follows the epochs live."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+UNWANTED = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def manage(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in UNWANTED}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "CIS_DATA_DIR": str(data_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    """A demo set up twice (a smaller catalog than the default, the same 50,000 sessions)."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    first = manage(data_dir, "demo_setup", "--products", "150")
+    assert first.returncode == 0, first.stderr
+    second = manage(data_dir, "demo_setup", "--products", "150")
+    assert second.returncode == 0, second.stderr
+    return data_dir, first.stdout, second.stdout
+
+
+def test_a_first_setup_shows_every_stage_and_the_time_left(demo_data):
+    _, first, second = demo_data
+    stages = re.findall(r"^\s*\d+% ([a-z ]+?)(?: \d+/\d+ \w+)?(?:, about|$)", first, re.M)
+    expected = [
+        "drawing product pictures", "simulating sessions", "loading the catalog",
+        "loading sessions", "training", "evaluating", "drawing the map", "indexing",
+    ]  # fmt: skip
+    assert set(expected) <= set(stages), first
+    assert re.search(r"training \d+/40 epochs, about \d+ (s|min) left", first), first
+    assert re.search(r"drawing the map \d+/750 iterations", first), first
+    percents = [int(p) for p in re.findall(r"^\s*(\d+)% ", first, re.M)]
+    assert percents == sorted(percents) and percents[-1] >= 95
+    assert "The demo shop is ready" in first
+    assert "training" not in second and "Indexed" not in second  # nothing redone
+    assert "The demo shop is ready" in second
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(demo_data, browser):
+    data_dir, _, _ = demo_data
+    created = manage(
+        data_dir, "createsuperuser", "--noinput", "--username", "admin",
+        "--email", "admin@example.com", DJANGO_SUPERUSER_PASSWORD="a-demo-password-1",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if k not in UNWANTED}
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "demo_serve", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={**clean, "CIS_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group: the test stops the server and the worker
+    )
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/admin/login/")
+                break
+            except Exception:
+                assert time.monotonic() < deadline and server.poll() is None, "no server"
+                time.sleep(0.5)
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "a-demo-password-1")
+        page.click("input[type=submit]")
+        page.goto(f"http://127.0.0.1:{port}/admin/personalization/embeddingversion/")
+        clicked = time.monotonic()
+        page.click("text=Retrain embeddings")
+        page.wait_for_load_state()
+        assert time.monotonic() - clicked < 5  # queued, not trained inside the request
+        assert "queued" in page.content()
+        bar = page.locator("#cis-training progress")
+        seen = set()
+        deadline = time.monotonic() + 180
+        status = page.locator("#cis-training [data-field=status]")
+        while (now := status.text_content().strip()) != "succeeded":
+            assert now != "failed", page.content()
+            assert time.monotonic() < deadline, f"still {now}; epochs seen {seen}"
+            value, top = bar.get_attribute("value"), bar.get_attribute("max")
+            if value and top == "40":
+                seen.add(int(float(value)))
+            time.sleep(0.2)
+        assert any(0 < epoch < 40 for epoch in seen), seen  # the panel moved while it trained
+        log = (data_dir / "worker.log").read_text()
+        assert "succeeded" in log and "No hostname was supplied" not in log
+    finally:
+        context.close()
+        os.killpg(server.pid, signal.SIGINT)  # as Ctrl-C in the terminal
+        try:
+            output, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise
+    assert "A Celery worker trains in the background" in output
+    assert "Traceback" not in output, output
