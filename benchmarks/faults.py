@@ -4,6 +4,9 @@ drainer killed or hung, one at a time, with what each costs.
 Usage: .venv/bin/python benchmarks/faults.py [--products 2000] [--sessions 50000]
        [--connections 64] [--load-seconds 60] [--phase-seconds 10] [--drain-views 6000]
        [--drain-batch 200] [--heartbeat 10] [--stale 60] [--check 30]
+About 8 minutes with the defaults (wrk and redis-server installed). A quick pass, about 2:
+  --products 300 --sessions 3000 --connections 16 --load-seconds 5 --phase-seconds 4
+  --drain-views 1500 --drain-batch 100 --heartbeat 1 --stale 3 --check 2
 
 Set-up: a generated shop (--products, --sessions) in a fresh SQLite database in a temporary
 folder (removed at the end), trained and indexed, its static files collected and a superuser
@@ -31,10 +34,13 @@ Phases (each prints its figures as it ends; one table at the end):
    admin shows; and nothing orphaned (no version left queued or running, no new row). The
    broker is started again after (empty).
 4. Worker: a training (1,000 epochs, so that it is still running) queued, the worker killed
-   (SIGKILL to its process group, as a container's end) at epoch 2; the time until its version is
-   marked failed (beat's check: with the defaults, a heartbeat every 10 s, silent 60 s, checked
-   every 30 s, so 50 to 100 s; --heartbeat, --stale and --check shorten it for every process);
-   then a new worker, and "Retrain" from the admin: the time until that training succeeds.
+   (SIGKILL to its process group, as a container's end) at epoch 2. Then the time until its
+   version is marked failed with no worker running: beat queues its check every
+   CIS_TRAINING_CHECK_SECONDS, but a worker runs it, and the Procfile has one, so the script
+   waits stale + check + 5 s (defaults: heartbeat 10 s, stale 60 s, check 30 s: 95 s; --heartbeat,
+   --stale and --check set them for every process) and says whether it came. Then a new worker
+   (the same name, as a restarted container): the time until the version is failed (its start
+   included); and "Retrain" from the admin: the time until that training succeeds.
 5. Drainer: stopped; --drain-views views POSTed to /api/events/ by the visitors (8 client
    threads; the 201 answers counted: accepted); then drainers with CIS_EVENT_DRAIN_BATCH
    --drain-batch and CIS_EVENT_CLAIM_SECONDS=0, each killed (SIGKILL) while a batch is in
@@ -571,7 +577,7 @@ def phase_worker(args, stack: Stack, table: Table) -> None:
         until(failed, seconds=60, why=f"v{doomed.pk} is still {doomed.status}", every=0.2)
         table.add(
             "worker",
-            "marked failed once a worker started",
+            "marked failed once a new worker started",
             f"{time.monotonic() - restarted:.1f} s after its start "
             f"({time.monotonic() - killed:.0f} s after the kill): {doomed.error}",
         )
