@@ -577,7 +577,7 @@ def phase_worker(args, stack: Stack, table: Table) -> None:
         until(failed, seconds=60, why=f"v{doomed.pk} is still {doomed.status}", every=0.2)
         table.add(
             "worker",
-            "marked failed once a new worker started",
+            "marked failed once a worker started",
             f"{time.monotonic() - restarted:.1f} s after its start "
             f"({time.monotonic() - killed:.0f} s after the kill): {doomed.error}",
         )
