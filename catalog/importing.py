@@ -24,7 +24,7 @@ from common.db import rows_insert
 from common.progress import Progress
 
 from .models import Product
-from .search import search_index_refresh_on_commit
+from .search import catalog_change_record
 
 REQUIRED_COLUMNS = ("sku", "name", "target", "image")
 FIELD_LIMITS = {"sku": 64, "name": 255, "target": 64, "image": 1024}
@@ -109,7 +109,7 @@ def catalog_import(
                 Product.objects.filter(sku__in=deleted[start : start + WRITE_BATCH]).delete()
             report.pruned = len(deleted)
         report.changed_skus = [p.sku for p in to_create + to_update]
-        search_index_refresh_on_commit(report.changed_skus, deleted)
+        catalog_change_record(changed_skus=report.changed_skus, deleted_skus=deleted)
     return report
 
 

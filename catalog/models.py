@@ -52,3 +52,31 @@ class Product(models.Model):
     @property
     def category(self) -> str:
         return str(self.extra.get("category", ""))
+
+
+class CatalogVersion(models.Model):
+    """The catalog's version: one row, bumped in the transaction of every catalog write, so
+    that a search index can record the version it holds and be found behind (see
+    catalog/changes.py)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # Which catalog this is: a fresh or restored database counts from 0 again, and an index
+    # built from another database must not pass for current because the numbers agree.
+    token = models.CharField(max_length=32)
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"catalog {self.token} v{self.version}"
+
+
+class SearchIndexRecord(models.Model):
+    """The catalog state a remote index holds, for engines that cannot keep it with the index
+    (Coveo's sources hold documents, not metadata): written after each push."""
+
+    index = models.CharField(max_length=255, primary_key=True)  # which engine and index
+    state = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.index

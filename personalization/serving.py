@@ -79,8 +79,11 @@ def recommender_active(kind: str = EmbeddingVersion.Kind.PRODUCT) -> SessionReco
 def product_vectors_active() -> Mapping[str, np.ndarray] | None:
     """SKU -> unit-length float32 vector of the active product model (for indexing search
     backends); rows are views into the memory-mapped file, not copies."""
-    recommender = recommender_active(EmbeddingVersion.Kind.PRODUCT)
-    return ProductVectors(recommender) if recommender is not None else None
+    model = model_active(EmbeddingVersion.Kind.PRODUCT)
+    if model is None:
+        return None
+    # The folder names the model to indexes that record it (ids repeat across test databases).
+    return ProductVectors(model.recommender, version=str(model.directory))
 
 
 def models_loaded_clear() -> None:
@@ -100,9 +103,11 @@ def models_recheck(kind: str) -> None:
 
 
 class ProductVectors(Mapping):
-    """A read-only SKU -> vector mapping over a recommender's vectors."""
+    """A read-only SKU -> vector mapping over a recommender's vectors; `version` names the
+    model they come from."""
 
-    def __init__(self, recommender: SessionRecommender):
+    def __init__(self, recommender: SessionRecommender, *, version: str = ""):
+        self.version = version
         self._index = recommender.index
         self._items = recommender.items
         self._vectors = recommender.vectors.vectors

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from catalog.changes import catalog_state
 from catalog.models import Product
 from catalog.search import catalog_search
 from common.progress import Progress
@@ -47,6 +48,7 @@ class SpaceMap:
     version_id: int
     points: list[dict]  # {"sku", "x", "y", "target", "category", "name", "image"}
     targets: list[str]  # the targets present, most common first
+    catalog: str = ""  # the catalog version its names and pictures are of (CatalogState.label)
 
     @cached_property
     def json(self) -> bytes:
@@ -75,15 +77,18 @@ def space_model(kind: str = Kind.PRODUCT) -> ActiveModel:
 
 def space_map() -> SpaceMap:
     """Every product of the active model with its place on the map (computed at training),
-    built once per version in each process."""
+    built once per model and catalog version in each process: places come from the model,
+    names, audiences and pictures from the catalog, which can change under the same model."""
     model = space_model()
     if model.projection is None:
         raise SpaceUnavailable(map_missing_message(model.version_id))
-    key = (model.version_id, model.directory)  # ids are reused when a test database rolls back
+    catalog = catalog_state().label  # (one primary-key read) before the products are read
+    # Model ids are reused when a test database rolls back: the folder tells them apart.
+    key = (model.version_id, model.directory, catalog)
     with _map_lock:
         cached = _maps.get(key)
         if cached is None:
-            cached = _map_build(model)
+            cached = _map_build(model, catalog=catalog)
             _maps.clear()  # only the active version's map is kept
             _maps[key] = cached
     return cached
@@ -207,7 +212,7 @@ def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _map_build(model: ActiveModel) -> SpaceMap:
+def _map_build(model: ActiveModel, *, catalog: str) -> SpaceMap:
     items = model.recommender.items
     coordinates = np.asarray(model.projection).round(4).tolist()
     products = Product.objects.order_by().in_bulk(items)
@@ -230,7 +235,7 @@ def _map_build(model: ActiveModel) -> SpaceMap:
         )
         counts[product.target] = counts.get(product.target, 0) + 1
     targets = sorted(counts, key=lambda target: (-counts[target], target))
-    return SpaceMap(model.version_id, points, targets)
+    return SpaceMap(model.version_id, points, targets, catalog)
 
 
 _maps: dict[tuple, SpaceMap] = {}

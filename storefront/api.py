@@ -275,7 +275,8 @@ def profile(request: HttpRequest) -> JsonResponse:
 
 def _space_map_etag(request: HttpRequest) -> str | None:
     try:
-        return f'"space-v{space_map().version_id}"'
+        drawn = space_map()
+        return f'"space-v{drawn.version_id}-c{drawn.catalog}"'
     except SpaceUnavailable:
         return None
 
@@ -285,7 +286,8 @@ def _space_map_etag(request: HttpRequest) -> str | None:
 @condition(etag_func=_space_map_etag)
 def space(request: HttpRequest) -> HttpResponse:
     """Every product of the active model on the map. The same for every visitor until another
-    version is active: its ETag is the version, so a browser revalidates it in one round trip."""
+    version is active or the catalog changes: its ETag names both versions, so a browser
+    revalidates it in one round trip."""
     try:
         drawn = space_map()
     except SpaceUnavailable as exc:

@@ -230,6 +230,11 @@ CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "sea
 # Answers the built-in engine keeps per process (0: none), dropped at every commit to the index:
 # without them a repeated query's personalized search served half the requests per second.
 CIS_SEARCH_CACHE_ENTRIES = int(env_str("CIS_SEARCH_CACHE_ENTRIES") or 256)
+# How often Celery beat checks that the search indexes hold the catalog's version, rebuilding
+# those behind it (a process killed between a catalog write and its index refresh); a Celery
+# worker also checks when it starts. A change gets one period to arrive by its own refresh.
+# 0: never (run `index_catalog --check` instead).
+CIS_SEARCH_INDEX_CHECK_SECONDS = float(env_str("CIS_SEARCH_INDEX_CHECK_SECONDS") or 60)
 # The product vectors search indexes store: a callable named here, so the catalog never imports
 # the code that trains them.
 CIS_PRODUCT_VECTORS_PROVIDER = "personalization.serving.product_vectors_active"
@@ -275,6 +280,13 @@ if CIS_RETRAIN_CRON:
     CELERY_BEAT_SCHEDULE["retrain-embeddings"] = {
         "task": "personalization.tasks.retrain_embeddings_scheduled",
         "schedule": _retrain_schedule,
+    }
+
+if CIS_SEARCH_INDEX_CHECK_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["search-index-check"] = {
+        "task": "catalog.tasks.search_index_check_scheduled",
+        "schedule": CIS_SEARCH_INDEX_CHECK_SECONDS,
+        "options": {"expires": CIS_SEARCH_INDEX_CHECK_SECONDS},  # a stopped worker piles none up
     }
 
 # Personalization: the visitors' state, the log of their views, the re-ranking of search.

@@ -5,6 +5,15 @@ module is what the rest of the shop calls: search (resolved once per request, wi
 engine answering, and saying so, when the configured one cannot), and keeping indexes current.
 The product vectors an index stores come from the provider CIS_PRODUCT_VECTORS_PROVIDER names,
 so the catalog never imports the code that trains them.
+
+Keeping indexes current: a catalog write records its change (`catalog_change_record`) in its
+own transaction, which bumps the catalog's version; once it commits, the indexes take the
+changed products and record that version. The refresh runs after the commit, so a process
+killed in between leaves the indexes behind a committed catalog. `search_index_check` finds
+that by comparing versions, and rebuilds: Celery beat runs it every
+CIS_SEARCH_INDEX_CHECK_SECONDS, a Celery worker when it starts, `index_catalog --check` and
+`demo_setup` on demand. Web processes do not check: a page must never wait for a rebuild, one
+index serves every process, and a check per request would cost a query for a rare event.
 """
 
 from __future__ import annotations
@@ -13,13 +22,16 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from catalog.changes import CatalogState, catalog_state, catalog_version_bump
 from catalog.models import Product
 from common.progress import Progress
 
@@ -29,7 +41,9 @@ from .base import (
     PRICE_LOW,
     RELEVANCE,
     SORTS,
+    UNRECORDED,
     Filters,
+    IndexState,
     KeptHits,
     SearchBackend,
     SearchFacets,
@@ -38,6 +52,7 @@ from .base import (
     Vectors,
     search_query_clean,
     search_words,
+    vectors_version,
 )
 from .registry import (
     EMBEDDED,
@@ -59,11 +74,20 @@ __all__ = [
     "SearchFacets",
     "CatalogSearch",
     "CatalogSearchResult",
+    "CURRENT",
+    "IndexState",
+    "MISSING",
+    "REBUILT",
+    "UNAVAILABLE",
+    "WAITING",
     "SearchBackend",
     "SearchHit",
+    "SearchIndexCheck",
     "SearchIndexReport",
     "SearchUnavailable",
+    "UNRECORDED",
     "Vectors",
+    "catalog_change_record",
     "catalog_search",
     "catalog_searcher",
     "product_vectors",
@@ -72,9 +96,9 @@ __all__ = [
     "search_backend_configured",
     "search_backend_label",
     "search_backend_names",
+    "search_index_check",
     "search_index_rebuild",
     "search_index_refresh",
-    "search_index_refresh_on_commit",
     "search_query_clean",
     "search_words",
 ]
@@ -245,27 +269,36 @@ def search_index_rebuild(
     vectors: Vectors | None = None,
     progress: Progress | None = None,
 ) -> SearchIndexReport:
-    """Rebuild the index of `backend` (default: the configured one) from the whole catalog.
+    """Rebuild the index of `backend` (default: the configured one) from the whole catalog,
+    recording the catalog's version (and the vectors' model) it was built from.
 
     Raises SearchUnavailable when the engine cannot be reached; its live index then stays.
     """
     engine = search_backend(backend)
     started = time.monotonic()
+    # Read before the products: a change committed in between is then held but not claimed,
+    # which costs at most a rebuild more, where the other order could claim a missing change.
+    state = IndexState.built(catalog_state(), vectors=vectors_version(vectors))
     products: Iterable[Product] = Product.objects.order_by("sku").iterator(chunk_size=2000)
     if progress is not None:
         products = _products_counted(products, progress, total=Product.objects.count())
-    count = engine.index_rebuild(products, vectors=vectors)
+    count = engine.index_rebuild(products, vectors=vectors, state=state)
     return SearchIndexReport(engine.name, count, time.monotonic() - started)
 
 
 def search_index_refresh(
-    *, changed_skus: list[str], deleted_skus: list[str], vectors: Vectors | None = None
+    *,
+    changed_skus: list[str],
+    deleted_skus: list[str],
+    vectors: Vectors | None = None,
+    change: CatalogState | None = None,
 ) -> None:
-    """Bring the configured engine's index up to date after a catalog load has committed, and
-    the built-in one's too when it exists, as it answers whenever the configured one cannot.
+    """Bring the configured engine's index up to date after a catalog write has committed, and
+    the built-in one's too when it exists, as it answers whenever the configured one cannot;
+    each then records that it holds `change` (the write's catalog version).
 
-    A failure is logged, not raised: the load itself succeeded, and the next `index_catalog`
-    catches the index up.
+    A failure is logged, not raised: the write itself succeeded, and `search_index_check`
+    finds the index behind and rebuilds it.
     """
     if not changed_skus and not deleted_skus:
         return
@@ -273,7 +306,10 @@ def search_index_refresh(
     for name in names:  # the built-in index, when missing, is built on its first search
         try:
             search_backend(name).index_update(
-                _products_streamed(changed_skus), deleted_skus=deleted_skus, vectors=vectors
+                _products_streamed(changed_skus),
+                deleted_skus=deleted_skus,
+                vectors=vectors,
+                change=change,
             )
         except (SearchUnavailable, ImproperlyConfigured) as exc:
             logger.warning(
@@ -287,16 +323,104 @@ def search_index_refresh(
             logger.exception("The %s search index was not updated after a catalog load", name)
 
 
-def search_index_refresh_on_commit(changed_skus: list[str], deleted_skus: list[str]) -> None:
-    """Once the transaction commits, bring the search indexes up to date with these products
-    (their text, vectors and the display fields results show)."""
-    if changed_skus or deleted_skus:
-        transaction.on_commit(
-            lambda: search_index_refresh(
-                changed_skus=changed_skus, deleted_skus=deleted_skus, vectors=product_vectors()
-            ),
-            robust=True,
+def catalog_change_record(
+    *, changed_skus: list[str], deleted_skus: list[str]
+) -> CatalogState | None:
+    """Record, inside a catalog write's transaction, that these products changed: the catalog's
+    version goes up with the write, and once it commits the search indexes take the products
+    (their text, vectors and the display fields results show) and that version. Every write
+    to the catalog calls it; None when nothing changed."""
+    if not changed_skus and not deleted_skus:
+        return None
+    change = catalog_version_bump()
+    transaction.on_commit(
+        lambda: search_index_refresh(
+            changed_skus=changed_skus,
+            deleted_skus=deleted_skus,
+            vectors=product_vectors(),
+            change=change,
+        ),
+        robust=True,
+    )
+    return change
+
+
+# What search_index_check found of an index.
+CURRENT, REBUILT, WAITING, MISSING, UNAVAILABLE = (
+    "current", "rebuilt", "waiting", "missing", "unavailable"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SearchIndexCheck:
+    backend: str
+    outcome: str  # CURRENT, REBUILT, WAITING, MISSING or UNAVAILABLE
+    detail: str = ""  # what was behind, or why nothing could be done
+    report: SearchIndexReport | None = None  # the rebuild's
+
+
+_unavailable: set[str] = set()  # engines this process found unavailable at its last check
+
+
+def search_index_check(*, grace: float = 0.0) -> list[SearchIndexCheck]:
+    """Compare the catalog state each index records (the configured engine's, and the built-in
+    one's when it exists) with the catalog's and, for indexes that store vectors, the active
+    model's; rebuild those that differ.
+
+    `grace`: seconds after a catalog change during which an index one version behind is left
+    alone, as the change's own refresh may still be running (a check seconds after a large
+    load would otherwise rebuild beside it); 0 rebuilds at once. A missing index of the
+    configured engine is built; a missing built-in one, a fallback, is left to its first search.
+    An engine that cannot be reached is reported, and checked again next time.
+    """
+    state = catalog_state()
+    configured = search_backend_configured()
+    checks = []
+    for name in dict.fromkeys([configured, EMBEDDED]):
+        try:
+            checks.append(_index_check(name, state, grace=grace, configured=name == configured))
+        except (SearchUnavailable, ImproperlyConfigured) as exc:
+            if name not in _unavailable:  # one warning while it lasts, not one per check
+                logger.warning("The %s search index cannot be checked: %s", name, exc)
+            _unavailable.add(name)
+            checks.append(SearchIndexCheck(name, UNAVAILABLE, str(exc)))
+            continue
+        _unavailable.discard(name)
+    return checks
+
+
+def _index_check(
+    name: str, state: CatalogState, *, grace: float, configured: bool
+) -> SearchIndexCheck:
+    engine = search_backend(name)
+    held = engine.index_state()
+    if held is None and not configured:
+        return SearchIndexCheck(name, MISSING, "no index yet: its first search builds it")
+    vectors = product_vectors() if engine.stores_vectors else None
+    behind = "there is no index" if held is None else held.behind(state)
+    if behind is None and engine.stores_vectors and held.vectors != vectors_version(vectors):
+        behind = f"its vectors are of {held.vectors or 'no model'}, not of the active model " + (
+            vectors_version(vectors) or "(none)"
         )
+    elif behind is not None and held is not None and held.catalog == state.token:
+        # Only the last change may be on its way: one missing before it was lost, and a shop
+        # edited every minute must not put its repair off for ever.
+        changed = state.changed_at
+        recent = changed is not None and timezone.now() - changed < timedelta(seconds=grace)
+        if recent and held.version == state.version - 1:
+            logger.info("The %s search index is behind (%s): waiting for its refresh", name, behind)
+            return SearchIndexCheck(name, WAITING, behind)
+    if behind is None:
+        return SearchIndexCheck(name, CURRENT)
+    # A first build is routine; an index found behind is worth a warning.
+    level = logging.INFO if held is None else logging.WARNING
+    logger.log(level, "The %s search index is stale (%s): rebuilding it", name, behind)
+    report = search_index_rebuild(backend=name, vectors=vectors)
+    logger.log(
+        level, "Rebuilt the %s search index: %s products in %.1f s", name, report.products,
+        report.seconds,
+    )  # fmt: skip
+    return SearchIndexCheck(name, REBUILT, behind, report)
 
 
 def _products_streamed(skus: list[str]) -> Iterator[Product]:

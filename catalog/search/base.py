@@ -1,5 +1,6 @@
 """What every search engine shares: the hit it returns, the interface it implements, the error
-it raises, and the words of a query as all of them search it."""
+it raises, the catalog state an index records, and the words of a query as all of them search
+it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import islice
 from typing import Protocol
 
 import numpy as np
 
+from catalog.changes import CatalogState
 from catalog.models import Product
 
 SEARCH_QUERY_MAX = 200
@@ -21,7 +23,9 @@ SEARCH_WORDS_MAX = 32
 WORD = re.compile(r"[^\W_]+")  # letters and digits: everything else separates words
 POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b", re.IGNORECASE)  # "kid's" is searched as "kid"
 
-Vectors = Mapping[str, np.ndarray]  # SKU -> unit-length product vector
+# SKU -> unit-length product vector. The provider's mapping names its model in a `version`
+# attribute (a string), which indexes that store vectors record.
+Vectors = Mapping[str, np.ndarray]
 Filters = Mapping[str, str]  # facet field -> the value a product must have
 
 # What a search can be narrowed by and counted on, and how it can be sorted.
@@ -95,6 +99,82 @@ class KeptHits(list):
         self.memo = memo
 
 
+def vectors_version(vectors: Vectors | None) -> str | None:
+    """The model `vectors` come from (None: no vectors, or of no named model)."""
+    return None if vectors is None else getattr(vectors, "version", None)
+
+
+AHEAD_MAX = 1000  # changes recorded past a missing one; more are dropped (claimed less)
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """The catalog state an index holds, recorded with the index: every change of the catalog
+    `catalog` up to `version`, and those in `ahead`, which reached it before an earlier one
+    did; for engines that store vectors, those of the model `vectors`.
+
+    An index records only what it is known to hold: a state is written after the writes it
+    describes, so a crash in between leaves an index that claims less than it holds (and is
+    rebuilt), never more.
+    """
+
+    catalog: str  # the catalog's token ("": records nothing)
+    version: int
+    ahead: tuple[int, ...] = ()
+    vectors: str | None = None
+
+    @classmethod
+    def built(cls, state: CatalogState, *, vectors: str | None = None) -> IndexState:
+        """The state of an index built from the catalog as it was at `state` (read before its
+        products: later changes may be in it too, which only makes it claim less)."""
+        return cls(state.token, state.version, (), vectors)
+
+    def applied(self, change: CatalogState) -> IndexState:
+        """This state once `change` (a version of the catalog, with the products it changed)
+        is in the index too. A change of another catalog changes nothing; one that comes
+        before an earlier change is noted in `ahead` until that one arrives."""
+        if change.token != self.catalog or change.version <= self.version:
+            return self
+        ahead = {*self.ahead, change.version}
+        version = self.version
+        while version + 1 in ahead:
+            version += 1
+            ahead.discard(version)
+        return replace(self, version=version, ahead=tuple(sorted(ahead)[:AHEAD_MAX]))
+
+    def behind(self, state: CatalogState) -> str | None:
+        """How this index differs from the catalog at `state` (None: it holds every change)."""
+        if not self.catalog:
+            return "it records no catalog state"
+        if self.catalog != state.token:
+            return f"it was built from another catalog ({self.catalog[:8]}, not {state.token[:8]})"
+        if self.version != state.version:
+            return f"it holds catalog version {self.version}, not {state.version}"
+        return None
+
+    def as_json(self) -> dict:
+        data = {"catalog": self.catalog, "version": self.version, "ahead": list(self.ahead)}
+        if self.vectors is not None:  # (no nulls: Elasticsearch's _meta holds it too)
+            data["vectors"] = self.vectors
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> IndexState:
+        """The state recorded as `data`; UNRECORDED when it is missing or malformed."""
+        try:
+            return cls(
+                str(data["catalog"]),
+                int(data["version"]),
+                tuple(int(v) for v in data.get("ahead") or ()),
+                None if data.get("vectors") is None else str(data["vectors"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return UNRECORDED
+
+
+UNRECORDED = IndexState("", -1)  # an index that records no state: built before states were
+
+
 class SearchUnavailable(Exception):
     """The backend cannot answer: down, too slow, or misconfigured. Never carries a secret."""
 
@@ -107,6 +187,8 @@ class SearchBackend(Protocol):
     # Whether it filters, sorts, pages (`search`'s filters, sort, offset) and counts `facets`
     # itself; when not, the built-in engine answers such requests.
     navigates: bool
+    # Whether its index holds product vectors (so a new active model makes it stale).
+    stores_vectors: bool
 
     def search(
         self, query: str, *, limit: int = 50, session_vector: np.ndarray | None = None
@@ -115,9 +197,15 @@ class SearchBackend(Protocol):
         as plain words: quotes, operators and field names in it are never syntax."""
         ...
 
-    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
-        """Replace the whole index with `products` (searches keep working meanwhile); return
-        how many were indexed."""
+    def index_rebuild(
+        self,
+        products: Iterable[Product],
+        *,
+        vectors: Vectors | None = None,
+        state: IndexState | None = None,
+    ) -> int:
+        """Replace the whole index with `products` (searches keep working meanwhile), recording
+        `state` with it (None: records none); return how many were indexed."""
         ...
 
     def index_update(
@@ -126,8 +214,15 @@ class SearchBackend(Protocol):
         *,
         deleted_skus: Iterable[str] = (),
         vectors: Vectors | None = None,
+        change: CatalogState | None = None,
     ) -> None:
-        """Add or replace `products` and remove `deleted_skus` in the current index."""
+        """Add or replace `products` and remove `deleted_skus` in the current index; then
+        record that it holds `change` too (the catalog version these products are of)."""
+        ...
+
+    def index_state(self) -> IndexState | None:
+        """The state the live index records (UNRECORDED: none); None when there is no index.
+        Raises SearchUnavailable when the engine cannot be asked."""
         ...
 
 

@@ -14,6 +14,11 @@ a file container is created (`POST .../push/v1/organizations/{org}/files`), the 
 REBUILD, pushes every product with one `orderingId`, deletes what is older than it
 (`DELETE .../documents/olderthan`, products no longer in the catalog) and sets it back to IDLE.
 Coveo holds no vectors here: re-ranking is left to the caller.
+
+A source holds documents, not metadata of ours: the catalog state it holds (`IndexState`) is
+recorded on the shop's side, in a `SearchIndexRecord` row per organization and source, once
+Coveo has accepted a push. (Coveo applies pushes asynchronously, in order: the record says what
+was handed over, not what its index shows yet.)
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 
-from catalog.models import Product
+from catalog.changes import CatalogState
+from catalog.models import Product, SearchIndexRecord
 
 from .base import (
     FACETS,
     PRICE_LOW,
     RELEVANCE,
+    UNRECORDED,
     Filters,
+    IndexState,
     SearchFacets,
     SearchHit,
     SearchUnavailable,
@@ -74,6 +83,7 @@ class CoveoSearch:
     source_id: str = ""
     name: str = field(default="coveo", init=False)
     uses_session_vector: bool = field(default=False, init=False)  # the caller re-ranks
+    stores_vectors: bool = field(default=False, init=False)
 
     def search(
         self,
@@ -158,7 +168,13 @@ class CoveoSearch:
             body["pipeline"] = self.pipeline
         return body
 
-    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+    def index_rebuild(
+        self,
+        products: Iterable[Product],
+        *,
+        vectors: Vectors | None = None,
+        state: IndexState | None = None,
+    ) -> int:
         self._push_check()
         ordering_id = int(time.time() * 1000)
         self._push("POST", "/status", {"statusType": "REBUILD"})
@@ -169,6 +185,10 @@ class CoveoSearch:
                 count += len(batch)
             # Every product was just pushed with ordering_id: what is older left the catalog.
             self._push("DELETE", "/documents/olderthan", {"orderingId": ordering_id})
+            if state is not None:
+                SearchIndexRecord.objects.update_or_create(
+                    index=self._record_key, defaults={"state": state.as_json()}
+                )
         finally:
             try:
                 self._push("POST", "/status", {"statusType": "IDLE"})
@@ -182,6 +202,7 @@ class CoveoSearch:
         *,
         deleted_skus: Iterable[str] = (),
         vectors: Vectors | None = None,
+        change: CatalogState | None = None,
     ) -> None:
         self._push_check()
         deletions = [
@@ -193,6 +214,29 @@ class CoveoSearch:
             deletions = []
         if deletions:
             self._batch_push([], deletions, ordering_id=ordering_id)
+        if change is not None:
+            with transaction.atomic():  # one writer of the record at a time
+                record = (
+                    SearchIndexRecord.objects.select_for_update()
+                    .filter(index=self._record_key)
+                    .first()
+                )
+                if record is not None:
+                    held = IndexState.from_json(record.state)
+                    if (now := held.applied(change)) != held:
+                        record.state = now.as_json()
+                        record.save(update_fields=["state", "updated_at"])
+
+    def index_state(self) -> IndexState | None:
+        """The state recorded at the last push (UNRECORDED: none was; the source may hold
+        anything)."""
+        self._push_check()
+        record = SearchIndexRecord.objects.filter(index=self._record_key).first()
+        return UNRECORDED if record is None else IndexState.from_json(record.state)
+
+    @property
+    def _record_key(self) -> str:
+        return f"coveo:{self.organization_id}/{self.source_id}"
 
     def _batch_push(
         self, documents: list[dict[str, Any]], deletions: list[dict[str, Any]], *, ordering_id: int

@@ -5,6 +5,11 @@ concrete index (`products-<timestamp>`), then moves the alias in one `update_ali
 and drops the old index: searches never see a half-built index. The user's words reach
 Elasticsearch only inside a `multi_match` query, which analyzes text and parses no syntax.
 
+Each concrete index records the catalog state it holds (`IndexState`: the catalog version and
+the model its vectors come from) in its mapping's `_meta`: set when it is created, and after
+each update, by the index the alias pointed to before and still points to after it (an update
+that raced a rebuild's swap records nothing: the new index keeps the state it was built with).
+
 ELASTICSEARCH_RERANK="server" re-scores the top `limit` text matches inside Elasticsearch by
 cosine similarity to the session vector (a `rescore` with `script_score` over the
 `embedding` dense vector, as the seed did); hits then carry both the text score (a named
@@ -39,13 +44,16 @@ from elasticsearch_dsl import (
 )
 from elasticsearch_dsl.query import Bool, MultiMatch
 
+from catalog.changes import CatalogState
 from catalog.models import Product
 
 from .base import (
     FACETS,
     PRICE_LOW,
     RELEVANCE,
+    UNRECORDED,
     Filters,
+    IndexState,
     SearchFacets,
     SearchHit,
     SearchUnavailable,
@@ -92,6 +100,7 @@ class ProductDocument(Document):
 
 class ElasticsearchSearch:
     name = "elasticsearch"
+    stores_vectors = True  # the `embedding` dense vector
 
     def __init__(self, *, url: str, alias: str, timeout: float, rerank: str = "client"):
         if rerank not in {"client", "server"}:
@@ -146,11 +155,17 @@ class ElasticsearchSearch:
         except (KeyError, TypeError, ValueError) as exc:
             raise SearchUnavailable(f"unexpected aggregations from Elasticsearch: {exc}") from exc
 
-    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+    def index_rebuild(
+        self,
+        products: Iterable[Product],
+        *,
+        vectors: Vectors | None = None,
+        state: IndexState | None = None,
+    ) -> int:
         client = self._client().options(request_timeout=INDEX_TIMEOUT)
         name = f"{self.alias}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
         with self._errors():
-            product_index(name, dims=vectors_dims(vectors)).create(using=client)
+            product_index(name, dims=vectors_dims(vectors), state=state).create(using=client)
             try:
                 count, _ = bulk(
                     client,
@@ -180,6 +195,7 @@ class ElasticsearchSearch:
         *,
         deleted_skus: Iterable[str] = (),
         vectors: Vectors | None = None,
+        change: CatalogState | None = None,
     ) -> None:
         client = self._client().options(request_timeout=INDEX_TIMEOUT)
         with self._errors():
@@ -188,7 +204,9 @@ class ElasticsearchSearch:
                     f"the alias {self.alias} does not exist yet: "
                     "run index_catalog --backend elasticsearch"
                 )
-            if vectors is not None and not _has_embedding(client, self.alias):
+            indices = alias_indices(client, self.alias)
+            mappings = client.indices.get_mapping(index=self.alias).body
+            if vectors is not None and not _has_embedding(mappings):
                 vectors = None  # built without vectors: the strict mapping would refuse them
             deletions = (
                 {"_op_type": "delete", "_index": self.alias, "_id": s} for s in deleted_skus
@@ -199,6 +217,19 @@ class ElasticsearchSearch:
                 chunk_size=BULK_CHUNK,
                 ignore_status=(404,),  # deleting a product that was never indexed
             )
+            held = index_state_from_mappings(mappings)
+            now = held if change is None else held.applied(change)
+            if now != held and len(indices) == 1 and alias_indices(client, self.alias) == indices:
+                client.indices.put_mapping(index=indices[0], meta=now.as_json())
+
+    def index_state(self) -> IndexState | None:
+        client = self._client()
+        with self._errors():
+            if not alias_indices(client, self.alias) and not client.indices.exists(
+                index=self.alias
+            ):
+                return None
+            return index_state_from_mappings(client.indices.get_mapping(index=self.alias).body)
 
     def _client(self) -> Elasticsearch:
         if not self.url:
@@ -245,14 +276,26 @@ def elasticsearch_client(url: str, timeout: float) -> Elasticsearch:
     return Elasticsearch(url, request_timeout=timeout, max_retries=0, retry_on_timeout=False)
 
 
-def product_index(name: str, *, dims: int | None = None) -> Index:
-    """The index `name` with the products' mapping, plus `embedding` when vectors have `dims`."""
+def product_index(name: str, *, dims: int | None = None, state: IndexState | None = None) -> Index:
+    """The index `name` with the products' mapping, plus `embedding` when vectors have `dims`,
+    recording `state` in its `_meta`."""
     index = ProductDocument._index.clone(name=name)
     if dims:
         index.get_or_create_mapping().field(
             "embedding", DenseVector(dims=dims, index=True, similarity="cosine")
         )
+    if state is not None:
+        index.get_or_create_mapping().meta("_meta", **state.as_json())
     return index
+
+
+def index_state_from_mappings(body: Mapping[str, Any]) -> IndexState:
+    """The state a GET _mapping answer records (one index's `_meta`); UNRECORDED when it has
+    none, or the alias has more than one index."""
+    if len(body) != 1:
+        return UNRECORDED
+    (mapping,) = body.values()
+    return IndexState.from_json((mapping.get("mappings") or {}).get("_meta"))
 
 
 def text_query(query: str) -> Bool:
@@ -419,8 +462,7 @@ def url_redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _has_embedding(client: Elasticsearch, alias: str) -> bool:
-    mappings = client.indices.get_mapping(index=alias).body
+def _has_embedding(mappings: Mapping[str, Any]) -> bool:
     return all("embedding" in m["mappings"].get("properties", {}) for m in mappings.values())
 
 

@@ -22,6 +22,10 @@ rebuild; catalog loads and admin edits update it in place (one commit, which eve
 sees at its next search). A missing index, or one written for another `SCHEMA_VERSION`, is
 built from the catalog on first use. Writers take a lock file, so an update made during a
 rebuild is applied to the new index, not lost with the old one.
+
+Each index folder records the catalog state it holds (STATE_FILE, see `IndexState`), written
+after the commit it describes, so that an update lost to a crash shows as an index behind the
+catalog (`search_index_check`) instead of going unnoticed.
 """
 
 from __future__ import annotations
@@ -47,13 +51,16 @@ import numpy as np
 import tantivy
 from django.conf import settings
 
+from catalog.changes import CatalogState, catalog_state
 from catalog.models import Product
 
 from .base import (
     FACETS,
     PRICE_LOW,
     RELEVANCE,
+    UNRECORDED,
     Filters,
+    IndexState,
     KeptHits,
     SearchFacets,
     SearchHit,
@@ -71,6 +78,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 9  # written in the index folder; an index of another version is rebuilt
 VERSION_FILE = "cis-schema-version"
+STATE_FILE = "cis-catalog-state"  # the IndexState the folder holds, as JSON
 # Each product's code (a fast field) is its line in this file, the SKU as JSON: a search reads
 # 200 codes in microseconds where reading 200 stored documents costs a third of a millisecond,
 # and the display fields are read for the results shown only. Lines are only ever appended.
@@ -141,6 +149,7 @@ class EmbeddedSearch:
     name = "embedded"
     uses_session_vector = False  # the caller re-ranks
     navigates = True  # filters, sorts, pages and counts facets itself
+    stores_vectors = False
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -309,9 +318,15 @@ class EmbeddedSearch:
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
         return [found[sku] for sku in dict.fromkeys(skus) if sku in found]
 
-    def index_rebuild(self, products: Iterable[Product], *, vectors: Vectors | None = None) -> int:
+    def index_rebuild(
+        self,
+        products: Iterable[Product],
+        *,
+        vectors: Vectors | None = None,
+        state: IndexState | None = None,
+    ) -> int:
         with self._writing():
-            return self._rebuild(products)
+            return self._rebuild(products, state=state)
 
     def index_update(
         self,
@@ -319,17 +334,19 @@ class EmbeddedSearch:
         *,
         deleted_skus: Iterable[str] = (),
         vectors: Vectors | None = None,
+        change: CatalogState | None = None,
     ) -> None:
-        """Upsert `products` and delete `deleted_skus`. Without an index there is nothing to
-        update: the first search builds it from the catalog, changes included. An index of
-        another schema is rebuilt from the catalog now (it would not take the new rows), so that
-        it stays ready to answer when another configured engine cannot."""
+        """Upsert `products` and delete `deleted_skus`, then record `change` as held. Without
+        an index there is nothing to update: the first search builds it from the catalog,
+        changes included. An index of another schema is rebuilt from the catalog now (it would
+        not take the new rows), so that it stays ready to answer when another configured engine
+        cannot."""
         with self._writing():
             if not self.path.exists():
                 return
             if _schema_version(self.path) != SCHEMA_VERSION:
                 logger.info("The search index %s has another schema: rebuilding it", self.path)
-                self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000))
+                self._rebuild_from_catalog()
                 return
             try:
                 reader = _reader(self.path)
@@ -350,8 +367,22 @@ class EmbeddedSearch:
                 # The new lines are written before the commit that makes their codes visible.
                 writer.commit()
                 writer.wait_merging_threads()
+                if change is not None:  # after the commit: a crash before leaves it behind
+                    held = _state_read(reader.folder)
+                    if (now := held.applied(change)) != held:
+                        _state_write(reader.folder, now)
             except (ValueError, OSError) as exc:
                 raise SearchUnavailable(f"cannot update the search index: {exc}") from exc
+
+    def index_state(self) -> IndexState | None:
+        """The state the live folder records; UNRECORDED for an index of another schema (the
+        first search rebuilds it); None when there is no index."""
+        folder = _live_folder(self.path)
+        if folder is None:
+            return None
+        if _schema_version(self.path) != SCHEMA_VERSION:
+            return UNRECORDED
+        return _state_read(folder)
 
     def _current(self) -> bool:
         """Whether an index of this code's schema is live (without building one)."""
@@ -382,11 +413,16 @@ class EmbeddedSearch:
             if _schema_version(self.path) == SCHEMA_VERSION:
                 return  # another process built it while this one waited
             logger.info("The search index %s %s: building it from the catalog", self.path, why)
-            count = self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000))
+            count = self._rebuild_from_catalog()
             logger.info("The search index %s holds %s products", self.path, count)
 
-    def _rebuild(self, products: Iterable[Product]) -> int:
-        """Write `products` into a new folder, then swap the link to it (the old folder goes)."""
+    def _rebuild_from_catalog(self) -> int:
+        state = IndexState.built(catalog_state())  # read before the products: see `built`
+        return self._rebuild(Product.objects.order_by("sku").iterator(chunk_size=2000), state=state)
+
+    def _rebuild(self, products: Iterable[Product], *, state: IndexState | None) -> int:
+        """Write `products` into a new folder, then swap the link to it (the old folder goes);
+        the folder records `state`."""
         folder = self.path.with_name(f"{self.path.name}.{time.time_ns()}")
         link = self.path.with_name(self.path.name + ".swapping")
         count = 0
@@ -405,6 +441,8 @@ class EmbeddedSearch:
             writer.commit()
             writer.wait_merging_threads()
             (folder / VERSION_FILE).write_text(str(SCHEMA_VERSION))
+            if state is not None:
+                _state_write(folder, state)
             old = _live_folder(self.path)
             link.unlink(missing_ok=True)
             os.symlink(folder.name, link)
@@ -590,6 +628,21 @@ def _link_target(path: Path) -> str | None:
         return os.readlink(path)
     except OSError:
         return None
+
+
+def _state_read(folder: Path) -> IndexState:
+    """The state `folder` records; UNRECORDED when none (or it is unreadable)."""
+    try:
+        return IndexState.from_json(json.loads((folder / STATE_FILE).read_text()))
+    except (OSError, ValueError):
+        return UNRECORDED
+
+
+def _state_write(folder: Path, state: IndexState) -> None:
+    """Replace the folder's state in one step: a reader sees the old one or the new one."""
+    temporary = folder / f"{STATE_FILE}.{os.getpid()}"
+    temporary.write_text(json.dumps(state.as_json()))
+    os.replace(temporary, folder / STATE_FILE)
 
 
 def _schema_version(path: Path) -> int | None:

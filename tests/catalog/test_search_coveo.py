@@ -14,9 +14,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
-from catalog.models import Product
-from catalog.search import SearchHit, SearchUnavailable, catalog_search, search_backend
+from catalog.changes import catalog_state
+from catalog.models import Product, SearchIndexRecord
+from catalog.search import (
+    CURRENT,
+    MISSING,
+    REBUILT,
+    SearchHit,
+    SearchUnavailable,
+    catalog_change_record,
+    catalog_search,
+    search_backend,
+    search_index_check,
+)
 from catalog.search.coveo import CoveoSearch, coveo_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -379,3 +391,34 @@ def test_pushed_products_carry_their_price_for_sorting():
     priced = Product(sku="P-1", name="Shoe", target="men", extra={"price": "$1,020.50"})
     assert coveo_document(priced)["price"] == 1020.5
     assert "price" not in coveo_document(shoe())
+
+
+def test_the_catalog_state_a_push_hands_over_is_recorded_on_our_side(
+    coveo_settings, coveo, products, django_capture_on_commit_callbacks
+):
+    push_routes(coveo)
+    coveo_check, fallback = search_index_check()  # a source the shop never pushed to
+    assert (coveo_check.outcome, coveo_check.detail) == (REBUILT, "it records no catalog state")
+    assert coveo_check.report.products == 6 and fallback.outcome == MISSING
+    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]
+    (record,) = SearchIndexRecord.objects.all()
+    assert record.index == f"coveo:{ORG}/{SOURCE}"
+    assert record.state["version"] == catalog_state().version
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        Product.objects.filter(sku="RUN-1").update(name="Women's Featherweight Running Shoe")
+        catalog_change_record(changed_skus=["RUN-1"], deleted_skus=[])
+    assert search_backend().index_state().version == catalog_state().version
+    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]
+
+    with django_capture_on_commit_callbacks(), transaction.atomic():  # its push is lost
+        Product.objects.filter(sku="RUN-2").delete()
+        catalog_change_record(changed_skus=[], deleted_skus=["RUN-2"])
+    coveo.requests.clear()
+    coveo_check, _ = search_index_check()
+    assert coveo_check.outcome == REBUILT
+    assert coveo_check.detail.startswith("it holds catalog version")
+    assert ("DELETE", f"{SOURCE_PATH}/documents/olderthan") in [
+        (r["method"], r["path"]) for r in coveo.requests
+    ]  # pushed whole again: RUN-2 is older than the rebuild, and goes
+    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]

@@ -13,10 +13,13 @@ from django.core.management import CommandError, call_command
 
 from catalog.models import Product
 from catalog.search import (
+    UNRECORDED,
+    IndexState,
     SearchHit,
     SearchUnavailable,
     catalog_searcher,
     search_backend,
+    search_index_check,
 )
 from catalog.search.elasticsearch import (
     SIMILARITY_SCRIPT,
@@ -26,6 +29,7 @@ from catalog.search.elasticsearch import (
     facets_build,
     facets_from_response,
     hits_from_response,
+    index_state_from_mappings,
     product_index,
     search_build,
     url_redacted,
@@ -164,6 +168,34 @@ def test_mapping_has_english_text_keywords_and_a_cosine_dense_vector():
 def test_mapping_without_vectors_has_no_embedding():
     properties = product_index("products-1").to_dict()["mappings"]["properties"]
     assert "embedding" not in properties
+
+
+def test_a_new_index_records_the_catalog_state_in_its_mapping_meta():
+    state = IndexState("5f0c7e2a", 41, (43,), "/data/models/product/v7")
+    mappings = product_index("products-1", dims=64, state=state).to_dict()["mappings"]
+    assert mappings["_meta"] == {
+        "catalog": "5f0c7e2a", "version": 41, "ahead": [43], "vectors": "/data/models/product/v7"
+    }  # fmt: skip
+    assert "_meta" not in product_index("products-1").to_dict().get("mappings", {})
+
+
+def test_the_state_is_read_from_the_mapping_elasticsearch_returns():
+    answer = fixture_json("elasticsearch_mapping_response.json")
+    assert index_state_from_mappings(answer) == IndexState(
+        "5f0c7e2a9b414d43a6f1c2d3e4f5a6b7", 41, (43,), "/data/models/product/v7"
+    )
+    (mapping,) = answer.values()
+    del mapping["mappings"]["_meta"]
+    assert index_state_from_mappings(answer) == UNRECORDED  # built before states were recorded
+    two = {"products-1": mapping, "products-2": mapping}
+    assert index_state_from_mappings(two) == UNRECORDED  # an alias over two: nothing to trust
+
+
+def test_an_unreachable_server_is_reported_by_the_check(db, es_settings):
+    elasticsearch, fallback = search_index_check()
+    assert (elasticsearch.backend, elasticsearch.outcome) == ("elasticsearch", "unavailable")
+    assert "unreachable" in elasticsearch.detail
+    assert (fallback.backend, fallback.outcome) == ("embedded", "missing")
 
 
 def test_response_is_parsed_into_hits_in_order():

@@ -11,8 +11,9 @@ import uuid
 import numpy as np
 import pytest
 
+from catalog.changes import CatalogState
 from catalog.models import Product
-from catalog.search import catalog_search, search_backend
+from catalog.search import IndexState, catalog_search, search_backend
 from catalog.search.elasticsearch import alias_indices, elasticsearch_client
 
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
@@ -102,3 +103,15 @@ def test_catalog_search_answers_from_elasticsearch(backend):
     result = catalog_search("hiking boots")
     assert (result.backend, result.notice) == ("elasticsearch", None)
     assert [hit.sku for hit in result.hits] == ["HIK-1"]
+
+
+def test_the_index_records_the_catalog_state_it_holds(backend):
+    assert backend.index_state() is None  # no alias yet
+    backend.index_rebuild(products(), vectors=VECTORS, state=IndexState("abc", 3, (), "m1"))
+    assert backend.index_state() == IndexState("abc", 3, (), "m1")
+    backend.index_update(products()[:1], change=CatalogState("abc", 4, None))
+    assert backend.index_state() == IndexState("abc", 4, (), "m1")
+    backend.index_update(products()[:1], change=CatalogState("abc", 6, None))  # 5 is missing
+    assert backend.index_state() == IndexState("abc", 4, (6,), "m1")
+    backend.index_rebuild(products(), state=IndexState("abc", 6))
+    assert backend.index_state() == IndexState("abc", 6)

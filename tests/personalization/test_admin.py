@@ -165,20 +165,20 @@ def test_retrain_with_the_broker_down_says_so_and_keeps_the_active_version(
     admin_client, succeeded, broker_down
 ):
     _, active = succeeded
-    versions_before = list(EmbeddingVersion.objects.order_by("id"))
+    versions_before = set(EmbeddingVersion.objects.values_list("pk", flat=True))
     started = time.monotonic()
     response = admin_client.post(reverse(RETRAIN), follow=True)
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 3
 
     assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
     assert response.status_code == 200
     [text] = message_texts(response)
     assert "Nothing was queued: the task broker is unreachable" in text
     assert "Nothing was queued: the task broker is unreachable" in response.content.decode()
-    # What the message says: nothing of the attempt is left (training_enqueue deletes it).
+    # No row outlives the failed enqueue: the attempt left nothing behind, as the message says.
+    assert set(EmbeddingVersion.objects.values_list("pk", flat=True)) == versions_before
     assert "No version was created" in text
     assert "recorded" not in text
-    assert list(EmbeddingVersion.objects.order_by("id")) == versions_before
     active.refresh_from_db()
     assert active.is_active
     assert not EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists()

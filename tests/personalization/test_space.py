@@ -69,6 +69,20 @@ def test_api_space_lists_every_product_with_its_place(mapped_model):
     assert again.status_code == 304  # cacheable per version
 
 
+def test_api_space_names_follow_catalog_edits(mapped_model, admin_client):
+    before = Client().get("/api/space/")
+    edit = {"sku": "RUN-1", "name": "Women's Featherweight Racer", "target": "women",
+            "image": "", "extra": '{"category": "running shoes"}'}  # fmt: skip
+    assert admin_client.post("/admin/catalog/product/RUN-1/change/", edit).status_code == 302
+    after = Client().get("/api/space/", HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.status_code == 200 and after["ETag"] != before["ETag"]
+    point = next(p for p in after.json()["points"] if p["sku"] == "RUN-1")
+    assert point["name"] == "Women's Featherweight Racer"
+    assert after.json()["version"] == mapped_model.pk  # the same model: only the names moved
+    again = Client().get("/api/space/", HTTP_IF_NONE_MATCH=after["ETag"])
+    assert again.status_code == 304
+
+
 def test_api_space_is_gzipped_for_clients_that_accept_it(mapped_model):
     response = Client().get("/api/space/", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
