@@ -41,48 +41,35 @@ the server: every scenario then loses some, the cheap baseline the most, so the 
 import argparse
 import http.client
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from _shop import BROWSER, ROOT, django_with_redis, shop_load, shop_train_and_index
+from _shop import (
+    BROWSER,
+    ROOT,
+    Gunicorn,
+    Request,
+    Run,
+    Scenario,
+    Service,
+    Visitor,
+    django_with_redis,
+    run_wrk,
+    shop_load,
+    shop_train_and_index,
+    visitor_create,
+)
 
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
 BOT = "curl/8.5.0"  # a User-Agent the shop does not record views of
 # Scenario key -> (the reference it is measured against, at least this share of it).
 TARGETS = {"b": ("C", 0.75), "e": ("C", 0.75), "c": ("ref", 0.90)}
 HUNG_TARGET = 0.50
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-
-
-@dataclass
-class Scenario:
-    key: str  # "a", "b", "c" for the targets; "" for the reference rows
-    label: str
-    requests: list[Request]  # sent in turn, over and over
-
-
-@dataclass
-class Visitor:
-    cookie: str
-    csrf_token: str
 
 
 def main() -> None:
@@ -104,8 +91,14 @@ def main() -> None:
 
     with django_with_redis() as (data_dir, redis_server):
         shop_prepare(args, data_dir)
-        server = Gunicorn(data_dir, workers=args.workers, redis_url=redis_server.url)
-        drainer = Drainer(data_dir, redis_url=redis_server.url)
+        env = server_env(data_dir, redis_server.url)
+        server = Gunicorn(data_dir, workers=args.workers, env=env, ready_path="/bench/ping/")
+        drainer = Service(
+            "the drainer",
+            [sys.executable, str(ROOT / "manage.py"), "drain_events", "--follow"],
+            env=env,
+            log=data_dir / "drainer.log",
+        )
         try:
             visitors, scenarios = measure(args, server)
             measure_hung(args, server, redis_server, visitors)
@@ -139,90 +132,6 @@ def server_env(data_dir: Path, redis_url: str) -> dict[str, str]:
         "CIS_EVENT_STREAM": "1",  # as with a Celery broker: views through the stream
         "LOG_LEVEL": "WARNING",
     }
-
-
-class Drainer:
-    """`manage.py drain_events --follow`, draining the stream into the event log meanwhile."""
-
-    def __init__(self, data_dir: Path, *, redis_url: str):
-        self.log = data_dir / "drainer.log"
-        command = [sys.executable, str(ROOT / "manage.py"), "drain_events", "--follow"]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=server_env(data_dir, redis_url), stdout=log, stderr=log
-            )
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise SystemExit(f"the drainer stopped:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-
-class Gunicorn:
-    """`gunicorn storefront.wsgi` on a free loopback port, serving the shop in `data_dir`."""
-
-    def __init__(self, data_dir: Path, *, workers: int, redis_url: str):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.log = data_dir / "gunicorn.log"
-        env = server_env(data_dir, redis_url)
-        command = [sys.executable, "-m", "gunicorn", "storefront.wsgi", "--chdir", str(ROOT)]
-        command += ["-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{self.port}"]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http_get(self.port, "/bench/ping/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        print(f"gunicorn pid {self.process.pid}: {workers} sync workers on 127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # the master stops its workers
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def http_get(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
-
-
-def visitor_create(port: int, skus: list[str]) -> Visitor:
-    """A browser that viewed `skus`, through the server, and then searched once."""
-    cookies: dict[str, str] = {}
-    for path in [f"/products/{sku}/" for sku in skus] + ["/api/search/?q=shoes"]:
-        header = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        status, headers, body = http_get(
-            port, path, {"User-Agent": BROWSER, **({"Cookie": header} if header else {})}
-        )
-        assert status == 200, (path, status, body[:300])
-        for line in headers.get_all("Set-Cookie") or []:
-            name, value = line.split(";", 1)[0].split("=", 1)
-            cookies[name.strip()] = value.strip()
-    assert b'"personalized": true' in body, body[:300]
-    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    return Visitor(cookie=cookie, csrf_token=cookies["csrftoken"])
 
 
 def queries_distinct() -> list[str]:
@@ -297,66 +206,6 @@ def scenarios_build(
             ],
         ),
     ]
-
-
-@dataclass
-class Run:
-    rps: float
-    requests: int
-    errors: int
-
-
-def run_wrk(port: int, scenario: Scenario, *, connections: int, duration: float, limit: int) -> Run:
-    """One wrk thread with `connections` connections, each sending the scenario's requests in
-    turn; stops after `duration` seconds or `limit` responses."""
-
-    def lua(text: str) -> str:
-        return "[==[" + text + "]==]"
-
-    rows = []
-    for request in scenario.requests:
-        # "[ " with a space: "[[" would open a Lua long string, a syntax error after which wrk
-        # still runs, sending "GET /" instead of the scenario (which this script once measured).
-        headers = ", ".join(f"[ {lua(k)} ] = {lua(v)}" for k, v in request.headers.items())
-        body = lua(request.body) if request.body else "nil"
-        rows.append(f"  {{{lua(request.method)}, {lua(request.path)}, {{{headers}}}, {body}}},")
-    script = "\n".join(
-        [
-            "local specs = {",
-            *rows,
-            "}",
-            "local requests, i, done = {}, 0, 0",
-            "function init(args)",
-            "  for n, s in ipairs(specs) do requests[n] = wrk.format(s[1], s[2], s[3], s[4]) end",
-            "end",
-            "function request()",
-            "  i = i % #requests + 1",
-            "  return requests[i]",
-            "end",
-            "function response(status, headers, body)",
-            "  done = done + 1",
-            f"  if done >= {limit} then wrk.thread:stop() end",
-            "end",
-        ]
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
-        command += ["-s", handle.name, f"http://127.0.0.1:{port}"]
-        finished = subprocess.run(command, capture_output=True, text=True, check=True)
-    finally:
-        os.unlink(handle.name)
-    if finished.stderr.strip():  # a script error: wrk would have measured something else
-        raise SystemExit(f"wrk complained, so the run measured nothing: {finished.stderr}")
-    output = finished.stdout
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
-    socket_errors = re.search(r"Socket errors: (.*)", output)
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Run(rps, requests, errors)
 
 
 def run_python(

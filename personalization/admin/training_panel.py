@@ -120,9 +120,8 @@ def retrain_start(*, triggered_by: str) -> tuple[int, str]:
         return messages.WARNING, f"No new training started: {exc}. Its progress is shown below."
     except BrokerUnavailable as exc:
         return messages.ERROR, (
-            f"Nothing was queued: {exc}. The attempt is recorded as a failed version and the "
-            "active version keeps serving. Start the broker (Redis) and a Celery worker, "
-            "then retrain again."
+            f"Nothing was queued: {exc}. No version was created and the active version keeps "
+            "serving. Start the broker (Redis) and a Celery worker, then retrain again."
         )
     except TrainingError as exc:
         return messages.ERROR, f"Training could not start: {exc}"

@@ -175,8 +175,10 @@ def test_retrain_with_the_broker_down_says_so_and_keeps_the_active_version(
     [text] = message_texts(response)
     assert "Nothing was queued: the task broker is unreachable" in text
     assert "Nothing was queued: the task broker is unreachable" in response.content.decode()
-    # No row outlives the failed enqueue: the attempt left nothing behind.
+    # No row outlives the failed enqueue: the attempt left nothing behind, as the message says.
     assert set(EmbeddingVersion.objects.values_list("pk", flat=True)) == versions_before
+    assert "No version was created" in text
+    assert "recorded" not in text
     active.refresh_from_db()
     assert active.is_active
     assert not EmbeddingVersion.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists()
