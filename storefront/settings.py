@@ -80,12 +80,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # the API's docs page (/api/docs) from its own static files, no CDN
     "catalog",
     "personalization",
     "storefront",
 ]
 
 MIDDLEWARE = [
+    "storefront.errors.ApiErrorMiddleware",  # every error under /api/ in the API's one shape
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ under any server, DEBUG or not
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,6 +100,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "storefront.urls"
+CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"  # the API's error shape under /api/
 WSGI_APPLICATION = "storefront.wsgi.application"
 
 TEMPLATES = [
