@@ -12,7 +12,7 @@ POSTs an event or DELETEs its profile (Django's CSRF protection, as for the page
 
 import json
 from functools import wraps
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -28,7 +28,7 @@ from ninja.parser import Parser
 
 from catalog.importing import FIELD_LIMITS
 from catalog.models import Product
-from catalog.search import FACETS, RELEVANCE, SORTS
+from catalog.search import RELEVANCE, SORTS
 from catalog.selectors import ProductCard, product_exists, products_by_skus
 from personalization.events import product_view_track
 from personalization.middleware import visitor_state_read_ahead
@@ -45,6 +45,7 @@ from personalization.state import visitor_state
 
 from .errors import ApiError, ErrorOut, api_errors_install, error_response
 from .shop import (
+    SearchPage,
     products_popular,
     products_similar,
     recommendations_for_visitor,
@@ -64,6 +65,14 @@ SKU_PATTERN = (
     rf"{{1,{FIELD_LIMITS['sku']}}}$"
 )
 Kind = Literal[tuple(EmbeddingVersion.Kind.values)]
+
+# The parameters, declared as the operations' own arguments: Ninja reads these for a tenth of what
+# a schema class of them costs it per request (its flattening), on the path of every search.
+Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="how many results")]
+Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="a product's sku")]
+Facet = Annotated[str, Query(description=f"only this value (its first {FILTER_CHARS} characters)")]
+SpaceKind = Annotated[Kind, Query(description="product (keys are skus) or word")]
+SpaceKey = Annotated[str, Query(min_length=1, description="a sku (or, with kind=word, a word)")]
 
 
 class Utf8Parser(Parser):
@@ -221,82 +230,76 @@ class SearchOut(Schema):
     results: list[SearchItem]
 
 
-class SearchParams(Schema):
-    q: str = Field("", description="the visitor's words (empty: no results)")
-    limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="results per page")
-    page: int = Field(1, ge=1, le=PAGE_MAX)
-    personalize: Flag = Field("1", description="0: the plain order")
-    strength: float = Field(
-        1.0, ge=0, le=1, allow_inf_nan=False, description="0 (plain order) to 1 (personalized)"
-    )
-    sort: Literal[SORTS] = RELEVANCE
-    facets: Flag = Field("0", description="1: count the matches by target and category")
-    # The facets of catalog.search.FACETS:
-    target: str = Field("", description=f"only this target (its first {FILTER_CHARS} chars)")
-    category: str = Field("", description=f"only this category (its first {FILTER_CHARS} chars)")
-
-
 @_get(
     "/search/",
     name="search",
     response={200: SearchOut, 400: ErrorOut},
     decorators=[visitor_state_read_ahead(unless=_not_personalized), csrf_cookie_when_missing],
 )
-def search(request: HttpRequest, params: Query[SearchParams]) -> HttpResponse:
+def search(
+    request: HttpRequest,
+    q: Annotated[str, Query(description="the visitor's words (none: no results)")] = "",
+    limit: Limit = LIMIT_DEFAULT,
+    page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="of `limit` results")] = 1,
+    personalize: Annotated[Flag, Query(description="0: the plain order")] = "1",
+    strength: Annotated[
+        float,
+        Query(ge=0, le=1, allow_inf_nan=False, description="0 (plain order) to 1 (personalized)"),
+    ] = 1.0,
+    sort: Literal[SORTS] = RELEVANCE,
+    facets: Annotated[Flag, Query(description="1: count the matches by target and category")] = "0",
+    target: Facet = "",
+    category: Facet = "",
+) -> HttpResponse:
     """The catalog's results for `q`, re-ranked against the visitor's session unless
     `personalize=0`, each with its scores and what it was lifted "because" of."""
-    personalize = params.personalize == "1"
-    page = search_page(
-        params.q,
+    found = search_page(
+        q,
         visitor=request.visitor,
-        limit=params.limit,
-        personalize=personalize,
-        strength=params.strength,
-        filters={field: getattr(params, field)[:FILTER_CHARS] for field in FACETS},
-        page=params.page,
-        sort=params.sort,
-        counted=params.facets == "1",
+        limit=limit,
+        personalize=personalize == "1",
+        strength=strength,
+        filters={"target": target[:FILTER_CHARS], "category": category[:FILTER_CHARS]},
+        page=page,
+        sort=sort,
+        counted=facets == "1",
     )
+    return JsonResponse(search_json(found, personalize=personalize == "1"))
+
+
+def search_json(page: SearchPage, *, personalize: bool) -> dict:
+    """The answer of a search, as SearchOut declares it."""
     outcome = page.outcome
     facets = page.facets
-    return JsonResponse(
-        {
-            "query": outcome.query,
-            "backend": outcome.backend,
-            "personalized": outcome.personalized and personalize,
-            "notices": outcome.notices,
-            "total": facets.total if facets is not None else None,
-            "page": page.page,
-            "pages": page.pages,
-            "sort": page.sort,
-            "filters": page.filters,
-            "facets": {
-                field: [{"value": value, "count": count} for value, count in values]
-                for field, values in (facets.values.items() if facets is not None else ())
-            },
-            "results": [
-                row.product.as_json(
-                    text_score=row.result.text_score,
-                    similarity=row.result.similarity,
-                    score=row.result.score,
-                    plain_position=row.result.plain_position,
-                    because=(
-                        {
-                            "sku": row.result.because,
-                            "name": row.because.name if row.because else None,
-                        }
-                        if row.result.because
-                        else None
-                    ),
-                )
-                for row in page.rows
-            ],
-        }
-    )
-
-
-class Paging(Schema):
-    limit: int = Field(LIMIT_DEFAULT, ge=1, le=LIMIT_MAX, description="how many results")
+    return {
+        "query": outcome.query,
+        "backend": outcome.backend,
+        "personalized": outcome.personalized and personalize,
+        "notices": outcome.notices,
+        "total": facets.total if facets is not None else None,
+        "page": page.page,
+        "pages": page.pages,
+        "sort": page.sort,
+        "filters": page.filters,
+        "facets": {
+            field: [{"value": value, "count": count} for value, count in values]
+            for field, values in (facets.values.items() if facets is not None else ())
+        },
+        "results": [
+            row.product.as_json(
+                text_score=row.result.text_score,
+                similarity=row.result.similarity,
+                score=row.result.score,
+                plain_position=row.result.plain_position,
+                because=(
+                    {"sku": row.result.because, "name": row.because.name if row.because else None}
+                    if row.result.because
+                    else None
+                ),
+            )
+            for row in page.rows
+        ],
+    }
 
 
 class ScoredItem(ProductItem):
@@ -319,16 +322,16 @@ def _item(product: Product, **fields) -> dict:
     response={200: RecommendationsOut, 400: ErrorOut},
     decorators=[visitor_state_read_ahead(), ensure_csrf_cookie],
 )
-def recommendations(request: HttpRequest, params: Query[Paging]) -> HttpResponse:
+def recommendations(request: HttpRequest, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
     """Products for the visitor's session, none they viewed; the most viewed products for a
     visitor without views (or without a model)."""
-    suggestions = recommendations_for_visitor(visitor_state(request.visitor), limit=params.limit)
+    suggestions = recommendations_for_visitor(visitor_state(request.visitor), limit=limit)
     if suggestions.personalized:
         scores = dict(suggestions.scored)
         products = products_by_skus(list(scores))
         items = [_item(p, score=scores[p.sku]) for p in products]
     else:
-        items = [_item(p, score=None) for p in products_popular(limit=params.limit)]
+        items = [_item(p, score=None) for p in products_popular(limit=limit)]
     return JsonResponse(
         {
             "personalized": suggestions.personalized,
@@ -353,13 +356,11 @@ class SimilarOut(Schema):
     response={200: SimilarOut, 400: ErrorOut, 404: ErrorOut},
     decorators=[ensure_csrf_cookie],
 )
-def similar(
-    request: HttpRequest, params: Query[Paging], sku: str = Path(..., pattern=SKU_PATTERN)
-) -> HttpResponse:
+def similar(request: HttpRequest, sku: Sku, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
     """The products nearest to `sku` in the embedding space (none without a model)."""
     if not Product.objects.filter(sku=sku).exists():
         raise ApiError(404, f"no product with sku {sku[:64]!r}")
-    similarities = dict(products_similar(sku, limit=params.limit))
+    similarities = dict(products_similar(sku, limit=limit))
     products = products_by_skus(list(similarities))
     return JsonResponse(
         {
@@ -533,11 +534,6 @@ class SpaceItem(Schema):
     score: float
 
 
-class NeighboursParams(Paging):
-    of: str = Field(min_length=1, description="a sku (or, with kind=word, a word)")
-    kind: Kind = EmbeddingVersion.Kind.PRODUCT.value
-
-
 class NeighboursOut(Schema):
     of: str
     kind: str
@@ -549,23 +545,15 @@ class NeighboursOut(Schema):
     name="space-neighbours",
     response={200: NeighboursOut, 400: ErrorOut, 404: ErrorOut},
 )
-def space_neighbours(request: HttpRequest, params: Query[NeighboursParams]) -> HttpResponse:
+def space_neighbours(
+    request: HttpRequest, of: SpaceKey, kind: SpaceKind = "product", limit: Limit = LIMIT_DEFAULT
+) -> HttpResponse:
     """The nearest products (or words) to `of` in the embedding space."""
-    key = params.of
     try:
-        found = neighbours(key, kind=params.kind, limit=params.limit)
+        found = neighbours(of, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
         raise ApiError(404, str(exc)) from None
-    return JsonResponse(
-        {"of": key, "kind": params.kind, "results": _space_items(found, params.kind)}
-    )
-
-
-class AnalogyParams(Paging):
-    a: str = Field(min_length=1)
-    b: str = Field(min_length=1)
-    c: str = Field(min_length=1)
-    kind: Kind = EmbeddingVersion.Kind.PRODUCT.value
+    return JsonResponse({"of": of, "kind": kind, "results": _space_items(found, kind)})
 
 
 class AnalogyOut(Schema):
@@ -581,14 +569,21 @@ class AnalogyOut(Schema):
     name="space-analogy",
     response={200: AnalogyOut, 400: ErrorOut, 404: ErrorOut},
 )
-def space_analogy(request: HttpRequest, params: Query[AnalogyParams]) -> HttpResponse:
+def space_analogy(
+    request: HttpRequest,
+    a: SpaceKey,
+    b: SpaceKey,
+    c: SpaceKey,
+    kind: SpaceKind = "product",
+    limit: Limit = LIMIT_DEFAULT,
+) -> HttpResponse:
     """`a` is to `b` as `c` is to each result."""
-    terms = {"a": params.a, "b": params.b, "c": params.c}
+    terms = {"a": a, "b": b, "c": c}
     try:
-        found = analogy(**terms, kind=params.kind, limit=params.limit)
+        found = analogy(a, b, c, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
         raise ApiError(404, str(exc)) from None
-    return JsonResponse({**terms, "kind": params.kind, "results": _space_items(found, params.kind)})
+    return JsonResponse({**terms, "kind": kind, "results": _space_items(found, kind)})
 
 
 def _space_items(found: list[tuple[str, float]], kind: str) -> list[dict]:
