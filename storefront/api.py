@@ -136,7 +136,9 @@ def _query_utf8_only(run):
         if not _is_utf8(unquote_to_bytes(query)):
             parameter = _first_not_utf8(query)
             message = "must be UTF-8 text: a byte (percent-encoded or not) is not"
-            return error_response(400, f"{parameter} {message}", parameter=parameter)
+            return error_response(
+                400, f"{parameter or 'the query string'} {message}", parameter=parameter
+            )
         return run(request, *args, **kwargs)
 
     return checked
@@ -150,13 +152,14 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def _first_not_utf8(query: bytes) -> str:
+def _first_not_utf8(query: bytes) -> str | None:
+    """The name of the first parameter whose name or value is not UTF-8 (its first 40 chars)."""
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
         name, value = unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value)
         if not (_is_utf8(name) and _is_utf8(value)):
-            return name.decode("utf-8", "replace")[:40]
-    return "the query string"
+            return name.decode("utf-8", "replace")[:40] or None
+    return None
 
 
 api.add_decorator(_query_utf8_only, mode="view")
