@@ -24,6 +24,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition
 from ninja import Field, NinjaAPI, Path, Query, Schema, Swagger
 from ninja.decorators import decorate_view
+from ninja.openapi.docs import render_template
 from ninja.parser import Parser
 
 from catalog.importing import FIELD_LIMITS
@@ -96,8 +97,6 @@ class _Swagger(Swagger):
     adds it only for its own cookie authentication, and the visitor's cookie is not that."""
 
     def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
-        from ninja.openapi.docs import render_template
-
         self.settings["url"] = self.get_openapi_url(api, kwargs)
         context = {
             "swagger_settings": json.dumps(self.settings, indent=1),
@@ -413,7 +412,7 @@ class ProfileOut(Schema):
 @_get(
     "/profile/",
     name="profile",
-    response={200: ProfileOut},
+    response={200: ProfileOut, 400: ErrorOut},
     decorators=[visitor_state_read_ahead(), csrf_cookie_when_missing],
 )
 def profile(request: HttpRequest) -> HttpResponse:
@@ -442,7 +441,11 @@ class ForgottenOut(Schema):
     forgotten: bool
 
 
-@api.delete("/profile/", url_name="profile-forget", response={200: ForgottenOut, 403: ErrorOut})
+@api.delete(
+    "/profile/",
+    url_name="profile-forget",
+    response={200: ForgottenOut, 400: ErrorOut, 403: ErrorOut},
+)
 @decorate_view(csrf_protect)
 def profile_forget(request: HttpRequest) -> HttpResponse:
     """Forget the visitor: their state cleared, a new visitor id (it needs the CSRF token, as
@@ -477,7 +480,7 @@ def _space_map_etag(request: HttpRequest) -> str | None:
 @_get(
     "/space/",
     name="space",
-    response={200: SpaceOut, 404: ErrorOut},
+    response={200: SpaceOut, 400: ErrorOut, 404: ErrorOut},
     # gzip outside the ETag, so a gzipped body gets a weak one
     decorators=[condition(etag_func=_space_map_etag), gzip_page],
 )
@@ -512,7 +515,7 @@ class SpaceSessionOut(Schema):
 @_get(
     "/space/session/",
     name="space-session",
-    response={200: SpaceSessionOut, 404: ErrorOut},
+    response={200: SpaceSessionOut, 400: ErrorOut, 404: ErrorOut},
     decorators=[visitor_state_read_ahead(), ensure_csrf_cookie],
 )
 def space_session_path(request: HttpRequest) -> HttpResponse:
