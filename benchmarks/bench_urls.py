@@ -1,12 +1,17 @@
-"""The shop's URLs plus two trivial views, the baselines of benchmarks/throughput.py.
+"""The shop's URLs plus baselines: two trivial views (benchmarks/throughput.py) and the API's
+search without its framework (benchmarks/api_overhead.py).
 
 Selected through benchmarks/bench_settings.py, so the shop itself never serves /bench/.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from catalog.search import FACETS, RELEVANCE
+from personalization.middleware import reads_visitor_state
 from personalization.state import redis_client
+from storefront.api import FILTER_CHARS, csrf_cookie_when_missing, search_json
+from storefront.shop import search_page
 from storefront.urls import urlpatterns as shop_urlpatterns
 
 STATE_SIZED = ["RUN-0001", "RUN-0002", "RUN-0003"]  # a visitor's state: a list of 3 SKUs
@@ -27,8 +32,30 @@ def ping_and_read(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"pong", content_type="text/plain")
 
 
+@reads_visitor_state(unless=lambda request: request.GET.get("personalize") == "0")
+@csrf_cookie_when_missing
+def search_plain(request: HttpRequest) -> JsonResponse:
+    """GET /api/search/ as a plain Django view, its parameters read by hand as before the API
+    had a framework (unchecked: the benchmark sends good ones), the same search and answer."""
+    given = request.GET
+    personalize = given.get("personalize", "1") == "1"
+    page = search_page(
+        given.get("q", ""),
+        visitor=request.visitor,
+        limit=int(given.get("limit", 10)),
+        personalize=personalize,
+        strength=float(given.get("strength", 1)),
+        filters={field: given.get(field, "")[:FILTER_CHARS] for field in FACETS},
+        page=int(given.get("page", 1)),
+        sort=given.get("sort", RELEVANCE),
+        counted=given.get("facets") == "1",
+    )
+    return JsonResponse(search_json(page, personalize=personalize))
+
+
 urlpatterns = [
     *shop_urlpatterns,
     path("bench/ping/", ping, name="bench-ping"),
     path("bench/ping-and-read/", ping_and_read, name="bench-ping-and-read"),
+    path("bench/search-plain/", search_plain, name="bench-search-plain"),
 ]

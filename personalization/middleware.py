@@ -1,5 +1,7 @@
 """Who is browsing: `request.visitor`, from the `cis_visitor` cookie (see state.Visitor)."""
 
+from functools import wraps
+
 from django.conf import settings
 from django.utils.cache import patch_vary_headers
 
@@ -18,8 +20,29 @@ def reads_visitor_state(view=None, *, unless=None):
     return mark(view) if view is not None else mark
 
 
+def visitor_state_read_ahead(*, unless=None):
+    """`reads_visitor_state` for a view that VisitorMiddleware never sees, one that a dispatcher
+    of its own calls (an API operation: django-ninja gives Django one view per path, whatever
+    its operations): the read is sent as the decorated view starts."""
+
+    def decorate(view):
+        @wraps(view)
+        def reading_ahead(request, *args, **kwargs):
+            _state_read_ahead(request, unless or _always)
+            return view(request, *args, **kwargs)
+
+        return reading_ahead
+
+    return decorate
+
+
 def _always(request) -> bool:
     return False
+
+
+def _state_read_ahead(request, skipped) -> None:
+    if request.method in ("GET", "HEAD") and not skipped(request):
+        request.visitor.state_prefetch()
 
 
 class VisitorMiddleware:
@@ -52,5 +75,5 @@ class VisitorMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         skipped = getattr(view_func, "reads_visitor_state", None)
-        if skipped is not None and request.method in ("GET", "HEAD") and not skipped(request):
-            request.visitor.state_prefetch()
+        if skipped is not None:
+            _state_read_ahead(request, skipped)

@@ -1,30 +1,38 @@
-"""The JSON API for headless storefronts, the benchmarks and the tests.
+"""The JSON API for headless storefronts, the benchmarks and the tests, declared with
+django-ninja: /api/openapi.json is its OpenAPI document and /api/docs its page.
 
-Bad parameters get a 400 with a message, an unknown product a 404; never a 500. The GET
-endpoints set the `csrftoken` cookie, which a client sends back as `X-CSRFToken` when it POSTs
-an event (Django's CSRF protection for session-authenticated clients).
+Each operation takes its parameters as declared (Ninja checks them: a bad one is a 400 that
+names it) and calls storefront.shop, as the pages do. Answers are built as JSON directly: the
+declared schemas document them, the tests hold the answers to them, and no request pays for
+validating its own answer. Every error answers in one shape (storefront/errors.py).
+
+The GET endpoints set the `csrftoken` cookie, which a client sends back as `X-CSRFToken` when it
+POSTs an event or DELETEs its profile (Django's CSRF protection, as for the pages).
 """
 
 import json
 from functools import wraps
+from typing import Annotated, Literal
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
+from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import (
-    condition,
-    require_http_methods,
-    require_POST,
-    require_safe,
-)
+from django.views.decorators.http import condition
+from ninja import Field, NinjaAPI, Path, Query, Schema, Swagger
+from ninja.decorators import decorate_view
+from ninja.openapi.docs import render_template
+from ninja.parser import Parser
 
+from catalog.importing import FIELD_LIMITS
 from catalog.models import Product
-from catalog.search import FACETS, RELEVANCE, SORTS
+from catalog.search import RELEVANCE, SORTS
 from catalog.selectors import ProductCard, product_exists, products_by_skus
 from personalization.events import product_view_track
-from personalization.middleware import reads_visitor_state
+from personalization.middleware import visitor_state_read_ahead
 from personalization.models import EmbeddingVersion
 from personalization.space import (
     NotInSpace,
@@ -36,7 +44,9 @@ from personalization.space import (
 )
 from personalization.state import visitor_state
 
+from .errors import ApiError, ErrorOut, api_errors_install, error_response
 from .shop import (
+    SearchPage,
     products_popular,
     products_similar,
     recommendations_for_visitor,
@@ -46,57 +56,112 @@ from .shop import (
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
 PAGE_MAX = 10_000
+FILTER_CHARS = 100  # of a facet filter's value, the rest ignored
+Flag = Literal["0", "1"]
+# A sku as the catalog allows one (catalog.importing.SKU_FORBIDDEN): no '/', control character
+# or whitespace, spelled out because the regex engines of JSON Schema (ECMA), pydantic (Rust) and
+# Python disagree on what `\s` is.
+SKU_PATTERN = (
+    r"^[^/\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    rf"{{1,{FIELD_LIMITS['sku']}}}$"
+)
+Kind = Literal[tuple(EmbeddingVersion.Kind.values)]
+
+# The parameters, declared as the operations' own arguments: Ninja reads these for a tenth of what
+# a schema class of them costs it per request (its flattening), on the path of every search.
+Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="how many results")]
+Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="a product's sku")]
+Facet = Annotated[str, Query(description=f"only this value (its first {FILTER_CHARS} characters)")]
+SpaceKind = Annotated[Kind, Query(description="product (keys are skus) or word")]
+SpaceKey = Annotated[str, Query(min_length=1, description="a sku (or, with kind=word, a word)")]
 
 
-class BadParameter(ValueError):
-    pass
+class Utf8Parser(Parser):
+    """JSON bodies in UTF-8 only, and text only: `json.loads` of bytes would let through
+    UTF-8-encoded surrogates, and its `\\ud800` escapes give lone surrogates, which are no text
+    (they cannot even be written back)."""
+
+    def parse_body(self, request: HttpRequest):
+        text = request.body.decode("utf-8")
+        data = json.loads(text)
+        if "\\u" in text:  # only an escape can make a lone surrogate
+            try:
+                json.dumps(data, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a lone surrogate (an escape like \\ud800) is not text") from None
+        return data
 
 
-def _number(request: HttpRequest, name: str, *, default, kind, low, high, meaning: str):
-    """The query parameter `name` as a `kind` between `low` and `high`, else BadParameter."""
-    raw = request.GET.get(name, str(default))
+class _Swagger(Swagger):
+    """The docs page, whose "Try it out" sends the CSRF token as the shop's scripts do: Ninja
+    adds it only for its own cookie authentication, and the visitor's cookie is not that."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {
+            "swagger_settings": json.dumps(self.settings, indent=1),
+            "api": api,
+            "add_csrf": True,
+        }
+        return render_template(request, self.template, self.template_cdn, context)
+
+
+api = NinjaAPI(
+    title="Clothes in Space",
+    version="1",
+    description=(
+        "Search personalized by the visitor's session, recommendations, similar products, "
+        "recorded views and the embedding space of a demo shop. The visitor is the "
+        "`cis_visitor` cookie (made at their first recorded view). POST and DELETE need the "
+        "`csrftoken` cookie's value in the `X-CSRFToken` header; any GET sets the cookie. "
+        'Every error is `{"error": {"status", "code", "message", "parameter"}}`.'
+    ),
+    urls_namespace="api",
+    parser=Utf8Parser(),
+    docs=_Swagger(),
+)
+api_errors_install(api)
+
+
+def _query_utf8_only(run):
+    """A query string whose bytes, percent-decoded, are not UTF-8 (%FF, or a lone surrogate's
+    %ED%A0%80) is a 400 naming the parameter, where Django would read each bad byte as U+FFFD
+    and search for that. (Django reads such bytes in the path as their %-escapes: a sku of
+    them is a sku no product has, a 404.)"""
+
+    @wraps(run)
+    def checked(request: HttpRequest, *args, **kwargs):
+        query = get_bytes_from_wsgi(request.META, "QUERY_STRING", "")
+        if not _is_utf8(unquote_to_bytes(query)):
+            parameter = _first_not_utf8(query)
+            message = "must be UTF-8 text: a byte (percent-encoded or not) is not"
+            return error_response(
+                400, f"{parameter or 'the query string'} {message}", parameter=parameter
+            )
+        return run(request, *args, **kwargs)
+
+    return checked
+
+
+def _is_utf8(raw: bytes) -> bool:
     try:
-        value = kind(raw)
-    except ValueError:
-        raise BadParameter(f"{name} must be {meaning}, not {raw[:40]!r}") from None
-    if not low <= value <= high:
-        raise BadParameter(f"{name} must be {meaning} from {low} to {high}")
-    return value
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def _limit(request: HttpRequest) -> int:
-    return _number(
-        request, "limit", default=LIMIT_DEFAULT, kind=int, low=1, high=LIMIT_MAX,
-        meaning="a whole number",
-    )  # fmt: skip
+def _first_not_utf8(query: bytes) -> str | None:
+    """The name of the first parameter whose name or value is not UTF-8 (its first 40 chars)."""
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        name, value = unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value)
+        if not (_is_utf8(name) and _is_utf8(value)):
+            return name.decode("utf-8", "replace")[:40] or None
+    return None
 
 
-def _strength(request: HttpRequest) -> float:
-    """From 0 (the plain order) to 1 (fully personalized)."""
-    return _number(request, "strength", default=1, kind=float, low=0, high=1, meaning="a number")
-
-
-def _page(request: HttpRequest) -> int:
-    return _number(
-        request, "page", default=1, kind=int, low=1, high=PAGE_MAX, meaning="a whole number"
-    )
-
-
-def _flag(request: HttpRequest, name: str, default: bool) -> bool:
-    raw = request.GET.get(name)
-    if raw is None:
-        return default
-    if raw not in {"0", "1"}:
-        raise BadParameter(f"{name} must be 0 or 1, not {raw[:40]!r}")
-    return raw == "1"
-
-
-def _item(product: Product, **fields) -> dict:
-    return ProductCard.from_product(product).as_json(**fields)
-
-
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+api.add_decorator(_query_utf8_only, mode="view")
 
 
 def csrf_cookie_when_missing(view):
@@ -112,76 +177,156 @@ def csrf_cookie_when_missing(view):
     return wrapped
 
 
-@reads_visitor_state(unless=lambda request: request.GET.get("personalize") == "0")
-@require_safe
-@csrf_cookie_when_missing
-def search(request: HttpRequest) -> JsonResponse:
-    try:
-        limit, personalize = _limit(request), _flag(request, "personalize", True)
-        strength, number = _strength(request), _page(request)
-        counted = _flag(request, "facets", False)
-        sort = request.GET.get("sort", RELEVANCE)
-        if sort not in SORTS:
-            raise BadParameter(f"sort must be one of {', '.join(SORTS)}")
-    except BadParameter as exc:
-        return _error(str(exc), 400)
-    page = search_page(
-        request.GET.get("q", ""),
+def _get(path: str, *, name: str, response: dict, decorators=(), **options):
+    """A GET operation, which HEAD answers too (as Django's `require_safe` views did), left out
+    of the document: it is the same operation without the body."""
+
+    def register(view):
+        view = decorate_view(*decorators)(view) if decorators else view
+        api.api_operation(["HEAD"], path, url_name=name, include_in_schema=False)(view)
+        return api.get(path, url_name=name, response=response, **options)(view)
+
+    return register
+
+
+def _not_personalized(request: HttpRequest) -> bool:
+    return request.GET.get("personalize") == "0"
+
+
+class ProductItem(Schema):
+    sku: str
+    name: str
+    target: str
+    image: str = Field(description="a URL: the picture, or a placeholder")
+
+
+class Because(Schema):
+    sku: str
+    name: str | None
+
+
+class SearchItem(ProductItem):
+    text_score: float
+    similarity: float | None = Field(description="cosine to the session vector (personalized)")
+    score: float
+    plain_position: int = Field(description="its place in the plain order (from 0)")
+    because: Because | None = Field(description="the viewed product it resembles, if any")
+
+
+class FacetCount(Schema):
+    value: str
+    count: int
+
+
+class SearchOut(Schema):
+    query: str
+    backend: str
+    personalized: bool
+    notices: list[str]
+    total: int | None = Field(description="how many match (with facets=1)")
+    page: int
+    pages: int | None = Field(description="how many pages (with facets=1)")
+    sort: str
+    filters: dict[str, str]
+    facets: dict[str, list[FacetCount]]
+    results: list[SearchItem]
+
+
+@_get(
+    "/search/",
+    name="search",
+    response={200: SearchOut, 400: ErrorOut},
+    decorators=[visitor_state_read_ahead(unless=_not_personalized), csrf_cookie_when_missing],
+)
+def search(
+    request: HttpRequest,
+    q: Annotated[str, Query(description="the visitor's words (none: no results)")] = "",
+    limit: Limit = LIMIT_DEFAULT,
+    page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="of `limit` results")] = 1,
+    personalize: Annotated[Flag, Query(description="0: the plain order")] = "1",
+    strength: Annotated[
+        float,
+        Query(ge=0, le=1, allow_inf_nan=False, description="0 (plain order) to 1 (personalized)"),
+    ] = 1.0,
+    sort: Literal[SORTS] = RELEVANCE,
+    facets: Annotated[Flag, Query(description="1: count the matches by target and category")] = "0",
+    target: Facet = "",
+    category: Facet = "",
+) -> HttpResponse:
+    """The catalog's results for `q`, re-ranked against the visitor's session unless
+    `personalize=0`, each with its scores and what it was lifted "because" of."""
+    found = search_page(
+        q,
         visitor=request.visitor,
         limit=limit,
-        personalize=personalize,
+        personalize=personalize == "1",
         strength=strength,
-        filters={field: request.GET.get(field, "")[:100] for field in FACETS},
-        page=number,
+        filters={"target": target[:FILTER_CHARS], "category": category[:FILTER_CHARS]},
+        page=page,
         sort=sort,
-        counted=counted,
+        counted=facets == "1",
     )
+    return JsonResponse(search_json(found, personalize=personalize == "1"))
+
+
+def search_json(page: SearchPage, *, personalize: bool) -> dict:
+    """The answer of a search, as SearchOut declares it."""
     outcome = page.outcome
     facets = page.facets
-    return JsonResponse(
-        {
-            "query": outcome.query,
-            "backend": outcome.backend,
-            "personalized": outcome.personalized and personalize,
-            "notices": outcome.notices,
-            "total": facets.total if facets is not None else None,
-            "page": page.page,
-            "pages": page.pages,
-            "sort": page.sort,
-            "filters": page.filters,
-            "facets": {
-                field: [{"value": value, "count": count} for value, count in values]
-                for field, values in (facets.values.items() if facets is not None else ())
-            },
-            "results": [
-                row.product.as_json(
-                    text_score=row.result.text_score,
-                    similarity=row.result.similarity,
-                    score=row.result.score,
-                    plain_position=row.result.plain_position,
-                    because=(
-                        {
-                            "sku": row.result.because,
-                            "name": row.because.name if row.because else None,
-                        }
-                        if row.result.because
-                        else None
-                    ),
-                )
-                for row in page.rows
-            ],
-        }
-    )
+    return {
+        "query": outcome.query,
+        "backend": outcome.backend,
+        "personalized": outcome.personalized and personalize,
+        "notices": outcome.notices,
+        "total": facets.total if facets is not None else None,
+        "page": page.page,
+        "pages": page.pages,
+        "sort": page.sort,
+        "filters": page.filters,
+        "facets": {
+            field: [{"value": value, "count": count} for value, count in values]
+            for field, values in (facets.values.items() if facets is not None else ())
+        },
+        "results": [
+            row.product.as_json(
+                text_score=row.result.text_score,
+                similarity=row.result.similarity,
+                score=row.result.score,
+                plain_position=row.result.plain_position,
+                because=(
+                    {"sku": row.result.because, "name": row.because.name if row.because else None}
+                    if row.result.because
+                    else None
+                ),
+            )
+            for row in page.rows
+        ],
+    }
 
 
-@reads_visitor_state
-@require_safe
-@ensure_csrf_cookie
-def recommendations(request: HttpRequest) -> JsonResponse:
-    try:
-        limit = _limit(request)
-    except BadParameter as exc:
-        return _error(str(exc), 400)
+class ScoredItem(ProductItem):
+    score: float | None = Field(description="similarity to the session (None: popular)")
+
+
+class RecommendationsOut(Schema):
+    personalized: bool
+    notices: list[str]
+    results: list[ScoredItem]
+
+
+def _item(product: Product, **fields) -> dict:
+    return ProductCard.from_product(product).as_json(**fields)
+
+
+@_get(
+    "/recommendations/",
+    name="recommendations",
+    response={200: RecommendationsOut, 400: ErrorOut},
+    decorators=[visitor_state_read_ahead(), ensure_csrf_cookie],
+)
+def recommendations(request: HttpRequest, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
+    """Products for the visitor's session, none they viewed; the most viewed products for a
+    visitor without views (or without a model)."""
     suggestions = recommendations_for_visitor(visitor_state(request.visitor), limit=limit)
     if suggestions.personalized:
         scores = dict(suggestions.scored)
@@ -198,15 +343,25 @@ def recommendations(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_safe
-@ensure_csrf_cookie
-def similar(request: HttpRequest, sku: str) -> JsonResponse:
-    try:
-        limit = _limit(request)
-    except BadParameter as exc:
-        return _error(str(exc), 400)
+class SimilarItem(ProductItem):
+    similarity: float
+
+
+class SimilarOut(Schema):
+    sku: str
+    results: list[SimilarItem]
+
+
+@_get(
+    "/products/{sku}/similar/",
+    name="similar",
+    response={200: SimilarOut, 400: ErrorOut, 404: ErrorOut},
+    decorators=[ensure_csrf_cookie],
+)
+def similar(request: HttpRequest, sku: Sku, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
+    """The products nearest to `sku` in the embedding space (none without a model)."""
     if not Product.objects.filter(sku=sku).exists():
-        return _error(f"no product with sku {sku!r}", 404)
+        raise ApiError(404, f"no product with sku {sku[:64]!r}")
     similarities = dict(products_similar(sku, limit=limit))
     products = products_by_skus(list(similarities))
     return JsonResponse(
@@ -217,43 +372,52 @@ def similar(request: HttpRequest, sku: str) -> JsonResponse:
     )
 
 
-@require_POST
-def events(request: HttpRequest) -> JsonResponse:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return _error('the body must be JSON like {"sku": "..."}', 400)
-    sku = body.get("sku") if isinstance(body, dict) else None
-    if not isinstance(sku, str) or not sku.strip():
-        return _error("sku is required (a non-empty string)", 400)
-    sku = sku.strip()
-    if not sku.isprintable() or not _encodable(sku):
-        return _error("sku must be printable text", 400)
+class EventIn(Schema):
+    sku: str = Field(pattern=SKU_PATTERN, description="the product viewed")
+
+
+class EventOut(Schema):
+    recorded: str
+    notices: list[str]
+
+
+@api.post(
+    "/events/",
+    url_name="events",
+    response={201: EventOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+)
+@decorate_view(csrf_protect)
+def events(request: HttpRequest, event: EventIn) -> HttpResponse:
+    """Record that the visitor viewed a product (the first view gives them their cookie)."""
+    sku = event.sku
     if not product_exists(sku):
-        return _error(f"no product with sku {sku[:64]!r}", 404)
+        raise ApiError(404, f"no product with sku {sku[:64]!r}")
     tracked = product_view_track(request.visitor, sku, answer=False)
     return JsonResponse({"recorded": sku, "notices": tracked.notices}, status=201)
 
 
-def _encodable(text: str) -> bool:
-    """Whether `text` is valid Unicode (JSON's escapes allow lone surrogates, which are not)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+class LikingOut(Schema):
+    value: str
+    share: float = Field(description="of the visitor's taste over the facet's values, 0 to 1")
+    similarity: float
 
 
-@reads_visitor_state
-@require_http_methods(["GET", "HEAD", "DELETE"])
-@csrf_cookie_when_missing
-def profile(request: HttpRequest) -> JsonResponse:
-    """GET: what the shop thinks this visitor likes (their recent views, and their affinity to
-    categories and audiences, with shares). DELETE: forget them (the state cleared, a new
-    visitor id); it needs the CSRF token, as an event does."""
-    if request.method == "DELETE":
-        request.visitor.forget()
-        return JsonResponse({"forgotten": True})
+class ProfileOut(Schema):
+    personalized: bool
+    viewed: list[str] = Field(description="SKUs, most recent first")
+    affinity: dict[str, list[LikingOut]] = Field(description="by facet: the values liked most")
+    notices: list[str]
+
+
+@_get(
+    "/profile/",
+    name="profile",
+    response={200: ProfileOut, 400: ErrorOut},
+    decorators=[visitor_state_read_ahead(), csrf_cookie_when_missing],
+)
+def profile(request: HttpRequest) -> HttpResponse:
+    """What the shop thinks this visitor likes: their recent views, and their affinity to
+    categories and audiences, with shares."""
     answer = visitor_profile(visitor_state(request.visitor))
     response = JsonResponse(
         {
@@ -273,6 +437,39 @@ def profile(request: HttpRequest) -> JsonResponse:
     return response
 
 
+class ForgottenOut(Schema):
+    forgotten: bool
+
+
+@api.delete(
+    "/profile/",
+    url_name="profile-forget",
+    response={200: ForgottenOut, 400: ErrorOut, 403: ErrorOut},
+)
+@decorate_view(csrf_protect)
+def profile_forget(request: HttpRequest) -> HttpResponse:
+    """Forget the visitor: their state cleared, a new visitor id (it needs the CSRF token, as
+    an event does)."""
+    request.visitor.forget()
+    return JsonResponse({"forgotten": True})
+
+
+class SpacePoint(Schema):
+    sku: str
+    x: float
+    y: float
+    target: str
+    category: str
+    name: str
+    image: str
+
+
+class SpaceOut(Schema):
+    version: int
+    targets: list[str] = Field(description="the targets present, most common first")
+    points: list[SpacePoint]
+
+
 def _space_map_etag(request: HttpRequest) -> str | None:
     try:
         drawn = space_map()
@@ -281,9 +478,13 @@ def _space_map_etag(request: HttpRequest) -> str | None:
         return None
 
 
-@require_safe
-@gzip_page  # outside the ETag, so a gzipped body gets a weak one
-@condition(etag_func=_space_map_etag)
+@_get(
+    "/space/",
+    name="space",
+    response={200: SpaceOut, 400: ErrorOut, 404: ErrorOut},
+    # gzip outside the ETag, so a gzipped body gets a weak one
+    decorators=[condition(etag_func=_space_map_etag), gzip_page],
+)
 def space(request: HttpRequest) -> HttpResponse:
     """Every product of the active model on the map. The same for every visitor until another
     version is active or the catalog changes: its ETag names both versions, so a browser
@@ -291,63 +492,105 @@ def space(request: HttpRequest) -> HttpResponse:
     try:
         drawn = space_map()
     except SpaceUnavailable as exc:
-        return _error(str(exc), 404)
+        raise ApiError(404, str(exc)) from None
     response = HttpResponse(drawn.json, content_type="application/json")
     response["Cache-Control"] = "public, max-age=60"
     return response
 
 
-@reads_visitor_state
-@require_safe
-@ensure_csrf_cookie
-def space_session_path(request: HttpRequest) -> JsonResponse:
+class Place(Schema):
+    x: float
+    y: float
+
+
+class PathPoint(Place):
+    sku: str
+
+
+class SpaceSessionOut(Schema):
+    version: int
+    path: list[PathPoint] = Field(description="the products viewed, in order, on the map")
+    marker: Place | None = Field(description="where the session vector sits")
+    notices: list[str]
+
+
+@_get(
+    "/space/session/",
+    name="space-session",
+    response={200: SpaceSessionOut, 400: ErrorOut, 404: ErrorOut},
+    decorators=[visitor_state_read_ahead(), ensure_csrf_cookie],
+)
+def space_session_path(request: HttpRequest) -> HttpResponse:
     """This visitor's viewed products on the map, in order, and their session vector's place."""
     try:
         answer = space_session(visitor_state(request.visitor))
     except SpaceUnavailable as exc:
-        return _error(str(exc), 404)
+        raise ApiError(404, str(exc)) from None
     response = JsonResponse(answer)
     response["Cache-Control"] = "private, no-store"
     return response
 
 
-def _space_kind(request: HttpRequest) -> str:
-    kind = request.GET.get("kind", EmbeddingVersion.Kind.PRODUCT)
-    if kind not in EmbeddingVersion.Kind.values:
-        raise BadParameter(f"kind must be one of {', '.join(EmbeddingVersion.Kind.values)}")
-    return kind
+class SpaceItem(Schema):
+    """A product (sku, name, target, image) or, with kind=word, a word; and its score."""
+
+    sku: str | None = None
+    name: str | None = None
+    target: str | None = None
+    image: str | None = None
+    word: str | None = None
+    score: float
 
 
-@require_safe
-def space_neighbours(request: HttpRequest) -> JsonResponse:
-    """`?of=<sku or word>&kind=product|word&limit=<n>`: the nearest in the embedding space."""
+class NeighboursOut(Schema):
+    of: str
+    kind: str
+    results: list[SpaceItem]
+
+
+@_get(
+    "/space/neighbours/",
+    name="space-neighbours",
+    response={200: NeighboursOut, 400: ErrorOut, 404: ErrorOut},
+)
+def space_neighbours(
+    request: HttpRequest, of: SpaceKey, kind: SpaceKind = "product", limit: Limit = LIMIT_DEFAULT
+) -> HttpResponse:
+    """The nearest products (or words) to `of` in the embedding space."""
     try:
-        kind, limit = _space_kind(request), _limit(request)
-        key = request.GET.get("of", "").strip()
-        if not key:
-            raise BadParameter("of is required: a sku (or, with kind=word, a word)")
-        found = neighbours(key, kind=kind, limit=limit)
-    except BadParameter as exc:
-        return _error(str(exc), 400)
+        found = neighbours(of, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
-        return _error(str(exc), 404)
-    return JsonResponse({"of": key, "kind": kind, "results": _space_items(found, kind)})
+        raise ApiError(404, str(exc)) from None
+    return JsonResponse({"of": of, "kind": kind, "results": _space_items(found, kind)})
 
 
-@require_safe
-def space_analogy(request: HttpRequest) -> JsonResponse:
-    """`?a=&b=&c=&kind=product|word&limit=<n>`: a is to b as c is to each result."""
+class AnalogyOut(Schema):
+    a: str
+    b: str
+    c: str
+    kind: str
+    results: list[SpaceItem]
+
+
+@_get(
+    "/space/analogy/",
+    name="space-analogy",
+    response={200: AnalogyOut, 400: ErrorOut, 404: ErrorOut},
+)
+def space_analogy(
+    request: HttpRequest,
+    a: SpaceKey,
+    b: SpaceKey,
+    c: SpaceKey,
+    kind: SpaceKind = "product",
+    limit: Limit = LIMIT_DEFAULT,
+) -> HttpResponse:
+    """`a` is to `b` as `c` is to each result."""
+    terms = {"a": a, "b": b, "c": c}
     try:
-        kind, limit = _space_kind(request), _limit(request)
-        terms = {name: request.GET.get(name, "").strip() for name in ("a", "b", "c")}
-        missing = [name for name, value in terms.items() if not value]
-        if missing:
-            raise BadParameter(f"{', '.join(missing)} required: a is to b as c is to ?")
-        found = analogy(terms["a"], terms["b"], terms["c"], kind=kind, limit=limit)
-    except BadParameter as exc:
-        return _error(str(exc), 400)
+        found = analogy(a, b, c, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
-        return _error(str(exc), 404)
+        raise ApiError(404, str(exc)) from None
     return JsonResponse({**terms, "kind": kind, "results": _space_items(found, kind)})
 
 

@@ -81,12 +81,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "csp",
+    "ninja",  # the API's docs page (/api/docs) from its own static files, no CDN
     "catalog",
     "personalization",
     "storefront",
 ]
 
 MIDDLEWARE = [
+    "storefront.errors.ApiErrorMiddleware",  # every error under /api/ in the API's one shape
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # before WhiteNoise: a file it serves has the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ under any server, DEBUG or not
@@ -120,6 +122,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 ROOT_URLCONF = "storefront.urls"
+CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"  # the API's error shape under /api/
 WSGI_APPLICATION = "storefront.wsgi.application"
 
 TEMPLATES = [

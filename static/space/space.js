@@ -252,7 +252,7 @@
     const started = performance.now();
     const response = await fetch(root.dataset.pointsUrl, { credentials: "same-origin" });
     const answer = await response.json();
-    if (!response.ok) throw new Error(answer.error || response.statusText);
+    if (!response.ok) throw new Error((answer.error && answer.error.message) || response.statusText);
     const productUrl = root.dataset.productUrl;
     points = answer.points.map((point) => ({
       ...point, url: productUrl.replace("SKU", encodeURIComponent(point.sku)),

@@ -103,8 +103,8 @@ def test_with_redis_hung_every_page_answers_fast_and_plain(client, shop_on):
         client.get(reverse("home")),
         client.get(reverse("product", args=["RUN-3"]), headers={"User-Agent": BROWSER}),
         client.get(reverse("search"), {"q": "shoe"}),
-        client.get(reverse("api-search"), {"q": "shoe"}),
-        client.get(reverse("api-recommendations")),
+        client.get(reverse("api:search"), {"q": "shoe"}),
+        client.get(reverse("api:recommendations")),
     ] * 4
     assert time.monotonic() - started < 1.0
     assert all(page.status_code in (200, 201) for page in pages)

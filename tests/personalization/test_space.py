@@ -99,10 +99,10 @@ def test_api_space_is_gzipped_for_clients_that_accept_it(mapped_model):
 def test_api_space_without_a_model_or_a_map_says_what_to_do(shop, models_dir, settings):
     settings.CIS_MODEL_CHECK_SECONDS = 0
     response = Client().get("/api/space/")
-    assert response.status_code == 404 and "train" in response.json()["error"]
+    assert response.status_code == 404 and "train" in response.json()["error"]["message"]
     version_activate(version_make(models_dir, SHOP_VECTORS))  # trained before maps
     response = Client().get("/api/space/")
-    assert response.status_code == 404 and "retrain" in response.json()["error"]
+    assert response.status_code == 404 and "retrain" in response.json()["error"]["message"]
     page = Client().get("/space/")
     assert page.status_code == 200 and b"retrain" in page.content
 
@@ -146,7 +146,7 @@ def test_api_neighbours_and_analogy_shapes_and_errors(mapped_model):
     assert client.get("/api/space/analogy/", {"a": "RUN-1"}).status_code == 400
     assert client.get("/api/space/neighbours/", {"of": "x", "kind": "cats"}).status_code == 400
     words = client.get("/api/space/neighbours/", {"of": "king", "kind": "word"})
-    assert words.status_code == 404 and "word model" in words.json()["error"]
+    assert words.status_code == 404 and "word model" in words.json()["error"]["message"]
 
 
 def test_explorer_page_resolves_names_and_shows_pictures(mapped_model):

@@ -21,7 +21,7 @@ SHOES = {"RUN-1", "RUN-2", "RUN-4", "HIK-3", "LIF-2"}  # what "shoe" finds
 
 # Running products point along the first axis, hiking ones the second, lifestyle the third.
 def search(client, **params):
-    return client.get(reverse("api-search"), params)
+    return client.get(reverse("api:search"), params)
 
 
 def skus(response) -> list[str]:
@@ -29,7 +29,7 @@ def skus(response) -> list[str]:
 
 
 def view_event(client, sku):
-    return client.post(reverse("api-events"), {"sku": sku}, content_type="application/json")
+    return client.post(reverse("api:events"), {"sku": sku}, content_type="application/json")
 
 
 def viewed_through_the_api(client, *sku_list):
@@ -136,12 +136,14 @@ def test_search_refuses_bad_parameters_with_a_message(client, model, params, men
     response = search(client, q="shoe", **params)
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
-    assert mentions in response.json()["error"]
+    error = response.json()["error"]
+    assert (error["status"], error["code"], error["parameter"]) == (400, "bad_parameter", mentions)
+    assert mentions in error["message"]
 
 
 def test_an_empty_query_finds_nothing(client, model):
     for params in [{}, {"q": ""}, {"q": "   "}]:
-        response = client.get(reverse("api-search"), params)
+        response = client.get(reverse("api:search"), params)
         assert response.status_code == 200
         assert response.json()["results"] == []
 
@@ -163,7 +165,7 @@ def test_absurd_queries_are_answered(client, model, query):
 
 
 def test_recommendations_for_a_new_visitor_are_the_popular_products(client, model):
-    response = client.get(reverse("api-recommendations"), {"limit": 4})
+    response = client.get(reverse("api:recommendations"), {"limit": 4})
     assert response.status_code == 200
     body = response.json()
     assert body["personalized"] is False and body["notices"] == []
@@ -173,7 +175,7 @@ def test_recommendations_for_a_new_visitor_are_the_popular_products(client, mode
 
 def test_recommendations_after_views_leave_out_the_viewed_products(client, model):
     viewed_through_the_api(client, "RUN-1", "RUN-3")
-    body = client.get(reverse("api-recommendations"), {"limit": 20}).json()
+    body = client.get(reverse("api:recommendations"), {"limit": 20}).json()
     assert body["personalized"] is True
     results = body["results"]
     assert {item["sku"] for item in results} == set(SHOP_VECTORS) - {"RUN-1", "RUN-3"}
@@ -186,18 +188,18 @@ def test_recommendations_after_views_leave_out_the_viewed_products(client, model
 
 def test_recommendations_respect_limit(client, model):
     viewed_through_the_api(client, "RUN-1")
-    assert len(client.get(reverse("api-recommendations"), {"limit": 2}).json()["results"]) == 2
+    assert len(client.get(reverse("api:recommendations"), {"limit": 2}).json()["results"]) == 2
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "abc", ""])
 def test_recommendations_refuse_a_bad_limit(client, model, limit):
-    response = client.get(reverse("api-recommendations"), {"limit": limit})
+    response = client.get(reverse("api:recommendations"), {"limit": limit})
     assert response.status_code == 400
-    assert "limit" in response.json()["error"]
+    assert response.json()["error"]["parameter"] == "limit"
 
 
 def test_similar_products_are_the_nearest_neighbours_best_first(client, model):
-    response = client.get(reverse("api-similar", args=["RUN-1"]))
+    response = client.get(reverse("api:similar", args=["RUN-1"]))
     assert response.status_code == 200
     body = response.json()
     assert body["sku"] == "RUN-1"
@@ -211,26 +213,27 @@ def test_similar_products_are_the_nearest_neighbours_best_first(client, model):
 
 
 def test_similar_products_respect_limit(client, model):
-    response = client.get(reverse("api-similar", args=["HIK-1"]), {"limit": 2})
+    response = client.get(reverse("api:similar", args=["HIK-1"]), {"limit": 2})
     assert [item["sku"] for item in response.json()["results"]] == ["HIK-3", "HIK-2"]
 
 
 def test_similar_products_of_an_unknown_sku_are_404(client, model):
-    response = client.get(reverse("api-similar", args=["NOPE"]))
+    response = client.get(reverse("api:similar", args=["NOPE"]))
     assert response.status_code == 404
-    assert "NOPE" in response.json()["error"]
+    assert response.json()["error"]["code"] == "not_found"
+    assert "NOPE" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "x"])
 def test_similar_products_refuse_a_bad_limit(client, model, limit):
-    response = client.get(reverse("api-similar", args=["RUN-1"]), {"limit": limit})
+    response = client.get(reverse("api:similar", args=["RUN-1"]), {"limit": limit})
     assert response.status_code == 400
-    assert "limit" in response.json()["error"]
+    assert response.json()["error"]["parameter"] == "limit"
 
 
 def test_similar_products_without_a_model_are_none(client, shop, settings):
     settings.CIS_MODEL_CHECK_SECONDS = 0
-    response = client.get(reverse("api-similar", args=["RUN-1"]))
+    response = client.get(reverse("api:similar", args=["RUN-1"]))
     assert response.status_code == 200
     assert response.json()["results"] == []
 
@@ -255,15 +258,15 @@ def test_an_event_records_the_view_in_the_log_and_the_visitor_state(client, mode
     [b"", b"not json", b"\xff\xfe", b"[1, 2]", b'"RUN-1"', b"{}", b'{"sku": 5}', b'{"sku": " "}'],
 )
 def test_an_event_without_a_valid_sku_is_400(client, model, body):
-    response = client.post(reverse("api-events"), body, content_type="application/json")
+    response = client.post(reverse("api:events"), body, content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["error"]
+    assert response.json()["error"]["message"]
     assert not ViewEvent.objects.exists()
 
 
 def test_an_event_with_absurdly_nested_json_is_400(client, model):
     body = b'{"sku": "RUN-1", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"  # 100 KB
-    response = client.post(reverse("api-events"), body, content_type="application/json")
+    response = client.post(reverse("api:events"), body, content_type="application/json")
     assert response.status_code == 400
     assert not ViewEvent.objects.exists()
 
@@ -271,27 +274,32 @@ def test_an_event_with_absurdly_nested_json_is_400(client, model):
 def test_an_event_for_an_unknown_sku_is_404(client, model):
     response = view_event(client, "NOPE")
     assert response.status_code == 404
-    assert "NOPE" in response.json()["error"]
+    assert "NOPE" in response.json()["error"]["message"]
     assert not ViewEvent.objects.exists()
 
 
 def test_events_are_post_only(client, model):
-    assert client.get(reverse("api-events")).status_code == 405
+    response = client.get(reverse("api:events"))
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
     assert not ViewEvent.objects.exists()
 
 
 def test_an_event_without_the_csrf_token_is_refused(model):
     client = Client(enforce_csrf_checks=True)
-    assert view_event(client, "RUN-1").status_code == 403
+    response = view_event(client, "RUN-1")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"
+    assert "CSRF cookie not set" in response.json()["error"]["message"]
     assert not ViewEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
     "url",
     [
-        reverse("api-search") + "?q=shoe",
-        reverse("api-recommendations"),
-        reverse("api-similar", args=["RUN-1"]),
+        reverse("api:search") + "?q=shoe",
+        reverse("api:recommendations"),
+        reverse("api:similar", args=["RUN-1"]),
     ],
 )
 def test_an_api_client_gets_the_csrf_token_from_a_get_and_can_post(model, url):
@@ -299,7 +307,7 @@ def test_an_api_client_gets_the_csrf_token_from_a_get_and_can_post(model, url):
     assert client.get(url).status_code == 200
     token = client.cookies["csrftoken"].value
     response = client.post(
-        reverse("api-events"),
+        reverse("api:events"),
         {"sku": "RUN-1"},
         content_type="application/json",
         headers={"X-CSRFToken": token},
@@ -334,12 +342,12 @@ def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
     assert body["personalized"] is False and body["notices"] == [UNAVAILABLE]
     assert skus(response) == plain
     assert all(item["similarity"] is None for item in body["results"])
-    recommended = client.get(reverse("api-recommendations"), {"limit": 3})
+    recommended = client.get(reverse("api:recommendations"), {"limit": 3})
     assert recommended.status_code == 200
     assert recommended.json()["personalized"] is False
     assert recommended.json()["notices"] == [UNAVAILABLE]
     assert len(recommended.json()["results"]) == 3  # popular products instead
-    similar = client.get(reverse("api-similar", args=["RUN-1"]))  # needs no visitor state
+    similar = client.get(reverse("api:similar", args=["RUN-1"]))  # needs no visitor state
     assert similar.status_code == 200 and similar.json()["results"]
 
 
@@ -353,7 +361,7 @@ def test_on_the_real_redis_the_visitor_state_lives_there(client, model, redis_ur
     body = search(client, q="shoe").json()
     assert body["personalized"] is True and body["notices"] == []
     assert set(skus(search(client, q="shoe"))[:3]) == {"RUN-1", "RUN-2", "RUN-4"}
-    assert client.get(reverse("api-recommendations")).json()["personalized"] is True
+    assert client.get(reverse("api:recommendations")).json()["personalized"] is True
     server.delete(key)  # the state was only there: without it, the visitor is new again
     assert search(client, q="shoe").json()["personalized"] is False
 
@@ -392,8 +400,8 @@ def test_search_strength_scales_personalization_and_is_checked(client, shop, mod
     assert full.json()["personalized"] and skus(full) != skus(plain)
     assert skus(none) == skus(plain)  # strength 0 is the plain order
     for bad in ["2", "-0.5", "much", "nan"]:
-        response = client.get(reverse("api-search"), {"q": "shoe", "strength": bad})
-        assert response.status_code == 400 and "strength" in response.json()["error"]
+        response = client.get(reverse("api:search"), {"q": "shoe", "strength": bad})
+        assert response.status_code == 400 and response.json()["error"]["parameter"] == "strength"
 
 
 @pytest.fixture
@@ -435,11 +443,17 @@ def test_pages_across_the_end_of_the_re_rank_window_neither_repeat_nor_skip(
     assert [item["plain_position"] for item in pages[2]][-10:] == list(range(50, 60))
 
 
-@pytest.mark.parametrize("sku", ["\ud800", "RUN-1\x00", "a\nb"])
-def test_an_event_with_a_sku_that_is_not_printable_text_is_400(client, model, sku):
-    body = json.dumps({"sku": sku})  # JSON escapes: a lone surrogate parses, and is no text
-    response = client.post(reverse("api-events"), body, content_type="application/json")
-    assert response.status_code == 400 and "printable" in response.json()["error"]
+def test_an_event_with_a_lone_surrogate_is_400(client, model):
+    body = json.dumps({"sku": "RUN-1\ud800"})  # a JSON escape: it parses, and is no text
+    response = client.post(reverse("api:events"), body, content_type="application/json")
+    assert response.status_code == 400 and "lone surrogate" in response.json()["error"]["message"]
+    assert not ViewEvent.objects.exists()
+
+
+@pytest.mark.parametrize("sku", ["RUN-1\x00", "a\nb", " RUN-1", "RUN/1", "R" * 65])
+def test_an_event_with_a_sku_no_catalog_allows_is_400(client, model, sku):
+    response = view_event(client, sku)  # whitespace, '/', control characters, over 64
+    assert response.status_code == 400 and response.json()["error"]["parameter"] == "sku"
     assert not ViewEvent.objects.exists()
 
 

@@ -182,7 +182,7 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
     assert home.status_code == 200
     assert NOTICE in home.text and "Recommended for you" not in home.text
 
-    api = client.get(reverse("api-search"), {"q": "shoe"}).json()
+    api = client.get(reverse("api:search"), {"q": "shoe"}).json()
     assert [item["sku"] for item in api["results"]] == plain
     assert api["personalized"] is False and any(NOTICE in n for n in api["notices"])
     # The first call gives up after a quarter of a second; the circuit spares the others that.

@@ -1,6 +1,7 @@
 """Production (gunicorn, DEBUG off) serves the shop's static files, hashed and compressed, and
-its media files: a page renders styled, with its pictures and scripts."""
+its media files: a page renders styled, with its pictures and scripts (the API's docs page too)."""
 
+import json
 import re
 import subprocess
 import sys
@@ -50,6 +51,13 @@ def test_production_serves_static_and_media_files(transactional_db, model, model
         assert space[0] == 200
         scripts = re.findall(rb'src="(/static/[^"]+\.js)"', space[2])
         assert scripts and all(server.get(src.decode())[0] == 200 for src in scripts)
+        docs = server.get("/api/docs")  # the API's page, from its own hashed files
+        assert docs[0] == 200
+        assets = re.findall(rb'(?:src|href)="(/static/ninja/[^"]+)"', docs[2])
+        assert len(assets) >= 3 and all(re.search(rb"\.[0-9a-f]{12}\.", a) for a in assets)
+        assert all(server.get(asset.decode())[0] == 200 for asset in assets)
+        status, headers, body = server.get("/api/nope/")  # DEBUG off: the API's shape still
+        assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
         status, headers, picture = server.get("/media/images/run-1.png")
         assert status == 200 and picture == PNG and headers["Content-Type"] == "image/png"
         assert server.get("/media/../data/db.sqlite3")[0] == 400  # outside the folder: refused

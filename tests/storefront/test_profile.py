@@ -28,7 +28,7 @@ def view(client, *skus):
 
 
 def profile(client) -> dict:
-    response = client.get(reverse("api-profile"))
+    response = client.get(reverse("api:profile"))
     assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
     return response.json()
 
@@ -78,7 +78,7 @@ def test_browsing_as_a_persona_replaces_the_state_with_real_views(client, model,
     logged = list(ViewEvent.objects.filter(session_id=visitor.id).values_list("sku", flat=True))
     assert logged == ["RUN-1", "RUN-3"]
     assert profile(client)["affinity"]["category"][0]["value"].startswith("running")
-    found = client.get(reverse("api-search"), {"q": "shoe"}).json()
+    found = client.get(reverse("api:search"), {"q": "shoe"}).json()
     assert found["personalized"] and found["results"][0]["sku"].startswith("RUN-")
 
 
@@ -92,7 +92,7 @@ def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, mode
     response = client.post(reverse("forget"), {"next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == "/"
     assert profile(client)["viewed"] == []
-    found = client.get(reverse("api-search"), {"q": "shoe"}).json()
+    found = client.get(reverse("api:search"), {"q": "shoe"}).json()
     assert found["personalized"] is False
     assert ViewEvent.objects.count() == 2  # the anonymous log keeps what was viewed
 
@@ -100,10 +100,10 @@ def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, mode
 def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
     client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER)
     view(client, "RUN-1")
-    assert client.delete(reverse("api-profile")).status_code == 403
+    assert client.delete(reverse("api:profile")).status_code == 403
     assert profile(client)["viewed"] == ["RUN-1"]
     token = client.cookies["csrftoken"].value
-    response = client.delete(reverse("api-profile"), headers={"X-CSRFToken": token})
+    response = client.delete(reverse("api:profile"), headers={"X-CSRFToken": token})
     assert response.status_code == 200 and response.json() == {"forgotten": True}
     assert profile(client)["viewed"] == []
 
