@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from catalog.models import Product
 from catalog.search import catalog_search
+from catalog.search.embedded import TIE_SHARE
 from common.progress import Progress
 
 from .engine.projection import point_place
@@ -22,7 +24,9 @@ from .serving import ActiveModel, model_active, recommender_load
 from .state import VisitorState
 
 Kind = EmbeddingVersion.Kind
-RESOLVE_CANDIDATES = 20  # search matches tried when a typed name is no SKU
+# Search matches read when a typed name is no SKU: enough for every product of one kind (a
+# name like "men's rain jacket" ties with a few dozen on the sample shop).
+RESOLVE_CANDIDATES = 200
 
 
 class SpaceUnavailable(Exception):
@@ -130,37 +134,73 @@ def neighbours(key: str, *, kind: str = Kind.PRODUCT, limit: int = 10) -> list[t
 
 
 def analogy(
-    a: str, b: str, c: str, *, kind: str = Kind.PRODUCT, limit: int = 10
+    a: str | Sequence[str],
+    b: str | Sequence[str],
+    c: str | Sequence[str],
+    *,
+    kind: str = Kind.PRODUCT,
+    limit: int = 10,
 ) -> list[tuple[str, float]]:
     """ "`a` is to `b` as `c` is to ?": the best answers with their scores.
 
-    Multiplicative cosine (gensim's `most_similar_cosmul`, Levy and Goldberg 2014), as the
-    seed used: each candidate must be near `b` and `c` and far from `a` at once, where the
-    additive form (b - a + c) lets one large similarity carry an answer that is near only `c`.
-    The three inputs are never answers.
+    Each term is a key, or several (a kind of product, as `term_resolve` gives for a name):
+    several stand for the mean of their unit vectors, which is what the kind has in common
+    and not what one product's sessions happened to add. Multiplicative cosine (gensim's
+    `most_similar_cosmul`, Levy and Goldberg 2014), as the seed used: each candidate must be
+    near `b` and `c` and far from `a` at once, where the additive form (b - a + c) lets one
+    large similarity carry an answer that is near only `c`. The terms are never answers, all
+    of a kind's keys included: "men's rain jacket" is the question, not an answer to it.
     """
     vectors = space_model(kind).recommender.vectors
-    for key in (a, b, c):
-        if key not in vectors.key_to_index:
-            raise NotInSpace(key, kind)
-    found = vectors.most_similar_cosmul(positive=[b, c], negative=[a], topn=limit)
-    return [(other, float(score)) for other, score in found]
+    terms = [(term,) if isinstance(term, str) else tuple(term) for term in (a, b, c)]
+    for keys in terms:
+        for key in keys or ("",):
+            if key not in vectors.key_to_index:
+                raise NotInSpace(key, kind)
+    means = [vectors.get_mean_vector(keys, post_normalize=True) for keys in terms]
+    scores = vectors.most_similar_cosmul(positive=means[1:], negative=means[:1], topn=None)
+    asked = {vectors.key_to_index[key] for keys in terms for key in keys}
+    best = np.argsort(-scores, kind="stable")[: limit + len(asked)]
+    found = [(vectors.index_to_key[i], float(scores[i])) for i in best if i not in asked]
+    return found[:limit]
 
 
-def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> str:
+@dataclass(frozen=True)
+class Term:
+    """What a typed term stands for: one product or word, or, for a product's name such as
+    "men's rain jacket", every product that the search finds as relevant to it as the best
+    match (within the search's own near-tie share): the kind of product that the name
+    describes. `keys[0]`, the best match, represents it."""
+
+    text: str
+    keys: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
+
+
+def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> Term:
     """The product (or word) a visitor means by `text`: a SKU or word the model knows as
-    typed; for products, else the best search match for it that the model knows ("men's rain
-    jacket" finds one). NotInSpace when there is none."""
+    typed; for products, else the search matches for it that the model knows and that tie
+    with the best one ("men's rain jacket" finds the men's rain jackets, a product's full name
+    that product). NotInSpace when there is none."""
     vectors = space_model(kind).recommender.vectors
     text = text.strip()
     if kind == Kind.WORD:
         text = text.lower()
     if text in vectors.key_to_index:
-        return text
+        return Term(text, (text,))
     if kind == Kind.PRODUCT and text:
-        for hit in catalog_search(text, limit=RESOLVE_CANDIDATES).hits:
-            if hit.sku in vectors.key_to_index:
-                return hit.sku
+        hits = catalog_search(text, limit=RESOLVE_CANDIDATES).hits
+        known = [hit for hit in hits if hit.sku in vectors.key_to_index]
+        if known:
+            # The engine mixes categories among near-ties, so the best need not come first.
+            best = max(hit.score for hit in known)
+            if best <= 0:  # an engine that gives no scores: its first match
+                return Term(text, (known[0].sku,))
+            tied = [hit.sku for hit in known if hit.score >= best * (1 - TIE_SHARE)]
+            return Term(text, tuple(dict.fromkeys(tied)))
     raise NotInSpace(text, kind)
 
 
@@ -171,7 +211,7 @@ class Exploration:
     kind: str
     neighbours_of: str | None = None
     neighbours: list[tuple[str, float]] | None = None
-    analogy_terms: tuple[str, str, str] | None = None
+    analogy_terms: tuple[Term, Term, Term] | None = None
     analogy: list[tuple[str, float]] | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -180,7 +220,8 @@ def explore(
     kind: str, *, of: str = "", a: str = "", b: str = "", c: str = "", limit: int = 8
 ) -> Exploration:
     """Neighbours of `of` and the analogy a : b = c : ?, each when asked (non-empty), with
-    names or SKUs resolved as `term_resolve` does. Problems are collected, not raised."""
+    names or SKUs resolved as `term_resolve` does: neighbours of the best match, the analogy
+    between kinds of products. Problems are collected, not raised."""
     found = Exploration(kind)
     try:
         space_model(kind)
@@ -189,7 +230,7 @@ def explore(
         return found
     if of.strip():
         try:
-            found.neighbours_of = term_resolve(of, kind=kind)
+            found.neighbours_of = term_resolve(of, kind=kind).key
             found.neighbours = neighbours(found.neighbours_of, kind=kind, limit=limit)
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
@@ -197,7 +238,7 @@ def explore(
         try:
             terms = tuple(term_resolve(term, kind=kind) for term in (a, b, c))
             found.analogy_terms = terms
-            found.analogy = analogy(*terms, kind=kind, limit=limit)
+            found.analogy = analogy(*(term.keys for term in terms), kind=kind, limit=limit)
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
     return found

@@ -13,7 +13,14 @@ from factories import BROWSER, SHOP_VECTORS, version_make
 
 from personalization.engine.projection import PROJECTION_FILE
 from personalization.models import EmbeddingVersion
-from personalization.space import NotInSpace, SpaceUnavailable, analogy, space_map
+from personalization.space import (
+    NotInSpace,
+    SpaceUnavailable,
+    analogy,
+    explore,
+    space_map,
+    term_resolve,
+)
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create, version_activate
 
@@ -28,6 +35,20 @@ ANALOGY_SPACE = {
     "RAIN-M-2": (0.0, 1.0, 1.0, 0.0, 0.0, 0.2),  # near C only
     "RUN-W-2": (1.0, 0.0, 0.0, 1.0, 0.2, 0.0),  # near B only
     "YOGA-W": (0.0, 0.0, 0.0, 1.0, 1.0, 1.0),
+}
+# Kinds of product (axes: running, rain, men, women, a quirk), two products each. One men's
+# running shoe has a quirk that the women's rain jackets share a little: alone, as A, it
+# counts against them, and a women's product near neither B nor C wins.
+KINDS_SPACE = {
+    "RUN-M-1": (1.0, 0.0, 1.0, 0.0, 1.8),
+    "RUN-M-2": (1.0, 0.0, 1.0, 0.0, 0.0),
+    "RUN-W-1": (1.0, 0.0, 0.0, 1.0, 0.0),
+    "RUN-W-2": (1.0, 0.0, 0.0, 1.0, 0.1),
+    "RAIN-M-1": (0.0, 1.0, 1.0, 0.0, 0.0),
+    "RAIN-M-2": (0.0, 1.0, 1.0, 0.0, 0.1),
+    "RAIN-W-1": (0.0, 1.0, 0.0, 1.0, 0.4),
+    "RAIN-W-2": (0.0, 1.0, 0.0, 1.0, 0.3),
+    "YOGA-W": (0.0, 0.2, 0.0, 1.0, 0.0),
 }
 
 
@@ -118,6 +139,38 @@ def test_analogy_of_hand_made_vectors_finds_the_fourth_term(shop, models_dir, se
     assert {"RUN-M", "RUN-W", "RAIN-M"}.isdisjoint(sku for sku, _ in answers)
     with pytest.raises(NotInSpace, match="NOPE"):
         analogy("RUN-M", "NOPE", "RAIN-M")
+
+
+def test_analogy_of_kinds_uses_their_means_and_never_answers_their_products(
+    shop, models_dir, settings
+):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version_activate(version_make(models_dir, KINDS_SPACE))
+    kinds = (["RUN-M-1", "RUN-M-2"], ["RUN-W-1", "RUN-W-2"], ["RAIN-M-1", "RAIN-M-2"])
+    answers = [sku for sku, _ in analogy(*kinds, limit=len(KINDS_SPACE))]
+    assert answers == ["RAIN-W-2", "RAIN-W-1", "YOGA-W"]  # no product of an input kind
+    alone = analogy("RUN-M-1", "RUN-W-1", "RAIN-M-1")
+    assert alone[0][0] == "YOGA-W"
+    single = analogy(["RUN-M-1"], ["RUN-W-1"], ["RAIN-M-1"])  # a list of one is that key
+    assert single == alone
+    with pytest.raises(NotInSpace, match="NOPE"):
+        analogy(["RUN-M-1", "NOPE"], ["RUN-W-1"], ["RAIN-M-1"])
+
+
+def test_a_name_stands_for_every_product_it_matches_as_well_as_the_best(mapped_model):
+    # RUN-1 and RUN-4 are both "Women's <adjective> Running Shoe, <colour>".
+    kind = term_resolve("women's running shoe")
+    assert sorted(kind.keys) == ["RUN-1", "RUN-4"] and kind.key in kind.keys
+    assert term_resolve("Women's Racing Running Shoe, Teal").keys == ("RUN-4",)
+    assert term_resolve("RUN-2").keys == ("RUN-2",)
+    found = explore("product", a="RUN-2", b="women's running shoe", c="HIK-1", limit=20)
+    assert found.analogy_terms[1].keys == kind.keys
+    assert {"RUN-1", "RUN-4", "RUN-2", "HIK-1"}.isdisjoint(sku for sku, _ in found.analogy)
+    page = Client().get(
+        "/space/explore/", {"a": "RUN-2", "b": "women's running shoe", "c": "HIK-1"}
+    )
+    html = page.content.decode()
+    assert "“women&#x27;s running shoe”" in html and "B: one of 2 alike" in html
 
 
 def test_api_neighbours_and_analogy_shapes_and_errors(mapped_model):
