@@ -22,6 +22,7 @@ from .engine.projection import point_place
 from .models import EmbeddingVersion
 from .serving import ActiveModel, model_active, recommender_load
 from .state import VisitorState
+from .training import SAMPLE_WORD_CORPUS
 
 Kind = EmbeddingVersion.Kind
 # Search matches read when a typed name is no SKU: enough for every product of one kind (a
@@ -68,8 +69,9 @@ def space_model(kind: str = Kind.PRODUCT) -> ActiveModel:
         return model
     if kind == Kind.WORD:
         raise SpaceUnavailable(
-            "No word model is trained yet: run `python manage.py train_word_embeddings "
-            "--corpus CORPUS.txt` (a text file, a sentence a line) to explore words."
+            "No word model is trained yet: `python manage.py train_word_embeddings --sample` "
+            "trains one in seconds on the 300 news paragraphs that gensim ships (--corpus and "
+            "a text file of yours, a sentence a line, trains one on your own words)."
         )
     raise SpaceUnavailable(
         "No product model is trained yet: load sessions and train one (`python manage.py "
@@ -214,6 +216,7 @@ class Exploration:
     analogy_terms: tuple[Term, Term, Term] | None = None
     analogy: list[tuple[str, float]] | None = None
     problems: list[str] = field(default_factory=list)
+    about: str = ""  # for words: what the model learned from
 
 
 def explore(
@@ -224,10 +227,12 @@ def explore(
     between kinds of products. Problems are collected, not raised."""
     found = Exploration(kind)
     try:
-        space_model(kind)
+        model = space_model(kind)
     except SpaceUnavailable as exc:
         found.problems.append(str(exc))
         return found
+    if kind == Kind.WORD:
+        found.about = word_model_about(model.version_id)
     if of.strip():
         try:
             found.neighbours_of = term_resolve(of, kind=kind).key
@@ -242,6 +247,25 @@ def explore(
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
     return found
+
+
+def word_model_about(version_id: int) -> str:
+    """A line on what the word model learned from, so that a small corpus's answers are read
+    for what they are."""
+    version = EmbeddingVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return ""
+    about = (
+        f"Word model v{version.pk}: {version.vocabulary:,} words with a vector, learned from "
+        f"{version.events:,} words of {Path(version.corpus).name or 'text'}."
+    )
+    if Path(version.corpus).name == SAMPLE_WORD_CORPUS:
+        about += (
+            " That is gensim's small sample of news from 2001 and 2002: neighbours show what "
+            "a word's stories were about; analogies need millions of words "
+            "(train_word_embeddings --corpus with a text of your own)."
+        )
+    return about
 
 
 def _capitalized(text: str) -> str:

@@ -10,7 +10,12 @@ from catalog.search import search_index_rebuild
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
 from personalization.serving import product_vectors_active
-from personalization.training import embeddings_train
+from personalization.training import (
+    SAMPLE_WORD_PARAMS,
+    embeddings_train,
+    word_embeddings_train,
+    word_sample_corpus,
+)
 from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
@@ -36,4 +41,23 @@ def demo_prepare(sample_dir: Path, *, say: Callable[[str], None] = print) -> Non
         say(f"Trained v{version.pk} in {version.training_seconds:.0f} s.")
     report = search_index_rebuild(vectors=product_vectors_active())
     say(f"Indexed {report.products} products for {report.backend} search.")
+    demo_words_prepare(say=say)
     say("The demo shop is ready.")
+
+
+def demo_words_prepare(*, say: Callable[[str], None] = print) -> None:
+    """Train the word explorer's model on the small news corpus gensim ships, if no word model
+    serves yet: two seconds, and /space/explore/?kind=word works out of the box."""
+    if EmbeddingVersion.objects.filter(kind=EmbeddingVersion.Kind.WORD, is_active=True).exists():
+        return
+    version = training_version_create(
+        kind=EmbeddingVersion.Kind.WORD,
+        params=SAMPLE_WORD_PARAMS,
+        corpus=word_sample_corpus(),
+        triggered_by="demo_setup",
+    )
+    version = word_embeddings_train(version.pk)
+    say(
+        f"Trained word vectors v{version.pk} on gensim's sample news text in "
+        f"{version.training_seconds:.0f} s."
+    )
