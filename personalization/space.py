@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,15 +16,19 @@ from django.conf import settings
 from catalog.changes import catalog_state
 from catalog.models import Product
 from catalog.search import catalog_search
+from catalog.search.embedded import TIE_SHARE
 from common.progress import Progress
 
 from .engine.projection import point_place
 from .models import EmbeddingVersion
 from .serving import ActiveModel, model_active, recommender_load
 from .state import VisitorState
+from .training import SAMPLE_WORD_CORPUS
 
 Kind = EmbeddingVersion.Kind
-RESOLVE_CANDIDATES = 20  # search matches tried when a typed name is no SKU
+# Search matches read when a typed name is no SKU: enough for every product of one kind (a
+# name like "men's rain jacket" ties with a few dozen on the sample shop).
+RESOLVE_CANDIDATES = 200
 
 
 class SpaceUnavailable(Exception):
@@ -66,8 +71,9 @@ def space_model(kind: str = Kind.PRODUCT) -> ActiveModel:
         return model
     if kind == Kind.WORD:
         raise SpaceUnavailable(
-            "No word model is trained yet: run `python manage.py train_word_embeddings "
-            "--corpus CORPUS.txt` (a text file, a sentence a line) to explore words."
+            "No word model is trained yet: `python manage.py train_word_embeddings --sample` "
+            "trains one in seconds on the 300 news paragraphs that gensim ships (--corpus and "
+            "a text file of yours, a sentence a line, trains one on your own words)."
         )
     raise SpaceUnavailable(
         "No product model is trained yet: load sessions and train one (`python manage.py "
@@ -135,37 +141,73 @@ def neighbours(key: str, *, kind: str = Kind.PRODUCT, limit: int = 10) -> list[t
 
 
 def analogy(
-    a: str, b: str, c: str, *, kind: str = Kind.PRODUCT, limit: int = 10
+    a: str | Sequence[str],
+    b: str | Sequence[str],
+    c: str | Sequence[str],
+    *,
+    kind: str = Kind.PRODUCT,
+    limit: int = 10,
 ) -> list[tuple[str, float]]:
     """ "`a` is to `b` as `c` is to ?": the best answers with their scores.
 
-    Multiplicative cosine (gensim's `most_similar_cosmul`, Levy and Goldberg 2014), as the
-    seed used: each candidate must be near `b` and `c` and far from `a` at once, where the
-    additive form (b - a + c) lets one large similarity carry an answer that is near only `c`.
-    The three inputs are never answers.
+    Each term is a key, or several (a kind of product, as `term_resolve` gives for a name):
+    several stand for the mean of their unit vectors, which is what the kind has in common
+    and not what one product's sessions happened to add. Multiplicative cosine (gensim's
+    `most_similar_cosmul`, Levy and Goldberg 2014), as the seed used: each candidate must be
+    near `b` and `c` and far from `a` at once, where the additive form (b - a + c) lets one
+    large similarity carry an answer that is near only `c`. The terms are never answers, all
+    of a kind's keys included: "men's rain jacket" is the question, not an answer to it.
     """
     vectors = space_model(kind).recommender.vectors
-    for key in (a, b, c):
-        if key not in vectors.key_to_index:
-            raise NotInSpace(key, kind)
-    found = vectors.most_similar_cosmul(positive=[b, c], negative=[a], topn=limit)
-    return [(other, float(score)) for other, score in found]
+    terms = [(term,) if isinstance(term, str) else tuple(term) for term in (a, b, c)]
+    for keys in terms:
+        for key in keys or ("",):
+            if key not in vectors.key_to_index:
+                raise NotInSpace(key, kind)
+    means = [vectors.get_mean_vector(keys, post_normalize=True) for keys in terms]
+    scores = vectors.most_similar_cosmul(positive=means[1:], negative=means[:1], topn=None)
+    asked = {vectors.key_to_index[key] for keys in terms for key in keys}
+    best = np.argsort(-scores, kind="stable")[: limit + len(asked)]
+    found = [(vectors.index_to_key[i], float(scores[i])) for i in best if i not in asked]
+    return found[:limit]
 
 
-def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> str:
+@dataclass(frozen=True)
+class Term:
+    """What a typed term stands for: one product or word, or, for a product's name such as
+    "men's rain jacket", every product that the search finds as relevant to it as the best
+    match (within the search's own near-tie share): the kind of product that the name
+    describes. `keys[0]`, the best match, represents it."""
+
+    text: str
+    keys: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
+
+
+def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> Term:
     """The product (or word) a visitor means by `text`: a SKU or word the model knows as
-    typed; for products, else the best search match for it that the model knows ("men's rain
-    jacket" finds one). NotInSpace when there is none."""
+    typed; for products, else the search matches for it that the model knows and that tie
+    with the best one ("men's rain jacket" finds the men's rain jackets, a product's full name
+    that product). NotInSpace when there is none."""
     vectors = space_model(kind).recommender.vectors
     text = text.strip()
     if kind == Kind.WORD:
         text = text.lower()
     if text in vectors.key_to_index:
-        return text
+        return Term(text, (text,))
     if kind == Kind.PRODUCT and text:
-        for hit in catalog_search(text, limit=RESOLVE_CANDIDATES).hits:
-            if hit.sku in vectors.key_to_index:
-                return hit.sku
+        hits = catalog_search(text, limit=RESOLVE_CANDIDATES).hits
+        known = [hit for hit in hits if hit.sku in vectors.key_to_index]
+        if known:
+            # The engine mixes categories among near-ties, so the best need not come first.
+            best = max(hit.score for hit in known)
+            if best <= 0:  # an engine that gives no scores: its first match
+                return Term(text, (known[0].sku,))
+            tied = [hit.sku for hit in known if hit.score >= best * (1 - TIE_SHARE)]
+            return Term(text, tuple(dict.fromkeys(tied)))
     raise NotInSpace(text, kind)
 
 
@@ -176,25 +218,29 @@ class Exploration:
     kind: str
     neighbours_of: str | None = None
     neighbours: list[tuple[str, float]] | None = None
-    analogy_terms: tuple[str, str, str] | None = None
+    analogy_terms: tuple[Term, Term, Term] | None = None
     analogy: list[tuple[str, float]] | None = None
     problems: list[str] = field(default_factory=list)
+    about: str = ""  # for words: what the model learned from
 
 
 def explore(
     kind: str, *, of: str = "", a: str = "", b: str = "", c: str = "", limit: int = 8
 ) -> Exploration:
     """Neighbours of `of` and the analogy a : b = c : ?, each when asked (non-empty), with
-    names or SKUs resolved as `term_resolve` does. Problems are collected, not raised."""
+    names or SKUs resolved as `term_resolve` does: neighbours of the best match, the analogy
+    between kinds of products. Problems are collected, not raised."""
     found = Exploration(kind)
     try:
-        space_model(kind)
+        model = space_model(kind)
     except SpaceUnavailable as exc:
         found.problems.append(str(exc))
         return found
+    if kind == Kind.WORD:
+        found.about = word_model_about(model.version_id)
     if of.strip():
         try:
-            found.neighbours_of = term_resolve(of, kind=kind)
+            found.neighbours_of = term_resolve(of, kind=kind).key
             found.neighbours = neighbours(found.neighbours_of, kind=kind, limit=limit)
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
@@ -202,10 +248,29 @@ def explore(
         try:
             terms = tuple(term_resolve(term, kind=kind) for term in (a, b, c))
             found.analogy_terms = terms
-            found.analogy = analogy(*terms, kind=kind, limit=limit)
+            found.analogy = analogy(*(term.keys for term in terms), kind=kind, limit=limit)
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
     return found
+
+
+def word_model_about(version_id: int) -> str:
+    """A line on what the word model learned from, so that a small corpus's answers are read
+    for what they are."""
+    version = EmbeddingVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        return ""
+    about = (
+        f"Word model v{version.pk}: {version.vocabulary:,} words with a vector, learned from "
+        f"{version.events:,} words of {Path(version.corpus).name or 'text'}."
+    )
+    if Path(version.corpus).name == SAMPLE_WORD_CORPUS:
+        about += (
+            " That is gensim's small sample of news from 2001 and 2002: neighbours show what "
+            "a word's stories were about; analogies need millions of words "
+            "(train_word_embeddings --corpus with a text of your own)."
+        )
+    return about
 
 
 def _capitalized(text: str) -> str:

@@ -252,6 +252,22 @@ def holdout_evaluate(recommender, corpus, holdout) -> dict:
     return {name: metrics.as_dict() for name, metrics in results.items()}
 
 
+# Words to explore without a corpus of one's own: the Lee corpus, 300 paragraphs of Australian
+# news (58,000 words) that gensim ships with its tests. WORD_PARAMS (Word2Vec's 5 epochs over
+# words seen 5 times) leave a corpus this small near its random start, every word's neighbours
+# "the", "on", "from"; 40 epochs over the words seen 3 times take about 2 s and give topical
+# neighbours ("president": bush, george, dick). Analogies need millions of words.
+SAMPLE_WORD_CORPUS = "lee_background.cor"
+SAMPLE_WORD_PARAMS = {"vector_size": 50, "epochs": 40, "min_count": 3}
+
+
+def word_sample_corpus() -> Path:
+    """The sample corpus's path inside the installed gensim."""
+    from gensim.test.utils import datapath
+
+    return Path(datapath(SAMPLE_WORD_CORPUS))
+
+
 class WordCorpus:
     """The sentences of a plain-text file, one a line, lower-cased, punctuation stripped.
 

@@ -10,7 +10,12 @@ from catalog.search import UNAVAILABLE, search_index_check
 from common.progress import StageProgress
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
-from personalization.training import embeddings_train
+from personalization.training import (
+    SAMPLE_WORD_PARAMS,
+    embeddings_train,
+    word_embeddings_train,
+    word_sample_corpus,
+)
 from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
@@ -28,6 +33,7 @@ STAGE_COSTS = {
     "drawing the map": 45.7,
     "saving": 0.1,
     "indexing": 0.5,
+    "training word vectors": 3.0,
 }
 TRAINING_STAGES = [
     "reading sessions", "training", "building the recommender", "evaluating",
@@ -53,7 +59,12 @@ def demo_stages(sample_dir: Path) -> list[str]:
         stages.append("loading sessions")
     if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
         stages += TRAINING_STAGES
-    return [*stages, "indexing"]
+    stages.append("indexing")
+    if not EmbeddingVersion.objects.filter(
+        kind=EmbeddingVersion.Kind.WORD, is_active=True
+    ).exists():
+        stages.append("training word vectors")
+    return stages
 
 
 def demo_prepare(
@@ -106,3 +117,23 @@ def demo_prepare(
             say(f"Indexed {check.report.products} products for {check.backend} search.")
         elif check.outcome == UNAVAILABLE:
             say(f"The {check.backend} search index cannot be checked: {check.detail}")
+    stage("training word vectors")
+    demo_words_prepare(say=say)
+
+
+def demo_words_prepare(*, say: Callable[[str], None] = print) -> None:
+    """Train the word explorer's model on the small news corpus gensim ships, if no word model
+    serves yet: two seconds, and /space/explore/?kind=word works out of the box."""
+    if EmbeddingVersion.objects.filter(kind=EmbeddingVersion.Kind.WORD, is_active=True).exists():
+        return
+    version = training_version_create(
+        kind=EmbeddingVersion.Kind.WORD,
+        params=SAMPLE_WORD_PARAMS,
+        corpus=word_sample_corpus(),
+        triggered_by="demo_setup",
+    )
+    version = word_embeddings_train(version.pk)
+    say(
+        f"Trained word vectors v{version.pk} on gensim's sample news text in "
+        f"{version.training_seconds:.0f} s."
+    )

@@ -272,22 +272,41 @@ def space_explore(request: HttpRequest) -> HttpResponse:
     kind = "word" if request.GET.get("kind") == "word" else "product"
     asked = {name: request.GET.get(name, "")[:200] for name in ("of", "a", "b", "c")}
     found = explore(kind, **asked)
+    terms = found.analogy_terms or ()
     context = {"kind": kind, "asked": asked, "found": found}
-    if kind == "product":
+    if kind == "word":
+        context["analogy_names"] = [term.key for term in terms]
+    else:
         keys = [key for key, _ in (found.neighbours or []) + (found.analogy or [])]
-        keys += [found.neighbours_of or "", *(found.analogy_terms or ())]
+        keys += [found.neighbours_of or "", *(term.key for term in terms)]
         products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(k for k in keys if k)))}
         context |= {
             "products": products,
             "neighbour_cards": _scored_cards(found.neighbours, products, "similarity"),
             "analogy_cards": _scored_cards(found.analogy, products, "score"),
+            # A name that stands for a kind of product is shown as typed, with one of them.
+            "analogy_names": [
+                f"“{term.text}”" if len(term.keys) > 1 else _product_name(products, term.key)
+                for term in terms
+            ],
             "analogy_term_cards": [
-                (products[term], label)
-                for term, label in zip(found.analogy_terms or (), "ABC", strict=False)
-                if term in products
+                (products[term.key], _term_note(label, term))
+                for term, label in zip(terms, "ABC", strict=False)
+                if term.key in products
             ],
         }
     return render(request, "storefront/space_explore.html", context)
+
+
+def _product_name(products: dict, sku: str) -> str:
+    return products[sku].name if sku in products else sku
+
+
+def _term_note(label: str, term) -> str:
+    others = len(term.keys) - 1
+    if not others:
+        return label
+    return f"{label}: one of {others + 1} alike, their mean vector"
 
 
 def _scored_cards(scored, products, label: str) -> list:

@@ -4,13 +4,21 @@ browsing sessions. `sample_data_generate` writes all three; the parts also work 
 
 from .generate import SampleDataReport, sample_data_generate
 from .images import product_image_draw, product_images_write
-from .products import SampleProduct, catalog_csv_write, products_generate
+from .products import (
+    AudienceAnalogy,
+    SampleProduct,
+    audience_analogies,
+    catalog_csv_write,
+    products_generate,
+)
 from .sessions import SessionsWritten, sessions_simulate, sessions_write
 
 __all__ = [
+    "AudienceAnalogy",
     "SampleDataReport",
     "SampleProduct",
     "SessionsWritten",
+    "audience_analogies",
     "catalog_csv_write",
     "product_image_draw",
     "product_images_write",

@@ -411,6 +411,44 @@ def _category_sizes(count: int) -> list[int]:
     return sizes
 
 
+@dataclass(frozen=True)
+class AudienceAnalogy:
+    """ "<A>'s X is to <B>'s X as <A>'s Y is to ?", as a shopper would type it, answered right
+    by a Y for audience B: what the product explorer should find in the sample shop."""
+
+    a: str  # "Men's Running Shoe"
+    b: str  # "Women's Running Shoe"
+    c: str  # "Men's Rain Jacket"
+    category: str  # Y, the right answer's category
+    target: str  # B, the right answer's audience
+    same_activity: bool  # whether X and Y belong to one activity
+
+
+def audience_analogies(kinds: Iterable[tuple[str, str]]) -> list[AudienceAnalogy]:
+    """Every men-to-women and women-to-men analogy between two categories of the sample
+    assortment that both have products for men and for women among `kinds` ((category,
+    target) pairs of a catalog), each category named as its products are."""
+    present = set(kinds)
+    labels = [
+        category.label
+        for category in CATEGORIES
+        if (category.label, "men") in present and (category.label, "women") in present
+    ]
+    analogies = []
+    for x in labels:
+        for y in labels:
+            if x == y:
+                continue
+            for first, second in (("men", "women"), ("women", "men")):
+                a, b, c = (
+                    AUDIENCE_PREFIX[audience] + CATEGORY_BY_LABEL[label].nouns[0]
+                    for audience, label in ((first, x), (second, x), (first, y))
+                )
+                same = CATEGORY_BY_LABEL[x].activity == CATEGORY_BY_LABEL[y].activity
+                analogies.append(AudienceAnalogy(a, b, c, y, second, same))
+    return analogies
+
+
 def catalog_csv_write(path: Path, products: Iterable[SampleProduct], *, images: bool = True) -> int:
     """Write `catalog.csv` (UTF-8, header first, quoted where needed); return the row count.
 

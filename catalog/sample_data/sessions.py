@@ -53,7 +53,14 @@ INTENT_BORROWS: dict[str, dict[str, float]] = {
 NOISE = 0.10  # a view of any product at all
 REVISIT = 0.07  # back to something seen earlier in the session
 SAME_CATEGORY = 0.45  # comparing: the next view stays in the category
-OTHER_AUDIENCE = 0.10  # a view for someone else (a gift, a partner)
+# Views that leave the intent along one line only. Without them nearly every session stays in
+# one (activity, audience) and the embedding learns each as a cluster of its own, whose
+# women-to-men offset is its own too: analogies across activities ("men's running shoe :
+# women's running shoe :: men's rain jacket : ?") then fail. With both, audience and kind of
+# item are directions of their own, as in a shop where people do both (see
+# benchmarks/space_analogies.py for what each gives).
+OTHER_AUDIENCE = 0.20  # the same kind of item for someone else (a gift, a partner, a child)
+OWN_AUDIENCE = 0.15  # a next category from anything for their audience (its page, new in, sale)
 MIXED = 0.10  # sessions that change activity midway
 LENGTH_MEDIAN, LENGTH_SPREAD, LENGTH_MIN, LENGTH_MAX = 5.5, 0.55, 2, 20
 ZIPF_EXPONENT = 1.0
@@ -83,6 +90,8 @@ class _Shop:
     intents: list[tuple[str, str]]  # (activity, audience)
     intent_cum_weights: list[float]
     browsing: dict[tuple[str, str], tuple[list[str], list[float]]] = field(default_factory=dict)
+    # audience -> every category with products for it, as `browsing`
+    audience_browsing: dict[str, tuple[list[str], list[float]]] = field(default_factory=dict)
 
 
 def sessions_simulate(
@@ -92,7 +101,9 @@ def sessions_simulate(
 
     Each session follows an intent (activity, audience): mostly that activity's categories,
     often several items of one category in a row, a few revisits, some noise, and a tenth of
-    the sessions change intent midway. Popularity within a category is Zipf-like.
+    the sessions change intent midway. Some views leave the intent along one line: the same
+    category for another audience, or any category for the same audience. Popularity within a
+    category is Zipf-like.
     """
     if not products:
         raise ValueError("sessions need at least one product")
@@ -123,6 +134,12 @@ def _shop_build(products: Sequence[SampleProduct], rng: random.Random) -> _Shop:
         pools[label, ""] = _pool(members, popularity)  # anyone: the fallback
 
     shop = _Shop([p.sku for p in products], pools, [], [])
+    every = {c.label: c.browse for c in CATEGORIES}
+    for audience in AUDIENCE_WEIGHTS:
+        labels = [label for label in every if (label, audience) in pools]
+        if labels:
+            cumulative = list(itertools.accumulate(every[label] for label in labels))
+            shop.audience_browsing[audience] = (labels, cumulative)
     weights: list[float] = []
     for activity, activity_weight in INTENT_WEIGHTS.items():
         browse = {c.label: c.browse for c in CATEGORIES if c.activity == activity}
@@ -175,6 +192,8 @@ def _session_views(shop: _Shop, rng: random.Random) -> list[str]:
         else:
             labels, cum_weights = shop.browsing[intent]
             if not category or rng.random() >= SAME_CATEGORY:
+                if rng.random() < OWN_AUDIENCE and intent[1] in shop.audience_browsing:
+                    labels, cum_weights = shop.audience_browsing[intent[1]]
                 category = rng.choices(labels, cum_weights=cum_weights)[0]
             audience = intent[1]
             if rng.random() < OTHER_AUDIENCE:

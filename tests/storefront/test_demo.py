@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+from personalization.models import EmbeddingVersion
+from storefront.demo import demo_words_prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 UNWANTED = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
@@ -42,12 +44,14 @@ def demo_data(tmp_path_factory):
     return data_dir, first.stdout, second.stdout
 
 
+@pytest.mark.slow
 def test_a_first_setup_shows_every_stage_and_the_time_left(demo_data):
     _, first, second = demo_data
     stages = re.findall(r"^\s*\d+% ([a-z ]+?)(?: \d+/\d+ \w+)?(?:, about|$)", first, re.M)
     expected = [
         "drawing product pictures", "simulating sessions", "loading the catalog",
         "loading sessions", "training", "evaluating", "drawing the map", "indexing",
+        "training word vectors",
     ]  # fmt: skip
     assert set(expected) <= set(stages), first
     assert re.search(r"training \d+/40 epochs, about \d+ (s|min) left", first), first
@@ -65,6 +69,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(demo_data, browser):
     data_dir, _, _ = demo_data
     created = manage(
@@ -127,3 +133,19 @@ def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(de
             raise
     assert "A Celery worker trains in the background" in output
     assert "Traceback" not in output, output
+
+
+@pytest.mark.django_db
+def test_the_demo_trains_a_word_model_once_and_the_word_explorer_answers(models_dir, settings):
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    said = []
+    demo_words_prepare(say=said.append)
+    demo_words_prepare(say=said.append)  # a second `make demo` keeps the first
+    versions = EmbeddingVersion.objects.filter(kind=EmbeddingVersion.Kind.WORD)
+    assert versions.count() == 1 and versions.get().is_active
+    assert len(said) == 1 and "Trained word vectors" in said[0]
+    assert versions.get().vocabulary > 2000 and versions.get().metrics["wordsim353"]
+
+    page = Client().get("/space/explore/", {"kind": "word", "of": "president"}).content.decode()
+    assert "learned from 58,157 words of lee_background.cor" in page
+    assert "Nearest to “president”" in page and "<strong>bush</strong>" in page

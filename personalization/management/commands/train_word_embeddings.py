@@ -1,4 +1,5 @@
-"""`manage.py train_word_embeddings --corpus PATH`: word vectors from a plain-text corpus."""
+"""`manage.py train_word_embeddings --corpus PATH | --sample`: word vectors from a plain-text
+corpus, or from the small news corpus that gensim ships."""
 
 from pathlib import Path
 
@@ -6,7 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from personalization.models import EmbeddingVersion
-from personalization.training import word_embeddings_train
+from personalization.training import (
+    SAMPLE_WORD_PARAMS,
+    word_embeddings_train,
+    word_sample_corpus,
+)
 from personalization.versions import TrainingError, training_version_create
 
 
@@ -17,7 +22,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--corpus", type=Path, required=True)
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--corpus", type=Path, help="a text file, one sentence a line")
+        source.add_argument(
+            "--sample",
+            action="store_true",
+            help="the 300 news paragraphs gensim ships (seconds; for trying the explorer)",
+        )
         parser.add_argument("--max-sentences", type=int, help="use at most this many sentences")
         parser.add_argument("--vector-size", type=int)
         parser.add_argument("--window", type=int)
@@ -25,11 +36,17 @@ class Command(BaseCommand):
         parser.add_argument("--min-count", type=int)
         parser.add_argument("--no-activate", action="store_true")
 
-    def handle(self, *args, corpus: Path, max_sentences, no_activate, **options):
+    def handle(
+        self, *args, corpus: Path | None, sample: bool, max_sentences, no_activate, **options
+    ):
+        if sample:
+            corpus = word_sample_corpus()
         if not corpus.is_file():
             raise CommandError(f"{corpus}: no such file")
         names = ["vector_size", "window", "epochs", "min_count"]
         params = {name: options[name] for name in names if options.get(name) is not None}
+        if sample:
+            params = {**SAMPLE_WORD_PARAMS, **params}
         try:
             version = training_version_create(
                 kind=EmbeddingVersion.Kind.WORD,
