@@ -123,6 +123,19 @@ def trainings_stale_fail(*, worker: str = "") -> int:
     return failed
 
 
+def trainings_stale(version: EmbeddingVersion) -> bool:
+    """Whether `trainings_stale_fail` would fail this version (read only)."""
+    now = timezone.now()
+    if version.status == Status.RUNNING:
+        beat = version.heartbeat_at
+        return beat is not None and now - beat > timedelta(
+            seconds=settings.CIS_TRAINING_STALE_SECONDS
+        )
+    return version.status == Status.QUEUED and now - version.created_at > timedelta(
+        seconds=settings.CELERY_TASK_TIME_LIMIT
+    )
+
+
 @contextmanager
 def version_heartbeat(version: EmbeddingVersion) -> Iterator[None]:
     """While the block runs, a thread writes the version's heartbeat every

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from ..models import EmbeddingVersion
+from ..versions import trainings_stale, trainings_stale_fail
 from .charts import Series, line_chart_svg, number_short
 
 logger = logging.getLogger(__name__)
@@ -23,9 +24,16 @@ DEFAULT_METHOD = "default"
 
 
 def training_current(kind: str = EmbeddingVersion.Kind.PRODUCT) -> EmbeddingVersion | None:
-    """The queued or running version of `kind`, else its latest one, else None."""
+    """The queued or running version of `kind`, else its latest one, else None.
+
+    A running version whose heartbeat went silent is marked failed first: beat's check needs a
+    worker to run it, and the worker that died may have been the only one."""
     versions = EmbeddingVersion.objects.filter(kind=kind)
-    return versions.filter(status__in=IN_PROGRESS).first() or versions.first()
+    current = versions.filter(status__in=IN_PROGRESS).first()
+    if current is not None and trainings_stale(current):
+        trainings_stale_fail()
+        current = versions.filter(status__in=IN_PROGRESS).first()
+    return current or versions.first()
 
 
 def version_progress(version: EmbeddingVersion) -> str:

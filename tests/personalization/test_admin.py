@@ -406,3 +406,13 @@ def test_the_view_log_shows_the_stream_backlog(admin_client, settings, redis_url
     redis_store_use(settings, "redis://127.0.0.1:1/0", stream=True)
     page = admin_client.get(reverse("admin:personalization_viewevent_changelist"))
     assert page.status_code == 200 and "The stream cannot be read" in page.content.decode()
+
+
+def test_the_panel_fails_a_training_whose_worker_went_silent(admin_client, running, settings):
+    """Beat's check needs a worker to run it: when the only worker died, the panel's own read
+    of the training marks it failed."""
+    silent = timezone.now() - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS + 1)
+    EmbeddingVersion.objects.filter(pk=running.pk).update(heartbeat_at=silent)
+    state = admin_client.get(reverse(STATUS)).json()
+    assert state["id"] == running.pk and state["status"] == "failed"
+    assert "no heartbeat" in state["error"]
