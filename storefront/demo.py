@@ -117,8 +117,11 @@ def demo_prepare(
             say(f"Indexed {check.report.products} products for {check.backend} search.")
         elif check.outcome == UNAVAILABLE:
             say(f"The {check.backend} search index cannot be checked: {check.detail}")
-    stage("training word vectors")
-    demo_words_prepare(say=say)
+    if not EmbeddingVersion.objects.filter(
+        kind=EmbeddingVersion.Kind.WORD, is_active=True
+    ).exists():
+        stage("training word vectors")
+        demo_words_prepare(say=say)
 
 
 def demo_words_prepare(*, say: Callable[[str], None] = print) -> None:
