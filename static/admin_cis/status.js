@@ -21,6 +21,10 @@
       field("progress").textContent = state.progress === state.status ? "" : "· " + state.progress;
     }
     if (field("elapsed")) field("elapsed").textContent = state.elapsed_text || "—";
+    if (field("since") && state.started_at) {
+      // The same UTC wall clock as the page's own "started ..." (TIME_ZONE is UTC).
+      field("since").textContent = "started " + state.started_at.replace("T", " ").slice(0, 19);
+    }
     var bar = field("bar");
     if (bar) {
       if (state.epochs) {

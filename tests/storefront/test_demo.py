@@ -119,6 +119,8 @@ def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(de
             value, top = bar.get_attribute("value"), bar.get_attribute("max")
             if value and top == "40":
                 seen.add(int(float(value)))
+                since = page.locator("#cis-training [data-field=since]").text_content()
+                assert since.startswith("started "), since  # not "queued ..., not started yet"
             time.sleep(0.2)
         assert any(0 < epoch < 40 for epoch in seen), seen  # the panel moved while it trained
         log = (data_dir / "worker.log").read_text()
