@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, models, transaction
 from django.utils import timezone
 
 from .engine.prod2vec import Prod2VecParams
@@ -83,6 +83,18 @@ def training_version_create(
         raise TrainingInProgress(f"a {kind} training is already under way ({detail})") from None
 
 
+def _stale() -> tuple[models.Q, models.Q]:
+    """(running and silent too long, queued and never taken): what `trainings_stale_fail`
+    fails, as filters, so that a read can ask the same question."""
+    now = timezone.now()
+    silent = now - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS)
+    never_taken = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    return (
+        models.Q(status=Status.RUNNING, heartbeat_at__lt=silent),
+        models.Q(status=Status.QUEUED, created_at__lt=never_taken),
+    )
+
+
 def trainings_stale_fail(*, worker: str = "") -> int:
     """Mark trainings whose worker is gone as failed; returns how many.
 
@@ -93,27 +105,23 @@ def trainings_stale_fail(*, worker: str = "") -> int:
     hard time limit was lost by the broker.
     """
     now = timezone.now()
-    silent = now - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS)
-    running = EmbeddingVersion.objects.filter(status=Status.RUNNING)
+    silent, never_taken = _stale()
     failed = 0
     if worker:
-        failed += running.filter(worker=worker).update(
+        failed += EmbeddingVersion.objects.filter(status=Status.RUNNING, worker=worker).update(
             status=Status.FAILED,
             phase="",
             finished_at=now,
             error=f"interrupted: its worker ({worker}) stopped and started again",
         )
-    failed += running.filter(heartbeat_at__lt=silent).update(
+    failed += EmbeddingVersion.objects.filter(silent).update(
         status=Status.FAILED,
         phase="",
         finished_at=now,
         error=f"interrupted: its worker sent no heartbeat for "
         f"{settings.CIS_TRAINING_STALE_SECONDS:g} s (killed, or cut off from the database)",
     )
-    never_taken = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    failed += EmbeddingVersion.objects.filter(
-        status=Status.QUEUED, created_at__lt=never_taken
-    ).update(
+    failed += EmbeddingVersion.objects.filter(never_taken).update(
         status=Status.FAILED,
         finished_at=now,
         error="no worker took it within the task's time limit (the broker lost it?)",
@@ -124,16 +132,9 @@ def trainings_stale_fail(*, worker: str = "") -> int:
 
 
 def trainings_stale(version: EmbeddingVersion) -> bool:
-    """Whether `trainings_stale_fail` would fail this version (read only)."""
-    now = timezone.now()
-    if version.status == Status.RUNNING:
-        beat = version.heartbeat_at
-        return beat is not None and now - beat > timedelta(
-            seconds=settings.CIS_TRAINING_STALE_SECONDS
-        )
-    return version.status == Status.QUEUED and now - version.created_at > timedelta(
-        seconds=settings.CELERY_TASK_TIME_LIMIT
-    )
+    """Whether `trainings_stale_fail` would fail this version (one read, no write)."""
+    silent, never_taken = _stale()
+    return EmbeddingVersion.objects.filter(silent | never_taken, pk=version.pk).exists()
 
 
 @contextmanager

@@ -79,11 +79,12 @@ def demo_prepare(
     first embeddings if none serve yet, and index the catalog; each stage reports to
     `progress` (see `demo_stages`). `products` and `sessions` size a sample generated now."""
     catalog_file, sessions_file = _files(sample_dir)
+    due = demo_stages(sample_dir)
 
     def stage(name: str, total: int = 0):
         return progress(name, total) if progress is not None else None
 
-    if not (catalog_file.is_file() and sessions_file.is_file()):
+    if "simulating sessions" in due:
         sample_data_generate(
             sample_dir,
             products=products,
@@ -93,19 +94,19 @@ def demo_prepare(
             else None,
         )
         say(f"Generated the sample shop in {sample_dir}.")
-    if not Product.objects.exists():
+    if "loading the catalog" in due:
         report = catalog_import(
             catalog_file, progress=stage("loading the catalog", catalog_file.stat().st_size)
         )
         say(f"Loaded {report.created} products.")
-    if not ViewEvent.objects.filter(source=SAMPLE_SOURCE).exists():
+    if "loading sessions" in due:
         report = sessions_import(
             sessions_file,
             source=SAMPLE_SOURCE,
             progress=stage("loading sessions", sessions_file.stat().st_size),
         )
         say(f"Loaded {report.sessions} sample sessions ({report.events} views).")
-    if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
+    if "training" in due:
         version = training_version_create(triggered_by="demo_setup")
         version = embeddings_train(version.pk, progress=progress)
         say(f"Trained product embeddings v{version.pk} in {version.training_seconds:.0f} s.")
@@ -117,9 +118,7 @@ def demo_prepare(
             say(f"Indexed {check.report.products} products for {check.backend} search.")
         elif check.outcome == UNAVAILABLE:
             say(f"The {check.backend} search index cannot be checked: {check.detail}")
-    if not EmbeddingVersion.objects.filter(
-        kind=EmbeddingVersion.Kind.WORD, is_active=True
-    ).exists():
+    if "training word vectors" in due:
         stage("training word vectors")
         demo_words_prepare(say=say)
 
