@@ -22,10 +22,13 @@ from personalization.engine.evaluation import (  # noqa: E402
     ItemKnnBaseline,
     PopularityBaseline,
     next_item_evaluate,
-    sessions_holdout_split,
 )
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.engine.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
+from personalization.engine.recommender import (  # noqa: E402
+    RecommenderConfig,
+    SessionRecommender,
+    sessions_holdout_split,  # noqa: E402
+)
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 DEFAULT_PARAMS = Prod2VecParams()

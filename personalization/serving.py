@@ -202,7 +202,7 @@ def recommender_load(kind: str, directory: Path) -> SessionRecommender:
     if kind == EmbeddingVersion.Kind.WORD:
         # A word version is its vectors alone: nearest words and analogies need nothing else.
         words = KeyedVectors.load(str(directory / VECTORS_FILE), mmap="r")
-        return SessionRecommender.build(words, [], RecommenderConfig(cooccurrence_weight=0.0))
+        return SessionRecommender.build(words, [], RecommenderConfig(components=()))
     return SessionRecommender.load(directory)
 
 

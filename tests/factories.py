@@ -20,7 +20,7 @@ from personalization.models import EmbeddingVersion
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create
 
-EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, cooccurrence_weight=0.0)
+EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, components=())
 
 
 def keyed_vectors(vectors: dict[str, tuple[float, ...]]) -> KeyedVectors:

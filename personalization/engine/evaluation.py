@@ -6,15 +6,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import numpy as np
 from scipy import sparse
 
 from .prod2vec import Prod2VecParams, prod2vec_train
-from .recommender import NOT_RANKED, RecommenderConfig, SessionRecommender
-
-T = TypeVar("T")
+from .recommender import (
+    NOT_RANKED,
+    RecommenderConfig,
+    SessionRecommender,
+)
 
 # Score matrices of one batch stay near this many cells (float32: 16 MiB).
 BATCH_CELLS = 1 << 22
@@ -74,11 +76,14 @@ def next_item_evaluate(
         if not len(known):
             continue
         table = _scores_batch(scorer, [prefixes[i] for i in known])
-        # The rank needs only the true item's score: one vectorised comparison per batch,
-        # no sort or argpartition of the candidates.
-        true = table[np.arange(len(known)), targets[known]]
-        ranks = 1 + np.count_nonzero(table > true[:, None], axis=1)
-        ranks = ranks[np.isfinite(true) & (ranks <= k)]
+        if sparse.issparse(table):
+            ranks = _sparse_ranks(table, targets[known], k)
+        else:
+            # The rank needs only the true item's score: one vectorised comparison per batch,
+            # no sort or argpartition of the candidates.
+            true = table[np.arange(len(known)), targets[known]]
+            ranks = 1 + np.count_nonzero(table > true[:, None], axis=1)
+            ranks = ranks[np.isfinite(true) & (ranks <= k)]
         hits += len(ranks)
         reciprocal += float(np.sum(1.0 / ranks))
     if not predictions:
@@ -86,17 +91,6 @@ def next_item_evaluate(
     return Metrics(
         hr=hits / predictions, mrr=reciprocal / predictions, predictions=predictions, k=k
     )
-
-
-def sessions_holdout_split(
-    sessions: Sequence[T], *, holdout_share: float
-) -> tuple[list[T], list[T]]:
-    """(train, holdout): the last `holdout_share` of `sessions` (the most recent, for a log in
-    time order) held out, the rest kept for training."""
-    if not 0 < holdout_share < 1:
-        raise ValueError(f"holdout_share must be between 0 and 1, not {holdout_share}")
-    cut = len(sessions) - round(len(sessions) * holdout_share)
-    return list(sessions[:cut]), list(sessions[cut:])
 
 
 class PopularityBaseline:
@@ -189,6 +183,30 @@ def recommenders_compare(
     return methods_evaluate(recommender, train_sessions, test_sessions, k=k)
 
 
+def methods_scorers(
+    recommender: SessionRecommender, train_sessions: Iterable[Sequence[str]]
+) -> dict[str, Scorer]:
+    """What a built recommender is compared with, in this order: the baselines fitted on
+    `train_sessions` ("popularity", "item-knn"), the session vector alone ("session-vector",
+    with the recommender's recency and dedupe), each of its count components alone (by name),
+    and the recommender itself ("default"). They share its vectors and fitted components."""
+    scorers: dict[str, Scorer] = {
+        "popularity": PopularityBaseline.fit(train_sessions),
+        "item-knn": ItemKnnBaseline.fit(train_sessions),
+        "session-vector": SessionRecommender(
+            recommender.vectors, dataclasses.replace(recommender.config, components=())
+        ),
+    }
+    for name, component in recommender.components.items():
+        scorers[name] = SessionRecommender(
+            recommender.vectors,
+            dataclasses.replace(recommender.config, components=(name,), fallback=False),
+            components={name: component},
+        )
+    scorers["default"] = recommender
+    return scorers
+
+
 def methods_evaluate(
     recommender: SessionRecommender,
     train_sessions: Iterable[Sequence[str]],
@@ -196,20 +214,9 @@ def methods_evaluate(
     *,
     k: int = 20,
 ) -> dict[str, Metrics]:
-    """Metrics of a built recommender and of what it is compared with, in this order: the
-    baselines fitted on `train_sessions` ("popularity", "item-knn"), the seed's plain mean
-    session vector ("prod2vec-mean"), the embedding-only layer with the recommender's recency
-    and dedupe ("session-vector"), and the recommender itself ("default"). All the prod2vec
-    methods share the recommender's vectors. `train_sessions` may be any re-iterable corpus."""
-    embedding_only = dataclasses.replace(recommender.config, cooccurrence_weight=0.0)
-    seed_method = dataclasses.replace(embedding_only, half_life=None, dedupe=False)
-    scorers: dict[str, Scorer] = {
-        "popularity": PopularityBaseline.fit(train_sessions),
-        "item-knn": ItemKnnBaseline.fit(train_sessions),
-        "prod2vec-mean": SessionRecommender(recommender.vectors, seed_method),
-        "session-vector": SessionRecommender(recommender.vectors, embedding_only),
-        "default": recommender,
-    }
+    """Metrics of a built recommender and of what `methods_scorers` compares it with.
+    `train_sessions` may be any re-iterable corpus."""
+    scorers = methods_scorers(recommender, train_sessions)
     return {
         name: next_item_evaluate(scorer, test_sessions, k=k) for name, scorer in scorers.items()
     }
@@ -231,8 +238,25 @@ def _predictions_batched(
         yield prefixes, np.asarray(targets, dtype=np.int64)
 
 
+def _sparse_ranks(table: sparse.spmatrix, targets: np.ndarray, k: int) -> np.ndarray:
+    """The ranks (at most k) of the true items that have a stored score in `table`: the
+    stored entries are the items with evidence, every other one is NOT_RANKED."""
+    table = sparse.csr_matrix(table)
+    rows = np.arange(table.shape[0])
+    true = np.asarray(table[rows, targets]).ravel()
+    stored = np.zeros(len(rows), dtype=bool)
+    # a stored zero is evidence too: look the target up among the row's columns
+    owners = np.repeat(rows, np.diff(table.indptr))
+    found = table.indices == targets[owners]
+    stored[owners[found]] = True
+    higher = np.bincount(owners, weights=table.data > true[owners], minlength=len(rows))
+    ranks = 1 + higher.astype(np.int64)
+    return ranks[stored & np.isfinite(true) & (ranks <= k)]
+
+
 def _scores_batch(scorer: Scorer, prefixes: list[Sequence[str]]) -> np.ndarray:
     batch = getattr(scorer, "scores_batch", None)
     if batch is not None:
-        return np.asarray(batch(prefixes))
+        table = batch(prefixes)
+        return table if sparse.issparse(table) else np.asarray(table)
     return np.stack([np.asarray(scorer.scores(prefix)) for prefix in prefixes])

@@ -20,7 +20,8 @@ def test_command_prints_one_line_per_method(tmp_path):
     out = StringIO()
     call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", stdout=out)
     lines = out.getvalue().splitlines()
-    names = ["popularity", "item-knn", "prod2vec-mean", "session-vector", "default"]
+    names = ["popularity", "item-knn", "session-vector", "neighbours", "transitions"]
+    names += ["cooccurrence", "repeats", "default"]
     assert [line.split()[0] for line in lines] == names
     assert all(re.fullmatch(r"\S+ HR@20 \d+\.\d\d MRR@20 \d+\.\d\d", line) for line in lines)
 

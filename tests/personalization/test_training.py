@@ -32,7 +32,13 @@ def test_pipeline_trains_evaluates_saves_and_activates_the_first_version(shop_lo
     assert version.holdout_sessions == 150  # the most recent 10% of 1,500
     assert version.sessions == 1350 and version.events > 1350
     assert 100 <= version.vocabulary <= 150
-    assert set(version.metrics) >= {"popularity", "item-knn", "prod2vec-mean", "default"}
+    assert set(version.metrics) >= {
+        "popularity",
+        "item-knn",
+        "session-vector",
+        "neighbours",
+        "default",
+    }
     headline = version.headline
     assert headline["predictions"] > 0 and 0 <= headline["mrr"] <= headline["hr"] <= 100
     assert (models_dir / version.path).is_dir()

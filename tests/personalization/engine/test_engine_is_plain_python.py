@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 ENGINE_MODULES = [
+    "blend",
+    "components",
     "evaluation",
     "prod2vec",
     "projection",

@@ -12,10 +12,13 @@ from personalization.engine.evaluation import (
     PopularityBaseline,
     next_item_evaluate,
     recommenders_compare,
-    sessions_holdout_split,
 )
 from personalization.engine.prod2vec import Prod2VecParams
-from personalization.engine.recommender import NOT_RANKED, RecommenderConfig
+from personalization.engine.recommender import (
+    NOT_RANKED,
+    RecommenderConfig,
+    sessions_holdout_split,
+)
 
 
 class TableScorer:
@@ -144,6 +147,15 @@ def test_compare_evaluates_every_method_in_order():
     results = recommenders_compare(
         log[:100], log[100:], params=TINY_PARAMS, config=RecommenderConfig(), k=5
     )
-    assert list(results) == ["popularity", "item-knn", "prod2vec-mean", "session-vector", "default"]
+    assert list(results) == [
+        "popularity",
+        "item-knn",
+        "session-vector",
+        "neighbours",
+        "transitions",
+        "cooccurrence",
+        "repeats",
+        "default",
+    ]
     assert {metrics.predictions for metrics in results.values()} == {60}
     assert all(metrics.k == 5 for metrics in results.values())

@@ -10,10 +10,9 @@ from personalization.engine.recommender import (
     NOT_RANKED,
     RecommenderConfig,
     SessionRecommender,
-    cooccurrence_count,
 )
 
-EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, cooccurrence_weight=0.0)
+EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, components=())
 
 
 def hand_vectors() -> KeyedVectors:
@@ -40,19 +39,19 @@ def test_session_vector_weighs_views_by_recency_with_the_half_life():
     vector = recommender().session_vector(["a", "b"])
     assert vector.dtype == np.float32 and math.isclose(np.linalg.norm(vector), 1, rel_tol=1e-6)
     assert np.allclose(vector, unit(0.5, 1, 0), atol=1e-6)
-    longer = recommender(RecommenderConfig(half_life=2.0, cooccurrence_weight=0))
+    longer = recommender(RecommenderConfig(half_life=2.0, components=()))
     assert np.allclose(longer.session_vector(["a", "b"]), unit(2**-0.5, 1, 0), atol=1e-6)
 
 
 def test_plain_mean_when_there_is_no_half_life():
-    plain = recommender(RecommenderConfig(half_life=None, dedupe=False, cooccurrence_weight=0))
+    plain = recommender(RecommenderConfig(half_life=None, dedupe=False, components=()))
     assert np.allclose(plain.session_vector(["a", "b", "a"]), unit(2, 1, 0), atol=1e-6)
 
 
 def test_dedupe_counts_a_repeated_sku_once_at_its_latest_view():
     # a, b, a: deduplicated a weighs 1 (age 0) and b 0.5; otherwise a weighs 1 + 0.25.
     assert np.allclose(recommender().session_vector(["a", "b", "a"]), unit(1, 0.5, 0), atol=1e-6)
-    repeated = recommender(RecommenderConfig(half_life=1.0, dedupe=False, cooccurrence_weight=0))
+    repeated = recommender(RecommenderConfig(half_life=1.0, dedupe=False, components=()))
     assert np.allclose(repeated.session_vector(["a", "b", "a"]), unit(1.25, 0.5, 0), atol=1e-6)
 
 
@@ -93,25 +92,31 @@ def test_similar_gives_nearest_products_without_the_product_itself():
     assert model.similar("unknown") == []
 
 
-def test_cooccurrence_counts_both_directions_nearer_views_more_and_repeats():
-    index = {"a": 0, "b": 1, "c": 2}
-    # a b a: (a,b) and (b,a) one view apart count 1 each way; (a,a) two apart counts 1/2 twice.
-    counts = cooccurrence_count([["a", "b", "a"], ["c"]], index, window=2).toarray()
-    assert np.allclose(counts, [[1, 2, 0], [2, 0, 0], [0, 0, 0]])
-    # With a window of one view, a and a are too far apart; an unknown SKU still takes a place.
-    counts = cooccurrence_count([["a", "b", "a"], ["a", "x", "c"]], index, window=1).toarray()
-    assert np.allclose(counts, [[0, 2, 0], [2, 0, 0], [0, 0, 0]])
-
-
-def test_cooccurrence_blend_lifts_what_shoppers_viewed_next():
+def test_blend_ranks_what_shoppers_viewed_next_above_the_session_vector_fallback():
     # c is orthogonal to a in the embedding, but shoppers who view a then view c.
     sessions = [["a", "c"]] * 20
     embedding = recommender(EMBEDDING_ONLY, sessions)
     assert [sku for sku, _ in embedding.recommend(["a"], k=3)][1] == "d"
-    blended = recommender(RecommenderConfig(cooccurrence_weight=10.0), sessions)
-    assert [sku for sku, _ in blended.recommend(["a"], k=3)][:2] == ["c", "a"]
+    blended = recommender(RecommenderConfig(components=("transitions",)), sessions)
+    ranked = [sku for sku, _ in blended.recommend(["a"], k=4)]
+    # c has evidence; a, d and b follow by cosine with the session vector (a itself first)
+    assert ranked == ["c", "a", "d", "b"]
+    without_fallback = recommender(
+        RecommenderConfig(components=("transitions",), fallback=False), sessions
+    )
+    assert [sku for sku, _ in without_fallback.recommend(["a"], k=4)] == ["c"]
     # The session vector, used by search, is the same with or without the blend.
     assert np.array_equal(blended.session_vector(["a", "c"]), embedding.session_vector(["a", "c"]))
+
+
+def test_build_learns_weights_that_favour_the_component_that_predicts():
+    # Every session is a walk a -> b -> c -> d: transitions predict each next view exactly;
+    # repeats (the session's own products) never do.
+    sessions = [["a", "b", "c", "d"]] * 40 + [["b", "c", "d"]] * 20
+    model = recommender(RecommenderConfig(components=("transitions", "repeats")), sessions)
+    assert model.weights["transitions"] > model.weights["repeats"]
+    assert math.isclose(sum(model.weights.values()), 1, rel_tol=1e-6)
+    assert model.learning["validation_predictions"] > 0 and model.learning["hr"] == 100.0
 
 
 def test_scores_batch_matches_scores_one_session_at_a_time():
@@ -129,14 +134,14 @@ def test_save_and_load_round_trip_memory_maps_the_vectors(tmp_path):
     loaded = SessionRecommender.load(tmp_path / "model")
     assert isinstance(loaded.vectors.vectors, np.memmap)
     assert loaded.config == model.config and loaded.items == model.items
-    assert (loaded.cooccurrence != model.cooccurrence).nnz == 0
+    assert loaded.weights == model.weights and set(loaded.components) == set(model.components)
     for prefix in (["a"], ["b", "c", "a"], ["gone"]):
         assert np.array_equal(loaded.scores(prefix), model.scores(prefix))
     assert loaded.recommend(["b"], k=2) == model.recommend(["b"], k=2)
 
 
 def test_config_round_trips_and_rejects_unknown_or_bad_values():
-    config = RecommenderConfig(half_life=None, cooccurrence_weight=3.0)
+    config = RecommenderConfig(half_life=None, components=("repeats", "neighbours"))
     assert RecommenderConfig.from_dict(config.as_dict()) == config
     assert RecommenderConfig.from_dict({}) == RecommenderConfig()
     with pytest.raises(ValueError, match="unknown RecommenderConfig key.*halflife"):
@@ -145,3 +150,13 @@ def test_config_round_trips_and_rejects_unknown_or_bad_values():
         RecommenderConfig(half_life=0)
     with pytest.raises(ValueError, match="cooccurrence_window"):
         RecommenderConfig(cooccurrence_window=0)
+    with pytest.raises(ValueError, match="unknown component.*popular"):
+        RecommenderConfig(components=("popular",))
+
+
+def test_a_model_of_the_previous_format_is_refused_with_a_hint_to_retrain(tmp_path):
+    recommender().save(tmp_path / "model")
+    stored = tmp_path / "model" / "config.json"
+    stored.write_text(stored.read_text().replace('"format": 2', '"format": 1'))
+    with pytest.raises(ValueError, match="format 1, expected 2.*retrain"):
+        SessionRecommender.load(tmp_path / "model")

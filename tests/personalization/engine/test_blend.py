@@ -1,0 +1,100 @@
+"""personalization.engine.blend: weights learned on validation predictions' candidates."""
+
+import numpy as np
+
+from personalization.engine.blend import blend_learn, candidates_gather
+from personalization.engine.components import (
+    ItemToItem,
+    Repeats,
+    SessionNeighbours,
+    prefixes_encode,
+    sessions_encode,
+)
+from personalization.engine.evaluation import next_item_evaluate
+from personalization.engine.recommender import RecommenderConfig, SessionRecommender
+
+INDEX = {f"p{n}": n for n in range(40)}
+
+
+def random_log(*, seed: int, sessions: int, products: int) -> list[list[str]]:
+    """Walks that mostly step to the next product, sometimes jump or come back: every
+    component has some evidence, none is exact."""
+    rng = np.random.default_rng(seed)
+    log = []
+    for _ in range(sessions):
+        product, walk = int(rng.integers(products)), []
+        for _ in range(int(rng.integers(2, 8))):
+            walk.append(f"p{product}")
+            roll = rng.random()
+            if roll < 0.6:
+                product = (product + 1) % products
+            elif roll < 0.8:
+                product = int(rng.integers(products))
+            else:
+                product = int(walk[int(rng.integers(len(walk)))][1:])
+        log.append(walk)
+    return log
+
+
+def fitted_parts(train):
+    encoded = sessions_encode(train, INDEX)
+    return {
+        "neighbours": SessionNeighbours.fit(encoded, k=5),
+        "transitions": ItemToItem.fit(encoded, window=2, directed=True, prior=1),
+        "repeats": Repeats(),
+    }
+
+
+def test_candidate_metrics_equal_a_full_ranking_for_any_weights():
+    log = random_log(seed=5, sessions=260, products=40)
+    train, validation = log[:200], log[200:]
+    parts = fitted_parts(train)
+    names = list(parts)
+
+    def score(prefixes):
+        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
+        return [parts[name].scores(encoded) for name in names]
+
+    # per_component=3: most true products are outside some component's top 3, so the bound
+    # decides many of them
+    candidates = candidates_gather(score, validation, INDEX, k=5, per_component=3)
+    wide = candidates_gather(score, validation, INDEX, k=5, per_component=40)
+    vectors = SessionRecommender.build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
+    for weights in ([1, 0, 0], [0, 1, 0], [0.2, 0.5, 0.3], [0.6, 0.1, 0.3]):
+        config = RecommenderConfig(components=tuple(names), fallback=False)
+        model = SessionRecommender(
+            vectors, config, components=parts, weights=dict(zip(names, weights, strict=True))
+        )
+        exact = next_item_evaluate(model, validation, k=5)
+        # a true product below the bound is counted a miss: never more hits than exact
+        hr, mrr = candidates.metrics(weights)
+        assert hr <= exact.hr + 1e-9 and mrr <= exact.mrr + 1e-9
+        # with every product a candidate, the ranks are exact
+        assert np.allclose(wide.metrics(weights), (exact.hr, exact.mrr), atol=1e-9)
+    assert candidates.metrics([0.2, 0.5, 0.3])[0] < wide.metrics([0.2, 0.5, 0.3])[0]
+
+
+def test_blend_learn_never_ends_below_its_start_and_sums_to_one():
+    log = random_log(seed=8, sessions=260, products=40)
+    parts = fitted_parts(log[:200])
+    names = list(parts)
+
+    def score(prefixes):
+        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
+        return [parts[name].scores(encoded) for name in names]
+
+    candidates = candidates_gather(score, log[200:], INDEX, k=5)
+    start = [1.0, 1.0, 1.0]
+    weights, metrics = blend_learn(candidates, start)
+    assert abs(sum(weights) - 1) < 1e-9
+    assert sum(metrics) > sum(candidates.metrics([1 / 3] * 3))  # it learned something
+    assert metrics == candidates.metrics(weights)
+
+
+def keyed(index):
+    from gensim.models import KeyedVectors
+
+    vectors = KeyedVectors(vector_size=4)
+    rng = np.random.default_rng(0)
+    vectors.add_vectors(list(index), rng.normal(size=(len(index), 4)).astype(np.float32))
+    return vectors
