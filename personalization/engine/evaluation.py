@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
+from .blend import dense_ranks, sparse_ranks
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import (
     NOT_RANKED,
@@ -26,7 +27,9 @@ class Scorer(Protocol):
     """What the evaluation needs: the items it ranks, and a score for each given a prefix.
 
     A score of NOT_RANKED (-inf) or NaN means "no evidence": such an item is never a hit.
-    A scorer may also offer `scores_batch(prefixes) -> (len(prefixes), len(items))` array.
+    A scorer may also offer `scores_batch(prefixes)`: a (len(prefixes), len(items)) array, or
+    a sparse matrix whose stored entries are the items with evidence; or `ranks_batch(prefixes,
+    targets, k)`: each true item's rank, 0 for a miss or a rank beyond k.
     """
 
     @property
@@ -55,10 +58,55 @@ class Metrics:
         }
 
 
+# Test sessions are split by their length (views) into these groups, as papers report.
+LENGTH_GROUPS = ((2, 5), (6, 10), (11, 20), (21, None))
+
+
+@dataclass
+class Ranks:
+    """Each prediction's rank (0: a miss, or beyond k), whether its true item was already
+    viewed earlier in the session (a repeat), and the length of its test session."""
+
+    ranks: np.ndarray
+    repeat: np.ndarray
+    session_length: np.ndarray
+    k: int
+
+    def metrics(self, where: np.ndarray | None = None) -> Metrics:
+        ranks = self.ranks if where is None else self.ranks[where]
+        if not len(ranks):
+            return Metrics(hr=0.0, mrr=0.0, predictions=0, k=self.k)
+        hits = ranks[ranks > 0]
+        return Metrics(
+            hr=len(hits) / len(ranks),
+            mrr=float(np.sum(1.0 / hits)) / len(ranks),
+            predictions=len(ranks),
+            k=self.k,
+        )
+
+    def groups(self) -> dict[str, Metrics]:
+        """Metrics of the repeat and new targets, and of each group of session lengths."""
+        groups = {"repeat": self.metrics(self.repeat), "new": self.metrics(~self.repeat)}
+        for low, high in LENGTH_GROUPS:
+            inside = self.session_length >= low
+            if high is not None:
+                inside &= self.session_length <= high
+            groups[f"length {low}-{high}" if high else f"length {low}+"] = self.metrics(inside)
+        return groups
+
+
 def next_item_evaluate(
     scorer: Scorer, test_sessions: Iterable[Sequence[str]], *, k: int = 20
 ) -> Metrics:
-    """HR@k and MRR@k of `scorer` over every position i >= 1 of every test session.
+    """HR@k and MRR@k of `scorer` over every position i >= 1 of every test session (see
+    `next_item_ranks`)."""
+    return next_item_ranks(scorer, test_sessions, k=k).metrics()
+
+
+def next_item_ranks(
+    scorer: Scorer, test_sessions: Iterable[Sequence[str]], *, k: int = 20
+) -> Ranks:
+    """The rank of each prediction of every position i >= 1 of every test session.
 
     The item at position i is ranked among all of the scorer's items given positions 0..i-1.
     rank = 1 + the number of items with a strictly higher score (session-rec's and GRU4Rec's
@@ -69,28 +117,35 @@ def next_item_evaluate(
     """
     index = {sku: i for i, sku in enumerate(scorer.items)}
     batch_size = max(1, BATCH_CELLS // max(1, len(index)))
-    hits, reciprocal, predictions = 0, 0.0, 0
-    for prefixes, targets in _predictions_batched(test_sessions, index, batch_size):
-        predictions += len(targets)
+    ranks, repeats, lengths = [], [], []
+    for batch in _predictions_batched(test_sessions, index, batch_size):
+        prefixes, targets = batch.prefixes, batch.targets
+        batch_ranks = np.zeros(len(targets), dtype=np.int64)
         known = np.flatnonzero(targets >= 0)
-        if not len(known):
-            continue
-        table = _scores_batch(scorer, [prefixes[i] for i in known])
-        if sparse.issparse(table):
-            ranks = _sparse_ranks(table, targets[known], k)
-        else:
-            # The rank needs only the true item's score: one vectorised comparison per batch,
-            # no sort or argpartition of the candidates.
-            true = table[np.arange(len(known)), targets[known]]
-            ranks = 1 + np.count_nonzero(table > true[:, None], axis=1)
-            ranks = ranks[np.isfinite(true) & (ranks <= k)]
-        hits += len(ranks)
-        reciprocal += float(np.sum(1.0 / ranks))
-    if not predictions:
-        return Metrics(hr=0.0, mrr=0.0, predictions=0, k=k)
-    return Metrics(
-        hr=hits / predictions, mrr=reciprocal / predictions, predictions=predictions, k=k
+        if len(known):
+            batch_ranks[known] = _ranks(scorer, [prefixes[i] for i in known], targets[known], k)
+        ranks.append(batch_ranks)
+        repeats.append(batch.repeat)
+        lengths.append(batch.session_length)
+    if not ranks:
+        empty = np.zeros(0, dtype=np.int64)
+        return Ranks(ranks=empty, repeat=empty.astype(bool), session_length=empty, k=k)
+    return Ranks(
+        ranks=np.concatenate(ranks),
+        repeat=np.concatenate(repeats),
+        session_length=np.concatenate(lengths),
+        k=k,
     )
+
+
+def _ranks(scorer: Scorer, prefixes: list[Sequence[str]], targets: np.ndarray, k: int):
+    ranks_batch = getattr(scorer, "ranks_batch", None)
+    if ranks_batch is not None:
+        return ranks_batch(prefixes, targets, k)
+    table = _scores_batch(scorer, prefixes)
+    if sparse.issparse(table):
+        return sparse_ranks(table, targets, k)
+    return dense_ranks(table, targets, k)
 
 
 class PopularityBaseline:
@@ -112,6 +167,15 @@ class PopularityBaseline:
 
     def scores_batch(self, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
         return np.broadcast_to(self.counts, (len(prefixes), len(self.counts)))
+
+    def ranks_batch(
+        self, prefixes: Sequence[Sequence[str]], targets: np.ndarray, k: int
+    ) -> np.ndarray:
+        # the same ranking for every prefix: 1 + the items viewed more often than the target
+        descending = np.sort(self.counts)[::-1]
+        higher = np.searchsorted(-descending, -self.counts[targets], side="left")
+        ranks = 1 + higher
+        return np.where(ranks <= k, ranks, 0)
 
 
 class ItemKnnBaseline:
@@ -155,15 +219,20 @@ class ItemKnnBaseline:
         return cls(list(index), (left @ together @ right).astype(np.float32).tocsr())
 
     def scores(self, skus: Sequence[str]) -> np.ndarray:
-        return self.scores_batch([skus])[0]
+        row = self.scores_batch([skus])
+        scores = np.full(len(self.items), NOT_RANKED, dtype=np.float32)
+        scores[row.indices] = row.data
+        return scores
 
-    def scores_batch(self, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
-        table = np.full((len(prefixes), len(self.items)), NOT_RANKED, dtype=np.float32)
-        for row, skus in enumerate(prefixes):
-            last = self.index.get(skus[-1]) if skus else None
-            if last is not None:
-                start, end = self.similarity.indptr[last], self.similarity.indptr[last + 1]
-                table[row, self.similarity.indices[start:end]] = self.similarity.data[start:end]
+    def scores_batch(self, prefixes: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+        """The last item's similarity row for each prefix: the stored entries are the items
+        that co-occurred with it (every other one is NOT_RANKED)."""
+        last = [self.index.get(skus[-1], -1) if skus else -1 for skus in prefixes]
+        rows = np.asarray(last, dtype=np.int64)
+        table = sparse.csr_matrix(self.similarity[np.maximum(rows, 0)])
+        if np.any(rows < 0):
+            table = sparse.csr_matrix(sparse.diags((rows >= 0).astype(np.float32)) @ table)
+            table.eliminate_zeros()
         return table
 
 
@@ -222,36 +291,42 @@ def methods_evaluate(
     }
 
 
+@dataclass
+class _Batch:
+    prefixes: list[Sequence[str]]
+    targets: np.ndarray  # the true item's index, -1 when the scorer does not know it
+    repeat: np.ndarray
+    session_length: np.ndarray
+
+
 def _predictions_batched(
     sessions: Iterable[Sequence[str]], index: dict[str, int], batch_size: int
-) -> Iterator[tuple[list[Sequence[str]], np.ndarray]]:
+) -> Iterator[_Batch]:
     prefixes: list[Sequence[str]] = []
     targets: list[int] = []
+    repeats: list[bool] = []
+    lengths: list[int] = []
     for skus in sessions:
         for position in range(1, len(skus)):
             prefixes.append(skus[:position])
             targets.append(index.get(skus[position], -1))
+            repeats.append(skus[position] in skus[:position])
+            lengths.append(len(skus))
             if len(prefixes) == batch_size:
-                yield prefixes, np.asarray(targets, dtype=np.int64)
-                prefixes, targets = [], []
+                yield _Batch(
+                    prefixes,
+                    np.asarray(targets, dtype=np.int64),
+                    np.asarray(repeats, dtype=bool),
+                    np.asarray(lengths, dtype=np.int64),
+                )
+                prefixes, targets, repeats, lengths = [], [], [], []
     if prefixes:
-        yield prefixes, np.asarray(targets, dtype=np.int64)
-
-
-def _sparse_ranks(table: sparse.spmatrix, targets: np.ndarray, k: int) -> np.ndarray:
-    """The ranks (at most k) of the true items that have a stored score in `table`: the
-    stored entries are the items with evidence, every other one is NOT_RANKED."""
-    table = sparse.csr_matrix(table)
-    rows = np.arange(table.shape[0])
-    true = np.asarray(table[rows, targets]).ravel()
-    stored = np.zeros(len(rows), dtype=bool)
-    # a stored zero is evidence too: look the target up among the row's columns
-    owners = np.repeat(rows, np.diff(table.indptr))
-    found = table.indices == targets[owners]
-    stored[owners[found]] = True
-    higher = np.bincount(owners, weights=table.data > true[owners], minlength=len(rows))
-    ranks = 1 + higher.astype(np.int64)
-    return ranks[stored & np.isfinite(true) & (ranks <= k)]
+        yield _Batch(
+            prefixes,
+            np.asarray(targets, dtype=np.int64),
+            np.asarray(repeats, dtype=bool),
+            np.asarray(lengths, dtype=np.int64),
+        )
 
 
 def _scores_batch(scorer: Scorer, prefixes: list[Sequence[str]]) -> np.ndarray:

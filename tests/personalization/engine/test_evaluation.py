@@ -11,6 +11,7 @@ from personalization.engine.evaluation import (
     Metrics,
     PopularityBaseline,
     next_item_evaluate,
+    next_item_ranks,
     recommenders_compare,
 )
 from personalization.engine.prod2vec import Prod2VecParams
@@ -159,3 +160,25 @@ def test_compare_evaluates_every_method_in_order():
     ]
     assert {metrics.predictions for metrics in results.values()} == {60}
     assert all(metrics.k == 5 for metrics in results.values())
+
+
+def test_popularity_ranks_shortcut_matches_its_scores():
+    baseline = PopularityBaseline.fit(LOG)
+    targets = np.arange(len(baseline.items))
+    table = baseline.scores_batch([["a"]] * len(targets))
+    full = 1 + np.count_nonzero(table > table[0][targets][:, None], axis=1)
+    for k in (1, 2, 5):
+        expected = np.where(full <= k, full, 0)
+        assert baseline.ranks_batch([["a"]] * len(targets), targets, k).tolist() == expected.tolist()
+
+
+def test_ranks_split_repeat_and_new_targets_and_session_lengths():
+    baseline = PopularityBaseline.fit(LOG)
+    ranks = next_item_ranks(baseline, [["a", "c", "a"], ["e", "a"]], k=1)
+    # a is a repeat at the end of the first session; a or c is first by popularity
+    assert ranks.repeat.tolist() == [False, True, False]
+    assert ranks.session_length.tolist() == [3, 3, 2]
+    groups = ranks.groups()
+    assert groups["repeat"].predictions == 1 and groups["new"].predictions == 2
+    assert groups["length 2-5"].predictions == 3 and groups["length 6-10"].predictions == 0
+    assert ranks.metrics().hr == (ranks.ranks > 0).mean()

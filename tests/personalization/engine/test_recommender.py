@@ -160,3 +160,16 @@ def test_a_model_of_the_previous_format_is_refused_with_a_hint_to_retrain(tmp_pa
     stored.write_text(stored.read_text().replace('"format": 2', '"format": 1'))
     with pytest.raises(ValueError, match="format 1, expected 2.*retrain"):
         SessionRecommender.load(tmp_path / "model")
+
+
+def test_ranks_batch_ranks_as_the_full_scores_do():
+    from personalization.engine.blend import dense_ranks
+
+    sessions = [["a", "c", "b"], ["d", "a"], ["a", "c"], ["b", "d", "c"]] * 5
+    model = recommender(RecommenderConfig(), sessions=sessions)
+    prefixes = [["a"], ["b", "gone", "a"], ["gone"], ["d", "d", "c"], ["c"], ["b"]]
+    for k in (1, 2, 4):
+        for target in range(4):
+            targets = np.full(len(prefixes), target)
+            full = dense_ranks(model.scores_batch(prefixes), targets, k)
+            assert model.ranks_batch(prefixes, targets, k).tolist() == full.tolist()
