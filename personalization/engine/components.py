@@ -131,6 +131,7 @@ class SessionNeighbours:
 
     def __init__(self, incidence: sparse.csr_matrix, idf: np.ndarray, *, k: int):
         self.incidence = incidence  # (training sessions, products), 1 where viewed
+        self.by_product = incidence.T.tocsr()  # the same, a row per product: sessions with it
         self.idf = idf
         self.k = k
 
@@ -156,7 +157,7 @@ class SessionNeighbours:
         return cls(matrix_from_arrays(arrays, "incidence"), arrays["idf"], k=int(arrays["k"]))
 
     def scores(self, prefixes: Prefixes) -> sparse.csr_matrix:
-        similarity = (prefixes.recency @ sparse.diags(self.idf)) @ self.incidence.T
+        similarity = (prefixes.recency @ sparse.diags(self.idf)) @ self.by_product
         nearest = rows_top(similarity.tocsr(), self.k)
         return rows_normalize(nearest @ self.incidence)
 

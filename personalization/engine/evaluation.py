@@ -21,6 +21,7 @@ from .recommender import (
 
 # Score matrices of one batch stay near this many cells (float32: 16 MiB).
 BATCH_CELLS = 1 << 22
+SPARSE_BATCH_ROWS = 1000  # prefixes at a time for scorers whose scores are sparse
 
 
 class Scorer(Protocol):
@@ -29,7 +30,8 @@ class Scorer(Protocol):
     A score of NOT_RANKED (-inf) or NaN means "no evidence": such an item is never a hit.
     A scorer may also offer `scores_batch(prefixes)`: a (len(prefixes), len(items)) array, or
     a sparse matrix whose stored entries are the items with evidence; or `ranks_batch(prefixes,
-    targets, k)`: each true item's rank, 0 for a miss or a rank beyond k.
+    targets, k)`: each true item's rank, 0 for a miss or a rank beyond k. Its `batch_rows`, if
+    set, is how many prefixes to give it at once (sparse scorers take many).
     """
 
     @property
@@ -116,7 +118,8 @@ def next_item_ranks(
     Repeated items are kept and already-viewed items stay candidates.
     """
     index = {sku: i for i, sku in enumerate(scorer.items)}
-    batch_size = max(1, BATCH_CELLS // max(1, len(index)))
+    # a scorer that never scores every product at once says how many prefixes it takes
+    batch_size = getattr(scorer, "batch_rows", None) or max(1, BATCH_CELLS // max(1, len(index)))
     ranks, repeats, lengths = [], [], []
     for batch in _predictions_batched(test_sessions, index, batch_size):
         prefixes, targets = batch.prefixes, batch.targets
@@ -150,6 +153,8 @@ def _ranks(scorer: Scorer, prefixes: list[Sequence[str]], targets: np.ndarray, k
 
 class PopularityBaseline:
     """Every prefix gets the same ranking: items by how often they were viewed in training."""
+
+    batch_rows = SPARSE_BATCH_ROWS
 
     def __init__(self, items: list[str], counts: np.ndarray):
         self.items = items
@@ -188,6 +193,8 @@ class ItemKnnBaseline:
     last item are NOT_RANKED (session-rec leaves them at 0, below every neighbour once its
     ties are broken at random).
     """
+
+    batch_rows = SPARSE_BATCH_ROWS
 
     def __init__(self, items: list[str], similarity: sparse.csr_matrix):
         self.items = items

@@ -260,6 +260,11 @@ class SessionRecommender:
             table[rows, blend.indices] = FALLBACK_OFFSET + blend.data
         return table
 
+    @property
+    def batch_rows(self) -> int | None:
+        """Prefixes to evaluate at once: many when scores are sparse (see `ranks_batch`)."""
+        return 1000 if self.components else None
+
     def ranks_batch(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray, k: int):
         """Each true item's rank (0: a miss or beyond k), as `scores_batch` would rank it,
         without scoring every product by cosine: a true item with evidence is ranked among the
