@@ -156,6 +156,10 @@ class SessionNeighbours:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> SessionNeighbours:
         return cls(matrix_from_arrays(arrays, "incidence"), arrays["idf"], k=int(arrays["k"]))
 
+    @property
+    def size(self) -> int:
+        return int(self.incidence.nnz)
+
     def scores(self, prefixes: Prefixes) -> sparse.csr_matrix:
         similarity = (prefixes.recency @ sparse.diags(self.idf)) @ self.by_product
         nearest = rows_top(similarity.tocsr(), self.k)
@@ -224,12 +228,18 @@ class ItemToItem:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ItemToItem:
         return cls(matrix_from_arrays(arrays, "conditional"))
 
+    @property
+    def size(self) -> int:
+        return int(self.conditional.nnz)
+
     def scores(self, prefixes: Prefixes) -> sparse.csr_matrix:
         return rows_normalize(rows_normalize(prefixes.recency) @ self.conditional)
 
 
 class Repeats:
     """score(j) = the session's own recency-weighted views of j: what it may come back to."""
+
+    size = 0  # nothing learned: the session itself is the evidence
 
     def scores(self, prefixes: Prefixes) -> sparse.csr_matrix:
         return rows_normalize(prefixes.views)

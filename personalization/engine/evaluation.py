@@ -4,6 +4,7 @@ baselines they must beat, and the comparison that `evaluate_recommendations` pri
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -243,6 +244,23 @@ class ItemKnnBaseline:
         return table
 
 
+@dataclass
+class Comparison:
+    """One evaluation run: each method's ranks, and what the run saw and how long it took."""
+
+    ranks: dict[str, Ranks]
+    timings: dict[str, float]  # phase -> seconds
+    vocabulary: int
+    training_sessions: int
+    training_events: int
+    pairs: dict[str, int]  # stored entries of each count component
+    weights: dict[str, float]
+    learning: dict
+
+    def metrics(self) -> dict[str, Metrics]:
+        return {name: ranks.metrics() for name, ranks in self.ranks.items()}
+
+
 def recommenders_compare(
     train_sessions: Sequence[Sequence[str]],
     test_sessions: Sequence[Sequence[str]],
@@ -251,12 +269,40 @@ def recommenders_compare(
     config: RecommenderConfig,
     k: int = 20,
     on_epoch: Callable[[int, int, float], None] | None = None,
-) -> dict[str, Metrics]:
+    on_phase: Callable[[str], None] | None = None,
+) -> Comparison:
     """Train prod2vec once on `train_sessions`, build the default recommender with `config`,
-    and evaluate it and the other methods as `methods_evaluate` does."""
+    and rank every test prediction with it and with what `methods_scorers` compares it with,
+    timing each phase. `on_phase(name)` hears of each phase as it starts."""
+    timings: dict[str, float] = {}
+    clock = {"name": None, "since": time.perf_counter()}
+
+    def phase(name: str | None) -> None:
+        now = time.perf_counter()
+        if clock["name"] is not None:
+            timings[clock["name"]] = timings.get(clock["name"], 0.0) + now - clock["since"]
+        clock["name"], clock["since"] = name, now
+        if name is not None and on_phase is not None:
+            on_phase(name)
+
+    phase("training prod2vec")
     trained = prod2vec_train(train_sessions, params, on_epoch=on_epoch)
-    recommender = SessionRecommender.build(trained.vectors, train_sessions, config)
-    return methods_evaluate(recommender, train_sessions, test_sessions, k=k)
+    phase("building the recommender")
+    recommender = SessionRecommender.build(trained.vectors, train_sessions, config, on_phase=phase)
+    phase("evaluating")
+    scorers = methods_scorers(recommender, train_sessions)
+    ranks = {name: next_item_ranks(scorer, test_sessions, k=k) for name, scorer in scorers.items()}
+    phase(None)
+    return Comparison(
+        ranks=ranks,
+        timings={name: round(seconds, 2) for name, seconds in timings.items()},
+        vocabulary=len(recommender.items),
+        training_sessions=len(train_sessions),
+        training_events=sum(len(skus) for skus in train_sessions),
+        pairs=recommender.components_sizes(),
+        weights=recommender.weights,
+        learning=recommender.learning,
+    )
 
 
 def methods_scorers(

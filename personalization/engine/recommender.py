@@ -260,6 +260,11 @@ class SessionRecommender:
             table[rows, blend.indices] = FALLBACK_OFFSET + blend.data
         return table
 
+    def components_sizes(self) -> dict[str, int]:
+        """The entries each count component stores: pairs of products for transitions and
+        co-occurrence, (session, product) pairs for neighbours."""
+        return {name: component.size for name, component in self.components.items()}
+
     @property
     def batch_rows(self) -> int | None:
         """Prefixes to evaluate at once: many when scores are sparse (see `ranks_batch`)."""

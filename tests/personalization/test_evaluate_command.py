@@ -13,17 +13,42 @@ def sessions_file(path, sessions):
     return path
 
 
-def test_command_prints_one_line_per_method(tmp_path):
+METHOD_LINE = re.compile(r"(\S+) HR@20 \d+\.\d\d MRR@20 \d+\.\d\d")
+
+
+def test_command_prints_one_line_per_method_phases_sizes_and_groups(tmp_path):
     log = two_groups_log()
     train = sessions_file(tmp_path / "train.txt", log[:100])
     test = sessions_file(tmp_path / "test.txt", log[100:])
     out = StringIO()
     call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", stdout=out)
-    lines = out.getvalue().splitlines()
+    text = out.getvalue()
+    methods = [m.group(1) for line in text.splitlines() if (m := METHOD_LINE.fullmatch(line))]
     names = ["popularity", "item-knn", "session-vector", "neighbours", "transitions"]
-    names += ["cooccurrence", "repeats", "default"]
-    assert [line.split()[0] for line in lines] == names
-    assert all(re.fullmatch(r"\S+ HR@20 \d+\.\d\d MRR@20 \d+\.\d\d", line) for line in lines)
+    assert methods == names + ["cooccurrence", "repeats", "default"]
+    phases = re.search(r"^phases: (.*)$", text, re.M).group(1)
+    for phase in ("reading", "training prod2vec", "learning the blend", "counting", "evaluating"):
+        assert re.search(rf"{phase} \d+\.\d s", phases), phase
+    assert re.search(r"training: 100 sessions, [\d,]+ views, \d+ products with a vector", text)
+    assert re.search(r"stored pairs: neighbours [\d,]+, transitions [\d,]+", text)
+    assert re.search(r"blend weights: neighbours 0\.\d{3}, .* \(learned on \d+ validation", text)
+    header = re.search(r"^  method +repeat +new +length 2-5 .*$", text, re.M)
+    assert header, text
+    assert re.search(r"^  default +(\d+\.\d\d / \d+\.\d\d|-) ", text, re.M)
+
+
+def test_command_with_seeds_gives_the_mean_and_spread(tmp_path):
+    log = two_groups_log()
+    train = sessions_file(tmp_path / "train.txt", log[:100])
+    test = sessions_file(tmp_path / "test.txt", log[100:])
+    out = StringIO()
+    call_command(
+        "evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=2", stdout=out
+    )
+    spread = re.compile(r"\S+ HR@20 \d+\.\d\d ±\d+\.\d\d MRR@20 \d+\.\d\d ±\d+\.\d\d \(2 seeds\)")
+    assert sum(bool(spread.fullmatch(line)) for line in out.getvalue().splitlines()) == 8
+    with pytest.raises(CommandError, match="--seeds must be at least 1"):
+        call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=0")
 
 
 def test_command_names_file_and_line_of_a_bad_session(tmp_path):

@@ -1,6 +1,11 @@
-"""`manage.py evaluate_recommendations --train TRAIN --test TEST`: offline HR@K / MRR@K of the
-baselines, the session vector and the default recommender (no catalog or database needed)."""
+"""`manage.py evaluate_recommendations --train TRAIN --test TEST [--seeds N]`: offline HR@K /
+MRR@K of the baselines, each component, the session vector and the default recommender, with
+the time of each phase, the sizes learned, and the metrics split by repeat or new target and by
+session length (no catalog or database needed)."""
 
+import dataclasses
+import statistics
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -14,8 +19,8 @@ from personalization.engine.sessions_file import SessionsFileError, sessions_fil
 
 class Command(BaseCommand):
     help = (
-        "Train prod2vec on TRAIN (sessions.txt format) and print, for each method, HR@K and "
-        "MRR@K of predicting every next view of the TEST sessions."
+        "Train on TRAIN (sessions.txt format) and print, for each method, HR@K and MRR@K of "
+        "predicting every next view of the TEST sessions."
     )
     requires_system_checks = []
 
@@ -24,21 +29,35 @@ class Command(BaseCommand):
         parser.add_argument("--test", type=Path, required=True)
         parser.add_argument("--k", type=int, default=20, help="length of the list (default 20)")
         parser.add_argument(
+            "--seeds", type=int, default=1, help="runs with seeds 1..N: the mean and spread"
+        )
+        parser.add_argument(
             "--seed-params", action="store_true", help="train with the seed's Word2Vec settings"
         )
 
-    def handle(self, *args, train: Path, test: Path, k: int, seed_params: bool, **options):
+    def handle(self, *args, train: Path, test: Path, k: int, seeds: int, seed_params, **options):
         if k < 1:
             raise CommandError(f"--k must be at least 1, not {k}")
+        if seeds < 1:
+            raise CommandError(f"--seeds must be at least 1, not {seeds}")
         for path in (train, test):
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
+        started = time.perf_counter()
         try:
             train_sessions = [line.skus for line in sessions_file_read(train)]
             test_sessions = [line.skus for line in sessions_file_read(test)]
         except SessionsFileError as exc:
             raise CommandError(str(exc)) from exc
+        reading = time.perf_counter() - started
         params = SEED_PARAMS if seed_params else Prod2VecParams()
+        runs = []
+        for seed in range(1, seeds + 1):
+            runs.append(self.run(train, train_sessions, test_sessions, params, seed, k))
+        self.report(runs, reading)
+
+    def run(self, train, train_sessions, test_sessions, params, seed, k):
+        params = dataclasses.replace(params, seed=seed)
         with tqdm(total=params.epochs, desc="prod2vec epochs", disable=None, leave=False) as bar:
 
             def epoch_done(epoch: int, epochs: int, loss: float) -> None:
@@ -46,15 +65,61 @@ class Command(BaseCommand):
                 bar.update()
 
             try:
-                results = recommenders_compare(
+                return recommenders_compare(
                     train_sessions,
                     test_sessions,
                     params=params,
                     config=RecommenderConfig(),
                     k=k,
                     on_epoch=epoch_done,
+                    on_phase=lambda name: bar.set_description(name, refresh=False),
                 )
             except ValueError as exc:  # e.g. no product has enough views to get a vector
                 raise CommandError(f"{train}: {exc}") from exc
-        for name, metrics in results.items():
-            self.stdout.write(metrics.line(name))
+
+    def report(self, runs, reading: float) -> None:
+        write = self.stdout.write
+        first = runs[0]
+        phases = {"reading": reading}
+        for name in first.timings:
+            phases[name] = statistics.mean(run.timings.get(name, 0.0) for run in runs)
+        write("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))
+        repeat_share = first.ranks["default"].repeat.mean() if len(first.ranks) else 0
+        predictions = len(first.ranks["default"].ranks)
+        write(
+            f"training: {first.training_sessions:,} sessions, {first.training_events:,} views, "
+            f"{first.vocabulary:,} products with a vector; test: {predictions:,} predictions "
+            f"({100 * repeat_share:.1f}% of them repeats)"
+        )
+        write("stored pairs: " + ", ".join(f"{n} {size:,}" for n, size in first.pairs.items()))
+        learning = first.learning
+        if learning.get("validation_predictions"):
+            weights = ", ".join(f"{name} {weight:.3f}" for name, weight in first.weights.items())
+            write(
+                f"blend weights: {weights} (learned on {learning['validation_predictions']:,} "
+                f"validation predictions: HR {learning['hr']:.2f} MRR {learning['mrr']:.2f})"
+            )
+        k = first.ranks["default"].k
+        for name in first.ranks:
+            metrics = [run.ranks[name].metrics() for run in runs]
+            hr = [100 * m.hr for m in metrics]
+            mrr = [100 * m.mrr for m in metrics]
+            if len(runs) == 1:
+                write(f"{name} HR@{k} {hr[0]:.2f} MRR@{k} {mrr[0]:.2f}")
+            else:
+                write(
+                    f"{name} HR@{k} {statistics.mean(hr):.2f} ±{statistics.stdev(hr):.2f} "
+                    f"MRR@{k} {statistics.mean(mrr):.2f} ±{statistics.stdev(mrr):.2f} "
+                    f"({len(runs)} seeds)"
+                )
+        groups = list(first.ranks["default"].groups())
+        write(f"by target and session length, HR@{k} / MRR@{k} (first run):")
+        write(f"  {'method':<16}" + "".join(f"{group:>16}" for group in groups))
+        for name, ranks in first.ranks.items():
+            cells = [
+                f"{100 * m.hr:.2f} / {100 * m.mrr:.2f}" if m.predictions else "-"
+                for m in ranks.groups().values()
+            ]
+            write(f"  {name:<16}" + "".join(f"{cell:>16}" for cell in cells))
+        counts = [m.predictions for m in first.ranks["default"].groups().values()]
+        write(f"  {'predictions':<16}" + "".join(f"{count:>16,}" for count in counts))
