@@ -249,7 +249,12 @@ def holdout_evaluate(recommender, corpus, holdout) -> dict:
     if not any(len(skus) > 1 for skus in holdout):
         return {}
     results = methods_evaluate(recommender, corpus, holdout, k=settings.CIS_EVAL_K)
-    return {name: metrics.as_dict() for name, metrics in results.items()}
+    metrics = {name: metrics.as_dict() for name, metrics in results.items()}
+    # each component's share of the blend, learned on the most recent training sessions
+    for name, weight in recommender.weights.items():
+        if name in metrics:
+            metrics[name]["weight"] = weight
+    return metrics
 
 
 # Words to explore without a corpus of one's own: the Lee corpus, 300 paragraphs of Australian

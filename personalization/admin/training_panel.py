@@ -214,7 +214,8 @@ def loss_chart_svg(version: EmbeddingVersion) -> SafeString:
 
 
 def metrics_rows(version: EmbeddingVersion) -> list[dict]:
-    """The version's metrics, the default method first, then the baselines by name."""
+    """The version's metrics, the default method first, then the others by name; a component
+    of the blend has its learned weight."""
     names = sorted(version.metrics, key=lambda name: (name != DEFAULT_METHOD, name))
     return [
         {
@@ -224,6 +225,7 @@ def metrics_rows(version: EmbeddingVersion) -> list[dict]:
             "mrr": version.metrics[name].get("mrr"),
             "predictions": version.metrics[name].get("predictions"),
             "k": version.metrics[name].get("k"),
+            "weight": version.metrics[name].get("weight"),
         }
         for name in names
     ]

@@ -27,6 +27,7 @@ def metrics(hr: float, mrr: float) -> dict:
         "default": {"hr": hr, "mrr": mrr, "predictions": 120, "k": 20},
         "popularity": {"hr": hr / 3, "mrr": mrr / 3, "predictions": 120, "k": 20},
         "item-knn": {"hr": hr - 2, "mrr": mrr - 1, "predictions": 120, "k": 20},
+        "neighbours": {"hr": hr - 1, "mrr": mrr, "predictions": 120, "k": 20, "weight": 0.625},
     }
 
 
@@ -292,7 +293,7 @@ def test_changelist_shows_versions_progress_metrics_panel_and_charts(
     ns = "{http://www.w3.org/2000/svg}"
     for chart in charts:
         lines = chart.findall(f".//{ns}polyline")
-        assert len(lines) == 3  # default, popularity, item-knn
+        assert len(lines) == 4  # default, popularity, item-knn, neighbours
         assert len(lines[0].get("points").split()) == 2  # two succeeded versions
 
 
@@ -305,6 +306,9 @@ def test_change_form_shows_loss_chart_metrics_table_params_and_no_save(admin_cli
     assert len(line.get("points").split()) == 3
     assert "Training loss per epoch" in page
     assert "popularity" in page and "item-knn" in page and "30.00%" in page
+    # a component of the blend shows its learned weight in the table
+    [row] = [r for r in page.split("<tr") if "<td>neighbours" in r]
+    assert "0.625" in row and "weight in the blend" in page
     assert "vector_size" in page
     assert "Activate this version" in page
     assert 'name="_save"' not in page
