@@ -1,12 +1,19 @@
-"""Tuning of the recommender's defaults on a validation split carved from the training sessions.
+"""Tuning of the recommender's defaults on validation splits carved from training sessions.
 
-Usage: .venv/bin/python benchmarks/tune_recommender.py TRAIN_SESSIONS [--holdout-share 0.15]
-TRAIN_SESSIONS is e.g. /work/shared/data/rsc15-100k/train_sessions.txt. The last share of its
-lines (the most recent sessions, the file being in time order: see the first table) is held
-out; test_sessions.txt is never read. Prints HR@20 / MRR@20 (percent) for: the reference
-methods, the session vector's recency and dedupe, Word2Vec settings (from the seed's to the
-defaults, then one at a time around the defaults), the co-occurrence blend, and seed noise.
-Rows marked * are the defaults. Takes about 5 minutes on 2 cores.
+Usage: .venv/bin/python benchmarks/tune_recommender.py DATA_DIR [DATA_DIR ...]
+       [--holdout-share 0.15] [--seeds 2] [--word2vec]
+Each DATA_DIR holds a train_sessions.txt, e.g. ../shared/data/rsc15-100k and
+../shared/data/nowplaying. The last share of its lines (the most recent sessions) is the
+validation split; test_sessions.txt is never read. The recommender learns its blend weights
+inside the training part, as it does in the shop. Prints HR@20 / MRR@20 (percent) on each set,
+and their sum over the sets, which is what chooses a default (within noise, the simpler one):
+- the reference methods and each component alone;
+- each recommender setting changed one at a time around the defaults (rows marked * are the
+  defaults), the components left out one at a time, and equal weights instead of learned ones;
+- noise: the defaults with other Word2Vec seeds;
+- with --word2vec, the Word2Vec settings that Prod2VecParams documents (the session vector
+  alone and the recommender; slow on large sets).
+About 10 minutes on 2 cores for rsc15-100k and nowplaying.
 """
 
 import argparse
@@ -18,71 +25,132 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization.engine.evaluation import (  # noqa: E402
-    ItemKnnBaseline,
-    PopularityBaseline,
-    next_item_evaluate,
-)
+from personalization.engine.evaluation import methods_scorers, next_item_evaluate  # noqa: E402
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
 from personalization.engine.recommender import (  # noqa: E402
+    COMPONENTS,
     RecommenderConfig,
     SessionRecommender,
-    sessions_holdout_split,  # noqa: E402
+    sessions_holdout_split,
 )
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 DEFAULT_PARAMS = Prod2VecParams()
 DEFAULT_CONFIG = RecommenderConfig()
-EMBEDDING_ONLY = dataclasses.replace(DEFAULT_CONFIG, cooccurrence_weight=0.0)
+EMBEDDING_ONLY = dataclasses.replace(DEFAULT_CONFIG, components=())
+
+# One setting at a time around the defaults.
+SETTINGS = {
+    "neighbours": [50, 200, 500],
+    "half_life": [0.5, 2.0, None],
+    "transitions_window": [1, 5],
+    "transitions_prior": [3.0, 30.0],
+    "cooccurrence_window": [3, 8],
+    "cooccurrence_prior": [10.0, 100.0],
+    "validation_share": [0.1, 0.25],
+    "fallback": [False],
+    "learn_weights": [False],
+}
+
+
+@dataclasses.dataclass
+class DataSet:
+    name: str
+    train: list
+    valid: list
+    vectors: object = None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("train", type=Path)
+    parser.add_argument("data", type=Path, nargs="+")
     parser.add_argument("--holdout-share", type=float, default=0.15)
+    parser.add_argument("--seeds", type=int, default=2, help="other Word2Vec seeds for noise")
+    parser.add_argument("--word2vec", action="store_true")
     args = parser.parse_args()
-    sessions = [line.skus for line in sessions_file_read(args.train)]
-    train, valid = sessions_holdout_split(sessions, holdout_share=args.holdout_share)
-    predictions = sum(len(skus) - 1 for skus in valid)
-    print(f"{len(train)} training sessions, {len(valid)} validation ({predictions} predictions)")
-    time_order_show(train, valid)
-
-    def score(scorer) -> str:
-        metrics = next_item_evaluate(scorer, valid)
-        return f"{100 * metrics.hr:6.2f} {100 * metrics.mrr:6.2f}"
-
-    def trained(params: Prod2VecParams):
+    sets = []
+    for folder in args.data:
+        sessions = [line.skus for line in sessions_file_read(folder / "train_sessions.txt")]
+        train, valid = sessions_holdout_split(sessions, holdout_share=args.holdout_share)
+        data = DataSet(folder.name, train, valid)
         start = time.perf_counter()
-        vectors = prod2vec_train(train, params).vectors
-        return vectors, time.perf_counter() - start
+        data.vectors = prod2vec_train(train, DEFAULT_PARAMS).vectors
+        predictions = sum(len(skus) - 1 for skus in valid)
+        print(
+            f"{data.name}: {len(train):,} training sessions, {len(valid):,} validation "
+            f"({predictions:,} predictions); Word2Vec {time.perf_counter() - start:.1f} s"
+        )
+        sets.append(data)
+    columns = " | ".join(f"{data.name:>15}" for data in sets) + " |   sum"
 
-    def built(vectors, config: RecommenderConfig) -> SessionRecommender:
-        return SessionRecommender.build(vectors, train, config)
+    def cells(results: list[tuple[float, float]]) -> str:
+        parts = [f"{100 * hr:6.2f} {100 * mrr:6.2f}" for hr, mrr in results]
+        total = sum(100 * (hr + mrr) for hr, mrr in results)
+        return "  | ".join(parts) + f"  | {total:6.2f}"
 
-    table("Reference methods", "HR@20  MRR@20")
-    seed_vectors, _ = trained(SEED_PARAMS)
-    plain = dataclasses.replace(EMBEDDING_ONLY, half_life=None, dedupe=False)
-    row(False, "popularity", score(PopularityBaseline.fit(train)))
-    row(False, "item-knn (last item)", score(ItemKnnBaseline.fit(train)))
-    row(False, "prod2vec-mean (seed params, plain mean)", score(built(seed_vectors, plain)))
+    def evaluate(config: RecommenderConfig, vectors_of=lambda data: data.vectors) -> str:
+        results = []
+        for data in sets:
+            model = SessionRecommender.build(vectors_of(data), data.train, config)
+            metrics = next_item_evaluate(model, data.valid)
+            results.append((metrics.hr, metrics.mrr))
+        return cells(results)
 
-    default_vectors, default_seconds = trained(DEFAULT_PARAMS)
-    table("Session vector: half-life (views) x dedupe", "seed params    | default params")
-    for half_life in (None, 10, 5, 3, 2, 1.5, 1, 0.5):
-        for dedupe in (False, True):
-            config = dataclasses.replace(EMBEDDING_ONLY, half_life=half_life, dedupe=dedupe)
-            seed, default = built(seed_vectors, config), built(default_vectors, config)
-            label = f"half_life={half_life} dedupe={dedupe}"
-            row(config == EMBEDDING_ONLY, label, f"{score(seed)} | {score(default)}")
+    table("Reference methods and each component alone (default settings)", columns)
+    per_set = []
+    for data in sets:
+        model = SessionRecommender.build(data.vectors, data.train, DEFAULT_CONFIG)
+        scorers = methods_scorers(model, data.train)
+        per_set.append({name: next_item_evaluate(s, data.valid) for name, s in scorers.items()})
+        print(f"  {data.name} learned weights: {model.weights} ({model.learning})", flush=True)
+    for name in per_set[0]:
+        results = [(metrics[name].hr, metrics[name].mrr) for metrics in per_set]
+        row(name == "default", name, cells(results))
 
-    def params_row(label: str, params: Prod2VecParams, vectors=None, seconds=0.0) -> None:
-        if vectors is None:
-            vectors, seconds = trained(params)
-        embedding, default = built(vectors, EMBEDDING_ONLY), built(vectors, DEFAULT_CONFIG)
-        cells = f"{score(embedding)} | {score(default)}  {seconds:5.1f} s  {len(vectors):6}"
-        row(params == DEFAULT_PARAMS, label, cells)
+    table("The recommender: one setting at a time around the defaults", columns)
+    row(True, "defaults", evaluate(DEFAULT_CONFIG))
+    for name in COMPONENTS:
+        config = dataclasses.replace(
+            DEFAULT_CONFIG, components=tuple(c for c in COMPONENTS if c != name)
+        )
+        row(False, f"without {name}", evaluate(config))
+    for name, values in SETTINGS.items():
+        for value in values:
+            config = dataclasses.replace(DEFAULT_CONFIG, **{name: value})
+            row(False, f"{name}={value}", evaluate(config))
 
-    columns = "session vector | default         train   vocab"
+    table("Noise: the defaults, Word2Vec trained with other seeds", columns)
+    for seed in range(2, 2 + args.seeds):
+        params = dataclasses.replace(DEFAULT_PARAMS, seed=seed)
+        row(
+            False,
+            f"seed={seed}",
+            evaluate(
+                DEFAULT_CONFIG,
+                lambda data, params=params: prod2vec_train(data.train, params).vectors,
+            ),
+        )
+
+    if args.word2vec:
+        word2vec_tables(sets, cells)
+
+
+def word2vec_tables(sets, cells) -> None:
+    """Word2Vec settings, from the seed's to the defaults, then one at a time around them:
+    the session vector alone, and the recommender."""
+    columns = " | ".join(f"{data.name:>15}" for data in sets) + " |   sum"
+
+    def params_row(label: str, params: Prod2VecParams) -> None:
+        embedding, default = [], []
+        for data in sets:
+            vectors = prod2vec_train(data.train, params).vectors
+            for config, results in ((EMBEDDING_ONLY, embedding), (DEFAULT_CONFIG, default)):
+                model = SessionRecommender.build(vectors, data.train, config)
+                metrics = next_item_evaluate(model, data.valid)
+                results.append((metrics.hr, metrics.mrr))
+        row(params == DEFAULT_PARAMS, f"{label} (session vector)", cells(embedding))
+        row(params == DEFAULT_PARAMS, f"{label} (recommender)", cells(default))
+
     table("Word2Vec: from the seed's params to the defaults", columns)
     params = SEED_PARAMS
     for label, change in (
@@ -95,71 +163,28 @@ def main() -> None:
     ):
         params = dataclasses.replace(params, **change)
         params_row(label, params)
-
     table("Word2Vec: one setting at a time around the defaults", columns)
-    params_row("defaults", DEFAULT_PARAMS, default_vectors, default_seconds)
     grid = {
-        "min_count": [2, 5, 10],
-        "ns_exponent": [-0.5, 0.0, 0.5, 1.0],
+        "min_count": [2, 5],
+        "ns_exponent": [-0.5, 0.0, 1.0],
         "sg": [True],
         "window": [3, 8],
         "epochs": [20, 60],
         "negative": [5, 10],
-        "alpha": [0.025, 0.1],
+        "alpha": [0.025],
         "vector_size": [32, 100],
-        "sample": [0.0, 1e-2],
     }
     for name, values in grid.items():
         for value in values:
             params_row(f"{name}={value}", dataclasses.replace(DEFAULT_PARAMS, **{name: value}))
 
-    table("Default recommender: co-occurrence blend (default params)", "HR@20  MRR@20")
-    for prior in (20, 50, 100):
-        for co_half_life in (0.5, 1, 2):
-            for weight in (0, 4, 8, 16, 32):
-                if weight == 0 and (prior, co_half_life) != (50, 1):
-                    continue
-                config = dataclasses.replace(
-                    DEFAULT_CONFIG,
-                    cooccurrence_weight=weight,
-                    cooccurrence_half_life=co_half_life,
-                    cooccurrence_prior=prior,
-                )
-                label = f"weight={weight} co_half_life={co_half_life} prior={prior}"
-                row(config == DEFAULT_CONFIG, label, score(built(default_vectors, config)))
-    for window in (1, 2, 3, 8):
-        config = dataclasses.replace(DEFAULT_CONFIG, cooccurrence_window=window)
-        row(False, f"cooccurrence_window={window}", score(built(default_vectors, config)))
-    for half_life in (0.5, 2, 3, None):
-        config = dataclasses.replace(DEFAULT_CONFIG, half_life=half_life)
-        row(False, f"session vector half_life={half_life}", score(built(default_vectors, config)))
-
-    table("Noise: the defaults trained with other seeds", "session vector | default")
-    for seed in (2, 3):
-        vectors, _ = trained(dataclasses.replace(DEFAULT_PARAMS, seed=seed))
-        cells = f"{score(built(vectors, EMBEDDING_ONLY))} | {score(built(vectors, DEFAULT_CONFIG))}"
-        row(False, f"seed={seed}", cells)
-
-
-def time_order_show(train: list[list[str]], valid: list[list[str]]) -> None:
-    """If the file is in time order, later training sessions share more items with the
-    held-out (most recent) sessions than earlier ones do."""
-    table("Time order: held-out views whose item is seen in each tenth of training", "share")
-    tenth = len(train) / 10
-    held_out = [sku for skus in valid for sku in skus]
-    for part in range(10):
-        chunk = train[round(part * tenth) : round((part + 1) * tenth)]
-        seen = {sku for skus in chunk for sku in skus}
-        share = sum(sku in seen for sku in held_out) / len(held_out)
-        print(f"  tenth {part + 1:2}  {100 * share:5.1f}%")
-
 
 def table(title: str, columns: str) -> None:
-    print(f"\n{title}\n  {'':44} {columns}", flush=True)
+    print(f"\n{title}\n  {'':32} {columns}", flush=True)
 
 
 def row(is_default: bool, label: str, cells: str) -> None:
-    print(f"{'*' if is_default else ' '} {label:44} {cells}", flush=True)
+    print(f"{'*' if is_default else ' '} {label:32} {cells}", flush=True)
 
 
 if __name__ == "__main__":

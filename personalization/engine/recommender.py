@@ -66,6 +66,7 @@ class RecommenderConfig:
     cooccurrence_window: int = 5  # views apart (either side) that still count as viewed together
     cooccurrence_prior: float = 50.0
     validation_share: float = 0.15  # the most recent training sessions that learn the weights
+    learn_weights: bool = True  # False: every component weighs the same
 
     def __post_init__(self):
         if self.half_life is not None and not (
@@ -160,7 +161,7 @@ class SessionRecommender:
             return cls(unit, config)
         phase = on_phase or (lambda name: None)
         weights, learning = blend_weights_equal(config.components), {}
-        if len(config.components) > 1:
+        if len(config.components) > 1 and config.learn_weights:
             phase("learning the blend")
             weights, learning = blend_weights_learn(unit, sessions, config)
         phase("counting")
