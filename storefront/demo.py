@@ -10,6 +10,7 @@ from catalog.search import UNAVAILABLE, search_index_check
 from common.progress import StageProgress
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
+from personalization.serving import model_active
 from personalization.training import (
     SAMPLE_WORD_PARAMS,
     embeddings_train,
@@ -57,7 +58,9 @@ def demo_stages(sample_dir: Path) -> list[str]:
         stages.append("loading the catalog")
     if not ViewEvent.objects.filter(source=SAMPLE_SOURCE).exists():
         stages.append("loading sessions")
-    if not EmbeddingVersion.objects.filter(kind="product", is_active=True).exists():
+    # an active version whose model cannot be loaded (trained by an older release, files
+    # gone) serves nothing: train a new one
+    if model_active() is None:
         stages += TRAINING_STAGES
     stages.append("indexing")
     if not EmbeddingVersion.objects.filter(

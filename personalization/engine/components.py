@@ -38,6 +38,7 @@ class Prefixes:
 
     recency: sparse.csr_matrix
     views: sparse.csr_matrix
+    repeated: np.ndarray  # True for a session that has viewed some product twice
 
     def __len__(self) -> int:
         return self.recency.shape[0]
@@ -77,7 +78,9 @@ def prefixes_encode(
     recency = sparse.csr_matrix(
         (weights[kept], (rows_array[kept], codes_array[kept])), shape=shape, dtype=np.float32
     )
-    return Prefixes(recency=recency, views=views)
+    views_per_row = np.bincount(rows_array, minlength=shape[0])
+    distinct_per_row = np.bincount(rows_array[kept], minlength=shape[0])
+    return Prefixes(recency=recency, views=views, repeated=views_per_row > distinct_per_row)
 
 
 def rows_normalize(matrix: sparse.spmatrix) -> sparse.csr_matrix:
@@ -237,19 +240,31 @@ class ItemToItem:
 
 
 class Repeats:
-    """score(j) = the session's own recency-weighted views of j: what it may come back to."""
+    """score(j) = the session's own recency-weighted views of j: what it may come back to.
+
+    With `habit`, only for a session that has already come back to a product once: such a
+    session repeats far more often (a third of next views on nowplaying, against 3% for the
+    others), so the blend learns a weight for each kind, as RepeatNet's switch does.
+    """
 
     size = 0  # nothing learned: the session itself is the evidence
 
+    def __init__(self, *, habit: bool = False):
+        self.habit = habit
+
     def scores(self, prefixes: Prefixes) -> sparse.csr_matrix:
-        return rows_normalize(prefixes.views)
+        scores = rows_normalize(prefixes.views)
+        if self.habit:
+            scores = sparse.csr_matrix(sparse.diags(prefixes.repeated.astype(np.float32)) @ scores)
+            scores.eliminate_zeros()
+        return scores
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {}
+        return {"habit": np.bool_(self.habit)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Repeats:
-        return cls()
+        return cls(habit=bool(arrays.get("habit", False)))
 
 
 def matrix_arrays(matrix: sparse.csr_matrix, name: str) -> dict[str, np.ndarray]:

@@ -37,7 +37,7 @@ VECTORS_FILE = "vectors.kv"
 COMPONENTS_FILE = "components.npz"
 CONFIG_FILE = "config.json"
 # The count components the recommender can blend (see `components.py`), in a fixed order.
-COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats")
+COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats", "repeats_habit")
 # Blend weights are learned on at most this many next-view predictions of the validation
 # sessions (the most recent ones): enough to tell weights apart, a few seconds to gather.
 VALIDATION_PREDICTIONS = 30_000
@@ -369,6 +369,7 @@ COMPONENT_TYPES = {
     "transitions": ItemToItem,
     "cooccurrence": ItemToItem,
     "repeats": Repeats,
+    "repeats_habit": Repeats,
 }
 
 
@@ -389,6 +390,7 @@ def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dic
             prior=config.cooccurrence_prior,
         ),
         "repeats": Repeats,
+        "repeats_habit": lambda: Repeats(habit=True),
     }
     return {name: makers[name]() for name in config.components}
 

@@ -25,7 +25,7 @@ def test_command_prints_one_line_per_method_phases_sizes_and_groups(tmp_path):
     text = out.getvalue()
     methods = [m.group(1) for line in text.splitlines() if (m := METHOD_LINE.fullmatch(line))]
     names = ["popularity", "item-knn", "session-vector", "neighbours", "transitions"]
-    assert methods == names + ["cooccurrence", "repeats", "default"]
+    assert methods == names + ["cooccurrence", "repeats", "repeats_habit", "default"]
     phases = re.search(r"^phases: (.*)$", text, re.M).group(1)
     for phase in ("reading", "training prod2vec", "learning the blend", "counting", "evaluating"):
         assert re.search(rf"{phase} \d+\.\d s", phases), phase
@@ -46,7 +46,7 @@ def test_command_with_seeds_gives_the_mean_and_spread(tmp_path):
         "evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=2", stdout=out
     )
     spread = re.compile(r"\S+ HR@20 \d+\.\d\d ±\d+\.\d\d MRR@20 \d+\.\d\d ±\d+\.\d\d \(2 seeds\)")
-    assert sum(bool(spread.fullmatch(line)) for line in out.getvalue().splitlines()) == 8
+    assert sum(bool(spread.fullmatch(line)) for line in out.getvalue().splitlines()) == 9
     with pytest.raises(CommandError, match="--seeds must be at least 1"):
         call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=0")
 

@@ -151,3 +151,21 @@ def test_the_demo_trains_a_word_model_once_and_the_word_explorer_answers(models_
     page = Client().get("/space/explore/", {"kind": "word", "of": "president"}).content.decode()
     assert "learned from 58,157 words of lee_background.cor" in page
     assert "Nearest to “president”" in page and "<strong>bush</strong>" in page
+
+
+def test_an_active_model_the_shop_cannot_load_is_trained_again(db, models_dir, settings, tmp_path):
+    # e.g. a model saved by an older release: the shop would serve nothing personalized
+    from factories import version_make
+
+    from personalization.serving import models_loaded_clear
+    from storefront.demo import TRAINING_STAGES, demo_stages
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version = version_make(models_dir, {"a": (1.0, 0.0), "b": (0.0, 1.0)})
+    version.is_active = True
+    version.save(update_fields=["is_active"])
+    assert not set(TRAINING_STAGES) & set(demo_stages(tmp_path))
+    config = models_dir / version.path / "config.json"
+    config.write_text(config.read_text().replace('"format": 2', '"format": 1'))
+    models_loaded_clear()  # as a new `make demo` process starts
+    assert set(TRAINING_STAGES) <= set(demo_stages(tmp_path))

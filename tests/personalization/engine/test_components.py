@@ -77,3 +77,11 @@ def test_repeats_score_the_sessions_own_products_by_recency_and_count():
     # a: 0.5 + 0.125, b: 0.25, c: 1, summing to one
     assert row[:3] == pytest.approx(np.array([0.625, 0.25, 1.0]) / 1.875)
     assert row[3:].sum() == 0
+
+
+def test_repeats_habit_scores_only_sessions_that_came_back_to_a_product():
+    prefixes = prefixes_encode([["a", "b", "a"], ["a", "b"]], INDEX, half_life=1.0)
+    assert prefixes.repeated.tolist() == [True, False]
+    habit = Repeats(habit=True).scores(prefixes).toarray()
+    assert habit[0].sum() == pytest.approx(1) and habit[1].sum() == 0
+    assert Repeats.from_arrays(Repeats(habit=True).arrays()).habit is True

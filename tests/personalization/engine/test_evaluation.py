@@ -156,6 +156,7 @@ def test_compare_evaluates_every_method_in_order():
         "transitions",
         "cooccurrence",
         "repeats",
+        "repeats_habit",
         "default",
     ]
     assert results.vocabulary > 0 and results.timings["training prod2vec"] > 0
