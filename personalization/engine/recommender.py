@@ -1,5 +1,6 @@
-"""Serving recommendations from prod2vec: a visitor's session vector (what search re-ranks
-with), and the shop's default recommender, which adds what shoppers viewed next to it.
+"""The shop's recommender: a blend of the count components (session neighbours, transitions,
+co-occurrence, repeats) with weights learned on the most recent training sessions, and the
+prod2vec session vector (what search re-ranks with), which ranks what they have no evidence for.
 
 The same class scores the live shop and the offline evaluation, one prefix or many at a time.
 """

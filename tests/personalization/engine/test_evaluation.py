@@ -159,7 +159,7 @@ def test_compare_evaluates_every_method_in_order():
         "repeats_habit",
         "default",
     ]
-    assert results.vocabulary > 0 and results.timings["training prod2vec"] > 0
+    assert results.vocabulary > 0 and results.timings["training prod2vec"] >= 0
     results = results.metrics()
     assert {metrics.predictions for metrics in results.values()} == {60}
     assert all(metrics.k == 5 for metrics in results.values())
