@@ -60,7 +60,7 @@ def candidates_gather(
     index: dict[str, int],
     *,
     k: int = 20,
-    per_component: int = 100,
+    per_component: int = 50,
     batch_size: int = 1000,
 ) -> Candidates:
     """Every next-view prediction of `sessions` (position i >= 1 from the views before it), with

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import sparse
 
 # Co-occurrence and transitions are counted this many views at a time, so memory stays flat.
-COUNT_CHUNK = 1 << 20
+COUNT_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ CONFIG_FILE = "config.json"
 COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats", "repeats_habit")
 # Blend weights are learned on at most this many next-view predictions of the validation
 # sessions (the most recent ones): enough to tell weights apart, a few seconds to gather.
-VALIDATION_PREDICTIONS = 30_000
+VALIDATION_PREDICTIONS = 20_000
 FALLBACK_OFFSET = 2.0  # added to blended scores so that they rank above every cosine
 
 
