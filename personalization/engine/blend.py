@@ -51,7 +51,7 @@ class Candidates:
         return float(hit.sum() / self.predictions), float(np.sum(1 / ranks[hit]) / self.predictions)
 
 
-ScoreBatch = Callable[[Sequence[Sequence[str]]], list[sparse.csr_matrix | np.ndarray]]
+ScoreBatch = Callable[[Sequence[Sequence[str]]], list[sparse.csr_matrix]]
 
 
 def candidates_gather(
@@ -64,8 +64,8 @@ def candidates_gather(
     batch_size: int = 1000,
 ) -> Candidates:
     """Every next-view prediction of `sessions` (position i >= 1 from the views before it), with
-    the candidates of each: `components_score(prefixes)` returns one (len(prefixes), products)
-    score matrix per component. A true product outside `index` is a miss, and counted."""
+    the candidates of each: `components_score(prefixes)` returns one sparse (len(prefixes),
+    products) score matrix per component. A true product outside `index` is a miss, and counted."""
     features, owners, targets_flags, bounds = [], [], [], []
     prefixes: list[Sequence[str]] = []
     targets: list[int] = []
@@ -111,16 +111,14 @@ def candidates_gather(
 
 
 def _batch_candidates(
-    matrices: list[sparse.csr_matrix | np.ndarray], targets: np.ndarray, per: int
+    matrices: list[sparse.csr_matrix], targets: np.ndarray, per: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = len(targets)
     picks = [targets[:, None]]
     bounds = np.zeros((rows, len(matrices)), dtype=np.float32)
+    matrices = [sparse.csr_matrix(matrix) for matrix in matrices]
     for number, matrix in enumerate(matrices):
-        if sparse.issparse(matrix):
-            top, bound = _sparse_top(sparse.csr_matrix(matrix), per)
-        else:
-            top, bound = _dense_top(np.asarray(matrix), per)
+        top, bound = _sparse_top(matrix, per)
         picks.append(top)
         bounds[:, number] = bound
     candidates = np.concatenate(picks, axis=1)  # -1 pads short rows
@@ -152,41 +150,31 @@ def _sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.nda
     return top, bound
 
 
-def _dense_top(matrix: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
-    per = min(per, matrix.shape[1] - 1)
-    if per <= 0:
-        return np.arange(matrix.shape[1])[None].repeat(len(matrix), 0), np.full(
-            len(matrix), -np.inf, np.float32
-        )
-    chosen = np.argpartition(-matrix, per, axis=1)[:, : per + 1]
-    values = np.take_along_axis(matrix, chosen, axis=1)
-    last = np.argmin(values, axis=1)
-    bound = values[np.arange(len(matrix)), last]
-    mask = np.ones(chosen.shape, dtype=bool)
-    mask[np.arange(len(matrix)), last] = False
-    return chosen[mask].reshape(len(matrix), per), bound
-
-
-def _cells(matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    if sparse.issparse(matrix):
-        return np.asarray(sparse.csr_matrix(matrix)[rows, columns]).ravel()
-    return np.asarray(matrix)[rows, columns]
+def _cells(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    return np.asarray(matrix[rows, columns]).ravel()
 
 
 def sparse_ranks(table: sparse.spmatrix, targets: np.ndarray, k: int) -> np.ndarray:
     """Each true item's rank in its row of `table` (0 for a miss or beyond k): the stored
     entries are the items with evidence, every other one is NOT_RANKED."""
     table = sparse.csr_matrix(table)
-    rows = np.arange(table.shape[0])
-    true = np.asarray(table[rows, targets]).ravel()
-    stored = np.zeros(len(rows), dtype=bool)
-    # a stored zero is evidence too: look the target up among the row's columns
-    owners = np.repeat(rows, np.diff(table.indptr))
-    found = table.indices == targets[owners]
-    stored[owners[found]] = True
-    higher = np.bincount(owners, weights=table.data > true[owners], minlength=len(rows))
+    true, stored = true_scores(table, targets)
+    owners = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
+    higher = np.bincount(owners, weights=table.data > true[owners], minlength=table.shape[0])
     ranks = 1 + higher.astype(np.int64)
     return np.where(stored & np.isfinite(true) & (ranks <= k), ranks, 0)
+
+
+def true_scores(table: sparse.csr_matrix, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's score of its true item, whether the row stores one): a stored zero is
+    evidence too, so the target is looked up among the row's columns."""
+    owners = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
+    found = np.flatnonzero(table.indices == targets[owners])
+    true = np.zeros(table.shape[0], dtype=table.dtype)
+    stored = np.zeros(table.shape[0], dtype=bool)
+    true[owners[found]] = table.data[found]
+    stored[owners[found]] = True
+    return true, stored
 
 
 def dense_ranks(table: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
@@ -201,18 +189,16 @@ def blend_learn(
     candidates: Candidates,
     start: Sequence[float],
     *,
-    appended: Sequence[float] = (),
     grid: Sequence[float] = WEIGHT_GRID,
     rounds: int = ROUNDS,
 ) -> tuple[list[float], tuple[float, float]]:
     """Coordinate ascent from `start`: each weight tried at every value of `grid` in turn,
-    keeping a change only if HR + MRR rises. The weights are scaled to sum to 1; the last
-    columns of the candidates take the `appended` weights, fixed. Returns the learned weights
-    (summing to 1) and their (HR, MRR)."""
+    keeping a change only if HR + MRR rises. The weights are scaled to sum to 1. Returns the
+    learned weights and their (HR, MRR)."""
 
     def scaled(weights: Sequence[float]) -> list[float]:
         total = sum(weights)
-        return [value / total for value in weights] + list(appended)
+        return [value / total for value in weights]
 
     weights = list(start)
     best_metrics = candidates.metrics(scaled(weights))
@@ -232,4 +218,4 @@ def blend_learn(
                     weights, best, best_metrics, changed = trial, sum(metrics), metrics, True
         if not changed:
             break
-    return scaled(weights)[: len(weights)], best_metrics
+    return scaled(weights), best_metrics

@@ -40,9 +40,6 @@ class Prefixes:
     views: sparse.csr_matrix
     repeated: np.ndarray  # True for a session that has viewed some product twice
 
-    def __len__(self) -> int:
-        return self.recency.shape[0]
-
 
 def prefixes_encode(
     prefixes: Sequence[Sequence[str]], index: dict[str, int], *, half_life: float | None

@@ -19,7 +19,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 from scipy import sparse
 
-from .blend import blend_learn, candidates_gather, dense_ranks, sparse_ranks
+from .blend import blend_learn, candidates_gather, dense_ranks, sparse_ranks, true_scores
 from .components import (
     ItemToItem,
     Prefixes,
@@ -174,12 +174,12 @@ class SessionRecommender:
         if not config.components:
             return cls(unit, config)
         phase = on_phase or (lambda name: None)
+        encoded = sessions_encode(sessions, unit.key_to_index)
         weights, learning = blend_weights_equal(config.components), {}
         if len(config.components) > 1 and config.learn_weights:
             phase("learning the blend")
-            weights, learning = blend_weights_learn(unit, sessions, config)
+            weights, learning = blend_weights_learn(unit, sessions, encoded, config)
         phase("counting")
-        encoded = sessions_encode(sessions, unit.key_to_index)
         components = components_fit(encoded, config)
         return cls(unit, config, components=components, weights=weights, learning=learning)
 
@@ -298,8 +298,7 @@ class SessionRecommender:
         if not self.config.fallback:
             return ranks
         evidence = np.diff(blend.indptr)
-        rows = np.arange(len(targets))
-        has_evidence = np.asarray(blend[rows, targets]).ravel() != 0
+        _, has_evidence = true_scores(blend, targets)
         needed = np.flatnonzero(~has_evidence & (evidence < k))
         if len(needed):
             cosines = self._cosines(encoded, rows=needed)
@@ -414,11 +413,15 @@ def blend_weights_equal(components: Sequence[str]) -> dict[str, float]:
 
 
 def blend_weights_learn(
-    vectors: KeyedVectors, sessions: Sequence[Sequence[str]], config: RecommenderConfig
+    vectors: KeyedVectors,
+    sessions: Sequence[Sequence[str]],
+    encoded: sparse.csr_matrix,
+    config: RecommenderConfig,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The components' weights (summing to 1) that maximise HR@20 + MRR@20 on the most recent
-    `validation_share` of `sessions`, the components fitted on the sessions before them.
-    Returns (weights, what the learning saw)."""
+    `validation_share` of `sessions`, the components fitted on the sessions before them (rows
+    of `encoded`, the sessions as `sessions_encode` gives them). Returns (weights, what the
+    learning saw)."""
     train, validation = sessions_holdout_split(sessions, holdout_share=config.validation_share)
     validation = validation_recent(validation, VALIDATION_PREDICTIONS)
     names = list(config.components)
@@ -428,7 +431,7 @@ def blend_weights_learn(
     fitted = SessionRecommender(
         vectors,
         config,
-        components=components_fit(sessions_encode(train, vectors.key_to_index), config),
+        components=components_fit(encoded[: len(train)], config),
         weights=blend_weights_equal(names),
     )
 
