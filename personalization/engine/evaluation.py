@@ -4,6 +4,7 @@ baselines they must beat, and the comparison that `evaluate_recommendations` pri
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -303,6 +304,60 @@ def recommenders_compare(
         weights=recommender.weights,
         learning=recommender.learning,
     )
+
+
+def comparison_report(runs: Sequence[Comparison], *, reading: float = 0.0) -> list[str]:
+    """The lines `evaluate_recommendations` prints for one or more runs (seeds) of the same
+    comparison: phases, sizes, learned weights, each method (mean and spread over the runs),
+    and the first run's metrics by target and session length. `reading`: seconds spent
+    reading the files."""
+    lines: list[str] = []
+    write = lines.append
+    first = runs[0]
+    phases = {"reading": reading}
+    for name in first.timings:
+        phases[name] = statistics.mean(run.timings.get(name, 0.0) for run in runs)
+    write("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))
+    repeat_share = first.ranks["default"].repeat.mean() if len(first.ranks) else 0
+    predictions = len(first.ranks["default"].ranks)
+    write(
+        f"training: {first.training_sessions:,} sessions, {first.training_events:,} views, "
+        f"{first.vocabulary:,} products with a vector; test: {predictions:,} predictions "
+        f"({100 * repeat_share:.1f}% of them repeats)"
+    )
+    write("stored pairs: " + ", ".join(f"{n} {size:,}" for n, size in first.pairs.items()))
+    learning = first.learning
+    if learning.get("validation_predictions"):
+        weights = ", ".join(f"{name} {weight:.3f}" for name, weight in first.weights.items())
+        write(
+            f"blend weights: {weights} (learned on {learning['validation_predictions']:,} "
+            f"validation predictions: HR {learning['hr']:.2f} MRR {learning['mrr']:.2f})"
+        )
+    k = first.ranks["default"].k
+    for name in first.ranks:
+        metrics = [run.ranks[name].metrics() for run in runs]
+        hr = [100 * m.hr for m in metrics]
+        mrr = [100 * m.mrr for m in metrics]
+        if len(runs) == 1:
+            write(f"{name} HR@{k} {hr[0]:.2f} MRR@{k} {mrr[0]:.2f}")
+        else:
+            write(
+                f"{name} HR@{k} {statistics.mean(hr):.2f} ±{statistics.stdev(hr):.2f} "
+                f"MRR@{k} {statistics.mean(mrr):.2f} ±{statistics.stdev(mrr):.2f} "
+                f"({len(runs)} seeds)"
+            )
+    groups = list(first.ranks["default"].groups())
+    write(f"by target and session length, HR@{k} / MRR@{k} (first run):")
+    write(f"  {'method':<16}" + "".join(f"{group:>16}" for group in groups))
+    for name, ranks in first.ranks.items():
+        cells = [
+            f"{100 * m.hr:.2f} / {100 * m.mrr:.2f}" if m.predictions else "-"
+            for m in ranks.groups().values()
+        ]
+        write(f"  {name:<16}" + "".join(f"{cell:>16}" for cell in cells))
+    counts = [m.predictions for m in first.ranks["default"].groups().values()]
+    write(f"  {'predictions':<16}" + "".join(f"{count:>16,}" for count in counts))
+    return lines
 
 
 def methods_scorers(

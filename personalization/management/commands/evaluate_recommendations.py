@@ -4,14 +4,13 @@ the time of each phase, the sizes learned, and the metrics split by repeat or ne
 session length (no catalog or database needed)."""
 
 import dataclasses
-import statistics
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from personalization.engine.evaluation import recommenders_compare
+from personalization.engine.evaluation import comparison_report, recommenders_compare
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams
 from personalization.engine.recommender import RecommenderConfig
 from personalization.engine.sessions_file import SessionsFileError, sessions_file_read
@@ -54,7 +53,8 @@ class Command(BaseCommand):
         runs = []
         for seed in range(1, seeds + 1):
             runs.append(self.run(train, train_sessions, test_sessions, params, seed, k))
-        self.report(runs, reading)
+        for line in comparison_report(runs, reading=reading):
+            self.stdout.write(line)
 
     def run(self, train, train_sessions, test_sessions, params, seed, k):
         params = dataclasses.replace(params, seed=seed)
@@ -76,50 +76,3 @@ class Command(BaseCommand):
                 )
             except ValueError as exc:  # e.g. no product has enough views to get a vector
                 raise CommandError(f"{train}: {exc}") from exc
-
-    def report(self, runs, reading: float) -> None:
-        write = self.stdout.write
-        first = runs[0]
-        phases = {"reading": reading}
-        for name in first.timings:
-            phases[name] = statistics.mean(run.timings.get(name, 0.0) for run in runs)
-        write("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()))
-        repeat_share = first.ranks["default"].repeat.mean() if len(first.ranks) else 0
-        predictions = len(first.ranks["default"].ranks)
-        write(
-            f"training: {first.training_sessions:,} sessions, {first.training_events:,} views, "
-            f"{first.vocabulary:,} products with a vector; test: {predictions:,} predictions "
-            f"({100 * repeat_share:.1f}% of them repeats)"
-        )
-        write("stored pairs: " + ", ".join(f"{n} {size:,}" for n, size in first.pairs.items()))
-        learning = first.learning
-        if learning.get("validation_predictions"):
-            weights = ", ".join(f"{name} {weight:.3f}" for name, weight in first.weights.items())
-            write(
-                f"blend weights: {weights} (learned on {learning['validation_predictions']:,} "
-                f"validation predictions: HR {learning['hr']:.2f} MRR {learning['mrr']:.2f})"
-            )
-        k = first.ranks["default"].k
-        for name in first.ranks:
-            metrics = [run.ranks[name].metrics() for run in runs]
-            hr = [100 * m.hr for m in metrics]
-            mrr = [100 * m.mrr for m in metrics]
-            if len(runs) == 1:
-                write(f"{name} HR@{k} {hr[0]:.2f} MRR@{k} {mrr[0]:.2f}")
-            else:
-                write(
-                    f"{name} HR@{k} {statistics.mean(hr):.2f} ±{statistics.stdev(hr):.2f} "
-                    f"MRR@{k} {statistics.mean(mrr):.2f} ±{statistics.stdev(mrr):.2f} "
-                    f"({len(runs)} seeds)"
-                )
-        groups = list(first.ranks["default"].groups())
-        write(f"by target and session length, HR@{k} / MRR@{k} (first run):")
-        write(f"  {'method':<16}" + "".join(f"{group:>16}" for group in groups))
-        for name, ranks in first.ranks.items():
-            cells = [
-                f"{100 * m.hr:.2f} / {100 * m.mrr:.2f}" if m.predictions else "-"
-                for m in ranks.groups().values()
-            ]
-            write(f"  {name:<16}" + "".join(f"{cell:>16}" for cell in cells))
-        counts = [m.predictions for m in first.ranks["default"].groups().values()]
-        write(f"  {'predictions':<16}" + "".join(f"{count:>16,}" for count in counts))
