@@ -5,8 +5,10 @@ Usage: .venv/bin/python benchmarks/tune_recommender.py DATA_DIR [DATA_DIR ...]
 Each DATA_DIR holds a train_sessions.txt, e.g. ../shared/data/rsc15-100k and
 ../shared/data/nowplaying. The last share of its lines (the most recent sessions) is the
 validation split; test_sessions.txt is never read. The recommender learns its blend weights
-inside the training part, as it does in the shop. Prints HR@20 / MRR@20 (percent) on each set,
-and their sum over the sets, which is what chooses a default (within noise, the simpler one):
+inside the training part, as it does in the shop (with `blend_session_vector`, Word2Vec is
+trained on the sessions before its validation part, then on those: `vectors_training_split`).
+Prints HR@20 / MRR@20 (percent) on each set, and their sum over the sets, which is what
+chooses a default (within noise, the simpler one):
 - the reference methods and each component alone;
 - each recommender setting changed one at a time around the defaults (rows marked * are the
   defaults), the components left out one at a time, and equal weights instead of learned ones;
@@ -32,6 +34,7 @@ from personalization.engine.recommender import (  # noqa: E402
     RecommenderConfig,
     SessionRecommender,
     sessions_holdout_split,
+    vectors_training_split,
 )
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
@@ -50,6 +53,7 @@ SETTINGS = {
     "validation_share": [0.1, 0.25],
     "fallback": [False],
     "learn_weights": [False],
+    "blend_session_vector": [True],
 }
 
 
@@ -58,7 +62,21 @@ class DataSet:
     name: str
     train: list
     valid: list
-    vectors: object = None
+    trained: dict = dataclasses.field(default_factory=dict)  # Word2Vec runs, by how they split
+
+    def model(self, config: RecommenderConfig, params: Prod2VecParams = DEFAULT_PARAMS):
+        """The recommender built as the shop builds it, Word2Vec trained once per split."""
+        earlier, later = vectors_training_split(self.train, config)
+        key = (params, len(earlier))
+        if key not in self.trained:
+            self.trained[key] = prod2vec_train(earlier, params, later=later)
+        trained = self.trained[key]
+        return SessionRecommender.build(
+            trained.vectors,
+            self.train,
+            config,
+            vectors_before_validation=trained.vectors_before_later,
+        )
 
 
 def main() -> None:
@@ -74,7 +92,7 @@ def main() -> None:
         train, valid = sessions_holdout_split(sessions, holdout_share=args.holdout_share)
         data = DataSet(folder.name, train, valid)
         start = time.perf_counter()
-        data.vectors = prod2vec_train(train, DEFAULT_PARAMS).vectors
+        data.model(DEFAULT_CONFIG)
         predictions = sum(len(skus) - 1 for skus in valid)
         print(
             f"{data.name}: {len(train):,} training sessions, {len(valid):,} validation "
@@ -88,10 +106,10 @@ def main() -> None:
         total = sum(100 * (hr + mrr) for hr, mrr in results)
         return "  | ".join(parts) + f"  | {total:6.2f}"
 
-    def evaluate(config: RecommenderConfig, vectors_of=lambda data: data.vectors) -> str:
+    def evaluate(config: RecommenderConfig, params: Prod2VecParams = DEFAULT_PARAMS) -> str:
         results = []
         for data in sets:
-            model = SessionRecommender.build(vectors_of(data), data.train, config)
+            model = data.model(config, params)
             metrics = next_item_evaluate(model, data.valid)
             results.append((metrics.hr, metrics.mrr))
         return cells(results)
@@ -99,7 +117,7 @@ def main() -> None:
     table("Reference methods and each component alone (default settings)", columns)
     per_set = []
     for data in sets:
-        model = SessionRecommender.build(data.vectors, data.train, DEFAULT_CONFIG)
+        model = data.model(DEFAULT_CONFIG)
         scorers = methods_scorers(model, data.train)
         per_set.append({name: next_item_evaluate(s, data.valid) for name, s in scorers.items()})
         print(f"  {data.name} learned weights: {model.weights} ({model.learning})", flush=True)
@@ -125,10 +143,7 @@ def main() -> None:
         row(
             False,
             f"seed={seed}",
-            evaluate(
-                DEFAULT_CONFIG,
-                lambda data, params=params: prod2vec_train(data.train, params).vectors,
-            ),
+            evaluate(DEFAULT_CONFIG, params),
         )
 
     if args.word2vec:
@@ -143,9 +158,8 @@ def word2vec_tables(sets, cells) -> None:
     def params_row(label: str, params: Prod2VecParams) -> None:
         embedding, default = [], []
         for data in sets:
-            vectors = prod2vec_train(data.train, params).vectors
             for config, results in ((EMBEDDING_ONLY, embedding), (DEFAULT_CONFIG, default)):
-                model = SessionRecommender.build(vectors, data.train, config)
+                model = data.model(config, params)
                 metrics = next_item_evaluate(model, data.valid)
                 results.append((metrics.hr, metrics.mrr))
         row(params == DEFAULT_PARAMS, f"{label} (session vector)", cells(embedding))
@@ -169,7 +183,7 @@ def word2vec_tables(sets, cells) -> None:
         "ns_exponent": [-0.5, 0.0, 1.0],
         "sg": [True],
         "window": [3, 8],
-        "epochs": [20, 60],
+        "epochs": [20, 30, 60],
         "negative": [5, 10],
         "alpha": [0.025],
         "vector_size": [32, 100],

@@ -35,7 +35,12 @@ from .engine.projection import (
     projection_compute,
     projection_save,
 )
-from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
+from .engine.recommender import (
+    VECTORS_FILE,
+    RecommenderConfig,
+    SessionRecommender,
+    vectors_training_split,
+)
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
 from .versions import (
@@ -224,10 +229,18 @@ def product_pipeline(
             "there are no sessions to train on: load some (manage.py load_sessions) "
             "or browse the shop first"
         )
-    clock.phase("training", epochs=params.epochs)
-    trained = prod2vec_train(corpus, params, on_epoch=on_epoch)
+    # the older sessions first, then the recent ones the blend is learned on (see the function)
+    earlier, later = vectors_training_split(corpus, config)
+    clock.phase("training", epochs=params.epochs * (1 if later is None else 2))
+    trained = prod2vec_train(earlier, params, later=later, on_epoch=on_epoch)
+    del earlier, later
     clock.phase("building the recommender")
-    recommender = SessionRecommender.build(trained.vectors, corpus, config)
+    recommender = SessionRecommender.build(
+        trained.vectors,
+        corpus,
+        config,
+        vectors_before_validation=trained.vectors_before_later,
+    )
     clock.phase("evaluating")
     metrics = holdout_evaluate(recommender, corpus, holdout)
     drawing = clock.phase("drawing the map", steps=MAP_STEPS)

@@ -4,7 +4,8 @@ The weights are chosen to maximise HR@k + MRR@k of the blend on validation sessi
 recent share of the training sessions, which the components were not fitted on), by coordinate
 ascent over a grid. Ranking every product again for each candidate weight would be slow, so each
 validation prediction keeps only its candidates: the `per_component` best products of each
-component, and the true one. Outside them, no product scores more under any component than
+component (the sparse count components, and a dense one, the session vector, if given), and the
+true one. Outside them, no product scores more under any component than
 that component's `per_component`-th score (the row's bound), so a true product that the blend
 scores above the blended bound has its exact rank among the candidates; one that does not is
 counted a miss (rarely a true hit lost, never one invented).
@@ -21,6 +22,9 @@ from scipy import sparse
 # Each weight is tried at these values, the others held, for a few rounds.
 WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 ROUNDS = 3
+# Dense score matrices (every product of a batch of rows) stay near this many cells
+# (float32: 16 MiB), so that their memory does not grow with the catalog.
+DENSE_CELLS = 1 << 20
 
 
 @dataclass
@@ -28,7 +32,7 @@ class Candidates:
     """Component scores of each validation prediction's candidate products."""
 
     features: np.ndarray  # (candidates, components) float32
-    owner: np.ndarray  # (candidates,) the prediction each belongs to
+    owner: np.ndarray  # (candidates,) int32: the prediction each belongs to
     is_target: np.ndarray  # (candidates,) True for the true next product
     bounds: np.ndarray  # (predictions, components): no product outside scores more
     predictions: int
@@ -52,6 +56,7 @@ class Candidates:
 
 
 ScoreBatch = Callable[[Sequence[Sequence[str]]], list[sparse.csr_matrix]]
+DenseScore = Callable[[Sequence[Sequence[str]]], np.ndarray]
 
 
 def candidates_gather(
@@ -59,33 +64,53 @@ def candidates_gather(
     sessions: Sequence[Sequence[str]],
     index: dict[str, int],
     *,
+    dense_score: DenseScore | None = None,
     k: int = 20,
     per_component: int = 50,
     batch_size: int = 1000,
 ) -> Candidates:
     """Every next-view prediction of `sessions` (position i >= 1 from the views before it), with
     the candidates of each: `components_score(prefixes)` returns one sparse (len(prefixes),
-    products) score matrix per component. A true product outside `index` is a miss, and counted."""
+    products) score matrix per component; `dense_score(prefixes)`, if given, one more component's
+    (len(prefixes), products) array, scores >= 0, asked for a few rows at a time (DENSE_CELLS).
+    A true product outside `index` is a miss, and counted."""
     features, owners, targets_flags, bounds = [], [], [], []
     prefixes: list[Sequence[str]] = []
     targets: list[int] = []
     done = 0
+    dense_rows = batch_size if dense_score is None else max(1, DENSE_CELLS // max(1, len(index)))
 
     def flush() -> None:
         nonlocal done
         known = [i for i, target in enumerate(targets) if target >= 0]
+        bound = None
         if known:
-            matrices = components_score([prefixes[i] for i in known])
+            matrices = [
+                sparse.csr_matrix(m) for m in components_score([prefixes[i] for i in known])
+            ]
             columns = np.asarray([targets[i] for i in known], dtype=np.int64)
-            batch = _batch_candidates(matrices, columns, per_component)
-            features.append(batch[0])
-            owners.append(np.asarray(known, dtype=np.int64)[batch[1]] + done)
-            targets_flags.append(batch[2])
-            bound = np.full((len(targets), len(matrices)), np.inf, dtype=np.float32)
-            bound[known] = batch[3]
-            bounds.append(bound)
-        else:
-            bounds.append(np.full((len(targets), 0), np.inf, dtype=np.float32))
+            # rows of an unknown true product are misses whatever their bound
+            bound = np.zeros((len(targets), len(matrices) + (dense_score is not None)))
+            chunks = []
+            for start in range(0, len(known), dense_rows):
+                rows = slice(start, start + dense_rows)
+                parts = [matrix[rows] for matrix in matrices]
+                if dense_score is not None:
+                    parts.append(dense_score([prefixes[i] for i in known[rows]]))
+                batch = _batch_candidates(parts, columns[rows], per_component)
+                chunks.append(batch[:3])
+                bound[known[rows]] = batch[3]
+            # one array per batch of prefixes: thousands of small ones would fragment the heap
+            features.append(np.concatenate([chunk[0] for chunk in chunks]))
+            owner = np.concatenate(
+                [
+                    start + chunk[1]
+                    for start, chunk in zip(range(0, len(known), dense_rows), chunks, strict=True)
+                ]
+            )
+            owners.append((np.asarray(known)[owner] + done).astype(np.int32))
+            targets_flags.append(np.concatenate([chunk[2] for chunk in chunks]))
+        bounds.append(bound if bound is not None else np.zeros((len(targets), 0)))
         done += len(targets)
         prefixes.clear()
         targets.clear()
@@ -99,26 +124,35 @@ def candidates_gather(
     if prefixes:
         flush()
     components = next((f.shape[1] for f in features), 0)
-    bounds = [b if b.shape[1] else np.full((len(b), components), np.inf) for b in bounds]
+    bounds = [b if b.shape[1] else np.zeros((len(b), components)) for b in bounds]
     return Candidates(
-        features=np.concatenate(features) if features else np.zeros((0, 0), np.float32),
-        owner=np.concatenate(owners) if owners else np.zeros(0, np.int64),
-        is_target=np.concatenate(targets_flags) if targets_flags else np.zeros(0, bool),
-        bounds=np.concatenate(bounds).astype(np.float32) if bounds else np.zeros((0, 0)),
+        features=_concatenate(features, np.zeros((0, 0), np.float32)),
+        owner=_concatenate(owners, np.zeros(0, np.int32)),
+        is_target=_concatenate(targets_flags, np.zeros(0, bool)),
+        bounds=_concatenate(bounds, np.zeros((0, 0))).astype(np.float32),
         predictions=done,
         k=k,
     )
 
 
+def _concatenate(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+    """The parts as one array, the list emptied at once: the parts of every field alive at
+    the same time as the whole of each would double the candidates' memory."""
+    whole = np.concatenate(parts) if parts else empty
+    parts.clear()
+    return whole
+
+
 def _batch_candidates(
-    matrices: list[sparse.csr_matrix], targets: np.ndarray, per: int
+    matrices: list[sparse.csr_matrix | np.ndarray], targets: np.ndarray, per: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows = len(targets)
     picks = [targets[:, None]]
     bounds = np.zeros((rows, len(matrices)), dtype=np.float32)
-    matrices = [sparse.csr_matrix(matrix) for matrix in matrices]
     for number, matrix in enumerate(matrices):
-        top, bound = _sparse_top(matrix, per)
+        top, bound = (
+            _dense_top(matrix, per) if isinstance(matrix, np.ndarray) else _sparse_top(matrix, per)
+        )
         picks.append(top)
         bounds[:, number] = bound
     candidates = np.concatenate(picks, axis=1)  # -1 pads short rows
@@ -131,6 +165,22 @@ def _batch_candidates(
         np.float32
     )
     return features, owner, columns == targets[owner], bounds
+
+
+def _dense_top(matrix: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best columns, at most `per` (-1 pads), and the best score left out: the
+    (per+1)-th best, so that every column scoring above it is kept (0 when none is left out)."""
+    rows, columns = matrix.shape
+    top = np.full((rows, per), -1, dtype=np.int64)
+    if columns <= per:
+        top[:, :columns] = np.arange(columns)
+        return top, np.zeros(rows, dtype=np.float32)
+    # a partition of the scores alone is cheaper than an argpartition, and needs no indices
+    bound = -np.partition(-matrix, per, axis=1)[:, per]
+    owner, column = np.nonzero(matrix > bound[:, None])
+    slot = np.arange(len(owner)) - np.searchsorted(owner, owner)  # place within its row
+    top[owner, slot] = column
+    return top, bound.astype(np.float32)
 
 
 def _sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +200,9 @@ def _sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.nda
     return top, bound
 
 
-def _cells(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def _cells(
+    matrix: sparse.csr_matrix | np.ndarray, rows: np.ndarray, columns: np.ndarray
+) -> np.ndarray:
     return np.asarray(matrix[rows, columns]).ravel()
 
 

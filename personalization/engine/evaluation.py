@@ -17,8 +17,10 @@ from .blend import dense_ranks, sparse_ranks
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import (
     NOT_RANKED,
+    SESSION_VECTOR,
     RecommenderConfig,
     SessionRecommender,
+    vectors_training_split,
 )
 
 # Score matrices of one batch stay near this many cells (float32: 16 MiB).
@@ -119,28 +121,61 @@ def next_item_ranks(
     NOT_RANKED (or NaN), or that the scorer does not know (unseen in training), is a miss.
     Repeated items are kept and already-viewed items stay candidates.
     """
-    index = {sku: i for i, sku in enumerate(scorer.items)}
+
+    def rank(prefixes, targets):
+        return {"": _ranks(scorer, prefixes, targets, k)}
+
     # a scorer that never scores every product at once says how many prefixes it takes
-    batch_size = getattr(scorer, "batch_rows", None) or max(1, BATCH_CELLS // max(1, len(index)))
-    ranks, repeats, lengths = [], [], []
+    batch_rows = getattr(scorer, "batch_rows", None)
+    return _ranks_collect(rank, scorer.items, test_sessions, batch_rows, k)[""]
+
+
+def recommender_parts_ranks(
+    recommender: SessionRecommender, test_sessions: Iterable[Sequence[str]], *, k: int = 20
+) -> dict[str, Ranks]:
+    """`next_item_ranks` of the recommender ("default") and of each of its parts alone (see
+    `SessionRecommender.ranks_parts`), in one pass that scores each part once."""
+
+    def rank(prefixes, targets):
+        return recommender.ranks_parts(prefixes, targets, k)
+
+    return _ranks_collect(rank, recommender.items, test_sessions, recommender.batch_rows, k)
+
+
+def _ranks_collect(
+    rank: Callable[[list[Sequence[str]], np.ndarray], dict[str, np.ndarray]],
+    items: Sequence[str],
+    test_sessions: Iterable[Sequence[str]],
+    batch_rows: int | None,
+    k: int,
+) -> dict[str, Ranks]:
+    """Ranks of every prediction, by name, from `rank(prefixes, targets)` on the predictions
+    whose true item is known (the others are misses)."""
+    index = {sku: i for i, sku in enumerate(items)}
+    batch_size = batch_rows or max(1, BATCH_CELLS // max(1, len(index)))
+    batches: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
+    repeats, lengths = [], []
     for batch in _predictions_batched(test_sessions, index, batch_size):
         prefixes, targets = batch.prefixes, batch.targets
-        batch_ranks = np.zeros(len(targets), dtype=np.int64)
         known = np.flatnonzero(targets >= 0)
-        if len(known):
-            batch_ranks[known] = _ranks(scorer, [prefixes[i] for i in known], targets[known], k)
-        ranks.append(batch_ranks)
+        ranked = rank([prefixes[i] for i in known], targets[known]) if len(known) else {}
+        batches.append((len(targets), known, ranked))
         repeats.append(batch.repeat)
         lengths.append(batch.session_length)
-    if not ranks:
-        empty = np.zeros(0, dtype=np.int64)
-        return Ranks(ranks=empty, repeat=empty.astype(bool), session_length=empty, k=k)
-    return Ranks(
-        ranks=np.concatenate(ranks),
-        repeat=np.concatenate(repeats),
-        session_length=np.concatenate(lengths),
-        k=k,
-    )
+    names = list(dict.fromkeys(name for _, _, ranked in batches for name in ranked)) or [""]
+    repeat = np.concatenate(repeats) if repeats else np.zeros(0, dtype=bool)
+    length = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    results = {}
+    for name in names:
+        parts = []
+        for size, known, ranked in batches:
+            full = np.zeros(size, dtype=np.int64)
+            if name in ranked:
+                full[known] = ranked[name]
+            parts.append(full)
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        results[name] = Ranks(ranks=values, repeat=repeat, session_length=length, k=k)
+    return results
 
 
 def _ranks(scorer: Scorer, prefixes: list[Sequence[str]], targets: np.ndarray, k: int):
@@ -287,12 +322,18 @@ def recommenders_compare(
             on_phase(name)
 
     phase("training prod2vec")
-    trained = prod2vec_train(train_sessions, params, on_epoch=on_epoch)
+    earlier, later = vectors_training_split(train_sessions, config)
+    trained = prod2vec_train(earlier, params, later=later, on_epoch=on_epoch)
     phase("building the recommender")
-    recommender = SessionRecommender.build(trained.vectors, train_sessions, config, on_phase=phase)
+    recommender = SessionRecommender.build(
+        trained.vectors,
+        train_sessions,
+        config,
+        vectors_before_validation=trained.vectors_before_later,
+        on_phase=phase,
+    )
     phase("evaluating")
-    scorers = methods_scorers(recommender, train_sessions)
-    ranks = {name: next_item_ranks(scorer, test_sessions, k=k) for name, scorer in scorers.items()}
+    ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k)
     phase(None)
     return Comparison(
         ranks=ranks,
@@ -370,7 +411,7 @@ def methods_scorers(
     scorers: dict[str, Scorer] = {
         "popularity": PopularityBaseline.fit(train_sessions),
         "item-knn": ItemKnnBaseline.fit(train_sessions),
-        "session-vector": SessionRecommender(
+        SESSION_VECTOR: SessionRecommender(
             recommender.vectors, dataclasses.replace(recommender.config, components=())
         ),
     }
@@ -384,6 +425,28 @@ def methods_scorers(
     return scorers
 
 
+def methods_ranks(
+    recommender: SessionRecommender,
+    train_sessions: Iterable[Sequence[str]],
+    test_sessions: Sequence[Sequence[str]],
+    *,
+    k: int = 20,
+) -> dict[str, Ranks]:
+    """`next_item_ranks` of each method `methods_scorers` names, in its order: the baselines
+    one by one, the recommender's parts and itself in one pass (`recommender_parts_ranks`)."""
+    baselines = {
+        "popularity": PopularityBaseline.fit(train_sessions),
+        "item-knn": ItemKnnBaseline.fit(train_sessions),
+    }
+    ranks = {
+        name: next_item_ranks(scorer, test_sessions, k=k) for name, scorer in baselines.items()
+    }
+    parts = recommender_parts_ranks(recommender, test_sessions, k=k)
+    for name in (SESSION_VECTOR, *recommender.components, "default"):
+        ranks[name] = parts[name]
+    return ranks
+
+
 def methods_evaluate(
     recommender: SessionRecommender,
     train_sessions: Iterable[Sequence[str]],
@@ -393,10 +456,8 @@ def methods_evaluate(
 ) -> dict[str, Metrics]:
     """Metrics of a built recommender and of what `methods_scorers` compares it with.
     `train_sessions` may be any re-iterable corpus."""
-    scorers = methods_scorers(recommender, train_sessions)
-    return {
-        name: next_item_evaluate(scorer, test_sessions, k=k) for name, scorer in scorers.items()
-    }
+    ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k)
+    return {name: method_ranks.metrics() for name, method_ranks in ranks.items()}
 
 
 @dataclass

@@ -104,6 +104,8 @@ SEED_PARAMS = Prod2VecParams(
 class TrainedEmbeddings:
     vectors: KeyedVectors
     losses: list[float]  # training loss of each epoch, in order
+    # with `later` sessions: the vectors as they were before training on them
+    vectors_before_later: KeyedVectors | None = None
 
 
 def prod2vec_train(
@@ -111,6 +113,7 @@ def prod2vec_train(
     params: Prod2VecParams,
     *,
     on_epoch: EpochCallback | None = None,
+    later: Iterable[Sequence[str]] | None = None,
 ) -> TrainedEmbeddings:
     """Train product vectors on `sessions`, a re-iterable corpus of SKU sequences.
 
@@ -120,9 +123,16 @@ def prod2vec_train(
     products seen alone pass `min_count` with an untrained, random vector, and skew the
     negative-sampling distribution towards them. `on_epoch(epoch, epochs, loss)` is called
     after each epoch (epoch counted from 1) with that epoch's loss.
+
+    With `later` (more recent sessions), the model is trained on `sessions`, a copy of its
+    vectors kept (`vectors_before_later`), then trained on `later` for as many epochs again,
+    its vocabulary grown by their new products: the same work as one training on both, and
+    vectors that never saw `later` to learn the recommender's blend on them (see
+    `recommender_train`). The epochs are counted across both passes.
     """
-    if iter(sessions) is sessions:
-        raise TypeError("sessions must be re-iterable (a list, or an object with __iter__)")
+    for corpus in (sessions, later):
+        if corpus is not None and iter(corpus) is corpus:
+            raise TypeError("sessions must be re-iterable (a list, or an object with __iter__)")
     corpus = _ContextSessions(sessions)
     model = Word2Vec(**params.word2vec_kwargs())
     model.build_vocab(corpus)
@@ -131,15 +141,31 @@ def prod2vec_train(
             f"no product has min_count={params.min_count} views or more in sessions of two "
             "views or more: there is nothing to train on"
         )
-    losses = _EpochLosses(params.epochs, on_epoch)
+    passes = 1 if later is None else 2
+    losses = _EpochLosses(params.epochs * passes, on_epoch)
+    _train(model, corpus, params.epochs, losses)
+    if later is None:
+        return TrainedEmbeddings(vectors=model.wv, losses=losses.losses)
+    before = KeyedVectors(vector_size=model.wv.vector_size, dtype=model.wv.vectors.dtype)
+    before.add_vectors(list(model.wv.index_to_key), model.wv.vectors.copy())
+    corpus = _ContextSessions(later)
+    model.build_vocab(corpus, update=True)
+    # the learning rate starts again from alpha, as it would for these sessions alone (gensim
+    # warns that this is higher than where the first pass ended)
+    model.min_alpha_yet_reached = model.alpha
+    losses.total = 0.0  # gensim's running total starts again with each train()
+    _train(model, corpus, params.epochs, losses)
+    return TrainedEmbeddings(vectors=model.wv, losses=losses.losses, vectors_before_later=before)
+
+
+def _train(model: Word2Vec, corpus: _ContextSessions, epochs: int, losses: _EpochLosses) -> None:
     model.train(
         corpus,
         total_examples=model.corpus_count,
-        epochs=params.epochs,
+        epochs=epochs,
         compute_loss=True,
         callbacks=[losses],
     )
-    return TrainedEmbeddings(vectors=model.wv, losses=losses.losses)
 
 
 class _ContextSessions:

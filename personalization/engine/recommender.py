@@ -1,6 +1,6 @@
 """The shop's recommender: a blend of the count components (session neighbours, transitions,
-co-occurrence, repeats) with weights learned on the most recent training sessions, and the
-prod2vec session vector (what search re-ranks with), which ranks what they have no evidence for.
+co-occurrence, repeats) and of the prod2vec session vector (what search re-ranks with), with
+weights learned on the most recent training sessions.
 
 The same class scores the live shop and the offline evaluation, one prefix or many at a time.
 """
@@ -19,7 +19,14 @@ import numpy as np
 from gensim.models import KeyedVectors
 from scipy import sparse
 
-from .blend import blend_learn, candidates_gather, dense_ranks, sparse_ranks, true_scores
+from .blend import (
+    DENSE_CELLS,
+    blend_learn,
+    candidates_gather,
+    dense_ranks,
+    sparse_ranks,
+    true_scores,
+)
 from .components import (
     ItemToItem,
     Prefixes,
@@ -39,6 +46,8 @@ COMPONENTS_FILE = "components.npz"
 CONFIG_FILE = "config.json"
 # The count components the recommender can blend (see `components.py`), in a fixed order.
 COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats", "repeats_habit")
+# The session vector's weight in the blend, beside the components' (the evaluation's name for it).
+SESSION_VECTOR = "session-vector"
 # Blend weights are learned on at most this many next-view predictions of the validation
 # sessions (the most recent ones): enough to tell weights apart, a few seconds to gather.
 VALIDATION_PREDICTIONS = 20_000
@@ -52,9 +61,11 @@ class RecommenderConfig:
     tables that chose each.
 
     The recommender blends the count components named in `components`, with weights learned at
-    each build on the most recent `validation_share` of the training sessions. With `fallback`,
-    the session vector ranks the products none of them has evidence for, after those that
-    have. With no component, it is the session vector alone.
+    each build on the most recent `validation_share` of the training sessions. With
+    `blend_session_vector`, the session vector is blended too, its weight learned with vectors
+    trained before those sessions (see `vectors_training_split`). Where its weight is 0, with
+    `fallback`, the session vector ranks the products none of the components has evidence for,
+    after those that have. With no component, it is the session vector alone.
 
     From `tune_recommender.py ../shared/data/rsc15-100k ../shared/data/nowplaying` (HR@20 /
     MRR@20 on rsc15-100k | nowplaying, and the sum): the defaults 69.08 / 36.72 | 22.24 / 9.06
@@ -81,6 +92,10 @@ class RecommenderConfig:
     cooccurrence_prior: float = 50.0
     validation_share: float = 0.15  # the most recent training sessions that learn the weights
     learn_weights: bool = True  # False: every component weighs the same
+    # Learn the session vector's weight in the blend too. Off: on nowplaying it lifts HR@20 to
+    # 23.0-23.4 (from 22.8), but its second Word2Vec pass moves the vectors search and the
+    # explorer use (see the issue 15 notes), and the run does not yet fit its time budget.
+    blend_session_vector: bool = False
 
     def __post_init__(self):
         if self.half_life is not None and not (
@@ -123,11 +138,11 @@ class SessionRecommender:
     """Scores every product for a visitor given the SKUs they viewed, oldest first.
 
     score(j) = sum over the components c of weight_c * score_c(j), each component's scores
-    summing to 1 over the products (see `components.py`). The products no component has
-    evidence for come after the others, ranked by cos(session vector, v_j) with `fallback`
-    (NOT_RANKED without). The session vector is the recency-weighted mean of the viewed
-    products' unit vectors. Views of unknown SKUs are ignored, but still count as views for
-    recency.
+    summing to 1 over the products (see `components.py`), + weight_v * (1 + cos(session vector,
+    v_j)). The session vector is the recency-weighted mean of the viewed products' unit vectors.
+    Where weight_v is 0, the products no component has evidence for come after the others,
+    ranked by the cosine with `fallback` (NOT_RANKED without). Views of unknown SKUs are
+    ignored, but still count as views for recency.
     """
 
     def __init__(
@@ -161,12 +176,16 @@ class SessionRecommender:
         sessions: Sequence[Sequence[str]],
         config: RecommenderConfig,
         *,
+        vectors_before_validation: KeyedVectors | None = None,
         on_phase: Callable[[str], None] | None = None,
     ) -> SessionRecommender:
         """From trained vectors and the training sessions (oldest first): the components fitted
         on the sessions before the most recent `validation_share`, their blend weights learned
-        on those, then the components fitted again on every session. `on_phase(name)` hears of
-        each step."""
+        on those, then the components fitted again on every session. The session vector's
+        weight is learned too when `vectors_before_validation` are given: vectors that never saw
+        the validation sessions (`prod2vec_train`'s `vectors_before_later`, trained as
+        `vectors_training_split` says); without, it only ranks what the components have no
+        evidence for. `on_phase(name)` hears of each step."""
         raw = np.asarray(vectors.vectors, dtype=np.float32)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         unit = KeyedVectors(vector_size=vectors.vector_size, dtype=np.float32)
@@ -176,9 +195,12 @@ class SessionRecommender:
         phase = on_phase or (lambda name: None)
         encoded = sessions_encode(sessions, unit.key_to_index)
         weights, learning = blend_weights_equal(config.components), {}
-        if len(config.components) > 1 and config.learn_weights:
+        with_vector = config.blend_session_vector and vectors_before_validation is not None
+        if config.learn_weights and (len(config.components) > 1 or with_vector):
             phase("learning the blend")
-            weights, learning = blend_weights_learn(unit, sessions, encoded, config)
+            weights, learning = blend_weights_learn(
+                unit, sessions, encoded, config, vectors_before_validation
+            )
         phase("counting")
         components = components_fit(encoded, config)
         return cls(unit, config, components=components, weights=weights, learning=learning)
@@ -264,16 +286,31 @@ class SessionRecommender:
         products with evidence (every other one is NOT_RANKED)."""
         encoded = self._encode(prefixes)
         blend = self.components_scores(encoded)
-        if blend is not None and not self.config.fallback:
+        if blend is not None and not self.config.fallback and not self.vector_weight:
             return blend
         vectors, known = self._session_vectors(encoded)
         table = np.asarray(vectors @ self.vectors.vectors.T)
-        table[~known] = NOT_RANKED
         if blend is not None:
-            # evidence first: a cosine is at most 1, so 2 + a blended score ranks above it
             rows = np.repeat(np.arange(blend.shape[0]), np.diff(blend.indptr))
-            table[rows, blend.indices] = FALLBACK_OFFSET + blend.data
+            if self.vector_weight:
+                table = self._vector_part(table)
+                table[rows, blend.indices] += blend.data
+            else:
+                # evidence first: a cosine is at most 1, so 2 + a blended score ranks above it
+                table[rows, blend.indices] = FALLBACK_OFFSET + blend.data
+        table[~known] = NOT_RANKED
         return table
+
+    @property
+    def vector_weight(self) -> float:
+        """The session vector's weight in the blend (0: it only ranks what has no evidence)."""
+        return float(self.weights.get(SESSION_VECTOR, 0.0)) if self.components else 0.0
+
+    def _vector_part(self, cosines: np.ndarray) -> np.ndarray:
+        """weight_v * (1 + cos), in place: the session vector's part of the blend."""
+        cosines += np.float32(1)
+        cosines *= np.float32(self.vector_weight)
+        return cosines
 
     def components_sizes(self) -> dict[str, int]:
         """The entries each count component stores: pairs of products for transitions and
@@ -287,27 +324,115 @@ class SessionRecommender:
 
     def ranks_batch(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray, k: int):
         """Each true item's rank (0: a miss or beyond k), as `scores_batch` would rank it,
-        without scoring every product by cosine: a true item with evidence is ranked among the
-        products with evidence alone; one without needs the cosines only if fewer than k
-        products have evidence."""
+        without scoring every product by cosine where it can (see `_ranks_with_cosines`)."""
         encoded = self._encode(prefixes)
         blend = self.components_scores(encoded)
         if blend is None:
             return dense_ranks(self._cosines(encoded), targets, k)
-        ranks = sparse_ranks(blend, targets, k)
-        if not self.config.fallback:
+        return self._ranks_with_cosines(encoded, blend, targets, k)[0]
+
+    def ranks_parts(
+        self, prefixes: Sequence[Sequence[str]], targets: np.ndarray, k: int
+    ) -> dict[str, np.ndarray]:
+        """The ranks of `ranks_batch` for the recommender ("default") and for each of its parts
+        alone: every count component (by name, without the fallback) and the session vector
+        (SESSION_VECTOR). Each part is scored once for all of them: what the evaluation
+        compares."""
+        encoded = self._encode(prefixes)
+        ranks: dict[str, np.ndarray] = {}
+        blend = None
+        for name, component in self.components.items():
+            scores = sparse.csr_matrix(component.scores(encoded), dtype=np.float32)
+            scores.eliminate_zeros()  # a stored entry is evidence
+            ranks[name] = sparse_ranks(scores, targets, k)
+            weight = self.weights.get(name, 0.0)
+            if weight > 0:
+                part = scores * np.float32(weight)
+                blend = part if blend is None else blend + part
+        if blend is None:
+            blend = self.components_scores(encoded)
+        else:
+            blend = sparse.csr_matrix(blend)
+            blend.eliminate_zeros()
+        if blend is None:
+            ranks[SESSION_VECTOR] = ranks["default"] = dense_ranks(
+                self._cosines(encoded), targets, k
+            )
             return ranks
-        evidence = np.diff(blend.indptr)
-        _, has_evidence = true_scores(blend, targets)
-        needed = np.flatnonzero(~has_evidence & (evidence < k))
-        if len(needed):
-            cosines = self._cosines(encoded, rows=needed)
-            blend_needed = blend[needed]
-            owners = np.repeat(np.arange(len(needed)), np.diff(blend_needed.indptr))
-            cosines[owners, blend_needed.indices] = np.inf  # evidence: counted apart
-            # the products with evidence (at infinity) count among those above the true one
-            ranks[needed] = dense_ranks(cosines, targets[needed], k)
+        ranks["default"], ranks[SESSION_VECTOR] = self._ranks_with_cosines(
+            encoded, blend, targets, k, vector_alone=True
+        )
         return ranks
+
+    def _ranks_with_cosines(
+        self,
+        encoded: Prefixes,
+        blend: sparse.csr_matrix,
+        targets: np.ndarray,
+        k: int,
+        *,
+        vector_alone: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the blend's ranks, the session vector's alone if `vector_alone`), the cosines
+        computed a few rows at a time (DENSE_CELLS) and only for the rows that need them.
+
+        With the session vector in the blend, only the products with evidence get more than
+        weight_v * (1 + cos), which is at most 2 * weight_v: a row where k of them already score
+        more than the true item can is a miss without its cosines. As a fallback, a true item
+        with evidence is ranked among the products with evidence alone; one without needs the
+        cosines only if fewer than k products have evidence."""
+        weight = np.float32(self.vector_weight)
+        true_blend, has_evidence = true_scores(blend, targets)
+        owners = np.repeat(np.arange(blend.shape[0]), np.diff(blend.indptr))
+        vectors, known = self._session_vectors(encoded)
+        if weight:
+            beyond_reach = blend.data > (2 * weight + true_blend)[owners]
+            surely_higher = np.bincount(owners, beyond_reach, blend.shape[0])
+            ranks = np.zeros(len(targets), dtype=np.int64)
+            needed = known & (surely_higher < k)
+        else:
+            ranks = sparse_ranks(blend, targets, k)
+            if not self.config.fallback:
+                needed = np.zeros(len(targets), dtype=bool)
+            else:
+                needed = known & ~has_evidence & (np.diff(blend.indptr) < k)
+        alone = np.zeros(len(targets), dtype=np.int64) if vector_alone else None
+        rows_all = np.arange(len(targets)) if vector_alone else np.flatnonzero(needed)
+        step = max(1, DENSE_CELLS // max(1, len(self.items)))
+        for start in range(0, len(rows_all), step):
+            rows = rows_all[start : start + step]
+            cosines = vectors[rows] @ self.vectors.vectors.T
+            if vector_alone:
+                cosines[~known[rows]] = NOT_RANKED
+                alone[rows] = dense_ranks(cosines, targets[rows], k)
+            rows_needed = needed[rows]
+            if not rows_needed.any():
+                continue
+            rows, cosines = rows[rows_needed], cosines[rows_needed]
+            part = blend[rows]
+            part_owners = np.repeat(np.arange(len(rows)), np.diff(part.indptr))
+            if weight:
+                ranks[rows] = self._chunk_blend_ranks(
+                    cosines, part, part_owners, targets[rows], true_blend[rows], k
+                )
+            else:
+                cosines[part_owners, part.indices] = np.inf  # evidence: counted apart
+                # the products with evidence (at infinity) count among those above the true one
+                ranks[rows] = dense_ranks(cosines, targets[rows], k)
+        return ranks, alone
+
+    def _chunk_blend_ranks(self, cosines, part, part_owners, targets, true_blend, k):
+        plain = self._vector_part(cosines)
+        true = plain[np.arange(len(targets)), targets] + true_blend
+        higher = np.count_nonzero(plain > true[:, None], axis=1)
+        # the products with evidence: their blended score counts, not their plain one
+        plain_part = plain[part_owners, part.indices]
+        above = true[part_owners]
+        higher -= np.bincount(part_owners, plain_part > above, len(targets)).astype(np.int64)
+        higher += np.bincount(part_owners, plain_part + part.data > above, len(targets)).astype(
+            np.int64
+        )
+        return np.where(higher < k, higher + 1, 0)
 
     def _cosines(self, encoded: Prefixes, rows: np.ndarray | None = None) -> np.ndarray:
         vectors, known = self._session_vectors(encoded)
@@ -417,19 +542,24 @@ def blend_weights_learn(
     sessions: Sequence[Sequence[str]],
     encoded: sparse.csr_matrix,
     config: RecommenderConfig,
+    vectors_before_validation: KeyedVectors | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """The components' weights (summing to 1) that maximise HR@20 + MRR@20 on the most recent
+    """The weights (summing to 1) of the components, and of the session vector when
+    `vectors_before_validation` are given, that maximise HR@20 + MRR@20 on the most recent
     `validation_share` of `sessions`, the components fitted on the sessions before them (rows
     of `encoded`, the sessions as `sessions_encode` gives them). Returns (weights, what the
     learning saw)."""
     train, validation = sessions_holdout_split(sessions, holdout_share=config.validation_share)
     validation = validation_recent(validation, VALIDATION_PREDICTIONS)
     names = list(config.components)
-    start = [1.0] * len(names)
     if not validation or not train:
         return blend_weights_equal(names), {"validation_predictions": 0}
+    # The session vector takes part only with vectors that never saw the validation sessions:
+    # with the final ones it would look better there than on sessions to come (weights learned
+    # so lost 3 HR on rsc15-100k's validation split).
+    with_vector = config.blend_session_vector and vectors_before_validation is not None
     fitted = SessionRecommender(
-        vectors,
+        _vectors_aligned(vectors_before_validation, vectors) if with_vector else vectors,
         config,
         components=components_fit(encoded[: len(train)], config),
         weights=blend_weights_equal(names),
@@ -439,11 +569,18 @@ def blend_weights_learn(
         encoded = fitted._encode(prefixes)
         return [fitted.components[name].scores(encoded) for name in names]
 
-    # The session vector is left out: its vectors were trained on the validation sessions too,
-    # and would look better there than on sessions to come (weights learned with it in the
-    # blend lost 3 HR on rsc15-100k's validation split).
-    candidates = candidates_gather(score, validation, fitted.index)
-    learned, (hr, mrr) = blend_learn(candidates, start)
+    def vector_score(prefixes):
+        session, known = fitted._session_vectors(fitted._encode(prefixes))
+        table = session @ fitted.vectors.vectors.T
+        table += np.float32(1)  # 1 + cos: the session vector's part at weight 1
+        table[~known] = 0
+        return table
+
+    candidates = candidates_gather(
+        score, validation, fitted.index, dense_score=vector_score if with_vector else None
+    )
+    names += [SESSION_VECTOR] if with_vector else []
+    learned, (hr, mrr) = blend_learn(candidates, [1.0] * len(names))
     weights = {name: round(value, 4) for name, value in zip(names, learned, strict=True)}
     learning = {
         "validation_sessions": len(validation),
@@ -452,6 +589,37 @@ def blend_weights_learn(
         "mrr": round(100 * mrr, 2),
     }
     return weights, learning
+
+
+def _vectors_aligned(vectors: KeyedVectors, index: KeyedVectors) -> KeyedVectors:
+    """`vectors` (unit length) in `index`'s order; a product they do not know gets a zero
+    vector (cosine 0 with every session)."""
+    aligned = np.zeros(index.vectors.shape, dtype=np.float32)
+    known = [key for key in vectors.index_to_key if key in index.key_to_index]
+    if known:
+        rows = np.asarray([index.key_to_index[key] for key in known])
+        raw = np.asarray(vectors[known], dtype=np.float32)
+        norms = np.linalg.norm(raw, axis=1, keepdims=True)
+        aligned[rows] = raw / np.where(norms > 0, norms, 1)
+    result = KeyedVectors(vector_size=index.vector_size, dtype=np.float32)
+    result.add_vectors(list(index.index_to_key), aligned)
+    return result
+
+
+def vectors_training_split(
+    sessions: Sequence[T], config: RecommenderConfig
+) -> tuple[list[T], list[T] | None]:
+    """(earlier, later): how to train prod2vec for `SessionRecommender.build` with `config`.
+    When the session vector's blend weight is learned, Word2Vec is trained on the sessions
+    before the validation ones, then on those (`prod2vec_train(earlier, later=later)`), so that
+    the weight is learned with vectors that never saw them: the same work as one training on
+    all. Otherwise, or when either part has no session to learn from, (sessions, None)."""
+    if not (config.components and config.learn_weights and config.blend_session_vector):
+        return list(sessions), None
+    earlier, later = sessions_holdout_split(sessions, holdout_share=config.validation_share)
+    if not any(len(skus) >= 2 for skus in earlier) or not any(len(skus) >= 2 for skus in later):
+        return list(sessions), None
+    return earlier, later
 
 
 def sessions_holdout_split(

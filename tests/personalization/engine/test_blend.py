@@ -98,3 +98,37 @@ def keyed(index):
     rng = np.random.default_rng(0)
     vectors.add_vectors(list(index), rng.normal(size=(len(index), 4)).astype(np.float32))
     return vectors
+
+
+def test_a_dense_component_takes_part_with_its_exact_ranks():
+    """The session vector enters the learning as a dense component (1 + cos): the candidates'
+    metrics at any weights are those of the recommender blending it, ranked in full."""
+    log = random_log(seed=11, sessions=260, products=40)
+    train, validation = log[:200], log[200:]
+    parts = fitted_parts(train)
+    names = list(parts)
+    vectors = SessionRecommender.build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
+    vector_only = SessionRecommender(vectors, RecommenderConfig(components=()))
+
+    def score(prefixes):
+        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
+        return [parts[name].scores(encoded) for name in names]
+
+    def dense(prefixes):
+        return 1 + np.asarray(vector_only.scores_batch(prefixes))
+
+    candidates = candidates_gather(score, validation, INDEX, dense_score=dense, k=5)
+    narrow = candidates_gather(score, validation, INDEX, dense_score=dense, k=5, per_component=3)
+    config = RecommenderConfig(components=tuple(names))
+    for weights in ([0.2, 0.5, 0.3, 0.0], [0.3, 0.3, 0.3, 0.1], [0.0, 0.0, 0.0, 1.0]):
+        model = SessionRecommender(
+            vectors,
+            config,
+            components=parts,
+            weights=dict(zip([*names, "session-vector"], weights, strict=True)),
+        )
+        exact = next_item_evaluate(model, validation, k=5)
+        if weights[-1] > 0:  # (without the vector, the fallback ranks what the learning cannot)
+            assert np.allclose(candidates.metrics(weights), (exact.hr, exact.mrr), atol=1e-9)
+        hr, mrr = narrow.metrics(weights)
+        assert hr <= exact.hr + 1e-9 and mrr <= exact.mrr + 1e-9

@@ -187,3 +187,33 @@ def test_ranks_split_repeat_and_new_targets_and_session_lengths():
     assert groups["repeat"].predictions == 1 and groups["new"].predictions == 2
     assert groups["length 2-5"].predictions == 3 and groups["length 6-10"].predictions == 0
     assert ranks.metrics().hr == (ranks.ranks > 0).mean()
+
+
+@pytest.mark.parametrize("vector_weight", [0.0, 0.05])
+def test_one_pass_over_the_recommenders_parts_ranks_as_each_method_alone(vector_weight):
+    import dataclasses
+
+    from personalization.engine.evaluation import methods_ranks, methods_scorers
+    from personalization.engine.prod2vec import prod2vec_train
+    from personalization.engine.recommender import SessionRecommender
+
+    log = two_groups_log(300)
+    train, test = log[:240], log[240:] + [["unknown", "also-unknown"]]
+    vectors = prod2vec_train(train, Prod2VecParams(vector_size=8, epochs=5, workers=1)).vectors
+    built = SessionRecommender.build(vectors, train, RecommenderConfig())
+    weights = {**built.weights, "session-vector": vector_weight}
+    model = SessionRecommender(
+        built.vectors,
+        dataclasses.replace(built.config),
+        components=built.components,
+        weights=weights,
+    )
+    together = methods_ranks(model, train, test, k=5)
+    alone = {
+        name: next_item_ranks(scorer, test, k=5)
+        for name, scorer in methods_scorers(model, train).items()
+    }
+    assert list(together) == list(alone)
+    for name in alone:
+        assert together[name].ranks.tolist() == alone[name].ranks.tolist(), name
+    assert together["default"].metrics().hr > 0

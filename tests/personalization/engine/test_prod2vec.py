@@ -87,3 +87,21 @@ def test_params_round_trip_and_reject_unknown_keys():
 def test_seed_params_are_the_seed_notebooks():
     assert (SEED_PARAMS.sg, SEED_PARAMS.vector_size, SEED_PARAMS.window) == (False, 50, 3)
     assert (SEED_PARAMS.min_count, SEED_PARAMS.epochs) == (10, 20)
+
+
+def test_later_sessions_are_trained_on_after_a_copy_of_the_vectors_is_kept():
+    calls = []
+    earlier = CountingCorpus(two_groups(200))
+    later = CountingCorpus([["NEW-1", "RUN-0", "NEW-2"]] * 30 + two_groups(30, seed=6))
+    trained = prod2vec_train(earlier, SMALL, later=later, on_epoch=lambda *call: calls.append(call))
+    before, after = trained.vectors_before_later, trained.vectors
+    # the products first seen later join the vocabulary; the copy of before never saw them
+    assert "NEW-1" in after.key_to_index and "NEW-1" not in before.key_to_index
+    assert set(before.index_to_key) == set(GROUPS[0] + GROUPS[1])
+    assert not np.allclose(before["RUN-0"], after["RUN-0"])  # trained on again
+    assert after.similarity("NEW-1", "NEW-2") > after.similarity("NEW-1", "HIK-0")
+    # one pass each for the vocabulary, then the epochs of each, counted across both
+    assert (earlier.passes, later.passes) == (1 + SMALL.epochs, 1 + SMALL.epochs)
+    assert [(epoch, epochs) for epoch, epochs, _ in calls] == [(n, 16) for n in range(1, 17)]
+    assert len(trained.losses) == 16 and all(loss > 0 for loss in trained.losses)
+    assert prod2vec_train(two_groups(), SMALL).vectors_before_later is None

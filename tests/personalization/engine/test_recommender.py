@@ -1,5 +1,6 @@
 """personalization.engine.recommender: session vectors, the blended recommender, storage."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ from personalization.engine.recommender import (
     NOT_RANKED,
     RecommenderConfig,
     SessionRecommender,
+    vectors_training_split,
 )
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, components=())
@@ -173,3 +175,38 @@ def test_ranks_batch_ranks_as_the_full_scores_do():
             targets = np.full(len(prefixes), target)
             full = dense_ranks(model.scores_batch(prefixes), targets, k)
             assert model.ranks_batch(prefixes, targets, k).tolist() == full.tolist()
+    # and with the session vector in the blend, every product scored
+    blended = SessionRecommender(
+        model.vectors,
+        model.config,
+        components=model.components,
+        weights={**model.weights, "session-vector": 0.05},
+    )
+    assert blended.vector_weight == 0.05
+    for k in (1, 2, 4):
+        for target in range(4):
+            targets = np.full(len(prefixes), target)
+            full = dense_ranks(blended.scores_batch(prefixes), targets, k)
+            assert blended.ranks_batch(prefixes, targets, k).tolist() == full.tolist()
+    assert not np.array_equal(blended.scores(["a"]), model.scores(["a"]))
+
+
+def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_validation():
+    # The older sessions go b -> c; the validation ones (the last 15%) go b -> d, which only
+    # the vectors can tell (d lies between a and b): the vector must outweigh the transitions.
+    sessions = [["b", "c"]] * 34 + [["b", "d"]] * 6
+    config = RecommenderConfig(components=("transitions", "repeats"), blend_session_vector=True)
+    earlier, later = vectors_training_split(sessions, config)
+    assert (earlier, later) == (sessions[:34], sessions[34:])
+    without = recommender(config, sessions)
+    assert "session-vector" not in without.weights and without.vector_weight == 0
+    learned = SessionRecommender.build(
+        hand_vectors(), sessions, config, vectors_before_validation=hand_vectors()
+    )
+    assert learned.weights["session-vector"] > learned.weights["transitions"]
+    assert learned.learning["mrr"] > without.learning["mrr"]
+    assert math.isclose(sum(learned.weights.values()), 1, abs_tol=1e-3)
+    # no learning (or nothing to learn on): one training on every session
+    for unsplit in (dataclasses.replace(config, blend_session_vector=False), EMBEDDING_ONLY):
+        assert vectors_training_split(sessions, unsplit) == (sessions, None)
+    assert vectors_training_split([["a", "b"], ["c"]], config) == ([["a", "b"], ["c"]], None)
