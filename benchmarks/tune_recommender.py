@@ -170,7 +170,7 @@ def word2vec_tables(sets, cells) -> None:
     for label, change in (
         ("seed params", {}),
         ("+ min_count=1", {"min_count": 1}),
-        ("+ epochs=40", {"epochs": 40}),
+        ("+ epochs=30", {"epochs": 30}),
         ("+ alpha=0.05", {"alpha": 0.05}),
         ("+ negative=20", {"negative": 20}),
         ("+ window=5", {"window": 5}),
@@ -183,7 +183,7 @@ def word2vec_tables(sets, cells) -> None:
         "ns_exponent": [-0.5, 0.0, 1.0],
         "sg": [True],
         "window": [3, 8],
-        "epochs": [20, 30, 60],
+        "epochs": [20, 40, 60],
         "negative": [5, 10],
         "alpha": [0.025],
         "vector_size": [32, 100],

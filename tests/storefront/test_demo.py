@@ -54,7 +54,7 @@ def test_a_first_setup_shows_every_stage_and_the_time_left(demo_data):
         "training word vectors",
     ]  # fmt: skip
     assert set(expected) <= set(stages), first
-    assert re.search(r"training \d+/40 epochs, about \d+ (s|min) left", first), first
+    assert re.search(r"training \d+/30 epochs, about \d+ (s|min) left", first), first
     assert re.search(r"drawing the map \d+/750 iterations", first), first
     percents = [int(p) for p in re.findall(r"^\s*(\d+)% ", first, re.M)]
     assert percents == sorted(percents) and percents[-1] >= 95
