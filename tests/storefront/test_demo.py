@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from personalization.engine.prod2vec import Prod2VecParams
 from personalization.models import EmbeddingVersion
 from storefront.demo import demo_words_prepare
+
+EPOCHS = Prod2VecParams().epochs  # what the demo trains with
 
 ROOT = Path(__file__).resolve().parents[2]
 UNWANTED = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
@@ -54,7 +57,7 @@ def test_a_first_setup_shows_every_stage_and_the_time_left(demo_data):
         "training word vectors",
     ]  # fmt: skip
     assert set(expected) <= set(stages), first
-    assert re.search(r"training \d+/30 epochs, about \d+ (s|min) left", first), first
+    assert re.search(rf"training \d+/{EPOCHS} epochs, about \d+ (s|min) left", first), first
     assert re.search(r"drawing the map \d+/750 iterations", first), first
     percents = [int(p) for p in re.findall(r"^\s*(\d+)% ", first, re.M)]
     assert percents == sorted(percents) and percents[-1] >= 95
@@ -117,12 +120,12 @@ def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(de
             assert now != "failed", page.content()
             assert time.monotonic() < deadline, f"still {now}; epochs seen {seen}"
             value, top = bar.get_attribute("value"), bar.get_attribute("max")
-            if value and top == "40":
+            if value and top == str(EPOCHS):
                 seen.add(int(float(value)))
                 since = page.locator("#cis-training [data-field=since]").text_content()
                 assert since.startswith("started "), since  # not "queued ..., not started yet"
             time.sleep(0.2)
-        assert any(0 < epoch < 40 for epoch in seen), seen  # the panel moved while it trained
+        assert any(0 < epoch < EPOCHS for epoch in seen), seen  # the panel moved while it trained
         log = (data_dir / "worker.log").read_text()
         assert "succeeded" in log and "No hostname was supplied" not in log
     finally:
