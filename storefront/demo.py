@@ -20,21 +20,22 @@ from personalization.training import (
 from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
-# What each stage of a first run costs, in seconds measured on 2 busy cores (`manage.py
-# demo_setup -v 2` prints them): the estimate of the time left weighs each stage by these.
+# What each stage of a first run costs, in seconds measured on 2 cores (`manage.py demo_setup
+# -v 2` prints them; these are from a fresh clone, 30 Word2Vec epochs and the learned blend):
+# the estimate of the time left weighs each stage by these.
 STAGE_COSTS = {
-    "drawing product pictures": 24.6,
-    "simulating sessions": 3.2,
-    "loading the catalog": 2.1,
-    "loading sessions": 8.7,
-    "reading sessions": 3.3,
-    "training": 79.5,
-    "building the recommender": 0.8,
-    "evaluating": 6.2,
-    "drawing the map": 45.7,
+    "drawing product pictures": 5.9,
+    "simulating sessions": 0.7,
+    "loading the catalog": 0.4,
+    "loading sessions": 1.7,
+    "reading sessions": 0.8,
+    "training": 14.8,
+    "building the recommender": 5.5,
+    "evaluating": 3.6,
+    "drawing the map": 3.3,
     "saving": 0.1,
-    "indexing": 0.5,
-    "training word vectors": 3.0,
+    "indexing": 0.1,
+    "training word vectors": 2.8,
 }
 TRAINING_STAGES = [
     "reading sessions", "training", "building the recommender", "evaluating",

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if len(stages) > 1 and products == 2000 and sessions == 50000:
             self.stdout.write(
                 "First run: generating, loading and training the sample shop "
-                "(1 to 3 minutes on 2 cores; later runs start in seconds)."
+                "(about a minute on 2 cores; later runs start in seconds)."
             )
         estimate = StagedEstimate({s: STAGE_COSTS[s] for s in stages}, on_change=line.draw)
         demo_prepare(
