@@ -37,6 +37,7 @@ class Command(BaseCommand):
             sample_dir, say=line.say, progress=estimate, products=products, sessions=sessions
         )
         estimate.finish()
+        line.done(estimate)
         line.say(f"The demo shop is ready ({estimate.elapsed:.0f} s).")
         if options["verbosity"] > 1:
             self.stdout.write(f"seconds per stage: {estimate.timings}")
@@ -70,6 +71,12 @@ class ProgressLine:
             self.out.flush()
         else:
             self.out.write(text)
+
+    def done(self, estimate: StagedEstimate) -> None:
+        """In a log, the last line: where the estimate ends (the terminal's line gives way to
+        the next message)."""
+        if not self.live:
+            self.out.write(f"{100 * estimate.fraction:3.0f}% done")
 
     def say(self, message: str) -> None:
         if self.live and self.width:
