@@ -24,7 +24,7 @@ WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 ROUNDS = 3
 # Dense score matrices (every product of a batch of rows) stay near this many cells
 # (float32: 16 MiB), so that their memory does not grow with the catalog.
-DENSE_CELLS = 1 << 20
+DENSE_CELLS = 1 << 22
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
-from .blend import dense_ranks, sparse_ranks
+from .blend import DENSE_CELLS, dense_ranks, sparse_ranks
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import (
     NOT_RANKED,
@@ -23,8 +23,6 @@ from .recommender import (
     vectors_training_split,
 )
 
-# Score matrices of one batch stay near this many cells (float32: 16 MiB).
-BATCH_CELLS = 1 << 22
 SPARSE_BATCH_ROWS = 1000  # prefixes at a time for scorers whose scores are sparse
 
 
@@ -152,7 +150,7 @@ def _ranks_collect(
     """Ranks of every prediction, by name, from `rank(prefixes, targets)` on the predictions
     whose true item is known (the others are misses)."""
     index = {sku: i for i, sku in enumerate(items)}
-    batch_size = batch_rows or max(1, BATCH_CELLS // max(1, len(index)))
+    batch_size = batch_rows or max(1, DENSE_CELLS // max(1, len(index)))
     batches: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []
     repeats, lengths = [], []
     for batch in _predictions_batched(test_sessions, index, batch_size):

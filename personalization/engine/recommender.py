@@ -339,21 +339,13 @@ class SessionRecommender:
         (SESSION_VECTOR). Each part is scored once for all of them: what the evaluation
         compares."""
         encoded = self._encode(prefixes)
+        scores = {name: component.scores(encoded) for name, component in self.components.items()}
         ranks: dict[str, np.ndarray] = {}
-        blend = None
-        for name, component in self.components.items():
-            scores = sparse.csr_matrix(component.scores(encoded), dtype=np.float32)
-            scores.eliminate_zeros()  # a stored entry is evidence
-            ranks[name] = sparse_ranks(scores, targets, k)
-            weight = self.weights.get(name, 0.0)
-            if weight > 0:
-                part = scores * np.float32(weight)
-                blend = part if blend is None else blend + part
-        if blend is None:
-            blend = self.components_scores(encoded)
-        else:
-            blend = sparse.csr_matrix(blend)
-            blend.eliminate_zeros()
+        for name, matrix in scores.items():
+            matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+            matrix.eliminate_zeros()  # a stored entry is evidence
+            ranks[name] = sparse_ranks(matrix, targets, k)
+        blend = self.components_scores(encoded, scores)
         if blend is None:
             ranks[SESSION_VECTOR] = ranks["default"] = dense_ranks(
                 self._cosines(encoded), targets, k
@@ -434,21 +426,23 @@ class SessionRecommender:
         )
         return np.where(higher < k, higher + 1, 0)
 
-    def _cosines(self, encoded: Prefixes, rows: np.ndarray | None = None) -> np.ndarray:
+    def _cosines(self, encoded: Prefixes) -> np.ndarray:
         vectors, known = self._session_vectors(encoded)
-        if rows is not None:
-            vectors, known = vectors[rows], known[rows]
         table = np.asarray(vectors @ self.vectors.vectors.T)
         table[~known] = NOT_RANKED
         return table
 
-    def components_scores(self, encoded: Prefixes) -> sparse.csr_matrix | None:
-        """The weighted sum of the count components' scores (None without components)."""
+    def components_scores(
+        self, encoded: Prefixes, scores: dict[str, sparse.spmatrix] | None = None
+    ) -> sparse.csr_matrix | None:
+        """The weighted sum of the count components' scores (None without components), from
+        `scores` (each component's, by name) when already computed."""
         blend = None
         for name, component in self.components.items():
             weight = self.weights.get(name, 0.0)
             if weight > 0:
-                part = component.scores(encoded) * np.float32(weight)
+                part = scores[name] if scores is not None else component.scores(encoded)
+                part = part * np.float32(weight)
                 blend = part if blend is None else blend + part
         if blend is None and self.components:
             blend = sparse.csr_matrix(encoded.recency.shape, dtype=np.float32)
