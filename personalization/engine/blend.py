@@ -25,6 +25,9 @@ ROUNDS = 3
 # Dense score matrices (every product of a batch of rows) stay near this many cells
 # (float32: 16 MiB), so that their memory does not grow with the catalog.
 DENSE_CELLS = 1 << 22
+# A dense component's best candidates are looked for among the columns that beat a sample of
+# every this-many-th column (see `_dense_top`).
+SAMPLE_STEP = 8
 
 
 @dataclass
@@ -169,16 +172,31 @@ def _batch_candidates(
 
 def _dense_top(matrix: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's best columns, at most `per` (-1 pads), and the best score left out: the
-    (per+1)-th best, so that every column scoring above it is kept (0 when none is left out)."""
+    (per+1)-th best, so that every column scoring above it is kept (0 when none is left out).
+
+    A partition of every row would cost most of the learning: the (per+1)-th best of every
+    SAMPLE_STEP-th column is at most the row's own, so the columns scoring that or more (about
+    SAMPLE_STEP * (per+1) of them) hold the row's best, and are partitioned alone."""
     rows, columns = matrix.shape
     top = np.full((rows, per), -1, dtype=np.int64)
     if columns <= per:
         top[:, :columns] = np.arange(columns)
         return top, np.zeros(rows, dtype=np.float32)
-    # a partition of the scores alone is cheaper than an argpartition, and needs no indices
-    bound = -np.partition(-matrix, per, axis=1)[:, per]
-    owner, column = np.nonzero(matrix > bound[:, None])
-    slot = np.arange(len(owner)) - np.searchsorted(owner, owner)  # place within its row
+    sample = matrix[:, ::SAMPLE_STEP]
+    if sample.shape[1] > per:
+        floor = np.partition(sample, sample.shape[1] - per - 1, axis=1)[:, -per - 1]
+        owner, column = np.nonzero(matrix >= floor[:, None])
+    else:
+        owner, column = np.nonzero(np.ones(matrix.shape, dtype=bool))
+    values = matrix[owner, column]
+    starts = np.searchsorted(owner, np.arange(rows))
+    slot = np.arange(len(owner)) - starts[owner]  # place within its row
+    kept = np.full((rows, int(slot.max()) + 1), -np.inf, dtype=matrix.dtype)
+    kept[owner, slot] = values
+    bound = -np.partition(-kept, per, axis=1)[:, per]
+    best = values > bound[owner]
+    owner, column = owner[best], column[best]
+    slot = np.arange(len(owner)) - np.searchsorted(owner, owner)
     top[owner, slot] = column
     return top, bound.astype(np.float32)
 

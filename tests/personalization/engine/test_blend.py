@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from personalization.engine.blend import blend_learn, candidates_gather
+from personalization.engine.blend import _dense_top, blend_learn, candidates_gather
 from personalization.engine.components import (
     ItemToItem,
     Repeats,
@@ -132,3 +132,21 @@ def test_a_dense_component_takes_part_with_its_exact_ranks():
             assert np.allclose(candidates.metrics(weights), (exact.hr, exact.mrr), atol=1e-9)
         hr, mrr = narrow.metrics(weights)
         assert hr <= exact.hr + 1e-9 and mrr <= exact.mrr + 1e-9
+
+
+def test_the_dense_top_finds_each_rows_best_and_its_bound_as_a_full_sort_would():
+    """`_dense_top` looks for the best only among the columns beating a sample's: the same
+    columns and bounds as a sort of every row, ties (scores rounded to a few values) included."""
+    rng = np.random.default_rng(5)
+    for columns, per in ((500, 7), (500, 60), (90, 10), (12, 20)):
+        matrix = np.round(rng.random((30, columns)), 2).astype(np.float32)
+        matrix[3] = 0.5  # one row all tied
+        top, bound = _dense_top(matrix, per)
+        for row in range(len(matrix)):
+            ordered = np.sort(matrix[row])[::-1]
+            expected_bound = ordered[per] if columns > per else 0
+            assert bound[row] == expected_bound
+            expected = set(np.flatnonzero(matrix[row] > expected_bound)) if columns > per else set(
+                range(columns)
+            )
+            assert set(top[row][top[row] >= 0]) == expected
