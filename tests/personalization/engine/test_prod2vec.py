@@ -105,3 +105,27 @@ def test_later_sessions_are_trained_on_after_a_copy_of_the_vectors_is_kept():
     assert [(epoch, epochs) for epoch, epochs, _ in calls] == [(n, 16) for n in range(1, 17)]
     assert len(trained.losses) == 16 and all(loss > 0 for loss in trained.losses)
     assert prod2vec_train(two_groups(), SMALL).vectors_before_later is None
+
+
+def test_the_later_pass_goes_on_at_the_learning_rate_one_training_would_have_reached(
+    monkeypatch,
+):
+    """Restarting at alpha unsettled the space the earlier pass had learned (the sample shop's
+    analogies); the later pass instead starts where a linear decay over all the words would be
+    after the earlier ones."""
+    from gensim.models import Word2Vec
+
+    rates = []
+    train = Word2Vec.train
+
+    def recording(model, *args, **kwargs):
+        rates.append(kwargs.get("start_alpha") or model.alpha)
+        return train(model, *args, **kwargs)
+
+    monkeypatch.setattr(Word2Vec, "train", recording)
+    earlier, later = two_groups(300), two_groups(100, seed=6)
+    prod2vec_train(earlier, SMALL, later=later)
+    words = [sum(len(skus) for skus in corpus) for corpus in (earlier, later)]
+    share = words[0] / sum(words)  # every session of two_groups has two views or more
+    assert rates[0] == SMALL.alpha
+    assert rates[1] == pytest.approx(SMALL.alpha - (SMALL.alpha - SMALL.min_alpha) * share)
