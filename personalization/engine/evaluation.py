@@ -330,6 +330,7 @@ def recommenders_compare(
         vectors_before_validation=trained.vectors_before_later,
         on_phase=phase,
     )
+    del trained  # the recommender keeps unit copies: the raw vectors would only add to the peak
     phase("evaluating")
     ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k)
     phase(None)
