@@ -206,7 +206,7 @@ def loss_chart_svg(version: EmbeddingVersion) -> SafeString:
         ],
         title=f"Training loss per epoch, v{version.pk}",
         x_label="epoch",
-        y_label="loss",
+        y_label="loss per view",
         x_ticks=[(epoch, str(epoch)) for epoch, _ in points] or None,
         empty_text="no epoch finished",
     )

@@ -110,7 +110,9 @@ SEED_PARAMS = Prod2VecParams(
 @dataclass
 class TrainedEmbeddings:
     vectors: KeyedVectors
-    losses: list[float]  # training loss of each epoch, in order
+    # training loss of each epoch, in order, per view of the epoch's sessions: comparable
+    # across the two passes of a training with `later`, whose second reads fewer sessions
+    losses: list[float]
     # with `later` sessions: the vectors as they were before training on them
     vectors_before_later: KeyedVectors | None = None
 
@@ -129,7 +131,7 @@ def prod2vec_train(
     are skipped: they give Word2Vec no context to learn from, and counting them would only let
     products seen alone pass `min_count` with an untrained, random vector, and skew the
     negative-sampling distribution towards them. `on_epoch(epoch, epochs, loss)` is called
-    after each epoch (epoch counted from 1) with that epoch's loss.
+    after each epoch (epoch counted from 1) with that epoch's loss (per view).
 
     With `later` (more recent sessions), the model is trained on `sessions`, a copy of its
     vectors kept (`vectors_before_later`), then trained on `later` for as many epochs again,
@@ -211,7 +213,7 @@ class _EpochLosses(CallbackAny2Vec):
 
     def on_epoch_end(self, model: Word2Vec) -> None:
         total = float(model.get_latest_training_loss())
-        self.losses.append(total - self.total)
+        self.losses.append((total - self.total) / max(1, model.corpus_total_words))
         self.total = total
         if self.on_epoch is not None:
             self.on_epoch(len(self.losses), self.epochs, self.losses[-1])

@@ -107,6 +107,14 @@ def test_later_sessions_are_trained_on_after_a_copy_of_the_vectors_is_kept():
     assert prod2vec_train(two_groups(), SMALL).vectors_before_later is None
 
 
+def test_losses_are_per_view_so_a_later_pass_over_fewer_sessions_does_not_step_down():
+    """The admin's loss chart shows both passes in a row: as totals, the later pass's epochs
+    (a tenth of the views here) would drop to a tenth."""
+    trained = prod2vec_train(two_groups(300), SMALL, later=two_groups(30, seed=6))
+    last_earlier, later = trained.losses[SMALL.epochs - 1], trained.losses[SMALL.epochs :]
+    assert all(0.5 * last_earlier < loss < 2 * last_earlier for loss in later)
+
+
 def test_the_later_pass_goes_on_at_the_learning_rate_one_training_would_have_reached(
     monkeypatch,
 ):
