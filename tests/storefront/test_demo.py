@@ -15,10 +15,12 @@ import pytest
 from django.test import Client
 
 from personalization.engine.prod2vec import Prod2VecParams
+from personalization.engine.recommender import RecommenderConfig
 from personalization.models import EmbeddingVersion
 from storefront.demo import demo_words_prepare
 
-EPOCHS = Prod2VecParams().epochs  # what the demo trains with
+# what the demo trains with: with the session vector blended, the epochs of both passes
+EPOCHS = Prod2VecParams().epochs * (2 if RecommenderConfig().blend_session_vector else 1)
 
 ROOT = Path(__file__).resolve().parents[2]
 UNWANTED = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}

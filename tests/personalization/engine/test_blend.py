@@ -146,7 +146,9 @@ def test_the_dense_top_finds_each_rows_best_and_its_bound_as_a_full_sort_would()
             ordered = np.sort(matrix[row])[::-1]
             expected_bound = ordered[per] if columns > per else 0
             assert bound[row] == expected_bound
-            expected = set(np.flatnonzero(matrix[row] > expected_bound)) if columns > per else set(
-                range(columns)
+            expected = (
+                set(np.flatnonzero(matrix[row] > expected_bound))
+                if columns > per
+                else set(range(columns))
             )
             assert set(top[row][top[row] >= 0]) == expected
