@@ -21,21 +21,21 @@ from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
 # What each stage of a first run costs, in seconds measured on 2 cores (`manage.py demo_setup
-# -v 2` prints them; these are from a fresh clone, 30 Word2Vec epochs and the learned blend):
-# the estimate of the time left weighs each stage by these.
+# -v 2` prints them; these are from a fresh clone, 20 + 20 Word2Vec epochs and the blend learned
+# with the session vector): the estimate of the time left weighs each stage by these.
 STAGE_COSTS = {
-    "drawing product pictures": 5.9,
-    "simulating sessions": 0.7,
-    "loading the catalog": 0.4,
-    "loading sessions": 1.7,
-    "reading sessions": 0.8,
-    "training": 14.8,
-    "building the recommender": 5.5,
-    "evaluating": 3.6,
-    "drawing the map": 3.3,
+    "drawing product pictures": 4.8,
+    "simulating sessions": 0.8,
+    "loading the catalog": 0.5,
+    "loading sessions": 2.2,
+    "reading sessions": 0.9,
+    "training": 8.9,
+    "building the recommender": 9.2,
+    "evaluating": 4.9,
+    "drawing the map": 3.5,
     "saving": 0.1,
-    "indexing": 0.1,
-    "training word vectors": 2.8,
+    "indexing": 0.2,
+    "training word vectors": 3.4,
 }
 TRAINING_STAGES = [
     "reading sessions", "training", "building the recommender", "evaluating",
