@@ -196,13 +196,24 @@ def metrics_charts_svg(versions: Sequence[EmbeddingVersion]) -> list[SafeString]
 def loss_chart_svg(version: EmbeddingVersion) -> SafeString:
     """The training loss of each epoch of `version`."""
     points = [(epoch, float(loss)) for epoch, loss in enumerate(version.losses, start=1)]
+    # with the session vector blended, Word2Vec trains on the older sessions, then on the
+    # newest for as many epochs (see prod2vec_train): a line each, since the newest, being new,
+    # start higher
+    first_pass = int(version.params.get("epochs") or 0)
+    passes = [("training loss", points)]
+    if version.recommender_config.get("blend_session_vector") and len(points) == 2 * first_pass:
+        passes = [
+            ("older sessions", points[:first_pass]),
+            ("then the newest", points[first_pass:]),
+        ]
     svg = line_chart_svg(
         [
             Series(
-                label="training loss",
-                points=points,
-                tips=[f"epoch {epoch}: loss {number_short(loss)}" for epoch, loss in points],
+                label=label,
+                points=part,
+                tips=[f"epoch {epoch}: loss {number_short(loss)}" for epoch, loss in part],
             )
+            for label, part in passes
         ],
         title=f"Training loss per epoch, v{version.pk}",
         x_label="epoch",

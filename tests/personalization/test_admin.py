@@ -377,10 +377,29 @@ def test_retrain_in_eager_mode_trains_evaluates_and_shows_the_version(
     assert (state["id"], state["status"], state["in_progress"]) == (version.pk, "succeeded", False)
     assert state["losses"] == version.losses
     page = admin_client.get(reverse(CHANGE, args=[version.pk]))
-    [line] = ET.fromstring(page.context["loss_chart"]).findall(
+    lines = ET.fromstring(page.context["loss_chart"]).findall(
         ".//{http://www.w3.org/2000/svg}polyline"
     )
-    assert len(line.get("points").split()) == version.epochs
+    assert sum(len(line.get("points").split()) for line in lines) == version.epochs
+    # with the session vector blended, the older sessions' pass and the newest's: a line each
+    two_passes = version.epochs == 2 * version.params["epochs"]
+    assert two_passes == version.recommender_config["blend_session_vector"]  # 90 sessions split
+    assert len(lines) == (2 if two_passes else 1)
+
+
+def test_the_loss_chart_draws_a_line_per_word2vec_pass():
+    from personalization.admin.training_panel import loss_chart_svg
+
+    def lines(**fields):
+        svg = loss_chart_svg(EmbeddingVersion(losses=[3.0, 2.0, 2.5, 2.2], **fields))
+        found = ET.fromstring(svg).findall(".//{http://www.w3.org/2000/svg}polyline")
+        return [len(line.get("points").split()) for line in found]
+
+    two_passes = {"params": {"epochs": 2}, "recommender_config": {"blend_session_vector": True}}
+    assert lines(**two_passes) == [2, 2]
+    assert lines(params={"epochs": 3}, recommender_config={"blend_session_vector": True}) == [4]
+    assert lines(params={"epochs": 4}, recommender_config={}) == [4]
+    assert lines(params={"epochs": 4}, recommender_config={"blend_session_vector": False}) == [4]
 
 
 def test_the_view_log_says_views_are_written_as_they_happen_without_a_stream(admin_client):
