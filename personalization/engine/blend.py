@@ -261,10 +261,11 @@ def blend_learn(
     *,
     grid: Sequence[float] = WEIGHT_GRID,
     rounds: int = ROUNDS,
+    vary: Sequence[int] | None = None,
 ) -> tuple[list[float], tuple[float, float]]:
-    """Coordinate ascent from `start`: each weight tried at every value of `grid` in turn,
-    keeping a change only if HR + MRR rises. The weights are scaled to sum to 1. Returns the
-    learned weights and their (HR, MRR)."""
+    """Coordinate ascent from `start`: each weight (of those numbered in `vary`, by default
+    all) tried at every value of `grid` in turn, keeping a change only if HR + MRR rises. The
+    weights are scaled to sum to 1. Returns the learned weights and their (HR, MRR)."""
 
     def scaled(weights: Sequence[float]) -> list[float]:
         total = sum(weights)
@@ -275,7 +276,7 @@ def blend_learn(
     best = sum(best_metrics)
     for _ in range(rounds):
         changed = False
-        for number in range(len(weights)):
+        for number in range(len(weights)) if vary is None else vary:
             for value in grid:
                 if value == weights[number]:
                     continue

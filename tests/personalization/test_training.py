@@ -27,8 +27,10 @@ def test_pipeline_trains_evaluates_saves_and_activates_the_first_version(shop_lo
     version = training_version_create(params=FAST, triggered_by="test")
     version = embeddings_train(version.pk, on_epoch=lambda *a: epochs.append(a))
     assert version.status == Status.SUCCEEDED and version.is_active
-    assert [e[:2] for e in epochs] == [(1, 3), (2, 3), (3, 3)]
-    assert len(version.losses) == 3 and version.epoch == 3
+    # the older sessions, then the newest (the session vector's blend weight is learned in
+    # between): FAST's 3 epochs each, counted across both
+    assert [e[:2] for e in epochs] == [(n, 6) for n in range(1, 7)]
+    assert len(version.losses) == 6 and version.epoch == 6
     assert version.holdout_sessions == 150  # the most recent 10% of 1,500
     assert version.sessions == 1350 and version.events > 1350
     assert 100 <= version.vocabulary <= 150

@@ -152,3 +152,21 @@ def test_the_dense_top_finds_each_rows_best_and_its_bound_as_a_full_sort_would()
                 else set(range(columns))
             )
             assert set(top[row][top[row] >= 0]) == expected
+
+
+def test_blend_learn_varies_only_the_weights_it_is_told_to():
+    """The session vector's weight is learned after the count components', theirs held."""
+    log = random_log(seed=3, sessions=200, products=40)
+    parts = fitted_parts(log[:150])
+    names = list(parts)
+
+    def score(prefixes):
+        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
+        return [parts[name].scores(encoded) for name in names]
+
+    candidates = candidates_gather(score, log[150:], INDEX, k=5)
+    free, _ = blend_learn(candidates, [1.0] * len(names))
+    held, _ = blend_learn(candidates, [1.0] * len(names), vary=[0])
+    assert free != [1 / len(names)] * len(names)  # left free, the weights move here
+    # held: only the first moved; the others stay equal to each other
+    assert len(set(held[1:])) == 1
