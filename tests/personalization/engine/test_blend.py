@@ -36,6 +36,16 @@ def random_log(*, seed: int, sessions: int, products: int) -> list[list[str]]:
     return log
 
 
+def components_score(parts):
+    """What candidates_gather asks for: each fitted part's scores of a batch of prefixes."""
+
+    def score(prefixes):
+        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
+        return [part.scores(encoded) for part in parts.values()]
+
+    return score
+
+
 def fitted_parts(train):
     encoded = sessions_encode(train, INDEX)
     return {
@@ -50,11 +60,7 @@ def test_candidate_metrics_equal_a_full_ranking_for_any_weights():
     train, validation = log[:200], log[200:]
     parts = fitted_parts(train)
     names = list(parts)
-
-    def score(prefixes):
-        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
-        return [parts[name].scores(encoded) for name in names]
-
+    score = components_score(parts)
     # per_component=3: most true products are outside some component's top 3, so the bound
     # decides many of them
     candidates = candidates_gather(score, validation, INDEX, k=5, per_component=3)
@@ -77,13 +83,7 @@ def test_candidate_metrics_equal_a_full_ranking_for_any_weights():
 def test_blend_learn_never_ends_below_its_start_and_sums_to_one():
     log = random_log(seed=8, sessions=260, products=40)
     parts = fitted_parts(log[:200])
-    names = list(parts)
-
-    def score(prefixes):
-        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
-        return [parts[name].scores(encoded) for name in names]
-
-    candidates = candidates_gather(score, log[200:], INDEX, k=5)
+    candidates = candidates_gather(components_score(parts), log[200:], INDEX, k=5)
     start = [1.0, 1.0, 1.0]
     weights, metrics = blend_learn(candidates, start)
     assert abs(sum(weights) - 1) < 1e-9
@@ -109,10 +109,7 @@ def test_a_dense_component_takes_part_with_its_exact_ranks():
     names = list(parts)
     vectors = SessionRecommender.build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
     vector_only = SessionRecommender(vectors, RecommenderConfig(components=()))
-
-    def score(prefixes):
-        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
-        return [parts[name].scores(encoded) for name in names]
+    score = components_score(parts)
 
     def dense(prefixes):
         return 1 + np.asarray(vector_only.scores_batch(prefixes))
@@ -158,15 +155,9 @@ def test_blend_learn_varies_only_the_weights_it_is_told_to():
     """The session vector's weight is learned after the count components', theirs held."""
     log = random_log(seed=3, sessions=200, products=40)
     parts = fitted_parts(log[:150])
-    names = list(parts)
-
-    def score(prefixes):
-        encoded = prefixes_encode(prefixes, INDEX, half_life=1.0)
-        return [parts[name].scores(encoded) for name in names]
-
-    candidates = candidates_gather(score, log[150:], INDEX, k=5)
-    free, _ = blend_learn(candidates, [1.0] * len(names))
-    held, _ = blend_learn(candidates, [1.0] * len(names), vary=[0])
-    assert free != [1 / len(names)] * len(names)  # left free, the weights move here
+    candidates = candidates_gather(components_score(parts), log[150:], INDEX, k=5)
+    free, _ = blend_learn(candidates, [1.0] * len(parts))
+    held, _ = blend_learn(candidates, [1.0] * len(parts), vary=[0])
+    assert free != [1 / len(parts)] * len(parts)  # left free, the weights move here
     # held: only the first moved; the others stay equal to each other
     assert len(set(held[1:])) == 1
