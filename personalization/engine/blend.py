@@ -183,22 +183,23 @@ def _dense_top(matrix: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
         top[:, :columns] = np.arange(columns)
         return top, np.zeros(rows, dtype=np.float32)
     sample = matrix[:, ::SAMPLE_STEP]
+    floor = np.full(rows, -np.inf, dtype=matrix.dtype)  # too few sampled: every column
     if sample.shape[1] > per:
         floor = np.partition(sample, sample.shape[1] - per - 1, axis=1)[:, -per - 1]
-        owner, column = np.nonzero(matrix >= floor[:, None])
-    else:
-        owner, column = np.nonzero(np.ones(matrix.shape, dtype=bool))
+    owner, column = np.nonzero(matrix >= floor[:, None])
     values = matrix[owner, column]
-    starts = np.searchsorted(owner, np.arange(rows))
-    slot = np.arange(len(owner)) - starts[owner]  # place within its row
-    kept = np.full((rows, int(slot.max()) + 1), -np.inf, dtype=matrix.dtype)
-    kept[owner, slot] = values
+    kept = np.full((rows, int(np.bincount(owner, minlength=1).max())), -np.inf, dtype=matrix.dtype)
+    kept[owner, _row_slots(owner)] = values
     bound = -np.partition(-kept, per, axis=1)[:, per]
     best = values > bound[owner]
     owner, column = owner[best], column[best]
-    slot = np.arange(len(owner)) - np.searchsorted(owner, owner)
-    top[owner, slot] = column
+    top[owner, _row_slots(owner)] = column
     return top, bound.astype(np.float32)
+
+
+def _row_slots(owner: np.ndarray) -> np.ndarray:
+    """Each entry's place within its row, for entries sorted by row (`owner`)."""
+    return np.arange(len(owner)) - np.searchsorted(owner, owner)
 
 
 def _sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.ndarray]:

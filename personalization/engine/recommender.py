@@ -77,8 +77,8 @@ class RecommenderConfig:
     - half_life=1: 0.5 gives 135.67 (nowplaying's HR 21.55), 2 gives 135.73, a plain mean 130.01.
     - repeats_habit: without, nowplaying's MRR falls to 9.24 (136.23).
     - blend_session_vector: without, 69.01 / 36.71 | 22.23 / 9.06 (137.02), within the spread
-      below; it is kept for what it adds on both test files (rsc15-100k 70.35 / 37.82 -> 70.8
-      / 38.0, nowplaying 22.83 / 9.65 -> 23.2 / 9.8) and because it alone gives evidence for
+      below; it is kept for what it adds on both test files (rsc15-100k 70.35 / 37.82 -> 70.82
+      / 37.97, nowplaying 22.83 / 9.65 -> 23.02 / 9.75) and because it alone gives evidence for
       the half of nowplaying's next views that no count component has seen.
     - Every other setting (neighbours 50-500, transitions window 1-5 and prior 3-30,
       co-occurrence window 3-8 and prior 10-100, validation share 0.1-0.25, no fallback, each
@@ -103,9 +103,9 @@ class RecommenderConfig:
     learn_weights: bool = True  # False: every component weighs the same
     # Learn the session vector's weight in the blend too (Word2Vec then trains on the sessions
     # before the validation ones, then on those, as `vectors_training_split` says). On the test
-    # files it lifts nowplaying from 22.83 / 9.65 to 23.2 / 9.8 and rsc15-100k from 70.35 /
-    # 37.82 to 70.8 / 38.0; it is the only change that adds HR on nowplaying, whose targets
-    # have no count evidence at all for half of its predictions.
+    # files (3 seeds) it lifts nowplaying from 22.83 / 9.65 to 23.02 / 9.75 and rsc15-100k from
+    # 70.35 / 37.82 to 70.82 / 37.97; it is the only change that adds HR on nowplaying, where
+    # half of the next views have no count evidence at all.
     blend_session_vector: bool = True
 
     def __post_init__(self):
