@@ -6,7 +6,7 @@ from pathlib import Path
 from catalog.importing import catalog_import
 from catalog.models import Product
 from catalog.sample_data import sample_data_generate
-from catalog.search import UNAVAILABLE, search_index_check
+from catalog.search import IndexCheckOutcome, search_index_check
 from common.progress import StageProgress
 from personalization.events import sessions_import
 from personalization.models import EmbeddingVersion, ViewEvent
@@ -120,7 +120,7 @@ def demo_prepare(
     for check in search_index_check():
         if check.report is not None:
             say(f"Indexed {check.report.products} products for {check.backend} search.")
-        elif check.outcome == UNAVAILABLE:
+        elif check.outcome == IndexCheckOutcome.UNAVAILABLE:
             say(f"The {check.backend} search index cannot be checked: {check.detail}")
     if "training word vectors" in due:
         stage("training word vectors")

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 import numpy as np
 from django.conf import settings
@@ -74,12 +75,9 @@ __all__ = [
     "SearchFacets",
     "CatalogSearch",
     "CatalogSearchResult",
-    "CURRENT",
+    "IndexCheckOutcome",
     "IndexState",
-    "MISSING",
-    "REBUILT",
-    "UNAVAILABLE",
-    "WAITING",
+    "SEARCH_UNAVAILABLE",
     "SearchBackend",
     "SearchHit",
     "SearchIndexCheck",
@@ -107,7 +105,8 @@ logger = logging.getLogger(__name__)
 
 REFRESH_BATCH = 500
 PROGRESS_EVERY = 500
-UNAVAILABLE = "Search is unavailable right now; please retry."
+# What a visitor reads when no engine, not even the built-in one, can answer.
+SEARCH_UNAVAILABLE = "Search is unavailable right now; please retry."
 
 
 @dataclass
@@ -177,12 +176,12 @@ class CatalogSearch:
                     raise
                 logger.exception("%s failed on a search", self._label)
         if self.name == EMBEDDED:
-            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+            return CatalogSearchResult(text, [], EMBEDDED, SEARCH_UNAVAILABLE)
         try:
             hits = search_backend(EMBEDDED).search(text, limit=limit, **navigation)
         except SearchUnavailable as exc:
             logger.error("The built-in search cannot answer either: %s", exc)
-            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+            return CatalogSearchResult(text, [], EMBEDDED, SEARCH_UNAVAILABLE)
         notice = f"{self._label} is unavailable; showing results from the built-in search."
         return CatalogSearchResult(text, hits, EMBEDDED, notice)
 
@@ -205,7 +204,7 @@ class CatalogSearch:
             hits = search_backend(EMBEDDED).search(text, limit=limit, **navigation)
         except SearchUnavailable as exc:
             logger.error("The built-in search cannot answer: %s", exc)
-            return CatalogSearchResult(text, [], EMBEDDED, UNAVAILABLE)
+            return CatalogSearchResult(text, [], EMBEDDED, SEARCH_UNAVAILABLE)
         return CatalogSearchResult(text, hits, EMBEDDED)
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
@@ -345,16 +344,20 @@ def catalog_change_record(
     return change
 
 
-# What search_index_check found of an index.
-CURRENT, REBUILT, WAITING, MISSING, UNAVAILABLE = (
-    "current", "rebuilt", "waiting", "missing", "unavailable"
-)  # fmt: skip
+class IndexCheckOutcome(StrEnum):
+    """What search_index_check found of an index."""
+
+    CURRENT = "current"  # it holds the catalog (and the vectors) as they are
+    REBUILT = "rebuilt"  # it was behind, and was rebuilt
+    WAITING = "waiting"  # one change behind, whose own refresh may still be running
+    MISSING = "missing"  # the built-in fallback, not built yet: its first search builds it
+    UNAVAILABLE = "unavailable"  # the engine could not be reached
 
 
 @dataclass(frozen=True)
 class SearchIndexCheck:
     backend: str
-    outcome: str  # CURRENT, REBUILT, WAITING, MISSING or UNAVAILABLE
+    outcome: IndexCheckOutcome
     detail: str = ""  # what was behind, or why nothing could be done
     report: SearchIndexReport | None = None  # the rebuild's
 
@@ -383,7 +386,7 @@ def search_index_check(*, grace: float = 0.0) -> list[SearchIndexCheck]:
             if name not in _unavailable:  # one warning while it lasts, not one per check
                 logger.warning("The %s search index cannot be checked: %s", name, exc)
             _unavailable.add(name)
-            checks.append(SearchIndexCheck(name, UNAVAILABLE, str(exc)))
+            checks.append(SearchIndexCheck(name, IndexCheckOutcome.UNAVAILABLE, str(exc)))
             continue
         _unavailable.discard(name)
     return checks
@@ -395,7 +398,9 @@ def _index_check(
     engine = search_backend(name)
     held = engine.index_state()
     if held is None and not configured:
-        return SearchIndexCheck(name, MISSING, "no index yet: its first search builds it")
+        return SearchIndexCheck(
+            name, IndexCheckOutcome.MISSING, "no index yet: its first search builds it"
+        )
     vectors = product_vectors() if engine.stores_vectors else None
     behind = "there is no index" if held is None else held.behind(state)
     if behind is None and engine.stores_vectors and held.vectors != vectors_version(vectors):
@@ -409,9 +414,9 @@ def _index_check(
         recent = changed is not None and timezone.now() - changed < timedelta(seconds=grace)
         if recent and held.version == state.version - 1:
             logger.info("The %s search index is behind (%s): waiting for its refresh", name, behind)
-            return SearchIndexCheck(name, WAITING, behind)
+            return SearchIndexCheck(name, IndexCheckOutcome.WAITING, behind)
     if behind is None:
-        return SearchIndexCheck(name, CURRENT)
+        return SearchIndexCheck(name, IndexCheckOutcome.CURRENT)
     # A first build is routine; an index found behind is worth a warning.
     level = logging.INFO if held is None else logging.WARNING
     logger.log(level, "The %s search index is stale (%s): rebuilding it", name, behind)
@@ -420,7 +425,7 @@ def _index_check(
         level, "Rebuilt the %s search index: %s products in %.1f s", name, report.products,
         report.seconds,
     )  # fmt: skip
-    return SearchIndexCheck(name, REBUILT, behind, report)
+    return SearchIndexCheck(name, IndexCheckOutcome.REBUILT, behind, report)
 
 
 def _products_streamed(skus: list[str]) -> Iterator[Product]:

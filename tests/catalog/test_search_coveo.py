@@ -18,10 +18,8 @@ from django.db import transaction
 
 from catalog.changes import catalog_state
 from catalog.models import Product, SearchIndexRecord
+from catalog.search import IndexCheckOutcome as Outcome
 from catalog.search import (
-    CURRENT,
-    MISSING,
-    REBUILT,
     SearchHit,
     SearchUnavailable,
     catalog_change_record,
@@ -398,9 +396,12 @@ def test_the_catalog_state_a_push_hands_over_is_recorded_on_our_side(
 ):
     push_routes(coveo)
     coveo_check, fallback = search_index_check()  # a source the shop never pushed to
-    assert (coveo_check.outcome, coveo_check.detail) == (REBUILT, "it records no catalog state")
-    assert coveo_check.report.products == 6 and fallback.outcome == MISSING
-    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]
+    assert (coveo_check.outcome, coveo_check.detail) == (
+        Outcome.REBUILT,
+        "it records no catalog state",
+    )
+    assert coveo_check.report.products == 6 and fallback.outcome == Outcome.MISSING
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT, Outcome.MISSING]
     (record,) = SearchIndexRecord.objects.all()
     assert record.index == f"coveo:{ORG}/{SOURCE}"
     assert record.state["version"] == catalog_state().version
@@ -409,16 +410,16 @@ def test_the_catalog_state_a_push_hands_over_is_recorded_on_our_side(
         Product.objects.filter(sku="RUN-1").update(name="Women's Featherweight Running Shoe")
         catalog_change_record(changed_skus=["RUN-1"], deleted_skus=[])
     assert search_backend().index_state().version == catalog_state().version
-    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT, Outcome.MISSING]
 
     with django_capture_on_commit_callbacks(), transaction.atomic():  # its push is lost
         Product.objects.filter(sku="RUN-2").delete()
         catalog_change_record(changed_skus=[], deleted_skus=["RUN-2"])
     coveo.requests.clear()
     coveo_check, _ = search_index_check()
-    assert coveo_check.outcome == REBUILT
+    assert coveo_check.outcome == Outcome.REBUILT
     assert coveo_check.detail.startswith("it holds catalog version")
     assert ("DELETE", f"{SOURCE_PATH}/documents/olderthan") in [
         (r["method"], r["path"]) for r in coveo.requests
     ]  # pushed whole again: RUN-2 is older than the rebuild, and goes
-    assert [check.outcome for check in search_index_check()] == [CURRENT, MISSING]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT, Outcome.MISSING]

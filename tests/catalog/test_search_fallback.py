@@ -9,6 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from catalog.models import Product
 from catalog.search import (
+    SEARCH_UNAVAILABLE,
+    CatalogSearch,
     catalog_search,
     embedded,
     search_backend,
@@ -99,7 +101,15 @@ def test_both_engines_down_answers_empty_with_a_notice(elasticsearch_down, index
     index_path.symlink_to(live.name)
     result = catalog_search("shoes")
     assert result.hits == []
-    assert result.notice and "unavailable" in result.notice
+    assert result.notice == "Search is unavailable right now; please retry."
+
+
+def test_a_broken_built_in_engine_tells_the_visitor_in_a_sentence(settings, index_path):
+    settings.SEARCH_BACKEND = "embedded"
+    result = CatalogSearch("embedded", None).search("shoes")  # it could not be configured
+    assert (result.hits, result.backend) == ([], "embedded")
+    assert result.notice == "Search is unavailable right now; please retry."
+    assert result.notice == SEARCH_UNAVAILABLE
 
 
 def test_query_without_words_asks_no_engine(elasticsearch_down, caplog):

@@ -20,12 +20,7 @@ from catalog.changes import CatalogState, catalog_state, catalog_version_bump
 from catalog.importing import catalog_import
 from catalog.models import CatalogVersion, Product
 from catalog.search import (
-    CURRENT,
-    MISSING,
-    REBUILT,
-    UNAVAILABLE,
     UNRECORDED,
-    WAITING,
     IndexState,
     embedded,
     product_vectors,
@@ -33,6 +28,7 @@ from catalog.search import (
     search_index_check,
     search_index_rebuild,
 )
+from catalog.search import IndexCheckOutcome as Outcome
 from catalog.search.embedded import EmbeddedSearch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,8 +129,8 @@ def loaded(transactional_db, tmp_path, settings):
     settings.SEARCH_BACKEND = "embedded"
     catalog_import(first_catalog(tmp_path / "first.csv"))
     (built,) = search_index_check()
-    assert built.outcome == REBUILT and built.detail == "there is no index"
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert built.outcome == Outcome.REBUILT and built.detail == "there is no index"
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
     assert found("alpine") == ["REN-1"] and found("walrus") == ["DEL-1"]
     return tmp_path
 
@@ -157,13 +153,13 @@ def test_a_load_killed_between_its_commit_and_the_index_refresh_is_found_and_rep
 
     (check,) = search_index_check()
 
-    assert check.outcome == REBUILT
+    assert check.outcome == Outcome.REBUILT
     assert check.detail == "it holds catalog version 1, not 2"
     assert check.report.products == NEW_PRODUCTS + 2
     assert matches("quokka") == NEW_PRODUCTS
     assert found("zebra") == ["REN-1"] and stored_name("REN-1") == "Zebra Storm Parka"
     assert found("alpine") == [] and found("walrus") == []
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
 
 
 def test_a_refresh_killed_before_it_records_its_version_leaves_the_index_claiming_less(
@@ -181,7 +177,7 @@ def test_a_refresh_killed_before_it_records_its_version_leaves_the_index_claimin
 
     (check,) = search_index_check()
 
-    assert check.outcome == REBUILT and check.detail == "it holds catalog version 1, not 2"
+    assert check.outcome == Outcome.REBUILT and check.detail == "it holds catalog version 1, not 2"
     assert search_backend("embedded").index_state().version == 2
     assert matches("quokka") == NEW_PRODUCTS and found("walrus") == []
 
@@ -189,7 +185,7 @@ def test_a_refresh_killed_before_it_records_its_version_leaves_the_index_claimin
 def test_a_load_whose_refresh_ran_leaves_nothing_to_repair(loaded):
     catalog_import(second_catalog(loaded / "second.csv"), prune=True)
     assert search_backend("embedded").index_state().version == catalog_state().version == 2
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
     assert matches("quokka") == NEW_PRODUCTS and found("walrus") == []
 
 
@@ -253,10 +249,10 @@ def test_a_change_whose_refresh_is_pending_is_waited_for_then_rebuilt(
         catalog_import(tmp_path / "more.csv")
     assert len(pending) == 1
     (waiting,) = search_index_check(grace=60)
-    assert waiting.outcome == WAITING and waiting.report is None
+    assert waiting.outcome == Outcome.WAITING and waiting.report is None
     assert found("quokka") == []
     (rebuilt,) = search_index_check(grace=0)
-    assert rebuilt.outcome == REBUILT and found("quokka") == ["NEW-1"]
+    assert rebuilt.outcome == Outcome.REBUILT and found("quokka") == ["NEW-1"]
 
 
 def test_a_lost_change_is_not_waited_for_because_a_newer_one_is_pending(
@@ -267,7 +263,7 @@ def test_a_lost_change_is_not_waited_for_because_a_newer_one_is_pending(
             catalog_csv(tmp_path / f"{sku}.csv", [(sku, name, "women", "boots")])
             catalog_import(tmp_path / f"{sku}.csv")
     (check,) = search_index_check(grace=60)
-    assert check.outcome == REBUILT and check.detail == "it holds catalog version 0, not 2"
+    assert check.outcome == Outcome.REBUILT and check.detail == "it holds catalog version 0, not 2"
     assert found("quokka") == ["NEW-1"] and found("wombat") == ["NEW-2"]
 
 
@@ -288,7 +284,7 @@ def test_refreshes_that_arrive_out_of_order_leave_the_index_current(
     assert engine.index_state().version == 0 and engine.index_state().ahead == (2,)
     refreshes[0]()
     assert engine.index_state().version == 2 and engine.index_state().ahead == ()
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
 
 
 def test_admin_edits_and_deletes_count_as_catalog_changes(
@@ -310,7 +306,7 @@ def test_admin_edits_and_deletes_count_as_catalog_changes(
     assert response.status_code == 302
     assert not Product.objects.filter(sku__in=["RUN-1", "RUN-2"]).exists()
     assert catalog_state().version == before + 2
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
     assert found("quokka") == ["HIK-1"] and "RUN-1" not in found("running")
 
 
@@ -325,7 +321,7 @@ def test_an_index_from_another_database_is_not_taken_for_current(indexed):
     with transaction.atomic():
         catalog_version_bump()
     (check,) = search_index_check()
-    assert check.outcome == REBUILT and "another catalog" in check.detail
+    assert check.outcome == Outcome.REBUILT and "another catalog" in check.detail
 
 
 def test_an_index_that_records_no_state_is_rebuilt(indexed):
@@ -333,7 +329,7 @@ def test_an_index_that_records_no_state_is_rebuilt(indexed):
     EmbeddedSearch(engine.path).index_rebuild(Product.objects.all())  # as before states existed
     assert engine.index_state() == UNRECORDED
     (check,) = search_index_check()
-    assert check.outcome == REBUILT and check.detail == "it records no catalog state"
+    assert check.outcome == Outcome.REBUILT and check.detail == "it records no catalog state"
     assert search_backend("embedded").index_state().version == catalog_state().version
 
 
@@ -341,7 +337,7 @@ def test_an_index_of_another_schema_is_rebuilt(indexed):
     engine = search_backend("embedded")
     (engine.path.resolve() / embedded.VERSION_FILE).write_text("3")
     assert engine.index_state() == UNRECORDED
-    assert search_index_check()[0].outcome == REBUILT
+    assert search_index_check()[0].outcome == Outcome.REBUILT
 
 
 def test_a_missing_fallback_index_is_left_to_its_first_search(products, settings):
@@ -350,9 +346,9 @@ def test_a_missing_fallback_index_is_left_to_its_first_search(products, settings
     settings.SEARCH_BACKEND = "coveo"
     settings.COVEO_ORGANIZATION_ID = settings.COVEO_PUSH_API_KEY = settings.COVEO_SOURCE_ID = ""
     coveo, fallback = search_index_check()
-    assert (coveo.backend, coveo.outcome) == ("coveo", UNAVAILABLE)
+    assert (coveo.backend, coveo.outcome) == ("coveo", Outcome.UNAVAILABLE)
     assert "must be set" in coveo.detail
-    assert (fallback.backend, fallback.outcome) == ("embedded", MISSING)
+    assert (fallback.backend, fallback.outcome) == ("embedded", Outcome.MISSING)
     assert search_backend("embedded").index_state() is None
 
 
@@ -365,15 +361,15 @@ def test_an_index_that_stores_vectors_is_rebuilt_when_another_model_serves(
     monkeypatch.setattr(EmbeddedSearch, "stores_vectors", True)
     search_index_rebuild(vectors=product_vectors())
     assert search_backend().index_state().vectors == str(models_dir / model.path)
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
     from personalization.versions import version_activate
 
     newer = version_make(models_dir, SHOP_VECTORS)
     version_activate(newer)
     (check,) = search_index_check()
-    assert check.outcome == REBUILT and "vectors" in check.detail
+    assert check.outcome == Outcome.REBUILT and "vectors" in check.detail
     assert search_backend().index_state().vectors == str(models_dir / newer.path)
-    assert [check.outcome for check in search_index_check()] == [CURRENT]
+    assert [check.outcome for check in search_index_check()] == [Outcome.CURRENT]
 
 
 def test_the_beat_schedule_runs_the_check_and_the_task_reports_it(indexed, settings):
@@ -383,7 +379,7 @@ def test_the_beat_schedule_runs_the_check_and_the_task_reports_it(indexed, setti
     entry = CELERY_BEAT_SCHEDULE["search-index-check"]
     assert entry["task"] == "catalog.tasks.search_index_check_scheduled"
     assert entry["schedule"] == settings.CIS_SEARCH_INDEX_CHECK_SECONDS > 0
-    assert search_index_check_scheduled() == {"embedded": CURRENT}
+    assert search_index_check_scheduled() == {"embedded": Outcome.CURRENT}
 
 
 STATE = CatalogState("abc", 5, None)

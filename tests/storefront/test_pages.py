@@ -162,3 +162,23 @@ def test_a_listing_has_the_facet_panel_with_counts(client, products):
     )
     assert counts == {"Running shoes": "1", "Running shorts": "1", "Fleece": "1"}
     assert 'class="chips"' not in response.text
+
+
+def test_with_the_search_index_broken_the_search_page_says_so_in_a_sentence(
+    client, products, settings
+):
+    from catalog.search import embedded
+
+    live = settings.CIS_SEARCH_INDEX_PATH.with_name("search-index.1")  # files that are garbage
+    live.mkdir(parents=True)
+    (live / embedded.VERSION_FILE).write_text(str(embedded.SCHEMA_VERSION))
+    (live / "meta.json").write_bytes(b"\x00garbage" * 512)
+    settings.CIS_SEARCH_INDEX_PATH.symlink_to(live.name)
+    response = client.get(reverse("search"), {"q": "shoes"})
+    assert response.status_code == 200
+    notices = re.findall(
+        r'<p class="notice notice--warning">([^<]*)</p>', response.content.decode()
+    )
+    assert notices == ["Search is unavailable right now; please retry."]
+    api = client.get("/api/search/", {"q": "shoes"}).json()
+    assert api["notices"] == ["Search is unavailable right now; please retry."]

@@ -53,8 +53,9 @@ def _told(found: search.SearchIndexCheck) -> str:
             f"was behind ({found.detail}): rebuilt with {found.report.products} products "
             f"in {found.report.seconds:.1f} s"
         )
+    outcome = search.IndexCheckOutcome
     return {
-        search.CURRENT: "holds the catalog's current version",
-        search.WAITING: f"is behind ({found.detail}); its refresh may still be running",
-        search.MISSING: "does not exist yet; its first search builds it",
+        outcome.CURRENT: "holds the catalog's current version",
+        outcome.WAITING: f"is behind ({found.detail}); its refresh may still be running",
+        outcome.MISSING: "does not exist yet; its first search builds it",
     }.get(found.outcome, f"cannot be checked: {found.detail}")
