@@ -10,8 +10,8 @@ from django.urls import path
 from catalog.search import FACETS, RELEVANCE
 from personalization.middleware import reads_visitor_state
 from personalization.state import redis_client
-from storefront.api import FILTER_CHARS, csrf_cookie_when_missing, search_json
-from storefront.shop import search_page
+from storefront.api import csrf_cookie_when_missing, search_json
+from storefront.shop import FILTER_CHARS, search_page
 from storefront.urls import urlpatterns as shop_urlpatterns
 
 STATE_SIZED = ["RUN-0001", "RUN-0002", "RUN-0003"]  # a visitor's state: a list of 3 SKUs

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,47 @@ from gensim.models import KeyedVectors
 
 from .engine.projection import projection_load
 from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
+from .engine.reranking import RerankWindow, SearchHit
 from .models import EmbeddingVersion
 
 logger = logging.getLogger(__name__)
+
+
+class RerankWindows:
+    """One model's re-rank windows of the search answers it re-ranked last, one per answer (the
+    least recently used dropped first): a shop's searches repeat ("shoes", "jacket"), and
+    gathering a window's product vectors is the costliest step of a re-rank."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[Hashable, RerankWindow] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def window(
+        self,
+        hits: Sequence[SearchHit],
+        recommender: SessionRecommender,
+        *,
+        answer: Hashable | None,
+        entries: int,
+    ) -> RerankWindow:
+        """`RerankWindow(hits, recommender)`, kept under `answer` (what the search engine names
+        the answer `hits` are; None: not kept) among the last `entries`."""
+        if answer is None or entries <= 0:
+            return RerankWindow(hits, recommender)
+        with self._lock:
+            window = self._kept.get(answer)
+            if window is not None:
+                self._kept.move_to_end(answer)
+                return window
+        window = RerankWindow(hits, recommender)  # outside the lock: another may do it too
+        with self._lock:
+            self._kept[answer] = window
+            while len(self._kept) > entries:
+                self._kept.popitem(last=False)
+        return window
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 @dataclass(frozen=True)
@@ -34,6 +73,15 @@ class ActiveModel:
     directory: Path
     recommender: SessionRecommender
     projection: np.ndarray | None = None  # the map: a row (x, y) per item; None before maps
+    windows: RerankWindows = field(default_factory=RerankWindows, compare=False, repr=False)
+
+    def rerank_window(self, hits: Sequence[SearchHit], *, answer: Hashable | None) -> RerankWindow:
+        """What re-ranking `hits` with this model needs, whoever the visitor: kept with the
+        model under `answer`, the engine's name for the answer (None: not kept), while it is
+        among the last CIS_SEARCH_CACHE_ENTRIES answers re-ranked."""
+        return self.windows.window(
+            hits, self.recommender, answer=answer, entries=settings.CIS_SEARCH_CACHE_ENTRIES
+        )
 
 
 @dataclass(frozen=True)

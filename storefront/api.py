@@ -27,45 +27,43 @@ from ninja.decorators import decorate_view
 from ninja.openapi.docs import render_template
 from ninja.parser import Parser
 
-from catalog.importing import FIELD_LIMITS
-from catalog.models import Product
-from catalog.search import RELEVANCE, SORTS
-from catalog.selectors import ProductCard, product_exists, products_by_skus
-from personalization.events import product_view_track
-from personalization.middleware import visitor_state_read_ahead
-from personalization.models import EmbeddingVersion
-from personalization.space import (
-    NotInSpace,
-    SpaceUnavailable,
-    analogy,
-    neighbours,
-    space_map,
-    space_session,
-)
-from personalization.state import visitor_state
-
 from .errors import ApiError, ErrorOut, api_errors_install, error_response
 from .shop import (
+    FILTER_CHARS,
+    PAGE_MAX,
+    RELEVANCE,
+    SKU_CHARS,
+    SORTS,
+    SPACE_KINDS,
+    NotInSpace,
+    ScoredCard,
     SearchPage,
-    products_popular,
-    products_similar,
-    recommendations_for_visitor,
+    SpaceAnswer,
+    SpaceUnavailable,
+    analogy_in_space,
+    neighbours_in_space,
+    product_exists,
+    product_view_record,
+    products_similar_scored,
+    recommendations_scored,
     search_page,
+    space_map,
+    space_session_of,
     visitor_profile,
+    visitor_state,
+    visitor_state_read_ahead,
 )
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 100
-PAGE_MAX = 10_000
-FILTER_CHARS = 100  # of a facet filter's value, the rest ignored
 Flag = Literal["0", "1"]
-# A sku as the catalog allows one (catalog.importing.SKU_FORBIDDEN): no '/', control character
+# A sku as the catalog allows one (no '/', control character
 # or whitespace, spelled out because the regex engines of JSON Schema (ECMA), pydantic (Rust) and
 # Python disagree on what `\s` is.
 SKU_PATTERN = (
     r"^[^/\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    rf"{{1,{FIELD_LIMITS['sku']}}}$"
+    rf"{{1,{SKU_CHARS}}}$"
 )
-Kind = Literal[tuple(EmbeddingVersion.Kind.values)]
+Kind = Literal[SPACE_KINDS]
 
 # The parameters, declared as the operations' own arguments: Ninja reads these for a tenth of what
 # a schema class of them costs it per request (its flattening), on the path of every search.
@@ -314,8 +312,9 @@ class RecommendationsOut(Schema):
     results: list[ScoredItem]
 
 
-def _item(product: Product, **fields) -> dict:
-    return ProductCard.from_product(product).as_json(**fields)
+def _scored_json(scored: list[ScoredCard], name: str) -> list[dict]:
+    """Scored product cards as the API lists them, the score under `name`."""
+    return [item.card.as_json(**{name: item.score}) for item in scored]
 
 
 @_get(
@@ -327,18 +326,12 @@ def _item(product: Product, **fields) -> dict:
 def recommendations(request: HttpRequest, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
     """Products for the visitor's session, none they viewed; the most viewed products for a
     visitor without views (or without a model)."""
-    suggestions = recommendations_for_visitor(visitor_state(request.visitor), limit=limit)
-    if suggestions.personalized:
-        scores = dict(suggestions.scored)
-        products = products_by_skus(list(scores))
-        items = [_item(p, score=scores[p.sku]) for p in products]
-    else:
-        items = [_item(p, score=None) for p in products_popular(limit=limit)]
+    found = recommendations_scored(visitor_state(request.visitor), limit=limit)
     return JsonResponse(
         {
-            "personalized": suggestions.personalized,
-            "notices": suggestions.notices,
-            "results": items,
+            "personalized": found.personalized,
+            "notices": found.notices,
+            "results": _scored_json(found.cards, "score"),
         }
     )
 
@@ -360,16 +353,10 @@ class SimilarOut(Schema):
 )
 def similar(request: HttpRequest, sku: Sku, limit: Limit = LIMIT_DEFAULT) -> HttpResponse:
     """The products nearest to `sku` in the embedding space (none without a model)."""
-    if not Product.objects.filter(sku=sku).exists():
+    if not product_exists(sku):
         raise ApiError(404, f"no product with sku {sku[:64]!r}")
-    similarities = dict(products_similar(sku, limit=limit))
-    products = products_by_skus(list(similarities))
-    return JsonResponse(
-        {
-            "sku": sku,
-            "results": [_item(p, similarity=similarities[p.sku]) for p in products],
-        }
-    )
+    similar_cards = products_similar_scored(sku, limit=limit)
+    return JsonResponse({"sku": sku, "results": _scored_json(similar_cards, "similarity")})
 
 
 class EventIn(Schema):
@@ -390,10 +377,10 @@ class EventOut(Schema):
 def events(request: HttpRequest, event: EventIn) -> HttpResponse:
     """Record that the visitor viewed a product (the first view gives them their cookie)."""
     sku = event.sku
-    if not product_exists(sku):
+    notices = product_view_record(request.visitor, sku)
+    if notices is None:
         raise ApiError(404, f"no product with sku {sku[:64]!r}")
-    tracked = product_view_track(request.visitor, sku, answer=False)
-    return JsonResponse({"recorded": sku, "notices": tracked.notices}, status=201)
+    return JsonResponse({"recorded": sku, "notices": notices}, status=201)
 
 
 class LikingOut(Schema):
@@ -523,7 +510,7 @@ class SpaceSessionOut(Schema):
 def space_session_path(request: HttpRequest) -> HttpResponse:
     """This visitor's viewed products on the map, in order, and their session vector's place."""
     try:
-        answer = space_session(visitor_state(request.visitor))
+        answer = space_session_of(request.visitor)
     except SpaceUnavailable as exc:
         raise ApiError(404, str(exc)) from None
     response = JsonResponse(answer)
@@ -558,10 +545,10 @@ def space_neighbours(
 ) -> HttpResponse:
     """The nearest products (or words) to `of` in the embedding space."""
     try:
-        found = neighbours(of, kind=kind, limit=limit)
+        found = neighbours_in_space(of, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
         raise ApiError(404, str(exc)) from None
-    return JsonResponse({"of": of, "kind": kind, "results": _space_items(found, kind)})
+    return JsonResponse({"of": of, "kind": kind, "results": _space_json(found)})
 
 
 class AnalogyOut(Schema):
@@ -588,14 +575,16 @@ def space_analogy(
     """`a` is to `b` as `c` is to each result."""
     terms = {"a": a, "b": b, "c": c}
     try:
-        found = analogy(a, b, c, kind=kind, limit=limit)
+        found = analogy_in_space(a, b, c, kind=kind, limit=limit)
     except (SpaceUnavailable, NotInSpace) as exc:
         raise ApiError(404, str(exc)) from None
-    return JsonResponse({**terms, "kind": kind, "results": _space_items(found, kind)})
+    return JsonResponse({**terms, "kind": kind, "results": _space_json(found)})
 
 
-def _space_items(found: list[tuple[str, float]], kind: str) -> list[dict]:
-    if kind == EmbeddingVersion.Kind.WORD:
-        return [{"word": word, "score": score} for word, score in found]
-    products = {p.sku: p for p in products_by_skus([key for key, _ in found])}
-    return [_item(products[key], score=score) for key, score in found if key in products]
+def _space_json(found: list[SpaceAnswer]) -> list[dict]:
+    return [
+        answer.card.as_json(score=answer.score)
+        if answer.card is not None
+        else {"word": answer.word, "score": answer.score}
+        for answer in found
+    ]

@@ -3,8 +3,7 @@
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from catalog.search import search_query_clean
-from catalog.selectors import targets_list
+from .shop import search_query_clean, targets_list
 
 
 def shop(request: HttpRequest) -> dict:

@@ -10,32 +10,25 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
 
-from catalog.models import Product
-from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS
-from catalog.selectors import (
-    categories_for_target,
-    products_by_skus,
-    products_for_target,
-    products_related,
-    targets_list,
-)
-from personalization.events import product_view_track
-from personalization.middleware import reads_visitor_state
-from personalization.space import (
-    SpaceUnavailable,
-    explore,
-    map_missing_message,
-    space_model,
-)
-from personalization.state import visitor_state
-
 from .shop import (
+    FACETS,
+    FILTER_CHARS,
+    PAGE_MAX,
+    PRICE_HIGH,
+    PRICE_LOW,
+    RELEVANCE,
+    SORTS,
+    SPACE_TERM_CHARS,
+    categories_for_target,
+    home_page,
+    map_page,
     persona_browse,
     personas_available,
-    products_popular,
-    products_similar,
-    recommendations_for_visitor,
+    product_page,
+    products_listed,
+    reads_visitor_state,
     search_page,
+    space_explorer_page,
     visitor_profile,
 )
 
@@ -56,34 +49,29 @@ BOT_USER_AGENT = re.compile(
 )
 
 
-RECENTLY_VIEWED_SHOWN = 8
-
-
 @reads_visitor_state
 def home(request: HttpRequest) -> HttpResponse:
-    state = visitor_state(request.visitor)
-    suggestions = recommendations_for_visitor(state, limit=12)
-    recommended = products_by_skus([sku for sku, _ in suggestions.scored])
+    page = home_page(request.visitor)
     return render(
         request,
         "storefront/home.html",
         {
-            "targets": targets_list(),
-            "featured": products_popular(limit=12),
-            "recommended": recommended,
-            "recommended_personalized": suggestions.personalized,
-            "recently_viewed": products_by_skus(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
-            "notices": suggestions.notices,
-            "profile": visitor_profile(state),
-            "personas": personas_available(),
+            "targets": page.targets,
+            "featured": page.featured,
+            "recommended": page.recommended,
+            "recommended_personalized": page.recommended_personalized,
+            "recently_viewed": page.recently_viewed,
+            "notices": page.notices,
+            "profile": page.profile,
+            "personas": page.personas,
         },
     )
 
 
 def target_listing(request: HttpRequest, target: str) -> HttpResponse:
     category = request.GET.get("category", "")
-    products = products_for_target(target, category=category)
-    if not category and not products.exists():
+    products = products_listed(target, category=category)
+    if products is None:
         return page_not_found(request, f"Nothing in the shop is for “{target}”.")
     page = Paginator(products, settings.CIS_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = categories_for_target(target)
@@ -101,26 +89,18 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
-    product = Product.objects.filter(sku=sku).first()
-    if product is None:
+    page = product_page(request.visitor, sku, record_view=request_is_person_view(request))
+    if page is None:
         return page_not_found(request, f"No product “{sku}” in the catalog.")
-    if request_is_person_view(request):
-        tracked = product_view_track(request.visitor, product.sku)
-        state, notices = tracked.state, tracked.notices
-    else:
-        state = visitor_state(request.visitor)
-        notices = list(state.notices)
-    similar = products_by_skus([other for other, _ in products_similar(product.sku, limit=8)])
-    recent = [s for s in state.viewed_recently if s != product.sku]
     return render(
         request,
         "storefront/product.html",
         {
-            "product": product,
-            "similar": similar,
-            "related": [] if similar else products_related(product),
-            "recently_viewed": products_by_skus(recent[:RECENTLY_VIEWED_SHOWN]),
-            "notices": notices,
+            "product": page.product,
+            "similar": page.similar,
+            "related": page.related,
+            "recently_viewed": page.recently_viewed,
+            "notices": page.notices,
         },
     )
 
@@ -129,7 +109,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     compare = request.GET.get("view") == "compare"
     strength = _strength(request.GET.get("strength", ""))
-    filters = {field: request.GET.get(field, "")[:100] for field in FACETS}
+    filters = {field: request.GET.get(field, "")[:FILTER_CHARS] for field in FACETS}
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else RELEVANCE
     page = search_page(
         request.GET.get("q", ""),
@@ -238,7 +218,7 @@ def _query_with(request: HttpRequest, **changes) -> str:
 
 def _page_number(raw: str) -> int:
     try:
-        return max(1, min(int(raw), 10_000))
+        return max(1, min(int(raw), PAGE_MAX))
     except ValueError:
         return 1
 
@@ -254,32 +234,23 @@ def _strength(raw: str) -> float:
 
 def space(request: HttpRequest) -> HttpResponse:
     """The map of the product space; its points and the visitor's path come from the API."""
-    try:
-        model, problem = space_model(), None
-    except SpaceUnavailable as exc:
-        model, problem = None, str(exc)
-    if model is not None and model.projection is None:
-        problem = map_missing_message(model.version_id)
+    page = map_page()
     return render(
-        request,
-        "storefront/space.html",
-        {"version": model.version_id if model else None, "notices": [problem] if problem else []},
+        request, "storefront/space.html", {"version": page.version, "notices": page.notices}
     )
 
 
 def space_explore(request: HttpRequest) -> HttpResponse:
     """Nearest neighbours and analogies, of products or words."""
     kind = "word" if request.GET.get("kind") == "word" else "product"
-    asked = {name: request.GET.get(name, "")[:200] for name in ("of", "a", "b", "c")}
-    found = explore(kind, **asked)
+    asked = {name: request.GET.get(name, "")[:SPACE_TERM_CHARS] for name in ("of", "a", "b", "c")}
+    page = space_explorer_page(kind, **asked)
+    found, products = page.found, page.products
     terms = found.analogy_terms or ()
     context = {"kind": kind, "asked": asked, "found": found}
     if kind == "word":
         context["analogy_names"] = [term.key for term in terms]
     else:
-        keys = [key for key, _ in (found.neighbours or []) + (found.analogy or [])]
-        keys += [found.neighbours_of or "", *(term.key for term in terms)]
-        products = {p.sku: p for p in products_by_skus(list(dict.fromkeys(k for k in keys if k)))}
         context |= {
             "products": products,
             "neighbour_cards": _scored_cards(found.neighbours, products, "similarity"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -117,10 +117,10 @@ class CatalogSearchResult:
     notice: str | None = None  # for the visitor, when the configured engine could not answer
 
     @property
-    def memo(self) -> dict | None:
-        """A dict that lives as long as the engine keeps this answer (see KeptHits), for what
-        is derived from the hits alone; None when the engine keeps nothing."""
-        return getattr(self.hits, "memo", None)
+    def answer_key(self) -> Hashable | None:
+        """What names this answer while the engine keeps it (see KeptHits), for callers that
+        keep what they derive from the hits alone; None when the engine keeps nothing."""
+        return getattr(self.hits, "key", None)
 
 
 @dataclass(frozen=True)

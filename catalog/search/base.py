@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import islice
@@ -89,14 +89,14 @@ class SearchHit:
 
 
 class KeptHits(list):
-    """Hits of an answer the engine keeps (see the built-in engine's answers): `memo` lives as
-    long as the answer does, for what callers derive from the hits alone (a re-rank window),
-    so that a repeated search does not derive it again. Engines that keep nothing return a
+    """Hits of an answer the engine keeps (see the built-in engine's answers). `key` names the
+    answer: equal for the same search of an unchanged index, never for another, so a caller
+    may keep what it derives from the hits alone under it. Engines that keep nothing return a
     plain list."""
 
-    def __init__(self, hits: Iterable[SearchHit], memo: dict):
+    def __init__(self, hits: Iterable[SearchHit], key: Hashable):
         super().__init__(hits)
-        self.memo = memo
+        self.key = key
 
 
 def vectors_version(vectors: Vectors | None) -> str | None:

@@ -190,10 +190,10 @@ class EmbeddedSearch:
                     reader.remember(
                         key, answer, generation, entries=settings.CIS_SEARCH_CACHE_ENTRIES
                     )
-                hits, addresses, memo = answer
+                hits, addresses = answer
                 if addresses is not None:  # read by code: keep where they are
                     self._found = (reader, generation, addresses)
-                return KeptHits(hits, memo)
+                return KeptHits(hits, (str(reader.folder), generation, key))
             low = sort == PRICE_LOW
             found = searcher.search(
                 self._matching(searcher, words, filters), limit, count=False, offset=offset,
@@ -213,10 +213,9 @@ class EmbeddedSearch:
         filters: Filters | None,
         offset: int,
         limit: int,
-    ) -> tuple[list[SearchHit], dict | None, dict]:
-        """The hits from `offset` in relevance order, where their documents are (SKU ->
-        address) when they were read by code (None when they came with their display fields),
-        and the answer's memo (see KeptHits)."""
+    ) -> tuple[list[SearchHit], dict | None]:
+        """The hits from `offset` in relevance order, and where their documents are (SKU ->
+        address) when they were read by code (None when they came with their display fields)."""
         pool = max(offset + limit, DIVERSITY_POOL)
         exact = _filtered(_words_query(words, every=True, near=False), filters)
         found = searcher.search(exact, pool, count=False).hits
@@ -226,9 +225,9 @@ class EmbeddedSearch:
         hits = reader.hits(searcher, chosen)
         by_code = bool(hits) and hits[0].display is None
         if not by_code:
-            return hits, None, {}
+            return hits, None
         skus = (hit.sku for hit in hits)
-        return hits, dict(zip(skus, (address for _, address in chosen), strict=True)), {}
+        return hits, dict(zip(skus, (address for _, address in chosen), strict=True))
 
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
         """How many products match `query` (and `filters`), and how many of them each target

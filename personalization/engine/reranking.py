@@ -9,9 +9,8 @@ than weight * (its cosine - the other's). Cosines of unit vectors differ by at m
 personalization re-orders products of comparable relevance (names of one template, which
 score within a few percent of each other) and never lifts a weak or partial match, one
 scoring below (1 - 2 * weight) of a stronger one, above it: a near miss ("sheos") stays below
-every exact match, a product matching one field below those matching two. The rule it
-replaces, min-max normalisation within the window, stretched a 0.7% difference in text score
-over the whole 0..1 range and let the cosine overturn what was typed.
+every exact match, a product matching one field below those matching two (docs/tuning.md
+says why not min-max normalisation within the window).
 
 Only a result that can be explained is lifted (see BECAUSE_MIN), and only by a positive
 cosine: nothing moves up that does not say why. Weight 0 is the plain order; a request's
@@ -22,10 +21,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -56,7 +55,6 @@ class RankedResult:
     because: str | None  # the viewed SKU it resembles most, when that explains it (see below)
     plain_position: int  # 0-based, in the backend's order
     position: int  # 0-based, after re-ranking
-    hit: Any = field(default=None, repr=False, compare=False)  # the backend's own object
 
     @property
     def moved_up(self) -> int:
@@ -106,7 +104,7 @@ def results_rerank(
     ):
         texts, norms = text[:shown].tolist(), text_norm[:shown].tolist()
         return [
-            RankedResult(hit.sku, texts[i], None, norms[i], None, i, i, hit)
+            RankedResult(hit.sku, texts[i], None, norms[i], None, i, i)
             for i, hit in enumerate(hits[:shown])
         ]
 
@@ -172,7 +170,6 @@ def results_rerank(
             because=viewed[name] if name >= 0 else None,
             plain_position=plain,
             position=at,
-            hit=hits[plain],
         )
         for at, (plain, name, relevance, cosine, blended) in enumerate(
             zip(plains, named_shown, texts, similarities, scores, strict=True)
@@ -182,9 +179,9 @@ def results_rerank(
 
 class RerankWindow:
     """What re-ranking a window of hits with one model needs, whoever the visitor: the text
-    scores, the products' codes and their vectors gathered into one contiguous matrix. Built
-    once per search answer and model version when the caller keeps it (see storefront.shop):
-    gathering rows of a memory-mapped matrix is the costliest step of a re-rank."""
+    scores, the products' codes and their vectors gathered into one contiguous matrix. Worth
+    keeping per search answer and model (personalization.serving keeps them): gathering rows of
+    a memory-mapped matrix is the costliest step of a re-rank."""
 
     def __init__(self, hits: Iterable[SearchHit], recommender: SessionRecommender | None):
         self.hits = list(hits)
@@ -231,7 +228,7 @@ def _plain_order(hits: list[SearchHit], limit: int | None) -> list[RankedResult]
             running = min(running, relative)
             norms.append(running)
     return [
-        RankedResult(hit.sku, float(hit.score), None, norm, None, i, i, hit)
+        RankedResult(hit.sku, float(hit.score), None, norm, None, i, i)
         for i, (hit, norm) in enumerate(zip(shown, norms, strict=True))
     ]
 

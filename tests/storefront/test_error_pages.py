@@ -51,10 +51,10 @@ def test_a_server_error_shows_the_shops_500_page_without_inline_style(db, settin
 
     settings.DEBUG = False
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(views, "products_popular", broken)
+    monkeypatch.setattr(views, "home_page", broken)
     response = Client(raise_request_exception=False).get(reverse("home"))
     assert response.status_code == 500
     page = response.content.decode()

@@ -17,8 +17,8 @@ from personalization.models import ViewEvent
 from personalization.serving import model_active
 from personalization.state import UNAVAILABLE, Visitor, visitor_state
 from personalization.versions import version_activate
-from storefront import shop as storefront_shop
 from storefront.shop import products_similar, recommendations_for_visitor, search_for_visitor
+from storefront.shop import search as shop_search
 
 
 # Running products point along the first axis, hiking ones the second, lifestyle the third.
@@ -292,7 +292,7 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
         return found
 
     searcher = catalog_searcher()
-    monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: SearchVia(search_then_release))
+    monkeypatch.setattr(shop_search, "catalog_searcher", lambda: SearchVia(search_then_release))
     try:
         outcome = search_for_visitor("shoe", limit=50, visitor=who)
     finally:
@@ -314,7 +314,7 @@ def test_an_engine_that_rescores_gets_the_vector_read_before_it_searches(
         return catalog_searcher().search(query, limit=limit, **navigation)
 
     rescoring = SearchVia(rescoring_search, uses_session_vector=True)
-    monkeypatch.setattr(storefront_shop, "catalog_searcher", lambda: rescoring)
+    monkeypatch.setattr(shop_search, "catalog_searcher", lambda: rescoring)
     outcome = search_for_visitor("shoe", limit=50, visitor=who)
     assert len(given) == 1 and given[0] is not None
     assert np.allclose(given[0], visitor_state(who).vector(model_active()))
@@ -328,7 +328,7 @@ def test_a_personalized_search_works_out_the_plain_order_only_when_asked(model, 
         reranked_with.append("vector" if kwargs["session_vector"] is not None else "plain")
         return results_rerank(hits, **kwargs)
 
-    monkeypatch.setattr(storefront_shop, "results_rerank", results_rerank_noted)
+    monkeypatch.setattr(shop_search, "results_rerank", results_rerank_noted)
     outcome = search_for_visitor("shoe", limit=50, visitor=visitor("RUN-1", "RUN-3"))
     assert reranked_with == ["vector"]
     assert [r.sku for r in outcome.plain][:2] == PLAIN_SHOES
@@ -352,8 +352,51 @@ def test_a_search_resolves_the_engine_and_the_model_once(model, monkeypatch):
     monkeypatch.setattr(
         embedded, "backend_from_settings", counting("engine", embedded.backend_from_settings)
     )
-    monkeypatch.setattr(storefront_shop, "model_active", counting("model", serving.model_active))
+    monkeypatch.setattr(shop_search, "model_active", counting("model", serving.model_active))
     monkeypatch.setattr(serving, "model_active", counting("model", serving.model_active))
-    page = storefront_shop.search_page("shoe", visitor=who, limit=10)
+    page = shop_search.search_page("shoe", visitor=who, limit=10)
     assert page.outcome.personalized and any(row.because for row in page.rows)
     assert counted == {"engine": 1, "model": 1}
+
+
+def test_a_repeated_search_reranks_with_the_window_kept_for_its_answer_and_model(
+    model, models_dir, monkeypatch, settings
+):
+    from catalog.models import Product
+    from catalog.search import search_index_rebuild
+    from personalization import serving
+
+    built = []
+
+    class CountedWindow(serving.RerankWindow):
+        def __init__(self, hits, recommender):
+            super().__init__(hits, recommender)
+            built.append(self)
+
+    monkeypatch.setattr(serving, "RerankWindow", CountedWindow)
+    runner, hiker = visitor("RUN-1", "RUN-3"), visitor("HIK-1")
+    first = search_for_visitor("shoe", limit=10, visitor=runner)
+    assert len(built) == 1 and first.personalized
+    other = search_for_visitor("shoe", limit=10, visitor=hiker)
+    again = search_for_visitor("shoe", limit=10, visitor=runner)
+    assert len(built) == 1  # the same answer, the same model: one window for every visitor
+    uncached = results_rerank(
+        built[0].hits,
+        session_vector=visitor_state(runner).vector(model_active()),
+        recommender=model_active().recommender,
+        weight=settings.CIS_RERANK_WEIGHT,
+        viewed_skus=visitor_state(runner).skus,
+        limit=10,
+    )
+    assert again.results == first.results == uncached
+    assert [r.sku for r in other.results] != [r.sku for r in first.results]
+    search_for_visitor("jacket", limit=10, visitor=runner)
+    assert len(built) == 2  # another answer
+    newer = dict(SHOP_VECTORS, **{"RUN-1": (0.0, 1.0, 0.0, 0.0)})
+    version_activate(version_make(models_dir, newer))
+    search_for_visitor("shoe", limit=10, visitor=runner)
+    assert len(built) == 3 and built[2].vectors is not built[0].vectors  # another model
+    Product.objects.create(sku="RUN-9", name="Trail Running Shoe, Red", target="men", image="")
+    search_index_rebuild()  # the index changes: its answers are other answers
+    search_for_visitor("shoe", limit=10, visitor=runner)
+    assert len(built) == 4 and "RUN-9" in {hit.sku for hit in built[3].hits}  # a new answer

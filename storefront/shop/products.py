@@ -1,0 +1,178 @@
+"""Products as the shop shows them: the front page, a product's page, recommendations,
+similar and popular products, listings by target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from catalog.models import Product
+from catalog.selectors import (
+    ProductCard,
+    TargetSummary,
+    products_by_skus,
+    products_for_target,
+    products_related,
+    targets_list,
+)
+from personalization.events import product_view_track
+from personalization.selectors import skus_most_viewed
+from personalization.serving import model_active, recommender_active
+from personalization.state import Visitor, VisitorState, visitor_state
+
+from .visitors import Persona, Profile, personas_available, visitor_profile
+
+POPULAR_CACHE_SECONDS = 300
+RECENTLY_VIEWED_SHOWN = 8
+SIMILAR_SHOWN = 8
+RECOMMENDED_SHOWN = 12
+
+
+@dataclass
+class Suggestions:
+    scored: list[tuple[str, float]]  # (sku, score), best first
+    personalized: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def recommendations_for_visitor(state: VisitorState, *, limit: int) -> Suggestions:
+    """Products for a visitor in `state`, none they viewed; empty without views or a model
+    (the caller shows popular products instead)."""
+    model = model_active()
+    if not state.skus or model is None:
+        return Suggestions([], False, list(state.notices))
+    scored = model.recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
+    return Suggestions(scored, bool(scored), list(state.notices))
+
+
+@dataclass(frozen=True)
+class ScoredCard:
+    card: ProductCard
+    score: float | None  # None: not scored for the visitor (a popular product)
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """What the shop recommends to a visitor: personalized, or the most viewed products."""
+
+    personalized: bool
+    cards: list[ScoredCard]
+    notices: list[str]
+
+
+def recommendations_scored(state: VisitorState, *, limit: int) -> Recommendations:
+    """`limit` products for a visitor in `state`, none they viewed, with their scores; the most
+    viewed products (unscored) for a visitor without views, or without a model."""
+    suggestions = recommendations_for_visitor(state, limit=limit)
+    if suggestions.personalized:
+        scores = dict(suggestions.scored)
+        products = products_by_skus(list(scores))
+        cards = [ScoredCard(ProductCard.from_product(p), scores[p.sku]) for p in products]
+    else:
+        popular = products_popular(limit=limit)
+        cards = [ScoredCard(ProductCard.from_product(p), None) for p in popular]
+    return Recommendations(suggestions.personalized, cards, suggestions.notices)
+
+
+def products_similar(sku: str, *, limit: int) -> list[tuple[str, float]]:
+    """(sku, cosine) of the products nearest to `sku` in the embedding space, best first;
+    empty without a model or a vector for `sku`."""
+    recommender = recommender_active()
+    if recommender is None:
+        return []
+    return recommender.similar(sku, k=limit)
+
+
+def products_similar_scored(sku: str, *, limit: int) -> list[ScoredCard]:
+    """The products nearest to `sku`, each with its cosine to it (see `products_similar`)."""
+    similarities = dict(products_similar(sku, limit=limit))
+    products = products_by_skus(list(similarities))
+    return [ScoredCard(ProductCard.from_product(p), similarities[p.sku]) for p in products]
+
+
+def products_popular(*, limit: int = 12) -> list[Product]:
+    """The most viewed products (cached for a few minutes), or the first ones of the catalog."""
+    skus = cache.get_or_set(
+        "catalog:popular-skus",
+        lambda: skus_most_viewed(limit=limit * 2),
+        timeout=POPULAR_CACHE_SECONDS,
+    )
+    products = products_by_skus(skus)[:limit]
+    if len(products) < limit:
+        have = {p.sku for p in products}
+        products += [p for p in Product.objects.all()[: limit * 2] if p.sku not in have]
+    return products[:limit]
+
+
+@dataclass(frozen=True)
+class HomePage:
+    targets: list[TargetSummary]
+    featured: list[Product] | list[ProductCard]  # the most viewed
+    recommended: list[ProductCard]  # for this visitor (none without views or a model)
+    recommended_personalized: bool
+    recently_viewed: list[Product]
+    profile: Profile
+    personas: list[Persona]
+    notices: list[str]
+
+
+def home_page(visitor: Visitor) -> HomePage:
+    """The front page for `visitor`: targets, popular products, what the shop recommends to
+    them and thinks they like, what they viewed, and the personas to browse as."""
+    state = visitor_state(visitor)
+    recommendations = recommendations_scored(state, limit=RECOMMENDED_SHOWN)
+    shown = [scored.card for scored in recommendations.cards]
+    personalized = recommendations.personalized
+    return HomePage(
+        targets=targets_list(),
+        featured=products_popular(limit=RECOMMENDED_SHOWN) if personalized else shown,
+        recommended=shown if personalized else [],
+        recommended_personalized=personalized,
+        recently_viewed=products_by_skus(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
+        profile=visitor_profile(state),
+        personas=personas_available(),
+        notices=recommendations.notices,
+    )
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    product: Product
+    similar: list[Product]  # nearest in the embedding space
+    related: list[Product]  # same category and target, when there is no model to ask
+    recently_viewed: list[Product]  # the visitor's, this product left out
+    notices: list[str]
+
+
+def product_page(visitor: Visitor, sku: str, *, record_view: bool) -> ProductPage | None:
+    """A product's page for `visitor`, recording their view when `record_view` (a person's,
+    not a bot's); None when the catalog has no product `sku`."""
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        return None
+    if record_view:
+        tracked = product_view_track(visitor, product.sku)
+        state, notices = tracked.state, tracked.notices
+    else:
+        state = visitor_state(visitor)
+        notices = list(state.notices)
+    similar = products_by_skus([other for other, _ in products_similar(sku, limit=SIMILAR_SHOWN)])
+    recent = [s for s in state.viewed_recently if s != product.sku]
+    return ProductPage(
+        product=product,
+        similar=similar,
+        related=[] if similar else products_related(product),
+        recently_viewed=products_by_skus(recent[:RECENTLY_VIEWED_SHOWN]),
+        notices=notices,
+    )
+
+
+def products_listed(target: str, *, category: str = "") -> QuerySet[Product] | None:
+    """The products for `target` (of `category`, when given), to page through; None when the
+    shop has nothing for `target` at all."""
+    products = products_for_target(target, category=category)
+    if not category and not products.exists():
+        return None
+    return products

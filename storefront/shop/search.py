@@ -1,0 +1,243 @@
+"""A search for a visitor: the engine's answer re-ranked against their session, a page of it
+with its result cards and facets, and the plain order beside it when asked for.
+
+The search engine and the active model are looked up once per request. When the visitor's
+state cannot be read (Redis down), the answer is the plain one with a notice, never an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+
+from catalog.search import (
+    RELEVANCE,
+    CatalogSearch,
+    CatalogSearchResult,
+    Filters,
+    SearchFacets,
+    SearchHit,
+    catalog_searcher,
+)
+from catalog.selectors import ProductCard, product_cards
+from personalization.engine.reranking import RankedResult, results_rerank
+from personalization.serving import model_active
+from personalization.state import Visitor, VisitorState, visitor_state, visitor_state_reading
+
+
+@dataclass
+class SearchOutcome:
+    """A search's first results as shown, and what they were ranked from."""
+
+    query: str  # as searched: the visitor's text, cleaned
+    backend: str  # the engine that answered
+    personalized: bool
+    results: list[RankedResult]  # the first results as shown: re-ranked when personalized
+    notices: list[str]
+    hits: Sequence[SearchHit] = field(repr=False, compare=False)  # the engine's answer
+    state: VisitorState = VisitorState()  # the visitor's, as read for this search (or empty)
+    # How many of the engine's order `plain` lists when `results` are re-ranked; None: the
+    # results are the engine's order.
+    plain_limit: int | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def in_engine_order(
+        cls,
+        found: CatalogSearchResult,
+        *,
+        limit: int,
+        state: VisitorState | None = None,
+        start: int = 0,
+    ) -> SearchOutcome:
+        """The engine's own order (a visitor without history, a page past the re-rank window,
+        a sort), its positions counted from `start`."""
+        plain = results_rerank(
+            found.hits, session_vector=None, recommender=None, weight=0.0, limit=limit
+        )
+        for result in plain:
+            result.plain_position += start
+            result.position += start
+        state = state or VisitorState()
+        return cls(
+            found.query, found.backend, False, plain, _notices(state, found), found.hits, state
+        )
+
+    @classmethod
+    def reranked(
+        cls,
+        found: CatalogSearchResult,
+        results: list[RankedResult],
+        *,
+        state: VisitorState,
+        limit: int,
+    ) -> SearchOutcome:
+        """`results`, the engine's answer `found` re-ranked for a visitor in `state`."""
+        personalized = any(result.similarity is not None for result in results)
+        notices = _notices(state, found)
+        return cls(
+            found.query, found.backend, personalized, results, notices, found.hits, state, limit
+        )
+
+    @cached_property
+    def plain(self) -> list[RankedResult]:
+        """The engine's own order (as many as `results`), worked out when first asked for: a
+        personalized search shown alone does not need it."""
+        if self.plain_limit is None:
+            return self.results
+        return results_rerank(
+            self.hits, session_vector=None, recommender=None, weight=0.0, limit=self.plain_limit
+        )
+
+
+def _notices(state: VisitorState, found: CatalogSearchResult) -> list[str]:
+    return [*state.notices] + ([found.notice] if found.notice else [])
+
+
+def search_for_visitor(
+    query: str,
+    *,
+    visitor: Visitor,
+    limit: int,
+    personalize: bool = True,
+    strength: float = 1.0,
+    filters: Filters | None = None,
+    searcher: CatalogSearch | None = None,
+) -> SearchOutcome:
+    """The first `limit` of the backend's top window for `query` re-ranked against the
+    visitor's session vector, and the first `limit` of the backend's own order.
+
+    A visitor without history (or with `personalize` off) gets the backend's order.
+    `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT).
+    `searcher`: the engine, when the caller has resolved it.
+    """
+    model = model_active()
+    searcher = searcher or catalog_searcher()
+    # Only a re-rank needs more than what is shown.
+    window = max(settings.CIS_RERANK_WINDOW, limit) if personalize else limit
+    with visitor_state_reading(visitor, wanted=personalize) as state_read:
+        if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
+            state = state_read()
+            vector = state.vector(model)
+            found = searcher.search(query, limit=window, session_vector=vector, filters=filters)
+        else:  # Redis answers while the engine searches
+            found = searcher.search(query, limit=window, filters=filters)
+            state = state_read()
+            vector = state.vector(model)
+    if vector is None:
+        return SearchOutcome.in_engine_order(found, limit=limit, state=state)
+    ranked = results_rerank(
+        found.hits,
+        session_vector=vector,
+        recommender=model.recommender,
+        weight=settings.CIS_RERANK_WEIGHT * min(max(strength, 0.0), 1.0),
+        viewed_skus=state.skus,
+        limit=limit,
+        window=model.rerank_window(found.hits, answer=found.answer_key),
+    )
+    return SearchOutcome.reranked(found, ranked, state=state, limit=limit)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A search result as a page or the API shows it."""
+
+    result: RankedResult
+    product: ProductCard
+    because: ProductCard | None  # the viewed product it resembles, when that explains it
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One line of the side-by-side view: the plain order's result and the personalized one."""
+
+    plain: ResultRow | None
+    personalized: ResultRow
+
+
+@dataclass
+class SearchPage:
+    outcome: SearchOutcome
+    personalize: bool
+    rows: list[ResultRow]  # in the order shown: personalized, or plain when not `personalize`
+    compared: list[CompareRow]  # the first `compare` rows of both orders, when asked for
+    facets: SearchFacets | None  # how many match, over targets and categories (when counted)
+    page: int = 1
+    pages: int | None = None  # None when the facets were not counted
+    filters: dict[str, str] = field(default_factory=dict)
+    sort: str = RELEVANCE
+
+
+def search_page(
+    query: str,
+    *,
+    visitor: Visitor,
+    limit: int,
+    personalize: bool = True,
+    strength: float = 1.0,
+    compare: int = 0,
+    filters: Filters | None = None,
+    page: int = 1,
+    sort: str = RELEVANCE,
+    counted: bool = True,
+) -> SearchPage:
+    """Page `page` (of `limit` results) of a search for this visitor, narrowed by `filters`, in
+    `sort` order, with every product card it shows, looked up together: the results
+    (personalized, or plain when not `personalize`), the products they were chosen "because"
+    of, with `compare` the first `compare` of the plain order beside them, and when `counted`,
+    the facets (a count of everything that matches, which costs what a search does).
+
+    Pages within the re-rank window are personalized; pages past it, and a sort by price,
+    follow the engine's order."""
+    searcher = catalog_searcher()
+    filters = {name: value for name, value in (filters or {}).items() if value}
+    offset = (max(page, 1) - 1) * limit
+    window = max(settings.CIS_RERANK_WINDOW, limit)
+    tail: SearchOutcome | None = None  # the engine's order past the window
+    if sort == RELEVANCE and offset < window:
+        outcome = search_for_visitor(
+            query,
+            visitor=visitor,
+            limit=min(offset + limit, window),
+            personalize=personalize,
+            strength=strength,
+            filters=filters,
+            searcher=searcher,
+        )
+        if offset + limit > window:  # the page runs past the window: the engine's order then
+            after = searcher.search(
+                query, limit=offset + limit - window, filters=filters, offset=window
+            )
+            tail = SearchOutcome.in_engine_order(after, limit=limit, start=window)
+    else:
+        found = searcher.search(query, limit=limit, filters=filters, offset=offset, sort=sort)
+        # Not re-ranked, but the page still shows what the shop thinks the visitor likes.
+        state = visitor_state(visitor) if personalize else VisitorState()
+        outcome = SearchOutcome.in_engine_order(found, limit=limit, start=offset, state=state)
+        offset, compare = 0, 0
+    shown = (outcome.results if personalize else outcome.plain)[offset:]
+    known = list(outcome.hits)  # hits that carry their display fields make their cards
+    if tail is not None:
+        shown, known = shown + tail.results, known + list(tail.hits)
+    plain = outcome.plain[offset : offset + compare] if compare else []  # only when shown
+    cards = product_cards(
+        [r.sku for r in shown] + [r.because for r in shown if r.because] + [r.sku for r in plain],
+        known=known,
+        stored=searcher.products_stored,
+    )
+    rows = [_row(r, cards) for r in shown if r.sku in cards]
+    compared = [
+        CompareRow(_row(p, cards) if p.sku in cards else None, row)
+        for p, row in zip(plain, rows[:compare], strict=False)
+    ]
+    facets = searcher.facets(query, filters=filters) if counted else None
+    pages = max(1, math.ceil(facets.total / limit)) if facets is not None else None
+    return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
+
+
+def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:
+    because = cards.get(result.because) if result.because else None
+    return ResultRow(result, cards[result.sku], because)
