@@ -13,7 +13,7 @@ In one process, one django.test.Client, a browser that viewed 3 running shoes, i
 the two trivial views, then each query with personalize=1 and personalize=0 back to back
 (which one first alternating), for --rounds rounds after a warm-up. Printed: p50 / p90 of each
 per query and for all, the median of the paired differences personalized - plain, and the
-target (issue 13): that median at most the median of the paired differences
+target: that median at most the median of the paired differences
 ping-and-read - ping, the cost of one Redis round trip measured in the same run. Then where one
 personalized request spends its time.
 """

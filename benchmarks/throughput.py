@@ -26,7 +26,7 @@ has a state. Then, in every round, each scenario runs for --duration seconds (or
       GET /products/<sku>/ by a bot (for reference: the same page, the view not recorded)
   (e) POST /api/events/ with the visitor's cookie and CSRF token: the same, without the page
 Printed: requests per second, median over the rounds, and each scenario's median ratio to (a),
-to C and to its reference within a round. Targets (issue 13): (b) and (e) at least 0.75 of C;
+to C and to its reference within a round. Targets: (b) and (e) at least 0.75 of C;
 (c) at least 0.90 of the same page for a bot.
 
 Then a hung Redis: a mix of product pages, /search/ and /api/search/ runs --hung-duration

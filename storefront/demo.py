@@ -1,5 +1,6 @@
 """Preparing the demo shop: sample data generated once, loaded once, reused afterwards."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,23 +21,11 @@ from personalization.training import (
 from personalization.versions import training_version_create
 
 SAMPLE_SOURCE = "sample"
-# What each stage of a first run costs, in seconds measured on 2 cores (`manage.py demo_setup
-# -v 2` prints them; these are from a fresh clone, 20 + 20 Word2Vec epochs and the blend learned
-# with the session vector): the estimate of the time left weighs each stage by these.
-STAGE_COSTS = {
-    "drawing product pictures": 4.8,
-    "simulating sessions": 0.8,
-    "loading the catalog": 0.5,
-    "loading sessions": 2.2,
-    "reading sessions": 0.9,
-    "training": 8.9,
-    "building the recommender": 9.2,
-    "evaluating": 4.9,
-    "drawing the map": 3.5,
-    "saving": 0.1,
-    "indexing": 0.2,
-    "training word vectors": 3.4,
-}
+# Seconds each stage of a first run took on a fresh clone (2 cores), written by
+# `benchmarks/demo_stages.py --write`: the estimate of the time left weighs stages by them until
+# this machine has measured its own (see `stage_costs`).
+FRESH_CLONE_TIMINGS = Path(__file__).with_name("demo_stage_seconds.json")
+MACHINE_TIMINGS = "demo-stage-seconds.json"  # in CIS_DATA_DIR: this machine's own runs
 TRAINING_STAGES = [
     "reading sessions", "training", "building the recommender", "evaluating",
     "drawing the map", "saving",
@@ -69,6 +58,58 @@ def demo_stages(sample_dir: Path) -> list[str]:
     ).exists():
         stages.append("training word vectors")
     return stages
+
+
+def stage_costs(stages: list[str], *, data_dir: Path) -> dict[str, float]:
+    """What each of `stages` costs, in seconds, to weigh it in the estimate of the time left.
+
+    Measured, never guessed: the training stages as the last trained product version recorded
+    its phases, the others as this machine's last `demo_setup` took them, else as a fresh
+    clone's first run took them (FRESH_CLONE_TIMINGS). A stage measured nowhere weighs what
+    the others do on average."""
+    measured = _timings_read(FRESH_CLONE_TIMINGS) | _timings_read(data_dir / MACHINE_TIMINGS)
+    last_training = (
+        EmbeddingVersion.objects.filter(
+            kind=EmbeddingVersion.Kind.PRODUCT, status=EmbeddingVersion.Status.SUCCEEDED
+        )
+        .order_by("-pk")
+        .values_list("timings", flat=True)
+        .first()
+    )
+    measured |= {
+        stage: float(seconds)
+        for stage, seconds in (last_training or {}).items()
+        if stage in TRAINING_STAGES and isinstance(seconds, int | float)
+    }
+    known = [measured[stage] for stage in stages if stage in measured]
+    unknown = sum(known) / len(known) if known else 1.0
+    return {stage: measured.get(stage, unknown) for stage in stages}
+
+
+def stage_timings_record(timings: dict[str, float], *, data_dir: Path) -> None:
+    """Keep the seconds each stage of a run took, for the next run's estimate (stages this run
+    did not go through keep what an earlier run measured)."""
+    path = data_dir / MACHINE_TIMINGS
+    kept = _timings_read(path) | {stage: round(s, 2) for stage, s in timings.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(kept, indent=1) + "\n")
+    partial.replace(path)
+
+
+def _timings_read(path: Path) -> dict[str, float]:
+    """stage -> seconds from a timings file; {} when there is none or it cannot be read."""
+    try:
+        timings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(timings, dict):
+        return {}
+    return {
+        str(stage): float(seconds)
+        for stage, seconds in timings.items()
+        if isinstance(seconds, int | float) and seconds >= 0
+    }
 
 
 def demo_prepare(

@@ -354,23 +354,17 @@ if CIS_EVENT_STREAM and CIS_EVENT_DRAIN_BEAT:
         "schedule": CIS_EVENT_DRAIN_SECONDS,
         "options": {"expires": CIS_EVENT_DRAIN_SECONDS},  # a stopped worker piles none up
     }
-# 200, not the seed's 50: the sample shop's templated names tie in BM25, so a broad query's top
-# 50 is an arbitrary slice of equally relevant products (for "jacket": hiking and ski only, no
-# running jacket); 200 holds every kind, for about 1 ms more re-ranking (see the README).
+# The engine's top results re-ranked: enough to hold every kind of product a broad query
+# matches, as templated names tie in BM25 (docs/tuning.md, "Search re-ranking").
 CIS_RERANK_WINDOW = int(env_str("CIS_RERANK_WINDOW") or 200)
 # How far similarity can move a result, in units of the best match's text score (see
-# personalization/engine/reranking.py): a result passes another only when its text score is
-# lower by less than weight * the difference of their cosines, so no match scoring below
-# 1 - 2 * weight of another is lifted above it. Chosen on the judged cases
-# (tests/storefront/relevance_cases.json, mean nDCG@10 of the personalized order; the plain
-# order's is 0.338): 0.1 0.795 and a case fails (a swimmer's "cap" stays caps), 0.2 0.818,
-# 0.3 0.826, 0.4 0.825. A larger weight only takes more say from the text.
+# personalization/engine/reranking.py); chosen on the judged cases (docs/tuning.md).
 CIS_RERANK_WEIGHT = float(env_str("CIS_RERANK_WEIGHT") or 0.3)
 
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)
 # One-click personas of the demo: (slug, who, searches); browsing as one views the first result
-# of each search. Only those the catalog can play are offered (storefront/shop.py).
+# of each search. Only those the catalog can play are offered (storefront/shop/visitors.py).
 CIS_PERSONAS = [
     ("runner", "a runner", ["women's running shoes", "running shorts", "running jacket"]),
     ("skier", "a skier", ["ski jacket", "ski pants", "ski boots"]),

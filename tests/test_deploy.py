@@ -165,7 +165,7 @@ def test_the_deploy_check_is_clean_with_the_composes_environment(tmp_path):
     result = deploy_check(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
-    # What the issue measured of the former compose file: development settings, six warnings.
+    # Without production settings (as the compose file once ran): six warnings.
     former = {k: v for k, v in env.items() if k not in {"DJANGO_ENV", "SECRET_KEY"}}
     development = deploy_check(former)
     assert development.returncode != 0

@@ -32,8 +32,8 @@ from .recommender import SessionRecommender
 
 # "Because you viewed X" names the viewed product that contributed most to the result's
 # similarity (its recency weight times its cosine to the result), when that cosine is at least
-# BECAUSE_MIN. On the sample shop's model, pairs of one category and audience have a median
-# cosine of 0.53, pairs of one activity 0.36, unrelated pairs a 90th percentile of 0.17.
+# BECAUSE_MIN: above what unrelated products reach, below what products of one activity share
+# (docs/tuning.md, "Search re-ranking").
 BECAUSE_MIN = 0.3
 _SKU, _SCORE, _SIMILARITY = attrgetter("sku"), attrgetter("score"), attrgetter("similarity")
 

@@ -1,4 +1,4 @@
-"""The issue's acceptance, end to end over HTTP with the real local Redis and the sample shop:
+"""The demo's promise, end to end over HTTP with the real local Redis and the sample shop:
 after viewing three running (skiing) products, "shoes" ("jacket") shows running shoes (ski
 jackets) first, while a new visitor gets the plain order."""
 

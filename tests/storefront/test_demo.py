@@ -2,6 +2,7 @@
 time left, and `demo_serve` trains in a background worker on a filesystem broker, so that
 "Retrain" in the admin returns at once and the panel follows the epochs live."""
 
+import json
 import os
 import re
 import signal
@@ -174,3 +175,46 @@ def test_an_active_model_the_shop_cannot_load_is_trained_again(db, models_dir, s
     config.write_text(config.read_text().replace('"format": 2', '"format": 1'))
     models_loaded_clear()  # as a new `make demo` process starts
     assert set(TRAINING_STAGES) <= set(demo_stages(tmp_path))
+
+
+def test_a_fresh_clone_has_a_measured_cost_for_every_stage_of_a_first_run(db, tmp_path):
+    from storefront.demo import FRESH_CLONE_TIMINGS, demo_stages, stage_costs
+
+    first_run = demo_stages(tmp_path / "no-sample-yet")
+    shipped = json.loads(FRESH_CLONE_TIMINGS.read_text())
+    assert set(first_run) <= set(shipped), "re-measure: benchmarks/demo_stages.py --write"
+    assert stage_costs(first_run, data_dir=tmp_path) == {s: shipped[s] for s in first_run}
+
+
+def test_stage_costs_are_this_machines_own_once_measured(db, models_dir, tmp_path):
+    from factories import version_make
+
+    from storefront.demo import FRESH_CLONE_TIMINGS, stage_costs, stage_timings_record
+
+    shipped = json.loads(FRESH_CLONE_TIMINGS.read_text())
+    stages = ["loading the catalog", "training", "evaluating", "indexing"]
+    stage_timings_record({"loading the catalog": 7.0, "training": 70.0}, data_dir=tmp_path)
+    stage_timings_record({"indexing": 0.5}, data_dir=tmp_path)  # a later run: only indexing
+    costs = stage_costs(stages, data_dir=tmp_path)
+    assert costs == {
+        "loading the catalog": 7.0, "training": 70.0, "evaluating": shipped["evaluating"],
+        "indexing": 0.5,
+    }  # fmt: skip
+    version = version_make(models_dir, {"a": (1.0, 0.0), "b": (0.0, 1.0)})
+    version.timings = {"training": 12.5, "evaluating": 3.25, "not a stage": 9.0}
+    version.save(update_fields=["timings"])
+    costs = stage_costs([*stages, "a stage measured nowhere"], data_dir=tmp_path)
+    assert (costs["training"], costs["evaluating"]) == (12.5, 3.25)  # the last training's
+    assert costs["loading the catalog"] == 7.0 and "not a stage" not in costs
+    assert costs["a stage measured nowhere"] == (7.0 + 12.5 + 3.25 + 0.5) / 4
+
+
+def test_a_broken_timings_file_is_no_measurement(db, tmp_path):
+    from storefront.demo import MACHINE_TIMINGS, stage_costs
+
+    (tmp_path / MACHINE_TIMINGS).write_text('{"indexing": "soon", "training": -1}')
+    assert stage_costs(["indexing"], data_dir=tmp_path) == stage_costs(
+        ["indexing"], data_dir=tmp_path / "elsewhere"
+    )
+    (tmp_path / MACHINE_TIMINGS).write_text("not json")
+    assert stage_costs(["indexing"], data_dir=tmp_path)["indexing"] >= 0

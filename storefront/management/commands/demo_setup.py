@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from common.progress import StagedEstimate
-from storefront.demo import STAGE_COSTS, demo_prepare, demo_stages
+from storefront.demo import demo_prepare, demo_stages, stage_costs, stage_timings_record
 
 
 class Command(BaseCommand):
@@ -32,11 +32,14 @@ class Command(BaseCommand):
                 "First run: generating, loading and training the sample shop "
                 "(about a minute on 2 cores; later runs start in seconds)."
             )
-        estimate = StagedEstimate({s: STAGE_COSTS[s] for s in stages}, on_change=line.draw)
+        costs = stage_costs(stages, data_dir=settings.DATA_DIR)
+        estimate = StagedEstimate(costs, on_change=line.draw)
         demo_prepare(
             sample_dir, say=line.say, progress=estimate, products=products, sessions=sessions
         )
         estimate.finish()
+        if products == 2000 and sessions == 50000:  # the default sample's costs
+            stage_timings_record(estimate.timings, data_dir=settings.DATA_DIR)
         line.done(estimate)
         line.say(f"The demo shop is ready ({estimate.elapsed:.0f} s).")
         if options["verbosity"] > 1:
