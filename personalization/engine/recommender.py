@@ -7,8 +7,6 @@ The same class scores the live shop and the offline evaluation, one prefix or ma
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import json
 import math
@@ -20,6 +18,8 @@ from typing import Any, TypeVar
 import numpy as np
 from gensim.models import KeyedVectors
 from scipy import sparse
+
+from common.memory import heap_release
 
 from .blend import (
     DENSE_CELLS,
@@ -212,7 +212,7 @@ class SessionRecommender:
             weights, learning = blend_weights_learn(
                 unit, sessions, encoded, config, vectors_before_validation
             )
-            heap_release()
+            heap_release()  # the learning's freed arrays, or counting would peak on top of them
         phase("counting")
         components = components_fit(encoded, config)
         return cls(unit, config, components=components, weights=weights, learning=learning)
@@ -537,18 +537,6 @@ def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dic
         "repeats_habit": lambda: Repeats(habit=True),
     }
     return {name: makers[name]() for name in config.components}
-
-
-def heap_release() -> None:
-    """Give the C heap's free memory back to the system (glibc's `malloc_trim`; elsewhere,
-    nothing). The learning frees many arrays of a few MiB, which glibc keeps in the heap once
-    they fall under its adaptive mmap threshold: without this, counting on top of them set the
-    build's peak (558 against 527 MiB on nowplaying)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def blend_weights_equal(components: Sequence[str]) -> dict[str, float]:
