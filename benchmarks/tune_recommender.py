@@ -34,10 +34,10 @@ from personalization.engine.recommender import (  # noqa: E402
     COMPONENTS,
     RecommenderConfig,
     SessionRecommender,
-    sessions_holdout_split,
     vectors_training_split,
 )
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
+from personalization.engine.splits import sessions_holdout_split  # noqa: E402
 
 DEFAULT_PARAMS = Prod2VecParams()
 DEFAULT_CONFIG = RecommenderConfig()

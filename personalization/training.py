@@ -41,6 +41,7 @@ from .engine.recommender import (
     SessionRecommender,
     vectors_training_split,
 )
+from .engine.splits import sessions_holdout_split
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
 from .versions import (
@@ -197,17 +198,15 @@ def sessions_corpus_read(
 ) -> tuple[list[list[str]], list[list[str]], CorpusCounts]:
     """(training sessions, held-out sessions, counts) from one pass over the view log.
 
-    The most recent `holdout_share` of sessions is held out. The log is read once, straight
-    into one compact corpus: each distinct SKU string is stored once and sessions hold
-    references to it, so memory grows by a pointer per event, and gensim iterates a plain list
-    (as fast as it trains). Nothing is held twice.
+    The most recent `holdout_share` of sessions is held out (`sessions_holdout_split`). The log
+    is read once, straight into one compact corpus: each distinct SKU string is stored once and
+    sessions hold references to it, so memory grows by a pointer per event, and gensim iterates
+    a plain list (as fast as it trains). No session is held twice.
     """
     shared: dict[str, str] = {}
     sessions = [[shared.setdefault(sku, sku) for sku in s.skus] for s in sessions_iterate()]
-    cut = len(sessions) - (math.floor(len(sessions) * holdout_share) if holdout_share > 0 else 0)
-    holdout = sessions[cut:]
-    del sessions[cut:]
-    corpus = sessions
+    corpus, holdout = sessions_holdout_split(sessions, holdout_share=holdout_share)
+    del sessions
     counts = CorpusCounts(
         sessions=len(corpus),
         events=sum(len(skus) for skus in corpus),

@@ -37,6 +37,7 @@ from .components import (
     prefixes_encode,
     sessions_encode,
 )
+from .splits import sessions_holdout_split
 
 T = TypeVar("T")
 
@@ -633,17 +634,6 @@ def vectors_training_split(
     if not any(len(skus) >= 2 for skus in earlier) or not any(len(skus) >= 2 for skus in later):
         return list(sessions), None
     return earlier, later
-
-
-def sessions_holdout_split(
-    sessions: Sequence[T], *, holdout_share: float
-) -> tuple[list[T], list[T]]:
-    """(train, holdout): the last `holdout_share` of `sessions` (the most recent, for a log in
-    time order) held out, the rest kept for training."""
-    if not 0 < holdout_share < 1:
-        raise ValueError(f"holdout_share must be between 0 and 1, not {holdout_share}")
-    cut = len(sessions) - round(len(sessions) * holdout_share)
-    return list(sessions[:cut]), list(sessions[cut:])
 
 
 def validation_recent(sessions: list[Sequence[str]], predictions: int) -> list[Sequence[str]]:

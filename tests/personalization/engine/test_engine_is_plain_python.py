@@ -13,6 +13,7 @@ ENGINE_MODULES = [
     "recommender",
     "reranking",
     "sessions_file",
+    "splits",
 ]
 PROJECT = Path(__file__).resolve().parents[3]
 

@@ -15,11 +15,7 @@ from personalization.engine.evaluation import (
     recommenders_compare,
 )
 from personalization.engine.prod2vec import Prod2VecParams
-from personalization.engine.recommender import (
-    NOT_RANKED,
-    RecommenderConfig,
-    sessions_holdout_split,
-)
+from personalization.engine.recommender import NOT_RANKED, RecommenderConfig
 
 
 class TableScorer:
@@ -88,13 +84,6 @@ def test_metrics_line_gives_percent_with_two_decimals_and_k():
         "predictions": 4,
         "k": 20,
     }
-
-
-def test_holdout_split_keeps_the_last_share_in_order():
-    train, holdout = sessions_holdout_split(list(range(20)), holdout_share=0.15)
-    assert train == list(range(17)) and holdout == [17, 18, 19]
-    with pytest.raises(ValueError):
-        sessions_holdout_split([1, 2], holdout_share=1.0)
 
 
 LOG = [["a", "b"], ["a", "b", "c"], ["a", "b"], ["d", "c"], ["c", "a"], ["e", "c"]]
