@@ -25,6 +25,7 @@ from personalization.engine.evaluation import (  # noqa: E402
     PopularityBaseline,
     next_item_evaluate,
 )
+from personalization.engine.predictions import predictions_enumerate  # noqa: E402
 from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train  # noqa: E402
 from personalization.engine.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
@@ -43,21 +44,20 @@ def timed(action, repeat: int = 3):
 def loop_evaluate(recommender: SessionRecommender, sessions, *, k: int = 20) -> Metrics:
     """The obvious implementation: score each prefix alone, sort all items, find the item."""
     hits, reciprocal, predictions = 0, 0.0, 0
-    for skus in sessions:
-        for position in range(1, len(skus)):
-            predictions += 1
-            target = recommender.index.get(skus[position])
-            if target is None:
-                continue
-            scores = recommender.scores(skus[:position])
-            if not np.isfinite(scores[target]):
-                continue
-            # stable sort on -score puts ties in item order: rank only differs on ties
-            order = np.argsort(-scores, kind="stable")
-            rank = 1 + int(np.flatnonzero(order == target)[0])
-            if rank <= k:
-                hits += 1
-                reciprocal += 1 / rank
+    for prefix, sku, _ in predictions_enumerate(sessions):
+        predictions += 1
+        target = recommender.index.get(sku)
+        if target is None:
+            continue
+        scores = recommender.scores(prefix)
+        if not np.isfinite(scores[target]):
+            continue
+        # stable sort on -score puts ties in item order: rank only differs on ties
+        order = np.argsort(-scores, kind="stable")
+        rank = 1 + int(np.flatnonzero(order == target)[0])
+        if rank <= k:
+            hits += 1
+            reciprocal += 1 / rank
     return Metrics(hr=hits / predictions, mrr=reciprocal / predictions, predictions=predictions)
 
 

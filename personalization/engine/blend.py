@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from .predictions import predictions_enumerate
+
 # Each weight is tried at these values, the others held, for a few rounds.
 WEIGHT_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 ROUNDS = 3
@@ -118,12 +120,11 @@ def candidates_gather(
         prefixes.clear()
         targets.clear()
 
-    for skus in sessions:
-        for position in range(1, len(skus)):
-            prefixes.append(skus[:position])
-            targets.append(index.get(skus[position], -1))
-            if len(prefixes) == batch_size:
-                flush()
+    for prefix, target, _ in predictions_enumerate(sessions):
+        prefixes.append(prefix)
+        targets.append(index.get(target, -1))
+        if len(prefixes) == batch_size:
+            flush()
     if prefixes:
         flush()
     components = next((f.shape[1] for f in features), 0)

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from .blend import DENSE_CELLS, dense_ranks, sparse_ranks
+from .predictions import predictions_enumerate
 from .prod2vec import Prod2VecParams, prod2vec_train
 from .recommender import (
     NOT_RANKED,
@@ -474,20 +475,19 @@ def _predictions_batched(
     targets: list[int] = []
     repeats: list[bool] = []
     lengths: list[int] = []
-    for skus in sessions:
-        for position in range(1, len(skus)):
-            prefixes.append(skus[:position])
-            targets.append(index.get(skus[position], -1))
-            repeats.append(skus[position] in skus[:position])
-            lengths.append(len(skus))
-            if len(prefixes) == batch_size:
-                yield _Batch(
-                    prefixes,
-                    np.asarray(targets, dtype=np.int64),
-                    np.asarray(repeats, dtype=bool),
-                    np.asarray(lengths, dtype=np.int64),
-                )
-                prefixes, targets, repeats, lengths = [], [], [], []
+    for prefix, target, session in predictions_enumerate(sessions):
+        prefixes.append(prefix)
+        targets.append(index.get(target, -1))
+        repeats.append(target in prefix)
+        lengths.append(len(session))
+        if len(prefixes) == batch_size:
+            yield _Batch(
+                prefixes,
+                np.asarray(targets, dtype=np.int64),
+                np.asarray(repeats, dtype=bool),
+                np.asarray(lengths, dtype=np.int64),
+            )
+            prefixes, targets, repeats, lengths = [], [], [], []
     if prefixes:
         yield _Batch(
             prefixes,

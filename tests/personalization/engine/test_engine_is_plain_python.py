@@ -8,6 +8,7 @@ ENGINE_MODULES = [
     "blend",
     "components",
     "evaluation",
+    "predictions",
     "prod2vec",
     "projection",
     "recommender",
