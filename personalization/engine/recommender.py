@@ -288,6 +288,23 @@ class SessionRecommender:
         """(vectors, known): one unit-length row per prefix (zero where `known` is False)."""
         return self._session_vectors(self._encode(prefixes))
 
+    def components_scores(self, prefixes: Sequence[Sequence[str]]) -> dict[str, sparse.spmatrix]:
+        """Each count component's own scores of `prefixes`, unweighted, by name in the config's
+        order: a sparse (len(prefixes), len(items)) matrix per component, each row a
+        distribution over the products (all zero where the component has no evidence)."""
+        encoded = self._encode(prefixes)
+        return {name: component.scores(encoded) for name, component in self.components.items()}
+
+    def vector_scores(self, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
+        """The session vector's part of the blend at weight 1: 1 + cos(session vector, v_j) for
+        each prefix and product, float32 in 0..2; a row of zeros for a prefix with no known
+        SKU."""
+        vectors, known = self.session_vectors(prefixes)
+        table = vectors @ self.vectors.vectors.T
+        table += np.float32(1)
+        table[~known] = 0
+        return table
+
     def scores(self, skus: Sequence[str]) -> np.ndarray:
         """A score for each of `items` (NOT_RANKED for all when no viewed SKU is known)."""
         return self.scores_batch([skus])[0]
@@ -298,7 +315,7 @@ class SessionRecommender:
         Without the session vector in the blend, a sparse matrix whose stored entries are the
         products with evidence (every other one is NOT_RANKED)."""
         encoded = self._encode(prefixes)
-        blend = self.components_scores(encoded)
+        blend = self._components_blend(encoded)
         if blend is not None and not self.config.fallback and not self.vector_weight:
             return blend
         vectors, known = self._session_vectors(encoded)
@@ -339,7 +356,7 @@ class SessionRecommender:
         """Each true item's rank (0: a miss or beyond k), as `scores_batch` would rank it,
         without scoring every product by cosine where it can (see `_ranks_with_cosines`)."""
         encoded = self._encode(prefixes)
-        blend = self.components_scores(encoded)
+        blend = self._components_blend(encoded)
         if blend is None:
             return dense_ranks(self._cosines(encoded), targets, k)
         return self._ranks_with_cosines(encoded, blend, targets, k)[0]
@@ -358,7 +375,7 @@ class SessionRecommender:
             matrix = sparse.csr_matrix(matrix, dtype=np.float32)
             matrix.eliminate_zeros()  # a stored entry is evidence
             ranks[name] = sparse_ranks(matrix, targets, k)
-        blend = self.components_scores(encoded, scores)
+        blend = self._components_blend(encoded, scores)
         if blend is None:
             ranks[SESSION_VECTOR] = ranks["default"] = dense_ranks(
                 self._cosines(encoded), targets, k
@@ -445,7 +462,7 @@ class SessionRecommender:
         table[~known] = NOT_RANKED
         return table
 
-    def components_scores(
+    def _components_blend(
         self, encoded: Prefixes, scores: dict[str, sparse.spmatrix] | None = None
     ) -> sparse.csr_matrix | None:
         """The weighted sum of the count components' scores (None without components), from
@@ -573,18 +590,10 @@ def blend_weights_learn(
     )
 
     def score(prefixes):
-        encoded = fitted._encode(prefixes)
-        return [fitted.components[name].scores(encoded) for name in names]
-
-    def vector_score(prefixes):
-        session, known = fitted._session_vectors(fitted._encode(prefixes))
-        table = session @ fitted.vectors.vectors.T
-        table += np.float32(1)  # 1 + cos: the session vector's part at weight 1
-        table[~known] = 0
-        return table
+        return list(fitted.components_scores(prefixes).values())
 
     candidates = candidates_gather(
-        score, validation, fitted.index, dense_score=vector_score if with_vector else None
+        score, validation, fitted.index, dense_score=fitted.vector_scores if with_vector else None
     )
     if with_vector:
         # the count components' weights first, as without the vector, then the vector's alone:

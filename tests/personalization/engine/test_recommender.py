@@ -210,3 +210,40 @@ def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_va
     for unsplit in (dataclasses.replace(config, blend_session_vector=False), EMBEDDING_ONLY):
         assert vectors_training_split(sessions, unsplit) == (sessions, None)
     assert vectors_training_split([["a", "b"], ["c"]], config) == ([["a", "b"], ["c"]], None)
+
+
+def test_components_scores_are_each_components_own_distribution_by_name():
+    config = RecommenderConfig(components=("transitions", "repeats"), learn_weights=False)
+    model = recommender(config, sessions=[["a", "c"]] * 20)
+    parts = model.components_scores([["a"], ["a", "b", "a"], ["gone"]])
+    assert list(parts) == ["transitions", "repeats"]
+    transitions, repeats = parts["transitions"].toarray(), parts["repeats"].toarray()
+    assert transitions.shape == repeats.shape == (3, 4)
+    # after a, shoppers viewed c: all of the transitions' evidence
+    assert np.allclose(transitions[0], [0, 0, 1, 0], atol=1e-6)
+    # a viewed at ages 2 and 0 (0.25 + 1), b at age 1 (0.5): the session's own views
+    assert np.allclose(repeats[1], np.array([1.25, 0.5, 0, 0]) / 1.75, atol=1e-6)
+    assert not transitions[2].any() and not repeats[2].any()  # no known view: no evidence
+
+
+def test_vector_scores_are_one_plus_the_cosine_and_zero_without_a_known_sku():
+    model = recommender()
+    table = model.vector_scores([["a"], ["gone"], ["a", "b"]])
+    assert table.dtype == np.float32 and table.shape == (3, 4)
+    assert np.allclose(table[0], 1 + np.array([1, 0, 0, unit(1, 0.8, 0)[0]]), atol=1e-6)
+    assert not table[1].any()
+    assert np.allclose(table[2], 1 + model.scores(["a", "b"]), atol=1e-6)
+
+
+def test_the_blend_is_the_weighted_sum_of_its_parts_scores():
+    sessions = [["a", "c", "b"], ["d", "a"], ["a", "c"], ["b", "d", "c"]] * 5
+    built = recommender(RecommenderConfig(), sessions=sessions)
+    weights = {**built.weights, "session-vector": 0.05}
+    model = SessionRecommender(
+        built.vectors, built.config, components=built.components, weights=weights
+    )
+    prefixes = [["a"], ["b", "gone", "a"], ["d", "d", "c"]]
+    expected = 0.05 * model.vector_scores(prefixes)
+    for name, scores in model.components_scores(prefixes).items():
+        expected += weights[name] * scores.toarray()
+    np.testing.assert_allclose(model.scores_batch(prefixes), expected, rtol=1e-5, atol=1e-6)
