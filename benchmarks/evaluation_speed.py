@@ -20,6 +20,7 @@ from gensim.models import KeyedVectors
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from personalization.engine.config import RecommenderConfig  # noqa: E402
 from personalization.engine.evaluation import (  # noqa: E402
     Metrics,
     PopularityBaseline,
@@ -27,7 +28,7 @@ from personalization.engine.evaluation import (  # noqa: E402
 )
 from personalization.engine.predictions import predictions_enumerate  # noqa: E402
 from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.engine.recommender import RecommenderConfig, SessionRecommender  # noqa: E402
+from personalization.engine.recommender import SessionRecommender  # noqa: E402
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 

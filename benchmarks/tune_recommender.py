@@ -28,14 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from personalization.engine.config import COMPONENTS, RecommenderConfig  # noqa: E402
 from personalization.engine.evaluation import methods_scorers, next_item_evaluate  # noqa: E402
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.engine.recommender import (  # noqa: E402
-    COMPONENTS,
-    RecommenderConfig,
-    SessionRecommender,
-    vectors_training_split,
-)
+from personalization.engine.recommender import SessionRecommender, vectors_training_split  # noqa: E402
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 from personalization.engine.splits import sessions_holdout_split  # noqa: E402
 

@@ -22,8 +22,9 @@ from django.db import DatabaseError
 from django.dispatch import receiver
 from gensim.models import KeyedVectors
 
+from .engine.config import RecommenderConfig
 from .engine.projection import projection_load
-from .engine.recommender import VECTORS_FILE, RecommenderConfig, SessionRecommender
+from .engine.recommender import VECTORS_FILE, SessionRecommender
 from .engine.reranking import RerankWindow, SearchHit
 from .models import EmbeddingVersion
 

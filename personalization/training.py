@@ -27,6 +27,7 @@ from gensim.utils import simple_preprocess
 
 from common.progress import Progress, StageProgress
 
+from .engine.config import RecommenderConfig
 from .engine.evaluation import methods_evaluate
 from .engine.prod2vec import Prod2VecParams, prod2vec_train
 from .engine.projection import (
@@ -35,12 +36,7 @@ from .engine.projection import (
     projection_compute,
     projection_save,
 )
-from .engine.recommender import (
-    VECTORS_FILE,
-    RecommenderConfig,
-    SessionRecommender,
-    vectors_training_split,
-)
+from .engine.recommender import VECTORS_FILE, SessionRecommender, vectors_training_split
 from .engine.splits import sessions_holdout_split
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, models, transaction
 from django.utils import timezone
 
+from .engine.config import RecommenderConfig
 from .engine.prod2vec import Prod2VecParams
-from .engine.recommender import RecommenderConfig
 from .models import EmbeddingVersion
 from .serving import models_recheck
 

@@ -14,8 +14,9 @@ import port_for
 from gensim.models import KeyedVectors
 from pytest_redis.executor import RedisExecutor
 
+from personalization.engine.config import RecommenderConfig
 from personalization.engine.projection import projection_compute, projection_save
-from personalization.engine.recommender import RecommenderConfig, SessionRecommender
+from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create

@@ -14,15 +14,10 @@ import numpy as np
 from scipy import sparse
 
 from .blend import DENSE_CELLS, dense_ranks, sparse_ranks
+from .config import SESSION_VECTOR, RecommenderConfig
 from .predictions import predictions_enumerate
 from .prod2vec import Prod2VecParams, prod2vec_train
-from .recommender import (
-    NOT_RANKED,
-    SESSION_VECTOR,
-    RecommenderConfig,
-    SessionRecommender,
-    vectors_training_split,
-)
+from .recommender import NOT_RANKED, SessionRecommender, vectors_training_split
 
 SPARSE_BATCH_ROWS = 1000  # prefixes at a time for scorers whose scores are sparse
 

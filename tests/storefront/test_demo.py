@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from personalization.engine.config import RecommenderConfig
 from personalization.engine.prod2vec import Prod2VecParams
-from personalization.engine.recommender import RecommenderConfig
 from personalization.models import EmbeddingVersion
 from storefront.demo import demo_words_prepare
 

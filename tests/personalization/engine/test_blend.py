@@ -10,8 +10,9 @@ from personalization.engine.components import (
     prefixes_encode,
     sessions_encode,
 )
+from personalization.engine.config import RecommenderConfig
 from personalization.engine.evaluation import next_item_evaluate
-from personalization.engine.recommender import RecommenderConfig, SessionRecommender
+from personalization.engine.recommender import SessionRecommender
 
 INDEX = {f"p{n}": n for n in range(40)}
 

@@ -7,6 +7,7 @@ from pathlib import Path
 ENGINE_MODULES = [
     "blend",
     "components",
+    "config",
     "evaluation",
     "predictions",
     "prod2vec",

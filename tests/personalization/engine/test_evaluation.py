@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from factories import two_groups_log
 
+from personalization.engine.config import RecommenderConfig
 from personalization.engine.evaluation import (
     ItemKnnBaseline,
     Metrics,
@@ -15,7 +16,7 @@ from personalization.engine.evaluation import (
     recommenders_compare,
 )
 from personalization.engine.prod2vec import Prod2VecParams
-from personalization.engine.recommender import NOT_RANKED, RecommenderConfig
+from personalization.engine.recommender import NOT_RANKED
 
 
 class TableScorer:

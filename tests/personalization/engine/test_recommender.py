@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
+from personalization.engine.config import RecommenderConfig
 from personalization.engine.recommender import (
     NOT_RANKED,
-    RecommenderConfig,
     SessionRecommender,
     vectors_training_split,
 )
