@@ -22,9 +22,10 @@ from django.db import DatabaseError
 from django.dispatch import receiver
 from gensim.models import KeyedVectors
 
+from .engine import persistence
 from .engine.config import RecommenderConfig
 from .engine.projection import projection_load
-from .engine.recommender import VECTORS_FILE, SessionRecommender
+from .engine.recommender import SessionRecommender
 from .engine.reranking import RerankWindow, SearchHit
 from .models import EmbeddingVersion
 
@@ -250,9 +251,9 @@ def _projection_of(recommender: SessionRecommender, directory: Path) -> np.ndarr
 def recommender_load(kind: str, directory: Path) -> SessionRecommender:
     if kind == EmbeddingVersion.Kind.WORD:
         # A word version is its vectors alone: nearest words and analogies need nothing else.
-        words = KeyedVectors.load(str(directory / VECTORS_FILE), mmap="r")
+        words = KeyedVectors.load(str(directory / persistence.VECTORS_FILE), mmap="r")
         return SessionRecommender.build(words, [], RecommenderConfig(components=()))
-    return SessionRecommender.load(directory)
+    return persistence.recommender_load(directory)
 
 
 @receiver(setting_changed)

@@ -29,6 +29,7 @@ from common.progress import Progress, StageProgress
 
 from .engine.config import RecommenderConfig
 from .engine.evaluation import methods_evaluate
+from .engine.persistence import VECTORS_FILE, recommender_save
 from .engine.prod2vec import Prod2VecParams, prod2vec_train
 from .engine.projection import (
     EXAGGERATION_ITERATIONS,
@@ -36,7 +37,7 @@ from .engine.projection import (
     projection_compute,
     projection_save,
 )
-from .engine.recommender import VECTORS_FILE, SessionRecommender, vectors_training_split
+from .engine.recommender import SessionRecommender, vectors_training_split
 from .engine.splits import sessions_holdout_split
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
@@ -241,7 +242,7 @@ def product_pipeline(
     drawing = clock.phase("drawing the map", steps=MAP_STEPS)
     coordinates = projection_compute(recommender.vectors.vectors, progress=drawing)
     clock.phase("saving")
-    recommender.save(model)
+    recommender_save(recommender, model)
     projection_save(model, coordinates)
     return {
         "sessions": counts.sessions,

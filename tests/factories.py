@@ -15,6 +15,7 @@ from gensim.models import KeyedVectors
 from pytest_redis.executor import RedisExecutor
 
 from personalization.engine.config import RecommenderConfig
+from personalization.engine.persistence import recommender_save
 from personalization.engine.projection import projection_compute, projection_save
 from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion
@@ -39,7 +40,7 @@ def version_make(
     version = EmbeddingVersion.objects.create(kind="product", status="succeeded")
     version.path = f"product/v{version.pk}"
     recommender = SessionRecommender.build(keyed_vectors(vectors), [], EMBEDDING_ONLY)
-    recommender.save(models_dir / version.path)
+    recommender_save(recommender, models_dir / version.path)
     if with_map:
         coordinates = projection_compute(recommender.vectors.vectors)
         projection_save(models_dir / version.path, coordinates)

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
+
+from .config import RecommenderConfig
 
 # Co-occurrence and transitions are counted this many views at a time, so memory stays flat.
 COUNT_CHUNK = 1 << 18
@@ -279,3 +282,35 @@ def matrix_from_arrays(arrays: dict[str, np.ndarray], name: str) -> sparse.csr_m
         (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
         shape=tuple(int(n) for n in arrays[f"{name}.shape"]),
     )
+
+
+# Each component's class by its name in the config: what a saved component is loaded as.
+COMPONENT_TYPES = {
+    "neighbours": SessionNeighbours,
+    "transitions": ItemToItem,
+    "cooccurrence": ItemToItem,
+    "repeats": Repeats,
+    "repeats_habit": Repeats,
+}
+
+
+def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dict[str, Any]:
+    """The count components `config` names, fitted on the encoded training sessions."""
+    makers = {
+        "neighbours": lambda: SessionNeighbours.fit(encoded, k=config.neighbours),
+        "transitions": lambda: ItemToItem.fit(
+            encoded,
+            window=config.transitions_window,
+            directed=True,
+            prior=config.transitions_prior,
+        ),
+        "cooccurrence": lambda: ItemToItem.fit(
+            encoded,
+            window=config.cooccurrence_window,
+            directed=False,
+            prior=config.cooccurrence_prior,
+        ),
+        "repeats": Repeats,
+        "repeats_habit": lambda: Repeats(habit=True),
+    }
+    return {name: makers[name]() for name in config.components}

@@ -7,9 +7,7 @@ The same class scores the live shop and the offline evaluation, one prefix or ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,14 +24,7 @@ from .blend import (
     sparse_ranks,
     true_scores,
 )
-from .components import (
-    ItemToItem,
-    Prefixes,
-    Repeats,
-    SessionNeighbours,
-    prefixes_encode,
-    sessions_encode,
-)
+from .components import Prefixes, components_fit, prefixes_encode, sessions_encode
 from .config import SESSION_VECTOR, RecommenderConfig
 from .splits import sessions_holdout_split
 
@@ -41,10 +32,6 @@ T = TypeVar("T")
 
 NOT_RANKED = -np.inf  # the score of an item there is no evidence for: never recommended
 
-FORMAT_VERSION = 2
-VECTORS_FILE = "vectors.kv"
-COMPONENTS_FILE = "components.npz"
-CONFIG_FILE = "config.json"
 # Blend weights are learned on at most this many next-view predictions of the validation
 # sessions (the most recent ones): enough to tell weights apart, a few seconds to gather.
 VALIDATION_PREDICTIONS = 20_000
@@ -71,9 +58,9 @@ class SessionRecommender:
         weights: dict[str, float] | None = None,
         learning: dict[str, Any] | None = None,
     ):
-        """`vectors` must be unit length (as `build` and `load` make them); `components` the
-        fitted components named by `config.components`, blended with `weights`; `learning`
-        records how the weights were learned."""
+        """`vectors` must be unit length (as `build` and `recommender_load` make them);
+        `components` the fitted components named by `config.components`, blended with
+        `weights`; `learning` records how the weights were learned."""
         components = components or {}
         missing = [name for name in config.components if name not in components]
         if missing:
@@ -122,54 +109,6 @@ class SessionRecommender:
         phase("counting")
         components = components_fit(encoded, config)
         return cls(unit, config, components=components, weights=weights, learning=learning)
-
-    def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        # sep_limit=0: the array goes to its own .npy file, so load() can memory-map it
-        self.vectors.save(str(directory / VECTORS_FILE), sep_limit=0)
-        if self.components:
-            arrays = {}
-            for name, component in self.components.items():
-                arrays.update({f"{name}.{key}": value for key, value in component.arrays().items()})
-            np.savez(directory / COMPONENTS_FILE, **arrays)
-        stored = {
-            "format": FORMAT_VERSION,
-            "config": self.config.as_dict(),
-            "weights": self.weights,
-            "learning": self.learning,
-        }
-        (directory / CONFIG_FILE).write_text(json.dumps(stored, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> SessionRecommender:
-        directory = Path(directory)
-        stored = json.loads((directory / CONFIG_FILE).read_text())
-        if stored.get("format") != FORMAT_VERSION:
-            raise ValueError(
-                f"{directory / CONFIG_FILE}: format {stored.get('format')!r}, "
-                f"expected {FORMAT_VERSION} (a version trained before this release: retrain)"
-            )
-        config = RecommenderConfig.from_dict(stored["config"])
-        vectors = KeyedVectors.load(str(directory / VECTORS_FILE), mmap="r")
-        components = {}
-        if config.components:
-            with np.load(directory / COMPONENTS_FILE) as stored_arrays:
-                for name in config.components:
-                    prefix = f"{name}."
-                    arrays = {
-                        key[len(prefix) :]: stored_arrays[key]
-                        for key in stored_arrays.files
-                        if key.startswith(prefix)
-                    }
-                    components[name] = COMPONENT_TYPES[name].from_arrays(arrays)
-        return cls(
-            vectors,
-            config,
-            components=components,
-            weights=stored.get("weights"),
-            learning=stored.get("learning"),
-        )
 
     def session_vector(self, skus: Sequence[str]) -> np.ndarray | None:
         """The unit-length float32 session vector, or None when no viewed SKU has a vector."""
@@ -429,37 +368,6 @@ class SessionRecommender:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.items[i], float(scores[i])) for i in top if scores[i] > NOT_RANKED]
-
-
-COMPONENT_TYPES = {
-    "neighbours": SessionNeighbours,
-    "transitions": ItemToItem,
-    "cooccurrence": ItemToItem,
-    "repeats": Repeats,
-    "repeats_habit": Repeats,
-}
-
-
-def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dict[str, Any]:
-    """The count components `config` names, fitted on the encoded training sessions."""
-    makers = {
-        "neighbours": lambda: SessionNeighbours.fit(encoded, k=config.neighbours),
-        "transitions": lambda: ItemToItem.fit(
-            encoded,
-            window=config.transitions_window,
-            directed=True,
-            prior=config.transitions_prior,
-        ),
-        "cooccurrence": lambda: ItemToItem.fit(
-            encoded,
-            window=config.cooccurrence_window,
-            directed=False,
-            prior=config.cooccurrence_prior,
-        ),
-        "repeats": Repeats,
-        "repeats_habit": lambda: Repeats(habit=True),
-    }
-    return {name: makers[name]() for name in config.components}
 
 
 def blend_weights_equal(components: Sequence[str]) -> dict[str, float]:

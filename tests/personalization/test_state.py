@@ -12,6 +12,7 @@ from factories import EMBEDDING_ONLY, redis_store_use, version_make
 from gensim.models import KeyedVectors
 
 from personalization import serving
+from personalization.engine.persistence import recommender_save
 from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion, ViewEvent, VisitorViews
 from personalization.state import (
@@ -252,7 +253,8 @@ def test_a_view_does_not_cost_more_with_a_larger_catalog(db, models_dir, setting
         skus = [f"SKU-{i:06d}" for i in range(size)]
         keyed = KeyedVectors(vector_size=64)
         keyed.add_vectors(skus, rng.normal(size=(size, 64)).astype(np.float32))
-        SessionRecommender.build(keyed, [], EMBEDDING_ONLY).save(models_dir / f"size-{size}")
+        recommender = SessionRecommender.build(keyed, [], EMBEDDING_ONLY)
+        recommender_save(recommender, models_dir / f"size-{size}")
         version = EmbeddingVersion.objects.create(
             kind="product", status="succeeded", path=f"size-{size}"
         )

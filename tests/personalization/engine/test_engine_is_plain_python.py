@@ -9,6 +9,7 @@ ENGINE_MODULES = [
     "components",
     "config",
     "evaluation",
+    "persistence",
     "predictions",
     "prod2vec",
     "projection",

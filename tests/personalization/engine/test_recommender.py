@@ -8,6 +8,7 @@ import pytest
 from gensim.models import KeyedVectors
 
 from personalization.engine.config import RecommenderConfig
+from personalization.engine.persistence import recommender_load, recommender_save
 from personalization.engine.recommender import (
     NOT_RANKED,
     SessionRecommender,
@@ -132,8 +133,8 @@ def test_scores_batch_matches_scores_one_session_at_a_time():
 
 def test_save_and_load_round_trip_memory_maps_the_vectors(tmp_path):
     model = recommender(RecommenderConfig(), sessions=[["a", "c", "b"], ["d", "a"]])
-    model.save(tmp_path / "model")
-    loaded = SessionRecommender.load(tmp_path / "model")
+    recommender_save(model, tmp_path / "model")
+    loaded = recommender_load(tmp_path / "model")
     assert isinstance(loaded.vectors.vectors, np.memmap)
     assert loaded.config == model.config and loaded.items == model.items
     assert loaded.weights == model.weights and set(loaded.components) == set(model.components)
@@ -157,11 +158,11 @@ def test_config_round_trips_and_rejects_unknown_or_bad_values():
 
 
 def test_a_model_of_the_previous_format_is_refused_with_a_hint_to_retrain(tmp_path):
-    recommender().save(tmp_path / "model")
+    recommender_save(recommender(), tmp_path / "model")
     stored = tmp_path / "model" / "config.json"
     stored.write_text(stored.read_text().replace('"format": 2', '"format": 1'))
     with pytest.raises(ValueError, match="format 1, expected 2.*retrain"):
-        SessionRecommender.load(tmp_path / "model")
+        recommender_load(tmp_path / "model")
 
 
 def test_ranks_batch_ranks_as_the_full_scores_do():

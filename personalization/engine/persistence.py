@@ -1,0 +1,70 @@
+"""A recommender on disk, in one folder: its vectors (memory-mapped when loaded), its fitted
+count components, and its configuration with the weights it learned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+from .components import COMPONENT_TYPES
+from .config import RecommenderConfig
+from .recommender import SessionRecommender
+
+FORMAT_VERSION = 2
+VECTORS_FILE = "vectors.kv"
+COMPONENTS_FILE = "components.npz"
+CONFIG_FILE = "config.json"
+
+
+def recommender_save(recommender: SessionRecommender, directory: Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    # sep_limit=0: the array goes to its own .npy file, so loading can memory-map it
+    recommender.vectors.save(str(directory / VECTORS_FILE), sep_limit=0)
+    if recommender.components:
+        arrays = {}
+        for name, component in recommender.components.items():
+            arrays.update({f"{name}.{key}": value for key, value in component.arrays().items()})
+        np.savez(directory / COMPONENTS_FILE, **arrays)
+    stored = {
+        "format": FORMAT_VERSION,
+        "config": recommender.config.as_dict(),
+        "weights": recommender.weights,
+        "learning": recommender.learning,
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(stored, indent=2) + "\n")
+
+
+def recommender_load(directory: Path) -> SessionRecommender:
+    """The recommender `recommender_save` wrote to `directory`; a ValueError for a folder of
+    another format (written by an older release: retrain)."""
+    directory = Path(directory)
+    stored = json.loads((directory / CONFIG_FILE).read_text())
+    if stored.get("format") != FORMAT_VERSION:
+        raise ValueError(
+            f"{directory / CONFIG_FILE}: format {stored.get('format')!r}, "
+            f"expected {FORMAT_VERSION} (a version trained before this release: retrain)"
+        )
+    config = RecommenderConfig.from_dict(stored["config"])
+    vectors = KeyedVectors.load(str(directory / VECTORS_FILE), mmap="r")
+    components = {}
+    if config.components:
+        with np.load(directory / COMPONENTS_FILE) as stored_arrays:
+            for name in config.components:
+                prefix = f"{name}."
+                arrays = {
+                    key[len(prefix) :]: stored_arrays[key]
+                    for key in stored_arrays.files
+                    if key.startswith(prefix)
+                }
+                components[name] = COMPONENT_TYPES[name].from_arrays(arrays)
+    return SessionRecommender(
+        vectors,
+        config,
+        components=components,
+        weights=stored.get("weights"),
+        learning=stored.get("learning"),
+    )
