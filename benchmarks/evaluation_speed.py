@@ -26,9 +26,10 @@ from personalization.engine.evaluation import (  # noqa: E402
     PopularityBaseline,
     next_item_evaluate,
 )
+from personalization.engine.learning import recommender_build  # noqa: E402
+from personalization.engine.model import SessionRecommender  # noqa: E402
 from personalization.engine.predictions import predictions_enumerate  # noqa: E402
 from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.engine.recommender import SessionRecommender  # noqa: E402
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 
 
@@ -73,7 +74,7 @@ def live_calls_time(*, items: int = 50_000, dims: int = 50, viewed: int = 50) ->
     views = rng.choice(items, size=int(sizes.sum()), p=popularity / popularity.sum())
     sessions = [[keys[i] for i in chunk] for chunk in np.split(views, np.cumsum(sizes)[:-1])]
     build_seconds, recommender = timed(
-        lambda: SessionRecommender.build(vectors, sessions, RecommenderConfig()), repeat=1
+        lambda: recommender_build(vectors, sessions, RecommenderConfig()), repeat=1
     )
     print(f"\nLive calls: {items:,} items, {dims} dims, {viewed} viewed SKUs "
           f"(model built in {build_seconds:.1f} s; median of 1,000 calls)")  # fmt: skip
@@ -99,7 +100,7 @@ def main() -> None:
     train = [line.skus for line in sessions_file_read(args.train)]
     test = [line.skus for line in sessions_file_read(args.test)]
     vectors = prod2vec_train(train, Prod2VecParams()).vectors
-    recommender = SessionRecommender.build(vectors, train, RecommenderConfig())
+    recommender = recommender_build(vectors, train, RecommenderConfig())
     popularity = PopularityBaseline.fit(train)
     predictions = sum(len(skus) - 1 for skus in test)
     print(f"{predictions} predictions over {len(recommender.items)} items; best of 3 runs")

@@ -30,8 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from personalization.engine.config import COMPONENTS, RecommenderConfig  # noqa: E402
 from personalization.engine.evaluation import methods_scorers, next_item_evaluate  # noqa: E402
+from personalization.engine.learning import (  # noqa: E402
+    recommender_build,
+    vectors_training_split,
+)
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams, prod2vec_train  # noqa: E402
-from personalization.engine.recommender import SessionRecommender, vectors_training_split  # noqa: E402
 from personalization.engine.sessions_file import sessions_file_read  # noqa: E402
 from personalization.engine.splits import sessions_holdout_split  # noqa: E402
 
@@ -68,7 +71,7 @@ class DataSet:
         if key not in self.trained:
             self.trained[key] = prod2vec_train(earlier, params, later=later)
         trained = self.trained[key]
-        return SessionRecommender.build(
+        return recommender_build(
             trained.vectors,
             self.train,
             config,

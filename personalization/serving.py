@@ -24,8 +24,9 @@ from gensim.models import KeyedVectors
 
 from .engine import persistence
 from .engine.config import RecommenderConfig
+from .engine.learning import recommender_build
+from .engine.model import SessionRecommender
 from .engine.projection import projection_load
-from .engine.recommender import SessionRecommender
 from .engine.reranking import RerankWindow, SearchHit
 from .models import EmbeddingVersion
 
@@ -252,7 +253,7 @@ def recommender_load(kind: str, directory: Path) -> SessionRecommender:
     if kind == EmbeddingVersion.Kind.WORD:
         # A word version is its vectors alone: nearest words and analogies need nothing else.
         words = KeyedVectors.load(str(directory / persistence.VECTORS_FILE), mmap="r")
-        return SessionRecommender.build(words, [], RecommenderConfig(components=()))
+        return recommender_build(words, [], RecommenderConfig(components=()))
     return persistence.recommender_load(directory)
 
 

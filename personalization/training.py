@@ -29,6 +29,7 @@ from common.progress import Progress, StageProgress
 
 from .engine.config import RecommenderConfig
 from .engine.evaluation import methods_evaluate
+from .engine.learning import recommender_build, vectors_training_split
 from .engine.persistence import VECTORS_FILE, recommender_save
 from .engine.prod2vec import Prod2VecParams, prod2vec_train
 from .engine.projection import (
@@ -37,7 +38,6 @@ from .engine.projection import (
     projection_compute,
     projection_save,
 )
-from .engine.recommender import SessionRecommender, vectors_training_split
 from .engine.splits import sessions_holdout_split
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
@@ -231,7 +231,7 @@ def product_pipeline(
     trained = prod2vec_train(earlier, params, later=later, on_epoch=on_epoch)
     del earlier, later
     clock.phase("building the recommender")
-    recommender = SessionRecommender.build(
+    recommender = recommender_build(
         trained.vectors,
         corpus,
         config,

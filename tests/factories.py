@@ -15,9 +15,9 @@ from gensim.models import KeyedVectors
 from pytest_redis.executor import RedisExecutor
 
 from personalization.engine.config import RecommenderConfig
+from personalization.engine.learning import recommender_build
 from personalization.engine.persistence import recommender_save
 from personalization.engine.projection import projection_compute, projection_save
-from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create
@@ -39,7 +39,7 @@ def version_make(
     `with_map`: with its map too, as training draws it."""
     version = EmbeddingVersion.objects.create(kind="product", status="succeeded")
     version.path = f"product/v{version.pk}"
-    recommender = SessionRecommender.build(keyed_vectors(vectors), [], EMBEDDING_ONLY)
+    recommender = recommender_build(keyed_vectors(vectors), [], EMBEDDING_ONLY)
     recommender_save(recommender, models_dir / version.path)
     if with_map:
         coordinates = projection_compute(recommender.vectors.vectors)

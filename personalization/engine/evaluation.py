@@ -15,9 +15,10 @@ from scipy import sparse
 
 from .blend import DENSE_CELLS, dense_ranks, sparse_ranks
 from .config import SESSION_VECTOR, RecommenderConfig
+from .learning import recommender_build, vectors_training_split
+from .model import NOT_RANKED, SessionRecommender
 from .predictions import predictions_enumerate
 from .prod2vec import Prod2VecParams, prod2vec_train
-from .recommender import NOT_RANKED, SessionRecommender, vectors_training_split
 
 SPARSE_BATCH_ROWS = 1000  # prefixes at a time for scorers whose scores are sparse
 
@@ -319,7 +320,7 @@ def recommenders_compare(
     earlier, later = vectors_training_split(train_sessions, config)
     trained = prod2vec_train(earlier, params, later=later, on_epoch=on_epoch)
     phase("building the recommender")
-    recommender = SessionRecommender.build(
+    recommender = recommender_build(
         trained.vectors,
         train_sessions,
         config,

@@ -11,7 +11,7 @@ from gensim.models import KeyedVectors
 
 from .components import COMPONENT_TYPES
 from .config import RecommenderConfig
-from .recommender import SessionRecommender
+from .model import SessionRecommender
 
 FORMAT_VERSION = 2
 VECTORS_FILE = "vectors.kv"

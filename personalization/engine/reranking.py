@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .recommender import SessionRecommender
+from .model import SessionRecommender
 
 # "Because you viewed X" names the viewed product that contributed most to the result's
 # similarity (its recency weight times its cosine to the result), when that cosine is at least

@@ -12,8 +12,8 @@ from factories import EMBEDDING_ONLY, redis_store_use, version_make
 from gensim.models import KeyedVectors
 
 from personalization import serving
+from personalization.engine.learning import recommender_build
 from personalization.engine.persistence import recommender_save
-from personalization.engine.recommender import SessionRecommender
 from personalization.models import EmbeddingVersion, ViewEvent, VisitorViews
 from personalization.state import (
     KEY_PREFIX,
@@ -253,7 +253,7 @@ def test_a_view_does_not_cost_more_with_a_larger_catalog(db, models_dir, setting
         skus = [f"SKU-{i:06d}" for i in range(size)]
         keyed = KeyedVectors(vector_size=64)
         keyed.add_vectors(skus, rng.normal(size=(size, 64)).astype(np.float32))
-        recommender = SessionRecommender.build(keyed, [], EMBEDDING_ONLY)
+        recommender = recommender_build(keyed, [], EMBEDDING_ONLY)
         recommender_save(recommender, models_dir / f"size-{size}")
         version = EmbeddingVersion.objects.create(
             kind="product", status="succeeded", path=f"size-{size}"

@@ -12,7 +12,8 @@ from personalization.engine.components import (
 )
 from personalization.engine.config import RecommenderConfig
 from personalization.engine.evaluation import next_item_evaluate
-from personalization.engine.recommender import SessionRecommender
+from personalization.engine.learning import recommender_build
+from personalization.engine.model import SessionRecommender
 
 INDEX = {f"p{n}": n for n in range(40)}
 
@@ -66,7 +67,7 @@ def test_candidate_metrics_equal_a_full_ranking_for_any_weights():
     # decides many of them
     candidates = candidates_gather(score, validation, INDEX, k=5, per_component=3)
     wide = candidates_gather(score, validation, INDEX, k=5, per_component=40)
-    vectors = SessionRecommender.build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
+    vectors = recommender_build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
     for weights in ([1, 0, 0], [0, 1, 0], [0.2, 0.5, 0.3], [0.6, 0.1, 0.3]):
         config = RecommenderConfig(components=tuple(names), fallback=False)
         model = SessionRecommender(
@@ -108,7 +109,7 @@ def test_a_dense_component_takes_part_with_its_exact_ranks():
     train, validation = log[:200], log[200:]
     parts = fitted_parts(train)
     names = list(parts)
-    vectors = SessionRecommender.build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
+    vectors = recommender_build(keyed(INDEX), [], RecommenderConfig(components=())).vectors
     vector_only = SessionRecommender(vectors, RecommenderConfig(components=()))
     score = components_score(parts)
 

@@ -15,8 +15,9 @@ from personalization.engine.evaluation import (
     next_item_ranks,
     recommenders_compare,
 )
+from personalization.engine.learning import recommender_build
+from personalization.engine.model import NOT_RANKED
 from personalization.engine.prod2vec import Prod2VecParams
-from personalization.engine.recommender import NOT_RANKED
 
 
 class TableScorer:
@@ -184,13 +185,13 @@ def test_one_pass_over_the_recommenders_parts_ranks_as_each_method_alone(vector_
     import dataclasses
 
     from personalization.engine.evaluation import methods_ranks, methods_scorers
+    from personalization.engine.model import SessionRecommender
     from personalization.engine.prod2vec import prod2vec_train
-    from personalization.engine.recommender import SessionRecommender
 
     log = two_groups_log(300)
     train, test = log[:240], log[240:] + [["unknown", "also-unknown"]]
     vectors = prod2vec_train(train, Prod2VecParams(vector_size=8, epochs=5, workers=1)).vectors
-    built = SessionRecommender.build(vectors, train, RecommenderConfig())
+    built = recommender_build(vectors, train, RecommenderConfig())
     weights = {**built.weights, "session-vector": vector_weight}
     model = SessionRecommender(
         built.vectors,

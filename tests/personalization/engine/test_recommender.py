@@ -8,12 +8,9 @@ import pytest
 from gensim.models import KeyedVectors
 
 from personalization.engine.config import RecommenderConfig
+from personalization.engine.learning import recommender_build, vectors_training_split
+from personalization.engine.model import NOT_RANKED, SessionRecommender
 from personalization.engine.persistence import recommender_load, recommender_save
-from personalization.engine.recommender import (
-    NOT_RANKED,
-    SessionRecommender,
-    vectors_training_split,
-)
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, components=())
 
@@ -29,7 +26,7 @@ def hand_vectors() -> KeyedVectors:
 
 
 def recommender(config=EMBEDDING_ONLY, sessions=()) -> SessionRecommender:
-    return SessionRecommender.build(hand_vectors(), list(sessions), config)
+    return recommender_build(hand_vectors(), list(sessions), config)
 
 
 def unit(*values):
@@ -201,7 +198,7 @@ def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_va
     assert (earlier, later) == (sessions[:34], sessions[34:])
     without = recommender(config, sessions)
     assert "session-vector" not in without.weights and without.vector_weight == 0
-    learned = SessionRecommender.build(
+    learned = recommender_build(
         hand_vectors(), sessions, config, vectors_before_validation=hand_vectors()
     )
     assert learned.weights["session-vector"] > learned.weights["transitions"]

@@ -10,7 +10,8 @@ from django.conf import settings
 from factories import EMBEDDING_ONLY, keyed_vectors
 from gensim.models import KeyedVectors
 
-from personalization.engine.recommender import SessionRecommender
+from personalization.engine.learning import recommender_build
+from personalization.engine.model import SessionRecommender
 from personalization.engine.reranking import BECAUSE_MIN, results_rerank
 
 # Axes: running, hiking, lifestyle.
@@ -38,7 +39,7 @@ class ScoredHit(Hit):
 
 @pytest.fixture
 def recommender() -> SessionRecommender:
-    return SessionRecommender.build(keyed_vectors(SHOP), [], EMBEDDING_ONLY)
+    return recommender_build(keyed_vectors(SHOP), [], EMBEDDING_ONLY)
 
 
 def cosine(sku: str, vector: np.ndarray) -> float:
@@ -226,7 +227,7 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
     viewed = ["RUN-SHORTS", "RUN-TEE", "RUN-JACKET"]
     kind_axis = {"TEN": "tennis", "HIK": "hiking", "LIF": "lifestyle", "RUN": "running"}
     shop = {sku: near(kind_axis[sku[:3]]) for sku in others + running_shoes + viewed}
-    model = SessionRecommender.build(keyed_vectors(shop), [], EMBEDDING_ONLY)
+    model = recommender_build(keyed_vectors(shop), [], EMBEDDING_ONLY)
     # Equally relevant by text, as templated names are (the shop's names tie in BM25).
     hits = [Hit(sku, 1.0) for sku in others + running_shoes]
     plain = results_rerank(
@@ -247,7 +248,7 @@ def test_reranking_fifty_results_does_not_grow_with_the_catalog():
         catalog = [f"SKU-{i:06d}" for i in range(size)]
         vectors = KeyedVectors(vector_size=64)
         vectors.add_vectors(catalog, rng.normal(size=(size, 64)).astype(np.float32))
-        model = SessionRecommender.build(vectors, [], EMBEDDING_ONLY)
+        model = recommender_build(vectors, [], EMBEDDING_ONLY)
         viewed = catalog[:20]
         hits = [Hit(sku, 1 / (rank + 1)) for rank, sku in enumerate(catalog[50:100])]
         runs[size] = (hits, model.session_vector(viewed), model, viewed)
@@ -271,7 +272,7 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
     skus = [f"P{i}" for i in range(60)]
     keyed = KeyedVectors(vector_size=8)
     keyed.add_vectors(skus[:50], rng.normal(size=(50, 8)).astype(np.float32))
-    model = SessionRecommender.build(keyed, [], EMBEDDING_ONLY)
+    model = recommender_build(keyed, [], EMBEDDING_ONLY)
     viewed = skus[:3]
     session_vector = model.session_vector(viewed)
     weights = model.session_weights(viewed)
