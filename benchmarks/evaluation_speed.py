@@ -20,12 +20,9 @@ from gensim.models import KeyedVectors
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from personalization.engine.baselines import PopularityBaseline  # noqa: E402
 from personalization.engine.config import RecommenderConfig  # noqa: E402
-from personalization.engine.evaluation import (  # noqa: E402
-    Metrics,
-    PopularityBaseline,
-    next_item_evaluate,
-)
+from personalization.engine.evaluation import Metrics, next_item_evaluate  # noqa: E402
 from personalization.engine.learning import recommender_build  # noqa: E402
 from personalization.engine.model import SessionRecommender  # noqa: E402
 from personalization.engine.predictions import predictions_enumerate  # noqa: E402

@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from personalization.engine.comparison import methods_scorers  # noqa: E402
 from personalization.engine.config import COMPONENTS, RecommenderConfig  # noqa: E402
-from personalization.engine.evaluation import methods_scorers, next_item_evaluate  # noqa: E402
+from personalization.engine.evaluation import next_item_evaluate  # noqa: E402
 from personalization.engine.learning import (  # noqa: E402
     recommender_build,
     vectors_training_split,

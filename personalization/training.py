@@ -27,8 +27,8 @@ from gensim.utils import simple_preprocess
 
 from common.progress import Progress, StageProgress
 
+from .engine.comparison import methods_evaluate
 from .engine.config import RecommenderConfig
-from .engine.evaluation import methods_evaluate
 from .engine.learning import recommender_build, vectors_training_split
 from .engine.persistence import VECTORS_FILE, recommender_save
 from .engine.prod2vec import Prod2VecParams, prod2vec_train

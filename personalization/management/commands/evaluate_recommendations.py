@@ -10,8 +10,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from personalization.engine.comparison import comparison_report, recommenders_compare
 from personalization.engine.config import RecommenderConfig
-from personalization.engine.evaluation import comparison_report, recommenders_compare
 from personalization.engine.prod2vec import SEED_PARAMS, Prod2VecParams
 from personalization.engine.sessions_file import SessionsFileError, sessions_file_read
 

@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 ENGINE_MODULES = [
+    "baselines",
     "blend",
+    "comparison",
     "components",
     "config",
     "evaluation",
