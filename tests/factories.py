@@ -16,6 +16,7 @@ from pytest_redis.executor import RedisExecutor
 
 from personalization.engine.config import RecommenderConfig
 from personalization.engine.learning import recommender_build
+from personalization.engine.model import SessionRecommender
 from personalization.engine.persistence import recommender_save
 from personalization.engine.projection import projection_compute, projection_save
 from personalization.models import EmbeddingVersion
@@ -30,6 +31,21 @@ def keyed_vectors(vectors: dict[str, tuple[float, ...]]) -> KeyedVectors:
     keyed = KeyedVectors(vector_size=len(next(iter(vectors.values()))))
     keyed.add_vectors(list(vectors), np.array(list(vectors.values()), dtype=np.float32))
     return keyed
+
+
+def hand_vectors() -> KeyedVectors:
+    """a, b, c along the axes (not unit length: building normalizes), d between a and b."""
+    vectors = KeyedVectors(vector_size=3)
+    vectors.add_vectors(
+        ["a", "b", "c", "d"],
+        np.array([[2, 0, 0], [0, 3, 0], [0, 0, 1], [1, 0.8, 0]], dtype=np.float32),
+    )
+    return vectors
+
+
+def hand_recommender(config=EMBEDDING_ONLY, sessions=()) -> SessionRecommender:
+    """A recommender built on `hand_vectors` (and `sessions`, for its count components)."""
+    return recommender_build(hand_vectors(), list(sessions), config)
 
 
 def version_make(

@@ -1,32 +1,14 @@
-"""personalization.engine.recommender: session vectors, the blended recommender, storage."""
+"""personalization.engine.model: session vectors, the blended scores, recommendations."""
 
-import dataclasses
 import math
 
 import numpy as np
 import pytest
-from gensim.models import KeyedVectors
+from factories import EMBEDDING_ONLY
+from factories import hand_recommender as recommender
 
 from personalization.engine.config import RecommenderConfig
-from personalization.engine.learning import recommender_build, vectors_training_split
 from personalization.engine.model import NOT_RANKED, SessionRecommender
-from personalization.engine.persistence import recommender_load, recommender_save
-
-EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, dedupe=True, components=())
-
-
-def hand_vectors() -> KeyedVectors:
-    """a, b, c along the axes (not unit length: build normalizes), d between a and b."""
-    vectors = KeyedVectors(vector_size=3)
-    vectors.add_vectors(
-        ["a", "b", "c", "d"],
-        np.array([[2, 0, 0], [0, 3, 0], [0, 0, 1], [1, 0.8, 0]], dtype=np.float32),
-    )
-    return vectors
-
-
-def recommender(config=EMBEDDING_ONLY, sessions=()) -> SessionRecommender:
-    return recommender_build(hand_vectors(), list(sessions), config)
 
 
 def unit(*values):
@@ -109,16 +91,6 @@ def test_blend_ranks_what_shoppers_viewed_next_above_the_session_vector_fallback
     assert np.array_equal(blended.session_vector(["a", "c"]), embedding.session_vector(["a", "c"]))
 
 
-def test_build_learns_weights_that_favour_the_component_that_predicts():
-    # Every session is a walk a -> b -> c -> d: transitions predict each next view exactly;
-    # repeats (the session's own products) never do.
-    sessions = [["a", "b", "c", "d"]] * 40 + [["b", "c", "d"]] * 20
-    model = recommender(RecommenderConfig(components=("transitions", "repeats")), sessions)
-    assert model.weights["transitions"] > model.weights["repeats"]
-    assert math.isclose(sum(model.weights.values()), 1, rel_tol=1e-6)
-    assert model.learning["validation_predictions"] > 0 and model.learning["hr"] == 100.0
-
-
 def test_scores_batch_matches_scores_one_session_at_a_time():
     model = recommender(RecommenderConfig(), sessions=[["a", "c", "b"], ["d", "a"]])
     prefixes = [["a"], ["b", "gone", "a"], ["gone"], ["d", "d", "c"]]
@@ -126,40 +98,6 @@ def test_scores_batch_matches_scores_one_session_at_a_time():
     for row, prefix in zip(table, prefixes, strict=True):
         # Equal up to float32 rounding: BLAS may sum a batch in another order than one row.
         np.testing.assert_allclose(row, model.scores(prefix), rtol=1e-6, atol=1e-6)
-
-
-def test_save_and_load_round_trip_memory_maps_the_vectors(tmp_path):
-    model = recommender(RecommenderConfig(), sessions=[["a", "c", "b"], ["d", "a"]])
-    recommender_save(model, tmp_path / "model")
-    loaded = recommender_load(tmp_path / "model")
-    assert isinstance(loaded.vectors.vectors, np.memmap)
-    assert loaded.config == model.config and loaded.items == model.items
-    assert loaded.weights == model.weights and set(loaded.components) == set(model.components)
-    for prefix in (["a"], ["b", "c", "a"], ["gone"]):
-        assert np.array_equal(loaded.scores(prefix), model.scores(prefix))
-    assert loaded.recommend(["b"], k=2) == model.recommend(["b"], k=2)
-
-
-def test_config_round_trips_and_rejects_unknown_or_bad_values():
-    config = RecommenderConfig(half_life=None, components=("repeats", "neighbours"))
-    assert RecommenderConfig.from_dict(config.as_dict()) == config
-    assert RecommenderConfig.from_dict({}) == RecommenderConfig()
-    with pytest.raises(ValueError, match="unknown RecommenderConfig key.*halflife"):
-        RecommenderConfig.from_dict({"halflife": 2})
-    with pytest.raises(ValueError, match="half_life"):
-        RecommenderConfig(half_life=0)
-    with pytest.raises(ValueError, match="cooccurrence_window"):
-        RecommenderConfig(cooccurrence_window=0)
-    with pytest.raises(ValueError, match="unknown component.*popular"):
-        RecommenderConfig(components=("popular",))
-
-
-def test_a_model_of_the_previous_format_is_refused_with_a_hint_to_retrain(tmp_path):
-    recommender_save(recommender(), tmp_path / "model")
-    stored = tmp_path / "model" / "config.json"
-    stored.write_text(stored.read_text().replace('"format": 2', '"format": 1'))
-    with pytest.raises(ValueError, match="format 1, expected 2.*retrain"):
-        recommender_load(tmp_path / "model")
 
 
 def test_ranks_batch_ranks_as_the_full_scores_do():
@@ -187,27 +125,6 @@ def test_ranks_batch_ranks_as_the_full_scores_do():
             full = dense_ranks(blended.scores_batch(prefixes), targets, k)
             assert blended.ranks_batch(prefixes, targets, k).tolist() == full.tolist()
     assert not np.array_equal(blended.scores(["a"]), model.scores(["a"]))
-
-
-def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_validation():
-    # The older sessions go b -> c; the validation ones (the last 15%) go b -> d, which only
-    # the vectors can tell (d lies between a and b): the vector must outweigh the transitions.
-    sessions = [["b", "c"]] * 34 + [["b", "d"]] * 6
-    config = RecommenderConfig(components=("transitions", "repeats"), blend_session_vector=True)
-    earlier, later = vectors_training_split(sessions, config)
-    assert (earlier, later) == (sessions[:34], sessions[34:])
-    without = recommender(config, sessions)
-    assert "session-vector" not in without.weights and without.vector_weight == 0
-    learned = recommender_build(
-        hand_vectors(), sessions, config, vectors_before_validation=hand_vectors()
-    )
-    assert learned.weights["session-vector"] > learned.weights["transitions"]
-    assert learned.learning["mrr"] > without.learning["mrr"]
-    assert math.isclose(sum(learned.weights.values()), 1, abs_tol=1e-3)
-    # no learning (or nothing to learn on): one training on every session
-    for unsplit in (dataclasses.replace(config, blend_session_vector=False), EMBEDDING_ONLY):
-        assert vectors_training_split(sessions, unsplit) == (sessions, None)
-    assert vectors_training_split([["a", "b"], ["c"]], config) == ([["a", "b"], ["c"]], None)
 
 
 def test_components_scores_are_each_components_own_distribution_by_name():
