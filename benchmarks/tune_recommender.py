@@ -14,8 +14,9 @@ chooses a default (within noise, the simpler one):
 - each recommender setting changed one at a time around the defaults (rows marked * are the
   defaults), the components left out one at a time, and equal weights instead of learned ones;
 - noise: the defaults with other Word2Vec seeds;
-- with --word2vec, the Word2Vec settings that Prod2VecParams documents (the session vector
-  alone and the recommender; slow on large sets).
+- with --word2vec, the Word2Vec settings from the seed's to the defaults, then one at a time
+  around them (the session vector alone and the recommender; slow on large sets).
+docs/tuning.md keeps what these tables chose and why.
 About 10 minutes on 2 cores for rsc15-100k and nowplaying.
 """
 

@@ -266,11 +266,9 @@ def holdout_evaluate(recommender, corpus, holdout) -> dict:
     return metrics
 
 
-# Words to explore without a corpus of one's own: the Lee corpus, 300 paragraphs of Australian
-# news (58,000 words) that gensim ships with its tests. WORD_PARAMS (Word2Vec's 5 epochs over
-# words seen 5 times) leave a corpus this small near its random start, every word's neighbours
-# "the", "on", "from"; 40 epochs over the words seen 3 times take about 2 s and give topical
-# neighbours ("president": bush, george, dick). Analogies need millions of words.
+# Words to explore without a corpus of one's own: the Lee corpus of Australian news that gensim
+# ships with its tests. A corpus this small needs more epochs over rarer words than Word2Vec's
+# defaults to leave its random start.
 SAMPLE_WORD_CORPUS = "lee_background.cor"
 SAMPLE_WORD_PARAMS = {"vector_size": 50, "epochs": 40, "min_count": 3}
 

@@ -243,8 +243,8 @@ class Repeats:
     """score(j) = the session's own recency-weighted views of j: what it may come back to.
 
     With `habit`, only for a session that has already come back to a product once: such a
-    session repeats far more often (a third of next views on nowplaying, against 3% for the
-    others), so the blend learns a weight for each kind, as RepeatNet's switch does.
+    session repeats far more often than the others, so the blend learns a weight for each
+    kind, as RepeatNet's switch does.
     """
 
     size = 0  # nothing learned: the session itself is the evidence

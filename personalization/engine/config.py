@@ -19,9 +19,7 @@ SESSION_VECTOR = "session-vector"
 
 @dataclass(frozen=True)
 class RecommenderConfig:
-    """How a session is turned into scores. Defaults chosen on the validation splits of both
-    shared data sets (rsc15-100k and nowplaying): `benchmarks/tune_recommender.py` prints the
-    tables that chose each.
+    """How a session is turned into scores.
 
     The recommender blends the count components named in `components`, with weights learned at
     each build on the most recent `validation_share` of the training sessions. With
@@ -30,25 +28,8 @@ class RecommenderConfig:
     `fallback`, the session vector ranks the products none of the components has evidence for,
     after those that have. With no component, it is the session vector alone.
 
-    From `tune_recommender.py ../shared/data/rsc15-100k ../shared/data/nowplaying` (HR@20 /
-    MRR@20 on rsc15-100k | nowplaying, and the sum): the defaults 68.38 / 36.53 | 22.41 / 9.54
-    (136.86; Word2Vec seeds 2 and 3: 136.95, 136.81); the best component alone, neighbours,
-    68.22 / 36.43 | 22.28 / 7.72 (134.65).
-    - learn_weights: equal weights instead give 134.51 (nowplaying's MRR 7.65).
-    - half_life=1: 0.5 gives 135.67 (nowplaying's HR 21.55), 2 gives 135.73, a plain mean 130.01.
-    - repeats_habit: without, nowplaying's MRR falls to 9.24 (136.23).
-    - blend_session_vector: without, 69.01 / 36.71 | 22.23 / 9.06 (137.02), within the spread
-      below; it is kept for what it adds on both test files (rsc15-100k 70.35 / 37.82 -> 70.82
-      / 37.97, nowplaying 22.83 / 9.65 -> 23.02 / 9.75) and because it alone gives evidence for
-      the half of nowplaying's next views that no count component has seen.
-    - Every other setting (neighbours 50-500, transitions window 1-5 and prior 3-30,
-      co-occurrence window 3-8 and prior 10-100, validation share 0.1-0.25, no fallback, each
-      other component left out) lands between 136.13 and 136.99: within the spread of the
-      learned weights themselves, which land in different places for near-equal validation
-      scores (nowplaying's MRR moves by 0.5 between settings that change nothing it uses).
-    These rows were measured when one ascent learned every weight at once; the stagewise
-    learning that replaced it (see `blend_weights_learn`) gives the same means on the test
-    files with a tenth of the spread between Word2Vec runs.
+    The defaults scored best on validation splits of both shared data sets (rsc15-100k and
+    nowplaying), the simpler one within noise: docs/tuning.md gives the figures.
     """
 
     half_life: float | None = 1.0  # in views: a view this many views ago weighs half; None: mean
@@ -63,10 +44,8 @@ class RecommenderConfig:
     validation_share: float = 0.15  # the most recent training sessions that learn the weights
     learn_weights: bool = True  # False: every component weighs the same
     # Learn the session vector's weight in the blend too (Word2Vec then trains on the sessions
-    # before the validation ones, then on those, as `vectors_training_split` says). On the test
-    # files (3 seeds) it lifts nowplaying from 22.83 / 9.65 to 23.02 / 9.75 and rsc15-100k from
-    # 70.35 / 37.82 to 70.82 / 37.97; it is the only change that adds HR on nowplaying, where
-    # half of the next views have no count evidence at all.
+    # before the validation ones, then on those, as `vectors_training_split` says): it has
+    # evidence for the next views that no count component has seen.
     blend_session_vector: bool = True
 
     def __post_init__(self):

@@ -83,8 +83,7 @@ def blend_weights_learn(
     if not validation or not train:
         return blend_weights_equal(names), {"validation_predictions": 0}
     # The session vector takes part only with vectors that never saw the validation sessions:
-    # with the final ones it would look better there than on sessions to come (weights learned
-    # so lost 3 HR on rsc15-100k's validation split).
+    # with the final ones it would look better there than on sessions to come.
     with_vector = config.blend_session_vector and vectors_before_validation is not None
     fitted = SessionRecommender(
         _vectors_aligned(vectors_before_validation, vectors) if with_vector else vectors,
@@ -102,7 +101,7 @@ def blend_weights_learn(
     if with_vector:
         # the count components' weights first, as without the vector, then the vector's alone:
         # one ascent over all of them landed in different places from one Word2Vec run to the
-        # next (nowplaying's test HR over 3 seeds 23.01 ±0.26, stagewise 23.02 ±0.02)
+        # next
         counts, _ = blend_learn(candidates, [1.0] * len(names) + [0.0], vary=range(len(names)))
         learned, (hr, mrr) = blend_learn(candidates, counts, vary=[len(names)])
         names += [SESSION_VECTOR]

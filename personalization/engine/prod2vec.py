@@ -17,40 +17,9 @@ EpochCallback = Callable[[int, int, float], None]
 
 @dataclass(frozen=True)
 class Prod2VecParams:
-    """Word2Vec settings. Defaults chosen on a validation split (the last 15% of rsc15-100k's
-    training sessions) by the session vector alone (half-life 1 view, deduplicated), checked on
-    the default recommender: `benchmarks/tune_recommender.py .../train_sessions.txt` prints the
-    tables. HR@20 / MRR@20 in percent; runs differ by about 0.3 (threads, seeds).
-
-    From the seed's settings (52.9 / 29.7; 49.3 / 25.2 with its plain mean), one change at a
-    time: min_count 10 -> 1 57.4 / 32.3 (products seen fewer than 10 times were all misses;
-    the vocabulary grows from 1,051 to 2,914 of 2,933 products; the default recommender goes
-    from 56.2 to 66.5 HR), epochs 20 -> 40 59.7 / 33.6 and alpha 0.025 -> 0.05 61.2 / 34.0
-    (the seed's model was underfit), negative 5 -> 20 63.3 / 34.6, window 3 -> 5 63.6 / 34.8.
-    One setting at a time around the defaults: min_count 2 / 5 / 10 62.8 / 59.5 / 54.5 HR;
-    ns_exponent -0.5 / 0 / 0.5 / 1.0 58.1 / 61.0 / 63.1 / 63.4 HR (a negative exponent,
-    which Caselles-Dupre et al. 2018 found good for music listening, costs 5.5 HR on these
-    clicks); skip-gram 58.0 HR at 2.3 times the training time; negative 10 62.5; epochs 20
-    61.8; alpha 0.025 62.6; window 3 / 8, 32 / 100 dims, sample 0 / 1e-2, alpha 0.1, epochs
-    60: all within 0.6 HR of the defaults. Training on the 17,794 sessions takes about 6 s on
-    2 cores.
-
-    Epochs 40 -> 30 since the recommender blends count components (issue 15): it leaves the
-    default recommender's validation HR / MRR unchanged on both shared sets (rsc15-100k 69.07 /
-    36.72 at 40, 69.08 / 36.72 at 30; nowplaying 22.24 / 9.06 both; the vectors only rank
-    what the components have no evidence for), costs the session vector alone 0.4 HR
-    (rsc15-100k 63.45 -> 63.03, nowplaying 14.57 -> 14.23), and saves a quarter of the
-    training: 72 -> 54 s on nowplaying's 109,000 validation-split sessions.
-
-    Epochs 30 -> 20 when the session vector joined the blend (`RecommenderConfig.
-    blend_session_vector`): learning its weight and ranking with it cost about 20 s more on
-    nowplaying, and the whole evaluate run must stay under 2 minutes there (2:08 at 30 epochs,
-    1:41 at 20). The recommender keeps its gain (nowplaying 23.24 / 9.79 at 30, 23.15-23.19 /
-    9.73-9.79 at 20 on the test file), and the sample shop's explorer answers more analogies
-    right (78% across activities, 73% at 30). The session vector alone pays: on the test
-    files, with the two passes, 13.54 / 5.74 on nowplaying and 63.20 / 35.17 on rsc15-100k,
-    against 14.75 / 6.09 and 65.45 / 35.68 for one pass of 30 epochs.
-    """
+    """Word2Vec settings. The defaults were chosen by the session vector alone on a validation
+    split of rsc15-100k's training sessions, then checked on the recommender, whose blend they
+    are trained for: docs/tuning.md gives the figures."""
 
     vector_size: int = 50
     window: int = 5
@@ -147,7 +116,7 @@ def prod2vec_train(
     its vocabulary grown by their new products, the learning rate starting where one training
     on both would be when it got to them: the same work as one training on both, and
     vectors that never saw `later` to learn the recommender's blend on them (see
-    `recommender_train`). The epochs are counted across both passes.
+    `recommender_build`). The epochs are counted across both passes.
     """
     for corpus in (sessions, later):
         if corpus is not None and iter(corpus) is corpus:
@@ -171,8 +140,7 @@ def prod2vec_train(
     corpus = _ContextSessions(later)
     model.build_vocab(corpus, update=True)
     # The later sessions go on at the learning rate one training on both would have reached on
-    # getting to them: restarting at alpha unsettled the space (the sample shop's analogies
-    # across activities: 72% right alone, 58% after such a pass, 73% after this one).
+    # getting to them: restarting at alpha unsettled the space the first pass had learned.
     share = earlier_words / max(1, earlier_words + model.corpus_total_words)
     start = params.alpha - (params.alpha - params.min_alpha) * share
     model.min_alpha_yet_reached = start  # gensim warns of a rate above where pass one ended

@@ -4,8 +4,8 @@ trained and stored beside its vectors, so the map costs no request anything but 
 Why t-SNE (openTSNE): the map is for seeing which products sit together, and t-SNE is made to
 keep each point's nearest neighbours near it, where PCA keeps only the two widest directions
 (in a 50-dimension prod2vec space, unrelated categories overlap on PCA's plane). openTSNE
-rather than scikit-learn's t-SNE: its FFT-accelerated gradients lay out 50,000 points in 63 s
-on two cores (benchmarks/space_map.py), and it starts from PCA, so runs are stable and the
+rather than scikit-learn's t-SNE: its FFT-accelerated gradients lay out tens of thousands of
+points in about a minute (docs/tuning.md), and it starts from PCA, so runs are stable and the
 layout's overall shape still means something. UMAP would do as well but brings numba, a heavy
 dependency with a long first compilation, for no gain a shopper would see.
 
