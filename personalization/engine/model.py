@@ -1,6 +1,6 @@
-"""The shop's recommender: a blend of the count components (session neighbours, transitions,
-co-occurrence, repeats) and of the prod2vec session vector (what search re-ranks with), with
-weights learned on the most recent training sessions.
+"""The shop's recommender, fitted: a blend of the count components (session neighbours,
+transitions, co-occurrence, repeats) and of the prod2vec session vector (what search re-ranks
+with). `learning.py` builds one from sessions, `persistence.py` stores it.
 
 The same class scores the live shop and the offline evaluation, one prefix or many at a time.
 """
@@ -19,7 +19,6 @@ from .components import Prefixes, prefixes_encode
 from .config import SESSION_VECTOR, RecommenderConfig
 
 NOT_RANKED = -np.inf  # the score of an item there is no evidence for: never recommended
-
 FALLBACK_OFFSET = 2.0  # added to blended scores so that they rank above every cosine
 
 
