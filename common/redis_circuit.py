@@ -29,6 +29,12 @@ logger = logging.getLogger(__name__)
 
 FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
 
+clock = time.monotonic  # what the circuits read the time from (tests move a clock of their own)
+
+
+def _now() -> float:
+    return clock()
+
 
 class CircuitOpen(RedisConnectionError):
     """Redis failed a moment ago: this process does not ask it again yet."""
@@ -39,7 +45,7 @@ class Circuit:
 
     def __init__(self, name: str):
         self.name = name
-        self.opened_at: float | None = None  # monotonic time of the last failure; None: closed
+        self.opened_at: float | None = None  # _now() at the last failure; None: closed
         self._lock = threading.Lock()
 
     @property
@@ -53,15 +59,15 @@ class Circuit:
             opened_at = self.opened_at
             if opened_at is None:
                 return True
-            if time.monotonic() - opened_at < settings.CIS_REDIS_RETRY_SECONDS:
+            if _now() - opened_at < settings.CIS_REDIS_RETRY_SECONDS:
                 return False
-            self.opened_at = time.monotonic()
+            self.opened_at = _now()
             return True
 
     def failed(self, error: BaseException) -> None:
         with self._lock:
             was_closed = self.opened_at is None
-            self.opened_at = time.monotonic()
+            self.opened_at = _now()
         if was_closed:
             logger.warning(
                 "Redis at %s failed (%s: %s); this process stops asking it for %g s at a time "

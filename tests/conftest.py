@@ -39,6 +39,38 @@ def isolated_media(settings, tmp_path):
 
 
 @pytest.fixture
+def circuit_clock(monkeypatch):
+    """The Redis circuits' clock, stopped: for them, time passes only when the test advances it,
+    however long the test takes."""
+    from factories import FakeClock
+
+    from common import redis_circuit
+
+    clock = FakeClock()
+    monkeypatch.setattr(redis_circuit, "clock", clock)
+    return clock
+
+
+@pytest.fixture
+def redis_failures(monkeypatch):
+    """Each failure (a timeout, a refused connection) that a Redis connection reports to its
+    circuit, in order: one for each time Redis was really asked and did not answer (a failure
+    met inside a connection's handshake is reported on the way out as well: counted once)."""
+    from common.redis_circuit import Circuit
+
+    failures: list[BaseException] = []
+    failed = Circuit.failed
+
+    def recorded(circuit, error):
+        if not any(error is seen for seen in failures):
+            failures.append(error)
+        failed(circuit, error)
+
+    monkeypatch.setattr(Circuit, "failed", recorded)
+    return failures
+
+
+@pytest.fixture
 def write_file(tmp_path):
     """Write text (or bytes) to a file under tmp_path and return its path."""
 

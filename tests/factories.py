@@ -108,6 +108,19 @@ def redis_store_use(settings, url: str, *, stream: bool = False) -> None:
 REDIS_DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens there: refused
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def two_groups_log(count: int = 120) -> list[list[str]]:
     """Sessions of four views each, alternately from two groups of five products (A*, B*)."""
     rng = np.random.default_rng(3)
