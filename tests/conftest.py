@@ -3,6 +3,8 @@ worker on it, a gunicorn and Chromium."""
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +12,11 @@ import pytest
 import redis
 
 from catalog.models import Product
+
+# How long a test waits for an event it needs (a server answering, a worker's result) before it
+# calls the run broken. Generous: a busy machine is slow, not broken; a test that gets its event
+# goes on at once.
+DEADLINE = 300.0
 
 
 def services_required() -> bool:
@@ -21,6 +28,27 @@ def unavailable(reason: str) -> None:
     if services_required():
         pytest.fail(f"{reason} (CIS_REQUIRE_SERVICES is set: this test must run)")
     pytest.skip(reason)
+
+
+def eventually(
+    condition: Callable[[], object],
+    *,
+    what: str,
+    seconds: float = DEADLINE,
+    process=None,
+    details: Callable[[], str] = lambda: "",
+) -> None:
+    """Wait until `condition()` holds (it is asked again every few hundredths of a second).
+    Fails the test after `seconds`, or at once if `process` (a Popen) has exited, with what it
+    waited for and `details()` (say, the end of a log)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"waited for {what}, but the process exited ({process.returncode})"
+                        f"\n{details()}")  # fmt: skip
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {seconds:g} s for {what} in vain\n{details()}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -248,10 +276,13 @@ def database_url_of_tests() -> str:
 
 def celery_worker_start(log: Path, env: dict[str, str]):
     """A real `celery -A storefront worker` (solo pool) with `env` added to this process's
-    environment, its output in `log`; returns the process once it is ready."""
+    environment (CELERY_BROKER_URL included), its output in `log`; returns the process once it
+    answers a ping through the broker. A worker answers only from its consuming loop, after its
+    `worker_ready` handlers ran: from then on it takes the tasks sent to it."""
     import subprocess
     import sys
-    import time
+
+    from celery import Celery
 
     command = [sys.executable, "-m", "celery", "-A", "storefront", "worker", "--pool=solo",
                "--without-mingle", "--without-gossip", "--loglevel=INFO"]  # fmt: skip
@@ -260,12 +291,20 @@ def celery_worker_start(log: Path, env: dict[str, str]):
         worker = subprocess.Popen(
             command, cwd=root, env={**os.environ, **env}, stdout=output, stderr=output
         )
-    deadline = time.monotonic() + 60
-    while "ready." not in log.read_text():
-        if worker.poll() is not None or time.monotonic() > deadline:
-            worker.kill()
-            pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    probe = Celery("probe", broker=env["CELERY_BROKER_URL"], set_as_current=False)
+    try:
+        eventually(
+            lambda: probe.control.ping(timeout=0.5, limit=1),
+            what="the Celery worker to answer a ping",
+            process=worker,
+            details=lambda: log.read_text()[-3000:],
+        )
+    except BaseException:
+        worker.kill()
+        worker.wait()
+        raise
+    finally:
+        probe.close()
     return worker
 
 
@@ -333,7 +372,6 @@ class ShopServer:
         import socket
         import subprocess
         import sys
-        import time
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -348,17 +386,22 @@ class ShopServer:
             self.process = subprocess.Popen(
                 command, cwd=root, env={**base, **env}, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.get("/api/profile/")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"gunicorn did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            eventually(
+                self._answers,
+                what="gunicorn to answer",
+                process=self.process,
+                details=lambda: self.log.read_text()[-3000:],
+            )
+        except BaseException:
+            self.kill()
+            raise
+
+    def _answers(self) -> bool:
+        try:
+            return self.get("/api/profile/")[0] == 200
+        except OSError:
+            return False
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
         return http_get(self.port, path, headers)
