@@ -1,6 +1,9 @@
 """`make serve` runs the shop as production does, on this machine: it prepares the shop, then
 gunicorn, a Celery worker, beat and the stream's drainer serve it against a Redis, and
-Ctrl-C stops them all, leaving no process behind."""
+Ctrl-C stops them all, leaving no process behind.
+
+While it runs, the test follows what the processes did through what they leave in the database
+and in Redis; their output is read once `make` has exited, when all of it has been written."""
 
 import http.client
 import os
@@ -8,15 +11,17 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import celery_configured, database_url_of_tests, http_get
+import redis
+from conftest import celery_configured, database_url_of_tests, eventually, http_get
 from factories import BROWSER, FAST
 
 from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
+from personalization.event_stream import GROUP
 from personalization.models import EmbeddingVersion, ViewEvent
+from personalization.state import STREAM_KEY
 from personalization.tasks import training_enqueue
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -59,8 +64,12 @@ def test_make_serve_runs_the_procfile_and_stops_it_whole(
             ["make", "--no-print-directory", "serve"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+
+    def waited(condition, what: str) -> None:
+        eventually(condition, what=what, process=make, details=lambda: log.read_text()[-4000:])
+
     try:
-        _wait(lambda: _answers(port), make, log, seconds=240, what="gunicorn to answer")
+        waited(lambda: _answers(port), "gunicorn to answer")
         assert (data / "secret-key").stat().st_mode & 0o077 == 0  # made once, for its owner
 
         # Production settings: a styled page from collected, hashed static files; plain http is
@@ -74,47 +83,52 @@ def test_make_serve_runs_the_procfile_and_stops_it_whole(
         _, headers, _ = http_get(port, "/", {"X-Forwarded-Proto": "https"})
         assert headers["Strict-Transport-Security"].startswith("max-age=3600")
 
-        # A product view goes through the stream, and the drainer process logs it.
+        # A product view goes through the stream, and the drainer process moves it into the
+        # event log: the stream's consumer group knows the drainer by its process id.
         sku = products[0].sku
         status, cookies = _view(port, f"/products/{sku}/")
         assert status == 200
         assert any(c.startswith("cis_visitor=") and "Secure" in c for c in cookies), cookies
-        _wait(
+        waited(
             lambda: ViewEvent.objects.filter(source="live", sku=sku).exists(),
-            make, log, seconds=30, what="the view in the event log",
-        )  # fmt: skip
-        assert re.search(r"drainer\.1 +\| 1 views written to the event log", log.read_text())
+            "the view in the event log",
+        )
+        drainers = [_command_line(pid) for pid in _stream_consumer_pids(redis_url)]
+        assert drainers and all("manage.py drain_events --follow" in c for c in drainers), drainers
 
         # A retraining queued as the admin's button does is trained by the worker.
         with celery_configured(broker_url=broker, task_always_eager=False):
             version = training_enqueue(params=FAST, triggered_by="test")
-        _wait(
+        waited(
             lambda: _status(version) not in (Status.QUEUED, Status.RUNNING),
-            make, log, seconds=180, what=f"the worker to train v{version.pk}",
-        )  # fmt: skip
+            f"the worker to train v{version.pk}",
+        )
         version.refresh_from_db()
         assert version.status == Status.SUCCEEDED, version.error
-        text = log.read_text()
-        assert re.search(r"worker\.1 +\| .*train_embeddings\[.*\] succeeded", text), text[-3000:]
-        # The drainer drains: beat queues no drains as well (CIS_EVENT_DRAIN_BEAT=false).
-        assert "Task personalization.tasks.events_drain_scheduled[" not in text
+        assert version.worker.startswith("celery@"), version.worker  # a worker, not this process
     finally:
-        sessions = [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", log.read_text())]
+        running = _sessions_below(make.pid)  # the Procfile's processes, as they are now
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGINT)  # Ctrl-C
         try:
-            make.wait(timeout=30)
+            make.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            for session in [make.pid, *sessions]:
+            for session in [make.pid, *running]:
                 _killpg(session)
             make.wait()
-        left = _processes_in(sessions)
-        for session in sessions:
+        # make and honcho have exited: the log holds all that every process wrote.
+        text = log.read_text()
+        sessions = {int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", text)}
+        left = _processes_in(sessions | running)
+        for session in {session for _, session in left}:
             _killpg(session)
-    text = log.read_text()
     assert len(sessions) == 4, text[-3000:]  # web, worker, beat, drainer
     assert not left, f"processes left behind: {left}"
     assert "SIGTERM to drainer.1" in text and "web.1 stopped" in text, text[-3000:]
+    assert re.search(r"drainer\.1 +\| 1 views written to the event log", text), text[-3000:]
+    assert re.search(r"worker\.1 +\| .*train_embeddings\[.*\] succeeded", text), text[-3000:]
+    # The drainer drains: beat queues no drains as well (CIS_EVENT_DRAIN_BEAT=false).
+    assert "Task personalization.tasks.events_drain_scheduled[" not in text
 
 
 def _answers(port: int) -> bool:
@@ -141,18 +155,25 @@ def _status(version: EmbeddingVersion) -> str:
     return version.status
 
 
-def _wait(condition, make: subprocess.Popen, log: Path, *, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if make.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"waited for {what} in vain:\n{log.read_text()[-4000:]}")
-        time.sleep(0.25)
+def _stream_consumer_pids(redis_url: str) -> list[int]:
+    """The process ids of the consumers that read the stream of views (named host-pid)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return [int(c["name"].rsplit("-", 1)[1]) for c in client.xinfo_consumers(STREAM_KEY, GROUP)]
+    finally:
+        client.close()
 
 
-def _processes_in(sessions: list[int]) -> list[str]:
-    """The processes still running in any of these sessions (each Procfile process and all it
-    started, gunicorn's and Celery's workers included, share its session)."""
-    found = []
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"(process {pid} is gone)"
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Every process of this machine that is not a zombie: pid -> (name, parent, session)."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -160,9 +181,31 @@ def _processes_in(sessions: list[int]) -> list[str]:
             continue  # gone while we looked
         # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after it.
         fields = text.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[3]) in sessions:
-            found.append(text.split(")", 1)[0] + ")")
+        if fields[0] != "Z":
+            found[int(stat.parent.name)] = (
+                text.split(")", 1)[0] + ")",
+                int(fields[1]),
+                int(fields[3]),
+            )
     return found
+
+
+def _sessions_below(pid: int) -> set[int]:
+    """The sessions of the processes descending from `pid`, less its own: honcho starts each
+    Procfile process in a session of its own."""
+    processes = _processes()
+    own = processes.get(pid, ("", 0, pid))[2]
+    below, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, (_, parent, _) in processes.items() if parent in frontier}
+        below |= frontier
+    return {processes[p][2] for p in below if p in processes} - {own}
+
+
+def _processes_in(sessions: set[int]) -> list[tuple[str, int]]:
+    """The processes still running in any of these sessions, (name, session) (each Procfile
+    process and all it started, gunicorn's and Celery's workers included, share its session)."""
+    return [(name, session) for name, _, session in _processes().values() if session in sessions]
 
 
 def _killpg(group: int) -> None:
