@@ -244,6 +244,19 @@ def broker_down(settings):
 
 
 @pytest.fixture
+def broker_clock(monkeypatch):
+    """kombu's connection retries wait on this clock (factories.SkippedSleeps): what an enqueue
+    waits between its tries to reach a broker is `broker_clock.slept`, however busy the
+    machine is."""
+    from factories import SkippedSleeps
+
+    clock = SkippedSleeps()
+    monkeypatch.setattr("kombu.utils.functional.time", clock)
+    monkeypatch.setattr("kombu.utils.functional.sleep", clock.sleep)
+    return clock
+
+
+@pytest.fixture
 def eager_celery(settings):
     """Tasks run in the calling process, as with no CELERY_BROKER_URL."""
     settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -119,6 +120,21 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class SkippedSleeps:
+    """A clock that runs with the machine's but skips every sleep, adding it to the time it
+    reads and to `slept`: code that waits between tries goes on at once, and its deadlines
+    see the time it would have waited."""
+
+    def __init__(self):
+        self.slept = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.slept
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
 
 
 def two_groups_log(count: int = 120) -> list[list[str]]:
