@@ -3,9 +3,12 @@
 import socket
 import threading
 import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
-from conftest import celery_configured
+from conftest import celery_configured, eventually
 from factories import FAST, train
 
 from personalization.models import EmbeddingVersion
@@ -114,10 +117,7 @@ def test_a_real_worker_trains_the_queued_version(shop_log, celery_worker):
     # Handed to the worker, not run in this process: queued, or already started by the worker
     # (which may pick the task up before enqueue reads the version back).
     assert version.status in (Status.QUEUED, Status.RUNNING) and version.task_id
-    deadline = time.monotonic() + 120
-    while version.status in (Status.QUEUED, Status.RUNNING) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        version.refresh_from_db()
+    eventually(lambda: _ended(version), what=f"the worker to train v{version.pk}")
     assert version.status == Status.SUCCEEDED, version.error
     assert version.is_active and version.metrics
 
@@ -129,13 +129,20 @@ def test_scheduled_retraining_skips_while_one_runs(db, models_dir):
     assert retrain_embeddings_scheduled.apply().get() == "skipped"
 
 
-def until(condition, *, seconds: float, why: str) -> float:
-    """Wait until `condition()` holds; returns the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < seconds, why
-        time.sleep(0.05)
-    return time.monotonic() - started
+def _ended(version: EmbeddingVersion) -> bool:
+    version.refresh_from_db()
+    return version.status not in (Status.QUEUED, Status.RUNNING)
+
+
+@contextmanager
+def trainings_checked_at(when: datetime):
+    """trainings_stale_check, in this process, reads `when` as the time (what beat's check
+    would see then)."""
+    import personalization.versions
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(personalization.versions, "timezone", SimpleNamespace(now=lambda: when))
+        yield
 
 
 @pytest.mark.redis
@@ -156,38 +163,46 @@ def test_a_worker_killed_mid_training_is_noticed_and_the_next_training_succeeds(
         "CIS_TRAINING_HEARTBEAT_SECONDS": "0.5",
         "CIS_TRAINING_STALE_SECONDS": "2",
     }
+
+    def at_epoch_2(version: EmbeddingVersion, worker, log: str):
+        def reached() -> bool:
+            version.refresh_from_db()
+            return version.epoch >= 2
+
+        eventually(
+            reached,
+            what=f"v{version.pk} to reach epoch 2",
+            process=worker,
+            details=lambda: (tmp_path / log).read_text()[-3000:],
+        )
+
     with celery_configured(broker_url=celery_broker, task_always_eager=False):
         # Killed by the beat check: the worker dies and nobody starts one under its name.
         worker = celery_worker_start(tmp_path / "worker-1.log", env)
         doomed = training_enqueue(params={**FAST, "epochs": 2000}, triggered_by="test")
-
-        def at_epoch_2():
-            doomed.refresh_from_db()
-            return doomed.epoch >= 2
-
-        until(at_epoch_2, seconds=60, why=(tmp_path / "worker-1.log").read_text())
+        at_epoch_2(doomed, worker, "worker-1.log")
         worker.kill()  # SIGKILL: the worker records nothing
         worker.wait()
-        killed = time.monotonic()
+        doomed.refresh_from_db()
         assert doomed.status == Status.RUNNING
+        last_beat = doomed.heartbeat_at
+        assert last_beat > doomed.started_at  # it beat while it trained
 
-        def failed(version):
-            def check():
-                trainings_stale_check()  # what beat runs every CIS_TRAINING_CHECK_SECONDS
-                version.refresh_from_db()
-                return version.status == Status.FAILED
-
-            return check
-
-        until(failed(doomed), seconds=10, why="the dead worker's training is still running")
-        # Silent for 2 s: the last heartbeat came at most 0.5 s before the kill.
-        assert 1.4 <= time.monotonic() - killed < 5 and "no heartbeat" in doomed.error
+        # The check decides on the time since the last heartbeat: still running 1.9 s after it,
+        # failed 2.1 s after it (CIS_TRAINING_STALE_SECONDS = 2), whatever the machine's pace.
+        with trainings_checked_at(last_beat + timedelta(seconds=1.9)):
+            trainings_stale_check()  # what beat runs every CIS_TRAINING_CHECK_SECONDS
+        doomed.refresh_from_db()
+        assert doomed.status == Status.RUNNING
+        with trainings_checked_at(last_beat + timedelta(seconds=2.1)):
+            trainings_stale_check()
+        doomed.refresh_from_db()
+        assert doomed.status == Status.FAILED and "no heartbeat" in doomed.error
 
         # Killed and started again under the same name: the new worker fails it at once.
         worker = celery_worker_start(tmp_path / "worker-2.log", env)
         second = training_enqueue(params={**FAST, "epochs": 2000}, triggered_by="test")
-        second.refresh_from_db()
-        until(lambda: second.refresh_from_db() or second.epoch >= 2, seconds=60, why="not run")
+        at_epoch_2(second, worker, "worker-2.log")
         worker.kill()
         worker.wait()
         worker = celery_worker_start(tmp_path / "worker-3.log", env)
@@ -195,12 +210,11 @@ def test_a_worker_killed_mid_training_is_noticed_and_the_next_training_succeeds(
             second.refresh_from_db()
             assert second.status == Status.FAILED and "started again" in second.error
             fresh = training_enqueue(params=FAST, triggered_by="test")
-            until(
-                lambda: (
-                    fresh.refresh_from_db() or fresh.status in (Status.SUCCEEDED, Status.FAILED)
-                ),
-                seconds=60,
-                why="the new training did not end",
+            eventually(
+                lambda: _ended(fresh),
+                what="the new training to end",
+                process=worker,
+                details=lambda: (tmp_path / "worker-3.log").read_text()[-3000:],
             )
             assert fresh.status == Status.SUCCEEDED, fresh.error
         finally:
