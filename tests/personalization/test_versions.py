@@ -1,9 +1,10 @@
 """personalization.versions: the single-run lock, activation, rollback and stale versions."""
 
-import time
+import threading
 from datetime import timedelta
 
 import pytest
+from conftest import eventually
 from django.db import IntegrityError
 from django.utils import timezone
 from factories import FAST, train
@@ -98,14 +99,20 @@ def test_the_heartbeat_beats_while_a_phase_runs(transactional_db, models_dir, se
     EmbeddingVersion.objects.filter(pk=version.pk).update(
         status=Status.RUNNING, heartbeat_at=long_ago
     )
+    beats = []
+
+    def beaten_twice() -> bool:
+        version.refresh_from_db()
+        if version.heartbeat_at not in (long_ago, *beats):
+            beats.append(version.heartbeat_at)
+        return len(beats) >= 2
+
+    entered = timezone.now()
     with version_heartbeat(version):
-        time.sleep(0.5)  # a long phase that reports nothing itself
-    version.refresh_from_db()
-    assert timezone.now() - version.heartbeat_at < timedelta(seconds=0.5)
-    EmbeddingVersion.objects.filter(pk=version.pk).update(heartbeat_at=long_ago)
-    time.sleep(0.2)
-    version.refresh_from_db()
-    assert version.heartbeat_at == long_ago  # the thread stopped with the block
+        eventually(beaten_twice, what="two heartbeats")  # a long phase that reports nothing
+    assert entered <= beats[0] < beats[1]  # written while the phase ran, again and again
+    beating = [t for t in threading.enumerate() if t.name == f"heartbeat-v{version.pk}"]
+    assert not beating  # the thread stopped with the block: it writes nothing more
 
 
 def test_a_training_declared_lost_stops_and_does_not_serve(shop_log):
