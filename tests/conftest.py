@@ -43,10 +43,11 @@ def eventually(
     seconds: float = DEADLINE,
     process=None,
     details: Callable[[], str] = lambda: "",
+    every: float = 0.05,
 ) -> None:
-    """Wait until `condition()` holds (it is asked again every few hundredths of a second).
-    Fails the test after `seconds`, or at once if `process` (a Popen) has exited, with what it
-    waited for and `details()` (say, the end of a log)."""
+    """Wait until `condition()` holds (asked again `every` seconds). Fails the test after
+    `seconds`, or at once if `process` (a Popen) has exited, with what it waited for and
+    `details()` (say, the end of a log)."""
     deadline = time.monotonic() + seconds
     while not condition():
         if process is not None and process.poll() is not None:
@@ -54,7 +55,7 @@ def eventually(
                         f"\n{details()}")  # fmt: skip
         if time.monotonic() > deadline:
             pytest.fail(f"waited {seconds:g} s for {what} in vain\n{details()}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 @pytest.fixture(autouse=True)
