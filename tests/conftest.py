@@ -267,14 +267,18 @@ def eager_celery(settings):
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
-    """SQLite tests use a file, not memory, so a Celery worker process can open the same data."""
+    """SQLite tests use a file, not memory, so a Celery worker process can open the same data.
+    On a database server, each run has a test database of its own (named with its process id,
+    dropped when the run ends): two runs at once on one server would otherwise share
+    test_<NAME>, and the second would drop it under the first."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
+    test = database.setdefault("TEST", {})
     if database["ENGINE"].endswith("sqlite3"):
-        database.setdefault("TEST", {})["NAME"] = str(
-            tmp_path_factory.mktemp("database") / "test.sqlite3"
-        )
+        test["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+    else:
+        test["NAME"] = f"{test.get('NAME') or 'test_' + database['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture
