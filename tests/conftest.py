@@ -469,25 +469,55 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="session")
+def sample_shop_made(tmp_path_factory) -> dict:
+    """What `sample_shop` makes once per run and hands to the tests after the first: the
+    generated files, and the trained version (its row's fields and its files)."""
+    return {"folder": tmp_path_factory.mktemp("sample-shop")}
+
+
 @pytest.fixture
-def sample_shop(tmp_path, models_dir, settings):
+def sample_shop(models_dir, settings, sample_shop_made):
     """The generated sample shop (its defaults, without pictures), loaded, trained with the
-    default parameters and indexed, as `make demo` prepares it."""
+    default parameters and indexed, as `make demo` prepares it.
+
+    Generating and training take most of a minute and give the same shop every time in one run
+    (same seed; one training worker, same process), so the first test that asks trains it and
+    the others get a copy of that version: its files, and a row with the same fields."""
     from catalog.importing import catalog_import
     from catalog.sample_data import sample_data_generate
     from catalog.search import search_index_rebuild
     from personalization.events import sessions_import
+    from personalization.models import EmbeddingVersion
     from personalization.serving import product_vectors_active
     from personalization.training import embeddings_train
-    from personalization.versions import training_version_create
+    from personalization.versions import training_version_create, version_activate
 
     settings.CIS_MODEL_CHECK_SECONDS = 0
-    sample_data_generate(tmp_path / "sample", images=False)
-    catalog_import(tmp_path / "sample" / "catalog.csv")
-    sessions_import(tmp_path / "sample" / "sessions.txt", source="sample")
-    # One worker: gensim trains the same model on every run (two threads race), so the judged
-    # cases see the same rankings in every run.
-    params = {"workers": 1}
-    version = embeddings_train(training_version_create(params=params, triggered_by="sample").pk)
+    made = sample_shop_made
+    sample = made["folder"] / "sample"
+    if not sample.exists():
+        sample_data_generate(sample, images=False)
+    catalog_import(sample / "catalog.csv")
+    sessions_import(sample / "sessions.txt", source="sample")
+    if "version" not in made:
+        # One worker: gensim trains the same model on every run (two threads race), so the
+        # judged cases see the same rankings in every run.
+        params = {"workers": 1}
+        version = embeddings_train(training_version_create(params=params, triggered_by="sample").pk)
+        assert version.is_active
+        made["version"] = {
+            field.attname: getattr(version, field.attname)
+            for field in EmbeddingVersion._meta.concrete_fields
+            if field.attname not in {"id", "path", "is_active"}
+        }
+        shutil.copytree(models_dir / version.path, made["folder"] / "version")
+    else:
+        version = EmbeddingVersion.objects.create(**made["version"])
+        version.path = f"product/v{version.pk}"
+        version.save(update_fields=["path"])
+        shutil.copytree(made["folder"] / "version", models_dir / version.path)
+        version_activate(version)
+        version.refresh_from_db()
     assert version.is_active
     search_index_rebuild(vectors=product_vectors_active())
