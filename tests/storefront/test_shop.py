@@ -275,10 +275,12 @@ def test_the_state_is_read_from_redis_while_the_engine_searches(
 ):
     redis_store_use(settings, redis_url)
     who = visitor("RUN-1", "RUN-3")
-    proxy = RepliesHeld(redis_url, hold_seconds=0.5)
+    # Held until the search has run (at most 30 s: a read that waited for the reply before
+    # searching gets it then, and fails the test): the replies wait on the search, not a clock.
+    proxy = RepliesHeld(redis_url, hold_seconds=30)
     redis_store_use(settings, proxy.url)
     slow_redis = settings.CACHES["personalization"]
-    slow_redis["OPTIONS"] = {**slow_redis["OPTIONS"], "SOCKET_TIMEOUT": 2}
+    slow_redis["OPTIONS"] = {**slow_redis["OPTIONS"], "SOCKET_TIMEOUT": 60}
     settings.CACHES = {**settings.CACHES, "personalization": slow_redis}
     assert visitor_state(who).skus  # a connection to the proxy, kept in the pool
     proxy.hold()
