@@ -379,7 +379,7 @@ def http_get(
 
     from factories import BROWSER
 
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request("GET", path, headers={"User-Agent": BROWSER, **(headers or {})})
         response = connection.getresponse()

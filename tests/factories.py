@@ -162,7 +162,7 @@ class Visitor:
 
     def get(self, path: str) -> bytes:
         request = urllib.request.Request(self.base_url + path, headers={"User-Agent": BROWSER})
-        with self.opener.open(request, timeout=30) as response:
+        with self.opener.open(request, timeout=60) as response:
             assert response.status == 200
             return response.read()
 

@@ -140,7 +140,7 @@ def _answers(port: int) -> bool:
 
 def _view(port: int, path: str) -> tuple[int, list[str]]:
     """GET a page as a browser; its status and every cookie it sets."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request("GET", path, headers={"User-Agent": BROWSER})
         response = connection.getresponse()
