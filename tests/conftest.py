@@ -402,8 +402,10 @@ class ShopServer:
             self.port = probe.getsockname()[1]
         base = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
         base |= {"DATABASE_URL": database_url_of_tests(), "LOG_LEVEL": "WARNING"}
+        # No control socket: its default path (~/.gunicorn/gunicorn.ctl) is one per user, which
+        # every gunicorn of every run would take from the others.
         command = [sys.executable, "-m", "gunicorn", "storefront.wsgi", "-w", "1",
-                   "-b", f"127.0.0.1:{self.port}"]  # fmt: skip
+                   "-b", f"127.0.0.1:{self.port}", "--no-control-socket"]  # fmt: skip
         self.log = folder / f"server-{self.port}.log"
         root = Path(__file__).resolve().parent.parent
         with self.log.open("w") as log:
