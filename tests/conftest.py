@@ -58,6 +58,41 @@ def eventually(
         time.sleep(every)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files_listed_once():
+    """WhiteNoise's middleware lists and stats every static file the finders know (the admin's
+    too) each time it is made, and Django's test Client makes its middleware anew for each
+    client: 35 ms a client, a thousand clients in a hostile-input test. The files do not change
+    during a run, so the first listing is handed to every later middleware of the same
+    configuration; what each one serves stays what a fresh listing would give."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    listed = {}
+    list_files = WhiteNoiseMiddleware.add_files_from_finders
+
+    def add_files_from_finders(middleware):
+        key = (
+            middleware.static_prefix,
+            repr(settings.STATICFILES_DIRS),
+            tuple(settings.STATICFILES_FINDERS),
+            tuple(settings.INSTALLED_APPS),
+        )
+        if key not in listed:
+            before = dict(middleware.files)
+            list_files(middleware)
+            listed[key] = {
+                url: found
+                for url, found in middleware.files.items()
+                if before.get(url) is not found
+            }
+        middleware.files.update(listed[key])
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
     """Each test has its own media folder and search index, and starts with empty caches."""
