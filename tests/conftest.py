@@ -93,6 +93,17 @@ def static_files_listed_once():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def passwords_hashed_quickly():
+    """The users the tests make in this process (admin_client's, staff users) have their
+    passwords hashed with MD5: Django's default, PBKDF2 with a million iterations, costs about
+    half a second for each user made or logged in, and no test here is about hashing."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
     """Each test has its own media folder and search index, and starts with empty caches."""
