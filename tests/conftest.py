@@ -257,6 +257,21 @@ def redis_url(redis_server):
 
 
 @contextmanager
+def ctrl_c_reaches_children():
+    """Processes started inside get SIGINT's default action, as a terminal's do, whatever this
+    run does with it: a run started in the background by a script ignores SIGINT, an ignored
+    signal is inherited through exec, and a Python process started with it ignored never raises
+    KeyboardInterrupt, so a test's Ctrl-C would stop nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def celery_configured(**conf):
     """The project's Celery app with `conf` for a while; connection pools are rebuilt on the way
     in and out, so no test publishes through a connection made for another broker."""

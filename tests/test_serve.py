@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import celery_configured, database_url_of_tests, eventually, http_get
+from conftest import (
+    celery_configured,
+    ctrl_c_reaches_children,
+    database_url_of_tests,
+    eventually,
+    http_get,
+)
 from factories import BROWSER, FAST
 
 from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
@@ -58,7 +64,7 @@ def test_make_serve_runs_the_procfile_and_stops_it_whole(
         "CIS_EVENT_DRAIN_SECONDS": "0.5",
     }
     log = tmp_path / "serve.log"
-    with log.open("w") as output:
+    with log.open("w") as output, ctrl_c_reaches_children():
         # A session of its own, as a terminal's: Ctrl-C is SIGINT to make and honcho together.
         make = subprocess.Popen(
             ["make", "--no-print-directory", "serve"],

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import eventually
+from conftest import ctrl_c_reaches_children, eventually
 from django.test import Client
 
 from personalization.engine.config import RecommenderConfig
@@ -86,15 +86,16 @@ def test_retrain_in_the_demo_returns_at_once_and_the_panel_follows_the_epochs(de
     assert created.returncode == 0, created.stderr
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if k not in UNWANTED}
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "demo_serve", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env={**clean, "CIS_DATA_DIR": str(data_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own group: the test stops the server and the worker
-    )
+    with ctrl_c_reaches_children():
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "demo_serve", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env={**clean, "CIS_DATA_DIR": str(data_dir)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own group: the test stops the server and the worker
+        )
     from playwright.sync_api import Error as PlaywrightError
 
     context = browser.new_context()
