@@ -41,10 +41,18 @@ def stopped_in_a_batch(worker, client: redis.Redis, written_before: int) -> bool
     if not (pending(client) and ViewEvent.objects.count() > written_before):
         return False
     os.kill(worker.pid, signal.SIGSTOP)
+    eventually(lambda: stopped(worker.pid), what="the worker to stop", every=0.001)
+    client.ping()  # what the worker sent before it stopped has reached Redis by now
     if pending(client):
         return True
     os.kill(worker.pid, signal.SIGCONT)  # acknowledged meanwhile: it was between batches
     return False
+
+
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP taken), as the kernel says."""
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state in ("T", "t")
 
 
 def log_end(log: Path) -> str:
