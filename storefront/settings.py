@@ -237,6 +237,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
     }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a worker reserves no training it cannot start
+# Beat logs a broker it cannot reach once when sending fails and once when it works again,
+# not a traceback per task and per retry (storefront/beat.py).
+CELERY_BEAT_SCHEDULER = "storefront.beat:QuietBrokerScheduler"
 # A training's worker writes a heartbeat on its version every CIS_TRAINING_HEARTBEAT_SECONDS;
 # a version silent for CIS_TRAINING_STALE_SECONDS lost its worker and is marked failed by the
 # next worker to start or by beat's check every CIS_TRAINING_CHECK_SECONDS.
