@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from ninja import NinjaAPI, Schema
@@ -75,6 +77,7 @@ def api_errors_install(api: NinjaAPI) -> None:
     api.add_exception_handler(ValidationError, _invalid_parameters)
     api.add_exception_handler(HttpError, _http_error)
     api.add_exception_handler(Http404, _not_found)
+    api.add_exception_handler(SuspiciousOperation, _refused)
     api.add_exception_handler(Exception, _unexpected)
 
 
@@ -111,6 +114,21 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(404, str(exc) or f"nothing at {request.path[:200]}")
+
+
+def _refused(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    """A SuspiciousOperation met inside an operation (a body over DATA_UPLOAD_MAX_MEMORY_SIZE):
+    the 400 Django answers one outside the API, logged once, where and as Django logs those."""
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning(
+        "%s %s: %s", request.method, request.path, exc
+    )
+    if isinstance(exc, RequestDataTooBig):
+        message = f"the body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes"
+    else:
+        message = "the request could not be read"
+    response = error_response(400, message)
+    response._has_been_logged = True  # django.request's "Bad Request" would say it twice
+    return response
 
 
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:

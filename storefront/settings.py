@@ -412,15 +412,22 @@ if PRODUCTION:
         SILENCED_SYSTEM_CHECKS.append("security.W008")
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Logging: one line a record. A request refused as suspicious (bad Host, a path out of the
+# media folder, a body too large) is one WARNING line, not an ERROR with a traceback
+# (common/log_refusals.py).
+from common.log_refusals import REFUSAL_LOGGERS  # noqa: E402
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"refusal_as_warning": {"()": "common.log_refusals.RefusalAsWarning"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "gensim": {"level": "WARNING"},  # one line per epoch and per vocabulary step otherwise
         "elastic_transport": {"level": "WARNING"},  # one line per request otherwise
+        **{name: {"filters": ["refusal_as_warning"]} for name in REFUSAL_LOGGERS},
     },
 }
