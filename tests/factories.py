@@ -190,14 +190,18 @@ def running_shoes_create(count: int = 60) -> None:
 
 class RedisOfItsOwn:
     """A redis-server for one test, which it may hang (SIGSTOP: every read times out), resume,
-    kill and start again: pytest-redis's executor on a free port, in a folder of its own."""
+    kill and start again: pytest-redis's executor on a free port, in a folder of its own (or
+    in `folder`), with its append-only file when `appendonly` (appendfsync everysec, Redis's
+    default)."""
 
-    def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="redis-"))  # short: it holds a unix socket
+    def __init__(self, *, appendonly: bool = False, folder: Path | None = None):
+        # Short: the folder holds a unix socket.
+        self.folder = Path(tempfile.mkdtemp(prefix="redis-", dir=folder))
         port = port_for.select_random()
         self.executor = RedisExecutor(
             shutil.which("redis-server"), databases=2, redis_timeout=0, loglevel="warning",
             host="127.0.0.1", port=port, datadir=self.folder,
+            appendonly="yes" if appendonly else "no",
         )  # fmt: skip
         self.url = f"redis://127.0.0.1:{port}/0"
         self.start()

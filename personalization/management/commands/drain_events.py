@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
 from personalization.event_stream import events_backlog, events_drain
+from personalization.redis_persistence import redis_persistence_warn
 
 
 class Command(BaseCommand):
@@ -28,6 +29,8 @@ class Command(BaseCommand):
                 "views are written straight to the event log: there is no stream to drain "
                 "(CIS_EVENT_STREAM is off; it needs REDIS_URL)"
             )
+        if follow:
+            redis_persistence_warn()
         while True:
             try:
                 backlog = events_backlog()
