@@ -20,24 +20,32 @@ demo: $(INSTALLED)
 	$(PY) manage.py demo_setup
 	$(PY) manage.py demo_serve $(HOST)
 
-# `make serve`: the Procfile's processes (gunicorn, a Celery worker, beat, the stream's drainer)
-# with production settings, against the local Redis, over plain http: for this machine only (see
-# the README, "Running for real"). Each variable below can be overridden from the environment;
-# the secret key is made once and kept beside the data. No .env is read: that one is compose's.
+# `make serve`: the Procfile's processes (gunicorn, a Celery worker, beat, the stream's drainer,
+# and a Redis of the shop's own) with production settings, over plain http: for this machine
+# only (see the README, "Running for real"). Each variable below can be overridden from the
+# environment; the secret key is made once and kept beside the data. No .env is read: that one
+# is compose's. The Redis keeps its data (append-only file) in var/redis, on SERVE_REDIS_PORT;
+# with REDIS_URL set, the processes use that Redis instead and none is started.
 SERVE_KEY = $(or $(CIS_DATA_DIR),var)/secret-key
+SERVE_REDIS_PORT ?= 6380
+SERVE_OWN_REDIS := $(if $(filter environment command line,$(origin REDIS_URL)),,yes)
+SERVE_REDIS = redis://127.0.0.1:$(if $(SERVE_OWN_REDIS),$(SERVE_REDIS_PORT),6379)
 serve: export DJANGO_ENV := production
 serve: export CIS_HTTPS_REDIRECT := proxy
 serve: export CIS_EVENT_DRAIN_BEAT := false
 serve: export PYTHONUNBUFFERED := 1
 serve: export SECRET_KEY ?= $(file < $(SERVE_KEY))
 serve: export ALLOWED_HOSTS ?= localhost,127.0.0.1,[::1]
-serve: export REDIS_URL ?= redis://127.0.0.1:6379/0
-serve: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/1
+serve: export REDIS_URL ?= $(SERVE_REDIS)/0
+serve: export CELERY_BROKER_URL ?= $(SERVE_REDIS)/1
+serve: export SERVE_REDIS_PORT := $(SERVE_REDIS_PORT)
 serve: export WEB_BIND ?= $(HOST)
 serve: $(INSTALLED) $(SERVE_KEY)
 	$(PY) manage.py demo_setup
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --no-colour --env /dev/null
+	mkdir -p $(or $(CIS_DATA_DIR),var)/redis
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --no-colour --env /dev/null \
+		$(if $(SERVE_OWN_REDIS),,web worker beat drainer)
 
 $(SERVE_KEY):
 	mkdir -p $(dir $@)
