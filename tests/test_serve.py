@@ -1,6 +1,6 @@
 """`make serve` runs the shop as production does, on this machine: it prepares the shop, then
-gunicorn, a Celery worker, beat and the stream's drainer serve it against a Redis, and
-Ctrl-C stops them all, leaving no process behind.
+gunicorn, a Celery worker, beat and the stream's drainer serve it against a Redis (given, or
+its own, with its append-only file), and Ctrl-C stops them all, leaving no process behind.
 
 While it runs, the test follows what the processes did through what they leave in the database
 and in Redis; their output is read once `make` has exited, when all of it has been written."""
@@ -135,6 +135,90 @@ def test_make_serve_runs_the_procfile_and_stops_it_whole(
     assert re.search(r"worker\.1 +\| .*train_embeddings\[.*\] succeeded", text), text[-3000:]
     # The drainer drains: beat queues no drains as well (CIS_EVENT_DRAIN_BEAT=false).
     assert "Task personalization.tasks.events_drain_scheduled[" not in text
+    # The suite's Redis keeps no append-only file: web and the drainer say so as they start.
+    for process in ("web", "drainer"):
+        assert re.search(rf"{process}\.1 +\| .*WARNING .*has no append-only file", text), process
+
+
+def test_make_serve_without_redis_url_runs_a_redis_of_its_own_with_its_append_only_file(
+    transactional_db, models_dir, tmp_path
+):
+    data = tmp_path / "data"
+    products = products_generate(150, seed=5)
+    (data / "sample").mkdir(parents=True)
+    catalog_csv_write(data / "sample" / "catalog.csv", products, images=False)
+    with (data / "sample" / "sessions.txt").open("w") as out:
+        for session_id, skus in sessions_simulate(products, 300, seed=5):
+            out.write(session_id + "\t" + "\t".join(skus) + "\n")
+    port, redis_port = _free_port(), _free_port()
+    inherited = {"DJANGO_ENV", "SECRET_KEY", "ALLOWED_HOSTS", "REDIS_URL", "CELERY_BROKER_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited} | {
+        "CIS_DATA_DIR": str(data),
+        "CIS_MODELS_DIR": str(models_dir),
+        "DATABASE_URL": database_url_of_tests(),
+        "HOST": f"127.0.0.1:{port}",
+        "SERVE_REDIS_PORT": str(redis_port),
+        "WEB_CONCURRENCY": "1",
+        "WORKER_CONCURRENCY": "1",
+        "CIS_EVENT_DRAIN_SECONDS": "0.5",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as output, ctrl_c_reaches_children():
+        make = subprocess.Popen(
+            ["make", "--no-print-directory", "serve"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    own = redis.Redis(host="127.0.0.1", port=redis_port, decode_responses=True)
+    try:
+        eventually(
+            lambda: _answers(port),
+            what="gunicorn to answer",
+            process=make,
+            details=lambda: log.read_text()[-4000:],
+        )
+        config = (
+            own.config_get("appendonly") | own.config_get("appendfsync") | own.config_get("dir")
+        )
+        assert config == {
+            "appendonly": "yes",
+            "appendfsync": "everysec",
+            "dir": str(data / "redis"),
+        }
+        sku = products[0].sku
+        assert _view(port, f"/products/{sku}/")[0] == 200
+        eventually(
+            lambda: ViewEvent.objects.filter(source="live", sku=sku).exists(),
+            what="the view, through the shop's Redis, in the event log",
+            process=make,
+            details=lambda: log.read_text()[-4000:],
+        )
+    finally:
+        own.close()
+        running = _sessions_below(make.pid)
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            make.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            for session in [make.pid, *running]:
+                _killpg(session)
+            make.wait()
+        text = log.read_text()
+        sessions = {int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", text)}
+        left = _processes_in(sessions | running)
+        for session in {session for _, session in left}:
+            _killpg(session)
+    assert len(sessions) == 5, text[-3000:]  # web, worker, beat, drainer, redis
+    assert not left, f"processes left behind: {left}"
+    assert "redis.1 stopped" in text, text[-3000:]
+    assert list((data / "redis").glob("appendonlydir/*.aof")), "no append-only file"
+    assert "has no append-only file" not in text, text[-3000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
