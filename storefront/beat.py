@@ -14,8 +14,15 @@ import logging
 import threading
 
 from celery.beat import PersistentScheduler
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
+
+# What a broker out of reach raises (kombu wraps the transport's errors in OperationalError);
+# anything else is a fault of the task or of beat, and keeps its traceback.
+BROKER_FAILURES = (OperationalError, OSError, RedisConnectionError, RedisTimeoutError)
 
 
 class BrokerOutageLog:
@@ -55,10 +62,13 @@ class QuietBrokerScheduler(PersistentScheduler):
         super().__init__(*args, **kwargs)
 
     def apply_entry(self, entry, producer=None):
-        logger.info("sending due task %s (%s)", entry.name, entry.task)
+        logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)  # as Celery says
         try:
             self.apply_async(entry, producer=producer, advance=False)
-        except Exception as exc:  # Celery's SchedulingError, whatever the transport raised
+        except Exception as exc:  # Celery's SchedulingError, raised while handling the cause
+            if not isinstance(exc.__context__ or exc, BROKER_FAILURES):
+                logger.error("beat could not send %s: %s", entry.name, exc, exc_info=True)
+                return
             self.broker_outage.failed(exc)
         else:
             self.broker_outage.answered()

@@ -73,6 +73,20 @@ def test_beat_starting_on_a_dead_broker_warns_once_for_all_its_retries(
     app.conf.broker_connection_max_retries = None
 
 
+def test_a_task_beat_cannot_encode_is_an_error_with_its_traceback(broker, tmp_path, caplog):
+    """Not the broker's fault: logged as the error it is, and the broker is not said down."""
+    _, app = broker
+    caplog.set_level(logging.INFO)
+    scheduler = QuietBrokerScheduler(app=app, schedule_filename=str(tmp_path / "schedule"))
+    entry = scheduler.schedule["fail-stale-trainings"]
+    entry.args = (object(),)  # JSON cannot carry it
+    scheduler.apply_entry(entry, producer=scheduler.producer)
+    (record,) = beat_records(caplog)
+    assert record.levelname == "ERROR" and record.exc_info is not None
+    assert not scheduler.broker_outage.failing
+    scheduler.close()
+
+
 def redis_queue_length(server) -> int:
     import redis
 
