@@ -354,6 +354,13 @@ if CIS_EVENT_STREAM and CIS_EVENT_DRAIN_BEAT:
         "schedule": CIS_EVENT_DRAIN_SECONDS,
         "options": {"expires": CIS_EVENT_DRAIN_SECONDS},  # a stopped worker piles none up
     }
+# Flood limits on recorded views (personalization/view_limits.py): a visitor, and a client
+# address, may record this many a minute (0: no limit); past that a view is shown but not
+# recorded and POST /api/events/ answers 429. The address is REMOTE_ADDR, or the last one in
+# CIS_CLIENT_ADDRESS_HEADER (e.g. X-Forwarded-For) when a proxy in front sets that header.
+CIS_VIEWS_PER_MINUTE_VISITOR = int(env_str("CIS_VIEWS_PER_MINUTE_VISITOR") or 120)
+CIS_VIEWS_PER_MINUTE_ADDRESS = int(env_str("CIS_VIEWS_PER_MINUTE_ADDRESS") or 1200)
+CIS_CLIENT_ADDRESS_HEADER = env_str("CIS_CLIENT_ADDRESS_HEADER")
 # The engine's top results re-ranked: enough to hold every kind of product a broad query
 # matches, as templated names tie in BM25 (docs/tuning.md, "Search re-ranking").
 CIS_RERANK_WINDOW = int(env_str("CIS_RERANK_WINDOW") or 200)

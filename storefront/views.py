@@ -1,7 +1,5 @@
 """The shop's pages: front page, target listings, product pages, search, the product map."""
 
-import re
-
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -29,6 +27,7 @@ from .shop import (
     reads_visitor_state,
     search_page,
     space_explorer_page,
+    user_agent_is_bot,
     visitor_profile,
 )
 
@@ -40,13 +39,6 @@ SORT_LABELS = [
     (PRICE_LOW, "Price: low to high"),
     (PRICE_HIGH, "Price: high to low"),
 ]
-# Tokens that crawlers, link previewers, monitors and HTTP libraries put in their User-Agent.
-BOT_USER_AGENT = re.compile(
-    r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|monitor|uptime|pingdom|"
-    r"curl|wget|httpie|python-requests|python-urllib|aiohttp|go-http-client|java/|okhttp|"
-    r"scrapy|lighthouse|pagespeed",
-    re.IGNORECASE,
-)
 
 
 @reads_visitor_state
@@ -297,7 +289,7 @@ def request_is_person_view(request: HttpRequest) -> bool:
     """A GET by something that is not a bot, and not a browser's speculative prefetch."""
     if request.method != "GET":
         return False
-    if BOT_USER_AGENT.search(request.headers.get("User-Agent", "")):
+    if user_agent_is_bot(request.headers.get("User-Agent", "")):
         return False
     purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
     return "prefetch" not in purpose.lower()

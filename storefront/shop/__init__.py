@@ -14,6 +14,7 @@ from catalog.selectors import categories_for_target, product_exists, targets_lis
 from personalization.middleware import reads_visitor_state, visitor_state_read_ahead
 from personalization.space import NotInSpace, SpaceUnavailable, space_map
 from personalization.state import visitor_state
+from personalization.view_limits import ViewsLimited, user_agent_is_bot
 
 from .products import (
     HomePage,
@@ -93,6 +94,7 @@ __all__ = [
     "SpaceAnswer",
     "SpaceUnavailable",
     "Suggestions",
+    "ViewsLimited",
     "categories_for_target",
     "home_page",
     "map_page",
@@ -117,6 +119,7 @@ __all__ = [
     "neighbours_in_space",
     "space_session_of",
     "targets_list",
+    "user_agent_is_bot",
     "visitor_profile",
     "visitor_state",
     "visitor_state_read_ahead",
