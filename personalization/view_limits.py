@@ -63,9 +63,11 @@ def client_address(meta: dict) -> str | None:
             address = ipaddress.ip_address(candidate)
         except ValueError:
             continue
-        if address.version == 6 and address.ipv4_mapped is None:
-            return str(ipaddress.ip_network(f"{address}/64", strict=False))
-        return str(address.ipv4_mapped or address)
+        if address.version == 4:
+            return str(address)
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return None
 
 
