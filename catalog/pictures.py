@@ -80,7 +80,9 @@ def svg_rasterize(path: str | os.PathLike) -> bytes:
     except (ElementTree.ParseError, UnicodeError) as exc:
         raise PictureProblem(f"is not a well-formed SVG drawing: {exc}") from exc
     if root.tag != f"{{{SVG_NAMESPACE}}}svg":
-        raise PictureProblem("is not an SVG drawing (its root element is not <svg>)")
+        raise PictureProblem(
+            f'is not an SVG drawing (its root element is not <svg xmlns="{SVG_NAMESPACE}">)'
+        )
     _external_references_drop(root)
     drawing = ElementTree.tostring(root, encoding="unicode")
     try:
