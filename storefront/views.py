@@ -1,5 +1,6 @@
 """The shop's pages: front page, target listings, product pages, search, the product map."""
 
+import os
 import re
 
 from django.conf import settings
@@ -298,9 +299,8 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     the media's own policy lets no file there run script on the shop's origin."""
     response = serve(request, path, document_root=settings.MEDIA_ROOT)
     if isinstance(response, FileResponse):
-        stream = response.file_to_stream
-        content_type = picture_type_sniff(stream.read(12))
-        stream.seek(0)
+        # pread leaves the file where it is: a server may send it from its descriptor.
+        content_type = picture_type_sniff(os.pread(response.file_to_stream.fileno(), 12, 0))
         del response["Content-Encoding"]  # guessed from the name (.gz), as the type was
         response["Content-Type"] = content_type or "application/octet-stream"
         if content_type is None:
