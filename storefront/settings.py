@@ -103,7 +103,7 @@ MIDDLEWARE = [
 
 # Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and requests
 # come from the shop only, and no page has an inline script, style or event handler, so markup
-# slipped into a product name or a catalog's SVG picture cannot run. Pictures may also come
+# slipped into a product name cannot run (/media/ sends a policy of its own). Pictures may also come
 # from any http(s) host, as a catalog's image URLs do. (django-csp leaves Django's own debug
 # pages, 404 and 500 with DEBUG on, without the header: they need inline styles and scripts.)
 CONTENT_SECURITY_POLICY = {

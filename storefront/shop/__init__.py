@@ -9,6 +9,7 @@ be read (Redis down), each answer is the plain one with a notice, never an error
 """
 
 from catalog.importing import FIELD_LIMITS
+from catalog.pictures import picture_type_sniff
 from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS, search_query_clean
 from catalog.selectors import categories_for_target, product_exists, targets_list
 from personalization.middleware import reads_visitor_state, visitor_state_read_ahead
@@ -100,6 +101,7 @@ __all__ = [
     "map_page",
     "persona_browse",
     "personas_available",
+    "picture_type_sniff",
     "product_exists",
     "product_page",
     "product_view_record",
