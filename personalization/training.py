@@ -44,6 +44,7 @@ from .selectors import sessions_iterate
 from .versions import (
     EpochCallback,
     TrainingError,
+    TrainingStopped,
     activation_due,
     version_activate,
     version_epoch_record,
@@ -135,13 +136,17 @@ def version_train(
     except Exception as exc:
         version_fail(version, f"{type(exc).__name__}: {exc}")
         raise
-    version_succeed(
-        version,
-        **results,
-        training_seconds=clock.total,
-        timings=clock.timings,
-        path=str(destination.relative_to(models_dir)),
-    )
+    try:
+        version_succeed(
+            version,
+            **results,
+            training_seconds=clock.total,
+            timings=clock.timings,
+            path=str(destination.relative_to(models_dir)),
+        )
+    except TrainingStopped:
+        shutil.rmtree(destination, ignore_errors=True)  # cancelled at the end: no version owns it
+        raise
     if activation_due(version, activate=activate):
         version_activate(version)
         version.refresh_from_db()
