@@ -154,27 +154,34 @@ def trainings_stale(version: EmbeddingVersion) -> bool:
 
 
 @contextmanager
-def version_heartbeat(version: EmbeddingVersion) -> Iterator[None]:
+def version_heartbeat(version: EmbeddingVersion) -> Iterator[threading.Event]:
     """While the block runs, a thread writes the version's heartbeat every
-    CIS_TRAINING_HEARTBEAT_SECONDS: its worker is alive whatever phase it is in."""
-    stop = threading.Event()
+    CIS_TRAINING_HEARTBEAT_SECONDS: its worker is alive whatever phase it is in.
+
+    Yields an event set when a beat finds the version no longer running (cancelled, or declared
+    lost): the training asks it between its steps, so it stops within a heartbeat."""
+    stop, stopped = threading.Event(), threading.Event()
 
     def beat() -> None:
         try:
             while not stop.wait(settings.CIS_TRAINING_HEARTBEAT_SECONDS):
                 try:
-                    EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    running = EmbeddingVersion.objects.filter(
+                        pk=version.pk, status=Status.RUNNING
+                    ).update(heartbeat_at=timezone.now())
                 except DatabaseError as exc:  # the next beat may pass; silence marks it stale
                     logger.warning("v%s: heartbeat not written: %s", version.pk, exc)
+                    continue
+                if not running:
+                    stopped.set()
+                    return
         finally:
             connections.close_all()  # this thread's own
 
     thread = threading.Thread(target=beat, name=f"heartbeat-v{version.pk}", daemon=True)
     thread.start()
     try:
-        yield
+        yield stopped
     finally:
         stop.set()
         thread.join()
@@ -259,7 +266,7 @@ def version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None =
     if epochs is not None:
         fields["epochs"] = epochs
     if not EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(**fields):
-        raise _stopped(version, "stopping")
+        raise version_stopped_error(version, "stopping")
 
 
 def version_epoch_record(
@@ -274,7 +281,7 @@ def version_epoch_record(
         epoch=epoch, epochs=epochs, losses=version.losses, heartbeat_at=timezone.now()
     )
     if not running:
-        raise _stopped(version, "stopping")
+        raise version_stopped_error(version, "stopping")
     if on_epoch is not None:
         on_epoch(epoch, epochs, loss)
 
@@ -285,7 +292,7 @@ def version_succeed(version: EmbeddingVersion, **results) -> None:
         status=Status.SUCCEEDED, phase="", finished_at=now, heartbeat_at=now, **results
     )
     if not succeeded:
-        raise _stopped(version, "not serving it")
+        raise version_stopped_error(version, "not serving it")
     version.refresh_from_db()
 
 
@@ -299,7 +306,7 @@ def version_fail(version: EmbeddingVersion, error: str) -> None:
         logger.error("training v%s failed: %s", version.pk, error)
 
 
-def _stopped(version: EmbeddingVersion, then: str) -> TrainingStopped:
+def version_stopped_error(version: EmbeddingVersion, then: str) -> TrainingStopped:
     """The error for a training whose version stopped running under it, with the reason."""
     try:
         version.refresh_from_db(fields=["status", "error"])

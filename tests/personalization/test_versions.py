@@ -3,14 +3,16 @@
 import threading
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from conftest import eventually
 from django.db import IntegrityError
 from django.utils import timezone
 from factories import FAST, train
 
+from personalization.engine.projection import projection_compute
 from personalization.models import EmbeddingVersion
-from personalization.training import embeddings_train
+from personalization.training import MAP_STEPS, PhaseClock, embeddings_train
 from personalization.versions import (
     TrainingError,
     TrainingInProgress,
@@ -22,6 +24,7 @@ from personalization.versions import (
     version_activate,
     version_cancel,
     version_heartbeat,
+    version_start,
 )
 
 Status = EmbeddingVersion.Status
@@ -228,6 +231,25 @@ def test_a_training_cancelled_after_its_last_epoch_stops_at_the_next_phase(shop_
     assert version.epoch == version.epochs  # every epoch ran: the phase after stopped it
     assert version.phase == "" and version.vocabulary == 0 and not version.metrics
     assert not (models_dir / "product" / f"v{version.pk}").exists()
+
+
+def test_a_training_cancelled_mid_phase_stops_within_a_heartbeat(
+    transactional_db, models_dir, settings
+):
+    """Drawing the map has no epochs: the heartbeat sees the version cancelled, and t-SNE's
+    next step stops the training."""
+    settings.CIS_TRAINING_HEARTBEAT_SECONDS = 0.05
+    version = version_start(training_version_create(params=FAST).pk, worker="celery@here")
+    vectors = np.random.default_rng(0).normal(size=(200, 8))
+    with version_heartbeat(version) as stopped:
+        clock = PhaseClock(version, stopped=stopped)
+        drawing = clock.phase("drawing the map", steps=MAP_STEPS)
+        version_cancel(version, by="alice")
+        eventually(stopped.is_set, what="the heartbeat to see the version cancelled")
+        with pytest.raises(TrainingStopped, match="cancelled by alice"):
+            projection_compute(vectors, progress=drawing)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and version.error == "cancelled by alice"
 
 
 def test_only_a_training_under_way_can_be_cancelled(shop_log):
