@@ -1,5 +1,5 @@
-"""A queued training whose message never reaches a worker, on a real broker and a real worker:
-the broker lost its queue, or the worker took the message too late. Nothing stays stuck."""
+"""Trainings that would stay under way, on a real broker and a real worker: the broker lost the
+queued message, the worker took it too late, or staff cancel one. Nothing stays stuck."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -191,4 +191,48 @@ def test_a_late_message_for_a_version_given_up_on_is_refused_by_the_worker(
     assert late.started_at is None and late.worker == "" and not late.path
     output = log.read_text()  # complete: the worker has exited
     assert f"training refused: v{late.pk} is failed (never started: " in output
+    assert "Traceback" not in output
+
+
+def test_staff_cancel_a_training_a_real_worker_runs_and_retrain_works_at_once(
+    shop_log, broker, worker_env, staff, tmp_path
+):
+    from factories import FAST
+
+    from personalization.tasks import training_enqueue
+
+    log = tmp_path / "worker.log"
+    worker = celery_worker_start(log, {**worker_env, "CIS_TRAINING_HEARTBEAT_SECONDS": "0.5",
+                                       "CIS_TRAINING_STALE_SECONDS": "2"})  # fmt: skip
+    try:
+        long = training_enqueue(params={**FAST, "epochs": 2000}, triggered_by="test")
+
+        def at_epoch_2() -> bool:
+            long.refresh_from_db()
+            return long.epoch >= 2
+
+        eventually(at_epoch_2, what=f"v{long.pk} to reach epoch 2", process=worker,
+                   details=lambda: log.read_text()[-3000:])  # fmt: skip
+        cancel = reverse("admin:personalization_embeddingversion_cancel", args=[long.pk])
+        cancelled = staff.post(cancel, follow=True)
+        [text] = [str(message) for message in cancelled.context["messages"]]
+        assert text.startswith(f"Training v{long.pk} cancelled: its worker stops"), text
+        assert retrain(staff).startswith("Training v")  # at once, while the worker still stops
+        fresh = EmbeddingVersion.objects.exclude(pk=long.pk).get()
+        eventually(
+            lambda: ended(fresh) and queue_empty(broker),
+            what="the worker to stop the cancelled training and run the new one",
+            process=worker,
+            details=lambda: log.read_text()[-3000:],
+        )
+    finally:
+        celery_worker_stop(worker)
+    assert fresh.status == Status.SUCCEEDED, fresh.error
+    long.refresh_from_db()
+    assert long.status == Status.FAILED and long.error == "cancelled by admin"
+    assert long.epoch < 2000 and not long.path and not long.is_active
+    output = log.read_text()  # complete: the worker has exited
+    assert (
+        f"training stopped: v{long.pk} was failed while it trained (cancelled by admin)" in output
+    )
     assert "Traceback" not in output
