@@ -107,7 +107,7 @@ def _stale() -> tuple[models.Q, models.Q]:
 
 
 def trainings_stale_fail(*, worker: str = "") -> int:
-    """Mark trainings whose worker is gone as failed; returns how many.
+    """Mark trainings whose worker or broker lost them as failed; returns how many.
 
     A worker killed mid-training cannot record its own failure; without this its version would
     hold the single-run lock. A running version whose heartbeat is older than
@@ -143,7 +143,7 @@ def trainings_stale_fail(*, worker: str = "") -> int:
         "loses the tasks queued on it); then retrain.",
     )
     if failed:
-        logger.warning("marked %d training(s) whose worker is gone as failed", failed)
+        logger.warning("marked %d training(s) failed: their worker or the broker lost them", failed)
     return failed
 
 
