@@ -221,8 +221,8 @@ def version_activate(version: EmbeddingVersion) -> None:
 
 def version_cancel(version: EmbeddingVersion, *, by: str) -> None:
     """Stop a queued or running training: it is failed at once ("cancelled by `by`"), which
-    frees the single-run lock. Its worker stops at its next epoch or phase and leaves the
-    version as it is; a queued version's message, when a worker takes it, is refused."""
+    frees the single-run lock. Its worker stops at its next epoch, phase or step (its heartbeat
+    tells it) and leaves the version as it is; a queued version's message is refused."""
     cancelled = EmbeddingVersion.objects.filter(
         pk=version.pk, status__in=[Status.QUEUED, Status.RUNNING]
     ).update(status=Status.FAILED, phase="", finished_at=timezone.now(), error=f"cancelled by {by}")
