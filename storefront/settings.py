@@ -248,6 +248,18 @@ if CIS_TRAINING_STALE_SECONDS < 3 * CIS_TRAINING_HEARTBEAT_SECONDS:
         "CIS_TRAINING_STALE_SECONDS must be at least three heartbeats "
         f"(3 x CIS_TRAINING_HEARTBEAT_SECONDS = {3 * CIS_TRAINING_HEARTBEAT_SECONDS:g} s)"
     )
+# A queued version that no worker took within CIS_TRAINING_QUEUED_SECONDS was lost by the
+# broker (restarted without its data, say) or waits behind a worker busy too long: the same
+# checks mark it failed, so Retrain is free again; its message, if it arrives late, is refused.
+_queued_seconds = env_str("CIS_TRAINING_QUEUED_SECONDS") or "300"
+try:
+    CIS_TRAINING_QUEUED_SECONDS = float(_queued_seconds)
+except ValueError:
+    CIS_TRAINING_QUEUED_SECONDS = 0.0  # refused below
+if not 0 < CIS_TRAINING_QUEUED_SECONDS < float("inf"):  # nor nan
+    raise ImproperlyConfigured(
+        f"CIS_TRAINING_QUEUED_SECONDS must be a positive number of seconds, not {_queued_seconds!r}"
+    )
 
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND") or "embedded"
