@@ -28,11 +28,16 @@ WINDOW_SECONDS = 60
 KEY_PREFIX = "cis:limit:"
 clock = time.time  # what the windows are read from (tests move a clock of their own)
 _local_counts = LocMemCache("cis-view-limits", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
-# Tokens that crawlers, link previewers, monitors and HTTP libraries put in their User-Agent.
-BOT_USER_AGENT = re.compile(
+# Tokens that crawlers, link previewers and monitors put in their User-Agent: never a person.
+CRAWLER_USER_AGENT = re.compile(
     r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|monitor|uptime|pingdom|"
-    r"curl|wget|httpie|python-requests|python-urllib|aiohttp|go-http-client|java/|okhttp|"
     r"scrapy|lighthouse|pagespeed",
+    re.IGNORECASE,
+)
+# HTTP libraries: a page fetched by one is a script's, but a headless shop's server or app
+# sends its visitors' views to the API through one, so the API does not count them as bots.
+HTTP_LIBRARY_USER_AGENT = re.compile(
+    r"curl|wget|httpie|python-requests|python-urllib|aiohttp|go-http-client|java/|okhttp",
     re.IGNORECASE,
 )
 
@@ -45,8 +50,11 @@ class ViewsLimited(Exception):
         self.retry_after = retry_after  # whole seconds until the window ends (at least 1)
 
 
-def user_agent_is_bot(user_agent: str) -> bool:
-    return bool(BOT_USER_AGENT.search(user_agent))
+def user_agent_is_bot(user_agent: str, *, page: bool = True) -> bool:
+    """Whether a User-Agent is a crawler's, or (for a `page` view, not an API call) a script's."""
+    if CRAWLER_USER_AGENT.search(user_agent):
+        return True
+    return page and bool(HTTP_LIBRARY_USER_AGENT.search(user_agent))
 
 
 def client_address(meta: dict) -> str | None:

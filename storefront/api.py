@@ -388,7 +388,7 @@ def events(request: HttpRequest, event: EventIn) -> HttpResponse:
     A bot's view is answered 200 and not recorded; a visitor or an address over its limit of
     views a minute gets a 429 with Retry-After, nothing recorded."""
     sku = event.sku
-    by_bot = user_agent_is_bot(request.headers.get("User-Agent", ""))
+    by_bot = user_agent_is_bot(request.headers.get("User-Agent", ""), page=False)
     try:
         notices = product_view_record(request.visitor, sku, by_bot=by_bot)
     except ViewsLimited as limited:

@@ -122,6 +122,18 @@ def test_a_bots_event_is_answered_and_never_recorded(store, settings, clock):
     assert logged_skus(store, settings) == []
 
 
+def test_a_headless_shops_http_library_is_recorded_by_the_api_but_its_page_fetch_is_not(
+    store, settings, clock
+):
+    # A headless shop's server or app sends its visitors' views through an HTTP library.
+    for agent in ["python-requests/2.32", "okhttp/4.12.0"]:
+        response = post_view(Client(), "RUN-1", **{"User-Agent": agent})
+        assert response.status_code == 201 and response.json()["recorded"] == "RUN-1"
+    page = Client().get(reverse("product", args=["RUN-2"]), headers={"User-Agent": "curl/8.5.0"})
+    assert page.status_code == 200
+    assert logged_skus(store, settings) == ["RUN-1", "RUN-1"]
+
+
 def test_browsing_as_a_persona_over_the_limit_keeps_the_views_it_could_record(
     store, settings, clock, monkeypatch
 ):
