@@ -29,6 +29,7 @@ CONTROL = re.compile(
 )
 CONTROL_OR_SPACE = re.compile(f"{CONTROL.pattern}|\\s")
 _url_validator = URLValidator(schemes=["http", "https"])
+PICTURE_NAME_ENDINGS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 
 def image_problem(image: str) -> str | None:
@@ -107,6 +108,10 @@ def _path_problem(image: str, shown: str) -> str | None:
             f"image {shown} contains {bad!r}: a media path may hold letters, digits, '/' "
             "and - _ . ~ + , = @ ( ) ! only"
         )
+    if not image.lower().endswith(PICTURE_NAME_ENDINGS):
+        # Whatever serves the media folder may take its content type from the name.
+        endings = ", ".join(PICTURE_NAME_ENDINGS[:-1]) + " or " + PICTURE_NAME_ENDINGS[-1]
+        return f"image {shown} is not named as a picture: its name must end in {endings}"
     return None
 
 

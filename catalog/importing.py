@@ -29,6 +29,7 @@ from common.progress import Progress
 
 from .images import image_is_url, image_problem
 from .models import Product
+from .pictures import PictureProblem, picture_kind, picture_media_name, svg_rasterize
 from .search import catalog_change_record
 
 REQUIRED_COLUMNS = ("sku", "name", "target", "image")
@@ -50,8 +51,9 @@ class CatalogRow:
     sku: str
     name: str
     target: str
-    image: str
+    image: str  # as the product keeps it: an SVG drawing's name with ".png" added
     extra: dict[str, str]
+    picture: str = ""  # the file the catalog names, when it is not `image`
 
     def values(self) -> tuple:
         return (self.name, self.target, self.image, self.extra)
@@ -238,7 +240,11 @@ def _row_check(path: Path, line: int, columns: list[str], fields: list[str]) -> 
     extra = {
         name: value for name, value in values.items() if name not in REQUIRED_COLUMNS and value
     }
-    return CatalogRow(line, sku, values["name"], values["target"], values["image"], extra)
+    image = values["image"]
+    stored = image if image_is_url(image) else picture_media_name(image)
+    return CatalogRow(
+        line, sku, values["name"], values["target"], stored, extra, image if stored != image else ""
+    )
 
 
 SKU_FORBIDDEN = re.compile(r"[\s/\x00-\x1f\x7f]")
@@ -271,15 +277,15 @@ class _StagedImages:
 
 
 def _catalog_images_stage(path: Path, rows: list[CatalogRow]) -> _StagedImages:
-    """Copy the relative images that sit beside the CSV (new or changed ones) to temporary
-    names in the media folder; a picture that cannot be copied refuses the load at its line.
+    """Check every relative picture the rows name, beside the CSV or else already in the media
+    folder, and copy those beside the CSV (new or changed ones) to temporary names in the media
+    folder, an SVG drawing drawn into a PNG; a picture that is not one, or cannot be copied,
+    refuses the load at its line.
 
     This is what lets a folder with `catalog.csv` and `images/` be loaded as it is.
     """
     media_root = Path(settings.MEDIA_ROOT)
     staged = _StagedImages()
-    if path.parent.resolve() == media_root.resolve():
-        return staged
     try:
         for row in rows:
             if row.image and not image_is_url(row.image):
@@ -291,16 +297,31 @@ def _catalog_images_stage(path: Path, rows: list[CatalogRow]) -> _StagedImages:
 
 
 def _image_stage(path: Path, row: CatalogRow, media_root: Path, staged: _StagedImages) -> None:
-    source = os.path.join(path.parent, row.image)
+    name = row.picture or row.image
+    source, where = os.path.join(path.parent, name), "beside the file"
     try:
         source_stat = os.stat(source)
     except OSError:
-        return  # not beside the CSV: expected to be in the media folder already
+        source, where = os.path.join(media_root, name), "in the media folder"
+        try:
+            source_stat = os.stat(source)
+        except OSError:
+            return  # nowhere yet: the shop shows the placeholder
     if not stat.S_ISREG(source_stat.st_mode):
         raise CatalogImportError(
-            path, row.line, f"image {row.image!r} beside the file is not a file (a folder?)"
+            path, row.line, f"image {name!r} {where} is not a file (a folder?)"
         )
+    try:
+        kind = picture_kind(source)
+    except PictureProblem as exc:
+        raise CatalogImportError(path, row.line, f"image {name!r} {where} {exc}") from exc
+    except OSError as exc:
+        raise CatalogImportError(
+            path, row.line, f"image {name!r} {where} cannot be read: {exc.strerror}"
+        ) from exc
     destination = os.path.join(media_root, row.image)
+    if os.path.abspath(source) == os.path.abspath(destination):
+        return  # the picture is in its place
     try:
         destination_stat = os.stat(destination)
     except FileNotFoundError:
@@ -314,13 +335,16 @@ def _image_stage(path: Path, row: CatalogRow, media_root: Path, staged: _StagedI
             raise CatalogImportError(
                 path, row.line, f"image {row.image!r} is a folder in the media folder"
             )
-        if (destination_stat.st_size, destination_stat.st_mtime_ns) == (
-            source_stat.st_size,
-            source_stat.st_mtime_ns,
-        ):
+        # A drawn SVG keeps its drawing's time, not its size.
+        same_size = kind == "SVG" or destination_stat.st_size == source_stat.st_size
+        if same_size and destination_stat.st_mtime_ns == source_stat.st_mtime_ns:
             return
     if any(final == destination for _, final in staged.moves):
         return  # two rows, one picture
+    try:
+        drawn = svg_rasterize(source) if kind == "SVG" else None
+    except PictureProblem as exc:
+        raise CatalogImportError(path, row.line, f"image {name!r} {where} {exc}") from exc
     try:
         folder = os.path.dirname(destination)
         missing = []
@@ -335,7 +359,10 @@ def _image_stage(path: Path, row: CatalogRow, media_root: Path, staged: _StagedI
         )
         os.close(handle)
         staged.moves.append((temporary, destination))
-        shutil.copyfile(source, temporary)
+        if drawn is None:
+            shutil.copyfile(source, temporary)
+        else:
+            Path(temporary).write_bytes(drawn)
         shutil.copystat(source, temporary)
     except OSError as exc:
         raise CatalogImportError(

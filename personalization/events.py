@@ -19,6 +19,7 @@ from .engine.sessions_file import CONTROL, LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent, live_view_log
 from .selectors import sessions_iterate
 from .state import UNAVAILABLE, Visitor, VisitorState, VisitorStateUnavailable, view_add
+from .view_limits import view_window, views_limit_take
 
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
 UNDECODABLE = re.compile("[\ud800-\udfff]")
@@ -37,7 +38,8 @@ def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> Vi
     where the store takes events (Redis with its stream, or the database). Whatever happens to
     the store, the event is logged: when the state cannot be written, it goes straight to the
     database and the page says personalization is unavailable. Without `answer`, the state
-    after the view is not read back (an API call that does not show it)."""
+    after the view is not read back (an API call that does not show it). Raises ViewsLimited,
+    nothing recorded, when the visitor or their address is over its flood limit."""
     viewed_at = timezone.now()
     # The view's id, in the stream and on a row written here: if Redis timed out but ran the
     # view after all, the drain finds the row and does not log the view twice.
@@ -45,6 +47,7 @@ def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> Vi
     try:
         recorded = view_add(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
     except VisitorStateUnavailable:
+        views_limit_take(view_window(visitor.id, visitor.address), local=True)
         live_view_log(visitor.id, sku, viewed_at, event_id)
         return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
     if not recorded.logged:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.cache import patch_vary_headers
 
 from .state import COOKIE_NAME, Visitor
+from .view_limits import client_address
 
 
 def reads_visitor_state(view=None, *, unless=None):
@@ -46,15 +47,18 @@ def _state_read_ahead(request, skipped) -> None:
 
 
 class VisitorMiddleware:
-    """Gives each request its `visitor`; for a view marked with `reads_visitor_state`, asks for
-    their state before it runs; sets the cookie when the request identified a new visitor or
-    recorded a view (pushing its expiry back as the state's)."""
+    """Gives each request its `visitor` (with the client's address, for the flood limits); for
+    a view marked with `reads_visitor_state`, asks for their state before it runs; sets the
+    cookie when the request identified a new visitor or recorded a view (pushing its expiry
+    back as the state's)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        request.visitor = visitor = Visitor.from_cookies(request.COOKIES)
+        request.visitor = visitor = Visitor.from_cookies(
+            request.COOKIES, address=client_address(request.META)
+        )
         try:
             response = self.get_response(request)
         finally:

@@ -10,10 +10,12 @@ them); the store, the event log and its exports know them by a keyed hash of it,
 
 Where the state lives is chosen once, at start-up, by CIS_VISITOR_STORE:
 - "redis" (the default with REDIS_URL): one list per visitor. A view is one round trip, one
-  script (RPUSH, LTRIM, EXPIRE and, with CIS_EVENT_STREAM, XADD of the event to the stream that
-  `personalization.event_stream` drains into the event log); a request reads it with one LRANGE.
+  script (the flood limits' counters, RPUSH, LTRIM, EXPIRE and, with CIS_EVENT_STREAM, XADD of
+  the event to the stream that `personalization.event_stream` drains into the event log); a
+  request reads it with one LRANGE.
 - "database" (the default otherwise): one row per visitor, which outlives restarts; the view's
-  event is written in the same transaction.
+  event is written in the same transaction, once the limits (counted in the cache) let it.
+A view over a flood limit (personalization.view_limits) raises ViewsLimited and moves nothing.
 Both forget a visitor CIS_VISITOR_TTL seconds after their last view. A store that cannot answer
 raises `VisitorStateUnavailable`, and the page shows the plain order with the UNAVAILABLE
 notice. Redis connections go through common.redis_circuit, so a dead or hung Redis costs a
@@ -45,6 +47,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from . import serving
 from .models import VisitorViews, live_view_log
+from .view_limits import ViewsLimited, ViewWindow, view_window, views_limit_take
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +70,9 @@ class Visitor:
     """Who is browsing: the token of their cookie, or none yet. `identify` gives a new visitor
     a token (the response then sets the cookie); `id` is what the store and the log know."""
 
-    def __init__(self, token: str | None = None):
+    def __init__(self, token: str | None = None, *, address: str | None = None):
         self.token = token if token and TOKEN_PATTERN.fullmatch(token) else None
+        self.address = address  # the client's, as the flood limits count it (none: not limited)
         self.cookie_due = False  # the response must set (or refresh) the cookie
         self._prefetched: Any = None  # a read of the state sent ahead (see state_prefetch)
 
@@ -85,8 +89,8 @@ class Visitor:
             self._prefetched = None
 
     @classmethod
-    def from_cookies(cls, cookies: dict[str, str]) -> Visitor:
-        return cls(cookies.get(COOKIE_NAME))
+    def from_cookies(cls, cookies: dict[str, str], *, address: str | None = None) -> Visitor:
+        return cls(cookies.get(COOKIE_NAME), address=address)
 
     @property
     def id(self) -> str | None:
@@ -202,11 +206,19 @@ def view_add(
 ) -> ViewRecorded:
     """Add `sku` to the visitor's views (identifying them first if they are new) and, where the
     store takes them, log the view (as `event_id`) in the same round trip; with `answer`, the
-    state after it comes back in that round trip too. Raises VisitorStateUnavailable."""
+    state after it comes back in that round trip too. Raises ViewsLimited (nothing recorded)
+    when the visitor or their address is over its flood limit, VisitorStateUnavailable when the
+    store cannot answer."""
     store = visitor_store()
     event_id = event_id or uuid.uuid4().hex
+    visitor_id = visitor.identify()
     skus = store.view_add(
-        visitor.identify(), sku, viewed_at=viewed_at, event_id=event_id, answer=answer
+        visitor_id,
+        sku,
+        viewed_at=viewed_at,
+        event_id=event_id,
+        answer=answer,
+        window=view_window(visitor_id, visitor.address),
     )
     return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
 
@@ -226,11 +238,19 @@ class VisitorStore(Protocol):
         """Ask for the visitor's views, oldest first; the answer is read from what it returns."""
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
+        self,
+        visitor_id: str,
+        sku: str,
+        *,
+        viewed_at: datetime,
+        event_id: str,
+        answer: bool,
+        window: ViewWindow,
     ) -> list[str]:
-        """Append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back, log the
-        view as `event_id` where the store takes events; the views after it (with `answer`;
-        else what the store has at hand, maybe nothing)."""
+        """Count the view in `window`'s limits (raising ViewsLimited, nothing written, when it
+        is over one), append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back,
+        log the view as `event_id` where the store takes events; the views after it (with
+        `answer`; else what the store has at hand, maybe nothing)."""
 
     def forget(self, visitor_id: str) -> None: ...
 
@@ -255,16 +275,28 @@ def _store_settings_changed(*, setting: str, **kwargs) -> None:
         visitor_store_reset()
 
 
-# A view, in one command that Redis runs whole: append the SKU, keep the last ones, push the
-# expiry back, add the event to the stream (when KEYS[2] is given) and return the state (when
-# asked). One command rather than a pipeline of five: the client packs one and parses one reply.
-# (With Redis Cluster the two keys would need one hash slot: hash-tag them there.)
+# A view, in one command that Redis runs whole: refuse it when the visitor's or the address's
+# counter of this window (KEYS[2], KEYS[3]) is at its limit (ARGV[8], ARGV[9]; 0: none),
+# returning the seconds left in the window (ARGV[10]); else count it, append the SKU, keep the
+# last ones, push the expiry back, add the event to the stream (when KEYS[4] is given) and
+# return the state (when asked). One command rather than a pipeline: the client packs one and
+# parses one reply. (With Redis Cluster the keys would need one hash slot: hash-tag them there.)
 VIEW_ADD_LUA = """
+local visitor_limit, address_limit = tonumber(ARGV[8]), tonumber(ARGV[9])
+if (visitor_limit > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= visitor_limit)
+   or (address_limit > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= address_limit) then
+  return tonumber(ARGV[10])
+end
+for i, limit in ipairs({visitor_limit, address_limit}) do
+  if limit > 0 and redis.call('INCR', KEYS[i + 1]) == 1 then
+    redis.call('EXPIRE', KEYS[i + 1], tonumber(ARGV[10]) + 1)
+  end
+end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-if KEYS[2] then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*',
              'visitor', ARGV[4], 'sku', ARGV[1], 'id', ARGV[7])
 end
 if ARGV[6] == '1' then
@@ -298,9 +330,17 @@ class RedisVisitorStore:
         return pending
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
+        self,
+        visitor_id: str,
+        sku: str,
+        *,
+        viewed_at: datetime,
+        event_id: str,
+        answer: bool,
+        window: ViewWindow,
     ) -> list[str]:
-        keys = [KEY_PREFIX + visitor_id] + ([STREAM_KEY] if self.takes_events else [])
+        keys = [KEY_PREFIX + visitor_id, window.visitor_key, window.address_key]
+        keys += [STREAM_KEY] if self.takes_events else []
         arguments = [
             sku,
             settings.CIS_VISITOR_VIEWS_MAX,
@@ -309,8 +349,13 @@ class RedisVisitorStore:
             settings.CIS_EVENT_STREAM_MAX,
             int(answer),
             event_id,
+            window.visitor_limit,
+            window.address_limit,
+            window.seconds_left,
         ]
         reply = _redis_call(lambda: self._view_add(keys=keys, args=arguments))
+        if isinstance(reply, int):  # a state is a list (or nothing): a number is a refusal
+            raise ViewsLimited(reply)
         return [value.decode() for value in reply] if answer else []
 
     def forget(self, visitor_id: str) -> None:
@@ -397,8 +442,16 @@ class DatabaseVisitorStore:
         return stored.split(SKU_SEPARATOR) if stored else []
 
     def view_add(
-        self, visitor_id: str, sku: str, *, viewed_at: datetime, event_id: str, answer: bool
+        self,
+        visitor_id: str,
+        sku: str,
+        *,
+        viewed_at: datetime,
+        event_id: str,
+        answer: bool,
+        window: ViewWindow,
     ) -> list[str]:
+        views_limit_take(window)
         try:
             with transaction.atomic():
                 skus = [*self._views(visitor_id, locked=True), sku]

@@ -17,6 +17,8 @@ from .training import embeddings_train
 from .versions import (
     BrokerUnavailable,
     TrainingInProgress,
+    TrainingNotQueued,
+    TrainingStopped,
     training_version_create,
     trainings_stale_fail,
 )
@@ -56,6 +58,12 @@ def retrain_embeddings_scheduled(self) -> str:
 def _train(version_id: int, *, worker: str) -> str:
     try:
         version = embeddings_train(version_id, worker=worker)
+    except TrainingNotQueued as exc:  # cancelled or given up on before its message came
+        logger.warning("training refused: %s", exc)
+        return "refused"
+    except TrainingStopped as exc:  # cancelled or declared lost: the version says why
+        logger.warning("training stopped: %s", exc)
+        return "stopped"
     except Exception:
         logger.exception("training v%s failed", version_id)
         return "failed"

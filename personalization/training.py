@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from .selectors import sessions_iterate
 from .versions import (
     EpochCallback,
     TrainingError,
+    TrainingStopped,
     activation_due,
     version_activate,
     version_epoch_record,
@@ -51,6 +53,7 @@ from .versions import (
     version_heartbeat,
     version_phase,
     version_start,
+    version_stopped_error,
     version_succeed,
 )
 
@@ -60,21 +63,31 @@ MAP_STEPS = EXAGGERATION_ITERATIONS + ITERATIONS  # t-SNE's iterations
 
 class PhaseClock:
     """Records the phase a training is in on its version, how long each phase took, and
-    reports each phase's own progress to `progress` (a StageProgress) when one is given."""
+    reports each phase's own progress to `progress` (a StageProgress) when one is given.
 
-    def __init__(self, version: EmbeddingVersion, progress: StageProgress | None = None):
+    Once `stopped` is set (the heartbeat found the version no longer running), the next phase
+    or step raises TrainingStopped."""
+
+    def __init__(
+        self,
+        version: EmbeddingVersion,
+        progress: StageProgress | None = None,
+        *,
+        stopped: threading.Event | None = None,
+    ):
         self.version, self.progress, self.timings = version, progress, {}
+        self.stopped = stopped or threading.Event()
         self.current, self.since = None, time.perf_counter()
         self.stage: Progress | None = None
 
-    def phase(self, name: str, *, epochs: int | None = None, steps: int = 0) -> Progress | None:
-        """Enter phase `name`; returns its Progress (None without one), which `steps` or
-        `epochs` sizes (`step` advances it too)."""
+    def phase(self, name: str, *, epochs: int | None = None, steps: int = 0) -> Progress:
+        """Enter phase `name`; returns its Progress, which `steps` or `epochs` sizes (`step`
+        advances it too)."""
         self.stop()
         self.current = name
         version_phase(self.version, name, epochs=epochs)
-        if self.progress is not None:
-            self.stage = self.progress(name, steps or epochs or 0)
+        shown = self.progress(name, steps or epochs or 0) if self.progress is not None else None
+        self.stage = StoppingProgress(self, shown)
         return self.stage
 
     def step(self, n: int = 1) -> None:
@@ -90,6 +103,34 @@ class PhaseClock:
     @property
     def total(self) -> float:
         return sum(self.timings.values())
+
+    def check(self) -> None:
+        if self.stopped.is_set():
+            raise version_stopped_error(self.version, "stopping")
+
+
+class StoppingProgress:
+    """A phase's Progress: each step first stops the training if its version stopped running,
+    then goes on to the progress shown (if any)."""
+
+    def __init__(self, clock: PhaseClock, shown: Progress | None):
+        self.clock, self.shown = clock, shown
+        self._total: float | None = None
+
+    @property
+    def total(self) -> float | None:
+        return self._total
+
+    @total.setter
+    def total(self, value: float | None) -> None:
+        self._total = value
+        if self.shown is not None:
+            self.shown.total = value
+
+    def update(self, n: float = 1) -> None:
+        self.clock.check()
+        if self.shown is not None:
+            self.shown.update(n)
 
 
 # A pipeline trains `version`, writes its model into the folder given (which does not exist
@@ -123,9 +164,10 @@ def version_train(
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
         with (
-            version_heartbeat(version),
+            version_heartbeat(version) as stopped,
             tempfile.TemporaryDirectory(dir=models_dir, prefix=".training-") as work,
         ):
+            clock.stopped = stopped
             model = Path(work) / MODEL_FOLDER
             results = pipeline(version, model, clock, epoch_done)
             shutil.rmtree(destination, ignore_errors=True)
@@ -135,13 +177,17 @@ def version_train(
     except Exception as exc:
         version_fail(version, f"{type(exc).__name__}: {exc}")
         raise
-    version_succeed(
-        version,
-        **results,
-        training_seconds=clock.total,
-        timings=clock.timings,
-        path=str(destination.relative_to(models_dir)),
-    )
+    try:
+        version_succeed(
+            version,
+            **results,
+            training_seconds=clock.total,
+            timings=clock.timings,
+            path=str(destination.relative_to(models_dir)),
+        )
+    except TrainingStopped:
+        shutil.rmtree(destination, ignore_errors=True)  # cancelled at the end: no version owns it
+        raise
     if activation_due(version, activate=activate):
         version_activate(version)
         version.refresh_from_db()

@@ -1,6 +1,7 @@
 """Embedding versions through their life: created queued (one training of a kind at a time),
-started, reporting phases and epochs, succeeded or failed, activated (or rolled back to),
-deleted. Every state change is one UPDATE, so the admin's live status reads it at once.
+started, reporting phases and epochs, succeeded or failed (or cancelled by staff, or lost by
+their worker or the broker: failed with the reason), activated (or rolled back to), deleted.
+Every state change is one UPDATE, so the admin's live status reads it at once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ class TrainingInProgress(TrainingError):
 
 class BrokerUnavailable(TrainingError):
     """The Celery broker did not take the task; nothing was queued."""
+
+
+class TrainingNotQueued(TrainingError):
+    """The version is no longer queued (cancelled, given up on, or already trained): its
+    message came late or twice, and it is not trained."""
+
+
+class TrainingStopped(TrainingError):
+    """The version stopped running while it trained (cancelled, or declared lost): its worker
+    stops, and records nothing more on it."""
 
 
 # Word2Vec's own defaults, which suit words (the seed trained on news text).
@@ -88,7 +99,7 @@ def _stale() -> tuple[models.Q, models.Q]:
     fails, as filters, so that a read can ask the same question."""
     now = timezone.now()
     silent = now - timedelta(seconds=settings.CIS_TRAINING_STALE_SECONDS)
-    never_taken = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    never_taken = now - timedelta(seconds=settings.CIS_TRAINING_QUEUED_SECONDS)
     return (
         models.Q(status=Status.RUNNING, heartbeat_at__lt=silent),
         models.Q(status=Status.QUEUED, created_at__lt=never_taken),
@@ -96,13 +107,14 @@ def _stale() -> tuple[models.Q, models.Q]:
 
 
 def trainings_stale_fail(*, worker: str = "") -> int:
-    """Mark trainings whose worker is gone as failed; returns how many.
+    """Mark trainings whose worker or broker lost them as failed; returns how many.
 
     A worker killed mid-training cannot record its own failure; without this its version would
     hold the single-run lock. A running version whose heartbeat is older than
     CIS_TRAINING_STALE_SECONDS lost its worker, and so did one that `worker` (a worker starting
-    under the same name) was running. A queued version that no worker took within the task's
-    hard time limit was lost by the broker.
+    under the same name) was running. A queued version that no worker took within
+    CIS_TRAINING_QUEUED_SECONDS was lost by the broker, or waits behind a worker too busy: if
+    its message comes after all, `version_start` refuses it.
     """
     now = timezone.now()
     silent, never_taken = _stale()
@@ -123,11 +135,15 @@ def trainings_stale_fail(*, worker: str = "") -> int:
     )
     failed += EmbeddingVersion.objects.filter(never_taken).update(
         status=Status.FAILED,
+        phase="",
         finished_at=now,
-        error="no worker took it within the task's time limit (the broker lost it?)",
+        error=f"never started: no worker took it within {settings.CIS_TRAINING_QUEUED_SECONDS:g} s "
+        "(CIS_TRAINING_QUEUED_SECONDS). Check that a Celery worker runs and is not busy with a "
+        "long task, and that the broker kept its queue (a Redis restarted without its data "
+        "loses the tasks queued on it); then retrain.",
     )
     if failed:
-        logger.warning("marked %d training(s) whose worker is gone as failed", failed)
+        logger.warning("marked %d training(s) failed: their worker or the broker lost them", failed)
     return failed
 
 
@@ -138,27 +154,34 @@ def trainings_stale(version: EmbeddingVersion) -> bool:
 
 
 @contextmanager
-def version_heartbeat(version: EmbeddingVersion) -> Iterator[None]:
+def version_heartbeat(version: EmbeddingVersion) -> Iterator[threading.Event]:
     """While the block runs, a thread writes the version's heartbeat every
-    CIS_TRAINING_HEARTBEAT_SECONDS: its worker is alive whatever phase it is in."""
-    stop = threading.Event()
+    CIS_TRAINING_HEARTBEAT_SECONDS: its worker is alive whatever phase it is in.
+
+    Yields an event set when a beat finds the version no longer running (cancelled, or declared
+    lost): the training asks it between its steps, so it stops within a heartbeat."""
+    stop, stopped = threading.Event(), threading.Event()
 
     def beat() -> None:
         try:
             while not stop.wait(settings.CIS_TRAINING_HEARTBEAT_SECONDS):
                 try:
-                    EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    running = EmbeddingVersion.objects.filter(
+                        pk=version.pk, status=Status.RUNNING
+                    ).update(heartbeat_at=timezone.now())
                 except DatabaseError as exc:  # the next beat may pass; silence marks it stale
                     logger.warning("v%s: heartbeat not written: %s", version.pk, exc)
+                    continue
+                if not running:
+                    stopped.set()
+                    return
         finally:
             connections.close_all()  # this thread's own
 
     thread = threading.Thread(target=beat, name=f"heartbeat-v{version.pk}", daemon=True)
     thread.start()
     try:
-        yield
+        yield stopped
     finally:
         stop.set()
         thread.join()
@@ -196,6 +219,19 @@ def version_activate(version: EmbeddingVersion) -> None:
     logger.info("%s v%s is now active", version.kind, version.pk)
 
 
+def version_cancel(version: EmbeddingVersion, *, by: str) -> None:
+    """Stop a queued or running training: it is failed at once ("cancelled by `by`"), which
+    frees the single-run lock. Its worker stops at its next epoch, phase or step (its heartbeat
+    tells it) and leaves the version as it is; a queued version's message is refused."""
+    cancelled = EmbeddingVersion.objects.filter(
+        pk=version.pk, status__in=[Status.QUEUED, Status.RUNNING]
+    ).update(status=Status.FAILED, phase="", finished_at=timezone.now(), error=f"cancelled by {by}")
+    version.refresh_from_db()
+    if not cancelled:
+        raise TrainingError(f"v{version.pk} is {version.status}; only a training under way stops")
+    logger.info("training v%s cancelled by %s", version.pk, by)
+
+
 def version_delete(version: EmbeddingVersion) -> None:
     """Delete a version that neither serves nor trains, with its files."""
     if version.is_active or version.status in (Status.QUEUED, Status.RUNNING):
@@ -206,6 +242,9 @@ def version_delete(version: EmbeddingVersion) -> None:
 
 
 def version_start(version_id: int, *, worker: str = "") -> EmbeddingVersion:
+    """Mark the queued version `version_id` running on `worker`. One UPDATE from queued: a
+    version cancelled or given up on before its message came is refused (TrainingNotQueued),
+    and so is a second delivery of one already started."""
     now = timezone.now()
     started = EmbeddingVersion.objects.filter(pk=version_id, status=Status.QUEUED).update(
         status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
@@ -214,15 +253,20 @@ def version_start(version_id: int, *, worker: str = "") -> EmbeddingVersion:
     if version is None:
         raise TrainingError(f"v{version_id} does not exist (its enqueue failed, or it was deleted)")
     if not started:
-        raise TrainingError(f"v{version_id} is {version.status}, not queued; not training it again")
+        reason = f" ({version.error})" if version.error else ""
+        raise TrainingNotQueued(
+            f"v{version_id} is {version.status}{reason}, not queued; not training it"
+        )
     return version
 
 
 def version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None = None) -> None:
+    """Record the phase a training enters; TrainingStopped if the version no longer runs."""
     fields = {"phase": phase, "heartbeat_at": timezone.now()}
     if epochs is not None:
         fields["epochs"] = epochs
-    EmbeddingVersion.objects.filter(pk=version.pk).update(**fields)
+    if not EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(**fields):
+        raise version_stopped_error(version, "stopping")
 
 
 def version_epoch_record(
@@ -230,14 +274,14 @@ def version_epoch_record(
 ) -> None:
     """Note an epoch's loss on the version (the admin's live chart), then tell `on_epoch`.
 
-    Stops the training if the version is no longer running: it was declared lost (silent too
-    long), and a new training may already hold the lock."""
+    Stops the training (TrainingStopped) if the version is no longer running: it was cancelled
+    or declared lost (silent too long), and a new training may already hold the lock."""
     version.losses = [*version.losses, loss]
     running = EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
         epoch=epoch, epochs=epochs, losses=version.losses, heartbeat_at=timezone.now()
     )
     if not running:
-        raise TrainingError(f"v{version.pk} was marked failed while it trained; stopping")
+        raise version_stopped_error(version, "stopping")
     if on_epoch is not None:
         on_epoch(epoch, epochs, loss)
 
@@ -247,13 +291,26 @@ def version_succeed(version: EmbeddingVersion, **results) -> None:
     succeeded = EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
         status=Status.SUCCEEDED, phase="", finished_at=now, heartbeat_at=now, **results
     )
-    version.refresh_from_db()
     if not succeeded:
-        raise TrainingError(f"v{version.pk} was marked failed while it trained; not serving it")
+        raise version_stopped_error(version, "not serving it")
+    version.refresh_from_db()
 
 
 def version_fail(version: EmbeddingVersion, error: str) -> None:
-    logger.error("training v%s failed: %s", version.pk, error)
-    EmbeddingVersion.objects.filter(pk=version.pk).update(
-        status=Status.FAILED, phase="", finished_at=timezone.now(), error=error[:4000]
-    )
+    """Record a training's failure, unless it already ended: a cancelled version keeps its
+    reason, not the error its stopping raised."""
+    failed = EmbeddingVersion.objects.filter(
+        pk=version.pk, status__in=[Status.QUEUED, Status.RUNNING]
+    ).update(status=Status.FAILED, phase="", finished_at=timezone.now(), error=error[:4000])
+    if failed:
+        logger.error("training v%s failed: %s", version.pk, error)
+
+
+def version_stopped_error(version: EmbeddingVersion, then: str) -> TrainingStopped:
+    """The error for a training whose version stopped running under it, with the reason."""
+    try:
+        version.refresh_from_db(fields=["status", "error"])
+    except EmbeddingVersion.DoesNotExist:
+        return TrainingStopped(f"v{version.pk} was deleted while it trained; {then}")
+    reason = f" ({version.error})" if version.error else ""
+    return TrainingStopped(f"v{version.pk} was {version.status} while it trained{reason}; {then}")

@@ -40,6 +40,7 @@ from .shop import (
     SearchPage,
     SpaceAnswer,
     SpaceUnavailable,
+    ViewsLimited,
     analogy_in_space,
     neighbours_in_space,
     product_exists,
@@ -49,6 +50,7 @@ from .shop import (
     search_page,
     space_map,
     space_session_of,
+    user_agent_is_bot,
     visitor_profile,
     visitor_state,
     visitor_state_read_ahead,
@@ -364,22 +366,42 @@ class EventIn(Schema):
 
 
 class EventOut(Schema):
-    recorded: str
+    recorded: str | None = Field(description="the sku recorded (null: a bot's view, not recorded)")
     notices: list[str]
 
 
 @api.post(
     "/events/",
     url_name="events",
-    response={201: EventOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response={
+        200: EventOut,
+        201: EventOut,
+        400: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        429: ErrorOut,
+    },
 )
 @decorate_view(csrf_protect)
 def events(request: HttpRequest, event: EventIn) -> HttpResponse:
-    """Record that the visitor viewed a product (the first view gives them their cookie)."""
+    """Record that the visitor viewed a product (201; the first view gives them their cookie).
+    A bot's view is answered 200 and not recorded; a visitor or an address over its limit of
+    views a minute gets a 429 with Retry-After, nothing recorded."""
     sku = event.sku
-    notices = product_view_record(request.visitor, sku)
+    by_bot = user_agent_is_bot(request.headers.get("User-Agent", ""), page=False)
+    try:
+        notices = product_view_record(request.visitor, sku, by_bot=by_bot)
+    except ViewsLimited as limited:
+        raise ApiError(
+            429,
+            f"too many views recorded this minute from this visitor or address: "
+            f"try again in {limited.retry_after} s",
+            headers={"Retry-After": str(limited.retry_after)},
+        ) from None
     if notices is None:
         raise ApiError(404, f"no product with sku {sku[:64]!r}")
+    if by_bot:
+        return JsonResponse({"recorded": None, "notices": notices}, status=200)
     return JsonResponse({"recorded": sku, "notices": notices}, status=201)
 
 

@@ -27,6 +27,7 @@ CODES = {
     403: "forbidden",  # csrf_failed when that is why
     404: "not_found",
     405: "method_not_allowed",
+    429: "too_many_requests",
     500: "internal_error",
 }
 logger = logging.getLogger("django.request")  # where Django logs the 500s it answers
@@ -46,13 +47,21 @@ class ErrorOut(Schema):
 
 
 class ApiError(Exception):
-    """An error an operation answers: `status`, a sentence, the `parameter` at fault."""
+    """An error an operation answers: `status`, a sentence, the `parameter` at fault, and
+    `headers` to answer with (a 429's Retry-After)."""
 
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, parameter: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status, self.message, self.code, self.parameter = status, message, code, parameter
+        self.headers = headers or {}
 
 
 def error_response(
@@ -82,7 +91,10 @@ def api_errors_install(api: NinjaAPI) -> None:
 
 
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return error_response(exc.status, exc.message, code=exc.code, parameter=exc.parameter)
+    response = error_response(exc.status, exc.message, code=exc.code, parameter=exc.parameter)
+    for header, value in exc.headers.items():
+        response[header] = value
+    return response
 
 
 def _invalid_parameters(request: HttpRequest, exc: ValidationError) -> HttpResponse:

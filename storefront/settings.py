@@ -103,7 +103,7 @@ MIDDLEWARE = [
 
 # Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and requests
 # come from the shop only, and no page has an inline script, style or event handler, so markup
-# slipped into a product name or a catalog's SVG picture cannot run. Pictures may also come
+# slipped into a product name cannot run (/media/ sends a policy of its own). Pictures may also come
 # from any http(s) host, as a catalog's image URLs do. (django-csp leaves Django's own debug
 # pages, 404 and 500 with DEBUG on, without the header: they need inline styles and scripts.)
 CONTENT_SECURITY_POLICY = {
@@ -251,6 +251,18 @@ if CIS_TRAINING_STALE_SECONDS < 3 * CIS_TRAINING_HEARTBEAT_SECONDS:
         "CIS_TRAINING_STALE_SECONDS must be at least three heartbeats "
         f"(3 x CIS_TRAINING_HEARTBEAT_SECONDS = {3 * CIS_TRAINING_HEARTBEAT_SECONDS:g} s)"
     )
+# A queued version that no worker took within CIS_TRAINING_QUEUED_SECONDS was lost by the
+# broker (restarted without its data, say) or waits behind a worker busy too long: the same
+# checks mark it failed, so Retrain is free again; its message, if it arrives late, is refused.
+_queued_seconds = env_str("CIS_TRAINING_QUEUED_SECONDS") or "300"
+try:
+    CIS_TRAINING_QUEUED_SECONDS = float(_queued_seconds)
+except ValueError:
+    CIS_TRAINING_QUEUED_SECONDS = 0.0  # refused below
+if not 0 < CIS_TRAINING_QUEUED_SECONDS < float("inf"):  # nor nan
+    raise ImproperlyConfigured(
+        f"CIS_TRAINING_QUEUED_SECONDS must be a positive number of seconds, not {_queued_seconds!r}"
+    )
 
 # Search: which engine answers /search/ (embedded, elasticsearch or coveo), and how to reach it.
 SEARCH_BACKEND = env_str("SEARCH_BACKEND") or "embedded"
@@ -357,6 +369,13 @@ if CIS_EVENT_STREAM and CIS_EVENT_DRAIN_BEAT:
         "schedule": CIS_EVENT_DRAIN_SECONDS,
         "options": {"expires": CIS_EVENT_DRAIN_SECONDS},  # a stopped worker piles none up
     }
+# Flood limits on recorded views (personalization/view_limits.py): a visitor, and a client
+# address, may record this many a minute (0: no limit); past that a view is shown but not
+# recorded and POST /api/events/ answers 429. The address is REMOTE_ADDR, or the last one in
+# CIS_CLIENT_ADDRESS_HEADER (e.g. X-Forwarded-For) when a proxy in front sets that header.
+CIS_VIEWS_PER_MINUTE_VISITOR = int(env_str("CIS_VIEWS_PER_MINUTE_VISITOR") or 120)
+CIS_VIEWS_PER_MINUTE_ADDRESS = int(env_str("CIS_VIEWS_PER_MINUTE_ADDRESS") or 1200)
+CIS_CLIENT_ADDRESS_HEADER = env_str("CIS_CLIENT_ADDRESS_HEADER")
 # The engine's top results re-ranked: enough to hold every kind of product a broad query
 # matches, as templated names tie in BM25 (docs/tuning.md, "Search re-ranking").
 CIS_RERANK_WINDOW = int(env_str("CIS_RERANK_WINDOW") or 200)

@@ -1,5 +1,6 @@
 """Small builders shared by the tests (imported as `from factories import ...`)."""
 
+import io
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import port_for
 from gensim.models import KeyedVectors
+from PIL import Image
 from pytest_redis.executor import RedisExecutor
 
 from personalization.engine.config import RecommenderConfig
@@ -25,6 +27,13 @@ from personalization.training import embeddings_train
 from personalization.versions import training_version_create
 
 EMBEDDING_ONLY = RecommenderConfig(half_life=1.0, components=())
+
+
+def picture_bytes(kind: str = "PNG", color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A small real picture in `kind` (PNG, JPEG, GIF, WEBP), one colour, for a catalog."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 8), color).save(buffer, format=kind)
+    return buffer.getvalue()
 
 
 def keyed_vectors(vectors: dict[str, tuple[float, ...]]) -> KeyedVectors:

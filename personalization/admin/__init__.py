@@ -1,5 +1,6 @@
-"""Admin for the view log and for embedding versions: retraining, live status, charts, rollback
-(the training panel's parts are in `training_panel`, its SVG charts in `charts`)."""
+"""Admin for the view log and for embedding versions: retraining, cancelling, live status,
+charts, rollback (the training panel's parts are in `training_panel`, its SVG charts in
+`charts`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
@@ -69,8 +71,8 @@ class ViewEventAdmin(admin.ModelAdmin):
 
 @admin.register(EmbeddingVersion)
 class EmbeddingVersionAdmin(admin.ModelAdmin):
-    """Versions are written by training only: here they are read, retrained, activated and
-    (when neither active nor under way) deleted."""
+    """Versions are written by training only: here they are read, retrained, cancelled (while
+    queued or running), activated and (when neither active nor under way) deleted."""
 
     list_display = [
         "version",
@@ -126,7 +128,8 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
         ),
     ]
 
-    # Permissions: nobody edits a version's fields; retraining needs "add", activation "change".
+    # Permissions: nobody edits a version's fields; retraining and cancelling need "add",
+    # activation "change".
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -146,6 +149,9 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
 
     def has_retrain_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(self._permission("add"))
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return self.has_retrain_permission(request)  # who may start a training may stop one
 
     def has_activate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(self._permission("change"))
@@ -212,6 +218,7 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
             path("retrain/", view(self.retrain_view), name=f"{info}_retrain"),
             path("status/", view(self.status_view), name=f"{info}_status"),
             path("<path:object_id>/activate/", view(self.activate_view), name=f"{info}_activate"),
+            path("<path:object_id>/cancel/", view(self.cancel_view), name=f"{info}_cancel"),
             *super().get_urls(),
         ]
 
@@ -226,6 +233,7 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
             "status_url": self._url("status"),
             "retrain_url": self._url("retrain"),
             "can_retrain": self.has_retrain_permission(request),
+            **self._cancel_context(request, current),
             "eager": settings.CELERY_TASK_ALWAYS_EAGER,
             "metrics_charts": metrics_charts_svg(list(reversed(succeeded))),
             **(extra_context or {}),
@@ -249,6 +257,7 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
                         and obj.status == Status.SUCCEEDED
                         and not obj.is_active
                     ),
+                    **self._cancel_context(request, obj),
                 }
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -299,6 +308,54 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
             instead = f" instead of v{previous.pk}" if previous is not None else ""
             messages.success(request, f"v{version.pk} is now the active version{instead}.")
         return redirect(self._url("change", version.pk))
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Stop a queued or running training: GET asks to confirm, POST cancels."""
+        from ..versions import TrainingError, version_cancel
+
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        version = self.get_object(request, object_id)
+        if version is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if version.status not in IN_PROGRESS:
+            messages.info(
+                request, f"v{version.pk} is {version.status}: there is nothing to cancel."
+            )
+            return redirect(self._url("change", version.pk))
+        if request.method == "GET":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "object": version,
+                "title": f"Cancel training v{version.pk}?",
+                "progress": version_progress(version),
+            }
+            return TemplateResponse(
+                request, "admin/personalization/embeddingversion/cancel_confirmation.html", context
+            )
+        try:
+            version_cancel(version, by=request.user.get_username())
+        except TrainingError as exc:  # it ended between the page and the press
+            messages.info(request, f"Nothing cancelled: {exc}.")
+            return redirect(self._url("change", version.pk))
+        running = "its worker stops at its next epoch or phase; " if version.started_at else ""
+        messages.success(
+            request,
+            f"Training v{version.pk} cancelled: {running}the active version keeps serving, "
+            "and you can retrain now.",
+        )
+        return redirect(self._url("changelist"))
+
+    def _cancel_context(self, request: HttpRequest, version: EmbeddingVersion | None) -> dict:
+        """The panel's cancel link, for a training under way and staff who may cancel it."""
+        if version is None or version.status not in IN_PROGRESS:
+            return {}
+        if not self.has_cancel_permission(request):
+            return {}
+        return {"cancel_url": self._url("cancel", version.pk)}
 
     def _url(self, name: str, *args) -> str:
         return reverse(

@@ -9,11 +9,13 @@ be read (Redis down), each answer is the plain one with a notice, never an error
 """
 
 from catalog.importing import FIELD_LIMITS
+from catalog.pictures import picture_type_sniff
 from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS, search_query_clean
 from catalog.selectors import categories_for_target, product_exists, targets_list
 from personalization.middleware import reads_visitor_state, visitor_state_read_ahead
 from personalization.space import NotInSpace, SpaceUnavailable, space_map
 from personalization.state import visitor_state
+from personalization.view_limits import ViewsLimited, user_agent_is_bot
 
 from .products import (
     HomePage,
@@ -93,11 +95,13 @@ __all__ = [
     "SpaceAnswer",
     "SpaceUnavailable",
     "Suggestions",
+    "ViewsLimited",
     "categories_for_target",
     "home_page",
     "map_page",
     "persona_browse",
     "personas_available",
+    "picture_type_sniff",
     "product_exists",
     "product_page",
     "product_view_record",
@@ -117,6 +121,7 @@ __all__ = [
     "neighbours_in_space",
     "space_session_of",
     "targets_list",
+    "user_agent_is_bot",
     "visitor_profile",
     "visitor_state",
     "visitor_state_read_ahead",

@@ -21,6 +21,7 @@ from personalization.events import product_view_track
 from personalization.selectors import skus_most_viewed
 from personalization.serving import model_active, recommender_active
 from personalization.state import Visitor, VisitorState, visitor_state
+from personalization.view_limits import ViewsLimited
 
 from .visitors import Persona, Profile, personas_available, visitor_profile
 
@@ -28,6 +29,9 @@ POPULAR_CACHE_SECONDS = 300
 RECENTLY_VIEWED_SHOWN = 8
 SIMILAR_SHOWN = 8
 RECOMMENDED_SHOWN = 12
+VIEWS_LIMITED = (
+    "You are viewing products faster than the shop records views, so this one was not recorded."
+)
 
 
 @dataclass
@@ -148,16 +152,21 @@ class ProductPage:
 
 def product_page(visitor: Visitor, sku: str, *, record_view: bool) -> ProductPage | None:
     """A product's page for `visitor`, recording their view when `record_view` (a person's,
-    not a bot's); None when the catalog has no product `sku`."""
+    not a bot's); None when the catalog has no product `sku`. A view over the flood limits is
+    shown all the same, not recorded, with a notice that says so."""
     product = Product.objects.filter(sku=sku).first()
     if product is None:
         return None
+    state, notices = None, []
     if record_view:
-        tracked = product_view_track(visitor, product.sku)
-        state, notices = tracked.state, tracked.notices
-    else:
+        try:
+            tracked = product_view_track(visitor, product.sku)
+            state, notices = tracked.state, tracked.notices
+        except ViewsLimited:
+            notices = [VIEWS_LIMITED]
+    if state is None:
         state = visitor_state(visitor)
-        notices = list(state.notices)
+        notices += state.notices
     similar = products_by_skus([other for other, _ in products_similar(sku, limit=SIMILAR_SHOWN)])
     recent = [s for s in state.viewed_recently if s != product.sku]
     return ProductPage(

@@ -14,8 +14,10 @@ from personalization.affinity import Liking, visitor_affinity
 from personalization.events import product_view_track
 from personalization.serving import model_active
 from personalization.state import Visitor, VisitorState
+from personalization.view_limits import ViewsLimited
 
 PERSONAS_CACHE_SECONDS = 60
+BOT_NOT_RECORDED = "Not recorded: the User-Agent is a bot's or an HTTP library's."
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,15 @@ def visitor_profile(state: VisitorState) -> Profile:
     )
 
 
-def product_view_record(visitor: Visitor, sku: str) -> list[str] | None:
+def product_view_record(visitor: Visitor, sku: str, *, by_bot: bool = False) -> list[str] | None:
     """Record that `visitor` viewed product `sku` (their state and the event log); the notices
-    for them (Redis away), or None when the catalog has no product `sku`."""
+    for them (Redis away), or None when the catalog has no product `sku`. A bot's view is
+    not recorded (the notice says so). Raises ViewsLimited, nothing recorded, when the visitor
+    or their address is over its flood limit."""
     if not product_exists(sku):
         return None
+    if by_bot:
+        return [BOT_NOT_RECORDED]
     return product_view_track(visitor, sku, answer=False).notices
 
 
@@ -80,5 +86,8 @@ def persona_browse(visitor: Visitor, slug: str) -> Persona | None:
         return None
     visitor.forget()
     for sku in persona.skus:
-        product_view_track(visitor, sku)
+        try:
+            product_view_track(visitor, sku)
+        except ViewsLimited:
+            break  # the flood limits hold for personas too: the state has the views before
     return persona

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import CommandError, call_command
+from factories import picture_bytes
 
 from catalog.importing import CatalogImportError, catalog_import
 from catalog.models import Product
@@ -161,11 +162,11 @@ def test_prune_removes_products_absent_from_the_file(loaded, write_file):
 
 
 def test_import_copies_images_beside_the_csv_into_media(db, write_file, settings):
-    write_file("shop/images/b2.png", b"\x89PNG fake")
+    write_file("shop/images/b2.png", picture_bytes())
     path = write_file("shop/catalog.csv", GOOD)
     first = catalog_import(path)
     assert first.images_copied == 1
-    assert (settings.MEDIA_ROOT / "images" / "b2.png").read_bytes() == b"\x89PNG fake"
+    assert (settings.MEDIA_ROOT / "images" / "b2.png").read_bytes() == picture_bytes()
     assert catalog_import(path).images_copied == 0
 
 
@@ -196,7 +197,7 @@ def media_files(settings):
 
 
 def test_a_folder_named_as_an_image_beside_the_csv_refuses_the_load(loaded, write_file, settings):
-    write_file("shop/images/a1.png", b"\x89PNG a1")
+    write_file("shop/images/a1.png", picture_bytes(color=(1, 2, 3)))
     (settings.MEDIA_ROOT.parent / "shop" / "images" / "folder.png").mkdir()
     content = HEADER + "A1,Shoe,women,images/a1.png\nZ9,Boot,men,images/folder.png\n"
     before = media_files(settings)
@@ -213,8 +214,8 @@ def test_a_folder_named_as_an_image_beside_the_csv_refuses_the_load(loaded, writ
 def test_a_picture_that_cannot_take_its_place_in_media_refuses_the_load(
     loaded, write_file, settings
 ):
-    write_file("shop/images/a1.png", b"\x89PNG a1")
-    write_file("shop/images/b2.png", b"\x89PNG b2")
+    write_file("shop/images/a1.png", picture_bytes(color=(1, 2, 3)))
+    write_file("shop/images/b2.png", picture_bytes(color=(4, 5, 6)))
     (settings.MEDIA_ROOT / "images" / "b2.png").mkdir(parents=True)  # a folder in its place
     content = HEADER + "A1,Shoe,women,images/a1.png\nB2,Jacket,men,images/b2.png\n"
     before = media_files(settings)
@@ -229,7 +230,7 @@ def test_pictures_are_not_moved_into_media_when_the_write_fails(
 ):
     from catalog import importing
 
-    write_file("shop/images/a1.png", b"\x89PNG a1")
+    write_file("shop/images/a1.png", picture_bytes(color=(1, 2, 3)))
 
     def fail(*args, **kwargs):
         raise RuntimeError("the database went away")

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from django.db import transaction
+from factories import picture_bytes
 from hostile import HOSTILE_SETTINGS, LINE_ENDS, encoded, hostile_text
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -104,12 +105,12 @@ def catalog_files(draw) -> bytes:
 def shop_folder(db, tmp_path, settings, write_file):
     """The catalog after BASELINE was loaded (with its picture), and a folder for the files to
     load, holding a picture beside them, another one, and a folder named like a picture."""
-    write_file("baseline/images/b2.png", b"\x89PNG baseline")
+    write_file("baseline/images/b2.png", picture_bytes(color=(1, 2, 3)))
     catalog_import(write_file("baseline/catalog.csv", BASELINE))
     folder = tmp_path / "incoming"
     (folder / "images" / "dir.png").mkdir(parents=True)
-    (folder / "images" / "b2.png").write_bytes(b"\x89PNG changed")
-    (folder / "images" / "new.png").write_bytes(b"\x89PNG new")
+    (folder / "images" / "b2.png").write_bytes(picture_bytes(color=(4, 5, 6)))
+    (folder / "images" / "new.png").write_bytes(picture_bytes(color=(7, 8, 9)))
     pristine = tmp_path / "media-baseline"
     shutil.copytree(settings.MEDIA_ROOT, pristine)
     return folder, pristine

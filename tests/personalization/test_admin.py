@@ -17,6 +17,7 @@ RETRAIN = "admin:personalization_embeddingversion_retrain"
 STATUS = "admin:personalization_embeddingversion_status"
 ACTIVATE = "admin:personalization_embeddingversion_activate"
 CHANGE = "admin:personalization_embeddingversion_change"
+CANCEL = "admin:personalization_embeddingversion_cancel"
 
 Status = EmbeddingVersion.Status
 
@@ -437,3 +438,101 @@ def test_the_panel_fails_a_training_whose_worker_went_silent(admin_client, runni
     state = admin_client.get(reverse(STATUS)).json()
     assert state["id"] == running.pk and state["status"] == "failed"
     assert "no heartbeat" in state["error"]
+
+
+def test_the_panel_fails_a_queued_training_no_worker_took(admin_client, make_version, settings):
+    """A queued version whose message the broker lost: the panel's read gives it up after
+    CIS_TRAINING_QUEUED_SECONDS, and says what to check."""
+    settings.CIS_TRAINING_QUEUED_SECONDS = 300
+    lost = make_version(status=Status.QUEUED)
+    EmbeddingVersion.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(seconds=301)
+    )
+    state = admin_client.get(reverse(STATUS)).json()
+    assert (state["id"], state["status"], state["in_progress"]) == (lost.pk, "failed", False)
+    assert "no worker took it within 300 s" in state["error"]
+    assert "Celery worker" in state["error"] and "broker" in state["error"]
+
+
+# Cancelling a training.
+
+
+@pytest.fixture(params=[Status.QUEUED, Status.RUNNING])
+def under_way(request, make_version):
+    started = request.param == Status.RUNNING
+    return make_version(
+        status=request.param,
+        started_at=timezone.now() if started else None,
+        heartbeat_at=timezone.now() if started else None,
+        worker="celery@here" if started else "",
+        triggered_by="alice",
+    )
+
+
+def test_cancel_asks_first_then_stops_the_training_and_retrain_is_free_at_once(
+    admin_client, under_way, broker_down, broker_clock
+):
+    cancel = reverse(CANCEL, args=[under_way.pk])
+    assert f'href="{cancel}"' in admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert (
+        f'href="{cancel}"'
+        in admin_client.get(reverse(CHANGE, args=[under_way.pk])).content.decode()
+    )
+
+    asked = admin_client.get(cancel)
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert f"Training v{under_way.pk} is <strong>{under_way.status}</strong>" in page
+    assert 'method="post"' in page and f"Yes, cancel v{under_way.pk}" in page
+    under_way.refresh_from_db()
+    assert under_way.status in (Status.QUEUED, Status.RUNNING)  # asking changed nothing
+
+    response = admin_client.post(cancel)
+    assert response.status_code == 302 and response["Location"] == reverse(CHANGELIST)
+    [text] = message_texts(response)
+    assert text.startswith(f"Training v{under_way.pk} cancelled: ")
+    assert text.endswith("you can retrain now.")
+    under_way.refresh_from_db()
+    assert under_way.status == Status.FAILED and under_way.error == "cancelled by admin"
+    state = admin_client.get(reverse(STATUS)).json()
+    assert (state["id"], state["in_progress"], state["error"]) == (
+        under_way.pk,
+        False,
+        "cancelled by admin",
+    )
+    assert f'href="{cancel}"' not in admin_client.get(reverse(CHANGELIST)).content.decode()
+    # Retrain goes past the single-run lock (and on to the broker, down here).
+    [text] = message_texts(admin_client.post(reverse(RETRAIN)))
+    assert "Nothing was queued: the task broker is unreachable" in text
+
+
+def test_cancel_needs_the_add_permission_and_the_csrf_token(client, admin_user, running):
+    cancel = reverse(CANCEL, args=[running.pk])
+    client.force_login(staff_user("view_embeddingversion"))
+    assert client.get(cancel).status_code == 403
+    assert client.post(cancel).status_code == 403
+    assert f'href="{cancel}"' not in client.get(reverse(CHANGELIST)).content.decode()
+    assert f'href="{cancel}"' not in client.get(reverse(CHANGE, args=[running.pk])).content.decode()
+
+    guarded = Client(enforce_csrf_checks=True)
+    guarded.force_login(admin_user)
+    refused = guarded.post(cancel)
+    assert refused.status_code == 403 and b"CSRF" in refused.content
+    running.refresh_from_db()
+    assert running.status == Status.RUNNING
+    token = guarded.get(cancel).context["csrf_token"]
+    assert guarded.post(cancel, {"csrfmiddlewaretoken": str(token)}).status_code == 302
+    running.refresh_from_db()
+    assert running.status == Status.FAILED and running.error == "cancelled by admin"
+
+
+def test_cancel_of_a_training_that_ended_cancels_nothing(admin_client, succeeded):
+    old, _ = succeeded
+    cancel = reverse(CANCEL, args=[old.pk])
+    for send in (admin_client.get, admin_client.post):
+        response = send(cancel, follow=True)
+        assert response.redirect_chain == [(reverse(CHANGE, args=[old.pk]), 302)]
+        assert f"{old.pk} is succeeded: there is nothing to cancel." in response.content.decode()
+    old.refresh_from_db()
+    assert old.status == Status.SUCCEEDED and old.error == ""
+    assert admin_client.put(cancel).status_code == 405

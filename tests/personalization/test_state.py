@@ -163,10 +163,14 @@ def test_a_view_is_one_round_trip_to_redis_and_a_read_one_more(
     real_redis, model, settings, monkeypatch
 ):
     """Round trips counted where the client writes to its socket, commands by Redis itself."""
-    from common.redis_circuit import CircuitBreakerConnection
+    from factories import FakeClock
 
+    from common.redis_circuit import CircuitBreakerConnection
+    from personalization import view_limits
+
+    monkeypatch.setattr(view_limits, "clock", FakeClock(start=6000.0))  # one limit window
     settings.CIS_VISITOR_TTL = 600
-    visitor = Visitor()
+    visitor = Visitor(address="192.0.2.7")
     viewed(visitor, "a")  # the pool's connection is made
     sends = []
     send = CircuitBreakerConnection.send_packed_command
@@ -187,8 +191,11 @@ def test_a_view_is_one_round_trip_to_redis_and_a_read_one_more(
         if count != calls_before.get(name, 0) and name != "info"
     }
     assert state.skus == ("a", "b")
-    # One script for the view (its commands counted by Redis too), one LRANGE for the read.
-    assert commands == {"evalsha": 1, "rpush": 1, "ltrim": 1, "expire": 1, "lrange": 2}
+    # One script for the view (its commands counted by Redis too: the flood limits' counters
+    # of the visitor and the address, read and counted), one LRANGE for the read.
+    assert commands == {
+        "evalsha": 1, "get": 2, "incr": 2, "rpush": 1, "ltrim": 1, "expire": 1, "lrange": 2
+    }  # fmt: skip
     key = KEY_PREFIX + visitor.id
     assert real_redis.lrange(key, 0, -1) == [b"a", b"b"]
     assert 590 < real_redis.ttl(key) <= 600

@@ -16,6 +16,7 @@ from personalization.tasks import training_enqueue
 from personalization.versions import (
     BrokerUnavailable,
     training_version_create,
+    version_cancel,
 )
 
 Status = EmbeddingVersion.Status
@@ -127,6 +128,17 @@ def test_scheduled_retraining_skips_while_one_runs(db, models_dir):
 
     training_version_create(params=FAST)
     assert retrain_embeddings_scheduled.apply().get() == "skipped"
+
+
+def test_a_late_message_is_refused_with_a_warning_not_a_traceback(db, models_dir, caplog):
+    from personalization.tasks import train_embeddings
+
+    version = training_version_create(params=FAST)
+    version_cancel(version, by="alice")
+    assert train_embeddings.apply(args=[version.pk]).get() == "refused"
+    [record] = [r for r in caplog.records if r.name == "personalization.tasks"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert f"v{version.pk} is failed (cancelled by alice), not queued" in record.getMessage()
 
 
 def _ended(version: EmbeddingVersion) -> bool:

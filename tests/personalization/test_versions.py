@@ -3,21 +3,28 @@
 import threading
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from conftest import eventually
 from django.db import IntegrityError
 from django.utils import timezone
 from factories import FAST, train
 
+from personalization.engine.projection import projection_compute
 from personalization.models import EmbeddingVersion
-from personalization.training import embeddings_train
+from personalization.training import MAP_STEPS, PhaseClock, embeddings_train
 from personalization.versions import (
     TrainingError,
     TrainingInProgress,
+    TrainingNotQueued,
+    TrainingStopped,
     training_version_create,
+    trainings_stale,
     trainings_stale_fail,
     version_activate,
+    version_cancel,
     version_heartbeat,
+    version_start,
 )
 
 Status = EmbeddingVersion.Status
@@ -122,7 +129,7 @@ def test_a_training_declared_lost_stops_and_does_not_serve(shop_log):
         )
 
     version = training_version_create(params={**FAST, "epochs": 5}, triggered_by="test")
-    with pytest.raises(TrainingError, match="marked failed while it trained"):
+    with pytest.raises(TrainingStopped, match="was failed while it trained"):
         embeddings_train(version.pk, on_epoch=declared_lost)
     version.refresh_from_db()
     assert version.status == Status.FAILED and version.epoch == 1 and not version.is_active
@@ -130,8 +137,127 @@ def test_a_training_declared_lost_stops_and_does_not_serve(shop_log):
 
 def test_a_version_is_trained_once_only(shop_log):
     version = train()
-    with pytest.raises(TrainingError, match="not queued"):
+    with pytest.raises(TrainingNotQueued, match="not queued"):
         embeddings_train(version.pk)
+
+
+# A queued version no worker takes: the broker lost its message, or the worker is busy.
+
+
+def queued_for(version: EmbeddingVersion, seconds: float) -> None:
+    EmbeddingVersion.objects.filter(pk=version.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_queued_version_no_worker_took_within_the_bound_fails_and_frees_retrain(
+    db, models_dir, settings
+):
+    settings.CIS_TRAINING_QUEUED_SECONDS = 300
+    lost = training_version_create(params=FAST)
+    queued_for(lost, 295)
+    assert not trainings_stale(lost) and trainings_stale_fail() == 0
+    with pytest.raises(TrainingInProgress, match=f"v{lost.pk} is queued"):
+        training_version_create(params=FAST)
+    queued_for(lost, 305)
+    assert trainings_stale(lost)
+    # Retrain itself runs the check first: no need to wait for beat's.
+    assert training_version_create(params=FAST).status == Status.QUEUED
+    lost.refresh_from_db()
+    assert lost.status == Status.FAILED and lost.finished_at and lost.started_at is None
+    assert lost.error.startswith("never started: no worker took it within 300 s")
+    assert "Celery worker runs" in lost.error and "broker kept its queue" in lost.error
+
+
+def test_the_late_message_of_a_version_given_up_on_is_refused_and_changes_nothing(
+    shop_log, models_dir, settings
+):
+    settings.CIS_TRAINING_QUEUED_SECONDS = 300
+    late = training_version_create(params=FAST)
+    queued_for(late, 301)
+    assert trainings_stale_fail() == 1
+    late.refresh_from_db()
+    given_up = (late.status, late.error, late.finished_at)
+    successor = training_version_create(params=FAST)  # Retrain, while the worker was busy
+    with pytest.raises(TrainingNotQueued, match=f"v{late.pk} is failed \\(never started: "):
+        embeddings_train(late.pk, worker="celery@busy")  # the message, at last
+    late.refresh_from_db()
+    assert (late.status, late.error, late.finished_at) == given_up
+    assert late.started_at is None and late.worker == "" and not late.path
+    assert not (models_dir / "product" / f"v{late.pk}").exists()
+    assert embeddings_train(successor.pk).status == Status.SUCCEEDED  # the lock was its own
+
+
+# Cancelling.
+
+
+def test_cancelling_a_queued_version_frees_retrain_and_its_message_is_refused(shop_log):
+    queued = training_version_create(params=FAST, triggered_by="test")
+    version_cancel(queued, by="alice")
+    assert queued.status == Status.FAILED and queued.error == "cancelled by alice"
+    assert training_version_create(params=FAST).status == Status.QUEUED
+    with pytest.raises(TrainingNotQueued, match="cancelled by alice"):
+        embeddings_train(queued.pk)
+    queued.refresh_from_db()
+    assert queued.error == "cancelled by alice" and queued.started_at is None
+
+
+def test_a_running_training_cancelled_stops_at_its_next_epoch_and_keeps_the_reason(
+    shop_log, models_dir
+):
+    def cancelled_at_epoch_1(epoch, epochs, loss):  # staff press Cancel while it trains
+        if epoch == 1:
+            version_cancel(EmbeddingVersion.objects.get(status=Status.RUNNING), by="alice")
+
+    version = training_version_create(params={**FAST, "epochs": 5}, triggered_by="test")
+    with pytest.raises(TrainingStopped, match="cancelled by alice"):
+        embeddings_train(version.pk, on_epoch=cancelled_at_epoch_1)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and version.error == "cancelled by alice"
+    assert version.epoch == 1 and not version.is_active and not version.path
+    assert not (models_dir / "product" / f"v{version.pk}").exists()
+
+
+def test_a_training_cancelled_after_its_last_epoch_stops_at_the_next_phase(shop_log, models_dir):
+    def cancelled_at_the_last_epoch(epoch, epochs, loss):
+        if epoch == epochs:
+            version_cancel(EmbeddingVersion.objects.get(status=Status.RUNNING), by="alice")
+
+    version = training_version_create(params=FAST, triggered_by="test")
+    with pytest.raises(TrainingStopped, match="cancelled by alice"):
+        embeddings_train(version.pk, on_epoch=cancelled_at_the_last_epoch)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and version.error == "cancelled by alice"
+    assert version.epoch == version.epochs  # every epoch ran: the phase after stopped it
+    assert version.phase == "" and version.vocabulary == 0 and not version.metrics
+    assert not (models_dir / "product" / f"v{version.pk}").exists()
+
+
+def test_a_training_cancelled_mid_phase_stops_within_a_heartbeat(
+    transactional_db, models_dir, settings
+):
+    """Drawing the map has no epochs: the heartbeat sees the version cancelled, and t-SNE's
+    next step stops the training."""
+    settings.CIS_TRAINING_HEARTBEAT_SECONDS = 0.05
+    version = version_start(training_version_create(params=FAST).pk, worker="celery@here")
+    vectors = np.random.default_rng(0).normal(size=(200, 8))
+    with version_heartbeat(version) as stopped:
+        clock = PhaseClock(version, stopped=stopped)
+        drawing = clock.phase("drawing the map", steps=MAP_STEPS)
+        version_cancel(version, by="alice")
+        eventually(stopped.is_set, what="the heartbeat to see the version cancelled")
+        with pytest.raises(TrainingStopped, match="cancelled by alice"):
+            projection_compute(vectors, progress=drawing)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED and version.error == "cancelled by alice"
+
+
+def test_only_a_training_under_way_can_be_cancelled(shop_log):
+    done = train()
+    with pytest.raises(TrainingError, match=f"v{done.pk} is succeeded; only a training under"):
+        version_cancel(done, by="alice")
+    done.refresh_from_db()
+    assert done.status == Status.SUCCEEDED and done.error == ""
 
 
 def test_rollback_activates_an_older_version(shop_log):

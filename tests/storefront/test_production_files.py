@@ -60,6 +60,8 @@ def test_production_serves_static_and_media_files(transactional_db, model, model
         assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
         status, headers, picture = server.get("/media/images/run-1.png")
         assert status == 200 and picture == PNG and headers["Content-Type"] == "image/png"
+        assert headers["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
+        assert headers["X-Content-Type-Options"] == "nosniff"
         assert server.get("/media/../data/db.sqlite3")[0] == 400  # outside the folder: refused
         assert server.get("/media/images/none.png")[0] == 404
         status, headers, body = server.get("/products/NOPE/")

@@ -137,3 +137,12 @@ def test_time_limits_are_checked_at_start_up():
         manage("check", CELERY_TASK_SOFT_TIME_LIMIT="600", CELERY_TASK_TIME_LIMIT="700").returncode
         == 0
     )
+
+
+def test_the_queued_bound_must_be_a_positive_number_of_seconds():
+    for value in ("0", "-5", "five minutes", "nan", "inf"):
+        result = manage("check", CIS_TRAINING_QUEUED_SECONDS=value)
+        assert result.returncode != 0
+        assert "CIS_TRAINING_QUEUED_SECONDS must be a positive number" in result.stderr
+        assert f"of seconds, not {value!r}" in result.stderr
+    assert manage("check", CIS_TRAINING_QUEUED_SECONDS="2.5").returncode == 0
