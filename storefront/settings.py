@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # before WhiteNoise: a file it serves has the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ under any server, DEBUG or not
+    "storefront.middleware.RequestTextMiddleware",  # no control character or non-UTF-8 text
     "django.contrib.sessions.middleware.SessionMiddleware",
     "personalization.middleware.VisitorMiddleware",
     "django.middleware.common.CommonMiddleware",
