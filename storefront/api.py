@@ -28,6 +28,7 @@ from ninja.openapi.docs import render_template
 from ninja.parser import Parser
 
 from .errors import ApiError, ErrorOut, api_errors_install, error_response
+from .middleware import CONTROL_CHARACTERS
 from .shop import (
     FILTER_CHARS,
     PAGE_MAX,
@@ -64,14 +65,24 @@ SKU_PATTERN = (
     rf"{{1,{SKU_CHARS}}}$"
 )
 Kind = Literal[SPACE_KINDS]
+# Text as storefront/middleware.py lets it through (no control character but whitespace): declared,
+# so that the document says what a 400 is for.
+TEXT_PATTERN = rf"^[^{CONTROL_CHARACTERS}]*$"
 
 # The parameters, declared as the operations' own arguments: Ninja reads these for a tenth of what
 # a schema class of them costs it per request (its flattening), on the path of every search.
 Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="how many results")]
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="a product's sku")]
-Facet = Annotated[str, Query(description=f"only this value (its first {FILTER_CHARS} characters)")]
+Facet = Annotated[
+    str,
+    Query(
+        pattern=TEXT_PATTERN, description=f"only this value (its first {FILTER_CHARS} characters)"
+    ),
+]
 SpaceKind = Annotated[Kind, Query(description="product (keys are skus) or word")]
-SpaceKey = Annotated[str, Query(min_length=1, description="a sku (or, with kind=word, a word)")]
+SpaceKey = Annotated[
+    str, Query(min_length=1, pattern=TEXT_PATTERN, description="a sku (or, with kind=word, a word)")
+]
 
 
 class Utf8Parser(Parser):
@@ -223,7 +234,9 @@ class SearchOut(Schema):
 )
 def search(
     request: HttpRequest,
-    q: Annotated[str, Query(description="the visitor's words (none: no results)")] = "",
+    q: Annotated[
+        str, Query(pattern=TEXT_PATTERN, description="the visitor's words (none: no results)")
+    ] = "",
     limit: Limit = LIMIT_DEFAULT,
     page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="of `limit` results")] = 1,
     personalize: Annotated[Flag, Query(description="0: the plain order")] = "1",

@@ -23,8 +23,10 @@ from django.shortcuts import render
 
 from .errors import API_PREFIX, error_response
 
-# Unicode's control characters (C0, DEL, C1) but the whitespace ones, which text may hold.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Unicode's control characters (C0, DEL, C1) but the whitespace ones, which text may hold; as a
+# regex class, spelled with escapes every regex engine reads (the API's document declares it).
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 PATH_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 NAME_CHARS = 40  # of a parameter's name, in a message
