@@ -16,7 +16,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
 from factories import SHOP_VECTORS, version_make
-from hostile import form_body, holds_refused_control, text_with_control
+from hostile import HOSTILE_EXAMPLES, form_body, holds_refused_control, text_with_control
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +25,7 @@ from personalization.state import COOKIE_NAME
 from personalization.versions import version_activate
 
 pytestmark = pytest.mark.slow  # a minute or more: the fast suite has test_api_contract.py's cases
-CASES = 1000
+CASES = HOSTILE_EXAMPLES
 HOSTILE = settings(
     max_examples=CASES,
     deadline=None,
