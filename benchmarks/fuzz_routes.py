@@ -21,6 +21,7 @@ logged per 1,000 hostile requests (gunicorn's error log, where Django's logging 
 import argparse
 import os
 import random
+import re
 import shutil
 import socket
 import sys
@@ -42,6 +43,7 @@ TRAVERSAL = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/settin
 BAD_JSON = [b"{", b'{"sku": ', b"[]", b"null", b'"RUN"', b'{"sku": 1}', b'{"sku": null}',
             b'{"sku": "\\ud800"}', b'{"sku": "A\\u0000"}', b"\xff\xfe{}", b'{"sku": "x"' * 50,
             b'{"sku": ["a"]}', b'{"a": {"b": {"c": []}}}', b"1e999999"]  # fmt: skip
+EXCEPTION = re.compile(rb"^[\w.]+(Error|Exception|Operation|Host)\b.*: ")  # a traceback's last
 METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "GET"]
 
 
@@ -53,6 +55,7 @@ class Route:
     param: str  # its ordinary value ("" when the path has none)
     query: dict[str, str]
     body: str = ""  # "json" (an event), "form" (a shop form, with a CSRF token), ""
+    payload: bytes = b""  # the ordinary JSON body
 
 
 def routes(sku: str, target: str, media: str, static: str) -> list[Route]:
@@ -71,7 +74,8 @@ def routes(sku: str, target: str, media: str, static: str) -> list[Route]:
               "target": target, "category": "x"}),
         Route("api recommendations", "GET", "/api/recommendations/", "", {"limit": "5"}),
         Route("api similar", "GET", "/api/products/{param}/similar/", sku, {"limit": "5"}),
-        Route("api events", "POST", "/api/events/", "", {}, body="json"),
+        Route("api events", "POST", "/api/events/", "", {}, body="json",
+              payload=f'{{"sku": "{sku}"}}'.encode()),
         Route("api profile", "GET", "/api/profile/", "", {}),
         Route("api forget", "DELETE", "/api/profile/", "", {}),
         Route("api space", "GET", "/api/space/", "", {}),
@@ -125,7 +129,7 @@ def request_make(rng: random.Random, route: Route, port: int, csrf: str) -> Sent
     host = f"127.0.0.1:{port}"
     content_type, body = "", b""
     if route.body == "json":
-        content_type, body = "application/json", b'{"sku": "RUN-1"}'
+        content_type, body = "application/json", route.payload
     elif route.body == "form":
         content_type = "application/x-www-form-urlencoded"
         body = urlencode(
@@ -279,7 +283,8 @@ def main() -> None:
             thread.join()
         seconds = time.monotonic() - started
         time.sleep(1)  # the workers' last lines reach the log file
-        log_lines = gunicorn.log.read_bytes().count(b"\n") - log_before
+        logged = gunicorn.log.read_bytes().split(b"\n")[log_before:-1]
+        log_lines = len(logged)
     finally:
         if gunicorn:
             gunicorn.stop()
@@ -310,6 +315,11 @@ def main() -> None:
     print(f"5xx: {total_5xx}; no answer: {sum(c[0] for c in by_route.values())}")
     for (route, how, status), count in failures.most_common(20):
         print(f"  {status or 'no answer'} x{count}: {route}, {how}")
+    raised = Counter(
+        line.decode("utf-8", "replace")[:160] for line in logged if EXCEPTION.match(line)
+    )
+    for line, count in raised.most_common(10):  # what the 5xx (and the logged 4xx) raised
+        print(f"  raised x{count}: {line}")
     print(f"log lines: {log_lines} ({log_lines / len(answers) * 1000:.0f} per 1,000 requests)")
     sys.exit(1 if total_5xx else 0)
 

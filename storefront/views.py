@@ -4,8 +4,8 @@ import re
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
@@ -151,7 +151,7 @@ def persona(request: HttpRequest, slug: str) -> HttpResponse:
     """Browse as a persona: the visitor's state replaced by the persona's views."""
     if persona_browse(request.visitor, slug) is None:
         return page_not_found(request, f"No persona “{slug}”.")
-    return redirect(_back(request))
+    return HttpResponseRedirect(_back(request))
 
 
 def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
@@ -165,11 +165,12 @@ def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
 def forget(request: HttpRequest) -> HttpResponse:
     """Forget the visitor: their state cleared, a new visitor id from now on."""
     request.visitor.forget()
-    return redirect(_back(request))
+    return HttpResponseRedirect(_back(request))
 
 
 def _back(request: HttpRequest) -> str:
-    """Where a form posted from wants to go back to: its `next`, if it is this site's."""
+    """Where a form posted from wants to go back to: its `next`, if it is this site's. (A URL
+    as it is: `redirect` would take a `next` without a slash for the name of a view.)"""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
         target, {request.get_host()}, require_https=request.is_secure()
