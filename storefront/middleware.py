@@ -23,11 +23,12 @@ from django.shortcuts import render
 
 from .errors import API_PREFIX, error_response
 
-# Unicode's control characters (C0, DEL, C1) but the whitespace ones, which text may hold; as a
-# regex class, spelled with escapes every regex engine reads (the API's document declares it).
-CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+# ASCII's control characters (C0 and DEL) but the whitespace ones, which text may hold; as a regex
+# class, spelled with escapes every regex engine reads (the API's document declares it). C1
+# characters pass: a product's sku may hold them, as the catalog allows.
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
-PATH_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+PATH_CONTROL = re.compile("[\x00-\x1f\x7f]")
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 NAME_CHARS = 40  # of a parameter's name, in a message
 

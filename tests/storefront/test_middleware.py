@@ -23,7 +23,7 @@ def error_of(response) -> dict:
 SHOP_PATHS = [
     "/products/RUN-1%00/", "/products/%00/", "/targets/%00/", "/targets/men%01/",
     "/personas/runner%00/", "/media/a%00b.png", "/media/%7F", "/static/css/shop%00.css",
-    "/space/%0A", "/admin/login%00/", "/search%09/", "/products/RUN%C2%851/",
+    "/space/%0A", "/admin/login%00/", "/search%09/",
 ]  # fmt: skip
 API_PATHS = ["/api/products/%00/similar/", "/api/products/RUN-1%1F/similar/", "/api/nope%00/"]
 
@@ -56,7 +56,7 @@ API_QUERIES = [
     ("/api/products/RUN-1/similar/", "limit"), ("/api/space/neighbours/", "of"),
     ("/api/space/neighbours/", "kind"), ("/api/space/analogy/", "c"), ("/api/profile/", "x"),
 ]  # fmt: skip
-CONTROLS = ["\x00", "\x01", "\x1b", "\x7f", "\x9b"]
+CONTROLS = ["\x00", "\x01", "\x1b", "\x7f"]
 
 
 @pytest.mark.parametrize(("path", "name"), SHOP_QUERIES)
