@@ -1,5 +1,6 @@
 """The shop's pages: front page, target listings, product pages, search, the product map."""
 
+import errno
 import re
 
 from django.conf import settings
@@ -291,7 +292,12 @@ def _scored_cards(scored, products, label: str) -> list:
 def media(request: HttpRequest, path: str) -> HttpResponse:
     """A file of MEDIA_ROOT (a product picture), as Django's `serve` sends it: no path outside
     the folder, a 404 for what is not there, Last-Modified for the browser's cache."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    try:
+        return serve(request, path, document_root=settings.MEDIA_ROOT)
+    except OSError as error:  # a name longer than the file system takes names no file either
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        return page_not_found(request, "No such file.")
 
 
 def request_is_person_view(request: HttpRequest) -> bool:
