@@ -38,11 +38,31 @@ from _shop import BROWSER, Gunicorn, django_start, shop_load, shop_train_and_ind
 CONTROLS = ["\x00", "\x01", "\x07", "\x08", "\x0b", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]
 UNICODE = ["\u202e", "\ufeff", "\u200b", "\U0001f45f", "e\u0301", "\uffff", "\U0010ffff", "İ"]
 NOT_UTF8 = ["%FF", "%ED%A0%80", "%C0%AF", "%E2%82", "%80", "%F4%90%80%80"]
-TRAVERSAL = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/settings.py",
-             "....//....//etc/passwd", "..\\..\\windows\\win.ini", "/etc/passwd", "%252e%252e/x"]  # fmt: skip
-BAD_JSON = [b"{", b'{"sku": ', b"[]", b"null", b'"RUN"', b'{"sku": 1}', b'{"sku": null}',
-            b'{"sku": "\\ud800"}', b'{"sku": "A\\u0000"}', b"\xff\xfe{}", b'{"sku": "x"' * 50,
-            b'{"sku": ["a"]}', b'{"a": {"b": {"c": []}}}', b"1e999999"]  # fmt: skip
+TRAVERSAL = [
+    "../../etc/passwd",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e/%2e%2e/settings.py",
+    "....//....//etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "/etc/passwd",
+    "%252e%252e/x",
+]
+BAD_JSON = [
+    b"{",
+    b'{"sku": ',
+    b"[]",
+    b"null",
+    b'"RUN"',
+    b'{"sku": 1}',
+    b'{"sku": null}',
+    b'{"sku": "\\ud800"}',
+    b'{"sku": "A\\u0000"}',
+    b"\xff\xfe{}",
+    b'{"sku": "x"' * 50,
+    b'{"sku": ["a"]}',
+    b'{"a": {"b": {"c": []}}}',
+    b"1e999999",
+]
 EXCEPTION = re.compile(rb"^[\w.]+(Error|Exception|Operation|Host)\b.*: ")  # a traceback's last
 METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "GET"]
 
@@ -61,39 +81,94 @@ class Route:
 def routes(sku: str, target: str, media: str, static: str) -> list[Route]:
     return [
         Route("home", "GET", "/", "", {}),
-        Route("target listing", "GET", "/targets/{param}/", target, {"category": "shoes", "page": "2"}),
+        Route(
+            "target listing", "GET", "/targets/{param}/", target, {"category": "shoes", "page": "2"}
+        ),
         Route("product page", "GET", "/products/{param}/", sku, {}),
-        Route("search page", "GET", "/search/", "", {"q": "shoe", "target": target, "category": "x",
-              "sort": "price_asc", "page": "1", "strength": "0.5", "view": "compare"}),
+        Route(
+            "search page",
+            "GET",
+            "/search/",
+            "",
+            {
+                "q": "shoe",
+                "target": target,
+                "category": "x",
+                "sort": "price_asc",
+                "page": "1",
+                "strength": "0.5",
+                "view": "compare",
+            },
+        ),
         Route("persona", "POST", "/personas/{param}/", "runner", {}, body="form"),
         Route("forget", "POST", "/forget/", "", {}, body="form"),
         Route("space page", "GET", "/space/", "", {}),
-        Route("space explorer", "GET", "/space/explore/", "", {"of": sku, "a": sku, "b": sku, "c": sku, "kind": "product"}),
-        Route("api search", "GET", "/api/search/", "", {"q": "shoe", "limit": "5", "page": "1",
-              "personalize": "1", "strength": "1", "sort": "relevance", "facets": "1",
-              "target": target, "category": "x"}),
+        Route(
+            "space explorer",
+            "GET",
+            "/space/explore/",
+            "",
+            {"of": sku, "a": sku, "b": sku, "c": sku, "kind": "product"},
+        ),
+        Route(
+            "api search",
+            "GET",
+            "/api/search/",
+            "",
+            {
+                "q": "shoe",
+                "limit": "5",
+                "page": "1",
+                "personalize": "1",
+                "strength": "1",
+                "sort": "relevance",
+                "facets": "1",
+                "target": target,
+                "category": "x",
+            },
+        ),
         Route("api recommendations", "GET", "/api/recommendations/", "", {"limit": "5"}),
         Route("api similar", "GET", "/api/products/{param}/similar/", sku, {"limit": "5"}),
-        Route("api events", "POST", "/api/events/", "", {}, body="json",
-              payload=f'{{"sku": "{sku}"}}'.encode()),
+        Route(
+            "api events",
+            "POST",
+            "/api/events/",
+            "",
+            {},
+            body="json",
+            payload=f'{{"sku": "{sku}"}}'.encode(),
+        ),
         Route("api profile", "GET", "/api/profile/", "", {}),
         Route("api forget", "DELETE", "/api/profile/", "", {}),
         Route("api space", "GET", "/api/space/", "", {}),
         Route("api space session", "GET", "/api/space/session/", "", {}),
-        Route("api neighbours", "GET", "/api/space/neighbours/", "", {"of": sku, "kind": "product", "limit": "5"}),
-        Route("api analogy", "GET", "/api/space/analogy/", "", {"a": sku, "b": sku, "c": sku, "kind": "product"}),
+        Route(
+            "api neighbours",
+            "GET",
+            "/api/space/neighbours/",
+            "",
+            {"of": sku, "kind": "product", "limit": "5"},
+        ),
+        Route(
+            "api analogy",
+            "GET",
+            "/api/space/analogy/",
+            "",
+            {"a": sku, "b": sku, "c": sku, "kind": "product"},
+        ),
         Route("api docs", "GET", "/api/docs", "", {}),
         Route("api openapi", "GET", "/api/openapi.json", "", {}),
         Route("admin login", "POST", "/admin/login/", "", {"next": "/admin/"}, body="form"),
         Route("media", "GET", "/media/{param}", media, {}),
         Route("static", "GET", "/static/{param}", static, {}),
-    ]  # fmt: skip
+    ]
 
 
 def hostile_text(rng: random.Random, ordinary: str) -> str:
     """`ordinary`, made hostile one way: percent-encoded as a URL would carry it."""
-    kind = rng.choice(["control", "control", "overlong", "traversal", "not-utf8", "unicode",
-                       "empty", "markup"])  # fmt: skip
+    kind = rng.choice(
+        ["control", "control", "overlong", "traversal", "not-utf8", "unicode", "empty", "markup"]
+    )
     if kind == "control":
         at = rng.randint(0, len(ordinary))
         return quote(ordinary[:at] + rng.choice(CONTROLS) + ordinary[at:], safe="")
@@ -119,8 +194,19 @@ class Sent:
 
 def request_make(rng: random.Random, route: Route, port: int, csrf: str) -> Sent:
     """The route's ordinary request, hostile in one way."""
-    how = rng.choice(["path", "query", "query", "method", "content-type", "body", "host",
-                      "unicode-header", "extra-param"])  # fmt: skip
+    how = rng.choice(
+        [
+            "path",
+            "query",
+            "query",
+            "method",
+            "content-type",
+            "body",
+            "host",
+            "unicode-header",
+            "extra-param",
+        ]
+    )
     if how == "path" and not route.param:
         how = "query"
     if how == "body" and not route.body:
@@ -157,8 +243,9 @@ def request_make(rng: random.Random, route: Route, port: int, csrf: str) -> Sent
         payload = rng.choice(["sku=RUN-1", "q=%00", "next=/%00", "username=a%00&password=b"])
         if kind == "multipart":
             content_type = "multipart/form-data; boundary=zz"
-            body = (b'--zz\r\nContent-Disposition: form-data; name="sku"\r\n\r\nRUN-1\x00\r\n'
-                    b"--zz--\r\n")  # fmt: skip
+            body = (
+                b'--zz\r\nContent-Disposition: form-data; name="sku"\r\n\r\nRUN-1\x00\r\n--zz--\r\n'
+            )
             if rng.random() < 0.3:
                 body, content_type = body[: rng.randint(0, len(body))], "multipart/form-data"
         elif kind == "form":
