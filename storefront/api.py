@@ -2,9 +2,11 @@
 django-ninja: /api/openapi.json is its OpenAPI document and /api/docs its page.
 
 Each operation takes its parameters as declared (Ninja checks them: a bad one is a 400 that
-names it) and calls storefront.shop, as the pages do. Answers are built as JSON directly: the
-declared schemas document them, the tests hold the answers to them, and no request pays for
-validating its own answer. Every error answers in one shape (storefront/errors.py).
+names it; storefront/middleware.py has already refused text that is not UTF-8 or holds a
+control character, and a body that is not JSON) and calls storefront.shop, as the pages do.
+Answers are built as JSON directly: the declared schemas document them, the tests hold the
+answers to them, and no request pays for validating its own answer. Every error answers in one
+shape (storefront/errors.py).
 
 The GET endpoints set the `csrftoken` cookie, which a client sends back as `X-CSRFToken` when it
 POSTs an event or DELETEs its profile (Django's CSRF protection, as for the pages).
@@ -13,10 +15,8 @@ POSTs an event or DELETEs its profile (Django's CSRF protection, as for the page
 import json
 from functools import wraps
 from typing import Annotated, Literal
-from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
@@ -28,6 +28,7 @@ from ninja.openapi.docs import render_template
 from ninja.parser import Parser
 
 from .errors import ApiError, ErrorOut, api_errors_install, error_response
+from .middleware import CONTROL_CHARACTERS
 from .shop import (
     FILTER_CHARS,
     PAGE_MAX,
@@ -66,14 +67,24 @@ SKU_PATTERN = (
     rf"{{1,{SKU_CHARS}}}$"
 )
 Kind = Literal[SPACE_KINDS]
+# Text as storefront/middleware.py lets it through (no control character but whitespace): declared,
+# so that the document says what a 400 is for.
+TEXT_PATTERN = rf"^[^{CONTROL_CHARACTERS}]*$"
 
 # The parameters, declared as the operations' own arguments: Ninja reads these for a tenth of what
 # a schema class of them costs it per request (its flattening), on the path of every search.
 Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="how many results")]
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="a product's sku")]
-Facet = Annotated[str, Query(description=f"only this value (its first {FILTER_CHARS} characters)")]
+Facet = Annotated[
+    str,
+    Query(
+        pattern=TEXT_PATTERN, description=f"only this value (its first {FILTER_CHARS} characters)"
+    ),
+]
 SpaceKind = Annotated[Kind, Query(description="product (keys are skus) or word")]
-SpaceKey = Annotated[str, Query(min_length=1, description="a sku (or, with kind=word, a word)")]
+SpaceKey = Annotated[
+    str, Query(min_length=1, pattern=TEXT_PATTERN, description="a sku (or, with kind=word, a word)")
+]
 
 
 class Utf8Parser(Parser):
@@ -123,45 +134,30 @@ api = NinjaAPI(
 api_errors_install(api)
 
 
-def _query_utf8_only(run):
-    """A query string whose bytes, percent-decoded, are not UTF-8 (%FF, or a lone surrogate's
-    %ED%A0%80) is a 400 naming the parameter, where Django would read each bad byte as U+FFFD
-    and search for that. (Django reads such bytes in the path as their %-escapes: a sku of
-    them is a sku no product has, a 404.)"""
+def _json_bodies_only(run):
+    """A body the API reads is JSON: one of another type (a form, as `curl -F` or `-d` sends)
+    is a 400 before anything reads it, since Django's CSRF check reads a form as it arrives,
+    after which the body cannot be read again. (Runs once Ninja has matched the method, so a
+    method the path does not take stays a 405.)"""
 
     @wraps(run)
     def checked(request: HttpRequest, *args, **kwargs):
-        query = get_bytes_from_wsgi(request.META, "QUERY_STRING", "")
-        if not _is_utf8(unquote_to_bytes(query)):
-            parameter = _first_not_utf8(query)
-            message = "must be UTF-8 text: a byte (percent-encoded or not) is not"
-            return error_response(
-                400, f"{parameter or 'the query string'} {message}", parameter=parameter
-            )
+        if request.content_type != "application/json" and _has_body(request):
+            sent = request.content_type or "no Content-Type"
+            return error_response(400, f"the body must be JSON (application/json), not {sent}")
         return run(request, *args, **kwargs)
 
     return checked
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _has_body(request: HttpRequest) -> bool:
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
         return False
-    return True
 
 
-def _first_not_utf8(query: bytes) -> str | None:
-    """The name of the first parameter whose name or value is not UTF-8 (its first 40 chars)."""
-    for pair in query.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        name, value = unquote_to_bytes(name.replace(b"+", b" ")), unquote_to_bytes(value)
-        if not (_is_utf8(name) and _is_utf8(value)):
-            return name.decode("utf-8", "replace")[:40] or None
-    return None
-
-
-api.add_decorator(_query_utf8_only, mode="view")
+api.add_decorator(_json_bodies_only, mode="view")
 
 
 def csrf_cookie_when_missing(view):
@@ -240,7 +236,9 @@ class SearchOut(Schema):
 )
 def search(
     request: HttpRequest,
-    q: Annotated[str, Query(description="the visitor's words (none: no results)")] = "",
+    q: Annotated[
+        str, Query(pattern=TEXT_PATTERN, description="the visitor's words (none: no results)")
+    ] = "",
     limit: Limit = LIMIT_DEFAULT,
     page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="of `limit` results")] = 1,
     personalize: Annotated[Flag, Query(description="0: the plain order")] = "1",

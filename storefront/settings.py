@@ -5,6 +5,7 @@ the embedded search engine). `DJANGO_ENV=production` turns the conveniences off.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # before WhiteNoise: a file it serves has the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ under any server, DEBUG or not
+    "storefront.middleware.RequestTextMiddleware",  # no control character or non-UTF-8 text
     "django.contrib.sessions.middleware.SessionMiddleware",
     "personalization.middleware.VisitorMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,6 +161,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     }
     DATABASES["default"]["CONN_MAX_AGE"] = None
+# Django's development server (runserver, as `make demo` serves the shop) answers each request in
+# a thread of its own, and a thread's persistent connection outlived it: a flood of requests on
+# PostgreSQL ran out of connections ("too many clients"). There, each request connects anew.
+if sys.argv[1:2] == ["runserver"]:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache and Redis: Django's local-memory cache unless REDIS_URL is set. Socket timeouts are

@@ -1,11 +1,12 @@
 """The shop's pages: front page, target listings, product pages, search, the product map."""
 
+import errno
 import os
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
@@ -149,7 +150,7 @@ def persona(request: HttpRequest, slug: str) -> HttpResponse:
     """Browse as a persona: the visitor's state replaced by the persona's views."""
     if persona_browse(request.visitor, slug) is None:
         return page_not_found(request, f"No persona “{slug}”.")
-    return redirect(_back(request))
+    return HttpResponseRedirect(_back(request))
 
 
 def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
@@ -163,11 +164,12 @@ def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
 def forget(request: HttpRequest) -> HttpResponse:
     """Forget the visitor: their state cleared, a new visitor id from now on."""
     request.visitor.forget()
-    return redirect(_back(request))
+    return HttpResponseRedirect(_back(request))
 
 
 def _back(request: HttpRequest) -> str:
-    """Where a form posted from wants to go back to: its `next`, if it is this site's."""
+    """Where a form posted from wants to go back to: its `next`, if it is this site's. (A URL
+    as it is: `redirect` would take a `next` without a slash for the name of a view.)"""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
         target, {request.get_host()}, require_https=request.is_secure()
@@ -290,7 +292,12 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     the folder, a 404 for what is not there, Last-Modified for the browser's cache), typed by
     its bytes, not its name: what is not a PNG, JPEG, WebP or GIF is sent as a download, and
     the media's own policy lets no file there run script on the shop's origin."""
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    try:
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    except OSError as error:  # a name longer than the file system takes names no file either
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        response = page_not_found(request, "No such file.")
     if isinstance(response, FileResponse):
         # pread leaves the file where it is: a server may send it from its descriptor.
         content_type = picture_type_sniff(os.pread(response.file_to_stream.fileno(), 12, 0))

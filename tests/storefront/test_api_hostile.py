@@ -1,8 +1,10 @@
 """Hostile input to the JSON API, generated: every parameter of every operation as the OpenAPI
 document declares it (schemathesis, valid and invalid values), and what no client library
 sends (hypothesis): query strings and JSON bodies that are not UTF-8 text or hold lone
-surrogates, and any cookie. No answer is a 5xx, every 4xx is in the one error shape, and what
-is not UTF-8 text is a 400. At least 1,000 cases each."""
+surrogates, control characters (NUL first) in every text parameter and in the path, forms
+(urlencoded, multipart, broken) where JSON is read, and any cookie. No answer is a 5xx, every
+4xx is in the one error shape, and what is not text the shop takes is a 400. At least 1,000
+cases each; CI runs them on PostgreSQL too, where NUL in a query's text is an error."""
 
 import json
 from urllib.parse import quote_from_bytes
@@ -14,6 +16,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
 from factories import SHOP_VECTORS, version_make
+from hostile import HOSTILE_EXAMPLES, form_body, holds_refused_control, text_with_control
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +25,7 @@ from personalization.state import COOKIE_NAME
 from personalization.versions import version_activate
 
 pytestmark = pytest.mark.slow  # a minute or more: the fast suite has test_api_contract.py's cases
-CASES = 1000
+CASES = HOSTILE_EXAMPLES
 HOSTILE = settings(
     max_examples=CASES,
     deadline=None,
@@ -127,6 +130,7 @@ NOT_UTF8 = [
 query_bytes = st.lists(
     st.one_of(
         st.text(max_size=12).map(lambda text: text.encode("utf-8")),
+        text_with_control().map(lambda text: text.encode("utf-8")),
         st.sampled_from(NOT_UTF8),
         st.binary(max_size=6),
     ),
@@ -148,8 +152,9 @@ KNOWN_NAMES = [
     ),
     raw=st.booleans(),
 )
-def test_a_query_that_is_not_utf8_text_is_400_and_nothing_is_500(mapped_shop, path, pairs, raw):
-    """Each name and value percent-encoded, as clients send them, or as raw bytes."""
+def test_a_query_that_is_not_text_is_400_and_nothing_is_500(mapped_shop, path, pairs, raw):
+    """Each name and value percent-encoded, as clients send them, or as raw bytes. Not text:
+    not UTF-8, or holding a control character other than whitespace."""
     encoded = [(name.encode() if isinstance(name, str) else name, value) for name, value in pairs]
     if raw:  # what a careless client or a proxy may pass on (no '&', '=' or '#' in them)
         spelled = [(n, v) for n, v in encoded if not set(n + v) & set(b"&=#%+ ")]
@@ -161,12 +166,18 @@ def test_a_query_that_is_not_utf8_text_is_400_and_nothing_is_500(mapped_shop, pa
     assert response.status_code < 500
     if response.status_code >= 400:
         error = assert_error_shape(response.status_code, response.content)
-    bad = [(n, v) for n, v in spelled if not (is_utf8(n) and is_utf8(v))]
+    bad = [(n, v) for n, v in spelled if not is_text(n) or not is_text(v)]
     if bad:
-        assert response.status_code == 400 and "UTF-8" in error["message"]
-        first = bad[0][0]
+        first, value = bad[0]
+        assert response.status_code == 400
+        expected = "UTF-8" if not (is_utf8(first) and is_utf8(value)) else "control character"
+        assert expected in error["message"]
         if first and is_utf8(first):  # the parameter at fault is named (its first 40 chars)
             assert error["parameter"] == first.decode()[:40]
+
+
+def is_text(raw: bytes) -> bool:
+    return is_utf8(raw) and not holds_refused_control(raw.decode())
 
 
 def percent(raw: bytes) -> bytes:
@@ -239,6 +250,56 @@ def test_any_bytes_as_an_event_body_are_answered_and_not_utf8_is_400(mapped_shop
         assert_error_shape(response.status_code, response.content)
     if not is_utf8(body):
         assert response.status_code == 400
+
+
+# Every text parameter of every operation, with a value that answers 200 where it is not hostile.
+TEXT_PARAMETERS = [
+    ("/api/search/", "q"), ("/api/search/", "target"), ("/api/search/", "category"),
+    ("/api/space/neighbours/", "of"), ("/api/space/analogy/", "a"),
+    ("/api/space/analogy/", "b"), ("/api/space/analogy/", "c"),
+]  # fmt: skip
+
+
+@HOSTILE
+@given(where=st.sampled_from(TEXT_PARAMETERS), value=text_with_control(whitespace=False))
+def test_a_control_character_in_any_text_parameter_is_400_naming_it(mapped_shop, where, value):
+    path, name = where
+    query = {"of": "RUN-1", "a": "RUN-1", "b": "HIK-1", "c": "RUN-2", "q": "shoe", name: value}
+    response = Client().get(path, query)
+    assert response.status_code == 400
+    error = assert_error_shape(400, response.content)
+    assert error["parameter"] == name and "control character" in error["message"]
+
+
+@HOSTILE
+@given(sku=text_with_control(), operation=st.sampled_from(["similar/", "similar/?limit=3"]))
+def test_a_control_character_in_the_path_is_400(mapped_shop, sku, operation):
+    response = Client().get(f"/api/products/{quote_from_bytes(sku.encode())}/{operation}")
+    assert response.status_code == 400
+    assert "control character" in assert_error_shape(400, response.content)["message"]
+
+
+@HOSTILE
+@given(
+    form=form_body(),
+    where=st.sampled_from([("post", "/api/events/"), ("delete", "/api/profile/")]),
+)
+def test_a_form_where_json_is_read_is_400_and_records_nothing(mapped_shop, form, where):
+    """As `curl -F` or `-d` sends them, with the CSRF check made (which reads a form)."""
+    content_type, body = form
+    method, path = where
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["csrftoken"] = CSRF_TOKEN
+    before = ViewEvent.objects.count()
+    response = getattr(client, method)(
+        path, body, content_type=content_type, headers={"X-CSRFToken": CSRF_TOKEN}
+    )
+    if body:
+        assert response.status_code == 400
+        assert "application/json" in assert_error_shape(400, response.content)["message"]
+    else:
+        assert response.status_code < 500
+    assert ViewEvent.objects.count() == before
 
 
 SPACE_AND_SEARCH = {"q": "shoe", "of": "RUN-1", "a": "RUN-1", "b": "HIK-1", "c": "RUN-2"}

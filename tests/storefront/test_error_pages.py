@@ -61,3 +61,11 @@ def test_a_server_error_shows_the_shops_500_page_without_inline_style(db, settin
     assert "Something went wrong on our side" in page
     assert 'href="/static/css/shop.css"' in page
     assert "<style" not in page and "style=" not in page and "<script" not in page
+
+
+def test_a_media_name_longer_than_the_file_system_takes_is_the_shops_404(client, db, settings):
+    (settings.MEDIA_ROOT / "pictures").mkdir(parents=True)
+    (settings.MEDIA_ROOT / "pictures" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert client.get("/media/pictures/a.png").status_code == 200
+    response = client.get("/media/pictures/a.png" + "x" * 300)
+    assert response.status_code == 404 and "Lost in space" in response.content.decode()

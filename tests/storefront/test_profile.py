@@ -97,6 +97,14 @@ def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, mode
     assert ViewEvent.objects.count() == 2  # the anonymous log keeps what was viewed
 
 
+@pytest.mark.parametrize("next_url", ["<script>", "home", "x\uffff", "search?q=1"])
+def test_a_next_without_a_slash_is_a_relative_url_not_a_view_name(client, model, next_url):
+    """Django's `redirect` reads such a string as a view's name: a 500 when none is named so."""
+    for path in [reverse("forget"), reverse("persona", args=["runner"])]:
+        response = client.post(path, {"next": next_url})
+        assert response.status_code == 302 and response["Location"] != reverse("home")
+
+
 def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
     client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER)
     view(client, "RUN-1")
