@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from gensim.utils import simple_preprocess
 
 from common.progress import Progress, StageProgress
@@ -178,19 +179,25 @@ def version_train(
         version_fail(version, f"{type(exc).__name__}: {exc}")
         raise
     try:
-        version_succeed(
-            version,
-            **results,
-            training_seconds=clock.total,
-            timings=clock.timings,
-            path=str(destination.relative_to(models_dir)),
-        )
+        # One transaction: whoever reads the version sees it succeeded and, if it is to serve,
+        # already active, never succeeded and not yet decided.
+        with transaction.atomic():
+            version_succeed(
+                version,
+                **results,
+                training_seconds=clock.total,
+                timings=clock.timings,
+                path=str(destination.relative_to(models_dir)),
+            )
+            if activation_due(version, activate=activate):
+                version_activate(version)
     except TrainingStopped:
         shutil.rmtree(destination, ignore_errors=True)  # cancelled at the end: no version owns it
         raise
-    if activation_due(version, activate=activate):
-        version_activate(version)
-        version.refresh_from_db()
+    except Exception as exc:  # the activation failed: the version did not succeed either
+        version_fail(version, f"{type(exc).__name__}: {exc}")
+        raise
+    version.refresh_from_db()
     return version
 
 
