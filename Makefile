@@ -52,10 +52,10 @@ $(SERVE_KEY):
 	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 test: $(INSTALLED)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto -m "not slow"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
