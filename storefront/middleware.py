@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 from django.core.handlers.wsgi import get_bytes_from_wsgi
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 
 from .errors import API_PREFIX, error_response
@@ -80,7 +81,11 @@ def _pairs_problem(raw: bytes, *, where: str = "") -> Refusal | None:
 
 
 def _fields_problem(request: HttpRequest) -> Refusal | None:
-    for name, values in request.POST.lists():
+    try:
+        fields = request.POST.lists()
+    except MultiPartParserError as error:  # Django would log its traceback for a 400
+        return Refusal(400, f"the form cannot be read: {error}")
+    for name, values in fields:
         for text in (name, *values):
             bad = CONTROL.search(text)
             if bad:

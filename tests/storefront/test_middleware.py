@@ -147,3 +147,16 @@ def test_a_json_event_with_the_csrf_check_is_recorded(shop):
         headers={"X-CSRFToken": CSRF_TOKEN},
     )
     assert response.status_code == 201 and ViewEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"no boundary", b"--x\r\nbroken"],
+)
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
+def test_a_form_that_cannot_be_read_is_a_400_page_logged_without_a_traceback(
+    shop, caplog, content_type, body
+):
+    response = form_client().post("/forget/", body, content_type=content_type)
+    assert response.status_code == 400 and "form" in response.content.decode()
+    assert not [record for record in caplog.records if record.exc_info]
