@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from factories import RedisOfItsOwn, redis_store_use
 
 from catalog.models import Product
 
@@ -242,6 +243,24 @@ def redis_server(request):
     if not shutil.which("redis-server"):
         unavailable("redis-server is not installed (apt-get install redis-server)")
     return request.getfixturevalue("redis_proc")
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of the test's own, for a test that stops, kills or restarts it."""
+    server = RedisOfItsOwn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "database"])
+def any_store(request, settings, db):
+    """Each test twice: the real Redis with its stream of views, and the database store."""
+    if request.param == "redis":
+        redis_store_use(settings, request.getfixturevalue("redis_url"), stream=True)
+    else:
+        settings.CIS_VISITOR_STORE = "database"
+    return request.param
 
 
 def redis_server_url(server, db: int = 0) -> str:

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import caches
 from django.urls import reverse
 from django.utils import timezone
-from factories import BROWSER, RedisOfItsOwn, redis_cache, redis_store_use
+from factories import BROWSER, redis_cache, redis_store_use
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,13 +17,6 @@ from personalization.events import product_view_track
 from personalization.state import UNAVAILABLE, Visitor, view_add, visitor_state
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisOfItsOwn()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

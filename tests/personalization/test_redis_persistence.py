@@ -15,13 +15,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def own_redis():
-    server = RedisOfItsOwn()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def own_redis_with_aof():
     server = RedisOfItsOwn(appendonly=True)
     yield server

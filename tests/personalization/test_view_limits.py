@@ -23,16 +23,6 @@ def clock(monkeypatch):
     return stopped
 
 
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "database"])
-def any_store(request, settings, db):
-    """Each test twice: the real Redis with its stream of views, and the database store."""
-    if request.param == "redis":
-        redis_store_use(settings, request.getfixturevalue("redis_url"), stream=True)
-    else:
-        settings.CIS_VISITOR_STORE = "database"
-    return request.param
-
-
 def logged(store: str, settings) -> list[tuple[str, str]]:
     """(visitor id, sku) of every view that reached the training data: the stream, or the log."""
     if store == "redis":

@@ -6,7 +6,7 @@ import pytest
 import redis
 from django.test import Client
 from django.urls import reverse
-from factories import BROWSER, FakeClock, redis_store_use
+from factories import BROWSER, FakeClock
 
 from personalization import view_limits
 from personalization.models import ViewEvent
@@ -24,14 +24,9 @@ def clock(monkeypatch):
     return stopped
 
 
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "database"])
-def store(request, settings, products):
-    """Each test twice: the real Redis with its stream of views, and the database store."""
-    if request.param == "redis":
-        redis_store_use(settings, request.getfixturevalue("redis_url"), stream=True)
-    else:
-        settings.CIS_VISITOR_STORE = "database"
-    return request.param
+@pytest.fixture
+def store(any_store, products):
+    return any_store
 
 
 def logged_skus(store: str, settings) -> list[str]:
