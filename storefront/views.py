@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
@@ -90,7 +91,7 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     page = product_page(request.visitor, sku, record_view=request_is_person_view(request))
     if page is None:
-        return page_not_found(request, f"No product “{sku}” in the catalog.")
+        return page_not_found(request, f"No product “{sku}” in the catalog. It may have left it.")
     return render(
         request,
         "storefront/product.html",
@@ -121,6 +122,11 @@ def search(request: HttpRequest) -> HttpResponse:
         page=_page_number(request.GET.get("page", "")),
         sort=sort,
     )
+    if page.page > page.pages:  # a page past the last names nothing
+        return page_not_found(
+            request,
+            f"The search has {page.pages} page{pluralize(page.pages)}: no page {page.page}.",
+        )
     context = {
         "profile": visitor_profile(page.outcome.state),
         "personas": personas_available(),

@@ -136,6 +136,15 @@ def test_search_matches_word_starts_so_men_is_not_women(client, products):
     assert sorted(card_skus(men)) == ["HIK-1", "LIF-1", "RUN-2"]
 
 
+def test_a_search_page_past_the_last_is_the_shops_404(client, db):
+    running_shoes_create(60)
+    assert client.get(reverse("search"), {"q": "shoe", "page": 2}).status_code == 200
+    past = client.get(reverse("search"), {"q": "shoe", "page": 3})
+    assert past.status_code == 404 and "The search has 2 pages: no page 3." in past.text
+    nothing = client.get(reverse("search"), {"q": "zzzz-no-such-word"})
+    assert nothing.status_code == 200  # no results is one page, saying so
+
+
 def test_search_page_has_facets_a_sort_and_pages_past_48(client, db):
     running_shoes_create(60)
     first = client.get(reverse("search"), {"q": "shoe"})
