@@ -19,6 +19,7 @@ urlpatterns = [
     path("space/", views.space, name="space"),
     path("space/explore/", views.space_explore, name="space-explore"),
     path("admin/", admin.site.urls),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]
 if settings.CIS_SERVE_MEDIA:
     media_prefix = settings.MEDIA_URL.strip("/")

@@ -5,9 +5,16 @@ import os
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
 from django.shortcuts import render
 from django.template.defaultfilters import pluralize
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
@@ -290,6 +297,13 @@ def _scored_cards(scored, products, label: str) -> list:
     return [
         (products[key], f"{label} {score:.3f}") for key, score in scored or [] if key in products
     ]
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages that name no icon (the admin, the API's
+    docs): the shop's logo."""
+    return HttpResponsePermanentRedirect(static("img/logo.svg"))
 
 
 @require_safe

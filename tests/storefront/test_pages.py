@@ -191,3 +191,10 @@ def test_with_the_search_index_broken_the_search_page_says_so_in_a_sentence(
     assert notices == ["Search is unavailable right now; please retry."]
     api = client.get("/api/search/", {"q": "shoes"}).json()
     assert api["notices"] == ["Search is unavailable right now; please retry."]
+
+
+def test_favicon_ico_is_the_shops_logo(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    logo = client.get(response["Location"])
+    assert logo.status_code == 200 and logo["Content-Type"].startswith("image/svg")
