@@ -3,6 +3,7 @@ queued message, the worker took it too late, or staff cancel one. Nothing stays 
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -71,6 +72,11 @@ def queue_empty(broker) -> bool:
     return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
 
 
+def worker_eventually(condition, *, what: str, worker, log: Path) -> None:
+    """`eventually`, failing at once if the worker exits, with the end of its log."""
+    eventually(condition, what=what, process=worker, details=lambda: log.read_text()[-3000:])
+
+
 def test_a_training_the_broker_lost_frees_retrain_within_the_bound(
     shop_log, broker, worker_env, staff, tmp_path
 ):
@@ -106,11 +112,8 @@ def test_a_training_the_broker_lost_frees_retrain_within_the_bound(
         assert waited >= BOUND  # not given up on before the bound
 
         fresh = EmbeddingVersion.objects.exclude(pk=lost.pk).get()
-        eventually(
-            lambda: ended(fresh),
-            what=f"the worker to train v{fresh.pk}",
-            process=worker,
-            details=lambda: log.read_text()[-3000:],
+        worker_eventually(
+            lambda: ended(fresh), what=f"the worker to train v{fresh.pk}", worker=worker, log=log
         )
         assert fresh.status == Status.SUCCEEDED, fresh.error
     finally:
@@ -177,11 +180,11 @@ def test_a_late_message_for_a_version_given_up_on_is_refused_by_the_worker(
     log = tmp_path / "worker.log"
     worker = celery_worker_start(log, {**worker_env, "CIS_TRAINING_QUEUED_SECONDS": "300"})
     try:
-        eventually(
+        worker_eventually(
             lambda: ended(fresh) and queue_empty(broker),
             what="the worker to take both messages",
-            process=worker,
-            details=lambda: log.read_text()[-3000:],
+            worker=worker,
+            log=log,
         )
     finally:
         celery_worker_stop(worker)
@@ -211,19 +214,18 @@ def test_staff_cancel_a_training_a_real_worker_runs_and_retrain_works_at_once(
             long.refresh_from_db()
             return long.epoch >= 2
 
-        eventually(at_epoch_2, what=f"v{long.pk} to reach epoch 2", process=worker,
-                   details=lambda: log.read_text()[-3000:])  # fmt: skip
+        worker_eventually(at_epoch_2, what=f"v{long.pk} to reach epoch 2", worker=worker, log=log)
         cancel = reverse("admin:personalization_embeddingversion_cancel", args=[long.pk])
         cancelled = staff.post(cancel, follow=True)
         [text] = [str(message) for message in cancelled.context["messages"]]
         assert text.startswith(f"Training v{long.pk} cancelled: its worker stops"), text
         assert retrain(staff).startswith("Training v")  # at once, while the worker still stops
         fresh = EmbeddingVersion.objects.exclude(pk=long.pk).get()
-        eventually(
+        worker_eventually(
             lambda: ended(fresh) and queue_empty(broker),
             what="the worker to stop the cancelled training and run the new one",
-            process=worker,
-            details=lambda: log.read_text()[-3000:],
+            worker=worker,
+            log=log,
         )
     finally:
         celery_worker_stop(worker)
