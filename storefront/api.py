@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
+from django.template.defaultfilters import pluralize
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition
@@ -49,6 +50,7 @@ from .shop import (
     products_similar_scored,
     recommendations_scored,
     search_page,
+    search_pages_count,
     space_map,
     space_session_of,
     user_agent_is_bot,
@@ -231,7 +233,7 @@ class SearchOut(Schema):
 @_get(
     "/search/",
     name="search",
-    response={200: SearchOut, 400: ErrorOut},
+    response={200: SearchOut, 400: ErrorOut, 404: ErrorOut},
     decorators=[visitor_state_read_ahead(unless=_not_personalized), csrf_cookie_when_missing],
 )
 def search(
@@ -252,18 +254,30 @@ def search(
     category: Facet = "",
 ) -> HttpResponse:
     """The catalog's results for `q`, re-ranked against the visitor's session unless
-    `personalize=0`, each with its scores and what it was lifted "because" of."""
+    `personalize=0` or `strength=0`, each with its scores and what it was lifted "because" of.
+    A page past the last (page 1 always is one) is a 404."""
+    filters = {"target": target[:FILTER_CHARS], "category": category[:FILTER_CHARS]}
     found = search_page(
         q,
         visitor=request.visitor,
         limit=limit,
         personalize=personalize == "1",
         strength=strength,
-        filters={"target": target[:FILTER_CHARS], "category": category[:FILTER_CHARS]},
+        filters=filters,
         page=page,
         sort=sort,
         counted=facets == "1",
     )
+    pages = found.pages
+    if pages is None and page > 1 and not found.rows:  # counted only when it may be past
+        pages = search_pages_count(q, limit=limit, filters=filters)
+    if pages is not None and page > pages:
+        raise ApiError(
+            404,
+            f"the search has {pages} page{pluralize(pages)} of {limit} results: no page {page}",
+            code="not_found",
+            parameter="page",
+        )
     return JsonResponse(search_json(found, personalize=personalize == "1"))
 
 

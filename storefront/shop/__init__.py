@@ -39,6 +39,7 @@ from .search import (
     SearchPage,
     search_for_visitor,
     search_page,
+    search_pages_count,
 )
 from .space import (
     SPACE_KINDS,
@@ -114,6 +115,7 @@ __all__ = [
     "recommendations_scored",
     "search_for_visitor",
     "search_page",
+    "search_pages_count",
     "search_query_clean",
     "analogy_in_space",
     "space_explorer_page",

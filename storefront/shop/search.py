@@ -110,23 +110,26 @@ def search_for_visitor(
     """The first `limit` of the backend's top window for `query` re-ranked against the
     visitor's session vector, and the first `limit` of the backend's own order.
 
-    A visitor without history (or with `personalize` off) gets the backend's order.
-    `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT).
+    A visitor without history (or with `personalize` off, or `strength` 0) gets the backend's
+    order. `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT);
+    at 0 the results are the plain order exactly, and not personalized, though the visitor's
+    state is still read for what the page shows of it.
     `searcher`: the engine, when the caller has resolved it.
     """
     model = model_active()
     searcher = searcher or catalog_searcher()
+    rerank = personalize and strength > 0
     # Only a re-rank needs more than what is shown.
-    window = max(settings.CIS_RERANK_WINDOW, limit) if personalize else limit
+    window = max(settings.CIS_RERANK_WINDOW, limit) if rerank else limit
     with visitor_state_reading(visitor, wanted=personalize) as state_read:
-        if searcher.uses_session_vector:  # the engine re-scores: it needs the vector first
+        if rerank and searcher.uses_session_vector:  # the engine re-scores: vector first
             state = state_read()
             vector = state.vector(model)
             found = searcher.search(query, limit=window, session_vector=vector, filters=filters)
         else:  # Redis answers while the engine searches
             found = searcher.search(query, limit=window, filters=filters)
             state = state_read()
-            vector = state.vector(model)
+            vector = state.vector(model) if rerank else None
     if vector is None:
         return SearchOutcome.in_engine_order(found, limit=limit, state=state)
     ranked = results_rerank(
@@ -158,6 +161,14 @@ class CompareRow:
     personalized: ResultRow
 
 
+@dataclass(frozen=True)
+class OrderState:
+    """Whether a page of results is personalized, and the sentence that says so or why not."""
+
+    personalized: bool
+    reason: str
+
+
 @dataclass
 class SearchPage:
     outcome: SearchOutcome
@@ -169,6 +180,34 @@ class SearchPage:
     pages: int | None = None  # None when the facets were not counted
     filters: dict[str, str] = field(default_factory=dict)
     sort: str = RELEVANCE
+    strength: float = 1.0
+    window: int = 0  # how many of the engine's first results a re-rank may reorder
+    offset: int = 0  # of the page's first result
+
+    @property
+    def order(self) -> OrderState:
+        """Personalized, or the one reason this page follows the engine's order: the visitor
+        chose it, a sort by price, strength 0, a page past the re-ranked window, no views yet,
+        or views that say nothing about these results."""
+        if self.outcome.personalized and self.personalize:
+            return OrderState(True, "Personalized for you: re-ranked by what you viewed.")
+        backend = self.outcome.backend
+        if not self.personalize:
+            reason = f"Plain order, as the search engine ({backend}) ranks it: you chose it."
+        elif self.sort != RELEVANCE:
+            reason = "Sorted by price: personalization applies to the relevance order."
+        elif self.strength <= 0:
+            reason = "Plain order: the strength is at 0, so your views do not count."
+        elif self.offset >= self.window:
+            reason = (
+                f"Plain order: personalization re-ranks the first {self.window} results, "
+                "and this page is past them."
+            )
+        elif not self.outcome.state.skus:
+            reason = "Plain order: view a few products and these results will adapt to you."
+        else:
+            reason = "Plain order: what you viewed says nothing about these results yet."
+        return OrderState(False, reason)
 
 
 def search_page(
@@ -194,6 +233,7 @@ def search_page(
     follow the engine's order."""
     searcher = catalog_searcher()
     filters = {name: value for name, value in (filters or {}).items() if value}
+    side_by_side = bool(compare)
     offset = (max(page, 1) - 1) * limit
     window = max(settings.CIS_RERANK_WINDOW, limit)
     tail: SearchOutcome | None = None  # the engine's order past the window
@@ -235,7 +275,30 @@ def search_page(
     ]
     facets = searcher.facets(query, filters=filters) if counted else None
     pages = max(1, math.ceil(facets.total / limit)) if facets is not None else None
-    return SearchPage(outcome, personalize, rows, compared, facets, page, pages, filters, sort)
+    if side_by_side and pages is not None:  # both orders differ only within the window
+        pages = min(pages, max(1, math.ceil(window / limit)))
+    return SearchPage(
+        outcome,
+        personalize,
+        rows,
+        compared,
+        facets,
+        page,
+        pages,
+        filters,
+        sort,
+        strength=strength,
+        window=window,
+        offset=(max(page, 1) - 1) * limit,
+    )
+
+
+def search_pages_count(query: str, *, limit: int, filters: Filters | None = None) -> int:
+    """How many pages of `limit` results a search has (one, when nothing matches): what a
+    page past the last tells its reader, counted only then, as it costs a search."""
+    filters = {name: value for name, value in (filters or {}).items() if value}
+    total = catalog_searcher().facets(query, filters=filters).total
+    return max(1, math.ceil(total / limit))
 
 
 def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:

@@ -433,6 +433,23 @@ def test_search_pages_filters_sorts_and_counts_facets(client, many_shoes):
         assert response.status_code == 400
 
 
+def test_a_search_page_past_the_last_is_a_404_in_the_error_shape(client, many_shoes):
+    assert search(client, q="shoe", limit=25, page=3).status_code == 200
+    for counted in ("0", "1"):
+        response = search(client, q="shoe", limit=25, page=4, facets=counted)
+        assert response.status_code == 404
+        assert response.json()["error"] == {
+            "status": 404,
+            "code": "not_found",
+            "message": "the search has 3 pages of 25 results: no page 4",
+            "parameter": "page",
+        }
+    nothing = search(client, q="")
+    assert nothing.status_code == 200 and nothing.json()["results"] == []  # page 1 always is
+    document = client.get("/api/openapi.json").json()
+    assert "404" in document["paths"]["/api/search/"]["get"]["responses"]
+
+
 def test_pages_across_the_end_of_the_re_rank_window_neither_repeat_nor_skip(
     client, many_shoes, settings
 ):
