@@ -118,10 +118,12 @@ def search(request: HttpRequest) -> HttpResponse:
     strength = _strength(request.GET.get("strength", ""))
     filters = {field: request.GET.get(field, "")[:FILTER_CHARS] for field in FACETS}
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else RELEVANCE
+    if compare:  # personalization moves the relevance order: the one worth comparing
+        sort = RELEVANCE
     page = search_page(
         request.GET.get("q", ""),
         visitor=request.visitor,
-        limit=SEARCH_ROWS,
+        limit=COMPARE_ROWS if compare else SEARCH_ROWS,
         personalize=request.GET.get("personalize") != "0",
         strength=strength,
         compare=COMPARE_ROWS if compare else 0,
@@ -139,23 +141,48 @@ def search(request: HttpRequest) -> HttpResponse:
         "personas": personas_available(),
         "query": page.outcome.query,
         "outcome": page.outcome,
+        "order": page.order,
         "personalize": page.personalize,
         "compare": compare,
         "rows": page.rows,
         "compare_rows": page.compared,
+        "compare_first": page.offset + 1,
+        "compare_last": page.offset + len(page.compared),
+        "compare_of": min(page.facets.total, page.window),
         "notices": page.outcome.notices,
         "strength": strength,
         "total": page.facets.total,
         "facets": facet_groups(request, page.facets.values, filters),
         "sort": sort,
         "sorts": SORT_LABELS,
-        "kept_params": [(k, v) for k, v in request.GET.items() if k not in ("sort", "page")],
         "page_number": page.page,
         "pages": page.pages,
         "previous_query": _query_with(request, page=page.page - 1) if page.page > 1 else "",
         "next_query": _query_with(request, page=page.page + 1) if page.page < page.pages else "",
+        **search_controls(request),
     }
     return render(request, "storefront/search.html", context)
+
+
+def search_controls(request: HttpRequest) -> dict:
+    """The links and forms of the search page's controls, each keeping the rest of the state
+    (words, filters, sort, mode, strength): a mode link starts again at page 1, as the pages
+    differ; the side-by-side view compares the relevance order, so its link drops a sort; a
+    form's own field is left out of its hidden ones."""
+    return {
+        "personalized_query": _query_with(request, personalize=None, view=None, page=None),
+        "plain_query": _query_with(request, personalize="0", view=None, page=None),
+        "compare_query": _query_with(
+            request, personalize=None, view="compare", page=None, sort=None
+        ),
+        "sort_kept": _params_except(request, "sort", "page"),
+        "strength_kept": _params_except(request, "strength", "page"),
+    }
+
+
+def _params_except(request: HttpRequest, *names: str) -> list[tuple[str, str]]:
+    """The request's parameters but `names`, for a form's hidden fields."""
+    return [(name, value) for name, value in request.GET.items() if name not in names]
 
 
 @require_POST

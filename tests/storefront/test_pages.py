@@ -1,6 +1,8 @@
 """Every page of the shop renders, for ordinary and for absurd input."""
 
 import re
+from html import unescape
+from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
@@ -198,3 +200,66 @@ def test_favicon_ico_is_the_shops_logo(client, db):
     assert response.status_code == 301
     logo = client.get(response["Location"])
     assert logo.status_code == 200 and logo["Content-Type"].startswith("image/svg")
+
+
+def _link_params(html: str, marker: str) -> dict[str, str]:
+    """The query of the first link whose tag carries `marker`, as a dict."""
+    tag = re.search(rf"<a [^>]*{marker}[^>]*>", html).group(0)
+    return dict(parse_qsl(unescape(re.search(r'href="\?([^"]*)"', tag).group(1))))
+
+
+def _form_fields(html: str, form_class: str) -> dict[str, str]:
+    """The hidden fields of the <form class="`form_class`">."""
+    form = re.search(rf'<form class="{form_class}".*?</form>', html, re.S).group(0)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+
+
+STATE = {"q": "shoe", "target": "men", "category": "running shoes", "strength": "0.5"}
+
+
+def test_every_search_control_keeps_the_filters_sort_and_strength(client, db):
+    running_shoes_create(60)
+    sorted_page = client.get(reverse("search"), {**STATE, "sort": "price_asc"}).text
+    assert _link_params(sorted_page, 'data-mode="plain"') == {
+        **STATE,
+        "sort": "price_asc",
+        "personalize": "0",
+    }
+    # The side-by-side view compares the relevance order: it alone drops the sort.
+    assert _link_params(sorted_page, 'data-mode="compare"') == {**STATE, "view": "compare"}
+    assert _form_fields(sorted_page, "sort") == STATE
+    assert 'class="strength"' not in sorted_page  # a price order has no strength to set
+    assert "Sorted by price: personalization applies to the relevance order." in sorted_page
+
+    relevance = client.get(reverse("search"), {**STATE, "personalize": "0", "page": "1"}).text
+    assert _link_params(relevance, 'data-mode="personalized"') == STATE  # page reset
+    assert _form_fields(relevance, "sort") == {**STATE, "personalize": "0"}
+    assert _link_params(relevance, 'data-facet="target"') == {
+        **{k: v for k, v in STATE.items() if k != "target"},
+        "personalize": "0",
+    }  # the chosen value clears itself, the rest kept, the page reset
+
+
+def test_the_strength_form_and_pagination_keep_every_other_parameter(client, db):
+    running_shoes_create(120)
+    state = {"q": "shoe", "target": "women", "strength": "0.25"}
+    html = client.get(reverse("search"), state).text
+    assert _form_fields(html, "strength") == {"q": "shoe", "target": "women"}
+    assert _link_params(html, 'rel="next"') == {**state, "page": "2"}
+    compare = client.get(reverse("search"), {**state, "view": "compare", "page": "2"}).text
+    assert _link_params(compare, 'rel="prev"') == {**state, "view": "compare", "page": "1"}
+    assert _form_fields(compare, "strength") == {"q": "shoe", "target": "women", "view": "compare"}
+    assert _link_params(compare, 'data-mode="grid"') == state
+
+
+def test_the_compare_view_pages_through_the_re_ranked_window_only(client, db, settings):
+    settings.CIS_RERANK_WINDOW = 30
+    running_shoes_create(60)
+    first = client.get(reverse("search"), {"q": "shoe", "view": "compare"})
+    assert first.context["pages"] == 3  # 30 of the 60, ten a page
+    assert "page 1 of 3" in first.text and "Results 1–10 of 60" in first.text
+    assert "the first 30 only" in first.text
+    third = client.get(reverse("search"), {"q": "shoe", "view": "compare", "page": "3"})
+    assert len(third.context["compare_rows"]) == 10 and "Results 21–30 of 60" in third.text
+    past = client.get(reverse("search"), {"q": "shoe", "view": "compare", "page": "4"})
+    assert past.status_code == 404 and "no page 4" in past.text

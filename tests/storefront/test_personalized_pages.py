@@ -227,3 +227,42 @@ def test_the_compare_view_shows_a_picture_of_each_product(client, model):
     plain, mine = compare_columns(response.text)
     thumbs = re.findall(r'<img class="compare__thumb" src="([^"]+)"', response.text)
     assert len(thumbs) == len(plain) + len(mine) and all(thumbs)
+
+
+def state_line(response) -> str:
+    return re.search(r'<p class="search-state[^"]*"[^>]*>(.*?)</p>', response.text).group(1)
+
+
+def test_the_state_line_says_why_an_order_is_plain_and_never_asks_for_views_it_has(
+    client, model, monkeypatch, settings
+):
+    view(client, "RUN-1", "RUN-3")
+    assert state_line(search(client, q="shoe")).startswith("Personalized for you")
+    sorted_by_price = search(client, q="shoe", sort="price_asc")
+    assert state_line(sorted_by_price) == (
+        "Sorted by price: personalization applies to the relevance order."
+    )
+    chosen = search(client, q="shoe", personalize="0")
+    assert state_line(chosen).endswith("you chose it.")
+    monkeypatch.setattr("storefront.views.SEARCH_ROWS", 2)
+    settings.CIS_RERANK_WINDOW = 2
+    assert state_line(search(client, q="shoe")).startswith("Personalized for you")
+    past = search(client, q="shoe", page="2")
+    assert state_line(past) == (
+        "Plain order: personalization re-ranks the first 2 results, and this page is past them."
+    )
+    for response in (sorted_by_price, chosen, past):
+        assert "view a few products" not in response.text
+
+
+def test_strength_zero_is_the_plain_order_and_says_it_is_not_personalized(client, model):
+    plain = search(client, q="shoe", personalize="0")
+    view(client, "RUN-1", "RUN-3")
+    none = search(client, q="shoe", strength="0")
+    assert card_skus(none) == card_skus(plain)
+    assert state_line(none) == "Plain order: the strength is at 0, so your views do not count."
+    assert 'data-personalized="false"' in none.text and "Because you viewed" not in none.text
+    assert "From the 2 products you viewed" in none.text  # the taste is still shown
+    api = client.get(reverse("api:search"), {"q": "shoe", "strength": "0"}).json()
+    assert api["personalized"] is False
+    assert all(item["because"] is None and item["similarity"] is None for item in api["results"])
