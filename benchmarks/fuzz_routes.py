@@ -100,7 +100,7 @@ def routes(sku: str, target: str, media: str, static: str) -> list[Route]:
                 "view": "compare",
             },
         ),
-        Route("persona", "POST", "/personas/{param}/", "runner", {}, body="form"),
+        Route("persona", "POST", "/personas/{param}/", "maya", {}, body="form"),
         Route("forget", "POST", "/forget/", "", {}, body="form"),
         Route("space page", "GET", "/space/", "", {}),
         Route(

@@ -103,6 +103,14 @@ class Visitor:
         self.cookie_due = True  # set, or pushed back CIS_VISITOR_TTL from now
         return self.id
 
+    def token_swap(self, token: str | None) -> None:
+        """Browse under `token` from now on (a new one when None, or when it is not a token),
+        the state of the current one left as it is: a persona's visit sets the visitor's own
+        views aside so, and gives them back."""
+        self.prefetch_close()  # a read of the current state, sent ahead, is no longer theirs
+        self.token = token if token and TOKEN_PATTERN.fullmatch(token) else None
+        self.identify()
+
     def forget(self) -> None:
         """Clear the state and start afresh under a new token, which nothing links to the old
         one: the views already logged stay in the (anonymous) training log."""

@@ -392,13 +392,31 @@ CIS_RERANK_WEIGHT = float(env_str("CIS_RERANK_WEIGHT") or 0.3)
 
 # The shop's own knobs.
 CIS_PAGE_SIZE = int(env_str("CIS_PAGE_SIZE") or 24)
-# One-click personas of the demo: (slug, who, searches); browsing as one views the first result
-# of each search. Only those the catalog can play are offered (storefront/shop/visitors.py).
+# One-click personas of the demo, of several audiences: who they are, a line on what they
+# browse, the searches whose first results browsing as them views, and the query that shows it.
+# Only those the catalog can play are offered (storefront/shop/visitors.py).
 CIS_PERSONAS = [
-    ("runner", "a runner", ["women's running shoes", "running shorts", "running jacket"]),
-    ("skier", "a skier", ["ski jacket", "ski pants", "ski boots"]),
-    ("yogi", "a yogi", ["yoga pants", "yoga mat", "sports bra"]),
-]
+    {
+        "slug": "sam", "name": "Sam", "who": "a men's trail runner",
+        "line": "Trail shoes, a running vest and a running jacket.", "query": "shoes",
+        "searches": ["men's trail running shoes", "trail running vest", "men's running jacket"],
+    },
+    {
+        "slug": "maya", "name": "Maya", "who": "a women's road runner",
+        "line": "Running shorts, tights and a light jacket.", "query": "shoes",
+        "searches": ["women's running shorts", "women's running tights", "women's running jacket"],
+    },
+    {
+        "slug": "leo", "name": "Leo", "who": "a kids' skier",
+        "line": "Ski pants, ski boots and a warm beanie, in kids' sizes.", "query": "jacket",
+        "searches": ["kids' ski pants", "kids' ski boots", "kids' beanie"],
+    },
+    {
+        "slug": "priya", "name": "Priya", "who": "a women's yogi",
+        "line": "Yoga pants, a mat and a sports bra.", "query": "pants",
+        "searches": ["yoga pants", "yoga mat", "sports bra"],
+    },
+]  # fmt: skip
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,6 +13,7 @@ urlpatterns = [
     path("targets/<path:target>/", views.target_listing, name="target"),
     path("products/<str:sku>/", views.product_detail, name="product"),
     path("search/", views.search, name="search"),
+    path("personas/back/", views.persona_end, name="persona-end"),
     path("personas/<slug:slug>/", views.persona, name="persona"),
     path("forget/", views.forget, name="forget"),
     path("api/", api.urls),

@@ -23,15 +23,20 @@ from .shop import (
     FACETS,
     FILTER_CHARS,
     PAGE_MAX,
+    PERSONA_COOKIE,
     PRICE_HIGH,
     PRICE_LOW,
     RELEVANCE,
     SORTS,
     SPACE_TERM_CHARS,
+    PersonaVisit,
     categories_for_target,
     home_page,
     map_page,
     persona_browse,
+    persona_leave,
+    persona_visit_cookie,
+    persona_visit_read,
     personas_available,
     picture_type_sniff,
     product_page,
@@ -40,6 +45,7 @@ from .shop import (
     search_page,
     space_explorer_page,
     user_agent_is_bot,
+    visitor_forget,
     visitor_profile,
 )
 
@@ -187,10 +193,35 @@ def _params_except(request: HttpRequest, *names: str) -> list[tuple[str, str]]:
 
 @require_POST
 def persona(request: HttpRequest, slug: str) -> HttpResponse:
-    """Browse as a persona: the visitor's state replaced by the persona's views."""
-    if persona_browse(request.visitor, slug) is None:
+    """Browse as a persona: the visitor's own views set aside, the persona's in their place."""
+    visit = persona_browse(request.visitor, slug, visit=_persona_visit(request))
+    if visit is None:
         return page_not_found(request, f"No persona “{slug}”.")
-    return HttpResponseRedirect(_back(request))
+    response = HttpResponseRedirect(_back(request))
+    response.set_cookie(
+        PERSONA_COOKIE,
+        persona_visit_cookie(visit),
+        max_age=settings.CIS_VISITOR_TTL,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+@require_POST
+def persona_end(request: HttpRequest) -> HttpResponse:
+    """Back to the visitor's own views, as they were when the persona's visit began."""
+    visit = _persona_visit(request)
+    if visit is not None:
+        persona_leave(request.visitor, visit)
+    response = HttpResponseRedirect(_back(request))
+    response.delete_cookie(PERSONA_COOKIE, samesite="Lax")
+    return response
+
+
+def _persona_visit(request: HttpRequest) -> PersonaVisit | None:
+    return persona_visit_read(request.COOKIES.get(PERSONA_COOKIE))
 
 
 def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
@@ -202,9 +233,12 @@ def page_not_found(request: HttpRequest, missing: str) -> HttpResponse:
 
 @require_POST
 def forget(request: HttpRequest) -> HttpResponse:
-    """Forget the visitor: their state cleared, a new visitor id from now on."""
-    request.visitor.forget()
-    return HttpResponseRedirect(_back(request))
+    """Forget the visitor: their state cleared (and their own, set aside while browsing as a
+    persona), a new visitor id from now on."""
+    visitor_forget(request.visitor, _persona_visit(request))
+    response = HttpResponseRedirect(_back(request))
+    response.delete_cookie(PERSONA_COOKIE, samesite="Lax")
+    return response
 
 
 def _back(request: HttpRequest) -> str:

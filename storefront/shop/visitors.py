@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signing import BadSignature, Signer
 
 from catalog.search import catalog_searcher
 from catalog.selectors import product_exists
@@ -17,6 +18,7 @@ from personalization.state import Visitor, VisitorState
 from personalization.view_limits import ViewsLimited
 
 PERSONAS_CACHE_SECONDS = 60
+PERSONA_COOKIE = "cis_persona"  # who the visitor browses as, and their own token
 BOT_NOT_RECORDED = "Not recorded: the User-Agent is a bot's or an HTTP library's."
 
 
@@ -55,8 +57,22 @@ def product_view_record(visitor: Visitor, sku: str, *, by_bot: bool = False) -> 
 @dataclass(frozen=True)
 class Persona:
     slug: str
-    label: str  # "a runner"
+    name: str  # "Sam"
+    who: str  # "a men's trail runner"
+    line: str  # what they browse, in a line
+    query: str  # the search that shows their taste
     skus: list[str]  # what browsing as them views, in order
+
+
+@dataclass(frozen=True)
+class PersonaVisit:
+    """A visitor browsing as a persona: who, and the token of the visitor's own views, set
+    aside until they go back to them (None: they had none)."""
+
+    slug: str
+    name: str
+    who: str
+    own_token: str | None
 
 
 def personas_available() -> list[Persona]:
@@ -69,25 +85,74 @@ def personas_available() -> list[Persona]:
 def _personas_found() -> list[Persona]:
     searcher = catalog_searcher()
     personas = []
-    for slug, label, queries in settings.CIS_PERSONAS:
-        found = [searcher.search(query, limit=1).hits for query in queries]
+    for described in settings.CIS_PERSONAS:
+        found = [searcher.search(query, limit=1).hits for query in described["searches"]]
         skus = list(dict.fromkeys(hits[0].sku for hits in found if hits))
         if len(skus) >= 2:
-            personas.append(Persona(slug, label, skus))
+            fields = {field: described[field] for field in ("slug", "name", "who", "line")}
+            personas.append(Persona(**fields, query=described.get("query", ""), skus=skus))
     return personas
 
 
-def persona_browse(visitor: Visitor, slug: str) -> Persona | None:
-    """Start afresh as the persona `slug`: forget the visitor's state, then view the persona's
-    products one after the other, as real views (the state and the event log). None for a
+def persona_browse(
+    visitor: Visitor, slug: str, *, visit: PersonaVisit | None = None
+) -> PersonaVisit | None:
+    """Browse as the persona `slug`: the visitor's own views set aside (their state stays as it
+    is, under their own token; a new token holds the persona's), then the persona's products
+    viewed one after the other, as real views (the state and the event log). Already browsing
+    as one (`visit`), that persona's views are dropped and the own ones stay aside. None for a
     persona this shop does not have."""
     persona = next((p for p in personas_available() if p.slug == slug), None)
     if persona is None:
         return None
-    visitor.forget()
+    if visit is None:
+        own_token = visitor.token
+        visitor.token_swap(None)
+    else:
+        own_token = visit.own_token
+        visitor.forget()
     for sku in persona.skus:
         try:
             product_view_track(visitor, sku)
         except ViewsLimited:
             break  # the flood limits hold for personas too: the state has the views before
-    return persona
+    return PersonaVisit(persona.slug, persona.name, persona.who, own_token)
+
+
+def persona_leave(visitor: Visitor, visit: PersonaVisit) -> None:
+    """Back to the visitor's own views, exactly as they were set aside: the persona's state is
+    dropped (its views stay in the anonymous log) and the own token is the visitor's again."""
+    visitor.forget()
+    visitor.token_swap(visit.own_token)
+
+
+def visitor_forget(visitor: Visitor, visit: PersonaVisit | None) -> None:
+    """Forget the visitor (a new token from now on), and the own views a persona's visit set
+    aside, if any."""
+    visitor.forget()
+    if visit is not None and visit.own_token is not None:
+        Visitor(visit.own_token).forget()
+
+
+def persona_visit_cookie(visit: PersonaVisit) -> str:
+    """The value of the PERSONA_COOKIE that says `visit` (signed: it holds a token)."""
+    return _persona_signer().sign(f"{visit.slug}:{visit.own_token or ''}")
+
+
+def persona_visit_read(cookie: str | None) -> PersonaVisit | None:
+    """The visit a PERSONA_COOKIE says, or None (no cookie, a forged one, or a persona the
+    settings no longer have)."""
+    if not cookie:
+        return None
+    try:
+        slug, _, own_token = _persona_signer().unsign(cookie).partition(":")
+    except BadSignature:
+        return None
+    described = next((p for p in settings.CIS_PERSONAS if p["slug"] == slug), None)
+    if described is None:
+        return None
+    return PersonaVisit(slug, described["name"], described["who"], own_token or None)
+
+
+def _persona_signer() -> Signer:
+    return Signer(salt="storefront.persona")

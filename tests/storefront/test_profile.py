@@ -10,10 +10,19 @@ from personalization.models import ViewEvent
 from personalization.state import COOKIE_NAME, Visitor, visitor_state
 
 PERSONAS = [
-    ("runner", "a runner", ["running shoe", "running shorts"]),
-    ("hiker", "a hiker", ["hiking boot", "fleece jacket"]),
-    ("diver", "a diver", ["wetsuit", "fins"]),  # nothing in this catalog: not offered
-]
+    {
+        "slug": "runner", "name": "Rae", "who": "a women's runner", "line": "Shoes, shorts.",
+        "query": "shoe", "searches": ["running shoe", "running shorts"],
+    },
+    {
+        "slug": "hiker", "name": "Hal", "who": "a men's hiker", "line": "Boots, fleece.",
+        "query": "jacket", "searches": ["hiking boot", "fleece jacket"],
+    },
+    {  # nothing in this catalog: not offered
+        "slug": "diver", "name": "Dee", "who": "a diver", "line": "Fins.", "query": "fins",
+        "searches": ["wetsuit", "fins"],
+    },
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -55,6 +64,7 @@ def test_the_home_page_draws_the_profile(client, model, personas):
     home = client.get(reverse("home")).content.decode()
     assert "What we think you like" in home and "Nothing yet" in home
     assert 'data-persona="runner"' in home and 'data-persona="hiker"' in home
+    assert "A women&#x27;s runner." in home and "A men&#x27;s hiker." in home  # a line each
     assert 'data-persona="diver"' not in home and "data-forget" not in home
     view(client, "RUN-1", "RUN-3")
     home = client.get(reverse("home")).content.decode()
@@ -67,14 +77,15 @@ def test_the_search_page_shows_the_profile_it_reranked_with(client, model, perso
     assert "What we think you like" in page and 'data-value="running shoes"' in page
 
 
-def test_browsing_as_a_persona_replaces_the_state_with_real_views(client, model, personas):
+def test_browsing_as_a_persona_sets_the_own_views_aside_and_views_its_own(client, model, personas):
     view(client, "HIK-1")
     old = Visitor(client.cookies[COOKIE_NAME].value)
     response = client.post(reverse("persona", args=["runner"]), {"next": "/search/?q=shoe"})
     assert response.status_code == 302 and response["Location"] == "/search/?q=shoe"
     visitor = Visitor(client.cookies[COOKIE_NAME].value)
-    assert visitor.id != old.id  # a new visitor: the hiker's view is not theirs
+    assert visitor.id != old.id  # a visitor of its own: the hiker's view is not the persona's
     assert visitor_state(visitor).skus == ("RUN-1", "RUN-3")
+    assert visitor_state(old).skus == ("HIK-1",)  # kept aside, as it was
     logged = list(ViewEvent.objects.filter(session_id=visitor.id).values_list("sku", flat=True))
     assert logged == ["RUN-1", "RUN-3"]
     assert profile(client)["affinity"]["category"][0]["value"].startswith("running")
@@ -98,9 +109,12 @@ def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, mode
 
 
 @pytest.mark.parametrize("next_url", ["<script>", "home", "x\uffff", "search?q=1"])
-def test_a_next_without_a_slash_is_a_relative_url_not_a_view_name(client, model, next_url):
+def test_a_next_without_a_slash_is_a_relative_url_not_a_view_name(
+    client, model, personas, next_url
+):
     """Django's `redirect` reads such a string as a view's name: a 500 when none is named so."""
-    for path in [reverse("forget"), reverse("persona", args=["runner"])]:
+    paths = [reverse("forget"), reverse("persona", args=["runner"]), reverse("persona-end")]
+    for path in paths:
         response = client.post(path, {"next": next_url})
         assert response.status_code == 302 and response["Location"] != reverse("home")
 

@@ -134,7 +134,9 @@ def test_browsing_as_a_persona_over_the_limit_keeps_the_views_it_could_record(
 ):
     from storefront.shop import visitors
 
-    persona = visitors.Persona("runner", "a runner", ["RUN-1", "RUN-2", "RUN-3"])
+    persona = visitors.Persona(
+        "runner", "Rae", "a runner", "Shoes.", "shoe", ["RUN-1", "RUN-2", "RUN-3"]
+    )
     monkeypatch.setattr(visitors, "personas_available", lambda: [persona])
     settings.CIS_VIEWS_PER_MINUTE_VISITOR = 2
     client = Client()

@@ -1,0 +1,169 @@
+"""Browsing as a persona (storefront/shop/visitors.py): a banner on every page, the visitor's
+own views set aside and given back exactly, and the default personas' effect on their search."""
+
+import collections
+
+import pytest
+from django.conf import settings as default_settings
+from django.urls import reverse
+from factories import BROWSER
+
+from catalog.models import Product
+from personalization.state import COOKIE_NAME, Visitor, visitor_state
+from storefront.shop import PERSONA_COOKIE
+
+PERSONAS = [
+    {
+        "slug": "runner", "name": "Rae", "who": "a women's runner", "line": "Shoes, shorts.",
+        "query": "shoe", "searches": ["running shoe", "running shorts"],
+    },
+    {
+        "slug": "hiker", "name": "Hal", "who": "a men's hiker", "line": "Boots, fleece.",
+        "query": "jacket", "searches": ["hiking boot", "fleece jacket"],
+    },
+]  # fmt: skip
+BANNER = "data-persona-visit="
+
+
+@pytest.fixture
+def personas(settings):
+    settings.CIS_PERSONAS = PERSONAS
+
+
+def view(client, *skus):
+    for sku in skus:
+        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
+        assert response.status_code == 200
+
+
+def browse_as(client, slug: str) -> Visitor:
+    response = client.post(reverse("persona", args=[slug]), {"next": "/"})
+    assert response.status_code == 302
+    return Visitor(client.cookies[COOKIE_NAME].value)
+
+
+def back(client, next_url: str = "/") -> None:
+    response = client.post(reverse("persona-end"), {"next": next_url})
+    assert response.status_code == 302 and response["Location"] == next_url
+
+
+def viewed(client) -> list[str]:
+    return client.get(reverse("api:profile")).json()["viewed"]
+
+
+def test_back_to_my_own_views_gives_them_back_exactly_and_ends_the_persona(
+    client, model, personas, any_store
+):
+    view(client, "HIK-1", "RUN-2", "HIK-1", "LIF-1")
+    own = Visitor(client.cookies[COOKIE_NAME].value)
+    before = visitor_state(own).skus
+    persona = browse_as(client, "runner")
+    view(client, "HIK-2")  # a view as the persona is the persona's
+    assert visitor_state(persona).skus == ("RUN-1", "RUN-3", "HIK-2")
+    assert viewed(client) == ["HIK-2", "RUN-3", "RUN-1"]
+
+    back(client, "/products/RUN-1/")
+    assert client.cookies[COOKIE_NAME].value == own.token
+    assert visitor_state(own).skus == before == ("HIK-1", "RUN-2", "HIK-1", "LIF-1")
+    assert viewed(client) == ["LIF-1", "HIK-1", "RUN-2"]
+    assert visitor_state(persona).skus == ()  # the persona's views are dropped
+    assert client.cookies[PERSONA_COOKIE].value == ""  # the visit is over
+    assert BANNER not in client.get(reverse("home")).content.decode()
+
+
+def test_another_persona_keeps_the_same_own_views_aside(client, model, personas):
+    view(client, "LIF-1", "HIK-1")
+    own = client.cookies[COOKIE_NAME].value
+    runner = browse_as(client, "runner")
+    hiker = browse_as(client, "hiker")
+    assert visitor_state(runner).skus == ()  # one persona at a time
+    assert visitor_state(hiker).skus == ("HIK-1", "HIK-2")
+    assert "You are browsing as <strong>Hal</strong>" in client.get("/").content.decode()
+    back(client)
+    assert client.cookies[COOKIE_NAME].value == own and viewed(client) == ["HIK-1", "LIF-1"]
+
+
+def test_a_visitor_without_views_goes_back_to_none(client, model, personas):
+    browse_as(client, "runner")
+    assert viewed(client) == ["RUN-3", "RUN-1"]
+    back(client)
+    assert viewed(client) == [] and BANNER not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        reverse("home"),
+        reverse("product", args=["RUN-2"]),
+        reverse("search") + "?q=shoe",
+        reverse("target", args=["men"]),
+        reverse("product", args=["GONE"]),  # the shop's 404 too
+    ],
+)
+def test_the_banner_is_on_every_page_while_browsing_as_a_persona(client, model, personas, page):
+    assert BANNER not in client.get(page).content.decode()
+    browse_as(client, "runner")
+    shown = client.get(page).content.decode()
+    assert "You are browsing as <strong>Rae</strong>, a women&#x27;s runner." in shown
+    assert "Products you view now add to Rae's views" in shown
+    assert f'action="{reverse("persona-end")}"' in shown and "Back to my own views" in shown
+
+
+def test_the_picker_marks_the_persona_browsed_as(client, model, personas):
+    browse_as(client, "hiker")
+    home = client.get(reverse("home")).content.decode()
+    assert 'data-persona="hiker" aria-pressed="true"' in home
+    assert 'data-persona="runner">' in home
+
+
+def test_forget_me_as_a_persona_forgets_the_own_views_too(client, model, personas):
+    view(client, "LIF-1")
+    own = Visitor(client.cookies[COOKIE_NAME].value)
+    persona = browse_as(client, "runner")
+    response = client.post(reverse("forget"), {"next": "/"})
+    assert response.status_code == 302
+    assert visitor_state(own).skus == () and visitor_state(persona).skus == ()
+    assert client.cookies[COOKIE_NAME].value not in {own.token, persona.token}
+    assert viewed(client) == [] and BANNER not in client.get("/").content.decode()
+
+
+def test_a_forged_persona_cookie_shows_no_banner_and_gives_no_one_elses_views(
+    client, model, personas
+):
+    view(client, "LIF-1")
+    mine = client.cookies[COOKIE_NAME].value
+    client.cookies[PERSONA_COOKIE] = "runner:" + "A" * 22  # unsigned
+    assert BANNER not in client.get(reverse("home")).content.decode()
+    back(client)
+    assert client.cookies[COOKIE_NAME].value == mine and viewed(client) == ["LIF-1"]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("described", default_settings.CIS_PERSONAS, ids=lambda p: p["slug"])
+def test_each_default_persona_brings_its_audience_and_activity_up_for_its_query(
+    sample_shop, client, described
+):
+    """Each persona of the sample shop, of several audiences, views products of one audience
+    and activity; its obvious query then shows mostly those, where the plain order does not."""
+    browse_as(client, described["slug"])
+    seen = Product.objects.filter(sku__in=viewed(client))
+    targets = collections.Counter(p.target for p in seen if p.target != "unisex")
+    audience = targets.most_common(1)[0][0]
+    activities = {p.extra["activity"] for p in seen}
+
+    def theirs(personalize: str) -> int:
+        answer = client.get(
+            reverse("api:search"), {"q": described["query"], "personalize": personalize}
+        ).json()
+        assert answer["personalized"] is (personalize == "1")
+        top = Product.objects.filter(sku__in=[r["sku"] for r in answer["results"][:5]])
+        return sum(p.target == audience and p.extra["activity"] in activities for p in top)
+
+    assert theirs("1") >= 4 and theirs("0") <= 2, described["slug"]
+    assert audience in described["who"]
+
+
+def test_the_default_personas_are_of_several_audiences():
+    audiences = {p["who"].split("'")[0].split()[-1] for p in default_settings.CIS_PERSONAS}
+    assert {"men", "women", "kids"} <= audiences
