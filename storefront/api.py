@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition
@@ -33,11 +34,13 @@ from .middleware import CONTROL_CHARACTERS
 from .shop import (
     FILTER_CHARS,
     PAGE_MAX,
+    PERSONA_COOKIE,
     RELEVANCE,
     SKU_CHARS,
     SORTS,
     SPACE_KINDS,
     NotInSpace,
+    PersonaVisit,
     ScoredCard,
     SearchPage,
     SpaceAnswer,
@@ -45,6 +48,7 @@ from .shop import (
     ViewsLimited,
     analogy_in_space,
     neighbours_in_space,
+    persona_visit_read,
     product_exists,
     product_view_record,
     products_similar_scored,
@@ -54,6 +58,7 @@ from .shop import (
     space_map,
     space_session_of,
     user_agent_is_bot,
+    visitor_forget,
     visitor_profile,
     visitor_state,
     visitor_state_read_ahead,
@@ -423,11 +428,22 @@ class LikingOut(Schema):
     similarity: float
 
 
+class PersonaOut(Schema):
+    slug: str
+    name: str
+    who: str
+    back: str = Field(description="POST a form here (with the CSRF token) to end the visit")
+
+
 class ProfileOut(Schema):
     personalized: bool
     viewed: list[str] = Field(description="SKUs, most recent first")
     affinity: dict[str, list[LikingOut]] = Field(description="by facet: the values liked most")
     notices: list[str]
+    persona: PersonaOut | None = Field(
+        description="who the visitor browses as, the views above being theirs; the visitor's "
+        "own are kept aside until `back`"
+    )
 
 
 @_get(
@@ -440,6 +456,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     """What the shop thinks this visitor likes: their recent views, and their affinity to
     categories and audiences, with shares."""
     answer = visitor_profile(visitor_state(request.visitor))
+    visit = persona_visit_read(request.COOKIES.get(PERSONA_COOKIE))
     response = JsonResponse(
         {
             "personalized": answer.personalized,
@@ -452,10 +469,22 @@ def profile(request: HttpRequest) -> HttpResponse:
                 for facet, likings in answer.affinity.items()
             },
             "notices": answer.notices,
+            "persona": _persona_out(visit),
         }
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _persona_out(visit: PersonaVisit | None) -> dict | None:
+    if visit is None:
+        return None
+    return {
+        "slug": visit.slug,
+        "name": visit.name,
+        "who": visit.who,
+        "back": reverse("persona-end"),
+    }
 
 
 class ForgottenOut(Schema):
@@ -469,10 +498,12 @@ class ForgottenOut(Schema):
 )
 @decorate_view(csrf_protect)
 def profile_forget(request: HttpRequest) -> HttpResponse:
-    """Forget the visitor: their state cleared, a new visitor id (it needs the CSRF token, as
-    an event does)."""
-    request.visitor.forget()
-    return JsonResponse({"forgotten": True})
+    """Forget the visitor: their state cleared (and their own, kept aside while browsing as a
+    persona), a new visitor id (it needs the CSRF token, as an event does)."""
+    visitor_forget(request.visitor, persona_visit_read(request.COOKIES.get(PERSONA_COOKIE)))
+    response = JsonResponse({"forgotten": True})
+    response.delete_cookie(PERSONA_COOKIE, samesite="Lax")
+    return response
 
 
 class SpacePoint(Schema):

@@ -83,6 +83,32 @@ def test_another_persona_keeps_the_same_own_views_aside(client, model, personas)
     assert client.cookies[COOKIE_NAME].value == own and viewed(client) == ["HIK-1", "LIF-1"]
 
 
+def test_the_profile_api_says_who_the_visitor_browses_as_and_the_way_back(client, model, personas):
+    browse_as(client, "hiker")
+    answer = client.get(reverse("api:profile")).json()
+    assert answer["viewed"] == ["HIK-2", "HIK-1"]
+    back_url = reverse("persona-end")
+    assert answer["persona"] == {
+        "slug": "hiker",
+        "name": "Hal",
+        "who": "a men's hiker",
+        "back": back_url,
+    }
+    back(client)
+    assert client.get(reverse("api:profile")).json()["persona"] is None
+
+
+def test_forgetting_through_the_api_ends_the_persona_too(client, model, personas):
+    view(client, "LIF-1")
+    own = Visitor(client.cookies[COOKIE_NAME].value)
+    browse_as(client, "runner")
+    assert client.delete(reverse("api:profile")).status_code == 200  # (no CSRF check here)
+    assert visitor_state(own).skus == () and client.cookies[PERSONA_COOKIE].value == ""
+    assert client.get(reverse("api:profile")).json() == {
+        "personalized": False, "viewed": [], "affinity": {}, "notices": [], "persona": None
+    }  # fmt: skip
+
+
 def test_a_visitor_without_views_goes_back_to_none(client, model, personas):
     browse_as(client, "runner")
     assert viewed(client) == ["RUN-3", "RUN-1"]

@@ -43,7 +43,9 @@ def profile(client) -> dict:
 
 
 def test_a_new_visitor_has_no_profile(client, model):
-    assert profile(client) == {"personalized": False, "viewed": [], "affinity": {}, "notices": []}
+    assert profile(client) == {
+        "personalized": False, "viewed": [], "affinity": {}, "notices": [], "persona": None
+    }  # fmt: skip
 
 
 def test_the_profile_follows_the_views_with_shares(client, model):
