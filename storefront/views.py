@@ -53,6 +53,7 @@ COMPARE_ROWS = 10
 # The media's own policy, in place of the pages': a picture opened by itself needs nothing
 # more, and a file that a browser would take for a page runs in a sandbox with no script.
 MEDIA_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+PERSONA_LEFT_COOKIE = "cis_persona_left"  # the page "Back to my own views" went back to
 SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
 FACET_LABELS = {"target": "For", "category": "Category"}
 SORT_LABELS = [
@@ -102,10 +103,12 @@ def target_listing(request: HttpRequest, target: str) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
-    page = product_page(request.visitor, sku, record_view=request_is_person_view(request))
+    landing = request.COOKIES.get(PERSONA_LEFT_COOKIE) == request.get_full_path()
+    record_view = request_is_person_view(request) and not landing
+    page = product_page(request.visitor, sku, record_view=record_view)
     if page is None:
         return page_not_found(request, f"No product “{sku}” in the catalog. It may have left it.")
-    return render(
+    response = render(
         request,
         "storefront/product.html",
         {
@@ -116,6 +119,9 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
             "notices": page.notices,
         },
     )
+    if landing:
+        response.delete_cookie(PERSONA_LEFT_COOKIE, samesite="Lax")
+    return response
 
 
 @reads_visitor_state(unless=lambda request: request.GET.get("personalize") == "0")
@@ -215,8 +221,18 @@ def persona_end(request: HttpRequest) -> HttpResponse:
     visit = _persona_visit(request)
     if visit is not None:
         persona_leave(request.visitor, visit)
-    response = HttpResponseRedirect(_back(request))
+    back = _back(request)
+    response = HttpResponseRedirect(back)
     response.delete_cookie(PERSONA_COOKIE, samesite="Lax")
+    # The page the visitor goes back to was the persona's: landing on it is not their view.
+    response.set_cookie(
+        PERSONA_LEFT_COOKIE,
+        back,
+        max_age=60,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
     return response
 
 

@@ -71,6 +71,19 @@ def test_back_to_my_own_views_gives_them_back_exactly_and_ends_the_persona(
     assert BANNER not in client.get(reverse("home")).content.decode()
 
 
+def test_going_back_from_a_persona_s_product_page_does_not_make_it_a_view_of_ones_own(
+    client, model, personas
+):
+    view(client, "LIF-1")
+    browse_as(client, "runner")
+    view(client, "HIK-1")
+    back(client, reverse("product", args=["HIK-1"]))
+    view(client, "HIK-1")  # the page gone back to: shown, not recorded
+    assert viewed(client) == ["LIF-1"]
+    view(client, "HIK-1")  # opened again by the visitor: theirs
+    assert viewed(client) == ["HIK-1", "LIF-1"]
+
+
 def test_another_persona_keeps_the_same_own_views_aside(client, model, personas):
     view(client, "LIF-1", "HIK-1")
     own = client.cookies[COOKIE_NAME].value
