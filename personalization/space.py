@@ -51,7 +51,7 @@ class NotInSpace(KeyError):
 @dataclass(frozen=True)
 class SpaceMap:
     version_id: int
-    points: list[dict]  # {"sku", "x", "y", "target", "category", "name", "image"}
+    points: list[dict]  # {"sku", "x", "y", "target", "category", "activity", "name", "image"}
     targets: list[str]  # the targets present, most common first
     catalog: str = ""  # the catalog version its names and pictures are of (CatalogState.label)
 
@@ -352,6 +352,7 @@ def _map_build(model: ActiveModel, *, catalog: str) -> SpaceMap:
                 "y": y,
                 "target": product.target,
                 "category": product.category,
+                "activity": str(product.extra.get("activity", "")),
                 "name": product.name,
                 "image": product.image_url,
             }

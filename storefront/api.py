@@ -473,6 +473,7 @@ class SpacePoint(Schema):
     y: float
     target: str
     category: str
+    activity: str = Field(description="the catalog's activity column, empty without one")
     name: str
     image: str
 
