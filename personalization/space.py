@@ -220,15 +220,17 @@ class WordExamples:
     analogies: tuple[tuple[str, str, str, str], ...]
 
 
-# The sample corpus knows people's full names, not grammar or geography: these analogies come
-# first in every one of twelve trainings, where "man : woman :: king" or "israel : jerusalem ::
-# afghanistan" never do (docs/tuning.md has the command and the figures).
+# The sample corpus knows people's full names, not grammar or geography: each of these analogies
+# comes first in 11 or 12 of 12 trainings (two workers make each training differ a little),
+# where "man : woman :: king" or "israel : jerusalem :: afghanistan" never do (docs/tuning.md
+# has the command and the figures).
 SAMPLE_WORD_EXAMPLES = WordExamples(
     neighbours_of="fire",
     analogies=(
-        ("colin", "powell", "hamid", "karzai"),
+        ("george", "bush", "dick", "cheney"),
         ("alexander", "downer", "simon", "crean"),
-        ("donald", "rumsfeld", "colin", "powell"),
+        ("steve", "waugh", "lleyton", "hewitt"),
+        ("colin", "powell", "hamid", "karzai"),
     ),
 )
 # For a corpus of one's own, of the size analogies need: the textbook example.
