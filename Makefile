@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo serve install test test-fast lint format clean
+.PHONY: demo serve install test test-fast lint format clean screenshot
 
 install: $(INSTALLED)
 
@@ -19,6 +19,10 @@ $(INSTALLED): pyproject.toml requirements.lock
 demo: $(INSTALLED)
 	$(PY) manage.py demo_setup
 	$(PY) manage.py demo_serve $(HOST)
+
+# The README's picture (docs/img/), from the sample shop's real pages in Chromium.
+screenshot: $(INSTALLED)
+	$(PY) scripts/readme_screenshot.py
 
 # `make serve`: the Procfile's processes (gunicorn, a Celery worker, beat, the stream's drainer,
 # and a Redis of the shop's own) with production settings, over plain http: for this machine

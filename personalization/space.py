@@ -51,7 +51,7 @@ class NotInSpace(KeyError):
 @dataclass(frozen=True)
 class SpaceMap:
     version_id: int
-    points: list[dict]  # {"sku", "x", "y", "target", "category", "name", "image"}
+    points: list[dict]  # {"sku", "x", "y", "target", "category", "activity", "name", "image"}
     targets: list[str]  # the targets present, most common first
     catalog: str = ""  # the catalog version its names and pictures are of (CatalogState.label)
 
@@ -211,6 +211,32 @@ def term_resolve(text: str, *, kind: str = Kind.PRODUCT) -> Term:
     raise NotInSpace(text, kind)
 
 
+@dataclass(frozen=True)
+class WordExamples:
+    """What the word explorer offers to try: a word for neighbours and analogies (a, b, c,
+    the answer), each one its model answers right first."""
+
+    neighbours_of: str
+    analogies: tuple[tuple[str, str, str, str], ...]
+
+
+# The sample corpus knows people's full names, not grammar or geography: each of these analogies
+# comes first in 11 or 12 of 12 trainings (two workers make each training differ a little),
+# where "man : woman :: king" or "israel : jerusalem :: afghanistan" never do (docs/tuning.md
+# has the command and the figures).
+SAMPLE_WORD_EXAMPLES = WordExamples(
+    neighbours_of="fire",
+    analogies=(
+        ("george", "bush", "dick", "cheney"),
+        ("alexander", "downer", "simon", "crean"),
+        ("steve", "waugh", "lleyton", "hewitt"),
+        ("colin", "powell", "hamid", "karzai"),
+    ),
+)
+# For a corpus of one's own, of the size analogies need: the textbook example.
+LARGE_WORD_EXAMPLES = WordExamples("president", (("man", "king", "woman", "queen"),))
+
+
 @dataclass
 class Exploration:
     """What the explorer page shows: the terms as resolved, and the answers or the problem."""
@@ -222,14 +248,22 @@ class Exploration:
     analogy: list[tuple[str, float]] | None = None
     problems: list[str] = field(default_factory=list)
     about: str = ""  # for words: what the model learned from
+    examples: WordExamples | None = None  # for words: what to try
 
 
 def explore(
-    kind: str, *, of: str = "", a: str = "", b: str = "", c: str = "", limit: int = 8
+    kind: str,
+    *,
+    of: str | None = None,
+    a: str | None = None,
+    b: str | None = None,
+    c: str | None = None,
+    limit: int = 8,
 ) -> Exploration:
-    """Neighbours of `of` and the analogy a : b = c : ?, each when asked (non-empty), with
+    """Neighbours of `of` and the analogy a : b = c : ?, each when asked (not None), with
     names or SKUs resolved as `term_resolve` does: neighbours of the best match, the analogy
-    between kinds of products. Problems are collected, not raised."""
+    between kinds of products. A question asked with a term left blank says what to fill in.
+    Problems are collected, not raised."""
     found = Exploration(kind)
     try:
         model = space_model(kind)
@@ -238,13 +272,24 @@ def explore(
         return found
     if kind == Kind.WORD:
         found.about = word_model_about(model.version_id)
-    if of.strip():
+        found.examples = word_examples(model.version_id)
+    if of is not None and not of.strip():
+        what = "a word" if kind == Kind.WORD else "a SKU or a product's name"
+        found.problems.append(f"Type {what} to find what sits nearest to it.")
+    elif of is not None:
         try:
             found.neighbours_of = term_resolve(of, kind=kind).key
             found.neighbours = neighbours(found.neighbours_of, kind=kind, limit=limit)
         except NotInSpace as exc:
             found.problems.append(_capitalized(str(exc)))
-    if any(term.strip() for term in (a, b, c)):
+    asked = (a, b, c)
+    blank = [label for label, term in zip("ABC", asked, strict=True) if not (term or "").strip()]
+    if any(term is not None for term in asked) and blank:
+        found.problems.append(
+            "An analogy reads “A is to B as C is to ?” and needs all three: fill in "
+            f"{_listed(blank)}."
+        )
+    elif not blank:
         try:
             terms = tuple(term_resolve(term, kind=kind) for term in (a, b, c))
             found.analogy_terms = terms
@@ -266,11 +311,26 @@ def word_model_about(version_id: int) -> str:
     )
     if Path(version.corpus).name == SAMPLE_WORD_CORPUS:
         about += (
-            " That is gensim's small sample of news from 2001 and 2002: neighbours show what "
-            "a word's stories were about; analogies need millions of words "
+            " That is the Lee Background Corpus gensim ships: 300 stories of the Australian "
+            "Broadcasting Corporation's news from late 2001 (bushfires, Afghanistan, the "
+            "Middle East, cricket). Ask it about its news, not about clothes: it knows who is "
+            "who, while analogies of grammar or geography need millions of words "
             "(train_word_embeddings --corpus with a text of your own)."
         )
     return about
+
+
+def word_examples(version_id: int) -> WordExamples:
+    """The examples the word explorer leads with: for the sample corpus, ones it answers
+    right."""
+    corpus = EmbeddingVersion.objects.filter(pk=version_id).values_list("corpus", flat=True)
+    if Path(corpus.first() or "").name == SAMPLE_WORD_CORPUS:
+        return SAMPLE_WORD_EXAMPLES
+    return LARGE_WORD_EXAMPLES
+
+
+def _listed(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
 def _capitalized(text: str) -> str:
@@ -294,6 +354,7 @@ def _map_build(model: ActiveModel, *, catalog: str) -> SpaceMap:
                 "y": y,
                 "target": product.target,
                 "category": product.category,
+                "activity": str(product.extra.get("activity", "")),
                 "name": product.name,
                 "image": product.image_url,
             }

@@ -112,7 +112,11 @@ class Utf8Parser(Parser):
 
 class _Swagger(Swagger):
     """The docs page, whose "Try it out" sends the CSRF token as the shop's scripts do: Ninja
-    adds it only for its own cookie authentication, and the visitor's cookie is not that."""
+    adds it only for its own cookie authentication, and the visitor's cookie is not that. Its
+    template is Ninja's with a viewport; its policy also allows the `data:` pictures Swagger UI
+    draws its icons with, on this page only."""
+
+    template = "storefront/api_docs.html"
 
     def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
         self.settings["url"] = self.get_openapi_url(api, kwargs)
@@ -121,7 +125,9 @@ class _Swagger(Swagger):
             "api": api,
             "add_csrf": True,
         }
-        return render_template(request, self.template, self.template_cdn, context)
+        response = render_template(request, self.template, self.template_cdn, context)
+        response._csp_update = {"img-src": ["data:"]}  # what django-csp's csp_update sets
+        return response
 
 
 api = NinjaAPI(
@@ -512,6 +518,7 @@ class SpacePoint(Schema):
     y: float
     target: str
     category: str
+    activity: str = Field(description="the catalog's activity column, empty without one")
     name: str
     image: str
 

@@ -333,11 +333,17 @@ def space(request: HttpRequest) -> HttpResponse:
 def space_explore(request: HttpRequest) -> HttpResponse:
     """Nearest neighbours and analogies, of products or words."""
     kind = "word" if request.GET.get("kind") == "word" else "product"
-    asked = {name: request.GET.get(name, "")[:SPACE_TERM_CHARS] for name in ("of", "a", "b", "c")}
+    # A field sent blank (None when not sent at all) is a question the page answers with what
+    # to fill in.
+    asked = {
+        name: None if request.GET.get(name) is None else request.GET[name][:SPACE_TERM_CHARS]
+        for name in ("of", "a", "b", "c")
+    }
     page = space_explorer_page(kind, **asked)
     found, products = page.found, page.products
     terms = found.analogy_terms or ()
-    context = {"kind": kind, "asked": asked, "found": found}
+    typed = {name: text or "" for name, text in asked.items()}
+    context = {"kind": kind, "asked": typed, "found": found}
     if kind == "word":
         context["analogy_names"] = [term.key for term in terms]
     else:

@@ -1,14 +1,16 @@
-"""Product pictures for the sample shop: one flat silhouette per kind of item, in the product's
-colour, drawn with Pillow shapes (no downloads, no fonts) and saved as small PNGs.
+"""Product pictures for the sample shop: one silhouette per kind of item, in the product's
+colour, with a design of its own read from its SKU (a pattern, a second colour, a mark), drawn
+with Pillow shapes (no downloads, no fonts) and saved as small PNGs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from common.progress import Progress
 
@@ -575,12 +577,118 @@ DRAWERS: dict[str, Callable[[_Canvas], None]] = {
 }
 
 
+# A design is a pattern over the item's main colour, in a second colour that may also take the
+# details (collars, laces, cuffs), and a small mark. Plain comes up most, as in a real range.
+PATTERNS = ("plain", "plain", "plain", "stripes", "diagonal", "chevron", "dots", "block")
+MARKS = ("", "", "dot", "chevron", "bar")
+
+
+@dataclass(frozen=True)
+class Design:
+    pattern: str  # one of PATTERNS
+    second: Color  # the pattern's colour
+    accent_details: bool  # whether the details take the second colour too
+    mark: str  # one of MARKS: a small emblem on the item, or none
+
+
+def product_design(sku: str, main: Color) -> Design:
+    """The design of the product with this SKU and main colour: the same on every run (read from
+    a digest of the SKU), and a second colour that stands out from the main one."""
+    digest = hashlib.sha256(sku.encode("utf-8")).digest()
+    contrasting = [
+        rgb
+        for rgb in COLORS.values()
+        if sum(abs(a - b) for a, b in zip(rgb, main, strict=True)) > 180
+    ] or [(250, 250, 250)]
+    return Design(
+        pattern=PATTERNS[digest[0] % len(PATTERNS)],
+        second=contrasting[digest[1] % len(contrasting)],
+        accent_details=digest[2] % 2 == 0,
+        mark=MARKS[digest[3] % len(MARKS)],
+    )
+
+
+def _design_apply(c: _Canvas, design: Design) -> None:
+    """The pattern over every area drawn in the main colour (outlines and details stay above
+    it), then the mark at the middle of the item when that falls on it."""
+    if design.pattern == "plain" and not design.mark:
+        return
+    main = Image.new("RGB", c.image.size, c.colors.main)
+    body = ImageChops.difference(c.image, main).convert("L").point(lambda v: 255 if v == 0 else 0)
+    bounds = body.getbbox()
+    if bounds is None:
+        return
+    if design.pattern != "plain":
+        layer = main.copy()
+        _pattern_draw(ImageDraw.Draw(layer), design, bounds, c.scale)
+        c.image.paste(layer, mask=body)
+    left, top, right, bottom = bounds
+    x, y = (left + right) / 2, top + (bottom - top) * 0.45
+    if design.mark and body.getpixel((round(x), round(y))):
+        r = c.scale * 0.035
+        color = design.second
+        if design.mark == "dot":
+            c.draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+        elif design.mark == "chevron":
+            c.draw.line([(x - r, y - r / 2), (x, y + r / 2), (x + r, y - r / 2)], fill=color,
+                        width=round(r / 2), joint="curve")  # fmt: skip
+        else:
+            c.draw.rectangle((x - r * 1.4, y - r / 3, x + r * 1.4, y + r / 3), fill=color)
+
+
+def _pattern_draw(draw: ImageDraw.ImageDraw, design: Design, bounds: Box, scale: int) -> None:
+    left, top, right, bottom = bounds
+    step = scale * 0.07
+    color = design.second
+    if design.pattern == "stripes":
+        y = top + step / 2
+        while y < bottom:
+            draw.rectangle((left, y, right, y + step * 0.35), fill=color)
+            y += step
+    elif design.pattern == "diagonal":
+        x = left - (bottom - top)
+        while x < right:
+            draw.line([(x, bottom), (x + bottom - top, top)], fill=color, width=round(step * 0.3))
+            x += step
+    elif design.pattern == "chevron":
+        y = top + step / 2
+        while y < bottom + step:
+            zigzag, x, up = [], left, True
+            while x <= right + step:
+                zigzag.append((x, y - (step * 0.4 if up else 0)))
+                x, up = x + step * 0.6, not up
+            draw.line(zigzag, fill=color, width=round(step * 0.22), joint="curve")
+            y += step * 1.1
+    elif design.pattern == "dots":
+        r = step * 0.16
+        for row, y in enumerate(_steps(top, bottom, step * 0.8)):
+            shift = step * 0.4 if row % 2 else 0
+            for x in _steps(left + shift, right, step * 0.8):
+                draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+    elif design.pattern == "block":  # colour block: the lower part in the second colour
+        draw.rectangle((left, top + (bottom - top) * 0.62, right, bottom), fill=color)
+
+
+def _steps(start: float, end: float, step: float) -> Iterable[float]:
+    value = start + step / 2
+    while value < end:
+        yield value
+        value += step
+
+
 def product_image_draw(product: SampleProduct, *, size: int = IMAGE_SIZE) -> Image.Image:
-    """The product's picture: its category's silhouette in its colour (a palette image)."""
+    """The product's picture: its category's silhouette in its colour with its own design (see
+    product_design), as a palette image."""
     category = CATEGORY_BY_LABEL.get(product.category)
     drawer = DRAWERS.get(category.family if category else "", _draw_tee)
-    canvas = _Canvas(_Colors.for_rgb(COLORS.get(product.color, FALLBACK_COLOR)), size)
+    main = COLORS.get(product.color, FALLBACK_COLOR)
+    design = product_design(product.sku, main)
+    colors = _Colors.for_rgb(main)
+    if design.accent_details:
+        colors = replace(colors, detail=design.second)
+    canvas = _Canvas(colors, size)
     drawer(canvas)
+    _design_apply(canvas, design)
     image = canvas.image.reduce(SUPERSAMPLE)
     return image.quantize(PALETTE_COLORS, method=Image.Quantize.FASTOCTREE)
 

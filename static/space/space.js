@@ -16,7 +16,8 @@
   const HOVER_PX = 8;
   const GRID = 64; // hover lookup: the map's [-1, 1] square in GRID x GRID cells
   const PALETTE = ["#2b6cb0", "#dd6b20", "#2f855a", "#c53030", "#6b46c1", "#b7791f", "#2c7a7b",
-    "#d53f8c", "#4a5568", "#718096", "#9c4221", "#276749"];
+    "#d53f8c", "#4a5568", "#9c4221", "#276749", "#2a4365"];
+  const OTHER = "#a0aec0";
 
   let points = [];
   let groups = new Map(); // group name -> colour
@@ -53,33 +54,51 @@
     return [(sx - box.width / 2 - view.x) / h, -(sy - box.height / 2 - view.y) / h];
   }
 
+  // Colour by a handful of groups (the catalog's activity, or audience), never by its dozens of
+  // categories: the legend names each group's categories, as the tooltip does each point's.
   function groupOf(point) {
-    return (colourBy && colourBy.value === "category" ? point.category : point.target) || "(none)";
+    const by = colourBy ? colourBy.value : "target";
+    return (by === "activity" ? point.activity || point.category : point.target) || "(none)";
   }
 
   function colour() {
     const counts = new Map();
-    for (const point of points) counts.set(groupOf(point), (counts.get(groupOf(point)) || 0) + 1);
-    const ordered = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    groups = new Map();
-    ordered.forEach(([name], i) => {
-      groups.set(name, i < PALETTE.length ? PALETTE[i] : `hsl(${(i * 137.5) % 360} 45% 55%)`);
-    });
-    for (const point of points) point.colour = groups.get(groupOf(point));
-    legend.replaceChildren(...ordered.slice(0, 24).map(([name, count]) => {
-      const item = document.createElement("li");
-      const swatch = document.createElement("span");
-      swatch.className = "space-legend__swatch";
-      swatch.style.background = groups.get(name);
-      item.append(swatch, `${name} (${count})`);
-      return item;
-    }));
-    if (ordered.length > 24) {
-      const more = document.createElement("li");
-      more.textContent = `and ${ordered.length - 24} more`;
-      legend.append(more);
+    const categories = new Map(); // group -> category -> count
+    for (const point of points) {
+      const group = groupOf(point);
+      counts.set(group, (counts.get(group) || 0) + 1);
+      if (!categories.has(group)) categories.set(group, new Map());
+      const inGroup = categories.get(group);
+      inGroup.set(point.category, (inGroup.get(point.category) || 0) + 1);
     }
+    let ordered = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    // Past the palette, colours stop telling groups apart: the smallest share one grey.
+    const shown = new Set(ordered.slice(0, PALETTE.length - 1).map(([name]) => name));
+    if (ordered.length === PALETTE.length) shown.add(ordered[PALETTE.length - 1][0]);
+    const rest = ordered.filter(([name]) => !shown.has(name));
+    groups = new Map(ordered.map(([name], i) => [name, shown.has(name) ? PALETTE[i] : OTHER]));
+    for (const point of points) point.colour = groups.get(groupOf(point));
+    ordered = ordered.filter(([name]) => shown.has(name));
+    const items = ordered.map(([name, count]) => legendItem(
+      groups.get(name), `${name} (${count.toLocaleString()})`, [...categories.get(name).keys()]));
+    if (rest.length) {
+      const count = rest.reduce((sum, [, n]) => sum + n, 0);
+      items.push(legendItem(OTHER, `${rest.length} more (${count.toLocaleString()})`,
+        rest.map(([name]) => name)));
+    }
+    legend.replaceChildren(...items);
+    canvas.dataset.groups = String(items.length);
     redraw();
+  }
+
+  function legendItem(swatchColour, label, members) {
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "space-legend__swatch";
+    swatch.style.background = swatchColour;
+    item.append(swatch, label);
+    item.title = members.filter(Boolean).sort().join(", ");
+    return item;
   }
 
   function index() {
@@ -141,6 +160,30 @@
     }
   }
 
+  // Steps of the path closer than a marker's width share one marker, labelled with every step
+  // ("1-3", "2, 5"), so that no step hides under a later one; drawn last, above every dot.
+  const MARKER_PX = 9;
+
+  function pathMarkers() {
+    const markers = [];
+    session.path.forEach((step, i) => {
+      const [sx, sy] = toScreen(step.x, step.y);
+      const near = markers.find((m) => Math.hypot(m.sx - sx, m.sy - sy) < MARKER_PX * 2);
+      if (near) near.steps.push(i + 1); else markers.push({ sx, sy, steps: [i + 1] });
+    });
+    for (const marker of markers) marker.label = stepsLabel(marker.steps);
+    return markers;
+  }
+
+  function stepsLabel(steps) {
+    const runs = [];
+    for (const step of steps) {
+      const last = runs[runs.length - 1];
+      if (last && step === last[1] + 1) last[1] = step; else runs.push([step, step]);
+    }
+    return runs.map(([a, b]) => (a === b ? `${a}` : b === a + 1 ? `${a}, ${b}` : `${a}-${b}`)).join(", ");
+  }
+
   function drawPath() {
     const path = session.path;
     if (path.length) {
@@ -152,20 +195,6 @@
         if (i === 0) context.moveTo(sx, sy); else context.lineTo(sx, sy);
       });
       context.stroke();
-      context.font = "bold 11px system-ui, sans-serif";
-      context.textAlign = "center";
-      context.textBaseline = "middle";
-      path.forEach((step, i) => {
-        const [sx, sy] = toScreen(step.x, step.y);
-        context.fillStyle = "#ffffff";
-        context.strokeStyle = "#1a202c";
-        context.beginPath();
-        context.arc(sx, sy, 9, 0, 2 * Math.PI);
-        context.fill();
-        context.stroke();
-        context.fillStyle = "#1a202c";
-        context.fillText(String(i + 1), sx, sy + 0.5);
-      });
     }
     if (session.marker) {
       const [sx, sy] = toScreen(session.marker.x, session.marker.y);
@@ -181,6 +210,23 @@
       context.fill();
       context.stroke();
     }
+    context.font = "bold 11px system-ui, sans-serif";
+    context.textAlign = "center";
+    context.textBaseline = "middle";
+    const markers = pathMarkers();
+    for (const { sx, sy, label } of markers) {
+      const width = Math.max(2 * MARKER_PX, context.measureText(label).width + 10);
+      context.fillStyle = "#ffffff";
+      context.strokeStyle = "#1a202c";
+      context.lineWidth = 2;
+      context.beginPath();
+      context.roundRect(sx - width / 2, sy - MARKER_PX, width, 2 * MARKER_PX, MARKER_PX);
+      context.fill();
+      context.stroke();
+      context.fillStyle = "#1a202c";
+      context.fillText(label, sx, sy + 0.5);
+    }
+    canvas.dataset.pathLabels = markers.map((marker) => marker.label).join(" | ");
   }
 
   function showTooltip(i, sx, sy) {

@@ -47,9 +47,11 @@ class ExplorerPage:
     products: dict[str, Product]  # SKU -> product, of every product the page names
 
 
-def space_explorer_page(kind: str, *, of: str, a: str, b: str, c: str) -> ExplorerPage:
-    """Neighbours of `of` and the analogy a : b = c : ? (see personalization.space.explore),
-    with the products they name."""
+def space_explorer_page(
+    kind: str, *, of: str | None, a: str | None, b: str | None, c: str | None
+) -> ExplorerPage:
+    """Neighbours of `of` and the analogy a : b = c : ? (see personalization.space.explore;
+    None: not asked), with the products they name."""
     found = explore(kind, of=of, a=a, b=b, c=c)
     if kind == WORD:
         return ExplorerPage(found, {})

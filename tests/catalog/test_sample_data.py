@@ -201,3 +201,20 @@ def test_command_without_images_leaves_the_image_column_empty(tmp_path):
 def test_command_refuses_an_empty_catalog(tmp_path):
     with pytest.raises(CommandError, match="at least one product"):
         call_command("generate_sample_data", str(tmp_path), "--products", "0", stdout=StringIO())
+
+
+def test_pictures_of_one_category_and_colour_differ_by_sku_and_repeat_exactly():
+    from catalog.sample_data.images import product_design, product_image_draw
+    from catalog.sample_data.products import COLORS, SampleProduct
+
+    def shoe(sku: str) -> SampleProduct:
+        return SampleProduct(sku, "Men's Running Shoe, Navy", "men", "running shoes", "running",
+                             "Navy", "99.00")  # fmt: skip
+
+    skus = [f"RUN-{n:05d}" for n in range(40)]
+    drawings = [product_image_draw(shoe(sku)).tobytes() for sku in skus]
+    assert len(set(drawings)) >= 20  # same silhouette, colour and category: many designs
+    designs = [product_design(sku, COLORS["Navy"]) for sku in skus]
+    assert len({design.pattern for design in designs}) >= 5
+    assert all(design.second != COLORS["Navy"] for design in designs)
+    assert product_image_draw(shoe("RUN-00007")).tobytes() == drawings[7]  # deterministic

@@ -252,6 +252,18 @@ def test_explorer_page_resolves_names_and_shows_pictures(mapped_model):
     assert "No word model is trained yet" in words.content.decode()
 
 
+def test_an_analogy_or_a_neighbour_asked_blank_says_what_to_fill_in(mapped_model):
+    blank = Client().get("/space/explore/", {"a": "", "b": "", "c": ""}).content.decode()
+    assert "needs all three: fill in A, B and C." in blank and 'id="analogy"' not in blank
+    part = Client().get("/space/explore/", {"a": "RUN-1", "b": " ", "c": ""}).content.decode()
+    assert "fill in B and C." in part and "is not in the model" not in part
+    assert 'value="RUN-1"' in part  # what was typed stays
+    near = Client().get("/space/explore/", {"of": ""}).content.decode()
+    assert "Type a SKU or a product&#x27;s name to find what sits nearest" in near
+    first = Client().get("/space/explore/").content.decode()  # nothing asked yet
+    assert 'role="alert"' not in first
+
+
 @pytest.mark.django_db
 def test_word_explorer_with_a_word_model(models_dir, settings):
     from gensim.test.utils import datapath

@@ -1,9 +1,11 @@
 """The product map in a real browser: it draws every product, and the visitor's session marker
 moves as they view products in another tab."""
 
+import numpy as np
 import pytest
 from factories import BROWSER, SHOP_VECTORS, version_make
 
+from catalog.models import Product
 from personalization.versions import version_activate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -60,5 +62,53 @@ def test_the_map_draws_the_products_and_the_marker_follows_two_views(
         pixels = space.locator("canvas.space__canvas").screenshot()
         assert len(pixels) > 2000  # something was drawn
         assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def crowded_map(shop, models_dir, settings):
+    """The shop's map with three running shoes and a boot on one spot, and an activity each
+    (the sample catalog's column)."""
+    from personalization.engine.projection import projection_save
+
+    settings.CIS_MODEL_CHECK_SECONDS = 0
+    version = version_make(models_dir, SHOP_VECTORS, with_map=True)
+    places = {
+        "RUN-1": (0.5, 0.5),
+        "RUN-2": (0.5, 0.5),
+        "RUN-4": (0.501, 0.5),
+        "HIK-1": (0.5, 0.502),
+    }
+    places |= {"LIF-1": (-0.6, -0.4)}
+    coordinates = [places.get(sku, (-0.5 + i / 10, 0.2)) for i, sku in enumerate(SHOP_VECTORS)]
+    projection_save(models_dir / version.path, np.array(coordinates))
+    for product in Product.objects.all():
+        activity = {"RUN": "running", "HIK": "hiking"}.get(product.sku[:3], "lifestyle")
+        product.extra |= {"activity": activity}
+        product.save()
+    version_activate(version)
+
+
+def test_the_map_colours_by_activity_and_no_step_of_the_path_hides(
+    browser, live_server, crowded_map
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, user_agent=BROWSER)
+    try:
+        shop = context.new_page()
+        for sku in ["RUN-1", "RUN-2", "RUN-4", "LIF-1", "HIK-1"]:
+            shop.goto(f"{live_server.url}/products/{sku}/")
+        space = context.new_page()
+        space.goto(live_server.url + "/space/")
+        canvas = space.locator("canvas.space__canvas[data-path='5']")
+        canvas.wait_for()
+        # Steps on one spot share a marker that names them all; the step elsewhere keeps its own.
+        assert canvas.get_attribute("data-path-labels") == "1-3, 5 | 4"
+        legend = space.locator("#space-legend li")
+        assert legend.all_inner_texts() == ["running (4)", "hiking (3)", "lifestyle (2)"]
+        assert legend.first.get_attribute("title") == "running shoes, running shorts"
+        space.select_option("#space-colour", "target")
+        space.wait_for_selector("canvas.space__canvas[data-groups='2']")  # women, men
+        assert legend.first.inner_text().split(" ")[0] in {"men", "women"}
     finally:
         context.close()
