@@ -335,6 +335,7 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
                     "blend_verdict": blend_verdict(blend_rows(obj)),
                     "word_rows": word_rows(obj) if obj.kind == EmbeddingVersion.Kind.WORD else [],
                     "activation_text": activation_text(obj),
+                    "k": settings.CIS_EVAL_K,
                     "params_rows": [(k, value_text(v)) for k, v in sorted(obj.params.items())],
                     "config_rows": [
                         (k, value_text(v)) for k, v in sorted(obj.recommender_config.items())

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 Status = EmbeddingVersion.Status
 IN_PROGRESS = (Status.QUEUED, Status.RUNNING)
 DEFAULT_METHOD = "default"
+PACE_AFTER = 0.1  # the share of a phase's steps after which its own pace tells the time left
 
 
 def training_current(kind: str = EmbeddingVersion.Kind.PRODUCT) -> EmbeddingVersion | None:
@@ -39,7 +40,8 @@ def training_current(kind: str = EmbeddingVersion.Kind.PRODUCT) -> EmbeddingVers
 
 def version_progress(version: EmbeddingVersion, *, now: datetime | None = None) -> str:
     """Where a training is: "queued", "epoch 7/20 · about 1 min 10 s left", "drawing the map
-    47% · about 12 s left", "evaluating · 3.0 s in, typically 8.0 s", "done, 20 epochs"."""
+    47% · about 12 s left", "evaluating · about 5.0 s left (typically 8.0 s)", "done, 20
+    epochs"."""
     if version.status == Status.QUEUED:
         return "queued"
     if version.status == Status.RUNNING:
@@ -56,8 +58,8 @@ def version_progress(version: EmbeddingVersion, *, now: datetime | None = None) 
 
 
 def phase_time_left(version: EmbeddingVersion, *, now: datetime | None = None) -> str:
-    """How long the running phase has left: at its pace so far when it counts its steps (or
-    epochs), else against how long it took the last training that went through it."""
+    """How long the running phase has left: at its pace so far once a tenth of its steps (or
+    epochs) are done, else against how long the last training that went through it took."""
     if version.phase_started_at is None:
         return ""
     elapsed = ((now or timezone.now()) - version.phase_started_at).total_seconds()
@@ -65,9 +67,14 @@ def phase_time_left(version: EmbeddingVersion, *, now: datetime | None = None) -
         done, total = version.epoch, version.epochs
     else:
         done, total = version.step, version.steps
-    if total and done and elapsed >= 1:
-        return f"about {duration_text(elapsed * (total - done) / done)} left"
     typical = phase_typical_seconds(version)
+    # a phase's first steps carry its setup (t-SNE's affinities, the first epoch's
+    # vocabulary): their pace overstates the time left, the last training's time does not
+    settled = total and done / total >= PACE_AFTER
+    if total and done and elapsed >= 1 and (settled or typical is None or elapsed > typical):
+        return f"about {duration_text(elapsed * (total - done) / done)} left"
+    if typical is not None and elapsed < typical:
+        return f"about {duration_text(typical - elapsed)} left (typically {duration_text(typical)})"
     if typical is None:
         return f"{duration_text(elapsed)} in" if elapsed >= 1 else ""
     return f"{duration_text(elapsed)} in, typically {duration_text(typical)}"

@@ -715,15 +715,41 @@ def test_a_running_phase_shows_its_progress_and_time_left(admin_client, make_ver
     assert state["progress"].startswith("drawing the map 66% · about ")
 
 
-def test_a_phase_that_counts_no_steps_is_measured_against_the_last_training(make_version):
+def test_a_phase_without_a_pace_yet_is_measured_against_the_last_training(make_version):
     from personalization.admin.training_panel import version_progress
 
-    make_version(status=Status.SUCCEEDED, timings={"evaluating": 8.03}, finished_at=timezone.now())
+    make_version(
+        status=Status.SUCCEEDED,
+        timings={"evaluating": 8.03, "drawing the map": 40.0},
+        finished_at=timezone.now(),
+    )
     now = timezone.now()
-    evaluating = make_version(
+    running = make_version(
         status=Status.RUNNING,
         phase="evaluating",
         phase_started_at=now - timedelta(seconds=3),
         heartbeat_at=now,
     )
-    assert version_progress(evaluating, now=now) == "evaluating · 3.0 s in, typically 8.0 s"
+    # no steps counted
+    assert version_progress(running, now=now) == ("evaluating · about 5.0 s left (typically 8.0 s)")
+    running.phase_started_at = now - timedelta(seconds=9)
+    assert version_progress(running, now=now) == "evaluating · 9.0 s in, typically 8.0 s"
+    # the map's first iterations, slowed by its setup, do not set the pace yet...
+    running.phase, running.step, running.steps = "drawing the map", 10, 750
+    running.phase_started_at = now - timedelta(seconds=10)
+    assert version_progress(running, now=now) == (
+        "drawing the map 1% · about 30 s left (typically 40 s)"
+    )
+    # ...a tenth of them does
+    running.step = 150
+    assert version_progress(running, now=now) == "drawing the map 20% · about 40 s left"
+
+
+def test_a_running_versions_page_says_when_serving_is_decided(admin_client, running):
+    page = admin_client.get(reverse(CHANGE, args=[running.pk])).content.decode()
+    assert (
+        "Decided when the training ends: a retraining serves if its holdout MRR@20 is at least "
+        "the active version's."
+    ) in html.unescape(page)
+    # the status field is one status.js keeps current
+    assert f'data-cis-version="{running.pk}"' in page and "epoch 7/20" in page
