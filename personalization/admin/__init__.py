@@ -479,4 +479,4 @@ def _status_html(version: EmbeddingVersion) -> str:
 def _percent(metrics: dict | None, key: str) -> str:
     if not metrics or metrics.get(key) is None:
         return "—"
-    return f"{metrics[key]:.1f}%"
+    return f"{metrics[key]:.2f}%"

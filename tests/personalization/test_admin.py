@@ -279,7 +279,7 @@ def test_changelist_shows_versions_progress_metrics_panel_and_charts(
 ):
     page = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "epoch 7/20" in page
-    assert "33.5%" in page and "14.2%" in page  # the active version's HR@20 and MRR@20
+    assert "33.50% / 14.25%" in page  # the active version's HR@20 and MRR@20
     assert "1 min 15 s" in page
     assert "1,200 / 310" in page  # training sessions / vectors
     assert 'action="' + reverse(RETRAIN) + '"' in page
