@@ -9,11 +9,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from ..engine.config import SESSION_VECTOR
 from ..models import EmbeddingVersion
 
-SESSION_VECTOR = "session-vector"  # the evaluation's name for the session vector alone
-DEFAULT_METHOD = "default"
-BASELINES = ("popularity", "item-knn")
+DEFAULT_METHOD = "default"  # the evaluation's name for the shop's recommender
 
 
 def number_text(value: float | int | None, *, digits: int = 3) -> str:
@@ -78,8 +77,10 @@ def blend_rows(version: EmbeddingVersion) -> list[dict]:
     HR and MRR. The row with the best MRR is marked `best`."""
     metrics = version.metrics
     components = list(version.recommender_config.get("components") or [])
-    parts = [name for name in [*components, SESSION_VECTOR] if name in metrics]
-    others = [name for name in metrics if name not in parts and name not in (DEFAULT_METHOD,)]
+    # the session vector is a part when the blend weighs it, else only the fallback
+    blended = [SESSION_VECTOR] if "weight" in metrics.get(SESSION_VECTOR, {}) else []
+    parts = [name for name in [*components, *blended] if name in metrics]
+    others = [name for name in metrics if name not in parts and name != DEFAULT_METHOD]
     ordered = [*([DEFAULT_METHOD] if DEFAULT_METHOD in metrics else []), *parts, *sorted(others)]
     rows = []
     for name in ordered:

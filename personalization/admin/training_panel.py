@@ -15,13 +15,12 @@ from django.utils.safestring import SafeString, mark_safe
 from ..models import EmbeddingVersion
 from ..versions import trainings_stale, trainings_stale_fail
 from .charts import Series, line_chart_svg, number_short
-from .explaining import activation_text, duration_text
+from .explaining import DEFAULT_METHOD, activation_text, duration_text
 
 logger = logging.getLogger(__name__)
 
 Status = EmbeddingVersion.Status
 IN_PROGRESS = (Status.QUEUED, Status.RUNNING)
-DEFAULT_METHOD = "default"
 PACE_AFTER = 0.1  # the share of a phase's steps after which its own pace tells the time left
 
 
