@@ -98,6 +98,9 @@ class EmbeddingVersion(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     phase = models.CharField(max_length=32, blank=True, help_text="what a running training does")
+    phase_started_at = models.DateTimeField(null=True, blank=True)
+    step = models.PositiveIntegerField(default=0, help_text="steps of the phase done")
+    steps = models.PositiveIntegerField(default=0, help_text="the phase's steps (0: not counted)")
     epoch = models.PositiveIntegerField(default=0)
     epochs = models.PositiveIntegerField(default=0)
     losses = models.JSONField(default=list, blank=True, help_text="training loss per epoch")
@@ -109,6 +112,9 @@ class EmbeddingVersion(models.Model):
     timings = models.JSONField(default=dict, blank=True, help_text="seconds spent in each phase")
     metrics = models.JSONField(
         default=dict, blank=True, help_text="method -> {hr, mrr, predictions, k} on the holdout"
+    )
+    activation = models.JSONField(
+        default=dict, blank=True, help_text="whether training activated it, by which rule"
     )
     error = models.TextField(blank=True)
     path = models.CharField(max_length=255, blank=True, help_text="folder under the models dir")

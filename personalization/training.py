@@ -47,19 +47,22 @@ from .versions import (
     EpochCallback,
     TrainingError,
     TrainingStopped,
-    activation_due,
+    activation_decide,
     version_activate,
     version_epoch_record,
     version_fail,
     version_heartbeat,
     version_phase,
     version_start,
+    version_step_record,
     version_stopped_error,
     version_succeed,
 )
 
 MODEL_FOLDER = "model"  # inside the temporary folder, what becomes the version's folder
 MAP_STEPS = EXAGGERATION_ITERATIONS + ITERATIONS  # t-SNE's iterations
+# A phase's steps are written to its version at most this often: the admin polls every 2 s.
+STEP_RECORD_SECONDS = 1.0
 
 
 class PhaseClock:
@@ -86,9 +89,10 @@ class PhaseClock:
         advances it too)."""
         self.stop()
         self.current = name
-        version_phase(self.version, name, epochs=epochs)
+        version_phase(self.version, name, epochs=epochs, steps=steps)
         shown = self.progress(name, steps or epochs or 0) if self.progress is not None else None
-        self.stage = StoppingProgress(self, shown)
+        # an epoch is recorded on the version with its loss; other steps here
+        self.stage = StoppingProgress(self, shown, total=steps or None, recorded=epochs is None)
         return self.stage
 
     def step(self, n: int = 1) -> None:
@@ -114,9 +118,18 @@ class StoppingProgress:
     """A phase's Progress: each step first stops the training if its version stopped running,
     then goes on to the progress shown (if any)."""
 
-    def __init__(self, clock: PhaseClock, shown: Progress | None):
-        self.clock, self.shown = clock, shown
-        self._total: float | None = None
+    def __init__(
+        self,
+        clock: PhaseClock,
+        shown: Progress | None,
+        *,
+        total: float | None = None,
+        recorded: bool = True,
+    ):
+        self.clock, self.shown, self.recorded = clock, shown, recorded
+        self._total = total
+        self.done = 0.0
+        self.written_at = time.monotonic()
 
     @property
     def total(self) -> float | None:
@@ -130,6 +143,12 @@ class StoppingProgress:
 
     def update(self, n: float = 1) -> None:
         self.clock.check()
+        self.done += n
+        now = time.monotonic()
+        finished = self._total is not None and self.done >= self._total
+        if self.recorded and (finished or now - self.written_at >= STEP_RECORD_SECONDS):
+            self.written_at = now
+            version_step_record(self.clock.version, int(self.done), int(self._total or 0))
         if self.shown is not None:
             self.shown.update(n)
 
@@ -150,7 +169,7 @@ def version_train(
     progress: StageProgress | None = None,
 ) -> EmbeddingVersion:
     """Train the queued version `version_id` with `pipeline`, save its model atomically, record
-    the results, and activate it when `activation_due` says so. `worker` names the Celery worker
+    the results, and activate it when `activation_decide` says so. `worker` names the Celery worker
     that trains it; its heartbeat on the version tells the others that it is alive. `progress`
     hears of each phase (epochs, the map's iterations)."""
     version = version_start(version_id, worker=worker)
@@ -189,7 +208,9 @@ def version_train(
                 timings=clock.timings,
                 path=str(destination.relative_to(models_dir)),
             )
-            if activation_due(version, activate=activate):
+            decision = activation_decide(version, activate=activate)
+            EmbeddingVersion.objects.filter(pk=version.pk).update(activation=decision)
+            if decision["activate"]:
                 version_activate(version)
     except TrainingStopped:
         shutil.rmtree(destination, ignore_errors=True)  # cancelled at the end: no version owns it
@@ -283,15 +304,16 @@ def product_pipeline(
     clock.phase("training", epochs=params.epochs * (1 if later is None else 2))
     trained = prod2vec_train(earlier, params, later=later, on_epoch=on_epoch)
     del earlier, later
-    clock.phase("building the recommender")
+    building = clock.phase("building the recommender")
     recommender = recommender_build(
         trained.vectors,
         corpus,
         config,
         vectors_before_validation=trained.vectors_before_later,
+        progress=building,
     )
-    clock.phase("evaluating")
-    metrics = holdout_evaluate(recommender, corpus, holdout)
+    evaluating = clock.phase("evaluating")
+    metrics = holdout_evaluate(recommender, corpus, holdout, progress=evaluating)
     drawing = clock.phase("drawing the map", steps=MAP_STEPS)
     coordinates = projection_compute(recommender.vectors.vectors, progress=drawing)
     clock.phase("saving")
@@ -306,11 +328,13 @@ def product_pipeline(
     }
 
 
-def holdout_evaluate(recommender, corpus, holdout) -> dict:
+def holdout_evaluate(recommender, corpus, holdout, *, progress: Progress | None = None) -> dict:
     """Next-item metrics of the version and of the baselines on the held-out sessions."""
     if not any(len(skus) > 1 for skus in holdout):
         return {}
-    results = methods_evaluate(recommender, corpus, holdout, k=settings.CIS_EVAL_K)
+    results = methods_evaluate(
+        recommender, corpus, holdout, k=settings.CIS_EVAL_K, progress=progress
+    )
     metrics = {name: metrics.as_dict() for name, metrics in results.items()}
     # each component's share of the blend, learned on the most recent training sessions
     for name, weight in recommender.weights.items():

@@ -187,19 +187,39 @@ def version_heartbeat(version: EmbeddingVersion) -> Iterator[threading.Event]:
         thread.join()
 
 
-def activation_due(version: EmbeddingVersion, *, activate: bool | None = None) -> bool:
-    """Whether a succeeded version should replace the active one."""
-    if version.status != Status.SUCCEEDED or activate is False:
-        return False
+def activation_decide(version: EmbeddingVersion, *, activate: bool | None = None) -> dict:
+    """Whether a succeeded version should replace the active one, and why: `activate` (bool),
+    `rule` (which rule decided), the version's holdout MRR, and the active version's id and MRR
+    when they were compared. Stored on the version, so the admin can say why later."""
+    decision = {"activate": False, "rule": "", "mrr": None, "active_id": None, "active_mrr": None}
+    new = version.headline
+    decision["mrr"] = None if new is None else new.get("mrr")
+    if version.status != Status.SUCCEEDED:
+        return decision | {"rule": "not succeeded"}
+    if activate is False:
+        return decision | {"rule": "never"}
     active = EmbeddingVersion.objects.filter(kind=version.kind, is_active=True).first()
-    if active is None or activate is True:
-        return True
-    new, old = version.headline, active.headline
+    if active is None:
+        return decision | {"activate": True, "rule": "none active"}
+    old = active.headline
+    decision |= {"active_id": active.pk, "active_mrr": None if old is None else old.get("mrr")}
+    if activate is True:
+        return decision | {"activate": True, "rule": "always"}
     if old is None:
-        return True
+        return decision | {"activate": True, "rule": "active not evaluated"}
     if new is None:
-        return False
-    return new["mrr"] >= old["mrr"] - settings.CIS_ACTIVATION_TOLERANCE
+        return decision | {"rule": "not evaluated"}
+    tolerance = settings.CIS_ACTIVATION_TOLERANCE
+    return decision | {
+        "activate": new["mrr"] >= old["mrr"] - tolerance,
+        "rule": "mrr",
+        "tolerance": tolerance,
+    }
+
+
+def activation_due(version: EmbeddingVersion, *, activate: bool | None = None) -> bool:
+    """Whether a succeeded version should replace the active one (`activation_decide`)."""
+    return activation_decide(version, activate=activate)["activate"]
 
 
 def version_activate(version: EmbeddingVersion) -> None:
@@ -260,12 +280,27 @@ def version_start(version_id: int, *, worker: str = "") -> EmbeddingVersion:
     return version
 
 
-def version_phase(version: EmbeddingVersion, phase: str, *, epochs: int | None = None) -> None:
-    """Record the phase a training enters; TrainingStopped if the version no longer runs."""
-    fields = {"phase": phase, "heartbeat_at": timezone.now()}
+def version_phase(
+    version: EmbeddingVersion, phase: str, *, epochs: int | None = None, steps: int = 0
+) -> None:
+    """Record the phase a training enters (with its `steps` when it counts them);
+    TrainingStopped if the version no longer runs."""
+    now = timezone.now()
+    fields = {"phase": phase, "heartbeat_at": now, "phase_started_at": now, "step": 0}
+    fields["steps"] = steps
     if epochs is not None:
         fields["epochs"] = epochs
     if not EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(**fields):
+        raise version_stopped_error(version, "stopping")
+
+
+def version_step_record(version: EmbeddingVersion, step: int, steps: int) -> None:
+    """Note how far the current phase has got (`step` of `steps`); TrainingStopped if the
+    version no longer runs."""
+    running = EmbeddingVersion.objects.filter(pk=version.pk, status=Status.RUNNING).update(
+        step=step, steps=steps, heartbeat_at=timezone.now()
+    )
+    if not running:
         raise version_stopped_error(version, "stopping")
 
 

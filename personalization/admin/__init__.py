@@ -14,17 +14,28 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from redis.exceptions import RedisError
 
 from ..event_stream import events_backlog
 from ..models import EmbeddingVersion, ViewEvent
+from .explaining import (
+    activation_short,
+    activation_text,
+    blend_rows,
+    blend_verdict,
+    duration_text,
+    timings_rows,
+    value_text,
+    word_rows,
+)
 from .training_panel import (
     IN_PROGRESS,
-    duration_text,
     loss_chart_svg,
     metrics_charts_svg,
-    metrics_rows,
     retrain_start,
     training_current,
     training_status,
@@ -78,34 +89,28 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
         "version",
         "kind_column",
         "status_column",
-        "active",
-        "progress",
-        "hr",
-        "mrr",
+        "serving",
+        "quality",
         "training_time",
         "data",
-        "triggered_by",
-        "created_at",
+        "created",
     ]
     list_display_links = ["version"]
     list_filter = ["kind", "status", "is_active"]
-    readonly_fields = [field.name for field in EmbeddingVersion._meta.fields]
+    readonly_fields = [
+        *(field.name for field in EmbeddingVersion._meta.fields),
+        "status_live",
+        "data_text",
+        "holdout_text",
+        "result_text",
+        "training_duration",
+        "timings_table",
+    ]
+    # What a person reads first, formatted; every stored value as it is under "Raw values".
     fieldsets = [
-        (None, {"fields": ["kind", "status", "is_active", "phase", "error", "path"]}),
-        (
-            "Data",
-            {
-                "fields": [
-                    "sessions",
-                    "events",
-                    "holdout_share",
-                    "holdout_sessions",
-                    "corpus",
-                    "max_sentences",
-                ]
-            },
-        ),
-        ("Result", {"fields": ["vocabulary", "epoch", "epochs", "training_seconds"]}),
+        (None, {"fields": ["kind", "status_live", "error", "path"]}),
+        ("Data", {"fields": ["data_text", "holdout_text", "corpus", "max_sentences"]}),
+        ("Result", {"fields": ["result_text", "training_duration", "timings_table"]}),
         (
             "When and who",
             {
@@ -116,6 +121,7 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
                     "heartbeat_at",
                     "triggered_by",
                     "task_id",
+                    "worker",
                 ]
             },
         ),
@@ -123,7 +129,28 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
             "Raw values",
             {
                 "classes": ["collapse"],
-                "fields": ["params", "recommender_config", "metrics", "losses"],
+                "fields": [
+                    "status",
+                    "is_active",
+                    "phase",
+                    "phase_started_at",
+                    "step",
+                    "steps",
+                    "epoch",
+                    "epochs",
+                    "sessions",
+                    "events",
+                    "holdout_share",
+                    "holdout_sessions",
+                    "vocabulary",
+                    "training_seconds",
+                    "timings",
+                    "activation",
+                    "params",
+                    "recommender_config",
+                    "metrics",
+                    "losses",
+                ],
             },
         ),
     ]
@@ -169,9 +196,10 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    # Columns.
+    # Columns (few and short: the list fits a 1366 px screen). A training under way has its
+    # status cell kept current by status.js.
 
-    @admin.display(description="version", ordering="id")
+    @admin.display(description="version")
     def version(self, obj: EmbeddingVersion) -> str:
         return f"v{obj.pk}"
 
@@ -179,35 +207,90 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
     def kind_column(self, obj: EmbeddingVersion) -> str:
         return obj.kind
 
-    @admin.display(description="active", boolean=True, ordering="is_active")
-    def active(self, obj: EmbeddingVersion) -> bool:
-        return obj.is_active
-
     @admin.display(description="status", ordering="status")
     def status_column(self, obj: EmbeddingVersion) -> str:
-        if obj.error:
-            return format_html('<span title="{}">{} ⚠</span>', obj.error, obj.status)
-        return obj.status
+        return _status_html(obj)
 
-    @admin.display(description="progress")
-    def progress(self, obj: EmbeddingVersion) -> str:
-        return version_progress(obj)
+    @admin.display(description="serving", ordering="is_active")
+    def serving(self, obj: EmbeddingVersion) -> str:
+        if obj.is_active:
+            return mark_safe('<strong class="cis-active">active</strong>')
+        short = activation_short(obj)
+        if not short:
+            return "—"
+        return format_html('<span title="{}">{}</span>', activation_text(obj), short)
 
-    @admin.display(description=f"HR@{settings.CIS_EVAL_K}")
-    def hr(self, obj: EmbeddingVersion) -> str:
-        return _percent(obj.headline, "hr")
-
-    @admin.display(description=f"MRR@{settings.CIS_EVAL_K}")
-    def mrr(self, obj: EmbeddingVersion) -> str:
-        return _percent(obj.headline, "mrr")
+    @admin.display(description=f"HR / MRR@{settings.CIS_EVAL_K}")
+    def quality(self, obj: EmbeddingVersion) -> str:
+        """Holdout HR and MRR of a product version; a word version's WordSim-353 Spearman."""
+        if obj.kind == EmbeddingVersion.Kind.WORD:
+            scores = obj.metrics.get("wordsim353") or {}
+            spearman = scores.get("spearman")
+            return "—" if spearman is None else f"ρ {spearman:.1f}%"
+        return f"{_percent(obj.headline, 'hr')} / {_percent(obj.headline, 'mrr')}"
 
     @admin.display(description="training time", ordering="training_seconds")
     def training_time(self, obj: EmbeddingVersion) -> str:
         return duration_text(obj.training_seconds)
 
-    @admin.display(description="sessions / events / vocabulary")
+    @admin.display(description="sessions / vectors")
     def data(self, obj: EmbeddingVersion) -> str:
-        return f"{obj.sessions:,} / {obj.events:,} / {obj.vocabulary:,}"
+        if obj.status != Status.SUCCEEDED:
+            return "—"  # counted when the training ends
+        return f"{obj.sessions:,} / {obj.vocabulary:,}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: EmbeddingVersion) -> str:
+        when = date_format(timezone.localtime(obj.created_at), "Y-m-d H:i")
+        return f"{when} by {obj.triggered_by}" if obj.triggered_by else when
+
+    # The change page's formatted fields.
+
+    @admin.display(description="status")
+    def status_live(self, obj: EmbeddingVersion) -> str:
+        return _status_html(obj)
+
+    @admin.display(description="training data")
+    def data_text(self, obj: EmbeddingVersion) -> str:
+        if obj.status != Status.SUCCEEDED:
+            return "counted when the training ends"
+        if obj.kind == EmbeddingVersion.Kind.WORD:
+            return f"{obj.sessions:,} sentences, {obj.events:,} words"
+        return f"{obj.sessions:,} sessions, {obj.events:,} views"
+
+    @admin.display(description="held out")
+    def holdout_text(self, obj: EmbeddingVersion) -> str:
+        if obj.kind == EmbeddingVersion.Kind.WORD:
+            return "nothing (scored on WordSim-353)"
+        share = f"the most recent {100 * obj.holdout_share:g}% of sessions"
+        return f"{obj.holdout_sessions:,} sessions, {share}" if obj.holdout_sessions else share
+
+    @admin.display(description="vectors")
+    def result_text(self, obj: EmbeddingVersion) -> str:
+        if not obj.vocabulary:
+            return "—"
+        things = "words" if obj.kind == EmbeddingVersion.Kind.WORD else "products"
+        return f"{obj.vocabulary:,} {things}, {obj.epochs} epochs"
+
+    @admin.display(description="training time")
+    def training_duration(self, obj: EmbeddingVersion) -> str:
+        return duration_text(obj.training_seconds)
+
+    @admin.display(description="time by phase")
+    def timings_table(self, obj: EmbeddingVersion) -> str:
+        rows = timings_rows(obj)
+        if not rows:
+            return "—"
+        return format_html(
+            '<table class="cis-table cis-timings"><thead><tr><th>phase</th>'
+            '<th class="num">time</th><th class="num">share</th></tr></thead><tbody>{}</tbody>'
+            "</table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td></tr>',
+                ((row["phase"], row["duration"], row["share"]) for row in rows),
+            ),
+        )
 
     # Pages.
 
@@ -248,9 +331,15 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
                     "training_state": training_status(obj),
                     "status_url": f"{self._url('status')}?id={obj.pk}",
                     "loss_chart": loss_chart_svg(obj),
-                    "metrics_rows": metrics_rows(obj),
-                    "params_rows": sorted(obj.params.items()),
-                    "config_rows": sorted(obj.recommender_config.items()),
+                    "blend_rows": blend_rows(obj),
+                    "blend_verdict": blend_verdict(blend_rows(obj)),
+                    "word_rows": word_rows(obj) if obj.kind == EmbeddingVersion.Kind.WORD else [],
+                    "activation_text": activation_text(obj),
+                    "k": settings.CIS_EVAL_K,
+                    "params_rows": [(k, value_text(v)) for k, v in sorted(obj.params.items())],
+                    "config_rows": [
+                        (k, value_text(v)) for k, v in sorted(obj.recommender_config.items())
+                    ],
                     "activate_url": self._url("activate", obj.pk),
                     "can_activate": (
                         self.has_activate_permission(request)
@@ -368,7 +457,26 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
         return f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}"
 
 
+def _status_html(version: EmbeddingVersion) -> str:
+    """The status and, while it trains, where it is: status.js keeps the cell current."""
+    progress = version_progress(version)
+    detail = (
+        f" · {progress}" if version.status in IN_PROGRESS and progress != version.status else ""
+    )
+    return format_html(
+        '<span class="cis-status cis-status-{}" data-cis-version="{}"{}{}>{}</span>'
+        '<span data-cis-version-progress="{}">{}</span>',
+        version.status,
+        version.pk,
+        mark_safe(' data-in-progress="1"') if version.status in IN_PROGRESS else "",
+        format_html(' title="{}"', version.error) if version.error else "",
+        f"{version.status} ⚠" if version.error else version.status,
+        version.pk,
+        detail,
+    )
+
+
 def _percent(metrics: dict | None, key: str) -> str:
     if not metrics or metrics.get(key) is None:
         return "—"
-    return f"{metrics[key]:.1f}%"
+    return f"{metrics[key]:.2f}%"

@@ -15,12 +15,13 @@ from django.utils.safestring import SafeString, mark_safe
 from ..models import EmbeddingVersion
 from ..versions import trainings_stale, trainings_stale_fail
 from .charts import Series, line_chart_svg, number_short
+from .explaining import DEFAULT_METHOD, activation_text, duration_text
 
 logger = logging.getLogger(__name__)
 
 Status = EmbeddingVersion.Status
 IN_PROGRESS = (Status.QUEUED, Status.RUNNING)
-DEFAULT_METHOD = "default"
+PACE_AFTER = 0.1  # the share of a phase's steps after which its own pace tells the time left
 
 
 def training_current(kind: str = EmbeddingVersion.Kind.PRODUCT) -> EmbeddingVersion | None:
@@ -36,27 +37,59 @@ def training_current(kind: str = EmbeddingVersion.Kind.PRODUCT) -> EmbeddingVers
     return current or versions.first()
 
 
-def version_progress(version: EmbeddingVersion) -> str:
-    """Where a training is: "queued", "epoch 7/20", "evaluating", "done, 20 epochs"."""
+def version_progress(version: EmbeddingVersion, *, now: datetime | None = None) -> str:
+    """Where a training is: "queued", "epoch 7/20 · about 1 min 10 s left", "drawing the map
+    47% · about 12 s left", "evaluating · about 5.0 s left (typically 8.0 s)", "done, 20
+    epochs"."""
     if version.status == Status.QUEUED:
         return "queued"
     if version.status == Status.RUNNING:
+        where = version.phase or "running"
         if version.phase == "training" and version.epochs:
-            return f"epoch {version.epoch}/{version.epochs}"
-        return version.phase or "running"
+            where = f"epoch {version.epoch}/{version.epochs}"
+        elif version.steps:
+            where = f"{version.phase} {min(100, 100 * version.step // version.steps)}%"
+        left = phase_time_left(version, now=now)
+        return f"{where} · {left}" if left else where
     if version.status == Status.FAILED:
         return f"failed at epoch {version.epoch}/{version.epochs}" if version.epoch else "failed"
     return f"done, {version.epochs} epochs" if version.epochs else "done"
 
 
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+def phase_time_left(version: EmbeddingVersion, *, now: datetime | None = None) -> str:
+    """How long the running phase has left: at its pace so far once a tenth of its steps (or
+    epochs) are done, else against how long the last training that went through it took."""
+    if version.phase_started_at is None:
+        return ""
+    elapsed = ((now or timezone.now()) - version.phase_started_at).total_seconds()
+    if version.phase == "training":
+        done, total = version.epoch, version.epochs
+    else:
+        done, total = version.step, version.steps
+    typical = phase_typical_seconds(version)
+    # a phase's first steps carry its setup (t-SNE's affinities, the first epoch's
+    # vocabulary): their pace overstates the time left, the last training's time does not
+    settled = total and done / total >= PACE_AFTER
+    if total and done and elapsed >= 1 and (settled or typical is None or elapsed > typical):
+        return f"about {duration_text(elapsed * (total - done) / done)} left"
+    if typical is not None and elapsed < typical:
+        return f"about {duration_text(typical - elapsed)} left (typically {duration_text(typical)})"
+    if typical is None:
+        return f"{duration_text(elapsed)} in" if elapsed >= 1 else ""
+    return f"{duration_text(elapsed)} in, typically {duration_text(typical)}"
+
+
+def phase_typical_seconds(version: EmbeddingVersion) -> float | None:
+    """How long the last succeeded training of its kind spent in the phase `version` is in."""
+    timings = (
+        EmbeddingVersion.objects.filter(kind=version.kind, status=Status.SUCCEEDED)
+        .exclude(timings={})
+        .order_by("-finished_at", "-id")
+        .values_list("timings", flat=True)
+        .first()
+    )
+    seconds = (timings or {}).get(version.phase)
+    return float(seconds) if seconds is not None else None
 
 
 def version_elapsed(version: EmbeddingVersion, *, now: datetime | None = None) -> float | None:
@@ -80,6 +113,8 @@ def training_status(version: EmbeddingVersion | None) -> dict:
             "progress": "",
             "epoch": 0,
             "epochs": 0,
+            "step": 0,
+            "steps": 0,
             "losses": [],
             "started_at": None,
             "finished_at": None,
@@ -99,6 +134,8 @@ def training_status(version: EmbeddingVersion | None) -> dict:
         "progress": version_progress(version),
         "epoch": version.epoch,
         "epochs": version.epochs,
+        "step": version.step if version.status == Status.RUNNING else 0,
+        "steps": version.steps if version.status == Status.RUNNING else 0,
         "losses": version.losses,
         "started_at": _iso(version.started_at),
         "finished_at": _iso(version.finished_at),
@@ -145,12 +182,11 @@ def retrain_start(*, triggered_by: str) -> tuple[int, str]:
         )
     if version.status == Status.FAILED:
         return messages.ERROR, f"Training v{version.pk} finished: failed. {version.error}"
-    serving = (
-        "it is now active"
-        if version.is_active
-        else "not activated, as it did not beat the active version"
+    if version.is_active:
+        return messages.SUCCESS, f"Training v{version.pk} finished: succeeded; it is now active."
+    return messages.SUCCESS, (
+        f"Training v{version.pk} finished: succeeded. {activation_text(version)}"
     )
-    return messages.SUCCESS, f"Training v{version.pk} finished: succeeded; {serving}."
 
 
 def metrics_charts_svg(versions: Sequence[EmbeddingVersion]) -> list[SafeString]:
@@ -222,24 +258,6 @@ def loss_chart_svg(version: EmbeddingVersion) -> SafeString:
         empty_text="no epoch finished",
     )
     return mark_safe(svg)  # line_chart_svg escapes every text
-
-
-def metrics_rows(version: EmbeddingVersion) -> list[dict]:
-    """The version's metrics, the default method first, then the others by name; a component
-    of the blend has its learned weight."""
-    names = sorted(version.metrics, key=lambda name: (name != DEFAULT_METHOD, name))
-    return [
-        {
-            "method": name,
-            "is_default": name == DEFAULT_METHOD,
-            "hr": version.metrics[name].get("hr"),
-            "mrr": version.metrics[name].get("mrr"),
-            "predictions": version.metrics[name].get("predictions"),
-            "k": version.metrics[name].get("k"),
-            "weight": version.metrics[name].get("weight"),
-        }
-        for name in names
-    ]
 
 
 def _iso(moment: datetime | None) -> str | None:

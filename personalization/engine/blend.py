@@ -73,12 +73,14 @@ def candidates_gather(
     k: int = 20,
     per_component: int = 50,
     batch_size: int = 1000,
+    on_batch: Callable[[], None] | None = None,
 ) -> Candidates:
     """Every next-view prediction of `sessions` (position i >= 1 from the views before it), with
     the candidates of each: `components_score(prefixes)` returns one sparse (len(prefixes),
     products) score matrix per component; `dense_score(prefixes)`, if given, one more component's
     (len(prefixes), products) array, scores >= 0, asked for a few rows at a time (DENSE_CELLS).
-    A true product outside `index` is a miss, and counted."""
+    A true product outside `index` is a miss, and counted. `on_batch()` hears of each
+    `batch_size` predictions gathered."""
     features, owners, targets_flags, bounds = [], [], [], []
     prefixes: list[Sequence[str]] = []
     targets: list[int] = []
@@ -119,6 +121,8 @@ def candidates_gather(
         done += len(targets)
         prefixes.clear()
         targets.clear()
+        if on_batch is not None:
+            on_batch()
 
     for prefix, target, _ in predictions_enumerate(sessions):
         prefixes.append(prefix)
@@ -264,22 +268,29 @@ def blend_learn(
     grid: Sequence[float] = WEIGHT_GRID,
     rounds: int = ROUNDS,
     vary: Sequence[int] | None = None,
+    on_steps: Callable[[int], None] | None = None,
 ) -> tuple[list[float], tuple[float, float]]:
     """Coordinate ascent from `start`: each weight (of those numbered in `vary`, by default
     all) tried at every value of `grid` in turn, keeping a change only if HR + MRR rises. The
-    weights are scaled to sum to 1. Returns the learned weights and their (HR, MRR)."""
+    weights are scaled to sum to 1. Returns the learned weights and their (HR, MRR).
+
+    `on_steps(n)` hears of each weight tried, and of the trials a round that changed nothing
+    saves: `blend_learn_steps` in all."""
 
     def scaled(weights: Sequence[float]) -> list[float]:
         total = sum(weights)
         return [value / total for value in weights]
 
+    steps = on_steps or (lambda n: None)
     weights = list(start)
+    numbers = range(len(weights)) if vary is None else vary
     best_metrics = candidates.metrics(scaled(weights))
     best = sum(best_metrics)
-    for _ in range(rounds):
+    for done in range(rounds):
         changed = False
-        for number in range(len(weights)) if vary is None else vary:
+        for number in numbers:
             for value in grid:
+                steps(1)
                 if value == weights[number]:
                     continue
                 trial = weights.copy()
@@ -290,5 +301,11 @@ def blend_learn(
                 if sum(metrics) > best + 1e-9:
                     weights, best, best_metrics, changed = trial, sum(metrics), metrics, True
         if not changed:
+            steps((rounds - done - 1) * len(numbers) * len(grid))
             break
     return scaled(weights), best_metrics
+
+
+def blend_learn_steps(weights: int, *, grid: Sequence[float] = WEIGHT_GRID) -> int:
+    """How many steps `blend_learn` reports when it varies `weights` weights."""
+    return ROUNDS * weights * len(grid)

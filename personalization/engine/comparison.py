@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from common.progress import Progress
+
 from .baselines import ItemKnnBaseline, PopularityBaseline
 from .config import SESSION_VECTOR, RecommenderConfig
 from .evaluation import Metrics, Ranks, Scorer, next_item_ranks, recommender_parts_ranks
@@ -169,14 +171,26 @@ def methods_ranks(
     test_sessions: Sequence[Sequence[str]],
     *,
     k: int = 20,
+    progress: Progress | None = None,
 ) -> dict[str, Ranks]:
     """`next_item_ranks` of each method `methods_scorers` names, in its order: the baselines
-    one by one, the recommender's parts and itself in one pass (`recommender_parts_ranks`)."""
+    one by one, the recommender's parts and itself in one pass (`recommender_parts_ranks`).
+    `progress` (its total set here) is advanced by each method ranked."""
+    scorers = methods_scorers(recommender, train_sessions)
+    if progress is not None:
+        progress.total = len(scorers)
     parts = recommender_parts_ranks(recommender, test_sessions, k=k)
-    return {
-        name: parts[name] if name in parts else next_item_ranks(scorer, test_sessions, k=k)
-        for name, scorer in methods_scorers(recommender, train_sessions).items()
-    }
+    if progress is not None:
+        progress.update(sum(1 for name in scorers if name in parts))
+    ranks = {}
+    for name, scorer in scorers.items():
+        if name in parts:
+            ranks[name] = parts[name]
+            continue
+        ranks[name] = next_item_ranks(scorer, test_sessions, k=k)
+        if progress is not None:
+            progress.update(1)
+    return ranks
 
 
 def methods_evaluate(
@@ -185,8 +199,9 @@ def methods_evaluate(
     test_sessions: Sequence[Sequence[str]],
     *,
     k: int = 20,
+    progress: Progress | None = None,
 ) -> dict[str, Metrics]:
     """Metrics of a built recommender and of what `methods_scorers` compares it with.
-    `train_sessions` may be any re-iterable corpus."""
-    ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k)
+    `train_sessions` may be any re-iterable corpus; `progress` is advanced by each method."""
+    ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k, progress=progress)
     return {name: method_ranks.metrics() for name, method_ranks in ranks.items()}

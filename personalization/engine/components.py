@@ -18,7 +18,7 @@ how much each is trusted, whatever its scale. A product a component has no evide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,8 +294,14 @@ COMPONENT_TYPES = {
 }
 
 
-def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dict[str, Any]:
-    """The count components `config` names, fitted on the encoded training sessions."""
+def components_fit(
+    encoded: sparse.csr_matrix,
+    config: RecommenderConfig,
+    *,
+    on_fitted: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The count components `config` names, fitted on the encoded training sessions;
+    `on_fitted(name)` hears of each as it is fitted."""
     makers = {
         "neighbours": lambda: SessionNeighbours.fit(encoded, k=config.neighbours),
         "transitions": lambda: ItemToItem.fit(
@@ -313,4 +319,9 @@ def components_fit(encoded: sparse.csr_matrix, config: RecommenderConfig) -> dic
         "repeats": Repeats,
         "repeats_habit": lambda: Repeats(habit=True),
     }
-    return {name: makers[name]() for name in config.components}
+    fitted = {}
+    for name in config.components:
+        fitted[name] = makers[name]()
+        if on_fitted is not None:
+            on_fitted(name)
+    return fitted

@@ -13,8 +13,9 @@ from gensim.models import KeyedVectors
 from scipy import sparse
 
 from common.memory import heap_release
+from common.progress import Progress
 
-from .blend import blend_learn, candidates_gather
+from .blend import blend_learn, blend_learn_steps, candidates_gather
 from .components import components_fit, sessions_encode
 from .config import SESSION_VECTOR, RecommenderConfig
 from .model import SessionRecommender, blend_weights_equal
@@ -25,6 +26,10 @@ T = TypeVar("T")
 # Blend weights are learned on at most this many next-view predictions of the validation
 # sessions (the most recent ones): enough to tell weights apart, a few seconds to gather.
 VALIDATION_PREDICTIONS = 20_000
+GATHER_BATCH = 1000  # predictions gathered at a time
+# What gathering a batch costs in the progress, in blend weights tried: about as much time as
+# this many (docs/tuning.md), so that the pace of the steps tells the time left.
+GATHER_BATCH_STEPS = 12
 
 
 def recommender_build(
@@ -34,6 +39,7 @@ def recommender_build(
     *,
     vectors_before_validation: KeyedVectors | None = None,
     on_phase: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> SessionRecommender:
     """From trained vectors and the training sessions (oldest first): the components fitted
     on the sessions before the most recent `validation_share`, their blend weights learned
@@ -41,7 +47,9 @@ def recommender_build(
     weight is learned too when `vectors_before_validation` are given: vectors that never saw
     the validation sessions (`prod2vec_train`'s `vectors_before_later`, trained as
     `vectors_training_split` says); without, it only ranks what the components have no
-    evidence for. `on_phase(name)` hears of each step."""
+    evidence for. `on_phase(name)` hears of each step; `progress` is advanced by each
+    component fitted, each batch of validation predictions gathered and each blend weight
+    tried (its `total` is set, then grown by the learning once it knows its size)."""
     raw = np.asarray(vectors.vectors, dtype=np.float32)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     unit = KeyedVectors(vector_size=vectors.vector_size, dtype=np.float32)
@@ -49,17 +57,19 @@ def recommender_build(
     if not config.components:
         return SessionRecommender(unit, config)
     phase = on_phase or (lambda name: None)
+    progress = progress or _NoProgress()
+    progress.total = len(config.components)
     encoded = sessions_encode(sessions, unit.key_to_index)
     weights, learning = blend_weights_equal(config.components), {}
     with_vector = config.blend_session_vector and vectors_before_validation is not None
     if config.learn_weights and (len(config.components) > 1 or with_vector):
         phase("learning the blend")
         weights, learning = blend_weights_learn(
-            unit, sessions, encoded, config, vectors_before_validation
+            unit, sessions, encoded, config, vectors_before_validation, progress=progress
         )
         heap_release()  # the learning's freed arrays, or counting would peak on top of them
     phase("counting")
-    components = components_fit(encoded, config)
+    components = components_fit(encoded, config, on_fitted=lambda name: progress.update(1))
     return SessionRecommender(
         unit, config, components=components, weights=weights, learning=learning
     )
@@ -71,12 +81,14 @@ def blend_weights_learn(
     encoded: sparse.csr_matrix,
     config: RecommenderConfig,
     vectors_before_validation: KeyedVectors | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The weights (summing to 1) of the components, and of the session vector when
     `vectors_before_validation` are given, that maximise HR@20 + MRR@20 on the most recent
     `validation_share` of `sessions`, the components fitted on the sessions before them (rows
     of `encoded`, the sessions as `sessions_encode` gives them). Returns (weights, what the
-    learning saw)."""
+    learning saw). `progress`'s total grows by the steps the learning reports to it."""
     train, validation = sessions_holdout_split(sessions, holdout_share=config.validation_share)
     validation = validation_recent(validation, VALIDATION_PREDICTIONS)
     names = list(config.components)
@@ -85,10 +97,20 @@ def blend_weights_learn(
     # The session vector takes part only with vectors that never saw the validation sessions:
     # with the final ones it would look better there than on sessions to come.
     with_vector = config.blend_session_vector and vectors_before_validation is not None
+    progress = progress or _NoProgress()
+    predictions = sum(max(0, len(skus) - 1) for skus in validation)
+    progress.total = (progress.total or 0) + (
+        len(names)  # fitted on the older sessions
+        + GATHER_BATCH_STEPS * -(-predictions // GATHER_BATCH)  # predictions gathered
+        + blend_learn_steps(len(names))
+        + (blend_learn_steps(1) if with_vector else 0)
+    )
     fitted = SessionRecommender(
         _vectors_aligned(vectors_before_validation, vectors) if with_vector else vectors,
         config,
-        components=components_fit(encoded[: len(train)], config),
+        components=components_fit(
+            encoded[: len(train)], config, on_fitted=lambda name: progress.update(1)
+        ),
         weights=blend_weights_equal(names),
     )
 
@@ -96,17 +118,29 @@ def blend_weights_learn(
         return list(fitted.components_scores(prefixes).values())
 
     candidates = candidates_gather(
-        score, validation, fitted.index, dense_score=fitted.vector_scores if with_vector else None
+        score,
+        validation,
+        fitted.index,
+        dense_score=fitted.vector_scores if with_vector else None,
+        batch_size=GATHER_BATCH,
+        on_batch=lambda: progress.update(GATHER_BATCH_STEPS),
     )
     if with_vector:
         # the count components' weights first, as without the vector, then the vector's alone:
         # one ascent over all of them landed in different places from one Word2Vec run to the
         # next
-        counts, _ = blend_learn(candidates, [1.0] * len(names) + [0.0], vary=range(len(names)))
-        learned, (hr, mrr) = blend_learn(candidates, counts, vary=[len(names)])
+        counts, _ = blend_learn(
+            candidates,
+            [1.0] * len(names) + [0.0],
+            vary=range(len(names)),
+            on_steps=progress.update,
+        )
+        learned, (hr, mrr) = blend_learn(
+            candidates, counts, vary=[len(names)], on_steps=progress.update
+        )
         names += [SESSION_VECTOR]
     else:
-        learned, (hr, mrr) = blend_learn(candidates, [1.0] * len(names))
+        learned, (hr, mrr) = blend_learn(candidates, [1.0] * len(names), on_steps=progress.update)
     weights = {name: round(value, 4) for name, value in zip(names, learned, strict=True)}
     learning = {
         "validation_sessions": len(validation),
@@ -115,6 +149,13 @@ def blend_weights_learn(
         "mrr": round(100 * mrr, 2),
     }
     return weights, learning
+
+
+class _NoProgress:
+    total: float | None = None
+
+    def update(self, n: float = 1) -> None:
+        pass
 
 
 def _vectors_aligned(vectors: KeyedVectors, index: KeyedVectors) -> KeyedVectors:

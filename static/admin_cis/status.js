@@ -1,5 +1,7 @@
-// Keeps the admin's training panel current: polls its JSON status every 2 s while a training is
-// queued or running, and reloads the page once it has finished. The panel is complete without it.
+// Keeps the admin's training panel, and the version's status wherever the page shows it (its
+// row in the list, its page's status field), current: polls the JSON status every 2 s while a
+// training is queued or running, and reloads the page once it has finished. The page is
+// complete without it.
 (function () {
   "use strict";
   var panel = document.getElementById("cis-training");
@@ -27,18 +29,37 @@
     }
     var bar = field("bar");
     if (bar) {
-      if (state.epochs) {
+      if (state.phase === "training" && state.epochs) {
         bar.max = state.epochs;
         bar.value = state.epoch;
+      } else if (state.steps) {
+        bar.max = state.steps; // the phase's own steps: t-SNE's iterations, weights tried...
+        bar.value = state.step;
       } else {
-        bar.removeAttribute("value"); // indeterminate while reading sessions
+        bar.removeAttribute("value"); // indeterminate in a phase that counts no steps
       }
     }
+    showVersion(state);
     var error = field("error");
     if (error) {
       error.textContent = state.error || "";
       error.hidden = !state.error;
     }
+  }
+
+  // The version's status cells outside the panel (the list's row, the status field).
+  function showVersion(state) {
+    if (state.id === null) return;
+    document.querySelectorAll('[data-cis-version="' + state.id + '"]').forEach(function (cell) {
+      cell.textContent = state.status;
+      cell.className = "cis-status cis-status-" + state.status;
+    });
+    var detail = state.in_progress && state.progress !== state.status ? " · " + state.progress : "";
+    document
+      .querySelectorAll('[data-cis-version-progress="' + state.id + '"]')
+      .forEach(function (cell) {
+        cell.textContent = detail;
+      });
   }
 
   function poll() {

@@ -1,5 +1,7 @@
 """personalization/admin.py: embedding versions in the admin (retrain, status, charts, rollback)."""
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -277,9 +279,9 @@ def test_changelist_shows_versions_progress_metrics_panel_and_charts(
 ):
     page = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "epoch 7/20" in page
-    assert "33.5%" in page and "14.2%" in page  # the active version's HR@20 and MRR@20
+    assert "33.50% / 14.25%" in page  # the active version's HR@20 and MRR@20
     assert "1 min 15 s" in page
-    assert "1,200 / 5,400 / 310" in page
+    assert "1,200 / 310" in page  # training sessions / vectors
     assert 'action="' + reverse(RETRAIN) + '"' in page
     assert "csrfmiddlewaretoken" in page
     assert 'data-in-progress="1"' in page and "Training under way" in page
@@ -536,3 +538,218 @@ def test_cancel_of_a_training_that_ended_cancels_nothing(admin_client, succeeded
     old.refresh_from_db()
     assert old.status == Status.SUCCEEDED and old.error == ""
     assert admin_client.put(cancel).status_code == 405
+
+
+# What the pages say in words: formatted figures, reasons, the word model's scores.
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (45006, "45,006"),
+        (101.71000000000001, "102"),
+        (14.8512, "14.9"),
+        (0.000100, "0.0001"),
+        (0.75, "0.75"),
+        (1234567.891, "1,234,568"),
+        (None, "—"),
+        (True, "yes"),
+    ],
+)
+def test_numbers_are_separated_and_rounded_to_three_significant_digits(value, text):
+    from personalization.admin.explaining import number_text
+
+    assert number_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.42, "0.4 s"),
+        (41.7, "42 s"),
+        (101.71000000000001, "1 min 42 s"),
+        (120.2, "2 min"),
+        (7384, "2 h 03 min"),
+        (None, "—"),
+    ],
+)
+def test_durations_read_as_minutes_and_seconds(seconds, text):
+    from personalization.admin.explaining import duration_text
+
+    assert duration_text(seconds) == text
+
+
+def test_parameters_show_lists_as_their_items_not_python():
+    from personalization.admin.explaining import value_text
+
+    assert value_text(["neighbours", "cooccurrence"]) == "neighbours, cooccurrence"
+    assert value_text(0.05000000001) == "0.05"
+
+
+def test_version_page_formats_counts_and_shows_timings_as_a_table(admin_client, succeeded):
+    old, _ = succeeded
+    EmbeddingVersion.objects.filter(pk=old.pk).update(
+        training_seconds=101.71000000000001,
+        sessions=45006,
+        events=318299,
+        timings={"reading sessions": 1.234, "training": 60.5, "drawing the map": 39.976},
+        recommender_config={"components": ["neighbours", "cooccurrence"]},
+    )
+    page = admin_client.get(reverse(CHANGE, args=[old.pk])).content.decode()
+    assert "1 min 42 s" in page and "101.71" not in page.split("Raw values")[0]
+    assert "45,006 sessions, 318,299 views" in page
+    timings = page.split('class="cis-table cis-timings"')[1].split("</table>")[0]
+    cell = r'<td(?: class="num")?>(.*?)</td>'
+    assert re.findall(f"<tr>{cell}{cell}{cell}</tr>", timings) == [
+        ("reading sessions", "1.2 s", "1%"),
+        ("training", "1 min", "59%"),
+        ("drawing the map", "40 s", "39%"),
+    ]
+    assert "neighbours, cooccurrence" in page and "['neighbours'" not in page
+
+
+def test_the_blend_table_marks_the_best_method_and_says_a_part_beats_the_blend(
+    admin_client, make_version
+):
+    version = make_version(
+        status=Status.SUCCEEDED,
+        recommender_config={"components": ["neighbours", "transitions", "cooccurrence"]},
+        metrics={
+            "default": {"hr": 42.4, "mrr": 14.85, "k": 20, "predictions": 26686},
+            "neighbours": {"hr": 38.7, "mrr": 10.51, "k": 20, "weight": 0.0},
+            "transitions": {"hr": 39.2, "mrr": 14.88, "k": 20, "weight": 0.0},
+            "cooccurrence": {"hr": 40.4, "mrr": 15.19, "k": 20, "weight": 0.952},
+            "popularity": {"hr": 9.6, "mrr": 2.09, "k": 20},
+        },
+    )
+    response = admin_client.get(reverse(CHANGE, args=[version.pk]))
+    rows = response.context["blend_rows"]
+    assert [row["method"] for row in rows] == [
+        "default", "neighbours", "transitions", "cooccurrence", "popularity",
+    ]  # fmt: skip
+    assert [row["method"] for row in rows if row["best"]] == ["cooccurrence"]
+    page = response.content.decode()
+    [best] = [r for r in page.split("<tr") if "cis-best" in r.split(">")[0]]
+    assert "cooccurrence" in best and "15.19%" in best and "0.952" in best
+    assert (
+        "cooccurrence alone beats the blend on the holdout: MRR@20 15.19 against the blend's "
+        "14.85. The blend gives no weight to neighbours, transitions."
+    ) in html.unescape(page)
+
+
+def test_the_word_models_evaluation_row_shows_its_stored_scores(admin_client, make_version):
+    version = make_version(
+        kind=EmbeddingVersion.Kind.WORD,
+        status=Status.SUCCEEDED,
+        metrics={"wordsim353": {"spearman": 28.15, "pearson": 24.13, "oov": 69.41}},
+    )
+    page = admin_client.get(reverse(CHANGE, args=[version.pk])).content.decode()
+    [row] = [r for r in page.split("<tr") if "<td>wordsim353" in r]
+    assert "28.15%" in row and "24.13%" in row and "69%" in row
+    assert "None" not in row and '<td class="num">%</td>' not in row
+    listing = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "ρ 28.1%" in listing  # the list's quality column for a word version
+
+
+def decided(version: EmbeddingVersion, **options) -> EmbeddingVersion:
+    """`version` as training leaves it: its activation decided and recorded."""
+    from personalization.versions import activation_decide, version_activate
+
+    decision = activation_decide(version, **options)
+    EmbeddingVersion.objects.filter(pk=version.pk).update(activation=decision)
+    if decision["activate"]:
+        version_activate(version)
+    version.refresh_from_db()
+    return version
+
+
+def test_a_version_not_activated_says_the_rule_and_both_figures(
+    admin_client, succeeded, make_version, settings
+):
+    settings.CIS_ACTIVATION_TOLERANCE = 0.0
+    _, active = succeeded  # MRR@20 14.25
+    worse = decided(make_version(status=Status.SUCCEEDED, files=True, metrics=metrics(33, 14.2)))
+    assert not worse.is_active
+    expected = (
+        f"Not activated: holdout MRR@20 14.20 is below v{active.pk}'s 14.25 (rule: a "
+        "retraining serves when its holdout MRR@20 is at least the active version's)."
+    )
+    page = admin_client.get(reverse(CHANGE, args=[worse.pk])).content.decode()
+    assert expected in html.unescape(page)
+    listing = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f"not activated: MRR 14.20 &lt; v{active.pk}&#x27;s 14.25" in listing
+
+
+def test_a_version_activated_by_training_says_why(admin_client, succeeded, make_version, settings):
+    settings.CIS_ACTIVATION_TOLERANCE = 0.1
+    _, previous = succeeded  # MRR@20 14.25: 14.2 is within the tolerance
+    better = decided(make_version(status=Status.SUCCEEDED, files=True, metrics=metrics(33, 14.2)))
+    assert better.is_active
+    page = admin_client.get(reverse(CHANGE, args=[better.pk])).content.decode()
+    assert (
+        f"Activated by training: holdout MRR@20 14.20 against v{previous.pk}'s 14.25 (rule: a "
+        "retraining serves when its holdout MRR@20 is at least the active version's minus 0.1 "
+        "(CIS_ACTIVATION_TOLERANCE))."
+    ) in html.unescape(page)
+    word = make_version(kind=EmbeddingVersion.Kind.WORD, status=Status.SUCCEEDED, files=True)
+    first = decided(word)
+    page = admin_client.get(reverse(CHANGE, args=[first.pk])).content.decode()
+    assert "Activated by training: no version of its kind was serving." in page
+
+
+def test_a_running_phase_shows_its_progress_and_time_left(admin_client, make_version):
+    from personalization.admin.training_panel import version_progress
+
+    now = timezone.now()
+    mapping = make_version(
+        status=Status.RUNNING,
+        phase="drawing the map",
+        phase_started_at=now - timedelta(seconds=20),
+        step=500,
+        steps=750,
+        heartbeat_at=now,
+    )
+    assert version_progress(mapping, now=now) == "drawing the map 66% · about 10 s left"
+    state = admin_client.get(reverse(STATUS)).json()
+    assert (state["step"], state["steps"]) == (500, 750)
+    assert state["progress"].startswith("drawing the map 66% · about ")
+
+
+def test_a_phase_without_a_pace_yet_is_measured_against_the_last_training(make_version):
+    from personalization.admin.training_panel import version_progress
+
+    make_version(
+        status=Status.SUCCEEDED,
+        timings={"evaluating": 8.03, "drawing the map": 40.0},
+        finished_at=timezone.now(),
+    )
+    now = timezone.now()
+    running = make_version(
+        status=Status.RUNNING,
+        phase="evaluating",
+        phase_started_at=now - timedelta(seconds=3),
+        heartbeat_at=now,
+    )
+    # no steps counted
+    assert version_progress(running, now=now) == ("evaluating · about 5.0 s left (typically 8.0 s)")
+    running.phase_started_at = now - timedelta(seconds=9)
+    assert version_progress(running, now=now) == "evaluating · 9.0 s in, typically 8.0 s"
+    # the map's first iterations, slowed by its setup, do not set the pace yet...
+    running.phase, running.step, running.steps = "drawing the map", 10, 750
+    running.phase_started_at = now - timedelta(seconds=10)
+    assert version_progress(running, now=now) == (
+        "drawing the map 1% · about 30 s left (typically 40 s)"
+    )
+    # ...a tenth of them does
+    running.step = 150
+    assert version_progress(running, now=now) == "drawing the map 20% · about 40 s left"
+
+
+def test_a_running_versions_page_says_when_serving_is_decided(admin_client, running):
+    page = admin_client.get(reverse(CHANGE, args=[running.pk])).content.decode()
+    assert (
+        "Decided when the training ends: a retraining serves if its holdout MRR@20 is at least "
+        "the active version's."
+    ) in html.unescape(page)
+    # the status field is one status.js keeps current
+    assert f'data-cis-version="{running.pk}"' in page and "epoch 7/20" in page

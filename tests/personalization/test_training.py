@@ -150,3 +150,32 @@ def test_a_word_version_is_saved_and_timed_by_the_same_skeleton(db, models_dir, 
     assert set(version.timings) == {"training", "evaluating", "saving"}  # jsonb keeps no order
     assert sorted(p.name for p in (models_dir / version.path).iterdir()) == ["vectors.kv"]
     assert [p.name for p in models_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_training_records_each_phases_steps_and_why_it_activated(shop_log, models_dir):
+    """The admin's sub-progress: each phase that counts its steps ends with all of them
+    recorded on the version (the engine's count of its steps is exact)."""
+    last = {}  # phase -> the version's (step, steps) after the phase's last step
+
+    class Spy:
+        total = None
+
+        def __init__(self, stage: str):
+            self.stage = stage
+
+        def update(self, n: float = 1) -> None:
+            # the step is written to the version before the progress shown hears of it
+            last[self.stage] = EmbeddingVersion.objects.values_list("step", "steps").get()
+
+    version = training_version_create(params=FAST, triggered_by="test")
+    version = embeddings_train(version.pk, progress=lambda stage, total: Spy(stage))
+    assert version.status == Status.SUCCEEDED
+    step, steps = last["building the recommender"]
+    assert step == steps > 0
+    step, steps = last["evaluating"]
+    assert step == steps == len(version.metrics)
+    assert last["drawing the map"] == (750, 750)
+    assert version.activation == {
+        "activate": True, "rule": "none active", "mrr": version.headline["mrr"],
+        "active_id": None, "active_mrr": None,
+    }  # fmt: skip
