@@ -111,7 +111,7 @@ def search_for_visitor(
     visitor's session vector, and the first `limit` of the backend's own order.
 
     A visitor without history (or with `personalize` off) gets the backend's order.
-    `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT).
+    `strength` (0..1) is how far toward the personalized order results move (0: the plain one).
     `searcher`: the engine, when the caller has resolved it.
     """
     model = model_active()
@@ -133,7 +133,8 @@ def search_for_visitor(
         found.hits,
         session_vector=vector,
         recommender=model.recommender,
-        weight=settings.CIS_RERANK_WEIGHT * min(max(strength, 0.0), 1.0),
+        weight=settings.CIS_RERANK_WEIGHT,
+        strength=min(max(strength, 0.0), 1.0),
         viewed_skus=state.skus,
         limit=limit,
         window=model.rerank_window(found.hits, answer=found.answer_key),

@@ -130,7 +130,7 @@ def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(mod
     assert [r.position for r in outcome.results] == list(range(5))
     assert all(isinstance(r.similarity, float) for r in outcome.results)
     by_sku = {r.sku: r for r in outcome.results}
-    assert by_sku["RUN-1"].because == "RUN-3"  # never "like itself"
+    assert by_sku["RUN-1"].viewed and by_sku["RUN-1"].because is None  # "You viewed this"
     assert by_sku["RUN-2"].because in {"RUN-1", "RUN-3"}
     assert by_sku["HIK-3"].because is None  # nothing viewed is like it
 
