@@ -148,7 +148,7 @@ def results_rerank(
         explained = _explained(likeness, viewed_at)
         score = text_norm + np.where(explained, weight * np.maximum(similarity, 0.0), 0.0)
         ranked = np.argsort(-score, kind="stable")  # best first; ties keep the plain order
-        order = _dialled(ranked, strength)
+        order = _dialled(ranked, strength, shown)  # only the shown are built
     else:
         similarity = np.full(count, np.nan) if given is None else given.copy()
         with_vector = window.with_vector
@@ -285,10 +285,11 @@ def _scores_relative(scores: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(np.clip(scores / best, 0.0, 1.0))
 
 
-def _dialled(ranked: np.ndarray, strength: float) -> np.ndarray:
+def _dialled(ranked: np.ndarray, strength: float, needed: int | None = None) -> np.ndarray:
     """`ranked` (plain positions, in the blend's order) with no result more than
-    len(ranked) ** strength - 1 places above its plain rank among them: each slot in turn
-    takes, of the results within reach of it, the best in the blend."""
+    round(len(ranked) ** strength) - 1 places above its plain rank among them: each slot in
+    turn takes, of the results within reach of it, the best in the blend. With `needed`, only
+    the first `needed` of that order."""
     count = len(ranked)
     if strength >= 1 or count < 2:
         return ranked
@@ -298,7 +299,7 @@ def _dialled(ranked: np.ndarray, strength: float) -> np.ndarray:
     blended_list = blended.tolist()
     waiting: list[int] = []
     chosen = []
-    for slot in range(count):
+    for slot in range(count if needed is None else min(needed, count)):
         for plain in range(slot + reach if slot else 0, min(slot + reach + 1, count)):
             heapq.heappush(waiting, blended_list[plain])
         chosen.append(heapq.heappop(waiting))
@@ -329,19 +330,22 @@ def _reasons(
     it is shown "because" of, or -1: none for a result that did not move up or was viewed
     (`own`); else the most alike of the viewed products at least BECAUSE_MIN like it, a near
     tie (within BECAUSE_TIE) going to the one named least so far."""
+    if not likeness.shape[1]:
+        return [-1] * len(plains)
+    # Whole-page steps on arrays, then plain Python lists: a numpy step per result would cost
+    # more than the re-rank.
+    rows = likeness[plains]
+    best = rows.max(axis=1)
+    near = (rows >= np.maximum(best - BECAUSE_TIE, BECAUSE_MIN)[:, None]).tolist()
+    cosines, best_list = rows.tolist(), best.tolist()
     named = [0] * likeness.shape[1]
     reasons = []
-    for plain, up in zip(plains, moved_up, strict=True):
-        if not up or plain in own or not named:
+    for at, (plain, up) in enumerate(zip(plains, moved_up, strict=True)):
+        if not up or plain in own or best_list[at] < BECAUSE_MIN:
             reasons.append(-1)
             continue
-        row = likeness[plain]
-        best = float(row.max())
-        if best < BECAUSE_MIN:
-            reasons.append(-1)
-            continue
-        near = np.flatnonzero(row >= max(best - BECAUSE_TIE, BECAUSE_MIN)).tolist()
-        choice = min(near, key=lambda j: (named[j], -row[j]))
+        row = cosines[at]
+        choice = min((j for j, ok in enumerate(near[at]) if ok), key=lambda j: (named[j], -row[j]))
         named[choice] += 1
         reasons.append(choice)
     return reasons
