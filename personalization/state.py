@@ -1,9 +1,10 @@
 """A visitor's state: the products they viewed last, oldest first (at most
 CIS_VISITOR_VIEWS_MAX). It is the one source of truth: "Recently viewed", the session vector
 that re-ranks search, the recommendations, the path on the map and the visitor's affinity are
-all computed from it when it is read. The session vector comes from the active model's own
-`session_vector`, the code the offline evaluation measures, and is kept per process for the
-state it was computed from, so requests between two views do not compute it again.
+all computed from it when it is read. The session vector (the visitor's taste: what search
+re-ranks with and the taste panel draws) is the mean of the viewed products' vectors weighted
+by `views_weights`, one weighting for both, and is kept per process for the state it was
+computed from, so requests between two views do not compute it again.
 
 A visitor is a random token in the `cis_visitor` cookie (the shop needs no Django session for
 them); the store, the event log and its exports know them by a keyed hash of it, `Visitor.id`.
@@ -60,6 +61,10 @@ SKU_SEPARATOR = "\t"  # a SKU never holds whitespace
 UNAVAILABLE = "Personalization is unavailable right now, so results are not tailored to you."
 REDIS_FAILURES = (RedisError, OSError)
 VECTORS_KEPT = 4096  # session vectors kept per process, for the last states seen
+# A view this many views ago weighs half in the visitor's taste. The recommender's own half-life
+# (1 view) predicts the next click; taste lasts longer: at 1, one boot after four running shoes
+# outweighs them and the panel and re-rank turn to boots (docs/tuning.md, "Taste weighting").
+TASTE_HALF_LIFE = 4.0
 
 
 class VisitorStateUnavailable(Exception):
@@ -152,18 +157,41 @@ class VisitorState:
 _vectors: dict[tuple[int, tuple[str, ...]], np.ndarray | None] = {}
 
 
+def views_weights(skus: Sequence[str]) -> dict[str, float]:
+    """Each viewed SKU's weight in the visitor's taste (`skus` oldest first): halved every
+    TASTE_HALF_LIFE views back, a product viewed again counted once, at its latest view."""
+    weights: dict[str, float] = {}
+    for age, sku in enumerate(reversed(skus)):
+        weights.setdefault(sku, 2.0 ** (-age / TASTE_HALF_LIFE))
+    return weights
+
+
 def session_vector(skus: Sequence[str], model: serving.ActiveModel) -> np.ndarray | None:
-    """`model.recommender.session_vector(skus)`, kept for the last VECTORS_KEPT states."""
+    """The visitor's taste with `model`: the unit-length mean of the viewed products' (unit)
+    vectors weighted by `views_weights` (float32), None when the model knows none of them;
+    kept for the last VECTORS_KEPT states. Unknown SKUs still age the views before them."""
     key = (model.version_id, tuple(skus))
     try:
         return _vectors[key]
     except KeyError:
         pass
-    vector = model.recommender.session_vector(list(skus))
+    vector = _taste_vector(skus, model)
     if len(_vectors) >= VECTORS_KEPT:
         _vectors.clear()
     _vectors[key] = vector
     return vector
+
+
+def _taste_vector(skus: Sequence[str], model: serving.ActiveModel) -> np.ndarray | None:
+    index = model.recommender.index
+    known = [(index[sku], weight) for sku, weight in views_weights(skus).items() if sku in index]
+    if not known:
+        return None
+    codes, weights = zip(*known, strict=True)
+    rows = np.asarray(model.recommender.vectors.vectors)[list(codes)].astype(np.float64)
+    mean = np.asarray(weights) @ rows
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)
 
 
 def visitor_state(visitor: Visitor) -> VisitorState:

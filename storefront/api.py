@@ -219,7 +219,10 @@ class SearchItem(ProductItem):
     similarity: float | None = Field(description="cosine to the session vector (personalized)")
     score: float
     plain_position: int = Field(description="its place in the plain order (from 0)")
-    because: Because | None = Field(description="the viewed product it resembles, if any")
+    because: Because | None = Field(
+        description="why it moved up: the viewed product it resembles (none when it did not)"
+    )
+    viewed: bool = Field(description="the visitor viewed it (its own reason: 'You viewed this')")
 
 
 class FacetCount(Schema):
@@ -321,6 +324,7 @@ def search_json(page: SearchPage, *, personalize: bool) -> dict:
                     if row.result.because
                     else None
                 ),
+                viewed=row.result.viewed,
             )
             for row in page.rows
         ],

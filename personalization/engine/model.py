@@ -62,19 +62,6 @@ class SessionRecommender:
         vectors, known = self.session_vectors([skus])
         return vectors[0] if known[0] else None
 
-    def session_weights(self, skus: Sequence[str]) -> dict[str, float]:
-        """Each known viewed SKU's weight in the session vector (recency, repeats as configured),
-        for telling which viewed product contributed most to a similarity. The same weights as
-        `session_vectors` uses, without a sparse matrix for one short session."""
-        weights: dict[str, float] = {}
-        half_life = self.config.half_life
-        for age, sku in enumerate(reversed(skus)):
-            if sku not in self.index or (self.config.dedupe and sku in weights):
-                continue
-            weight = 1.0 if half_life is None else 2.0 ** (-age / half_life)
-            weights[sku] = weights.get(sku, 0.0) + weight
-        return weights
-
     def session_vectors(self, prefixes: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, known): one unit-length row per prefix (zero where `known` is False)."""
         return self._session_vectors(self._encode(prefixes))

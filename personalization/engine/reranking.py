@@ -12,13 +12,23 @@ scoring below (1 - 2 * weight) of a stronger one, above it: a near miss ("sheos"
 every exact match, a product matching one field below those matching two (docs/tuning.md
 says why not min-max normalisation within the window).
 
-Only a result that can be explained is lifted (see BECAUSE_MIN), and only by a positive
-cosine: nothing moves up that does not say why. Weight 0 is the plain order; a request's
-strength (0..1) scales the weight.
+Only a result that can be explained is lifted (a product the visitor viewed, or one at least
+BECAUSE_MIN like one they viewed), and only by a positive cosine: nothing moves up that does
+not say why. Weight 0 is the plain order.
+
+Strength (0..1) bounds how far the blend may move a result up, as Algolia's personalization
+impact does: n ** strength - 1 places at most (rounded), n the results ranked (for 200:
+3, 13, 52 places at 0.25, 0.5, 0.75), each slot taking the best by the blend of those within
+reach. The reach grows geometrically, as places count on a log scale (nDCG's discount): each
+step of the dial changes the first page. A pair in one order at both ends keeps it at every
+strength, so both properties above hold at each step; 0 is exactly the plain order and 1 the
+blend's (docs/tuning.md, "The strength dial", says why not a scaled weight or interpolated
+ranks).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,11 +40,13 @@ import numpy as np
 
 from .model import SessionRecommender
 
-# "Because you viewed X" names the viewed product that contributed most to the result's
-# similarity (its recency weight times its cosine to the result), when that cosine is at least
-# BECAUSE_MIN: above what unrelated products reach, below what products of one activity share
-# (docs/tuning.md, "Search re-ranking").
+# "Because you viewed X" names the viewed product most like the result, when their cosine is at
+# least BECAUSE_MIN: above what unrelated products reach, below what products of one activity
+# share (docs/tuning.md, "Search re-ranking"). Viewed products within BECAUSE_TIE of the most
+# alike are as good a reason: the least named so far is named, so that a page of one activity
+# does not cite one product ten times.
 BECAUSE_MIN = 0.3
+BECAUSE_TIE = 0.05
 _SKU, _SCORE, _SIMILARITY = attrgetter("sku"), attrgetter("score"), attrgetter("similarity")
 
 
@@ -52,9 +64,10 @@ class RankedResult:
     text_score: float  # the backend's relevance, as it gave it
     similarity: float | None  # cosine to the session vector; None: no vector or no session
     score: float  # the blend the results are ordered by (text alone when no similarity)
-    because: str | None  # the viewed SKU it resembles most, when that explains it (see below)
+    because: str | None  # a viewed SKU it resembles, when it moved up (see results_rerank)
     plain_position: int  # 0-based, in the backend's order
     position: int  # 0-based, after re-ranking
+    viewed: bool = False  # the visitor viewed it: its own reason ("You viewed this")
 
     @property
     def moved_up(self) -> int:
@@ -68,6 +81,7 @@ def results_rerank(
     session_vector: np.ndarray | None,
     recommender: SessionRecommender | None,
     weight: float,
+    strength: float = 1.0,
     viewed_skus: Sequence[str] = (),
     limit: int | None = None,
     window: RerankWindow | None = None,
@@ -79,10 +93,13 @@ def results_rerank(
     among themselves by the blend and fill the slots they held; the others keep their slots,
     as there is nothing to compare them on. Without a session vector (cold start), or when it
     does not fit the model (a version changed mid-request), the order is the backend's.
+    `strength` (0..1) moves each result that part of the way from its plain rank to its
+    blended one (see the module's notes).
 
-    `because` names, among `viewed_skus` other than the result itself, the one that contributed
-    most to the result's similarity (its recency weight in the session vector times its cosine
-    to the result), when its cosine to the result is at least BECAUSE_MIN.
+    `viewed` marks the products among `viewed_skus`. A result that moved up and was not viewed
+    has a `because`: among `viewed_skus` other than itself, the one most like it (highest
+    cosine, at least BECAUSE_MIN; near ties go to the one named least so far, down the
+    results). A result that did not move up needs no reason and has none.
 
     `window`: `RerankWindow(hits, recommender)`, when the caller kept it from an earlier
     request for the same answer and model (it is all the work that does not depend on the
@@ -90,6 +107,8 @@ def results_rerank(
     """
     if not (math.isfinite(weight) and weight >= 0):
         raise ValueError(f"the re-rank weight must be a number >= 0, not {weight!r}")
+    if not (math.isfinite(strength) and 0 <= strength <= 1):
+        raise ValueError(f"the re-rank strength must be a number from 0 to 1, not {strength!r}")
     if session_vector is None and window is None:
         return _plain_order(list(hits), limit)
     if window is None:
@@ -111,10 +130,9 @@ def results_rerank(
     index = recommender.index if recommender is not None else {}
     if vectors is None:  # no model: only similarities the engine gave count
         vectors = np.zeros((0, len(session_vector)), dtype=np.float32)
-    codes, given = window.codes, window.given
+    given = window.given
     viewed = [sku for sku in dict.fromkeys(viewed_skus) if sku in index]
     viewed_codes = np.array([index[sku] for sku in viewed], dtype=np.int64)
-    viewed_weights = _recency_weights(recommender, viewed_skus, viewed)
     # One product for all: each result against the session vector and each viewed product.
     probes = np.empty((1 + len(viewed_codes), len(session_vector)), dtype=np.float32)
     probes[0] = session_vector
@@ -125,9 +143,12 @@ def results_rerank(
         # the engine re-scored none.
         table = window.rows @ probes.T
         similarity = table[:, 0].astype(np.float64)
-        named = _named(table[:, 1:], window.viewed_at(viewed), viewed_weights)
-        score = text_norm + np.where(named >= 0, weight * np.maximum(similarity, 0.0), 0.0)
-        order = np.argsort(-score, kind="stable")  # best first; ties keep the plain order
+        likeness = table[:, 1:].astype(np.float64)
+        viewed_at = window.viewed_at(viewed)
+        explained = _explained(likeness, viewed_at)
+        score = text_norm + np.where(explained, weight * np.maximum(similarity, 0.0), 0.0)
+        ranked = np.argsort(-score, kind="stable")  # best first; ties keep the plain order
+        order = _dialled(ranked, strength, shown)  # only the shown are built
     else:
         similarity = np.full(count, np.nan) if given is None else given.copy()
         with_vector = window.with_vector
@@ -137,30 +158,29 @@ def results_rerank(
         table = rows @ probes.T
         computed = similarity[with_vector]
         similarity[with_vector] = np.where(np.isnan(computed), table[:, 0], computed)
-        positions = {int(code): at for at, code in enumerate(codes[with_vector].tolist())}
-        viewed_at = [
-            (positions[index[sku]], j) for j, sku in enumerate(viewed) if index[sku] in positions
-        ]
-        named_rows = _named(table[:, 1:], viewed_at, viewed_weights)
-        named = np.full(count, -1, dtype=np.int64)
-        named[with_vector] = named_rows
+        likeness = np.full((count, len(viewed)), -np.inf)
+        likeness[with_vector] = table[:, 1:]
+        positions = {hit.sku: at for at, hit in enumerate(hits)}
+        viewed_at = [(positions[sku], j) for j, sku in enumerate(viewed) if sku in positions]
+        explained = _explained(likeness, viewed_at)
         known = ~np.isnan(similarity)
-        lift = np.where(named >= 0, weight * np.maximum(np.nan_to_num(similarity), 0.0), 0.0)
+        lift = np.where(explained, weight * np.maximum(np.nan_to_num(similarity), 0.0), 0.0)
         score = np.where(known, text_norm + lift, text_norm)
         # Results without a similarity keep their slots; the others are ranked among themselves.
         slots = np.flatnonzero(known)
         ranked = slots[np.lexsort((slots, -score[slots]))]  # best first; ties keep plain order
         position = np.arange(count)
-        position[ranked] = slots
+        position[_dialled(ranked, strength)] = slots
         order = np.empty(count, dtype=np.int64)
         order[position] = np.arange(count)  # order[at]: the plain position of the result at `at`
     # Plain Python values first: reading numpy arrays element by element would cost more than
     # the whole re-rank.
     plains = order[:shown].tolist()
-    named_shown = named[plains].tolist()
     texts = text[plains].tolist()
     similarities = similarity[plains].tolist()
     scores = score[plains].tolist()
+    own = dict(viewed_at)  # result row -> its column among the viewed
+    reasons = _reasons(likeness, plains, own, [at < plain for at, plain in enumerate(plains)])
     return [
         RankedResult(
             sku=hits[plain].sku,
@@ -170,9 +190,10 @@ def results_rerank(
             because=viewed[name] if name >= 0 else None,
             plain_position=plain,
             position=at,
+            viewed=plain in own,
         )
         for at, (plain, name, relevance, cosine, blended) in enumerate(
-            zip(plains, named_shown, texts, similarities, scores, strict=True)
+            zip(plains, reasons, texts, similarities, scores, strict=True)
         )
     ]
 
@@ -264,32 +285,67 @@ def _scores_relative(scores: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(np.clip(scores / best, 0.0, 1.0))
 
 
-def _recency_weights(
-    recommender: SessionRecommender | None, viewed_skus: Sequence[str], viewed: list[str]
-) -> np.ndarray:
-    """Each of `viewed`'s weight in the session vector (1 each without a recommender)."""
-    if recommender is None:
-        return np.ones(len(viewed))
-    weights = recommender.session_weights(viewed_skus)
-    return np.array([weights.get(sku, 0.0) for sku in viewed])
+def _dialled(ranked: np.ndarray, strength: float, needed: int | None = None) -> np.ndarray:
+    """`ranked` (plain positions, in the blend's order) with no result more than
+    round(len(ranked) ** strength) - 1 places above its plain rank among them: each slot in
+    turn takes, of the results within reach of it, the best in the blend. With `needed`, only
+    the first `needed` of that order."""
+    count = len(ranked)
+    if strength >= 1 or count < 2:
+        return ranked
+    reach = round(count**strength) - 1
+    blended = np.empty(count, dtype=np.int64)  # by plain rank: the rank in the blend
+    blended[np.searchsorted(np.sort(ranked), ranked)] = np.arange(count)
+    blended_list = blended.tolist()
+    waiting: list[int] = []
+    chosen = []
+    for slot in range(count if needed is None else min(needed, count)):
+        for plain in range(slot + reach if slot else 0, min(slot + reach + 1, count)):
+            heapq.heappush(waiting, blended_list[plain])
+        chosen.append(heapq.heappop(waiting))
+    return ranked[chosen]
 
 
-def _named(
-    cosines: np.ndarray, viewed_at: list[tuple[int, int]], weights: np.ndarray
-) -> np.ndarray:
-    """For each result (a row of its cosines to the viewed products), the index of the viewed
-    product that contributed most to its similarity (recency weight times cosine, itself left
-    out: `viewed_at` lists (row, column) where a result is a viewed product) when that
-    product's cosine to it is at least BECAUSE_MIN; else -1. Only such results are lifted:
-    personalization moves what it can explain."""
-    count, viewed = cosines.shape
+def _explained(likeness: np.ndarray, viewed_at: list[tuple[int, int]]) -> np.ndarray:
+    """Which results may be lifted: each viewed product (its own reason), and each result at
+    least BECAUSE_MIN like a viewed product other than itself. `likeness`: a row of cosines to
+    the viewed products per result; `viewed_at`: (row, column) where a result is one of them.
+    Personalization moves only what it can explain. (Leaves `likeness` with -inf where a
+    result meets itself, for `_reasons`.)"""
+    count, viewed = likeness.shape
     if not viewed or not count:
-        return np.full(count, -1, dtype=np.int64)
-    contributions = cosines * weights[None, :]
-    if viewed_at:  # not "like itself"
+        return np.zeros(count, dtype=bool)
+    explained = np.zeros(count, dtype=bool)
+    if viewed_at:
         rows, columns = zip(*viewed_at, strict=True)
-        contributions[rows, columns] = -np.inf
-    best = contributions.argmax(axis=1)
-    rows = np.arange(count)  # (take_along_axis would cost more than all the rest)
-    chosen, top = cosines[rows, best], contributions[rows, best]
-    return np.where((chosen >= BECAUSE_MIN) & (top > -np.inf), best, -1)
+        likeness[rows, columns] = -np.inf
+        explained[list(rows)] = True
+    return explained | (likeness.max(axis=1) >= BECAUSE_MIN)
+
+
+def _reasons(
+    likeness: np.ndarray, plains: list[int], own: dict[int, int], moved_up: list[bool]
+) -> list[int]:
+    """For each shown result (`plains`, in the order shown), the column of the viewed product
+    it is shown "because" of, or -1: none for a result that did not move up or was viewed
+    (`own`); else the most alike of the viewed products at least BECAUSE_MIN like it, a near
+    tie (within BECAUSE_TIE) going to the one named least so far."""
+    if not likeness.shape[1]:
+        return [-1] * len(plains)
+    # Whole-page steps on arrays, then plain Python lists: a numpy step per result would cost
+    # more than the re-rank.
+    rows = likeness[plains]
+    best = rows.max(axis=1)
+    near = (rows >= np.maximum(best - BECAUSE_TIE, BECAUSE_MIN)[:, None]).tolist()
+    cosines, best_list = rows.tolist(), best.tolist()
+    named = [0] * likeness.shape[1]
+    reasons = []
+    for at, (plain, up) in enumerate(zip(plains, moved_up, strict=True)):
+        if not up or plain in own or best_list[at] < BECAUSE_MIN:
+            reasons.append(-1)
+            continue
+        row = cosines[at]
+        choice = min((j for j, ok in enumerate(near[at]) if ok), key=lambda j: (named[j], -row[j]))
+        named[choice] += 1
+        reasons.append(choice)
+    return reasons

@@ -111,7 +111,7 @@ def search_for_visitor(
     visitor's session vector, and the first `limit` of the backend's own order.
 
     A visitor without history (or with `personalize` off, or `strength` 0) gets the backend's
-    order. `strength` (0..1) scales how far similarity may move a result (CIS_RERANK_WEIGHT);
+    order. `strength` (0..1) is how far toward the personalized order results move;
     at 0 the results are the plain order exactly, and not personalized, though the visitor's
     state is still read for what the page shows of it.
     `searcher`: the engine, when the caller has resolved it.
@@ -136,7 +136,8 @@ def search_for_visitor(
         found.hits,
         session_vector=vector,
         recommender=model.recommender,
-        weight=settings.CIS_RERANK_WEIGHT * min(max(strength, 0.0), 1.0),
+        weight=settings.CIS_RERANK_WEIGHT,
+        strength=min(max(strength, 0.0), 1.0),
         viewed_skus=state.skus,
         limit=limit,
         window=model.rerank_window(found.hits, answer=found.answer_key),

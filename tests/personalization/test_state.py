@@ -18,9 +18,12 @@ from personalization.models import EmbeddingVersion, ViewEvent, VisitorViews
 from personalization.state import (
     KEY_PREFIX,
     STREAM_KEY,
+    TASTE_HALF_LIFE,
     Visitor,
+    VisitorState,
     VisitorStateUnavailable,
     view_add,
+    views_weights,
     visitor_state,
     visitor_state_reading,
     visitor_states_expired_delete,
@@ -98,15 +101,19 @@ def test_a_read_asked_for_but_never_taken_leaves_no_reply_behind(any_store, mode
         assert state_read().skus == ("a",)
 
 
-def test_the_vector_is_the_recommenders_own_recency_weighted_mean(any_store, model):
+def test_the_vector_is_the_mean_weighted_by_the_views_weights(any_store, model):
+    # The behaviour changed: the taste's half-life (TASTE_HALF_LIFE views), not the
+    # recommender's (1 view), so that the taste panel and search read one weighting.
     visitor = Visitor()
     state = viewed(visitor, "a", "c", "b", "a")
     active = serving.model_active()
-    expected = active.recommender.session_vector(["a", "c", "b", "a"])
-    assert np.array_equal(state.vector(active), expected)
-    assert np.array_equal(visitor_state(visitor).vector(active), expected)
-    # by hand: a counts once, at its latest view (weight 1); b 0.5; c 0.25 (half-life 1 view)
-    assert np.allclose(expected, unit(1, 0.5, 0.25), atol=1e-6)
+    weights = views_weights(["a", "c", "b", "a"])
+    # a counts once, at its latest view; each view back weighs 2 ** (-1 / TASTE_HALF_LIFE) less
+    step = 2 ** (-1 / TASTE_HALF_LIFE)
+    assert weights == pytest.approx({"a": 1.0, "b": step, "c": step**2})
+    expected = unit(weights["a"], weights["b"], weights["c"])
+    assert np.allclose(state.vector(active), expected, atol=1e-6)
+    assert np.array_equal(visitor_state(visitor).vector(active), state.vector(active))
 
 
 def test_only_the_last_views_are_kept_and_weighed(any_store, model, settings):
@@ -115,7 +122,7 @@ def test_only_the_last_views_are_kept_and_weighed(any_store, model, settings):
     state = viewed(visitor, "c", "c", "a", "b", "d")
     assert state.skus == visitor_state(visitor).skus == ("a", "b", "d")
     active = serving.model_active()
-    assert np.array_equal(state.vector(active), active.recommender.session_vector(["a", "b", "d"]))
+    assert np.array_equal(state.vector(active), VisitorState(("a", "b", "d")).vector(active))
     assert state.viewed_recently == ["d", "b", "a"]
 
 

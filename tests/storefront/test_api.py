@@ -58,12 +58,12 @@ def test_search_answers_with_every_field_typed(client, model):
     for item in body["results"]:
         assert set(item) == {
             "sku", "name", "target", "image", "text_score", "similarity", "score", "because",
-            "plain_position",
+            "plain_position", "viewed",
         }  # fmt: skip
         assert isinstance(item["plain_position"], int)
         assert all(isinstance(item[key], str) for key in ["sku", "name", "target", "image"])
         assert isinstance(item["text_score"], float) and isinstance(item["score"], float)
-        assert item["similarity"] is None and item["because"] is None
+        assert item["similarity"] is None and item["because"] is None and not item["viewed"]
     assert [item["plain_position"] for item in body["results"]] == list(range(len(SHOES)))
     first = body["results"][0]
     assert first["name"] == "Trail Shoe, Brown" and first["target"] == "men"
@@ -92,7 +92,8 @@ def test_search_after_running_views_puts_running_shoes_first_and_says_why(client
     because = by_sku["RUN-2"]["because"]
     assert because == {"sku": because["sku"], "name": shop[because["sku"]].name}
     assert because["sku"] in {"RUN-1", "RUN-3"}
-    assert by_sku["RUN-1"]["because"] == {"sku": "RUN-3", "name": shop["RUN-3"].name}  # not itself
+    assert by_sku["RUN-1"]["viewed"] and by_sku["RUN-1"]["because"] is None  # "You viewed this"
+    assert not by_sku["RUN-2"]["viewed"]
     assert by_sku["HIK-3"]["similarity"] < by_sku["RUN-2"]["similarity"]
 
 

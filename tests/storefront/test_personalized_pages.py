@@ -221,6 +221,22 @@ def test_the_strength_slider_scales_personalization_down_to_the_plain_order(clie
     assert card_skus(search(client, q="shoe", strength="lots")) == card_skus(full)  # not a 400
 
 
+def test_a_viewed_result_says_so_and_an_unmoved_one_gives_no_reason(client, model, shop):
+    view(client, "RUN-1", "RUN-3")
+    notes = dict(
+        re.findall(
+            r'data-sku="([^"]+)".*?<p class="product-card__note">(.*?)</p>',
+            search(client, q="shoe").text,
+            re.S,
+        )
+    )
+    assert notes["RUN-1"] == "You viewed this"
+    assert notes["RUN-2"] in {
+        escape(f"Because you viewed {shop[s].name}") for s in ["RUN-1", "RUN-3"]
+    }
+    assert "product-card__note" not in search(client, q="shoe", strength="0").text
+
+
 def test_the_compare_view_shows_a_picture_of_each_product(client, model):
     view(client, "RUN-1", "RUN-3")
     response = search(client, q="shoe", view="compare")

@@ -59,7 +59,24 @@ def test_the_profile_follows_the_views_with_shares(client, model):
     assert {t["value"] for t in answer["affinity"]["target"]} <= {"men", "women"}
 
     view(client, "HIK-1", "HIK-2", "HIK-1")  # the taste moves with the views
-    assert profile(client)["affinity"]["category"][0]["value"] in {"hiking boots", "fleece"}
+    assert profile(client)["affinity"]["category"][0]["value"] in {
+        "hiking boots",
+        "hiking shoes",
+        "fleece",
+    }
+
+
+def test_one_boot_after_four_running_views_leaves_the_taste_and_the_results_running(client, model):
+    """The taste panel and the re-rank read one weighting of the views: a last view of another
+    activity shifts both a little, neither alone (with the next click's half-life of one view,
+    the boot outweighed the four and the panel said "hiking boots")."""
+    view(client, "RUN-1", "RUN-2", "RUN-4", "RUN-3", "HIK-1")
+    categories = profile(client)["affinity"]["category"]
+    assert categories[0]["value"].startswith("running")
+    shares = {c["value"]: c["share"] for c in categories}
+    assert shares.get("hiking boots", 0) < categories[0]["share"] / 2
+    answer = client.get(reverse("api:search"), {"q": "shoe"}).json()
+    assert answer["personalized"] and answer["results"][0]["sku"].startswith("RUN")
 
 
 def test_the_home_page_draws_the_profile(client, model, personas):

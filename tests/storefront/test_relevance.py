@@ -1,9 +1,11 @@
 """The judged relevance suite: the cases in relevance_cases.json, each a visitor's views, a query
 and what its first results must show, run over HTTP on the sample shop with its default model.
 
-It prints nDCG@10 of the plain and the personalized order for every case, and fails listing
-every case whose personalized results break their judgement, or show a result that moved up
-five places or more without saying why."""
+It prints nDCG@10 of the plain order and of the personalized one at each strength of the dial
+for every case, and their means; it fails when a mean falls as the strength rises, when strength
+0 is not the plain order, or listing every case whose personalized results at the default
+strength break their judgement, or show a result that moved up five places or more without
+saying why."""
 
 import json
 import math
@@ -20,6 +22,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CASES = json.loads((Path(__file__).with_name("relevance_cases.json")).read_text())["cases"]
 NDCG_AT = 10
 MOVED_EXPLAINED = 5  # a result that moved up this many places must say why
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# The API's and the page's default strength: the best mean nDCG@10 here (docs/tuning.md).
+DEFAULT_STRENGTH = 1.0
 
 
 def matches(product: dict, predicate: dict) -> bool:
@@ -52,7 +57,11 @@ def judgement(case: dict, products: list[dict]) -> list[str]:
         problems.append(f"every result matches {case['not_all']}")
     if "mixed" in case and len({p.get(case["mixed"]) for p in top}) < 2:
         problems.append(f"one {case['mixed']} only: {top[0].get(case['mixed']) if top else None}")
-    unexplained = [p["name"] for p in top if p["moved_up"] >= MOVED_EXPLAINED and not p["because"]]
+    unexplained = [
+        p["name"]
+        for p in top
+        if p["moved_up"] >= MOVED_EXPLAINED and not (p["because"] or p["viewed"])
+    ]
     if unexplained:
         problems.append(f"moved up {MOVED_EXPLAINED}+ places without a reason: {unexplained}")
     if "all_match_word" in case:
@@ -74,10 +83,15 @@ def sku_for(view: list[str]) -> str:
     return found
 
 
-def results(visitor: Visitor, query: str, *, personalize: bool) -> list[dict]:
-    """The first NDCG_AT results with each product's catalog values."""
+def results(
+    visitor: Visitor, query: str, *, personalize: bool, strength: float | None = None
+) -> list[dict]:
+    """The first NDCG_AT results with each product's catalog values (at `strength`, or the
+    API's default)."""
     flag = "1" if personalize else "0"
     path = f"/api/search/?q={urllib.parse.quote(query)}&personalize={flag}&limit={NDCG_AT}"
+    if strength is not None:
+        path += f"&strength={strength}"
     answer = json.loads(visitor.get(path))
     skus = [r["sku"] for r in answer["results"]]
     products = {p.sku: p for p in Product.objects.filter(sku__in=skus)}
@@ -88,14 +102,16 @@ def results(visitor: Visitor, query: str, *, personalize: bool) -> list[dict]:
             "target": products[r["sku"]].target,
             "moved_up": r["plain_position"] - position,
             "because": (r["because"] or {}).get("sku"),
+            "viewed": r["viewed"],
         }
         | products[r["sku"]].extra
         for position, r in enumerate(answer["results"])
     ]
 
 
-def relevance_run(base_url: str) -> tuple[list[str], list[tuple[str, float, float]]]:
-    """Every case's problems and its nDCG@10, plain and personalized."""
+def relevance_run(base_url: str) -> tuple[list[str], list[tuple[str, float, list[float]]]]:
+    """Every case's problems (at the API's default strength) and its nDCG@10: plain, and at
+    each of STRENGTHS."""
     catalog = [{"name": p.name, "target": p.target} | p.extra for p in Product.objects.all()]
     failures, scores = [], []
     for case in CASES:
@@ -103,15 +119,21 @@ def relevance_run(base_url: str) -> tuple[list[str], list[tuple[str, float, floa
         for view in case["views"]:
             visitor.get(f"/products/{sku_for(view)}/")
         plain = results(visitor, case["query"], personalize=False)
-        mine = results(visitor, case["query"], personalize=True)
+        dialled = {
+            strength: results(visitor, case["query"], personalize=True, strength=strength)
+            for strength in STRENGTHS
+        }
+        mine = results(visitor, case["query"], personalize=True)  # the default strength
         ideal = sum(matches(p, case["relevant"]) for p in catalog)
         scores.append(
             (
                 case["name"],
                 ndcg(plain, case["relevant"], ideal_count=ideal),
-                ndcg(mine, case["relevant"], ideal_count=ideal),
+                [ndcg(r, case["relevant"], ideal_count=ideal) for r in dialled.values()],
             )
         )
+        if [p["sku"] for p in dialled[0.0]] != [p["sku"] for p in plain]:
+            failures.append(f"{case['name']}: strength 0 is not the plain order")
         problems = judgement(case, mine)
         if problems:
             names = [p["name"] for p in mine[: case["k"]]]
@@ -119,14 +141,21 @@ def relevance_run(base_url: str) -> tuple[list[str], list[tuple[str, float, floa
     return failures, scores
 
 
-def scores_table(scores: list[tuple[str, float, float]]) -> str:
-    lines = [f"{'case':<64}{'plain':>8}{'yours':>8}"]
-    lines += [f"{name[:63]:<64}{plain:>8.3f}{mine:>8.3f}" for name, plain, mine in scores]
+def strength_means(scores: list[tuple[str, float, list[float]]]) -> list[float]:
+    """The mean nDCG@10 over the cases at each of STRENGTHS."""
+    return [sum(s[2][i] for s in scores) / len(scores) for i in range(len(STRENGTHS))]
+
+
+def scores_table(scores: list[tuple[str, float, list[float]]]) -> str:
+    heads = "".join(f"{f's={strength:g}':>8}" for strength in STRENGTHS)
+    lines = [f"{'case':<56}{'plain':>8}{heads}"]
+    lines += [
+        f"{name[:55]:<56}{plain:>8.3f}" + "".join(f"{x:>8.3f}" for x in dialled)
+        for name, plain, dialled in scores
+    ]
     plain_mean = sum(s[1] for s in scores) / len(scores)
-    mine_mean = sum(s[2] for s in scores) / len(scores)
-    lines.append(
-        f"{f'mean nDCG@{NDCG_AT} over {len(scores)} cases':<64}{plain_mean:>8.3f}{mine_mean:>8.3f}"
-    )
+    means = "".join(f"{x:>8.3f}" for x in strength_means(scores))
+    lines.append(f"{f'mean nDCG@{NDCG_AT} over {len(scores)} cases':<56}{plain_mean:>8.3f}{means}")
     return "\n".join(lines)
 
 
@@ -135,4 +164,8 @@ def test_the_judged_cases_hold_over_http(sample_shop, live_server, capsys):
     failures, scores = relevance_run(live_server.url)
     with capsys.disabled():
         print("\n" + scores_table(scores))
+    means = strength_means(scores)
+    rising = zip(means, means[1:], strict=False)
+    assert all(a <= b + 1e-9 for a, b in rising), f"a mean falls: {means}"
+    assert means[STRENGTHS.index(DEFAULT_STRENGTH)] == max(means)
     assert not failures, f"{len(failures)} of {len(CASES)} cases fail:\n" + "\n".join(failures)

@@ -15,7 +15,7 @@ from personalization.engine.reranking import results_rerank
 from personalization.events import product_view_track
 from personalization.models import ViewEvent
 from personalization.serving import model_active
-from personalization.state import UNAVAILABLE, Visitor, visitor_state
+from personalization.state import UNAVAILABLE, Visitor, views_weights, visitor_state
 from personalization.versions import version_activate
 from storefront.shop import products_similar, recommendations_for_visitor, search_for_visitor
 from storefront.shop import search as shop_search
@@ -64,11 +64,13 @@ def test_visitor_state_holds_the_viewed_skus_and_gives_the_vector(model):
     assert state.vector(None) is None
 
 
-def test_the_vector_is_the_models_own_session_vector(model):
+def test_the_vector_is_the_models_vectors_weighted_by_the_taste(model):
+    # The behaviour changed: the taste's weighting (views_weights), not the recommender's.
     state = state_of("RUN-1", "HIK-1", "RUN-3")
     active = model_active()
-    expected = active.recommender.session_vector(["RUN-1", "HIK-1", "RUN-3"])
-    assert np.array_equal(state.vector(active), expected)
+    weights = views_weights(["RUN-1", "HIK-1", "RUN-3"])
+    expected = sum(weights[sku] * active.recommender.vectors[sku] for sku in weights)
+    assert np.allclose(state.vector(active), expected / np.linalg.norm(expected), atol=1e-6)
 
 
 def test_the_vector_follows_the_newly_active_version(model, models_dir):
@@ -130,7 +132,7 @@ def test_search_for_a_visitor_with_history_reranks_and_keeps_the_plain_order(mod
     assert [r.position for r in outcome.results] == list(range(5))
     assert all(isinstance(r.similarity, float) for r in outcome.results)
     by_sku = {r.sku: r for r in outcome.results}
-    assert by_sku["RUN-1"].because == "RUN-3"  # never "like itself"
+    assert by_sku["RUN-1"].viewed and by_sku["RUN-1"].because is None  # "You viewed this"
     assert by_sku["RUN-2"].because in {"RUN-1", "RUN-3"}
     assert by_sku["HIK-3"].because is None  # nothing viewed is like it
 

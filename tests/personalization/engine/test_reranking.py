@@ -12,7 +12,12 @@ from gensim.models import KeyedVectors
 
 from personalization.engine.learning import recommender_build
 from personalization.engine.model import SessionRecommender
-from personalization.engine.reranking import BECAUSE_MIN, results_rerank
+from personalization.engine.reranking import (
+    BECAUSE_MIN,
+    BECAUSE_TIE,
+    RankedResult,
+    results_rerank,
+)
 
 # Axes: running, hiking, lifestyle.
 SHOP = {
@@ -135,34 +140,71 @@ def test_a_session_vector_of_another_model_gives_the_plain_order(recommender):
     assert skus(results) == ["LIF-SNEAKER", "RUN-SHOE-2"]
 
 
-def test_because_names_the_viewed_product_that_contributed_most(recommender):
-    # The shoe was viewed before the jacket, which weighs twice as much in the session vector;
-    # but half of the shoe's cosine to the other shoe is more than the jacket's.
+def test_because_names_the_viewed_product_most_like_the_result(recommender):
+    # The jacket was viewed last and weighs twice the shoe in the session vector; the boot is
+    # still explained by the jacket, the shoe by the shoe: likeness, not recency, names them.
     viewed = ["RUN-SHOE-1", "HIK-JACKET"]
     hits = [Hit(sku, 1.0) for sku in ("LIF-SNEAKER", "LIF-TEE", "RUN-SHOE-2", "HIK-BOOT")]
     results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.3)}
     assert results["RUN-SHOE-2"].moved_up > 0 and results["RUN-SHOE-2"].because == "RUN-SHOE-1"
-    assert results["HIK-BOOT"].because == "HIK-JACKET"
+    assert results["HIK-BOOT"].moved_up > 0 and results["HIK-BOOT"].because == "HIK-JACKET"
     assert results["LIF-SNEAKER"].because is None  # fell, and like nothing viewed
 
 
-def test_a_reason_is_given_only_above_the_measured_similarity(recommender):
+def test_only_a_result_that_moved_up_gives_a_reason(recommender):
+    # The behaviour changed: an unmoved result like a viewed product used to name it too.
     viewed = ["RUN-SHOE-1"]
     hits = hits_of("RUN-SHORTS", "LIF-TEE", "LIF-SNEAKER")
     results = {r.sku: r for r in rerank(hits, recommender, viewed, weight=0.3)}
-    assert results["RUN-SHORTS"].moved_up == 0 and results["RUN-SHORTS"].because == "RUN-SHOE-1"
+    assert cosine("RUN-SHORTS", np.array(SHOP["RUN-SHOE-1"])) >= BECAUSE_MIN
+    assert results["RUN-SHORTS"].moved_up == 0 and results["RUN-SHORTS"].because is None
     assert cosine("LIF-TEE", np.array(SHOP["RUN-SHOE-1"])) < BECAUSE_MIN
     assert results["LIF-TEE"].moved_up == 0 and results["LIF-TEE"].because is None
 
 
-def test_because_never_names_the_result_itself(recommender):
+def test_a_viewed_result_is_its_own_reason(recommender):
     viewed = ["RUN-SHOE-2", "RUN-SHOE-1"]
     results = {
         r.sku: r for r in rerank(hits_of("LIF-TEE", "RUN-SHOE-2"), recommender, viewed, weight=1)
     }
-    assert results["RUN-SHOE-2"].because == "RUN-SHOE-1"
+    assert results["RUN-SHOE-2"].moved_up == 1 and results["RUN-SHOE-2"].viewed
+    assert results["RUN-SHOE-2"].because is None  # never "because you viewed" another
+    assert not results["LIF-TEE"].viewed
+    # Viewed alone, it is lifted all the same: it explains itself.
     alone = rerank(hits_of("LIF-TEE", "RUN-SHOE-2"), recommender, ["RUN-SHOE-2"], weight=1)
-    assert [(r.sku, r.because) for r in alone] == [("LIF-TEE", "RUN-SHOE-2"), ("RUN-SHOE-2", None)]
+    assert [(r.sku, r.viewed, r.because) for r in alone] == [
+        ("RUN-SHOE-2", True, None),
+        ("LIF-TEE", False, None),
+    ]
+
+
+def test_near_ties_among_the_reasons_are_spread_over_the_views():
+    """Three views equally like every result: the reasons take turns, none named twice before
+    each is named once."""
+    axes = {"A": (1.0, 0.0, 0.0), "B": (0.0, 1.0, 0.0), "C": (0.0, 0.0, 1.0)}
+    shop = {f"VIEW-{k}": v for k, v in axes.items()}
+    shop |= {f"R{i}": (1.0, 1.0, 1.0 + 0.01 * i) for i in range(6)}
+    shop |= {f"OTHER-{i}": (-1.0, -1.0, -1.0) for i in range(6)}
+    model = recommender_build(keyed_vectors(shop), [], EMBEDDING_ONLY)
+    viewed = ["VIEW-A", "VIEW-B", "VIEW-C"]
+    hits = [Hit(f"OTHER-{i}", 1.0) for i in range(6)] + [Hit(f"R{i}", 1.0) for i in range(6)]
+    results = rerank(hits, model, viewed, weight=0.3)
+    reasons = [r.because for r in results if r.sku.startswith("R")]
+    assert all(r.moved_up > 0 for r in results[:6])
+    assert sorted(reasons) == sorted(viewed * 2)
+    assert len(set(reasons[:3])) == 3
+
+
+def test_a_strength_outside_0_to_1_is_refused(recommender):
+    for strength in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="from 0 to 1"):
+            results_rerank(
+                hits_of("RUN-SHOE-2"),
+                session_vector=recommender.session_vector(["RUN-SHOE-1"]),
+                recommender=recommender,
+                weight=0.3,
+                strength=strength,
+            )
 
 
 def test_a_similarity_computed_by_the_backend_is_used_as_given(recommender):
@@ -212,8 +254,9 @@ def test_a_negative_weight_is_refused(recommender):
         rerank(hits_of("RUN-SHOE-2"), recommender, ["RUN-SHOE-1"], weight=-0.1)
 
 
-def test_the_default_weight_lifts_running_shoes_after_three_running_views():
-    # "shoes": eight other shoes first in the plain order, four running shoes last.
+def runners_shoes() -> tuple[SessionRecommender, list[Hit], list[str]]:
+    """ "shoes" after three running views: eight other shoes first in the plain order, four
+    running shoes last, all equally relevant by text (the shop's templated names tie in BM25)."""
     rng = np.random.default_rng(2)
     axes = {"running": 0, "tennis": 1, "hiking": 2, "lifestyle": 3}
 
@@ -228,8 +271,11 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
     kind_axis = {"TEN": "tennis", "HIK": "hiking", "LIF": "lifestyle", "RUN": "running"}
     shop = {sku: near(kind_axis[sku[:3]]) for sku in others + running_shoes + viewed}
     model = recommender_build(keyed_vectors(shop), [], EMBEDDING_ONLY)
-    # Equally relevant by text, as templated names are (the shop's names tie in BM25).
-    hits = [Hit(sku, 1.0) for sku in others + running_shoes]
+    return model, [Hit(sku, 1.0) for sku in others + running_shoes], viewed
+
+
+def test_the_default_weight_lifts_running_shoes_after_three_running_views():
+    model, hits, viewed = runners_shoes()
     plain = results_rerank(
         hits, session_vector=None, recommender=model, weight=settings.CIS_RERANK_WEIGHT
     )
@@ -237,6 +283,65 @@ def test_the_default_weight_lifts_running_shoes_after_three_running_views():
     results = rerank(hits, model, viewed, weight=settings.CIS_RERANK_WEIGHT)
     assert sum(r.sku.startswith("RUN") for r in results[:5]) >= 4
     assert all(r.because in viewed for r in results[:5] if r.sku.startswith("RUN"))
+
+
+def test_each_step_of_the_strength_dial_moves_the_results_by_degrees():
+    model, hits, viewed = runners_shoes()
+
+    def at(strength: float) -> list[RankedResult]:
+        return results_rerank(
+            hits,
+            session_vector=model.session_vector(viewed),
+            recommender=model,
+            weight=settings.CIS_RERANK_WEIGHT,
+            strength=strength,
+            viewed_skus=viewed,
+        )
+
+    orders = {strength: skus(at(strength)) for strength in (0, 0.25, 0.5, 0.75, 1)}
+    assert orders[0] == [hit.sku for hit in hits]  # exactly plain
+    assert orders[1] == skus(rerank(hits, model, viewed, weight=settings.CIS_RERANK_WEIGHT))
+    assert len({tuple(order[:8]) for order in orders.values()}) == 5  # each step moves the top
+    lifted = [orders[s].index("RUN-SHOE-0") for s in (0, 0.25, 0.5, 0.75, 1)]
+    assert lifted == sorted(lifted, reverse=True) and lifted[0] > lifted[-1]
+    assert all(r.because is None for r in at(0))  # nothing moved: nothing to explain
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_at_every_strength_an_order_both_ends_agree_on_holds_within_reach(seed):
+    """Between the plain order and the blend's, a pair in one order at both ends keeps it, so
+    nothing unexplained moves up and a weak match never passes a strong one the blend left
+    above it; and nothing moves up further than the strength's reach."""
+    rng = np.random.default_rng(seed)
+    catalog = [f"P{i}" for i in range(40)]
+    keyed = KeyedVectors(vector_size=6)
+    keyed.add_vectors(catalog, rng.normal(size=(40, 6)).astype(np.float32))
+    model = recommender_build(keyed, [], EMBEDDING_ONLY)
+    viewed = catalog[:3]
+    scores = np.sort(rng.integers(1, 6, size=30).astype(float))[::-1]
+    window = rng.permutation(catalog)[:30]
+    hits = [Hit(sku, score) for sku, score in zip(window, scores, strict=True)]
+    full = {r.sku: r.position for r in rerank(hits, model, viewed, weight=0.6)}
+    for strength in (0.1, 0.25, 0.5, 0.75, 0.9):
+        results = results_rerank(
+            hits,
+            session_vector=model.session_vector(viewed),
+            recommender=model,
+            weight=0.6,
+            strength=strength,
+            viewed_skus=viewed,
+        )
+        now = {r.sku: r.position for r in results}
+        plain = {hit.sku: at for at, hit in enumerate(hits)}
+        for a in plain:
+            for b in plain:
+                if plain[a] < plain[b] and full[a] < full[b]:
+                    assert now[a] < now[b]
+        reach = round(len(hits) ** strength) - 1  # 30 results: 1 place at 0.1, 21 at 0.9
+        for result in results:
+            assert result.moved_up <= reach
+            if result.moved_up > 0:
+                assert result.because is not None or result.viewed
 
 
 def test_reranking_fifty_results_does_not_grow_with_the_catalog():
@@ -275,7 +380,6 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
     model = recommender_build(keyed, [], EMBEDDING_ONLY)
     viewed = skus[:3]
     session_vector = model.session_vector(viewed)
-    weights = model.session_weights(viewed)
     scores = np.sort(rng.integers(1, 5, size=40).astype(float))[::-1]  # best first, ties
     for window in (rng.permutation(skus[:50])[:40], rng.permutation(skus)[:40]):
         hits = [Hit(sku, score) for sku, score in zip(window, scores, strict=True)]
@@ -293,9 +397,10 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
                 continue
             own = model.vectors[hit.sku]
             cosines = {v: float(model.vectors[v] @ own) for v in viewed if v != hit.sku}
-            top = max(cosines, key=lambda v: cosines[v] * weights[v], default=None)
-            explained = top is not None and cosines[top] >= BECAUSE_MIN
-            reason[plain] = top if explained else None
+            best = max(cosines.values(), default=-1.0)
+            near = {v for v in cosines if cosines[v] >= max(best - BECAUSE_TIE, BECAUSE_MIN)}
+            explained = hit.sku in viewed or best >= BECAUSE_MIN
+            reason[plain] = near if hit.sku not in viewed else set()
             lift = 0.6 * max(float(own @ session_vector), 0.0) if explained else 0.0
             blend[plain] = hit.score / scores.max() + lift
         ranked = iter(sorted(blend, key=lambda plain: (-blend[plain], plain)))
@@ -305,11 +410,15 @@ def test_the_order_is_the_blend_best_first_with_ties_in_the_plain_order(seed):
         for result in results:
             if result.plain_position in blend:
                 assert result.score == pytest.approx(blend[result.plain_position], abs=1e-6)
-                assert result.because == reason[result.plain_position]
+                if result.moved_up > 0 and not result.viewed:
+                    assert result.because in reason[result.plain_position]
+                else:
+                    assert result.because is None  # an unmoved result needs no reason
             else:
                 assert result.similarity is None
             if result.moved_up > 0:  # nothing moves up that does not say why
-                assert result.because is not None
+                assert result.because is not None or result.viewed
+            assert result.viewed == (result.sku in viewed)
 
 
 def test_without_a_lift_the_engines_order_stands_even_where_its_scores_are_not_sorted(
