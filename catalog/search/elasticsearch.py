@@ -360,7 +360,7 @@ def text_query(query: str, *, synonyms: Synonyms | None = None) -> Bool:
         minimum_should_match="75%",
         **({"analyzer": "english"} if exact_only else {}),
     )
-    known = (synonyms_configured() if synonyms is None else synonyms).words()
+    known = (synonyms_configured() if synonyms is None else synonyms).words
     near_words = [word for word in words if word not in known]
     if exact_only or not near_words:
         return Bool(should=[exact], minimum_should_match=1, _name=TEXT_QUERY_NAME)

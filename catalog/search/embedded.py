@@ -518,7 +518,7 @@ def _reading(
     """`words` as searched (see the module): `exact` reads them as typed."""
     if exact:
         return _Reading(tuple(((word,),) for word in words))
-    known = synonyms.words()
+    known = synonyms.words
     units, shown, changed = [], [], False
     for phrase, alternatives in synonyms.units(words):
         if alternatives is not None:

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
@@ -34,15 +35,16 @@ class Synonyms:
     alternatives: dict[Phrase, tuple[Phrase, ...]] = field(default_factory=dict)
     rules: tuple[str, ...] = ()  # the file's rules, without comments or blank lines
 
-    @property
+    @cached_property
     def longest(self) -> int:
         """The most words a phrase of the file has (0: no synonyms)."""
         return max(map(len, self.alternatives), default=0)
 
-    def words(self) -> set[str]:
+    @cached_property
+    def words(self) -> frozenset[str]:
         """Every word of the file: words a shopper means as written."""
         phrases = [*self.alternatives, *(p for ps in self.alternatives.values() for p in ps)]
-        return {word for phrase in phrases for word in phrase}
+        return frozenset(word for phrase in phrases for word in phrase)
 
     def units(self, words: list[str]) -> list[tuple[Phrase, tuple[Phrase, ...] | None]]:
         """`words` cut into the phrases of the file (longest first, left to right) and single
