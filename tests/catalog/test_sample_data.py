@@ -15,6 +15,7 @@ from catalog.importing import catalog_rows_read
 from catalog.sample_data import (
     products_generate,
     sample_data_generate,
+    sample_synonyms_install,
     sessions_simulate,
 )
 from catalog.sample_data.products import CATEGORY_BY_LABEL
@@ -201,3 +202,12 @@ def test_command_without_images_leaves_the_image_column_empty(tmp_path):
 def test_command_refuses_an_empty_catalog(tmp_path):
     with pytest.raises(CommandError, match="at least one product"):
         call_command("generate_sample_data", str(tmp_path), "--products", "0", stdout=StringIO())
+
+
+def test_the_sample_synonyms_are_installed_once_and_an_owners_file_is_kept(tmp_path):
+    path = tmp_path / "data" / "synonyms.txt"
+    assert sample_synonyms_install(path)
+    assert "tshirt" in path.read_text()
+    path.write_text("hoodie, sweater\n")  # the shop owner's own
+    assert not sample_synonyms_install(path)
+    assert path.read_text() == "hoodie, sweater\n"
