@@ -105,10 +105,11 @@ def synonyms_load(path: Path | str | None) -> Synonyms:
     except OSError:
         return NO_SYNONYMS
     key = (str(path), status.st_mtime_ns, status.st_size)
-    if _loaded.get("key") != key:
+    loaded = _loaded.get("last")
+    if loaded is None or loaded[0] != key:
         text = Path(path).read_text(encoding="utf-8")
-        _loaded.update(key=key, synonyms=synonyms_parse(text, source=str(path)))
-    return _loaded["synonyms"]
+        loaded = _loaded["last"] = (key, synonyms_parse(text, source=str(path)))
+    return loaded[1]
 
 
 def synonyms_configured() -> Synonyms:
@@ -123,9 +124,9 @@ def synonyms_configured() -> Synonyms:
             key = (str(path), status.st_mtime_ns, status.st_size)
         except OSError:
             key = (str(path), None, None)
-        if _loaded.get("key") != key:
+        if _loaded.get("last", (None,))[0] != key:
             logger.error("The synonyms are not used: %s", exc)
-            _loaded.update(key=key, synonyms=NO_SYNONYMS)
+            _loaded["last"] = (key, NO_SYNONYMS)
         return NO_SYNONYMS
 
 
@@ -139,4 +140,6 @@ def _add(alternatives: dict[Phrase, list[Phrase]], phrase: Phrase, more: Iterabl
 
 
 NO_SYNONYMS = Synonyms()
-_loaded: dict = {}  # the last file read: its key (path, mtime, size) and its synonyms
+# "last": the last file read, as (its key: path, mtime, size; its synonyms), replaced in one
+# step so that a thread never sees one file's key with another's synonyms.
+_loaded: dict[str, tuple[tuple, Synonyms]] = {}
