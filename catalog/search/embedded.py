@@ -98,6 +98,7 @@ ANALYZER = "cis_english"  # stemmed: what is ranked
 WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
 BOOSTS = {"name": 3.0, "category": 2.0, "target": 1.0}
 FUZZY_MIN_LETTERS = 4  # shorter words are never corrected
+FUZZY_MAX_LETTERS = 24  # nor longer ones: no catalog word is, and their forms are many
 # Two edits only from 8 letters: at 6, "shorts" is two edits from "shoes".
 FUZZY_TWO_EDITS_LETTERS = 8
 BUILD_HEAP, UPDATE_HEAP = 200_000_000, 20_000_000  # tantivy writer memory, bytes
@@ -531,7 +532,7 @@ def _reading(
             continue
         (word,) = phrase
         if word not in known and not _in_catalog(searcher, word):
-            corrected = _correction(word, reader.vocabulary(searcher))
+            corrected = reader.vocabulary(searcher).correction(word)
             if corrected is not None:
                 word, changed = corrected, True
         units.append(((word,),))
@@ -548,23 +549,40 @@ def _in_catalog(searcher: tantivy.Searcher, word: str) -> bool:
     return any(searcher.doc_freq(field, token) for token in tokens(word) for field in BOOSTS)
 
 
-def _correction(word: str, vocabulary: list[tuple[str, int]]) -> str | None:
-    """The catalog's word nearest `word` (one edit, two from FUZZY_TWO_EDITS_LETTERS letters),
-    the most frequent among the nearest; None below FUZZY_MIN_LETTERS letters or when none is
-    that near. `vocabulary`: (word, products) most first."""
-    if len(word) < FUZZY_MIN_LETTERS:
-        return None
-    most = 1 if len(word) < FUZZY_TWO_EDITS_LETTERS else 2
-    best, best_edits = None, most + 1
-    for candidate, _ in vocabulary:
-        if abs(len(candidate) - len(word)) >= best_edits or candidate.isdigit():
-            continue
-        distance = _edits(word, candidate, best_edits - 1)
-        if distance < best_edits:
-            best, best_edits = candidate, distance
-            if distance == 1:
-                break  # the most frequent of the nearest (the word itself is not there)
-    return best
+class _Vocabulary:
+    """The catalog's words, for corrections: each word's forms with up to two letters deleted
+    point to it, so a misspelt word's candidates are looked up (a word within two edits of
+    another shares such a form with it), never scanned for: a query of 32 unknown words costs
+    a few milliseconds, not a pass over the vocabulary each."""
+
+    def __init__(self, words: list[tuple[str, int]]):
+        self.rank = {word: rank for rank, (word, _) in enumerate(words)}  # most products first
+        self.by_form: dict[str, list[str]] = {}
+        for word, _ in words:
+            if not word.isdigit() and len(word) <= FUZZY_MAX_LETTERS:
+                for form in _deletions(word, 2):
+                    self.by_form.setdefault(form, []).append(word)
+
+    def correction(self, word: str) -> str | None:
+        """The catalog's word nearest `word` (one edit, two from FUZZY_TWO_EDITS_LETTERS
+        letters), the most frequent among the nearest; None outside FUZZY_MIN_LETTERS to
+        FUZZY_MAX_LETTERS letters or when none is that near."""
+        if not FUZZY_MIN_LETTERS <= len(word) <= FUZZY_MAX_LETTERS:
+            return None
+        most = 1 if len(word) < FUZZY_TWO_EDITS_LETTERS else 2
+        candidates = {c for form in _deletions(word, most) for c in self.by_form.get(form, ())}
+        scored = [(_edits(word, c, most), self.rank[c], c) for c in candidates]
+        best = min((entry for entry in scored if entry[0] <= most), default=None)
+        return None if best is None else best[2]
+
+
+def _deletions(word: str, most: int) -> set[str]:
+    """`word` and its forms with up to `most` letters deleted."""
+    forms, edge = {word}, {word}
+    for _ in range(most):
+        edge = {form[:i] + form[i + 1 :] for form in edge for i in range(len(form))}
+        forms |= edge
+    return forms
 
 
 def _edits(a: str, b: str, most: int) -> int:
@@ -807,9 +825,9 @@ class _Reader:
     # document costs more than the rest of a card. Shared: nobody changes a stored hit.
     displays: dict[str, SearchHit] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    # The words of the products' names and categories, (word, products) most first, read
-    # once per commit when a word must be corrected.
-    words_known: list[tuple[str, int]] | None = None
+    # The words of the products' names and categories, read once per commit when a word
+    # must be corrected.
+    words_known: _Vocabulary | None = None
 
     def __post_init__(self) -> None:
         self.link_target = self.folder.name  # what the index's link holds while this is live
@@ -826,11 +844,11 @@ class _Reader:
                 self.words_known = None
                 self.generation = generation
 
-    def vocabulary(self, searcher: tantivy.Searcher) -> list[tuple[str, int]]:
-        """The catalog's words, (word, products) most first (see `words_known`)."""
+    def vocabulary(self, searcher: tantivy.Searcher) -> _Vocabulary:
+        """The catalog's words (see `words_known`)."""
         words = self.words_known
         if words is None:
-            words = self.words_known = searcher.terms_with_prefix("words", "")
+            words = self.words_known = _Vocabulary(searcher.terms_with_prefix("words", ""))
         return words
 
     def displays_remember(self, hits: list[SearchHit], generation: tuple) -> None:

@@ -600,3 +600,16 @@ def test_catalog_search_result_says_what_was_understood(shoppers_engine):
     found = catalog_search("tshirt")
     assert found.understood == "tee" and len(found.hits) == 2
     assert catalog_search("tee").understood is None
+
+
+def test_a_correction_is_the_most_frequent_of_the_nearest_catalog_words():
+    vocabulary = embedded._Vocabulary(
+        [("shoe", 40), ("running", 30), ("basketball", 20), ("shop", 5), ("shoes", 3)]
+    )
+    assert vocabulary.correction("shoa") == "shoe"  # one edit from "shoe" and "shop"
+    assert vocabulary.correction("sheos") == "shoes"  # a swap is one edit
+    assert vocabulary.correction("runnign") == "running"
+    assert vocabulary.correction("rumming") is None  # two edits, but only seven letters
+    assert vocabulary.correction("bsketbal") == "basketball"  # two edits from eight letters
+    assert vocabulary.correction("sho") is None  # too short to correct
+    assert vocabulary.correction("basketball" * 3) is None
