@@ -235,6 +235,10 @@ class SearchOut(Schema):
     backend: str
     personalized: bool
     notices: list[str]
+    understood: str | None = Field(
+        description="what was searched instead of `q` (a synonym, a misspelt word corrected);"
+        ' null: `q` as typed. `q` in double quotes is searched as typed: `"tshirt"`'
+    )
     total: int | None = Field(description="how many match (with facets=1)")
     page: int
     pages: int | None = Field(description="how many pages (with facets=1)")
@@ -304,6 +308,7 @@ def search_json(page: SearchPage, *, personalize: bool) -> dict:
         "backend": outcome.backend,
         "personalized": outcome.personalized and personalize,
         "notices": outcome.notices,
+        "understood": outcome.understood,
         "total": facets.total if facets is not None else None,
         "page": page.page,
         "pages": page.pages,

@@ -4,9 +4,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
+
 from catalog.importing import catalog_import
 from catalog.models import Product
-from catalog.sample_data import sample_data_generate
+from catalog.sample_data import sample_data_generate, sample_synonyms_install
 from catalog.search import IndexCheckOutcome, search_index_check
 from common.progress import StageProgress
 from personalization.events import sessions_import
@@ -155,6 +157,8 @@ def demo_prepare(
         version = training_version_create(triggered_by="demo_setup")
         version = embeddings_train(version.pk, progress=progress)
         say(f"Trained product embeddings v{version.pk} in {version.training_seconds:.0f} s.")
+    if sample_synonyms_install(settings.CIS_SYNONYMS_FILE):  # before Elasticsearch reads it
+        say(f"Installed the sample shop's synonyms in {settings.CIS_SYNONYMS_FILE}.")
     # Only an index behind the catalog (or the model) is rebuilt: a second start is quick, and
     # one that follows a crash between a catalog write and its refresh repairs the index.
     stage("indexing")

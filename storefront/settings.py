@@ -277,6 +277,9 @@ CIS_SEARCH_INDEX_PATH = Path(env_str("CIS_SEARCH_INDEX_PATH") or DATA_DIR / "sea
 # Answers the built-in engine keeps per process (0: none), dropped at every commit to the index:
 # without them a repeated query's personalized search served half the requests per second.
 CIS_SEARCH_CACHE_ENTRIES = int(env_str("CIS_SEARCH_CACHE_ENTRIES") or 256)
+# The shop's synonyms, in the Solr/Elasticsearch format (`demo_setup` installs the sample
+# shop's): read by the built-in engine as it changes, by Elasticsearch when its index is built.
+CIS_SYNONYMS_FILE = Path(env_str("CIS_SYNONYMS_FILE") or DATA_DIR / "synonyms.txt")
 # How often Celery beat checks that the search indexes hold the catalog's version, rebuilding
 # those behind it (a process killed between a catalog write and its index refresh); a Celery
 # worker also checks when it starts. A change gets one period to arrive by its own refresh.

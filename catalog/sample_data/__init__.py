@@ -2,7 +2,7 @@
 browsing sessions. `sample_data_generate` writes all three; the parts also work on their own.
 """
 
-from .generate import SampleDataReport, sample_data_generate
+from .generate import SampleDataReport, sample_data_generate, sample_synonyms_install
 from .images import product_image_draw, product_images_write
 from .products import (
     AudienceAnalogy,
@@ -24,6 +24,7 @@ __all__ = [
     "product_images_write",
     "products_generate",
     "sample_data_generate",
+    "sample_synonyms_install",
     "sessions_simulate",
     "sessions_write",
 ]

@@ -78,3 +78,16 @@ def sample_data_generate(
         products_unviewed=views.count(0),
         products_viewed_rarely=sum(1 for count in views if count < RARE_VIEWS),
     )
+
+
+SAMPLE_SYNONYMS = Path(__file__).with_name("synonyms.txt")
+
+
+def sample_synonyms_install(path: Path) -> bool:
+    """Copy the sample shop's synonyms to `path` (CIS_SYNONYMS_FILE) unless a file is there:
+    the shop owner's edits are kept. Whether it was copied."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(SAMPLE_SYNONYMS.read_text(encoding="utf-8"), encoding="utf-8")
+    return True

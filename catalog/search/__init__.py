@@ -115,6 +115,9 @@ class CatalogSearchResult:
     hits: list[SearchHit]
     backend: str  # the engine that answered
     notice: str | None = None  # for the visitor, when the configured engine could not answer
+    # What the engine searched for when it read the words otherwise (a synonym, a misspelt
+    # word corrected): "Showing results for ..." (see ReadHits); None: the words as typed.
+    understood: str | None = None
 
     @property
     def answer_key(self) -> Hashable | None:
@@ -168,7 +171,9 @@ class CatalogSearch:
                     )
                 else:
                     hits = self.backend.search(text, limit=limit, session_vector=session_vector)
-                return CatalogSearchResult(text, hits, self.backend.name)
+                return CatalogSearchResult(
+                    text, hits, self.backend.name, understood=_understood(hits)
+                )
             except (SearchUnavailable, ImproperlyConfigured) as exc:
                 logger.warning("%s cannot answer a search: %s", self._label, exc)
             except Exception:
@@ -183,7 +188,7 @@ class CatalogSearch:
             logger.error("The built-in search cannot answer either: %s", exc)
             return CatalogSearchResult(text, [], EMBEDDED, SEARCH_UNAVAILABLE)
         notice = f"{self._label} is unavailable; showing results from the built-in search."
-        return CatalogSearchResult(text, hits, EMBEDDED, notice)
+        return CatalogSearchResult(text, hits, EMBEDDED, notice, _understood(hits))
 
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:
         """How many products match and how they spread over the facets; from the built-in
@@ -205,7 +210,7 @@ class CatalogSearch:
         except SearchUnavailable as exc:
             logger.error("The built-in search cannot answer: %s", exc)
             return CatalogSearchResult(text, [], EMBEDDED, SEARCH_UNAVAILABLE)
-        return CatalogSearchResult(text, hits, EMBEDDED)
+        return CatalogSearchResult(text, hits, EMBEDDED, understood=_understood(hits))
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """`products_stored`, from this engine when it is the built-in one."""
@@ -216,6 +221,10 @@ class CatalogSearch:
     @property
     def _label(self) -> str:
         return search_backend_label(self.name)
+
+
+def _understood(hits: list[SearchHit]) -> str | None:
+    return getattr(hits, "understood", None)
 
 
 def catalog_searcher() -> CatalogSearch:

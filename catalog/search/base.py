@@ -88,14 +88,24 @@ class SearchHit:
         return self.fields["name"] if self.fields else None
 
 
-class KeptHits(list):
+class ReadHits(list):
+    """Hits of a search the engine read otherwise than typed: `understood` is what it searched
+    for instead ("shoes" for "sheos", "tee" for "tshirt"), for a "Showing results for" line;
+    None when it searched the words as typed. Engines that never say return a plain list."""
+
+    def __init__(self, hits: Iterable[SearchHit], *, understood: str | None = None):
+        super().__init__(hits)
+        self.understood = understood
+
+
+class KeptHits(ReadHits):
     """Hits of an answer the engine keeps (see the built-in engine's answers). `key` names the
     answer: equal for the same search of an unchanged index, never for another, so a caller
     may keep what it derives from the hits alone under it. Engines that keep nothing return a
     plain list."""
 
-    def __init__(self, hits: Iterable[SearchHit], key: Hashable):
-        super().__init__(hits)
+    def __init__(self, hits: Iterable[SearchHit], key: Hashable, *, understood: str | None = None):
+        super().__init__(hits, understood=understood)
         self.key = key
 
 
@@ -249,6 +259,13 @@ def possessives_drop(text: str) -> str:
     """`text` without possessive endings ("Men's" -> "Men"), so that "men's" means "men", and
     an audience named "Men's" is as many words as one named "Kids'"."""
     return POSSESSIVE.sub("", text)
+
+
+def search_exact(query: str) -> bool:
+    """Whether `query` asks for its words as typed: in double quotes, as search engines
+    read them, with no synonym or correction."""
+    text = query.strip()
+    return len(text) > 2 and text[0] == text[-1] == '"'
 
 
 def search_words(query: str, *, limit: int = SEARCH_WORDS_MAX) -> list[str]:

@@ -48,6 +48,7 @@ from .base import (
     UNRECORDED,
     Filters,
     IndexState,
+    ReadHits,
     SearchFacets,
     SearchHit,
     SearchUnavailable,
@@ -55,6 +56,7 @@ from .base import (
     facet_values,
     items_batched,
     product_price,
+    search_exact,
     search_words,
 )
 
@@ -102,11 +104,13 @@ class CoveoSearch:
         response = self._search(self.search_body(words, limit=limit, **navigation))
         hits = hits_from_response(response, sku_field=self.sku_field)
         corrected = query_correction(response)
-        if not hits and corrected:
+        if not hits and corrected and not search_exact(query):
             # Coveo's typo tolerance is its query correction ("did you mean"): with no result,
-            # search once more with the correction it proposes, as its own interfaces do.
+            # search once more with the correction it proposes, as its own interfaces do, and
+            # say so. (Its synonyms are its pipeline's thesaurus rules: nothing to say here.)
             body = self.search_body(search_words(corrected), limit=limit, **navigation)
-            hits = hits_from_response(self._search(body), sku_field=self.sku_field)
+            found = hits_from_response(self._search(body), sku_field=self.sku_field)
+            return ReadHits(found, understood=" ".join(search_words(corrected)))
         return hits
 
     def facets(self, query: str, *, filters: Filters | None = None) -> SearchFacets:

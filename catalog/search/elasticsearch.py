@@ -10,6 +10,12 @@ the model its vectors come from) in its mapping's `_meta`: set when it is create
 each update, by the index the alias pointed to before and still points to after it (an update
 that raced a rebuild's swap records nothing: the new index keeps the state it was built with).
 
+Synonyms: the shop's synonyms file (CIS_SYNONYMS_FILE) goes inline into a `synonym_graph`
+filter of the index's search analyzer (SEARCH_ANALYZER: the `english` analyzer's steps with the
+synonyms before stemming), read when an index is built: `index_catalog` after an edit. A
+query's word in that file is never matched as a near word ("shirt" is not "skirt"), and a
+query in double quotes is searched as typed, without synonyms or near words.
+
 ELASTICSEARCH_RERANK="server" re-scores the top `limit` text matches inside Elasticsearch by
 cosine similarity to the session vector (a `rescore` with `script_score` over the
 `embedding` dense vector, as the seed did); hits then carry both the text score (a named
@@ -60,8 +66,10 @@ from .base import (
     Vectors,
     facet_values,
     product_price,
+    search_exact,
     search_words,
 )
+from .synonyms import Synonyms, synonyms_configured
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +79,13 @@ NEAR_FIELDS = ["name", "category"]
 # from 8; boosted below any exact match.
 FUZZINESS, NEAR_BOOST = "AUTO:4,8", 0.2
 TEXT_QUERY_NAME = "text"
+SEARCH_ANALYZER = "cis_search"  # `english` with the shop's synonyms, for queries only
+ENGLISH_FILTERS = {  # the steps of Elasticsearch's `english` analyzer, as its docs rebuild it
+    "cis_english_possessive": {"type": "stemmer", "language": "possessive_english"},
+    "cis_english_stop": {"type": "stop", "stopwords": "_english_"},
+    "cis_english_stemmer": {"type": "stemmer", "language": "english"},
+}
+SYNONYMS_FILTER = "cis_synonyms"
 INDEX_TIMEOUT = 60.0  # seconds for index writes, which take longer than a search
 BULK_CHUNK = 500
 FACET_VALUES_MAX = 100
@@ -84,9 +99,17 @@ SIMILARITY_SCRIPT = (
 
 class ProductDocument(Document):
     sku = Keyword()
-    name = Text(analyzer="english", fields={"keyword": Keyword(ignore_above=256)})
-    target = Text(analyzer="english", fields={"keyword": Keyword()})
-    category = Text(analyzer="english", fields={"keyword": Keyword()})
+    name = Text(
+        analyzer="english",
+        search_analyzer=SEARCH_ANALYZER,
+        fields={"keyword": Keyword(ignore_above=256)},
+    )
+    target = Text(
+        analyzer="english", search_analyzer=SEARCH_ANALYZER, fields={"keyword": Keyword()}
+    )
+    category = Text(
+        analyzer="english", search_analyzer=SEARCH_ANALYZER, fields={"keyword": Keyword()}
+    )
     image = Keyword(index=False, doc_values=False)
     price = Float()  # for sorting; none when the product has no price
 
@@ -276,10 +299,20 @@ def elasticsearch_client(url: str, timeout: float) -> Elasticsearch:
     return Elasticsearch(url, request_timeout=timeout, max_retries=0, retry_on_timeout=False)
 
 
-def product_index(name: str, *, dims: int | None = None, state: IndexState | None = None) -> Index:
+def product_index(
+    name: str,
+    *,
+    dims: int | None = None,
+    state: IndexState | None = None,
+    synonyms: Synonyms | None = None,
+) -> Index:
     """The index `name` with the products' mapping, plus `embedding` when vectors have `dims`,
-    recording `state` in its `_meta`."""
+    recording `state` in its `_meta`; its search analyzer has `synonyms` (default: the shop's
+    synonyms file)."""
     index = ProductDocument._index.clone(name=name)
+    index.settings(
+        analysis=search_analysis(synonyms_configured() if synonyms is None else synonyms)
+    )
     if dims:
         index.get_or_create_mapping().field(
             "embedding", DenseVector(dims=dims, index=True, similarity="cosine")
@@ -287,6 +320,21 @@ def product_index(name: str, *, dims: int | None = None, state: IndexState | Non
     if state is not None:
         index.get_or_create_mapping().meta("_meta", **state.as_json())
     return index
+
+
+def search_analysis(synonyms: Synonyms) -> dict[str, Any]:
+    """The index's `analysis` settings: SEARCH_ANALYZER, the `english` analyzer's steps with
+    the rules of `synonyms` (inline, as the file has them) before the stop words and stemming,
+    so that a rule's words are matched as typed and its alternatives are stemmed as the index
+    is."""
+    filters: dict[str, Any] = dict(ENGLISH_FILTERS)
+    steps = ["cis_english_possessive", "lowercase"]
+    if synonyms.rules:
+        filters[SYNONYMS_FILTER] = {"type": "synonym_graph", "synonyms": list(synonyms.rules)}
+        steps.append(SYNONYMS_FILTER)
+    steps += ["cis_english_stop", "cis_english_stemmer"]
+    analyzer = {"type": "custom", "tokenizer": "standard", "filter": steps}
+    return {"filter": filters, "analyzer": {SEARCH_ANALYZER: analyzer}}
 
 
 def index_state_from_mappings(body: Mapping[str, Any]) -> IndexState:
@@ -298,18 +346,26 @@ def index_state_from_mappings(body: Mapping[str, Any]) -> IndexState:
     return IndexState.from_json((mapping.get("mappings") or {}).get("_meta"))
 
 
-def text_query(query: str) -> Bool:
-    """`query`'s words, exactly in the boosted fields or as near misses below them."""
-    text = " ".join(search_words(query))
+def text_query(query: str, *, synonyms: Synonyms | None = None) -> Bool:
+    """`query`'s words, exactly in the boosted fields (with the index's synonyms) or as near
+    misses below them; words of `synonyms` (default: the shop's file) are never near misses.
+    A query in double quotes: its words as typed, without synonyms or near misses."""
+    words = search_words(query)
+    exact_only = search_exact(query)
     exact = MultiMatch(
-        query=text,
+        query=" ".join(words),
         fields=TEXT_FIELDS,
         type="cross_fields",
         operator="or",
         minimum_should_match="75%",
+        **({"analyzer": "english"} if exact_only else {}),
     )
+    known = (synonyms_configured() if synonyms is None else synonyms).words
+    near_words = [word for word in words if word not in known]
+    if exact_only or not near_words:
+        return Bool(should=[exact], minimum_should_match=1, _name=TEXT_QUERY_NAME)
     near = MultiMatch(
-        query=text,
+        query=" ".join(near_words),
         fields=NEAR_FIELDS,
         type="best_fields",
         fuzziness=FUZZINESS,

@@ -11,9 +11,15 @@ Text: name, category and target are searched with boosts (a word in the name cou
 English analyzer: lowercased, accents folded, Porter-stemmed ("shoes" finds "Running Shoe"),
 and possessives dropped before tokenizing, so "Men's", "Women's" and "Kids'" are one token each
 and no audience's names are shorter, and so better scored, than another's. The user's words
-are turned into term queries, never parsed as query syntax. A word of four letters or more
-also matches names one edit away (two from eight letters; a swap of two letters is one edit:
-"sheos", "jaket", "runing"), ranked below every exact match.
+are turned into term queries, never parsed as query syntax.
+
+Shoppers' words: a phrase of the synonyms file (CIS_SYNONYMS_FILE) is searched as any of its
+alternatives ("tshirt" finds the tees); a word the catalog or that file knows is searched as it
+is, never as a near word ("shirt" is not "skirt"); any other word of four letters or more is
+read as the catalog's word one edit away (two from eight letters; a swap of two letters is one
+edit), the most frequent of the nearest: "sheos" is searched as "shoes", "backpak" as
+"backpack", which finds the backpacks category too. The hits then say what was searched
+(`ReadHits.understood`). A query in double quotes is searched as typed.
 
 The index also stores each product's display fields (name, target, image, optional columns),
 so a results list needs no database query. It is written whole into a new folder that a
@@ -62,6 +68,7 @@ from .base import (
     Filters,
     IndexState,
     KeptHits,
+    ReadHits,
     SearchFacets,
     SearchHit,
     SearchUnavailable,
@@ -71,8 +78,10 @@ from .base import (
     items_batched,
     possessives_drop,
     product_price,
+    search_exact,
     search_words,
 )
+from .synonyms import Phrase, Synonyms, synonyms_configured
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +97,8 @@ DISPLAYS_KEPT = 20_000  # display fields a process keeps per index generation (a
 ANALYZER = "cis_english"  # stemmed: what is ranked
 WORDS_ANALYZER = "cis_words"  # not stemmed: what a misspelt word is compared with
 BOOSTS = {"name": 3.0, "category": 2.0, "target": 1.0}
-FUZZY_BOOST = 0.2  # a near miss counts less than any exact word in any field
-FUZZY_MIN_LETTERS = 4  # shorter words match exactly or not at all
+FUZZY_MIN_LETTERS = 4  # shorter words are never corrected
+FUZZY_MAX_LETTERS = 24  # nor longer ones: no catalog word is, and their forms are many
 # Two edits only from 8 letters: at 6, "shorts" is two edits from "shoes".
 FUZZY_TWO_EDITS_LETTERS = 8
 BUILD_HEAP, UPDATE_HEAP = 200_000_000, 20_000_000  # tantivy writer memory, bytes
@@ -101,7 +110,6 @@ WRITE_BATCH = 2000
 TIE_SHARE = 0.06
 DIVERSITY_POOL = 200
 FACET_VALUES_MAX = 100  # values counted per facet
-NEAR_MISSES_BELOW = 48  # exact matches that fill a page: no near misses then
 BUILD_WAIT = 30.0  # seconds a search waits for another process's first build
 
 
@@ -170,37 +178,45 @@ class EmbeddedSearch:
         offset: int = 0,
         sort: str = RELEVANCE,
     ) -> list[SearchHit]:
-        """Products with every word of `query` (stemmed, or one or two edits away), best BM25
-        first; when no product has them all, products with any of them. With `filters`, only
-        products with those values (target, category); `offset` skips the first matches;
-        `sort` by price instead of relevance. `session_vector` is not used: the caller
-        re-ranks."""
+        """Products with every word of `query` as the engine reads it (stemmed, a synonym's
+        alternatives, a misspelt word corrected: see the module), best BM25 first; when no
+        product has them all, products with any of them. With `filters`, only products with
+        those values (target, category); `offset` skips the first matches; `sort` by price
+        instead of relevance. The hits say what was searched when it is not what was typed.
+        `session_vector` is not used: the caller re-ranks."""
         words = search_words(query)
         if not words or limit <= 0:
             return []
+        exact = search_exact(query)
+        synonyms = synonyms_configured()
         try:
             reader = self._reader_current()
             searcher = reader.index.searcher()
             if sort == RELEVANCE:
-                key = (tuple(words), tuple(sorted((filters or {}).items())), offset, limit)
+                key = (tuple(words), exact, synonyms.rules, tuple(sorted((filters or {}).items())),
+                       offset, limit)  # fmt: skip
                 generation = reader.generation  # what the answer is read under
                 answer = reader.answer(key, generation)
                 if answer is None:
-                    answer = self._ranked(reader, searcher, words, filters, offset, limit)
+                    reading = _reading(reader, searcher, words, exact=exact, synonyms=synonyms)
+                    answer = (*self._ranked(reader, searcher, reading, filters, offset, limit),
+                              reading.understood)  # fmt: skip
                     reader.remember(
                         key, answer, generation, entries=settings.CIS_SEARCH_CACHE_ENTRIES
                     )
-                hits, addresses = answer
+                hits, addresses, understood = answer
                 if addresses is not None:  # read by code: keep where they are
                     self._found = (reader, generation, addresses)
-                return KeptHits(hits, (str(reader.folder), generation, key))
+                return KeptHits(hits, (str(reader.folder), generation, key), understood=understood)
+            reading = _reading(reader, searcher, words, exact=exact, synonyms=synonyms)
             low = sort == PRICE_LOW
             found = searcher.search(
-                self._matching(searcher, words, filters), limit, count=False, offset=offset,
+                self._matching(searcher, reading, filters), limit, count=False, offset=offset,
                 order_by_field="price_up" if low else "price_down",
                 order=tantivy.Order.Asc if low else tantivy.Order.Desc,
             ).hits  # fmt: skip
-            return reader.hits(searcher, [(0.0, address) for _, address in found])
+            hits = reader.hits(searcher, [(0.0, address) for _, address in found])
+            return ReadHits(hits, understood=reading.understood)
         except (ValueError, OSError) as exc:
             _reader_forget(self.path)
             raise SearchUnavailable(f"the search index {self.path} failed: {exc}") from exc
@@ -209,7 +225,7 @@ class EmbeddedSearch:
         self,
         reader: _Reader,
         searcher: tantivy.Searcher,
-        words: list[str],
+        reading: _Reading,
         filters: Filters | None,
         offset: int,
         limit: int,
@@ -217,10 +233,8 @@ class EmbeddedSearch:
         """The hits from `offset` in relevance order, and where their documents are (SKU ->
         address) when they were read by code (None when they came with their display fields)."""
         pool = max(offset + limit, DIVERSITY_POOL)
-        exact = _filtered(_words_query(words, every=True, near=False), filters)
-        found = searcher.search(exact, pool, count=False).hits
-        if len(found) < NEAR_MISSES_BELOW:
-            found = searcher.search(self._fallback(searcher, words, filters), pool).hits
+        matching = self._matching(searcher, reading, filters)
+        found = searcher.search(matching, pool, count=False).hits
         chosen = _mixed(searcher, found)[offset : offset + limit]
         hits = reader.hits(searcher, chosen)
         by_code = bool(hits) and hits[0].display is None
@@ -236,8 +250,12 @@ class EmbeddedSearch:
         if not words:
             return SearchFacets.none()
         try:
-            searcher = self._reader_current().index.searcher()
-            matching = self._matching(searcher, words, filters)
+            reader = self._reader_current()
+            searcher = reader.index.searcher()
+            reading = _reading(
+                reader, searcher, words, exact=search_exact(query), synonyms=synonyms_configured()
+            )
+            matching = self._matching(searcher, reading, filters)
             total = searcher.search(matching, 1, count=True).count
             spec = {
                 field: {"terms": {"field": f"{field}_value", "size": FACET_VALUES_MAX}}
@@ -254,25 +272,14 @@ class EmbeddedSearch:
         return SearchFacets(total, values)
 
     def _matching(
-        self, searcher: tantivy.Searcher, words: list[str], filters: Filters | None
+        self, searcher: tantivy.Searcher, reading: _Reading, filters: Filters | None
     ) -> tantivy.Query:
-        """The query that answers `words`, the same for results, counts and facets: every word
-        exactly; when that does not fill a page (NEAR_MISSES_BELOW), every word or a near miss
-        (which rank below every exact match, so broad queries never pay for them); when that
-        finds nothing, any word."""
-        exact = _filtered(_words_query(words, every=True, near=False), filters)
-        if len(searcher.search(exact, NEAR_MISSES_BELOW, count=False).hits) >= NEAR_MISSES_BELOW:
-            return exact  # (a top-k search, not a count: it stops early)
-        return self._fallback(searcher, words, filters)
-
-    def _fallback(
-        self, searcher: tantivy.Searcher, words: list[str], filters: Filters | None
-    ) -> tantivy.Query:
-        """Every word or a near miss; when that finds nothing, any word."""
-        near = _filtered(_words_query(words, every=True), filters)
-        if len(words) == 1 or searcher.search(near, 1, count=True).count:
-            return near
-        return _filtered(_words_query(words, every=False), filters)
+        """The query that answers `reading`, the same for results, counts and facets: every
+        word (or phrase) as read; when no product has them all, any of them."""
+        every = _filtered(_units_query(reading.units, every=True), filters)
+        if len(reading.units) == 1 or searcher.search(every, 1, count=False).hits:
+            return every
+        return _filtered(_units_query(reading.units, every=False), filters)
 
     def products_stored(self, skus: list[str]) -> list[SearchHit]:
         """The stored display fields of these products (score 0), without building an index
@@ -491,31 +498,147 @@ def backend_from_settings() -> EmbeddedSearch:
     return EmbeddedSearch(Path(settings.CIS_SEARCH_INDEX_PATH))
 
 
-def _words_query(words: list[str], *, every: bool, near: bool = True) -> tantivy.Query:
-    """Each word as a term in the ranked fields (boosted) or, with `near` and from
-    FUZZY_MIN_LETTERS letters, a near miss in the names; `every`: a product must match each
-    word, else any of them."""
+@dataclass(frozen=True)
+class _Reading:
+    """A query as the engine searches it: units a product must match (every one, else any),
+    each matched by any of its alternatives, each a phrase whose words must all match; and
+    what that reads as when it is not the words typed."""
+
+    units: tuple[tuple[Phrase, ...], ...]
+    understood: str | None = None
+
+
+def _reading(
+    reader: _Reader,
+    searcher: tantivy.Searcher,
+    words: list[str],
+    *,
+    exact: bool,
+    synonyms: Synonyms,
+) -> _Reading:
+    """`words` as searched (see the module): `exact` reads them as typed."""
+    if exact:
+        return _Reading(tuple(((word,),) for word in words))
+    known = synonyms.words
+    units, shown, changed = [], [], False
+    for phrase, alternatives in synonyms.units(words):
+        if alternatives is not None:
+            units.append(alternatives)
+            present = [a for a in alternatives if all(_in_catalog(searcher, w) for w in a)]
+            # A word the catalog has is no news, even when its synonyms find more.
+            changed = changed or (bool(present) and phrase not in present)
+            said = [" ".join(a) for a in present or [phrase]]
+            shown.append(said[0] if len(said) == 1 else "(" + " or ".join(said) + ")")
+            continue
+        (word,) = phrase
+        if word not in known and not _in_catalog(searcher, word):
+            corrected = reader.vocabulary(searcher).correction(word)
+            if corrected is not None:
+                word, changed = corrected, True
+        units.append(((word,),))
+        shown.append(word)
+    if changed and len(shown) == 1:
+        shown = [shown[0].strip("()")]
+    return _Reading(tuple(units), " ".join(shown) if changed else None)
+
+
+def _in_catalog(searcher: tantivy.Searcher, word: str) -> bool:
+    """Whether a product has `word` in its name, category or target (stemmed, or as written)."""
+    if searcher.doc_freq("words", word):
+        return True
+    return any(searcher.doc_freq(field, token) for token in tokens(word) for field in BOOSTS)
+
+
+class _Vocabulary:
+    """The catalog's words, for corrections: each word's forms with up to two letters deleted
+    point to it, so a misspelt word's candidates are looked up (a word within two edits of
+    another shares such a form with it), never scanned for: a query of 32 unknown words costs
+    a few milliseconds, not a pass over the vocabulary each."""
+
+    def __init__(self, words: list[tuple[str, int]]):
+        self.rank = {word: rank for rank, (word, _) in enumerate(words)}  # most products first
+        self.by_form: dict[str, list[str]] = {}
+        for word, _ in words:
+            if not word.isdigit() and len(word) <= FUZZY_MAX_LETTERS:
+                for form in _deletions(word, 2):
+                    self.by_form.setdefault(form, []).append(word)
+
+    def correction(self, word: str) -> str | None:
+        """The catalog's word nearest `word` (one edit, two from FUZZY_TWO_EDITS_LETTERS
+        letters), the most frequent among the nearest; None outside FUZZY_MIN_LETTERS to
+        FUZZY_MAX_LETTERS letters or when none is that near."""
+        if not FUZZY_MIN_LETTERS <= len(word) <= FUZZY_MAX_LETTERS:
+            return None
+        most = 1 if len(word) < FUZZY_TWO_EDITS_LETTERS else 2
+        candidates = {c for form in _deletions(word, most) for c in self.by_form.get(form, ())}
+        scored = [(_edits(word, c, most), self.rank[c], c) for c in candidates]
+        best = min((entry for entry in scored if entry[0] <= most), default=None)
+        return None if best is None else best[2]
+
+
+def _deletions(word: str, most: int) -> set[str]:
+    """`word` and its forms with up to `most` letters deleted."""
+    forms, edge = {word}, {word}
+    for _ in range(most):
+        edge = {form[:i] + form[i + 1 :] for form in edge for i in range(len(form))}
+        forms |= edge
+    return forms
+
+
+def _edits(a: str, b: str, most: int) -> int:
+    """The edits (insert, delete, replace, swap of neighbours) from `a` to `b`; more than `most`
+    once that is certain."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > most:
+            return most + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _units_query(units: tuple[tuple[Phrase, ...], ...], *, every: bool) -> tantivy.Query:
+    """Each unit as any of its phrases, each phrase as all its words, each word as a term in
+    the ranked fields (boosted); `every`: a product must match each unit, else any of them."""
     occur = tantivy.Occur.Must if every else tantivy.Occur.Should
     clauses = []
-    for word in words:
-        alternatives = [
-            (
-                tantivy.Occur.Should,
-                tantivy.Query.boost_query(tantivy.Query.term_query(schema(), field, token), boost),
+    for alternatives in units:
+        options = []
+        for phrase in alternatives:
+            words = [query for word in phrase if (query := _word_query(word)) is not None]
+            if len(words) == len(phrase):  # a word of no token is not a phrase to match
+                options.append(
+                    words[0]
+                    if len(words) == 1
+                    else tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in words])
+                )
+        if options:
+            option = (
+                options[0]
+                if len(options) == 1
+                else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in options])
             )
-            for token in tokens(word)
-            for field, boost in BOOSTS.items()
-        ]
-        if near and len(word) >= FUZZY_MIN_LETTERS:
-            near = tantivy.Query.fuzzy_term_query(
-                schema(), "words", word, distance=1 if len(word) < FUZZY_TWO_EDITS_LETTERS else 2
-            )
-            alternatives.append(
-                (tantivy.Occur.Should, tantivy.Query.boost_query(near, FUZZY_BOOST))
-            )
-        if alternatives:
-            clauses.append((occur, tantivy.Query.boolean_query(alternatives)))
+            clauses.append((occur, option))
     return tantivy.Query.boolean_query(clauses) if clauses else tantivy.Query.empty_query()
+
+
+def _word_query(word: str) -> tantivy.Query | None:
+    """`word` as a term in the ranked fields, boosted; None when it has no token."""
+    terms = [
+        (
+            tantivy.Occur.Should,
+            tantivy.Query.boost_query(tantivy.Query.term_query(schema(), field, token), boost),
+        )
+        for token in tokens(word)
+        for field, boost in BOOSTS.items()
+    ]
+    return tantivy.Query.boolean_query(terms) if terms else None
 
 
 def _filtered(query: tantivy.Query, filters: Filters | None) -> tantivy.Query:
@@ -702,6 +825,9 @@ class _Reader:
     # document costs more than the rest of a card. Shared: nobody changes a stored hit.
     displays: dict[str, SearchHit] = dataclasses.field(default_factory=dict)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    # The words of the products' names and categories, read once per commit when a word
+    # must be corrected.
+    words_known: _Vocabulary | None = None
 
     def __post_init__(self) -> None:
         self.link_target = self.folder.name  # what the index's link holds while this is live
@@ -715,7 +841,15 @@ class _Reader:
                 self.index.reload()
                 self.answers.clear()
                 self.displays.clear()
+                self.words_known = None
                 self.generation = generation
+
+    def vocabulary(self, searcher: tantivy.Searcher) -> _Vocabulary:
+        """The catalog's words (see `words_known`)."""
+        words = self.words_known
+        if words is None:
+            words = self.words_known = _Vocabulary(searcher.terms_with_prefix("words", ""))
+        return words
 
     def displays_remember(self, hits: list[SearchHit], generation: tuple) -> None:
         with self.lock:

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import SearchBackend
 
 EMBEDDED = "embedded"
-NOT_ENGINES = frozenset({"base", "registry"})
+NOT_ENGINES = frozenset({"base", "registry", "synonyms"})
 
 
 @cache

@@ -43,6 +43,7 @@ class SearchOutcome:
     # How many of the engine's order `plain` lists when `results` are re-ranked; None: the
     # results are the engine's order.
     plain_limit: int | None = field(default=None, repr=False, compare=False)
+    understood: str | None = None  # what the engine searched instead of the words typed
 
     @classmethod
     def in_engine_order(
@@ -63,8 +64,9 @@ class SearchOutcome:
             result.position += start
         state = state or VisitorState()
         return cls(
-            found.query, found.backend, False, plain, _notices(state, found), found.hits, state
-        )
+            found.query, found.backend, False, plain, _notices(state, found), found.hits, state,
+            understood=found.understood,
+        )  # fmt: skip
 
     @classmethod
     def reranked(
@@ -79,8 +81,9 @@ class SearchOutcome:
         personalized = any(result.similarity is not None for result in results)
         notices = _notices(state, found)
         return cls(
-            found.query, found.backend, personalized, results, notices, found.hits, state, limit
-        )
+            found.query, found.backend, personalized, results, notices, found.hits, state, limit,
+            found.understood,
+        )  # fmt: skip
 
     @cached_property
     def plain(self) -> list[RankedResult]:

@@ -15,6 +15,7 @@ from catalog.importing import catalog_rows_read
 from catalog.sample_data import (
     products_generate,
     sample_data_generate,
+    sample_synonyms_install,
     sessions_simulate,
 )
 from catalog.sample_data.products import CATEGORY_BY_LABEL
@@ -218,3 +219,12 @@ def test_pictures_of_one_category_and_colour_differ_by_sku_and_repeat_exactly():
     assert len({design.pattern for design in designs}) >= 5
     assert all(design.second != COLORS["Navy"] for design in designs)
     assert product_image_draw(shoe("RUN-00007")).tobytes() == drawings[7]  # deterministic
+
+
+def test_the_sample_synonyms_are_installed_once_and_an_owners_file_is_kept(tmp_path):
+    path = tmp_path / "data" / "synonyms.txt"
+    assert sample_synonyms_install(path)
+    assert "tshirt" in path.read_text()
+    path.write_text("hoodie, sweater\n")  # the shop owner's own
+    assert not sample_synonyms_install(path)
+    assert path.read_text() == "hoodie, sweater\n"

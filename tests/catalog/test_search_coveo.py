@@ -344,6 +344,10 @@ def test_a_query_without_results_is_searched_again_as_coveo_corrects_it(coveo_se
     hits = search_backend().search("sheos", limit=10)
     assert [r["body"]["q"] for r in coveo.requests] == ["sheos", "shoes"]
     assert [hit.sku for hit in hits] == ["RUN-2", "RUN-1"]
+    assert hits.understood == "shoes"  # "Showing results for shoes"
+    coveo.requests.clear()
+    assert search_backend().search('"sheos"', limit=10) == []  # as typed: no second search
+    assert len(coveo.requests) == 1
     coveo.requests.clear()
     coveo.routes[SEARCH_ROUTE] = lambda r: (200, {"totalCount": 0, "results": []})
     assert search_backend().search("qwxz", limit=10) == []  # no correction: asked once

@@ -150,13 +150,14 @@ def test_server_rerank_body_rescores_the_window_by_the_session_vector():
 
 def test_mapping_has_english_text_keywords_and_a_cosine_dense_vector():
     index = product_index("products-20250101000000000000", dims=64).to_dict()
-    assert index["settings"] == {"number_of_shards": 1}
+    assert index["settings"]["number_of_shards"] == 1
     properties = index["mappings"]["properties"]
     assert index["mappings"]["dynamic"] == "strict"
     assert properties["sku"] == {"type": "keyword"}
     for name in ("name", "target", "category"):
         assert properties[name]["type"] == "text"
         assert properties[name]["analyzer"] == "english"
+        assert properties[name]["search_analyzer"] == "cis_search"  # with the synonyms
         assert properties[name]["fields"]["keyword"]["type"] == "keyword"
     assert properties["image"] == {"type": "keyword", "index": False, "doc_values": False}
     assert properties["price"] == {"type": "float"}
@@ -358,3 +359,50 @@ def test_facets_are_terms_aggregations_and_are_parsed_most_first():
 def test_hits_of_a_sorted_search_have_no_score_and_still_parse():
     body = {"hits": {"hits": [{"_id": "RUN-1", "_score": None, "_source": {"sku": "RUN-1"}}]}}
     assert hits_from_response(body, reranked=False) == [SearchHit("RUN-1", 0.0)]
+
+
+SYNONYMS = "t-shirt, tshirt, tee  # tops\ntrainers => sneakers, running shoes\n"
+
+
+@pytest.fixture
+def synonyms_file(settings, tmp_path):
+    settings.CIS_SYNONYMS_FILE = tmp_path / "synonyms.txt"
+    settings.CIS_SYNONYMS_FILE.write_text(SYNONYMS)
+    return settings.CIS_SYNONYMS_FILE
+
+
+def test_the_search_analyzer_has_the_synonyms_file_inline_before_stemming(synonyms_file):
+    analysis = product_index("products-1").to_dict()["settings"]["analysis"]
+    assert analysis["filter"]["cis_synonyms"] == {
+        "type": "synonym_graph",
+        "synonyms": ["t-shirt, tshirt, tee", "trainers => sneakers, running shoes"],
+    }
+    steps = analysis["analyzer"]["cis_search"]["filter"]
+    assert (
+        steps.index("lowercase") < steps.index("cis_synonyms") < steps.index("cis_english_stemmer")
+    )
+    assert analysis["analyzer"]["cis_search"]["tokenizer"] == "standard"
+
+
+def test_without_a_synonyms_file_the_search_analyzer_is_english_alone():
+    analysis = product_index("products-1").to_dict()["settings"]["analysis"]
+    assert "cis_synonyms" not in analysis["filter"]
+    assert analysis["analyzer"]["cis_search"]["filter"] == [
+        "cis_english_possessive", "lowercase", "cis_english_stop", "cis_english_stemmer",
+    ]  # fmt: skip
+
+
+def test_words_of_the_synonyms_file_are_never_near_misses(synonyms_file):
+    query = search_build("tee jaket", index="products", limit=5).to_dict()["query"]["bool"]
+    exact, near = query["should"]
+    assert exact["multi_match"]["query"] == "tee jaket"
+    assert near["multi_match"]["query"] == "jaket"  # "tee" is not one edit from anything
+    only_known = search_build("t-shirt", index="products", limit=5).to_dict()["query"]["bool"]
+    assert [clause["multi_match"]["query"] for clause in only_known["should"]] == ["t shirt"]
+
+
+def test_a_quoted_query_is_searched_as_typed_without_synonyms_or_near_misses(synonyms_file):
+    query = search_build('"tshirt"', index="products", limit=5).to_dict()["query"]["bool"]
+    (exact,) = query["should"]
+    assert exact["multi_match"]["query"] == "tshirt"
+    assert exact["multi_match"]["analyzer"] == "english"  # not the one with synonyms

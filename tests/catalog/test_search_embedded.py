@@ -500,3 +500,116 @@ def test_a_repeated_search_is_answered_from_the_process_until_the_index_changes(
     engine.search("shoes")
     engine.search("shoes")
     assert len(ran) == 4  # none kept
+
+
+SHOPPERS_SHOP = [
+    product("TEE-1", "Men's Graphic Tee, Red", "men", "casual tees"),
+    product("TEE-2", "Women's Running Tee, Blue", "women", "running tees"),
+    product("SKT-1", "Women's Tennis Skirt, White", "women", "tennis skirts"),
+    product("SNK-1", "Men's Canvas Sneaker, Sand", "men", "sneakers"),
+    product("RUN-1", "Women's Lightweight Running Shoe, Coral", "women", "running shoes"),
+    product("BAG-1", "20L Hiking Backpack, Sand", "unisex", "backpacks"),
+    product("BAG-2", "Waterproof Daypack, Navy", "unisex", "backpacks"),
+]
+SHOPPERS_SYNONYMS = """# the shop's words
+t-shirt, tshirt, tee, t shirt, shirt
+trainers => sneakers, running shoes
+"""
+
+
+@pytest.fixture
+def synonyms_file(settings, tmp_path):
+    settings.CIS_SYNONYMS_FILE = tmp_path / "synonyms.txt"
+    settings.CIS_SYNONYMS_FILE.write_text(SHOPPERS_SYNONYMS)
+    return settings.CIS_SYNONYMS_FILE
+
+
+@pytest.fixture
+def shoppers_engine(index_path, synonyms_file):
+    engine = search_backend("embedded")
+    engine.index_rebuild(SHOPPERS_SHOP)
+    return engine
+
+
+@pytest.mark.parametrize("query", ["tshirt", "t-shirt", "T Shirt", "shirt", "tee"])
+def test_synonyms_find_the_tees_whatever_a_shopper_calls_them(shoppers_engine, query):
+    found = shoppers_engine.search(query)
+    assert set(skus(found)) == {"TEE-1", "TEE-2"}  # never the skirt, one letter from "shirt"
+    assert found.understood == (None if query == "tee" else "tee")
+    assert shoppers_engine.facets(query).total == 2
+
+
+def test_a_one_way_synonym_searches_its_alternatives_instead(shoppers_engine):
+    found = shoppers_engine.search("trainers")
+    assert set(skus(found)) == {"SNK-1", "RUN-1"}
+    assert found.understood == "sneakers or running shoes"
+    assert skus(shoppers_engine.search("women trainers")) == ["RUN-1"]
+    assert shoppers_engine.search("women trainers").understood == (
+        "women (sneakers or running shoes)"
+    )
+
+
+def test_a_misspelt_word_is_read_as_the_nearest_catalog_word_categories_included(
+    shoppers_engine,
+):
+    found = shoppers_engine.search("backpak")
+    assert set(skus(found)) == {"BAG-1", "BAG-2"}  # the daypack by its category
+    assert found.understood == "backpack"
+    assert shoppers_engine.facets("backpak").total == 2
+    assert shoppers_engine.search("sneakr").understood == "sneaker"
+
+
+def test_words_the_catalog_has_are_searched_as_typed_and_say_nothing(shoppers_engine):
+    found = shoppers_engine.search("skirt")
+    assert skus(found) == ["SKT-1"] and found.understood is None
+    assert shoppers_engine.search("backpacks").understood is None
+
+
+def test_without_synonyms_a_word_the_catalog_lacks_is_corrected_and_says_so(index_path, settings):
+    settings.CIS_SYNONYMS_FILE = index_path.parent / "no-such-file.txt"
+    engine = search_backend("embedded")
+    engine.index_rebuild(SHOPPERS_SHOP)
+    found = engine.search("shirt")
+    assert skus(found) == ["SKT-1"] and found.understood == "skirt"  # never silently
+
+
+def test_a_query_in_quotes_is_searched_as_typed(shoppers_engine):
+    assert skus(shoppers_engine.search('"tshirt"')) == []
+    assert skus(shoppers_engine.search('"backpak"')) == []
+    quoted = shoppers_engine.search('"skirt"')
+    assert skus(quoted) == ["SKT-1"] and quoted.understood is None
+
+
+def test_the_synonyms_file_is_read_again_once_it_changes(shoppers_engine, synonyms_file):
+    assert skus(shoppers_engine.search("rucksack")) == []
+    synonyms_file.write_text(SHOPPERS_SYNONYMS + "rucksack => backpack, daypack\n")
+    found = shoppers_engine.search("rucksack")
+    assert set(skus(found)) == {"BAG-1", "BAG-2"} and found.understood == "backpack or daypack"
+
+
+def test_a_malformed_synonyms_file_is_logged_and_search_goes_on(
+    shoppers_engine, synonyms_file, caplog
+):
+    synonyms_file.write_text("tee, tshirt\nsneakers =>\n")
+    with caplog.at_level(logging.ERROR):
+        assert skus(shoppers_engine.search("skirt")) == ["SKT-1"]
+    assert "line 2" in caplog.text
+
+
+def test_catalog_search_result_says_what_was_understood(shoppers_engine):
+    found = catalog_search("tshirt")
+    assert found.understood == "tee" and len(found.hits) == 2
+    assert catalog_search("tee").understood is None
+
+
+def test_a_correction_is_the_most_frequent_of_the_nearest_catalog_words():
+    vocabulary = embedded._Vocabulary(
+        [("shoe", 40), ("running", 30), ("basketball", 20), ("shop", 5), ("shoes", 3)]
+    )
+    assert vocabulary.correction("shoa") == "shoe"  # one edit from "shoe" and "shop"
+    assert vocabulary.correction("sheos") == "shoes"  # a swap is one edit
+    assert vocabulary.correction("runnign") == "running"
+    assert vocabulary.correction("rumming") is None  # two edits, but only seven letters
+    assert vocabulary.correction("bsketbal") == "basketball"  # two edits from eight letters
+    assert vocabulary.correction("sho") is None  # too short to correct
+    assert vocabulary.correction("basketball" * 3) is None

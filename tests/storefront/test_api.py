@@ -42,7 +42,7 @@ def test_search_answers_with_every_field_typed(client, model):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {
-        "query", "backend", "personalized", "notices", "results",
+        "query", "backend", "personalized", "notices", "understood", "results",
         "total", "page", "pages", "sort", "filters", "facets",
     }  # fmt: skip
     assert (body["total"], body["page"], body["pages"], body["sort"]) == (
@@ -54,6 +54,7 @@ def test_search_answers_with_every_field_typed(client, model):
     assert body["filters"] == {} and body["facets"] == {}  # counted only when asked: facets=1
     assert body["query"] == "shoe" and body["backend"] == "embedded"
     assert body["personalized"] is False and body["notices"] == []
+    assert body["understood"] is None  # "shoe" is searched as typed
     assert {item["sku"] for item in body["results"]} == SHOES
     for item in body["results"]:
         assert set(item) == {
@@ -496,3 +497,14 @@ def test_a_search_asks_redis_for_the_state_once_and_a_plain_one_not_at_all(
     assert search(client, q="shoe", limit="lots").status_code == 400
     for _ in range(3):
         assert search(client, q="shoe").json()["personalized"] is True
+
+
+def test_search_says_what_it_understood_and_searches_quoted_words_as_typed(client, model):
+    misspelt = search(client, q="sheos").json()
+    assert misspelt["understood"] == "shoes" and set(skus_of(misspelt)) == SHOES
+    quoted = search(client, q='"sheos"').json()
+    assert quoted["understood"] is None and quoted["results"] == []
+
+
+def skus_of(body: dict) -> list[str]:
+    return [item["sku"] for item in body["results"]]

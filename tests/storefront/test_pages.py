@@ -263,3 +263,19 @@ def test_the_compare_view_pages_through_the_re_ranked_window_only(client, db, se
     assert len(third.context["compare_rows"]) == 10 and "Results 21–30 of 60" in third.text
     past = client.get(reverse("search"), {"q": "shoe", "view": "compare", "page": "4"})
     assert past.status_code == 404 and "no page 4" in past.text
+
+
+def test_a_search_read_otherwise_says_so_with_a_link_to_the_words_as_typed(
+    client, products, settings, tmp_path
+):
+    settings.CIS_SYNONYMS_FILE = tmp_path / "synonyms.txt"
+    settings.CIS_SYNONYMS_FILE.write_text("trainers => sneakers\n")
+    page = client.get(reverse("search"), {"q": "trainers"})
+    assert card_skus(page) == ["LIF-1"]
+    html = page.content.decode()
+    assert re.search(r"Showing results for <strong><em>sneakers</em></strong>", html)
+    assert f'href="{reverse("search")}?q=%22trainers%22"' in html
+    as_typed = client.get(reverse("search"), {"q": '"trainers"'})
+    assert card_skus(as_typed) == [] and "Showing results for" not in as_typed.content.decode()
+    plain = client.get(reverse("search"), {"q": "sneakers"})
+    assert "Showing results for" not in plain.content.decode()
