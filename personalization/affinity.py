@@ -38,7 +38,9 @@ class _Directions:
     matrix: np.ndarray  # a unit row per value
 
 
-_kept: dict[int, dict[str, _Directions]] = {}  # the active version's directions only
+# The loaded model's directions only: kept by the model itself, as a version's id alone can name
+# another model (a database restored, or a test's rolled-back rows).
+_kept: tuple[ActiveModel, dict[str, _Directions]] | None = None
 _lock = threading.Lock()
 
 
@@ -65,15 +67,14 @@ def visitor_affinity(
 
 
 def _directions(model: ActiveModel) -> dict[str, _Directions]:
-    kept = _kept.get(model.version_id)
-    if kept is None:
+    global _kept
+    kept = _kept
+    if kept is None or kept[0] is not model:
         with _lock:
-            kept = _kept.get(model.version_id)
-            if kept is None:
-                kept = _directions_compute(model)
-                _kept.clear()
-                _kept[model.version_id] = kept
-    return kept
+            kept = _kept
+            if kept is None or kept[0] is not model:
+                kept = _kept = (model, _directions_compute(model))
+    return kept[1]
 
 
 def _directions_compute(model: ActiveModel) -> dict[str, _Directions]:

@@ -154,7 +154,9 @@ class VisitorState:
         return session_vector(self.skus, model)
 
 
-_vectors: dict[tuple[int, tuple[str, ...]], np.ndarray | None] = {}
+# Session vectors, each kept with the model it was made with: a version's id alone can name
+# another model (a database restored, or a test's rolled-back rows).
+_vectors: dict[tuple[str, ...], tuple[serving.ActiveModel, np.ndarray | None]] = {}
 
 
 def views_weights(skus: Sequence[str]) -> dict[str, float]:
@@ -170,15 +172,14 @@ def session_vector(skus: Sequence[str], model: serving.ActiveModel) -> np.ndarra
     """The visitor's taste with `model`: the unit-length mean of the viewed products' (unit)
     vectors weighted by `views_weights` (float32), None when the model knows none of them;
     kept for the last VECTORS_KEPT states. Unknown SKUs still age the views before them."""
-    key = (model.version_id, tuple(skus))
-    try:
-        return _vectors[key]
-    except KeyError:
-        pass
+    key = tuple(skus)
+    kept = _vectors.get(key)
+    if kept is not None and kept[0] is model:
+        return kept[1]
     vector = _taste_vector(skus, model)
     if len(_vectors) >= VECTORS_KEPT:
         _vectors.clear()
-    _vectors[key] = vector
+    _vectors[key] = (model, vector)
     return vector
 
 

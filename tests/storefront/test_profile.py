@@ -1,13 +1,18 @@
 """What the demo shows of a visitor: "What we think you like" (the page and GET /api/profile/),
 one-click personas, and "Forget me"."""
 
+import dataclasses
+
 import pytest
 from django.test import Client
 from django.urls import reverse
-from factories import BROWSER
+from factories import BROWSER, EMBEDDING_ONLY, SHOP_VECTORS, keyed_vectors
 
+from personalization.affinity import visitor_affinity
+from personalization.engine.learning import recommender_build
 from personalization.models import ViewEvent
-from personalization.state import COOKIE_NAME, Visitor, visitor_state
+from personalization.serving import model_active
+from personalization.state import COOKIE_NAME, Visitor, VisitorState, visitor_state
 
 PERSONAS = [
     {
@@ -165,3 +170,18 @@ def test_a_search_sorted_by_price_still_shows_the_profile(client, model):
     view(client, "RUN-1", "RUN-3")
     page = client.get(reverse("search"), {"q": "shoe", "sort": "price_asc"}).content.decode()
     assert 'data-value="running shoes"' in page and "data-forget" in page
+
+
+def test_the_taste_follows_the_loaded_model_not_only_its_version_id(client, model):
+    """Two models loaded under one version id (a test's rolled-back rows, a restored database)
+    keep no session vector or direction of each other's."""
+    state = VisitorState(skus=("RUN-1", "RUN-2"))
+    first = model_active()
+    assert state.vector(first).shape == (4,) and visitor_affinity(state, first)
+    wider = {sku: (*vector, 0.5, 0.5) for sku, vector in SHOP_VECTORS.items()}
+    second = dataclasses.replace(
+        first, recommender=recommender_build(keyed_vectors(wider), [], EMBEDDING_ONLY)
+    )
+    assert second.version_id == first.version_id
+    assert state.vector(second).shape == (6,)
+    assert visitor_affinity(state, second)["category"][0].value == "running shoes"
