@@ -100,3 +100,28 @@ def test_on_a_phone_the_first_result_is_on_the_first_screen(browser, live_server
     page.locator(".search-controls__summary").click()
     assert page.locator("#sort").is_visible()
     context.close()
+
+
+def test_the_strength_dial_moves_the_results_by_degrees(page, live_server, model):
+    page.goto(live_server.url + "/products/RUN-1/")
+    page.goto(live_server.url + "/products/RUN-3/")
+    page.goto(live_server.url + "/search/?q=shoe&personalize=0")
+    plain = page.locator(".product-card").evaluate_all("cards => cards.map(c => c.dataset.sku)")
+    page.goto(live_server.url + "/search/?q=shoe&strength=1")
+    orders = {}
+    for strength in ["0.75", "0.5", "0.25", "0"]:
+        orders[str(float(params(page.url)["strength"]))] = page.locator(
+            ".product-card"
+        ).evaluate_all("cards => cards.map(c => c.dataset.sku)")
+        page.locator("#strength").focus()
+        page.keyboard.press("ArrowLeft")  # one step down: one change, one submit
+        page.wait_for_url(f"**strength={strength}")
+    orders["0.0"] = page.locator(".product-card").evaluate_all(
+        "cards => cards.map(c => c.dataset.sku)"
+    )
+    assert orders["0.0"] == plain
+    # Each step up moves as many places from the plain order or more, and the dial has more
+    # than two positions (of five results, a quarter still lifts nothing: 5 ** 0.25 rounds to 1).
+    moved = [sum(a != b for a, b in zip(order, plain, strict=True)) for order in orders.values()]
+    assert moved == sorted(moved, reverse=True) and moved[0] > 0, orders
+    assert len({tuple(order) for order in orders.values()}) >= 4, orders
