@@ -110,5 +110,6 @@ def _directions_compute(model: ActiveModel) -> dict[str, _Directions]:
 
 def affinity_forget() -> None:
     """Compute the directions again at the next call (the catalog changed: tests)."""
+    global _kept
     with _lock:
-        _kept.clear()
+        _kept = None
