@@ -23,6 +23,7 @@ from .state import VisitorState
 FIELDS = ("category", "target")
 SHARE_TEMPERATURE = 0.1  # a cosine higher by 0.1 weighs e (2.7) times more
 SHOWN = 3
+SHARE_SHOWN = 0.005  # a value under half a percent would read "0%": left out (the best is kept)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def visitor_affinity(
         cosines = directions.matrix @ vector.astype(np.float64)
         weights = np.exp((cosines - cosines.max()) / SHARE_TEMPERATURE)
         shares = weights / weights.sum()
-        best = np.argsort(-cosines, kind="stable")[:shown]
+        order = np.argsort(-cosines, kind="stable")[:shown]
+        best = [i for rank, i in enumerate(order) if rank == 0 or shares[i] >= SHARE_SHOWN]
         profile[field] = [
             Liking(directions.values[i], float(shares[i]), float(cosines[i])) for i in best
         ]

@@ -132,11 +132,13 @@ def search(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else RELEVANCE
     if compare:  # personalization moves the relevance order: the one worth comparing
         sort = RELEVANCE
+    # The side-by-side view is the plain order beside the visitor's: never the plain one twice.
+    personalize = compare or request.GET.get("personalize") != "0"
     page = search_page(
         request.GET.get("q", ""),
         visitor=request.visitor,
         limit=COMPARE_ROWS if compare else SEARCH_ROWS,
-        personalize=request.GET.get("personalize") != "0",
+        personalize=personalize,
         strength=strength,
         compare=COMPARE_ROWS if compare else 0,
         filters=filters,
@@ -152,6 +154,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "profile": visitor_profile(page.outcome.state),
         "personas": personas_available(),
         "query": page.outcome.query,
+        "as_typed": _quoted_words(page.outcome.query),
         "outcome": page.outcome,
         "order": page.order,
         "personalize": page.personalize,
@@ -174,6 +177,13 @@ def search(request: HttpRequest) -> HttpResponse:
         **search_controls(request),
     }
     return render(request, "storefront/search.html", context)
+
+
+def _quoted_words(query: str) -> str:
+    """The words of a query in double quotes (searched as typed), or "" for any other query."""
+    if len(query) > 2 and query.startswith('"') and query.endswith('"'):
+        return query[1:-1].strip()
+    return ""
 
 
 def search_controls(request: HttpRequest) -> dict:

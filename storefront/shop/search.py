@@ -28,6 +28,12 @@ from personalization.engine.reranking import RankedResult, results_rerank
 from personalization.serving import model_active
 from personalization.state import Visitor, VisitorState, visitor_state, visitor_state_reading
 
+ENGINE_NAMES = {
+    "embedded": "the built-in search engine",
+    "elasticsearch": "Elasticsearch",
+    "coveo": "Coveo",
+}
+
 
 @dataclass
 class SearchOutcome:
@@ -84,6 +90,11 @@ class SearchOutcome:
             found.query, found.backend, personalized, results, notices, found.hits, state, limit,
             found.understood,
         )  # fmt: skip
+
+    @property
+    def engine(self) -> str:
+        """The engine that answered, as a page names it ("embedded" reads as embeddings)."""
+        return ENGINE_NAMES.get(self.backend, self.backend)
 
     @cached_property
     def plain(self) -> list[RankedResult]:
@@ -167,10 +178,19 @@ class CompareRow:
 
 @dataclass(frozen=True)
 class OrderState:
-    """Whether a page of results is personalized, and the sentence that says so or why not."""
+    """Whether a page of results is personalized, and the sentence that says so or why not;
+    `why`: personalized, chosen, sorted, strength, past, new or unrelated (the page shows only
+    the controls that can change the order)."""
 
     personalized: bool
     reason: str
+    why: str = "personalized"
+
+    @property
+    def can_personalize(self) -> bool:
+        """Whether the visitor's views can move this page's order (so a plain-or-mine switch,
+        the side-by-side view and the strength have something to show)."""
+        return self.why in {"personalized", "chosen", "strength"}
 
 
 @dataclass
@@ -195,23 +215,33 @@ class SearchPage:
         or views that say nothing about these results."""
         if self.outcome.personalized and self.personalize:
             return OrderState(True, "Personalized for you: re-ranked by what you viewed.")
-        backend = self.outcome.backend
         if not self.personalize:
-            reason = f"Plain order, as the search engine ({backend}) ranks it: you chose it."
+            why, reason = "chosen", f"Plain order, as {self.outcome.engine} ranks it."
         elif self.sort != RELEVANCE:
-            reason = "Sorted by price: personalization applies to the relevance order."
+            why, reason = (
+                "sorted",
+                "Sorted by price: personalization applies to the relevance order.",
+            )
         elif self.strength <= 0:
-            reason = "Plain order: the strength is at 0, so your views do not count."
+            why, reason = (
+                "strength",
+                "Plain order: the strength is at 0, so your views do not count.",
+            )
         elif self.offset >= self.window:
-            reason = (
-                f"Plain order: personalization re-ranks the first {self.window} results, "
-                "and this page is past them."
+            why, reason = (
+                "past",
+                (
+                    f"Plain order: personalization re-ranks the first {self.window} results, "
+                    "and this page is past them."
+                ),
             )
         elif not self.outcome.state.skus:
+            why = "new"
             reason = "Plain order: view a few products and these results will adapt to you."
         else:
+            why = "unrelated"
             reason = "Plain order: what you viewed says nothing about these results yet."
-        return OrderState(False, reason)
+        return OrderState(False, reason, why)
 
 
 def search_page(

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
-from factories import running_shoes_create
+from factories import BROWSER, running_shoes_create
 
 from catalog.models import Product
 
@@ -214,21 +214,25 @@ def _form_fields(html: str, form_class: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
 
 
-STATE = {"q": "shoe", "target": "men", "category": "running shoes", "strength": "0.5"}
+STATE = {"q": "shoe", "target": "women", "category": "running shoes", "strength": "0.5"}
 
 
-def test_every_search_control_keeps_the_filters_sort_and_strength(client, db):
+def _viewed_running_shoes(client) -> None:
+    """A visitor whose views move women's running shoes (the `model` fixture's RUN-1)."""
+    response = client.get(reverse("product", args=["RUN-1"]), headers={"User-Agent": BROWSER})
+    assert response.status_code == 200
+
+
+def test_every_search_control_keeps_the_filters_sort_and_strength(client, model):
     running_shoes_create(60)
+    _viewed_running_shoes(client)
+    mine = client.get(reverse("search"), {**STATE, "page": "1"}).text
+    assert _link_params(mine, 'data-mode="plain"') == {**STATE, "personalize": "0"}
+    assert _link_params(mine, 'data-mode="compare"') == {**STATE, "view": "compare"}
     sorted_page = client.get(reverse("search"), {**STATE, "sort": "price_asc"}).text
-    assert _link_params(sorted_page, 'data-mode="plain"') == {
-        **STATE,
-        "sort": "price_asc",
-        "personalize": "0",
-    }
-    # The side-by-side view compares the relevance order: it alone drops the sort.
-    assert _link_params(sorted_page, 'data-mode="compare"') == {**STATE, "view": "compare"}
     assert _form_fields(sorted_page, "sort") == STATE
-    assert 'class="strength"' not in sorted_page  # a price order has no strength to set
+    # A price order is the same for everyone: no strength, no plain order or side by side.
+    assert 'class="strength"' not in sorted_page and "data-mode=" not in sorted_page
     assert "Sorted by price: personalization applies to the relevance order." in sorted_page
 
     relevance = client.get(reverse("search"), {**STATE, "personalize": "0", "page": "1"}).text
@@ -240,8 +244,9 @@ def test_every_search_control_keeps_the_filters_sort_and_strength(client, db):
     }  # the chosen value clears itself, the rest kept, the page reset
 
 
-def test_the_strength_form_and_pagination_keep_every_other_parameter(client, db):
+def test_the_strength_form_and_pagination_keep_every_other_parameter(client, model):
     running_shoes_create(120)
+    _viewed_running_shoes(client)
     state = {"q": "shoe", "target": "women", "strength": "0.25"}
     html = client.get(reverse("search"), state).text
     assert _form_fields(html, "strength") == {"q": "shoe", "target": "women"}
@@ -277,5 +282,8 @@ def test_a_search_read_otherwise_says_so_with_a_link_to_the_words_as_typed(
     assert f'href="{reverse("search")}?q=%22trainers%22"' in html
     as_typed = client.get(reverse("search"), {"q": '"trainers"'})
     assert card_skus(as_typed) == [] and "Showing results for" not in as_typed.content.decode()
+    # Nothing matches the words as typed: the way back is the search without the quotes.
+    assert "Nothing matches &quot;trainers&quot; as typed." in as_typed.content.decode()
+    assert f'href="{reverse("search")}?q=trainers"' in as_typed.content.decode()
     plain = client.get(reverse("search"), {"q": "sneakers"})
     assert "Showing results for" not in plain.content.decode()

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from factories import BROWSER, EMBEDDING_ONLY, SHOP_VECTORS, keyed_vectors
 
+from catalog.models import Product
 from personalization.affinity import visitor_affinity
 from personalization.engine.learning import recommender_build
 from personalization.models import ViewEvent
@@ -185,3 +186,13 @@ def test_the_taste_follows_the_loaded_model_not_only_its_version_id(client, mode
     assert second.version_id == first.version_id
     assert state.vector(second).shape == (6,)
     assert visitor_affinity(state, second)["category"][0].value == "running shoes"
+
+
+def test_the_taste_leaves_out_what_would_read_zero_percent(client, model, monkeypatch):
+    # A sharp softmax leaves the runner's taste almost all running: the rest would read "0%".
+    monkeypatch.setattr("personalization.affinity.SHARE_TEMPERATURE", 0.01)
+    state = VisitorState(skus=("RUN-1", "RUN-2", "RUN-4"))
+    taste = visitor_affinity(state, model_active(), shown=10)
+    assert taste["category"][0].value == "running shoes" and taste["category"][0].share > 0.99
+    assert all(liking.share >= 0.005 for liking in taste["category"][1:])
+    assert len(taste["category"]) < len({p.extra["category"] for p in Product.objects.all()})
