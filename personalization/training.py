@@ -63,6 +63,16 @@ MODEL_FOLDER = "model"  # inside the temporary folder, what becomes the version'
 MAP_STEPS = EXAGGERATION_ITERATIONS + ITERATIONS  # t-SNE's iterations
 # A phase's steps are written to its version at most this often: the admin polls every 2 s.
 STEP_RECORD_SECONDS = 1.0
+# The phases of a training, in the order it goes through them (a stored version's timings keep
+# no order: PostgreSQL's jsonb sorts its keys).
+PHASES = (
+    "reading sessions",
+    "training",
+    "building the recommender",
+    "evaluating",
+    "drawing the map",
+    "saving",
+)
 
 
 class PhaseClock:

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from ..engine.config import SESSION_VECTOR
 from ..models import EmbeddingVersion
+from ..training import PHASES
 
 DEFAULT_METHOD = "default"  # the evaluation's name for the shop's recommender
 
@@ -60,6 +61,8 @@ def timings_rows(version: EmbeddingVersion) -> list[dict]:
     """Each phase the training went through, in its order, with its time and share of the
     whole."""
     total = sum(version.timings.values()) or 1.0
+    known = {phase: number for number, phase in enumerate(PHASES)}
+    timings = sorted(version.timings.items(), key=lambda item: known.get(item[0], len(PHASES)))
     return [
         {
             "phase": phase,
@@ -67,7 +70,7 @@ def timings_rows(version: EmbeddingVersion) -> list[dict]:
             "duration": duration_text(seconds),
             "share": f"{100 * seconds / total:.0f}%",
         }
-        for phase, seconds in version.timings.items()
+        for phase, seconds in timings
     ]
 
 
