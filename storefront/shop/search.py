@@ -307,7 +307,7 @@ def search_page(
         CompareRow(_row(p, cards) if p.sku in cards else None, row)
         for p, row in zip(plain, rows[:compare], strict=False)
     ]
-    facets = searcher.facets(query, filters=filters) if counted else None
+    facets = _facets_to_switch(searcher, query, filters) if counted else None
     pages = max(1, math.ceil(facets.total / limit)) if facets is not None else None
     if side_by_side and pages is not None:  # both orders differ only within the window
         pages = min(pages, max(1, math.ceil(window / limit)))
@@ -333,6 +333,18 @@ def search_pages_count(query: str, *, limit: int, filters: Filters | None = None
     filters = {name: value for name, value in (filters or {}).items() if value}
     total = catalog_searcher().facets(query, filters=filters).total
     return max(1, math.ceil(total / limit))
+
+
+def _facets_to_switch(searcher: CatalogSearch, query: str, filters: dict[str, str]) -> SearchFacets:
+    """The facets of `query` within `filters`, each chosen field's values counted as if it were
+    not chosen (the other filters kept), so a shopper sees the other values to switch to; the
+    total is the chosen filters'. One more count per chosen field."""
+    facets = searcher.facets(query, filters=filters)
+    values = dict(facets.values)
+    for chosen in filters:
+        others = {name: value for name, value in filters.items() if name != chosen}
+        values[chosen] = searcher.facets(query, filters=others).values.get(chosen, [])
+    return SearchFacets(facets.total, values)
 
 
 def _row(result: RankedResult, cards: dict[str, ProductCard]) -> ResultRow:

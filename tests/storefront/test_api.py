@@ -427,6 +427,7 @@ def test_search_pages_filters_sorts_and_counts_facets(client, many_shoes):
     assert len(seen) == len(set(seen)) == 60  # past the first page, nothing twice, none lost
     men = search(client, q="shoe", target="men", limit=100, facets=1).json()
     assert men["total"] == 30 and men["filters"] == {"target": "men"}
+    assert men["facets"]["target"] == first["facets"]["target"]  # the others, to switch to
     assert {item["target"] for item in men["results"]} == {"men"}
     cheapest = search(client, q="shoe", sort="price_asc", limit=3).json()
     assert [item["sku"] for item in cheapest["results"]] == ["MS-00", "MS-01", "MS-02"]

@@ -161,6 +161,12 @@ def test_search_page_has_facets_a_sort_and_pages_past_48(client, db):
         f"MS-{i:02d}" for i in range(1, 60, 2)
     }
     assert 'aria-current="true"' in men.text  # the chosen value is marked, and clears it
+    # The other audience is still there to switch to, counted without the chosen one.
+    assert [(o["value"], o["count"]) for o in men.context["facets"][0]["options"]] == [
+        ("men", 30),
+        ("women", 30),
+    ]
+    assert "?q=shoe&amp;target=women" in men.text
     cheap = client.get(reverse("search"), {"q": "shoe", "sort": "price_asc"})
     assert card_skus(cheap)[:2] == ["MS-00", "MS-01"] and 'value="price_asc" selected' in cheap.text
 
