@@ -12,8 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-# Colour-blind-safe (Okabe-Ito) colours, in the order series get them.
-PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]
+# Colour-blind-safe colours (Okabe-Ito's, then Tol's wine and grey for the blend's many parts),
+# in the order series get them: the quality charts draw nine, none sharing a colour.
+PALETTE = [
+    "#0072b2",
+    "#d55e00",
+    "#009e73",
+    "#cc79a7",
+    "#e69f00",
+    "#56b4e9",
+    "#000000",
+    "#882255",
+    "#999999",
+    "#b8a200",
+]
 
 Point = tuple[float, float]
 

@@ -112,3 +112,11 @@ def test_number_short_labels():
         "350k",
         "1.23M",
     ]
+
+
+def test_nine_series_the_quality_charts_draw_have_nine_colours():
+    # The default, six parts of the blend and two baselines share one chart.
+    series = [Series(f"s{n}", [(0, float(n)), (1, n + 0.5)]) for n in range(9)]
+    root = parse(line_chart_svg(series, title="t", x_label="x", y_label="y"))
+    strokes = [line.get("stroke") for line in root.findall(f".//{NS}polyline")]
+    assert len(strokes) == 9 and len(set(strokes)) == 9
