@@ -224,6 +224,28 @@ def shop_log(db, tmp_path, models_dir):
     return tmp_path / "sessions.txt"
 
 
+PERSONAS_TESTED = [
+    {
+        "slug": "runner", "name": "Rae", "who": "a women's runner", "line": "Shoes, shorts.",
+        "query": "shoe", "searches": ["running shoe", "running shorts"],
+    },
+    {
+        "slug": "hiker", "name": "Hal", "who": "a men's hiker", "line": "Boots, fleece.",
+        "query": "jacket", "searches": ["hiking boot", "fleece jacket"],
+    },
+    {  # nothing in the `shop` catalog: not offered
+        "slug": "diver", "name": "Dee", "who": "a diver", "line": "Fins.", "query": "fins",
+        "searches": ["wetsuit", "fins"],
+    },
+]  # fmt: skip
+
+
+@pytest.fixture
+def personas(settings):
+    """Personas the `shop` catalog can play (a runner, a hiker) and one it cannot (a diver)."""
+    settings.CIS_PERSONAS = PERSONAS_TESTED
+
+
 @pytest.fixture
 def model(shop, models_dir, settings):
     """A product version of factories.SHOP_VECTORS, active and noticed by this process at once."""

@@ -180,6 +180,17 @@ class Visitor:
         return json.loads(self.get(f"/api/search/?q={query}&personalize={flag}&limit={limit}"))
 
 
+def products_view(client, *skus: str):
+    """`client` opens each product's page, as a browser does (so each view is recorded); the
+    last page's response."""
+    from django.urls import reverse
+
+    for sku in skus:
+        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
+        assert response.status_code == 200
+    return response
+
+
 def running_shoes_create(count: int = 60) -> None:
     """`count` running shoes, men's (odd numbers) and women's, priced from 40 up (MS-00 first)."""
     from catalog.models import Product

@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.urls import reverse
 from django.utils.html import escape
-from factories import BROWSER, PLAIN_SHOES, REDIS_DOWN_URL, redis_store_use
+from factories import PLAIN_SHOES, REDIS_DOWN_URL, products_view, redis_store_use
 
 from personalization.models import ViewEvent
 from personalization.state import COOKIE_NAME, Visitor
@@ -18,11 +18,6 @@ NOTICE = "Personalization is unavailable right now"
 
 
 # Running products point along the first axis, hiking ones the second, lifestyle the third.
-def view(client, *skus):
-    for sku in skus:
-        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
-        assert response.status_code == 200
-    return response
 
 
 def search(client, **params):
@@ -60,7 +55,7 @@ def test_search_for_a_new_visitor_is_the_plain_order(client, model):
 
 
 def test_search_after_running_views_puts_running_first_and_explains(client, model, shop):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     response = search(client, q="shoe")
     assert response.status_code == 200
     order = card_skus(response)
@@ -74,7 +69,7 @@ def test_search_after_running_views_puts_running_first_and_explains(client, mode
 
 def test_the_toggle_shows_the_plain_order_and_links_back(client, model):
     plain = card_skus(search(client, q="shoe"))
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     response = search(client, q="shoe", personalize="0")
     assert response.status_code == 200
     assert card_skus(response) == plain
@@ -83,7 +78,7 @@ def test_the_toggle_shows_the_plain_order_and_links_back(client, model):
 
 
 def test_compare_view_puts_both_orders_side_by_side_with_movements(client, model):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     response = search(client, q="shoe", view="compare")
     assert response.status_code == 200
     html = response.text
@@ -108,7 +103,7 @@ def test_front_page_recommends_for_you_only_after_views(client, model):
     assert before.status_code == 200
     assert "Recommended for you" not in before.text
     assert "start browsing and this page learns your taste" in before.text
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     after = client.get(reverse("home"))
     assert "Recommended for you" in after.text
     recommended = section_skus(after, "recommended")
@@ -118,14 +113,14 @@ def test_front_page_recommends_for_you_only_after_views(client, model):
 
 def test_front_page_without_a_model_recommends_nothing(client, shop, settings):
     settings.CIS_MODEL_CHECK_SECONDS = 0
-    view(client, "RUN-1")
+    products_view(client, "RUN-1")
     response = client.get(reverse("home"))
     assert response.status_code == 200
     assert "Recommended for you" not in response.text
 
 
 def test_product_page_shows_similar_products_from_the_embeddings(client, model):
-    response = view(client, "HIK-1")
+    response = products_view(client, "HIK-1")
     assert "Similar products" in response.text and "More like this" not in response.text
     similar = section_skus(response, "similar")
     assert similar[:2] == ["HIK-3", "HIK-2"] and "HIK-1" not in similar
@@ -133,7 +128,7 @@ def test_product_page_shows_similar_products_from_the_embeddings(client, model):
 
 def test_product_page_without_a_model_shows_more_like_this(client, shop, settings):
     settings.CIS_MODEL_CHECK_SECONDS = 0
-    response = view(client, "RUN-1")
+    response = products_view(client, "RUN-1")
     assert "More like this" in response.text and "Similar products" not in response.text
     assert section_skus(response, "related") == ["RUN-4"]  # same audience and category
 
@@ -164,7 +159,7 @@ def test_with_redis_away_every_page_renders_plain_with_a_notice(
     plain = card_skus(search(client, q="shoe"))  # before any view: Redis is not asked
     request.getfixturevalue(unreachable)
     caplog.set_level(logging.WARNING, logger="common.redis_circuit")
-    product = view(client, "RUN-1", "RUN-3")
+    product = products_view(client, "RUN-1", "RUN-3")
     assert NOTICE in product.text
     assert list(ViewEvent.objects.values_list("sku", flat=True)) == ["RUN-1", "RUN-3"]
     assert "Similar products" in product.text  # the model needs no Redis
@@ -194,7 +189,7 @@ def test_on_the_real_redis_the_pages_personalize_from_the_state_stored_there(
 ):
     redis_store_use(settings, redis_url)
     plain = card_skus(search(client, q="shoe"))
-    product = view(client, "RUN-1", "RUN-3")
+    product = products_view(client, "RUN-1", "RUN-3")
     assert NOTICE not in product.text
     key = "cis:visitor:" + Visitor(client.cookies[COOKIE_NAME].value).id
     server = redis.Redis.from_url(redis_url)
@@ -212,7 +207,7 @@ def test_on_the_real_redis_the_pages_personalize_from_the_state_stored_there(
 
 def test_the_strength_slider_scales_personalization_down_to_the_plain_order(client, model):
     plain = card_skus(search(client, q="shoe", personalize="0"))
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     full = search(client, q="shoe")
     assert 'type="range" name="strength"' in full.text and 'value="1.0"' in full.text
     assert card_skus(full) != plain
@@ -222,7 +217,7 @@ def test_the_strength_slider_scales_personalization_down_to_the_plain_order(clie
 
 
 def test_a_viewed_result_says_so_and_an_unmoved_one_gives_no_reason(client, model, shop):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     notes = dict(
         re.findall(
             r'data-sku="([^"]+)".*?<p class="product-card__note">(.*?)</p>',
@@ -238,7 +233,7 @@ def test_a_viewed_result_says_so_and_an_unmoved_one_gives_no_reason(client, mode
 
 
 def test_the_compare_view_shows_a_picture_of_each_product(client, model):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     response = search(client, q="shoe", view="compare")
     plain, mine = compare_columns(response.text)
     thumbs = re.findall(r'<img class="compare__thumb" src="([^"]+)"', response.text)
@@ -252,7 +247,7 @@ def state_line(response) -> str:
 def test_the_state_line_says_why_an_order_is_plain_and_never_asks_for_views_it_has(
     client, model, monkeypatch, settings
 ):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     assert state_line(search(client, q="shoe")).startswith("Personalized for you")
     sorted_by_price = search(client, q="shoe", sort="price_asc")
     assert state_line(sorted_by_price) == (
@@ -273,7 +268,7 @@ def test_the_state_line_says_why_an_order_is_plain_and_never_asks_for_views_it_h
 
 def test_strength_zero_is_the_plain_order_and_says_it_is_not_personalized(client, model):
     plain = search(client, q="shoe", personalize="0")
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     none = search(client, q="shoe", strength="0")
     assert card_skus(none) == card_skus(plain)
     assert state_line(none) == "Plain order: the strength is at 0, so your views do not count."

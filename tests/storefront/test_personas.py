@@ -6,34 +6,13 @@ import collections
 import pytest
 from django.conf import settings as default_settings
 from django.urls import reverse
-from factories import BROWSER
+from factories import products_view
 
 from catalog.models import Product
 from personalization.state import COOKIE_NAME, Visitor, visitor_state
 from storefront.shop import PERSONA_COOKIE
 
-PERSONAS = [
-    {
-        "slug": "runner", "name": "Rae", "who": "a women's runner", "line": "Shoes, shorts.",
-        "query": "shoe", "searches": ["running shoe", "running shorts"],
-    },
-    {
-        "slug": "hiker", "name": "Hal", "who": "a men's hiker", "line": "Boots, fleece.",
-        "query": "jacket", "searches": ["hiking boot", "fleece jacket"],
-    },
-]  # fmt: skip
 BANNER = "data-persona-visit="
-
-
-@pytest.fixture
-def personas(settings):
-    settings.CIS_PERSONAS = PERSONAS
-
-
-def view(client, *skus):
-    for sku in skus:
-        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
-        assert response.status_code == 200
 
 
 def browse_as(client, slug: str) -> Visitor:
@@ -54,11 +33,11 @@ def viewed(client) -> list[str]:
 def test_back_to_my_own_views_gives_them_back_exactly_and_ends_the_persona(
     client, model, personas, any_store
 ):
-    view(client, "HIK-1", "RUN-2", "HIK-1", "LIF-1")
+    products_view(client, "HIK-1", "RUN-2", "HIK-1", "LIF-1")
     own = Visitor(client.cookies[COOKIE_NAME].value)
     before = visitor_state(own).skus
     persona = browse_as(client, "runner")
-    view(client, "HIK-2")  # a view as the persona is the persona's
+    products_view(client, "HIK-2")  # a view as the persona is the persona's
     assert visitor_state(persona).skus == ("RUN-1", "RUN-3", "HIK-2")
     assert viewed(client) == ["HIK-2", "RUN-3", "RUN-1"]
 
@@ -74,18 +53,18 @@ def test_back_to_my_own_views_gives_them_back_exactly_and_ends_the_persona(
 def test_going_back_from_a_persona_s_product_page_does_not_make_it_a_view_of_ones_own(
     client, model, personas
 ):
-    view(client, "LIF-1")
+    products_view(client, "LIF-1")
     browse_as(client, "runner")
-    view(client, "HIK-1")
+    products_view(client, "HIK-1")
     back(client, reverse("product", args=["HIK-1"]))
-    view(client, "HIK-1")  # the page gone back to: shown, not recorded
+    products_view(client, "HIK-1")  # the page gone back to: shown, not recorded
     assert viewed(client) == ["LIF-1"]
-    view(client, "HIK-1")  # opened again by the visitor: theirs
+    products_view(client, "HIK-1")  # opened again by the visitor: theirs
     assert viewed(client) == ["HIK-1", "LIF-1"]
 
 
 def test_another_persona_keeps_the_same_own_views_aside(client, model, personas):
-    view(client, "LIF-1", "HIK-1")
+    products_view(client, "LIF-1", "HIK-1")
     own = client.cookies[COOKIE_NAME].value
     runner = browse_as(client, "runner")
     hiker = browse_as(client, "hiker")
@@ -112,7 +91,7 @@ def test_the_profile_api_says_who_the_visitor_browses_as_and_the_way_back(client
 
 
 def test_forgetting_through_the_api_ends_the_persona_too(client, model, personas):
-    view(client, "LIF-1")
+    products_view(client, "LIF-1")
     own = Visitor(client.cookies[COOKIE_NAME].value)
     browse_as(client, "runner")
     assert client.delete(reverse("api:profile")).status_code == 200  # (no CSRF check here)
@@ -156,7 +135,7 @@ def test_the_picker_marks_the_persona_browsed_as(client, model, personas):
 
 
 def test_forget_me_as_a_persona_forgets_the_own_views_too(client, model, personas):
-    view(client, "LIF-1")
+    products_view(client, "LIF-1")
     own = Visitor(client.cookies[COOKIE_NAME].value)
     persona = browse_as(client, "runner")
     response = client.post(reverse("forget"), {"next": "/"})
@@ -169,7 +148,7 @@ def test_forget_me_as_a_persona_forgets_the_own_views_too(client, model, persona
 def test_a_forged_persona_cookie_shows_no_banner_and_gives_no_one_elses_views(
     client, model, personas
 ):
-    view(client, "LIF-1")
+    products_view(client, "LIF-1")
     mine = client.cookies[COOKIE_NAME].value
     client.cookies[PERSONA_COOKIE] = "runner:" + "A" * 22  # unsigned
     assert BANNER not in client.get(reverse("home")).content.decode()

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 from django.test import Client
 from django.urls import reverse
-from factories import BROWSER, EMBEDDING_ONLY, SHOP_VECTORS, keyed_vectors
+from factories import BROWSER, EMBEDDING_ONLY, SHOP_VECTORS, keyed_vectors, products_view
 
 from catalog.models import Product
 from personalization.affinity import visitor_affinity
@@ -14,32 +14,6 @@ from personalization.engine.learning import recommender_build
 from personalization.models import ViewEvent
 from personalization.serving import model_active
 from personalization.state import COOKIE_NAME, Visitor, VisitorState, visitor_state
-
-PERSONAS = [
-    {
-        "slug": "runner", "name": "Rae", "who": "a women's runner", "line": "Shoes, shorts.",
-        "query": "shoe", "searches": ["running shoe", "running shorts"],
-    },
-    {
-        "slug": "hiker", "name": "Hal", "who": "a men's hiker", "line": "Boots, fleece.",
-        "query": "jacket", "searches": ["hiking boot", "fleece jacket"],
-    },
-    {  # nothing in this catalog: not offered
-        "slug": "diver", "name": "Dee", "who": "a diver", "line": "Fins.", "query": "fins",
-        "searches": ["wetsuit", "fins"],
-    },
-]  # fmt: skip
-
-
-@pytest.fixture
-def personas(settings):
-    settings.CIS_PERSONAS = PERSONAS
-
-
-def view(client, *skus):
-    for sku in skus:
-        response = client.get(reverse("product", args=[sku]), headers={"User-Agent": BROWSER})
-        assert response.status_code == 200
 
 
 def profile(client) -> dict:
@@ -55,7 +29,7 @@ def test_a_new_visitor_has_no_profile(client, model):
 
 
 def test_the_profile_follows_the_views_with_shares(client, model):
-    view(client, "RUN-1", "RUN-3", "RUN-2")
+    products_view(client, "RUN-1", "RUN-3", "RUN-2")
     answer = profile(client)
     assert answer["personalized"] and answer["viewed"] == ["RUN-2", "RUN-3", "RUN-1"]
     categories = answer["affinity"]["category"]
@@ -64,7 +38,7 @@ def test_the_profile_follows_the_views_with_shares(client, model):
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
     assert {t["value"] for t in answer["affinity"]["target"]} <= {"men", "women"}
 
-    view(client, "HIK-1", "HIK-2", "HIK-1")  # the taste moves with the views
+    products_view(client, "HIK-1", "HIK-2", "HIK-1")  # the taste moves with the views
     assert profile(client)["affinity"]["category"][0]["value"] in {
         "hiking boots",
         "hiking shoes",
@@ -76,7 +50,7 @@ def test_one_boot_after_four_running_views_leaves_the_taste_and_the_results_runn
     """The taste panel and the re-rank read one weighting of the views: a last view of another
     activity shifts both a little, neither alone (with the next click's half-life of one view,
     the boot outweighed the four and the panel said "hiking boots")."""
-    view(client, "RUN-1", "RUN-2", "RUN-4", "RUN-3", "HIK-1")
+    products_view(client, "RUN-1", "RUN-2", "RUN-4", "RUN-3", "HIK-1")
     categories = profile(client)["affinity"]["category"]
     assert categories[0]["value"].startswith("running")
     shares = {c["value"]: c["share"] for c in categories}
@@ -91,19 +65,19 @@ def test_the_home_page_draws_the_profile(client, model, personas):
     assert 'data-persona="runner"' in home and 'data-persona="hiker"' in home
     assert "A women&#x27;s runner." in home and "A men&#x27;s hiker." in home  # a line each
     assert 'data-persona="diver"' not in home and "data-forget" not in home
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     home = client.get(reverse("home")).content.decode()
     assert 'class="taste__bar" data-value="running shoes"' in home and "data-forget" in home
 
 
 def test_the_search_page_shows_the_profile_it_reranked_with(client, model, personas):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     page = client.get(reverse("search"), {"q": "shoe"}).content.decode()
     assert "What we think you like" in page and 'data-value="running shoes"' in page
 
 
 def test_browsing_as_a_persona_sets_the_own_views_aside_and_views_its_own(client, model, personas):
-    view(client, "HIK-1")
+    products_view(client, "HIK-1")
     old = Visitor(client.cookies[COOKIE_NAME].value)
     response = client.post(reverse("persona", args=["runner"]), {"next": "/search/?q=shoe"})
     assert response.status_code == 302 and response["Location"] == "/search/?q=shoe"
@@ -124,7 +98,7 @@ def test_a_persona_the_catalog_cannot_play_is_404_and_a_get_is_refused(client, m
 
 
 def test_forget_me_clears_the_state_and_goes_back_only_to_this_site(client, model):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     response = client.post(reverse("forget"), {"next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == "/"
     assert profile(client)["viewed"] == []
@@ -146,7 +120,7 @@ def test_a_next_without_a_slash_is_a_relative_url_not_a_view_name(
 
 def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
     client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER)
-    view(client, "RUN-1")
+    products_view(client, "RUN-1")
     assert client.delete(reverse("api:profile")).status_code == 403
     assert profile(client)["viewed"] == ["RUN-1"]
     token = client.cookies["csrftoken"].value
@@ -158,7 +132,7 @@ def test_delete_on_the_profile_api_forgets_and_needs_the_csrf_token(model):
 def test_forget_me_with_redis_down_still_gives_a_new_visitor(client, model, settings):
     from factories import REDIS_DOWN_URL, redis_store_use
 
-    view(client, "RUN-1")
+    products_view(client, "RUN-1")
     old = client.cookies[COOKIE_NAME].value
     redis_store_use(settings, REDIS_DOWN_URL)
     response = client.post(reverse("forget"), {"next": "/"})
@@ -168,7 +142,7 @@ def test_forget_me_with_redis_down_still_gives_a_new_visitor(client, model, sett
 
 
 def test_a_search_sorted_by_price_still_shows_the_profile(client, model):
-    view(client, "RUN-1", "RUN-3")
+    products_view(client, "RUN-1", "RUN-3")
     page = client.get(reverse("search"), {"q": "shoe", "sort": "price_asc"}).content.decode()
     assert 'data-value="running shoes"' in page and "data-forget" in page
 
