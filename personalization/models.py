@@ -139,3 +139,53 @@ class EmbeddingVersion(models.Model):
     def headline(self) -> dict | None:
         """The shop's default recommender's metrics on the holdout, if evaluated."""
         return self.metrics.get("default")
+
+
+class SearchImpression(models.Model):
+    """A page of search results shown to a visitor (HTML or API), as the experiments count it:
+    which list was shown, how it was ranked, and for an interleaved list the team of each
+    position. Written by the stream's drain (or straight, without Redis), like views."""
+
+    class Arm(models.TextChoices):
+        PERSONALIZED = "personalized", "personalized"  # outside any experiment
+        PLAIN = "plain", "plain"  # outside any experiment: the visitor's choice, or no views
+        INTERLEAVED = "interleaved", "interleaving: plain and personalized, team draft"
+        AB_PERSONALIZED = "ab_personalized", "A/B: the personalized arm"
+        AB_PLAIN = "ab_plain", "A/B: the plain arm"
+
+    impression_id = models.CharField(max_length=32, unique=True)  # the shop's, in links
+    visitor_id = models.CharField(max_length=32)
+    query = models.CharField(max_length=200)
+    page = models.PositiveIntegerField(default=1)
+    arm = models.CharField(max_length=16, choices=Arm.choices)
+    skus = models.TextField(help_text="the SKUs shown, in order, separated by TABs")
+    # One letter a position (engine.interleaving: P personalized, B plain) for an interleaved
+    # list whose two orders differed on the page; "" otherwise (nothing to credit).
+    teams = models.CharField(max_length=100, blank=True)
+    shown_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["arm", "shown_at"], name="impression_arm_time")]
+
+    def __str__(self) -> str:
+        return f"{self.arm} {self.query!r} for {self.visitor_id[:8]}"
+
+
+class ResultClick(models.Model):
+    """A click on a search result: the impression it was shown in, its position there (from
+    0) and the product. One per impression and position, however often it is clicked."""
+
+    impression_id = models.CharField(max_length=32)
+    position = models.PositiveIntegerField()
+    sku = models.CharField(max_length=SKU_MAX)
+    clicked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["impression_id", "position"], name="click_once_per_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.impression_id[:8]} #{self.position} {self.sku}"

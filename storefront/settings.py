@@ -421,6 +421,23 @@ CIS_PERSONAS = [
     },
 ]  # fmt: skip
 
+# Experiments (personalization.experiments): the plain order against the personalized one, online.
+# A share of visitors, drawn by a hash of their id and CIS_EXPERIMENT_NAME (a new name draws
+# again), sees one list interleaving both orders (team draft); another share is split A/B, half
+# plain, half personalized. Production runs neither unless set; the demo interleaves for a fifth.
+# A click counts for an impression shown in the last CIS_IMPRESSION_TTL seconds.
+CIS_EXPERIMENT_NAME = env_str("CIS_EXPERIMENT_NAME") or "plain-vs-personalized"
+CIS_INTERLEAVING_SHARE = float(env_str("CIS_INTERLEAVING_SHARE") or (0 if PRODUCTION else 0.2))
+CIS_AB_SHARE = float(env_str("CIS_AB_SHARE") or 0)
+if not (0 <= CIS_INTERLEAVING_SHARE <= 1 and 0 <= CIS_AB_SHARE <= 1) or (
+    CIS_INTERLEAVING_SHARE + CIS_AB_SHARE > 1
+):
+    raise ImproperlyConfigured(
+        "CIS_INTERLEAVING_SHARE and CIS_AB_SHARE must be shares of visitors (0 to 1) that add up "
+        f"to at most 1, not {CIS_INTERLEAVING_SHARE} and {CIS_AB_SHARE}"
+    )
+CIS_IMPRESSION_TTL = int(env_str("CIS_IMPRESSION_TTL") or 3600)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

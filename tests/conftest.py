@@ -19,6 +19,10 @@ from catalog.models import Product
 # instead of 0.4 s. Passive waiting changes no result. Set before anything loads libgomp; the
 # processes the tests start inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No visitor is drawn into an experiment (a list interleaving two orders) unless a test asks:
+# the orders the tests assert are the personalized or the plain one. Processes started inherit it.
+os.environ["CIS_INTERLEAVING_SHARE"] = "0"
+os.environ["CIS_AB_SHARE"] = "0"
 
 # How long a test waits for an event it needs (a server answering, a worker's result) before it
 # calls the run broken. Generous: a busy machine is slow, not broken; a test that gets its event
