@@ -112,7 +112,7 @@ def passwords_hashed_quickly():
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
     """Each test has its own media folder and search index, no synonyms unless it writes them,
-    and starts with empty caches."""
+    no visitor in an experiment, and starts with empty caches."""
     from django.core.cache import caches
 
     from common.redis_circuit import circuits_reset
@@ -121,6 +121,7 @@ def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search-index"
     settings.CIS_SYNONYMS_FILE = tmp_path / "synonyms.txt"
+    settings.CIS_INTERLEAVING_SHARE = settings.CIS_AB_SHARE = 0  # no experiment unless asked for
     circuits_reset()  # no test inherits another's "Redis failed a moment ago"
     local_counts_clear()  # nor the views another counted against the flood limits
     for alias in settings.CACHES:
