@@ -50,7 +50,7 @@ def search_plain(request: HttpRequest) -> JsonResponse:
         sort=given.get("sort", RELEVANCE),
         counted=given.get("facets") == "1",
     )
-    return JsonResponse(search_json(page, personalize=personalize))
+    return JsonResponse(search_json(page))
 
 
 urlpatterns = [

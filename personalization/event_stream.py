@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 
 from common.db import rows_insert
 
-from .models import LIVE_SOURCE, ViewEvent
+from .models import LIVE_SOURCE, ResultClick, SearchImpression, ViewEvent
 from .state import STREAM_KEY, redis_client
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class DrainReport:
     written: int = 0  # rows inserted into the event log
     already_logged: int = 0  # entries whose row a drain that died had committed
     claimed: int = 0  # entries taken over from a drainer that died
+    impressions: int = 0  # search impressions read (written unless a dead drain had)
+    clicks: int = 0  # clicks on results read (the same)
     seconds: float = 0.0
 
 
@@ -112,32 +114,56 @@ def events_drain(*, batch: int | None = None, max_batches: int | None = None) ->
 
 
 def _batch_store(entries: Sequence, report: DrainReport) -> None:
-    """Insert the entries not in the log yet, in one transaction."""
-    rows = {}
+    """Insert the entries not in the database yet, in one transaction: views into the event
+    log, search impressions and clicks on results into theirs (personalization.experiments)."""
+    views, impressions, clicks = {}, [], []
     for entry_id, fields in entries:
         stream_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        event_id = fields[b"id"].decode() if b"id" in fields else stream_id
-        rows[event_id] = (
-            LIVE_SOURCE,
-            fields[b"visitor"].decode(),
-            fields[b"sku"].decode(),
-            _entry_time(stream_id),
-            event_id,
-        )
+        kind = fields.get(b"type", b"view")
+        text = {name.decode(): value.decode() for name, value in fields.items()}
+        at = _entry_time(stream_id)
+        if kind == b"impression":
+            impressions.append(
+                SearchImpression(
+                    impression_id=text["id"], visitor_id=text["visitor"], query=text["query"],
+                    page=int(text["page"]), arm=text["arm"], skus=text["skus"],
+                    teams=text["teams"], shown_at=at,
+                )
+            )  # fmt: skip
+        elif kind == b"click":
+            clicks.append(
+                ResultClick(
+                    impression_id=text["impression"], position=int(text["position"]),
+                    sku=text["sku"], clicked_at=at,
+                )
+            )  # fmt: skip
+        else:
+            event_id = text.get("id", stream_id)
+            views[event_id] = (LIVE_SOURCE, text["visitor"], text["sku"], at, event_id)
     with transaction.atomic():
-        logged = set(
-            ViewEvent.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True)
+        _views_store(views, report)
+        # Each is unique by its own id (an impression's, a click's impression and position):
+        # one that a drain which died had written is skipped.
+        SearchImpression.objects.bulk_create(impressions, ignore_conflicts=True)
+        ResultClick.objects.bulk_create(clicks, ignore_conflicts=True)
+    report.impressions += len(impressions)
+    report.clicks += len(clicks)
+
+
+def _views_store(rows: dict, report: DrainReport) -> None:
+    logged = set(
+        ViewEvent.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True)
+    )
+    new = [row for event_id, row in rows.items() if event_id not in logged]
+    adapt = connection.ops.adapt_datetimefield_value
+    try:
+        with transaction.atomic():
+            rows_insert(ViewEvent, COLUMNS, [(*row[:3], adapt(row[3]), row[4]) for row in new])
+    except IntegrityError:  # another drainer took some over and wrote them meanwhile
+        ViewEvent.objects.bulk_create(
+            [ViewEvent(**dict(zip(COLUMNS, row, strict=True))) for row in new],
+            ignore_conflicts=True,
         )
-        new = [row for event_id, row in rows.items() if event_id not in logged]
-        adapt = connection.ops.adapt_datetimefield_value
-        try:
-            with transaction.atomic():
-                rows_insert(ViewEvent, COLUMNS, [(*row[:3], adapt(row[3]), row[4]) for row in new])
-        except IntegrityError:  # another drainer took some over and wrote them meanwhile
-            ViewEvent.objects.bulk_create(
-                [ViewEvent(**dict(zip(COLUMNS, row, strict=True))) for row in new],
-                ignore_conflicts=True,
-            )
     report.written += len(new)
     report.already_logged += len(logged)
 

@@ -39,6 +39,7 @@ from .shop import (
     SKU_CHARS,
     SORTS,
     SPACE_KINDS,
+    ClickRefused,
     NotInSpace,
     PersonaVisit,
     ScoredCard,
@@ -53,6 +54,7 @@ from .shop import (
     product_view_record,
     products_similar_scored,
     recommendations_scored,
+    result_click_record,
     search_page,
     search_pages_count,
     space_map,
@@ -246,6 +248,14 @@ class SearchOut(Schema):
     filters: dict[str, str]
     facets: dict[str, list[FacetCount]]
     results: list[SearchItem]
+    impression: str | None = Field(
+        description="the id of this list as shown to the visitor, which a click on a result "
+        "names (POST /api/clicks/); null for a bot, a HEAD or an empty list"
+    )
+    experiment: Literal["interleaving", "ab"] | None = Field(
+        description="the experiment the list is part of: interleaving (plain and personalized "
+        "results mixed, team draft) or ab (one order by visitor); null: none"
+    )
 
 
 @_get(
@@ -285,6 +295,7 @@ def search(
         page=page,
         sort=sort,
         counted=facets == "1",
+        shown_to_person=_shown_to_person(request),
     )
     pages = found.pages
     if pages is None and page > 1 and not found.rows:  # counted only when it may be past
@@ -296,17 +307,30 @@ def search(
             code="not_found",
             parameter="page",
         )
-    return JsonResponse(search_json(found, personalize=personalize == "1"))
+    return JsonResponse(search_json(found))
 
 
-def search_json(page: SearchPage, *, personalize: bool) -> dict:
+def _shown_to_person(request: HttpRequest) -> bool:
+    """A GET by a client that is not a crawler, nor a browser's speculative prefetch."""
+    if request.method != "GET":
+        return False
+    if user_agent_is_bot(request.headers.get("User-Agent", ""), page=False):
+        return False
+    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
+    return "prefetch" not in purpose.lower()
+
+
+def search_json(page: SearchPage) -> dict:
     """The answer of a search, as SearchOut declares it."""
     outcome = page.outcome
     facets = page.facets
+    impression = page.impression
     return {
         "query": outcome.query,
         "backend": outcome.backend,
-        "personalized": outcome.personalized and personalize,
+        "personalized": page.order.personalized,
+        "impression": impression.id if impression else None,
+        "experiment": impression.experiment if impression else None,
         "notices": outcome.notices,
         "understood": outcome.understood,
         "total": facets.total if facets is not None else None,
@@ -435,6 +459,43 @@ def events(request: HttpRequest, event: EventIn) -> HttpResponse:
     if by_bot:
         return JsonResponse({"recorded": None, "notices": notices}, status=200)
     return JsonResponse({"recorded": sku, "notices": notices}, status=201)
+
+
+class ClickIn(Schema):
+    impression: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="the list's id, as the search answered it"
+    )
+    position: int = Field(ge=0, le=10_000, description="the result's place in it, from 0")
+    sku: str = Field(pattern=SKU_PATTERN, description="the product at that place")
+
+
+class ClickOut(Schema):
+    counted: bool = Field(description="false: this result of this list was clicked before")
+
+
+@api.post(
+    "/clicks/",
+    url_name="clicks",
+    response={200: ClickOut, 201: ClickOut, 400: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+)
+@decorate_view(csrf_protect)
+def clicks(request: HttpRequest, click: ClickIn) -> HttpResponse:
+    """Record that the visitor clicked the result at `position` of a search list shown to them
+    (201; 200 when that result of that list was counted before). A list not shown to this
+    visitor (or shown more than CIS_IMPRESSION_TTL seconds ago) is a 404; a sku that is not the
+    one shown at that position a 400. A bot's click is answered 200 and not counted. A
+    product page reached from a result's link (`?impression=...&position=...`) counts its
+    click itself."""
+    if user_agent_is_bot(request.headers.get("User-Agent", ""), page=False):
+        return JsonResponse({"counted": False}, status=200)
+    try:
+        counted = result_click_record(
+            request.visitor, impression=click.impression, position=click.position, sku=click.sku
+        )
+    except ClickRefused as refused:
+        status = 404 if refused.field == "impression" else 400
+        raise ApiError(status, str(refused), parameter=refused.field) from None
+    return JsonResponse({"counted": counted}, status=201 if counted else 200)
 
 
 class LikingOut(Schema):

@@ -42,6 +42,7 @@ from .shop import (
     product_page,
     products_listed,
     reads_visitor_state,
+    result_link_click,
     search_page,
     space_explorer_page,
     user_agent_is_bot,
@@ -106,6 +107,13 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     landing = request.COOKIES.get(PERSONA_LEFT_COOKIE) == request.get_full_path()
     record_view = request_is_person_view(request) and not landing
     page = product_page(request.visitor, sku, record_view=record_view)
+    if page is not None and record_view and "impression" in request.GET:  # a search result's link
+        result_link_click(
+            request.visitor,
+            sku,
+            impression=request.GET["impression"],
+            position=request.GET.get("position", ""),
+        )
     if page is None:
         return page_not_found(request, f"No product “{sku}” in the catalog. It may have left it.")
     response = render(
@@ -144,6 +152,7 @@ def search(request: HttpRequest) -> HttpResponse:
         filters=filters,
         page=_page_number(request.GET.get("page", "")),
         sort=sort,
+        shown_to_person=request_is_person_view(request),
     )
     if page.page > page.pages:  # a page past the last names nothing
         return page_not_found(
@@ -160,6 +169,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "personalize": page.personalize,
         "compare": compare,
         "rows": page.rows,
+        "impression": page.impression,
         "compare_rows": page.compared,
         "compare_first": page.offset + 1,
         "compare_last": page.offset + len(page.compared),

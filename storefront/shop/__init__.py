@@ -12,6 +12,7 @@ from catalog.importing import FIELD_LIMITS
 from catalog.pictures import picture_type_sniff
 from catalog.search import FACETS, PRICE_HIGH, PRICE_LOW, RELEVANCE, SORTS, search_query_clean
 from catalog.selectors import categories_for_target, product_exists, targets_list
+from personalization.experiments import ClickRefused
 from personalization.middleware import reads_visitor_state, visitor_state_read_ahead
 from personalization.space import NotInSpace, SpaceUnavailable, space_map
 from personalization.state import visitor_state
@@ -64,6 +65,8 @@ from .visitors import (
     persona_visit_read,
     personas_available,
     product_view_record,
+    result_click_record,
+    result_link_click,
     visitor_forget,
     visitor_profile,
 )
@@ -86,6 +89,7 @@ __all__ = [
     "SPACE_KINDS",
     "SPACE_TERM_CHARS",
     "WORD",
+    "ClickRefused",
     "CompareRow",
     "ExplorerPage",
     "HomePage",
@@ -117,6 +121,8 @@ __all__ = [
     "product_exists",
     "product_page",
     "product_view_record",
+    "result_click_record",
+    "result_link_click",
     "products_listed",
     "products_popular",
     "products_similar",

@@ -24,7 +24,15 @@ from catalog.search import (
     catalog_searcher,
 )
 from catalog.selectors import ProductCard, product_cards
+from personalization.engine.interleaving import PERSONALIZED as PERSONALIZED_TEAM
 from personalization.engine.reranking import RankedResult, results_rerank
+from personalization.experiments import (
+    Arm,
+    Impression,
+    experiment_arm,
+    impression_record,
+    orders_interleave,
+)
 from personalization.serving import model_active
 from personalization.state import Visitor, VisitorState, visitor_state, visitor_state_reading
 
@@ -179,8 +187,8 @@ class CompareRow:
 @dataclass(frozen=True)
 class OrderState:
     """Whether a page of results is personalized, and the sentence that says so or why not;
-    `why`: personalized, chosen, sorted, strength, past, new or unrelated (the page shows only
-    the controls that can change the order)."""
+    `why`: personalized, interleaved, ab, chosen, sorted, strength, past, new or unrelated (the
+    page shows only the controls that can change the order)."""
 
     personalized: bool
     reason: str
@@ -190,7 +198,7 @@ class OrderState:
     def can_personalize(self) -> bool:
         """Whether the visitor's views can move this page's order (so a plain-or-mine switch,
         the side-by-side view and the strength have something to show)."""
-        return self.why in {"personalized", "chosen", "strength"}
+        return self.why in {"personalized", "chosen", "strength", "interleaved"}
 
 
 @dataclass
@@ -207,12 +215,28 @@ class SearchPage:
     strength: float = 1.0
     window: int = 0  # how many of the engine's first results a re-rank may reorder
     offset: int = 0  # of the page's first result
+    impression: Impression | None = None  # the page as shown to a person, which clicks name
 
     @property
     def order(self) -> OrderState:
         """Personalized, or the one reason this page follows the engine's order: the visitor
         chose it, a sort by price, strength 0, a page past the re-ranked window, no views yet,
         or views that say nothing about these results."""
+        experiment = self.impression.experiment if self.impression else None
+        if experiment == "interleaving" and self.impression.teams:
+            return OrderState(
+                True,
+                "Part of an experiment: this list mixes the plain order and the one personalized "
+                "for you, to learn from your clicks which serves you better.",
+                "interleaved",
+            )
+        if experiment == "ab" and self.impression.arm == Arm.AB_PLAIN:
+            return OrderState(
+                False,
+                "Plain order: you are in an experiment that compares it with the personalized "
+                "order (an A/B test).",
+                "ab",
+            )
         if self.outcome.personalized and self.personalize:
             return OrderState(True, "Personalized for you: re-ranked by what you viewed.")
         if not self.personalize:
@@ -256,6 +280,7 @@ def search_page(
     page: int = 1,
     sort: str = RELEVANCE,
     counted: bool = True,
+    shown_to_person: bool = False,
 ) -> SearchPage:
     """Page `page` (of `limit` results) of a search for this visitor, narrowed by `filters`, in
     `sort` order, with every product card it shows, looked up together: the results
@@ -264,12 +289,24 @@ def search_page(
     the facets (a count of everything that matches, which costs what a search does).
 
     Pages within the re-rank window are personalized; pages past it, and a sort by price,
-    follow the engine's order."""
+    follow the engine's order.
+
+    A page `shown_to_person` (not a bot's, a HEAD or a prefetch) is recorded as an impression,
+    the side-by-side view excepted; a visitor drawn into an experiment sees its list there
+    (personalization.experiments), unless they chose another order, strength or sort."""
     searcher = catalog_searcher()
     filters = {name: value for name, value in (filters or {}).items() if value}
     side_by_side = bool(compare)
     offset = (max(page, 1) - 1) * limit
     window = max(settings.CIS_RERANK_WINDOW, limit)
+    recorded = shown_to_person and not side_by_side
+    arm = None
+    # A visitor without a cookie yet has no views: both orders are the engine's, for them.
+    if recorded and visitor.id and personalize and strength >= 1 and sort == RELEVANCE:
+        arm = experiment_arm(visitor.id)
+    interleaving = arm == Arm.INTERLEAVED and offset + limit <= window
+    if arm == Arm.AB_PLAIN:
+        personalize = False
     tail: SearchOutcome | None = None  # the engine's order past the window
     if sort == RELEVANCE and offset < window:
         outcome = search_for_visitor(
@@ -293,6 +330,9 @@ def search_page(
         outcome = SearchOutcome.in_engine_order(found, limit=limit, start=offset, state=state)
         offset, compare = 0, 0
     shown = (outcome.results if personalize else outcome.plain)[offset:]
+    teams = {}
+    if interleaving and outcome.personalized:
+        shown, teams = _interleaved(outcome, visitor, query, filters, offset=offset, limit=limit)
     known = list(outcome.hits)  # hits that carry their display fields make their cards
     if tail is not None:
         shown, known = shown + tail.results, known + list(tail.hits)
@@ -307,6 +347,18 @@ def search_page(
         CompareRow(_row(p, cards) if p.sku in cards else None, row)
         for p, row in zip(plain, rows[:compare], strict=False)
     ]
+    impression = None
+    if recorded and rows:
+        if arm is None or (arm == Arm.INTERLEAVED and not interleaving):
+            arm = Arm.PERSONALIZED if outcome.personalized and personalize else Arm.PLAIN
+        impression = impression_record(
+            visitor.identify(),
+            query=outcome.query,
+            page=page,
+            arm=arm,
+            skus=[row.result.sku for row in rows],
+            teams="".join(teams.get(row.result.sku, "") for row in rows) if teams else "",
+        )
     facets = _facets_to_switch(searcher, query, filters) if counted else None
     pages = max(1, math.ceil(facets.total / limit)) if facets is not None else None
     if side_by_side and pages is not None:  # both orders differ only within the window
@@ -324,7 +376,35 @@ def search_page(
         strength=strength,
         window=window,
         offset=(max(page, 1) - 1) * limit,
+        impression=impression,
     )
+
+
+def _interleaved(
+    outcome: SearchOutcome,
+    visitor: Visitor,
+    query: str,
+    filters: dict[str, str],
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[RankedResult], dict[str, str]]:
+    """The page of the two orders interleaved (team draft), each result as its team ranked it,
+    and the team of each when the two orders differ on the page ({} when they do not: an
+    impression without anything to credit)."""
+    personalized = {result.sku: result for result in outcome.results}
+    plain = {result.sku: result for result in outcome.plain}
+    mixed = orders_interleave(
+        list(personalized),
+        list(plain),
+        visitor_id=visitor.id,
+        query="\n".join([query, *(f"{name}={value}" for name, value in sorted(filters.items()))]),
+        length=offset + limit,
+    )
+    page = list(zip(mixed.items, mixed.teams, strict=True))[offset : offset + limit]
+    shown = [personalized[sku] if team == PERSONALIZED_TEAM else plain[sku] for sku, team in page]
+    same = list(personalized)[offset : offset + limit] == list(plain)[offset : offset + limit]
+    return shown, ({} if same else dict(page))
 
 
 def search_pages_count(query: str, *, limit: int, filters: Filters | None = None) -> int:

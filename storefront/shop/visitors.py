@@ -3,6 +3,7 @@ record, and the personas a visitor can browse as."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -13,8 +14,9 @@ from catalog.search import catalog_searcher
 from catalog.selectors import product_exists
 from personalization.affinity import Liking, visitor_affinity
 from personalization.events import product_view_track
+from personalization.experiments import ClickRefused, click_record
 from personalization.serving import model_active
-from personalization.state import Visitor, VisitorState
+from personalization.state import Visitor, VisitorState, VisitorStateUnavailable
 from personalization.view_limits import ViewsLimited
 
 PERSONAS_CACHE_SECONDS = 60
@@ -52,6 +54,29 @@ def product_view_record(visitor: Visitor, sku: str, *, by_bot: bool = False) -> 
     if by_bot:
         return [BOT_NOT_RECORDED]
     return product_view_track(visitor, sku, answer=False).notices
+
+
+IMPRESSION_ID = re.compile(r"[0-9a-f]{32}")
+POSITION_MAX = 10_000
+
+
+def result_click_record(visitor: Visitor, *, impression: str, position: int, sku: str) -> bool:
+    """Count a click on the search result at `position` (from 0) of the impression shown to
+    `visitor`: True when counted, False when it was counted already. Raises ClickRefused."""
+    if not IMPRESSION_ID.fullmatch(impression):
+        raise ClickRefused("no impression with this id was shown to you", field="impression")
+    return click_record(visitor, impression_id=impression, position=position, sku=sku)
+
+
+def result_link_click(visitor: Visitor, sku: str, *, impression: str, position: str) -> None:
+    """A product page reached by a search result's link (`?impression=ID&position=N`): its
+    click counted; a link that is not this visitor's (shared, forged, too old) counts nothing."""
+    if not position.isdigit() or int(position) > POSITION_MAX:
+        return
+    try:
+        result_click_record(visitor, impression=impression, position=int(position), sku=sku)
+    except (ClickRefused, VisitorStateUnavailable):
+        pass
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def test_search_answers_with_every_field_typed(client, model):
     body = response.json()
     assert set(body) == {
         "query", "backend", "personalized", "notices", "understood", "results",
-        "total", "page", "pages", "sort", "filters", "facets",
+        "total", "page", "pages", "sort", "filters", "facets", "impression", "experiment",
     }  # fmt: skip
     assert (body["total"], body["page"], body["pages"], body["sort"]) == (
         None,

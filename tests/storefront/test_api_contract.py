@@ -19,6 +19,7 @@ ENDPOINTS = {
     "/api/recommendations/": {"get"},
     "/api/products/{sku}/similar/": {"get"},
     "/api/events/": {"post"},
+    "/api/clicks/": {"post"},
     "/api/profile/": {"get", "delete"},
     "/api/space/": {"get"},
     "/api/space/session/": {"get"},

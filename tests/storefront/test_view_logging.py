@@ -45,7 +45,16 @@ def test_the_visitor_cookie_is_http_only_and_lasts_as_long_as_the_state(client, 
 
 def test_a_page_that_records_nothing_sets_no_cookie(client, products):
     assert COOKIE_NAME not in client.get(reverse("home")).cookies
-    assert COOKIE_NAME not in client.get(reverse("search"), {"q": "shoe"}).cookies
+    crawler = {"HTTP_USER_AGENT": "Googlebot/2.1"}
+    assert COOKIE_NAME not in client.get(reverse("search"), {"q": "shoe"}, **crawler).cookies
+    assert COOKIE_NAME not in client.get(reverse("search"), {"q": "nothing matches"}).cookies
+
+
+def test_a_search_shown_to_a_person_is_an_impression_of_theirs_and_sets_the_cookie(
+    client, products, settings
+):
+    cookie = client.get(reverse("search"), {"q": "shoe"}).cookies[COOKIE_NAME]
+    assert cookie["max-age"] == settings.CIS_VISITOR_TTL
 
 
 def test_a_forged_cookie_is_ignored_and_replaced(client, products):
