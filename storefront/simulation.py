@@ -388,6 +388,7 @@ def shoppers_simulate(
     seed: int,
     max_seconds: float = 600.0,
     interface: str = "html",
+    min_products: int = MIN_INTENT_PRODUCTS,
     views: tuple[int, int] = (2, 4),
     searches: tuple[int, int] = (2, 5),
     progress: Callable[[int], None] = lambda done: None,
@@ -396,13 +397,15 @@ def shoppers_simulate(
     new browser: its own cookies), with randomness drawn from `seed` (same seed, same shoppers
     and clicks against the same shop). Stops after `max_seconds`. A request that fails is
     counted in the run's failures and ends that shopper, never the run; learning the catalog
-    failing raises RequestFailed. `progress(1)` after each shopper."""
+    failing raises RequestFailed. Intents need `min_products` products (see catalog_discover);
+    each shopper views `views` products (a range) and runs `searches` broad searches. Calls
+    `progress(1)` after each shopper."""
     if interface not in ("html", "api"):
         raise ValueError(f"interface is html or api, not {interface!r}")
     started = time.monotonic()
     deadline = started + max_seconds
     rng = random.Random(f"shoppers:{seed}")
-    catalog = catalog_discover(transport_for(rng.choice(BROWSERS)))
+    catalog = catalog_discover(transport_for(rng.choice(BROWSERS)), min_products=min_products)
     run = Run()
     for number in range(shoppers):
         if time.monotonic() > deadline:

@@ -13,10 +13,10 @@ from personalization.models import ResultClick, SearchImpression
 BATCH = 500  # ids per query: SQLite allows 999 parameters
 
 
-def impressions_recorded(ids: Collection[str], *, seconds: float = 30.0) -> int:
-    """How many of the impressions `ids` are in the database, waiting up to `seconds` while
-    their count still grows (the drainer writes them in batches) and then until the clicks on
-    them stop growing too."""
+def impressions_recorded(ids: Collection[str], *, clicks: int = 0, seconds: float = 30.0) -> int:
+    """How many of the impressions `ids` are in the database once all of them and `clicks`
+    clicks on them are (the stream's drainer writes them in batches), or once their count
+    stops growing after `seconds` (a click the shop refused is never written)."""
     if not ids:
         return 0
     deadline = time.monotonic() + seconds
@@ -26,7 +26,9 @@ def impressions_recorded(ids: Collection[str], *, seconds: float = 30.0) -> int:
             _count(SearchImpression, "impression_id", ids),
             _count(ResultClick, "impression_id", ids),
         )
-        if found == last and (found[0] == len(ids) or time.monotonic() > deadline):
+        if found[0] == len(ids) and found[1] >= clicks:
+            return found[0]
+        if found == last and time.monotonic() > deadline:
             return found[0]
         last = found
         time.sleep(0.5)

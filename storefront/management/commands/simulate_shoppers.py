@@ -19,19 +19,23 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=600.0, help="stop after")
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds a request")
         parser.add_argument("--interface", choices=("html", "api"), default="html")
+        parser.add_argument(
+            "--min-products", type=int, default=5, help="an intent's least products"
+        )
 
-    def handle(self, *args, base_url, shoppers, seed, max_seconds, timeout, interface, **options):
+    def handle(self, *args, base_url, shoppers, seed, max_seconds, timeout, **options):
         with tqdm(total=shoppers, unit="shopper", disable=options["verbosity"] < 1) as bar:
             try:
                 run = shoppers_simulate(
                     lambda agent: HttpTransport(base_url, user_agent=agent, timeout=timeout),
                     shoppers=shoppers, seed=seed, max_seconds=max_seconds,
-                    interface=interface, progress=bar.update,
+                    interface=options["interface"], min_products=options["min_products"],
+                    progress=bar.update,
                 )  # fmt: skip
             except RequestFailed as failed:
                 raise CommandError(f"{base_url}: {failed}") from None
         self.stdout.write(run.summary())
-        recorded = impressions_recorded(run.impressions)
+        recorded = impressions_recorded(run.impressions, clicks=run.clicks)
         if run.impressions and not recorded:
             raise CommandError(
                 f"none of the {len(run.impressions)} impressions shown is in this database: run "
