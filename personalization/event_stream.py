@@ -1,6 +1,8 @@
 """The stream of live views: with Redis, a view's event goes into the Redis Stream `cis:events`
 in the round trip that moves the visitor's state (see state.RedisVisitorStore), and
-`events_drain` moves it into the event log in batches.
+`events_drain` moves it into the event log in batches. Search impressions and clicks on their
+results take the same stream (`type` impression or click: see personalization.experiments)
+into their own tables, each row unique by its own id, so a repeated batch writes none twice.
 
 The drain reads through a consumer group, so an entry is acknowledged (and deleted) only once
 its batch is committed: a drainer killed mid-batch leaves its entries pending, and the next

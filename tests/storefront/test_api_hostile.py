@@ -20,7 +20,7 @@ from hostile import HOSTILE_EXAMPLES, form_body, holds_refused_control, text_wit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personalization.models import ViewEvent
+from personalization.models import ResultClick, ViewEvent
 from personalization.state import COOKIE_NAME
 from personalization.versions import version_activate
 
@@ -252,6 +252,29 @@ def test_any_bytes_as_an_event_body_are_answered_and_not_utf8_is_400(mapped_shop
         assert response.status_code == 400
 
 
+click_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=40),
+    st.lists(st.integers(), max_size=3), st.just("0" * 32), st.just(10**30),
+)  # fmt: skip
+
+
+@HOSTILE
+@given(
+    body=st.fixed_dictionaries(
+        {}, optional={"impression": click_values, "position": click_values, "sku": click_values}
+    ),
+    raw=st.one_of(st.none(), st.binary(max_size=64)),
+)
+def test_any_click_body_is_answered_in_the_error_shape_and_counts_nothing(mapped_shop, body, raw):
+    """No list was shown to this client: whatever it sends, no click is counted."""
+    payload = raw if raw is not None else json.dumps(body)
+    response = Client().post("/api/clicks/", payload, content_type="application/json")
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert_error_shape(response.status_code, response.content)
+    assert not ResultClick.objects.exists()
+
+
 # Every text parameter of every operation, with a value that answers 200 where it is not hostile.
 TEXT_PARAMETERS = [
     ("/api/search/", "q"), ("/api/search/", "target"), ("/api/search/", "category"),
@@ -282,7 +305,9 @@ def test_a_control_character_in_the_path_is_400(mapped_shop, sku, operation):
 @HOSTILE
 @given(
     form=form_body(),
-    where=st.sampled_from([("post", "/api/events/"), ("delete", "/api/profile/")]),
+    where=st.sampled_from(
+        [("post", "/api/events/"), ("post", "/api/clicks/"), ("delete", "/api/profile/")]
+    ),
 )
 def test_a_form_where_json_is_read_is_400_and_records_nothing(mapped_shop, form, where):
     """As `curl -F` or `-d` sends them, with the CSRF check made (which reads a form)."""

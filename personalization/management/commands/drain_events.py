@@ -54,6 +54,12 @@ class Command(BaseCommand):
                             if report.already_logged
                             else ""
                         )
+                        + (
+                            f"; {report.impressions:,} search impressions, "
+                            f"{report.clicks:,} clicks on results"
+                            if report.impressions or report.clicks
+                            else ""
+                        )
                         + f" (the stream held {backlog.waiting:,})"
                     )
             if not follow:

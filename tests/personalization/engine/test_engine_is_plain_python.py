@@ -11,6 +11,7 @@ ENGINE_MODULES = [
     "components",
     "config",
     "evaluation",
+    "interleaving",
     "learning",
     "model",
     "persistence",
