@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.cookiejar import CookieJar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Protocol
 
 ETA = 1.0
@@ -77,6 +77,18 @@ class Transport(Protocol):
     def cookie(self, name: str) -> str | None: ...
 
 
+class _BrowserCookies(DefaultCookiePolicy):
+    """Browsers send Secure cookies to a loopback address over plain http (a secure context),
+    as a shop served with production settings on this machine (`make serve`) expects."""
+
+    def return_ok_secure(self, cookie, request) -> bool:
+        host = urllib.parse.urlsplit(request.get_full_url()).hostname
+        return host in LOOPBACK or super().return_ok_secure(cookie, request)
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
 class HttpTransport:
     """A browser over HTTP (urllib): its own cookie jar, a User-Agent, a timeout per request."""
 
@@ -84,7 +96,7 @@ class HttpTransport:
         self.base_url = base_url.rstrip("/")
         self.user_agent = user_agent
         self.timeout = timeout
-        self.jar = CookieJar()
+        self.jar = CookieJar(_BrowserCookies())
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def request(

@@ -136,6 +136,23 @@ def test_shoppers_through_a_served_shop_leave_their_clicks_as_the_shops_rows(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_api_shoppers_keep_secure_cookies_over_loopback_and_their_clicks_count(
+    mapped_shop, live_server, settings
+):
+    """As under `make serve`: production's Secure cookies, plain http on this machine."""
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    settings.CIS_INTERLEAVING_SHARE = 1.0
+    run = shoppers_simulate(
+        lambda agent: HttpTransport(live_server.url, user_agent=agent, timeout=30),
+        shoppers=3, seed=8, min_products=2, interface="api",
+    )  # fmt: skip
+    assert not run.failures and run.clicks > 0
+    shown = SearchImpression.objects.filter(impression_id__in=run.impressions)
+    assert "interleaved" in set(shown.values_list("arm", flat=True))  # the visitor was kept
+    assert ResultClick.objects.filter(impression_id__in=run.impressions).count() == run.clicks
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_command_ends_with_the_interleaving_line(mapped_shop, live_server, settings):
     settings.CIS_INTERLEAVING_SHARE = 1.0
     out = io.StringIO()
