@@ -20,6 +20,9 @@ has a state. Then, in every round, each scenario runs for --duration seconds (or
       the ceiling of anything personal, which cannot do without that round trip
       GET /api/search/?personalize=0 (for reference: the same search, not personalized)
   (b) GET /api/search/ personalized, rotating over a few queries and the visitors' cookies
+  (i) the same for visitors whose lists interleave the plain and the personalized order (the
+      server interleaves half of the visitors, CIS_INTERLEAVING_SHARE=0.5; (b)'s are the
+      others, each kind told by the API's `experiment`): both orders and the team draft
       the same over hundreds of distinct queries (for reference: the engine's answers uncached)
   (c) GET /products/<sku>/ by a browser with a visitor's cookie, rotating over a few SKUs: the
       view moves the state and goes into the stream, in one round trip
@@ -27,7 +30,7 @@ has a state. Then, in every round, each scenario runs for --duration seconds (or
   (e) POST /api/events/ with the visitor's cookie and CSRF token: the same, without the page
 Printed: requests per second, median over the rounds, and each scenario's median ratio to (a),
 to C and to its reference within a round. Targets: (b) and (e) at least 0.75 of C;
-(c) at least 0.90 of the same page for a bot.
+(c) at least 0.90 of the same page for a bot; (i) at least 0.90 of (b).
 
 Then a hung Redis: a mix of product pages, /search/ and /api/search/ runs --hung-duration
 seconds with Redis serving, then as long with Redis stopped (SIGSTOP, resumed after). Printed:
@@ -40,6 +43,7 @@ the server: every scenario then loses some, the cheap baseline the most, so the 
 
 import argparse
 import http.client
+import json
 import os
 import shutil
 import statistics
@@ -59,6 +63,7 @@ from _shop import (
     Service,
     Visitor,
     django_with_redis,
+    http_get,
     run_wrk,
     shop_load,
     shop_train_and_index,
@@ -68,7 +73,7 @@ from _shop import (
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
 BOT = "curl/8.5.0"  # a User-Agent the shop does not record views of
 # Scenario key -> (the reference it is measured against, at least this share of it).
-TARGETS = {"b": ("C", 0.75), "e": ("C", 0.75), "c": ("ref", 0.90)}
+TARGETS = {"b": ("C", 0.75), "e": ("C", 0.75), "c": ("ref", 0.90), "i": ("ref", 0.90)}
 HUNG_TARGET = 0.50
 
 
@@ -130,6 +135,8 @@ def server_env(data_dir: Path, redis_url: str) -> dict[str, str]:
         "CIS_DATA_DIR": str(data_dir),
         "REDIS_URL": redis_url,
         "CIS_EVENT_STREAM": "1",  # as with a Celery broker: views through the stream
+        "CIS_INTERLEAVING_SHARE": "0.5",  # (i)'s visitors interleaved, (b)'s not
+        "CIS_AB_SHARE": "0",
         # Each connection records hundreds of views a second: limits it never reaches, counted
         # all the same, so a recorded view costs what it costs under the real limits.
         "CIS_VIEWS_PER_MINUTE_VISITOR": "1000000000",
@@ -151,9 +158,12 @@ def queries_distinct() -> list[str]:
 
 
 def scenarios_build(
-    visitors: list[Visitor], skus: list[str], distinct_queries: list[str]
+    visitors: list[Visitor],
+    interleaved: list[Visitor],
+    skus: list[str],
+    distinct_queries: list[str],
 ) -> list[Scenario]:
-    def search(personalize: str, queries: list[str] = QUERIES):
+    def search(personalize: str, queries: list[str] = QUERIES, who: list[Visitor] = visitors):
         return [
             Request(
                 "GET",
@@ -161,7 +171,7 @@ def scenarios_build(
                 {"Cookie": v.cookie, "User-Agent": BROWSER},
             )
             for query in queries
-            for v in visitors
+            for v in who
         ]
 
     rotation = [(v, sku) for sku in skus for v in visitors]
@@ -170,6 +180,7 @@ def scenarios_build(
         Scenario("C", "(C) (a) + one Redis read", [Request("GET", "/bench/ping-and-read/")]),
         Scenario("", "    plain /api/search/?personalize=0", search("0")),
         Scenario("b", "(b) personalized /api/search/", search("1")),
+        Scenario("i", "(i) (b), interleaved visitors", search("1", who=interleaved)),
         Scenario(
             "",
             f"    (b), {len(distinct_queries):,} queries (uncached)",
@@ -258,8 +269,8 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     from catalog.search import catalog_search
 
     running = [hit.sku for hit in catalog_search("running shoes", limit=8).hits]
-    visitors = [visitor_create(server.port, running[:3]) for _ in range(args.connections)]
-    scenarios = scenarios_build(visitors, running[3:8], queries_distinct())
+    visitors, interleaved = visitors_by_experiment(server.port, running[:3], args.connections)
+    scenarios = scenarios_build(visitors, interleaved, running[3:8], queries_distinct())
     runner = run_wrk if args.client == "wrk" else run_python
     print(
         f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
@@ -276,6 +287,7 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     by_label = {s.label.strip(): s.label for s in scenarios}
     references = {
         by_label["(b) personalized /api/search/"]: by_label["plain /api/search/?personalize=0"],
+        by_label["(i) (b), interleaved visitors"]: by_label["(b) personalized /api/search/"],
         by_label["(c) product page, recorded view"]: by_label["product page, bot: not recorded"],
     }
     ceiling = next(s.label for s in scenarios if s.key == "C")
@@ -329,9 +341,27 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     print(
         "vs (a), vs C, vs ref: the median over the rounds of the ratio within a round; ref is the "
         "row below or above\nwithout what the row adds (personalization: plain search; "
-        "recording: the page for a bot)"
+        "recording: the page for a bot; interleaving: (b), whose visitors are outside it)"
     )
     return visitors, scenarios
+
+
+def visitors_by_experiment(
+    port: int, skus: list[str], count: int
+) -> tuple[list[Visitor], list[Visitor]]:
+    """`count` visitors outside any experiment and `count` whose lists interleave, each having
+    viewed `skus`: visitors are made until both kinds are full (the server draws half)."""
+    plain, interleaved = [], []
+    for _ in range(count * 20):
+        if len(plain) >= count and len(interleaved) >= count:
+            return plain, interleaved
+        visitor = visitor_create(port, skus)
+        headers = {"Cookie": visitor.cookie, "User-Agent": BROWSER}
+        answer = json.loads(http_get(port, "/api/search/?q=shoes", headers)[2])
+        kind = interleaved if answer["experiment"] == "interleaving" else plain
+        if len(kind) < count:
+            kind.append(visitor)
+    raise SystemExit(f"{count * 20} visitors made, not {count} of each kind: is the share 0.5?")
 
 
 def measure_hung(
