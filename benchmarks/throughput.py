@@ -21,13 +21,16 @@ has a state. Then, in every round, each scenario runs for --duration seconds (or
       GET /api/search/?personalize=0 (for reference: the same search, not personalized)
   (b) GET /api/search/ personalized, rotating over a few queries and the visitors' cookies
       the same over hundreds of distinct queries (for reference: the engine's answers uncached)
+  (i) the same as (b) by visitors drawn into interleaving (the server interleaves for half the
+      visitors, CIS_INTERLEAVING_SHARE=0.5; (b)'s visitors are the others): team draft of the
+      plain and the personalized order, against (b)
   (c) GET /products/<sku>/ by a browser with a visitor's cookie, rotating over a few SKUs: the
       view moves the state and goes into the stream, in one round trip
       GET /products/<sku>/ by a bot (for reference: the same page, the view not recorded)
   (e) POST /api/events/ with the visitor's cookie and CSRF token: the same, without the page
 Printed: requests per second, median over the rounds, and each scenario's median ratio to (a),
 to C and to its reference within a round. Targets: (b) and (e) at least 0.75 of C;
-(c) at least 0.90 of the same page for a bot.
+(c) at least 0.90 of the same page for a bot; (i) at least 0.90 of (b).
 
 Then a hung Redis: a mix of product pages, /search/ and /api/search/ runs --hung-duration
 seconds with Redis serving, then as long with Redis stopped (SIGSTOP, resumed after). Printed:
@@ -68,7 +71,7 @@ from _shop import (
 QUERIES = ["shoes", "jacket", "running", "women shorts"]
 BOT = "curl/8.5.0"  # a User-Agent the shop does not record views of
 # Scenario key -> (the reference it is measured against, at least this share of it).
-TARGETS = {"b": ("C", 0.75), "e": ("C", 0.75), "c": ("ref", 0.90)}
+TARGETS = {"b": ("C", 0.75), "e": ("C", 0.75), "c": ("ref", 0.90), "i": ("ref", 0.90)}
 HUNG_TARGET = 0.50
 
 
@@ -135,6 +138,9 @@ def server_env(data_dir: Path, redis_url: str) -> dict[str, str]:
         "CIS_VIEWS_PER_MINUTE_VISITOR": "1000000000",
         "CIS_VIEWS_PER_MINUTE_ADDRESS": "1000000000",
         "LOG_LEVEL": "WARNING",
+        # Half the visitors see interleaved lists: (b) is measured with the others, and (i) with
+        # them, against (b).
+        "CIS_INTERLEAVING_SHARE": "0.5",
     }
 
 
@@ -151,9 +157,12 @@ def queries_distinct() -> list[str]:
 
 
 def scenarios_build(
-    visitors: list[Visitor], skus: list[str], distinct_queries: list[str]
+    visitors: list[Visitor],
+    skus: list[str],
+    distinct_queries: list[str],
+    interleaved: list[Visitor],
 ) -> list[Scenario]:
-    def search(personalize: str, queries: list[str] = QUERIES):
+    def search(personalize: str, queries: list[str] = QUERIES, who: list[Visitor] = visitors):
         return [
             Request(
                 "GET",
@@ -161,7 +170,7 @@ def scenarios_build(
                 {"Cookie": v.cookie, "User-Agent": BROWSER},
             )
             for query in queries
-            for v in visitors
+            for v in who
         ]
 
     rotation = [(v, sku) for sku in skus for v in visitors]
@@ -170,6 +179,7 @@ def scenarios_build(
         Scenario("C", "(C) (a) + one Redis read", [Request("GET", "/bench/ping-and-read/")]),
         Scenario("", "    plain /api/search/?personalize=0", search("0")),
         Scenario("b", "(b) personalized /api/search/", search("1")),
+        Scenario("i", "(i) (b), interleaved with plain", search("1", who=interleaved)),
         Scenario(
             "",
             f"    (b), {len(distinct_queries):,} queries (uncached)",
@@ -258,8 +268,13 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     from catalog.search import catalog_search
 
     running = [hit.sku for hit in catalog_search("running shoes", limit=8).hits]
-    visitors = [visitor_create(server.port, running[:3]) for _ in range(args.connections)]
-    scenarios = scenarios_build(visitors, running[3:8], queries_distinct())
+    visitors, interleaved = [], []
+    while len(visitors) < args.connections or len(interleaved) < args.connections:
+        visitor = visitor_create(server.port, running[:3])
+        drawn = interleaved if visitor.experiment == "interleaving" else visitors
+        if len(drawn) < args.connections:
+            drawn.append(visitor)
+    scenarios = scenarios_build(visitors, running[3:8], queries_distinct(), interleaved)
     runner = run_wrk if args.client == "wrk" else run_python
     print(
         f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
@@ -277,6 +292,7 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     references = {
         by_label["(b) personalized /api/search/"]: by_label["plain /api/search/?personalize=0"],
         by_label["(c) product page, recorded view"]: by_label["product page, bot: not recorded"],
+        by_label["(i) (b), interleaved with plain"]: by_label["(b) personalized /api/search/"],
     }
     ceiling = next(s.label for s in scenarios if s.key == "C")
     rps: dict[str, list[float]] = {s.label: [] for s in scenarios}
