@@ -2,6 +2,7 @@
 Redis servers of their own, the shop's processes, and HTTP load (wrk) against them."""
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -204,6 +205,7 @@ def http_get(port: int, path: str, headers: dict | None = None) -> tuple[int, di
 class Visitor:
     cookie: str
     csrf_token: str
+    experiment: str | None = None  # the one their search was part of (interleaving, ab)
 
 
 def visitor_create(port: int, skus: list[str]) -> Visitor:
@@ -218,9 +220,10 @@ def visitor_create(port: int, skus: list[str]) -> Visitor:
         for line in headers.get_all("Set-Cookie") or []:
             name, value = line.split(";", 1)[0].split("=", 1)
             cookies[name.strip()] = value.strip()
-    assert b'"personalized": true' in body, body[:300]
+    answer = json.loads(body)
+    assert answer["personalized"], body[:300]
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    return Visitor(cookie=cookie, csrf_token=cookies["csrftoken"])
+    return Visitor(cookie, cookies["csrftoken"], answer.get("experiment"))
 
 
 @dataclass

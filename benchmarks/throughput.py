@@ -20,10 +20,10 @@ has a state. Then, in every round, each scenario runs for --duration seconds (or
       the ceiling of anything personal, which cannot do without that round trip
       GET /api/search/?personalize=0 (for reference: the same search, not personalized)
   (b) GET /api/search/ personalized, rotating over a few queries and the visitors' cookies
-  (i) the same for visitors whose lists interleave the plain and the personalized order (the
-      server interleaves half of the visitors, CIS_INTERLEAVING_SHARE=0.5; (b)'s are the
-      others, each kind told by the API's `experiment`): both orders and the team draft
       the same over hundreds of distinct queries (for reference: the engine's answers uncached)
+  (i) the same as (b) by visitors drawn into interleaving (the server interleaves for half the
+      visitors, CIS_INTERLEAVING_SHARE=0.5; (b)'s visitors are the others): team draft of the
+      plain and the personalized order, against (b)
   (c) GET /products/<sku>/ by a browser with a visitor's cookie, rotating over a few SKUs: the
       view moves the state and goes into the stream, in one round trip
       GET /products/<sku>/ by a bot (for reference: the same page, the view not recorded)
@@ -43,7 +43,6 @@ the server: every scenario then loses some, the cheap baseline the most, so the 
 
 import argparse
 import http.client
-import json
 import os
 import shutil
 import statistics
@@ -63,7 +62,6 @@ from _shop import (
     Service,
     Visitor,
     django_with_redis,
-    http_get,
     run_wrk,
     shop_load,
     shop_train_and_index,
@@ -135,13 +133,14 @@ def server_env(data_dir: Path, redis_url: str) -> dict[str, str]:
         "CIS_DATA_DIR": str(data_dir),
         "REDIS_URL": redis_url,
         "CIS_EVENT_STREAM": "1",  # as with a Celery broker: views through the stream
-        "CIS_INTERLEAVING_SHARE": "0.5",  # (i)'s visitors interleaved, (b)'s not
-        "CIS_AB_SHARE": "0",
         # Each connection records hundreds of views a second: limits it never reaches, counted
         # all the same, so a recorded view costs what it costs under the real limits.
         "CIS_VIEWS_PER_MINUTE_VISITOR": "1000000000",
         "CIS_VIEWS_PER_MINUTE_ADDRESS": "1000000000",
         "LOG_LEVEL": "WARNING",
+        # Half the visitors see interleaved lists: (b) is measured with the others, and (i) with
+        # them, against (b).
+        "CIS_INTERLEAVING_SHARE": "0.5",
     }
 
 
@@ -159,9 +158,9 @@ def queries_distinct() -> list[str]:
 
 def scenarios_build(
     visitors: list[Visitor],
-    interleaved: list[Visitor],
     skus: list[str],
     distinct_queries: list[str],
+    interleaved: list[Visitor],
 ) -> list[Scenario]:
     def search(personalize: str, queries: list[str] = QUERIES, who: list[Visitor] = visitors):
         return [
@@ -180,7 +179,7 @@ def scenarios_build(
         Scenario("C", "(C) (a) + one Redis read", [Request("GET", "/bench/ping-and-read/")]),
         Scenario("", "    plain /api/search/?personalize=0", search("0")),
         Scenario("b", "(b) personalized /api/search/", search("1")),
-        Scenario("i", "(i) (b), interleaved visitors", search("1", who=interleaved)),
+        Scenario("i", "(i) (b), interleaved with plain", search("1", who=interleaved)),
         Scenario(
             "",
             f"    (b), {len(distinct_queries):,} queries (uncached)",
@@ -269,8 +268,13 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     from catalog.search import catalog_search
 
     running = [hit.sku for hit in catalog_search("running shoes", limit=8).hits]
-    visitors, interleaved = visitors_by_experiment(server.port, running[:3], args.connections)
-    scenarios = scenarios_build(visitors, interleaved, running[3:8], queries_distinct())
+    visitors, interleaved = [], []
+    while len(visitors) < args.connections or len(interleaved) < args.connections:
+        visitor = visitor_create(server.port, running[:3])
+        drawn = interleaved if visitor.experiment == "interleaving" else visitors
+        if len(drawn) < args.connections:
+            drawn.append(visitor)
+    scenarios = scenarios_build(visitors, running[3:8], queries_distinct(), interleaved)
     runner = run_wrk if args.client == "wrk" else run_python
     print(
         f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
@@ -287,8 +291,8 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     by_label = {s.label.strip(): s.label for s in scenarios}
     references = {
         by_label["(b) personalized /api/search/"]: by_label["plain /api/search/?personalize=0"],
-        by_label["(i) (b), interleaved visitors"]: by_label["(b) personalized /api/search/"],
         by_label["(c) product page, recorded view"]: by_label["product page, bot: not recorded"],
+        by_label["(i) (b), interleaved with plain"]: by_label["(b) personalized /api/search/"],
     }
     ceiling = next(s.label for s in scenarios if s.key == "C")
     rps: dict[str, list[float]] = {s.label: [] for s in scenarios}
@@ -341,27 +345,9 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
     print(
         "vs (a), vs C, vs ref: the median over the rounds of the ratio within a round; ref is the "
         "row below or above\nwithout what the row adds (personalization: plain search; "
-        "recording: the page for a bot; interleaving: (b), whose visitors are outside it)"
+        "recording: the page for a bot)"
     )
     return visitors, scenarios
-
-
-def visitors_by_experiment(
-    port: int, skus: list[str], count: int
-) -> tuple[list[Visitor], list[Visitor]]:
-    """`count` visitors outside any experiment and `count` whose lists interleave, each having
-    viewed `skus`: visitors are made until both kinds are full (the server draws half)."""
-    plain, interleaved = [], []
-    for _ in range(count * 20):
-        if len(plain) >= count and len(interleaved) >= count:
-            return plain, interleaved
-        visitor = visitor_create(port, skus)
-        headers = {"Cookie": visitor.cookie, "User-Agent": BROWSER}
-        answer = json.loads(http_get(port, "/api/search/?q=shoes", headers)[2])
-        kind = interleaved if answer["experiment"] == "interleaving" else plain
-        if len(kind) < count:
-            kind.append(visitor)
-    raise SystemExit(f"{count * 20} visitors made, not {count} of each kind: is the share 0.5?")
 
 
 def measure_hung(

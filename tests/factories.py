@@ -8,6 +8,7 @@ import signal
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from personalization.engine.learning import recommender_build
 from personalization.engine.model import SessionRecommender
 from personalization.engine.persistence import recommender_save
 from personalization.engine.projection import projection_compute, projection_save
-from personalization.models import EmbeddingVersion
+from personalization.models import EmbeddingVersion, ResultClick, SearchImpression
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create
 
@@ -243,3 +244,34 @@ class RedisOfItsOwn:
             self.resume()
             self.executor.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def impression_make(
+    arm: str,
+    *,
+    teams: str = "",
+    query: str = "shoes",
+    clicks: tuple[int, ...] = (),
+    minutes: float = 0,
+    impression_id: str | None = None,
+) -> SearchImpression:
+    """A recorded search page shown `minutes` after 2026-12-01 09:00 UTC, with a click at each
+    of the 0-based `clicks` positions (as the drain writes them)."""
+    shown_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+    impression = SearchImpression.objects.create(
+        impression_id=impression_id or os.urandom(16).hex(),
+        visitor_id=os.urandom(16).hex(),
+        query=query,
+        arm=arm,
+        skus="\t".join(f"S{position}" for position in range(max(len(teams), 4))),
+        teams=teams,
+        shown_at=shown_at,
+    )
+    for position in clicks:
+        ResultClick.objects.create(
+            impression_id=impression.impression_id,
+            position=position,
+            sku=f"S{position}",
+            clicked_at=shown_at + timedelta(seconds=30),
+        )
+    return impression

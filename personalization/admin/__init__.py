@@ -1,6 +1,6 @@
 """Admin for the view log and for embedding versions: retraining, cancelling, live status,
 charts, rollback (the training panel's parts are in `training_panel`, its SVG charts in
-`charts`)."""
+`charts`); the experiments page over the search impressions is in `experiments`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from ..event_stream import events_backlog
 from ..models import EmbeddingVersion, ViewEvent
+from . import experiments  # noqa: F401  (registers the experiments page)
 from .explaining import (
     activation_short,
     activation_text,

@@ -1,7 +1,8 @@
 """Small line charts as inline SVG for the admin: no JavaScript library, nothing from a CDN.
 
 `line_chart_svg` returns one `<svg>` element as a string: a title, axes with ticks, one
-`<polyline>` per series (with a marker and a tooltip on each point) and a legend. Every text
+`<polyline>` per series (with a marker and a tooltip on each point), shaded bands (an
+interval around a line), horizontal reference lines and a legend. Every text
 that comes from data is escaped, so the result is safe to put into a page as it is.
 """
 
@@ -39,6 +40,17 @@ class Series:
     tips: Sequence[str] = field(default_factory=tuple)
     dashed: bool = False
     color: str | None = None
+    markers: bool = True  # a dot with its tooltip on each point; off for long curves
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded area between `low` and `high` (points of equal x, in order): an interval."""
+
+    label: str
+    low: Sequence[Point]
+    high: Sequence[Point]
+    color: str = PALETTE[0]
 
 
 def line_chart_svg(
@@ -49,26 +61,34 @@ def line_chart_svg(
     y_label: str = "",
     x_ticks: Sequence[tuple[float, str]] | None = None,
     y_format: Callable[[float], str] | None = None,
+    x_format: Callable[[float], str] | None = None,
     width: int = 640,
     height: int = 300,
     empty_text: str = "no data yet",
+    bands: Sequence[Band] = (),
+    rules: Sequence[tuple[float, str]] = (),
 ) -> str:
     """An SVG line chart of `series` on shared axes.
 
     `x_ticks` places labelled ticks at given x values (e.g. versions); without it ticks are
     chosen on round numbers. The y axis starts at zero unless a value is negative. `y_format`
-    formats y tick labels (default: `number_short`). Series without points are left out; with
-    none left the chart shows its axes and `empty_text`.
+    formats y tick labels (default: `number_short`), `x_format` the round x ticks'. Series
+    without points are left out; with none left the chart shows its axes and `empty_text`.
+    `bands` are shaded under the lines; `rules` are dashed horizontal lines at (y, label),
+    such as a null hypothesis's value.
     """
     drawn = [line for line in series if line.points]
+    shaded = [band for band in bands if band.low and band.high]
+    legend = [*drawn, *shaded]
     left, right, top = 64, 16, 36
     bottom = 52 if x_label else 36
-    legend_rows = math.ceil(len(drawn) / 3) if len(drawn) > 1 else 0
+    legend_rows = math.ceil(len(legend) / 3) if len(legend) > 1 else 0
     height += legend_rows * 18
     plot_w, plot_h = width - left - right, height - top - bottom - legend_rows * 18
 
-    xs = [x for line in drawn for x, _ in line.points]
-    ys = [y for line in drawn for _, y in line.points]
+    every = [line.points for line in drawn] + [b.low for b in shaded] + [b.high for b in shaded]
+    xs = [x for points in every for x, _ in points]
+    ys = [y for points in every for _, y in points] + [y for y, _ in rules if drawn]
     x_lo, x_hi = _span(xs or [0.0, 1.0], pad_single=0.5)
     if x_ticks:
         x_lo, x_hi = min(x_lo, *(x for x, _ in x_ticks)), max(x_hi, *(x for x, _ in x_ticks))
@@ -103,7 +123,8 @@ def line_chart_svg(
             f"{_text((y_format or number_short)(value))}</text>"
         )
     # X ticks: the given ones, thinned so labels do not overlap, or round numbers.
-    ticks = list(x_ticks) if x_ticks else [(v, f"{v:g}") for v in _nice_ticks(x_lo, x_hi)]
+    x_text = x_format or (lambda value: f"{value:g}")
+    ticks = list(x_ticks) if x_ticks else [(v, x_text(v)) for v in _nice_ticks(x_lo, x_hi)]
     ticks = [(x, label) for x, label in ticks if x_lo <= x <= x_hi]
     stride = max(1, math.ceil(len(ticks) * 56 / plot_w))
     for x, label in ticks[::stride]:
@@ -136,6 +157,22 @@ def line_chart_svg(
             f'text-anchor="middle" fill="currentColor" font-style="italic">'
             f"{_text(empty_text)}</text>"
         )
+    # Bands, then reference lines, under the series.
+    for band in shaded:
+        outline = [*band.high, *reversed(band.low)]
+        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in outline)
+        out.append(
+            f'<polygon class="band" points="{coords}" fill="{_attr(band.color)}" '
+            f'fill-opacity="0.18" stroke="none"><title>{_text(band.label)}</title></polygon>'
+        )
+    for value, label in rules if drawn else ():
+        y = py(value)
+        out.append(
+            f'<line class="rule" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            f'stroke="currentColor" stroke-width="1" stroke-dasharray="3 3"/>'
+            f'<text x="{left + plot_w - 4}" y="{y - 4:.1f}" text-anchor="end" '
+            f'fill="currentColor">{_text(label)}</text>'
+        )
     # Series: a polyline each, a marker with a tooltip on every point.
     for number, line in enumerate(drawn):
         color = _attr(line.color or PALETTE[number % len(PALETTE)])
@@ -146,7 +183,7 @@ def line_chart_svg(
             f'stroke-width="{1.5 if line.dashed else 2.5}"{dash}><title>{_text(line.label)}'
             f"</title></polyline>"
         )
-        for index, (x, y) in enumerate(line.points):
+        for index, (x, y) in enumerate(line.points if line.markers else ()):
             tip = line.tips[index] if index < len(line.tips) else f"{line.label}: {y:g}"
             out.append(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
@@ -157,9 +194,17 @@ def line_chart_svg(
     if legend_rows:
         legend_top = top + plot_h + bottom
         column = plot_w / 3
-        for number, line in enumerate(drawn):
+        for number, line in enumerate(legend):
             x = left + (number % 3) * column
             y = legend_top + (number // 3) * 18
+            if isinstance(line, Band):
+                out.append(
+                    f'<rect x="{x:.1f}" y="{y - 5:.1f}" width="24" height="10" '
+                    f'fill="{_attr(line.color)}" fill-opacity="0.18"/>'
+                    f'<text x="{x + 30:.1f}" y="{y + 4:.1f}" fill="currentColor">'
+                    f"{_text(line.label)}</text>"
+                )
+                continue
             color = _attr(line.color or PALETTE[number % len(PALETTE)])
             dash = ' stroke-dasharray="6 4"' if line.dashed else ""
             out.append(

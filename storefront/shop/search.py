@@ -238,6 +238,12 @@ class SearchPage:
                 "ab",
             )
         if self.outcome.personalized and self.personalize:
+            if experiment == "ab":
+                return OrderState(
+                    True,
+                    "Personalized for you: re-ranked by what you viewed. You are in an "
+                    "experiment that compares it with the plain order (an A/B test).",
+                )
             return OrderState(True, "Personalized for you: re-ranked by what you viewed.")
         if not self.personalize:
             why, reason = "chosen", f"Plain order, as {self.outcome.engine} ranks it."

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from personalization.admin.charts import Series, line_chart_svg, number_short
+from personalization.admin.charts import Band, Series, line_chart_svg, number_short
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -120,3 +120,40 @@ def test_nine_series_the_quality_charts_draw_have_nine_colours():
     root = parse(line_chart_svg(series, title="t", x_label="x", y_label="y"))
     strokes = [line.get("stroke") for line in root.findall(f".//{NS}polyline")]
     assert len(strokes) == 9 and len(set(strokes)) == 9
+
+
+def test_a_band_is_shaded_between_its_bounds_under_the_line_and_a_rule_is_drawn():
+    root = parse(
+        line_chart_svg(
+            [Series("share", [(1, 0.6), (2, 0.55), (3, 0.58)], markers=False)],
+            bands=[
+                Band(
+                    "95% interval", [(1, 0.2), (2, 0.4), (3, 0.45)], [(1, 0.9), (2, 0.7), (3, 0.66)]
+                )
+            ],
+            rules=[(0.5, "50%: no difference")],
+            title="win share",
+            x_format=lambda value: f"{value:,.0f}",
+        )
+    )
+    [polygon] = root.findall(f".//{NS}polygon")
+    corners = [tuple(map(float, p.split(","))) for p in polygon.get("points").split()]
+    assert len(corners) == 6  # the highs left to right, then the lows back
+    [line] = root.findall(f".//{NS}polyline")
+    drawn = [tuple(map(float, p.split(","))) for p in line.get("points").split()]
+    for (_, y), (_, y_high), (_, y_low) in zip(drawn, corners[:3], corners[:2:-1], strict=True):
+        assert y_high < y < y_low  # the line inside its band (SVG y grows downwards)
+    assert root.findall(f".//{NS}circle") == []  # no markers asked
+    [rule] = [e for e in root.iter(f"{NS}line") if e.get("class") == "rule"]
+    assert y_low > float(rule.get("y1")) > y_high  # 0.5 sits inside the last interval
+    assert {"50%: no difference", "95% interval", "share"} <= set(texts(root))
+    # the band's polygon is drawn before (under) the line
+    order = [e.tag for e in root.iter() if e.tag in (f"{NS}polygon", f"{NS}polyline")]
+    assert order == [f"{NS}polygon", f"{NS}polyline"]
+
+
+def test_a_rule_outside_the_data_widens_the_y_axis_to_show_it():
+    root = parse(
+        line_chart_svg([Series("d", [(1, 0.2), (2, 0.3)])], rules=[(-0.1, "floor")], title="d")
+    )
+    assert "-0.1" in texts(root)

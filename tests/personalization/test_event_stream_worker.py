@@ -1,5 +1,6 @@
 """The drain of live views under a real Celery worker that is killed (SIGKILL) mid-batch: the
-views still reach the event log, each exactly once."""
+views still reach the event log, and the search impressions and clicks among them their
+tables, each exactly once."""
 
 import os
 import signal
@@ -19,12 +20,13 @@ from conftest import (
 from redis.exceptions import ResponseError
 
 from personalization.event_stream import GROUP
-from personalization.models import ViewEvent
+from personalization.models import ResultClick, SearchImpression, ViewEvent
 from personalization.state import STREAM_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 VIEWS = 60_000
+EVERY_SEARCH = 10  # views between a search impression and its click in the stream
 KILLS = 3
 
 
@@ -69,6 +71,14 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     pipe = client.pipeline(transaction=False)
     for n in range(VIEWS):  # as the shop's views add them, in bulk
         pipe.xadd(STREAM_KEY, {"visitor": f"{n % 97:032d}", "sku": f"SKU-{n}"})
+        if n % EVERY_SEARCH == 0:  # and, among them, searches and clicks on their results
+            impression = {"type": "impression", "id": f"{n:032x}", "visitor": f"{n % 97:032d}"}
+            impression |= {"skus": f"SKU-{n}", "query": "q", "page": 1, "arm": "interleaved"}
+            pipe.xadd(STREAM_KEY, impression | {"teams": "P"})
+            pipe.xadd(
+                STREAM_KEY,
+                {"type": "click", "impression": f"{n:032x}", "position": 0, "sku": f"SKU-{n}"},
+            )
     pipe.execute()
     env = {
         "CELERY_BROKER_URL": broker,
@@ -122,4 +132,10 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     assert len({event_id for _, _, event_id in rows}) == VIEWS
     expected = Counter((f"{n % 97:032d}", f"SKU-{n}") for n in range(VIEWS))
     assert Counter((visitor, sku) for visitor, sku, _ in rows) == expected
+    searches = range(0, VIEWS, EVERY_SEARCH)
+    assert sorted(SearchImpression.objects.values_list("impression_id", flat=True)) == [
+        f"{n:032x}" for n in searches
+    ]
+    clicks = ResultClick.objects.values_list("impression_id", "sku")
+    assert sorted(clicks) == [(f"{n:032x}", f"SKU-{n}") for n in searches]
     client.flushdb()

@@ -174,6 +174,8 @@ def test_the_ab_arms_see_one_order_each_for_good(client, model, settings):
     page = client.get(reverse("search"), {"q": "shoe"}, headers={"User-Agent": BROWSER})
     assert "an experiment that compares it with the personalized order" in page.content.decode()
     visitor_in(client, Arm.AB_PERSONALIZED)
+    page = client.get(reverse("search"), {"q": "shoe"}, headers={"User-Agent": BROWSER})
+    assert "an experiment that compares it with the plain order" in page.content.decode()
     answer = api_search(client, q="shoe").json()
     assert answer["experiment"] == "ab" and answer["personalized"] is True
     assert [r["sku"] for r in answer["results"]] != plain
