@@ -1,13 +1,11 @@
-"""The shop's own credit for a simulated run: the interleaving line `experiment_report` ends
-with, from the impressions and clicks the shop recorded for the run's impression ids (read
-from the database the shop writes to, once the stream's drainer has written them)."""
+"""Whether the shop recorded a simulated run: its impressions and clicks, in the database the
+shop writes to, once the stream's drainer has written them."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection
 
-from personalization.engine.interleaving import LOSS, TIE, WIN, credit, win_share
 from personalization.models import ResultClick, SearchImpression
 
 BATCH = 500  # ids per query: SQLite allows 999 parameters
@@ -32,31 +30,6 @@ def impressions_recorded(ids: Collection[str], *, clicks: int = 0, seconds: floa
             return found[0]
         last = found
         time.sleep(0.5)
-
-
-def interleaving_line(ids: Collection[str]) -> str:
-    """`interleaving: personalized W, plain L, ties T; win share P (95% CI LO-HI)` over the
-    interleaved impressions among `ids` (two decimals; n/a before anything is decided)."""
-    teams = {}
-    ids = list(ids)
-    for start in range(0, len(ids), BATCH):
-        rows = SearchImpression.objects.filter(
-            impression_id__in=ids[start : start + BATCH], arm=SearchImpression.Arm.INTERLEAVED
-        ).exclude(teams="")
-        teams.update(rows.values_list("impression_id", "teams"))
-    clicked: dict[str, list[int]] = {}
-    keys = list(teams)
-    for start in range(0, len(keys), BATCH):
-        for impression, position in ResultClick.objects.filter(
-            impression_id__in=keys[start : start + BATCH]
-        ).values_list("impression_id", "position"):
-            clicked.setdefault(impression, []).append(position)
-    outcomes = [credit(teams[key], positions) for key, positions in clicked.items()]
-    share = win_share(outcomes.count(WIN), outcomes.count(LOSS), outcomes.count(TIE))
-    head = f"interleaving: personalized {share.wins}, plain {share.losses}, ties {share.ties}"
-    if share.share is None:
-        return head + "; win share n/a"
-    return head + f"; win share {share.share:.2f} (95% CI {share.low:.2f}-{share.high:.2f})"
 
 
 def _count(model, field: str, ids: Collection[str]) -> int:

@@ -164,7 +164,7 @@ def test_the_command_ends_with_the_interleaving_line(mapped_shop, live_server, s
     assert lines[0].startswith("3 shoppers in ")
     assert re.fullmatch(
         r"interleaving: personalized \d+, plain \d+, ties \d+; win share "
-        r"(n/a|\d\.\d\d \(95% CI \d\.\d\d-\d\.\d\d\))",
+        r"(n/a \(95% CI n/a\)|\d\.\d\d \(95% CI \d\.\d\d-\d\.\d\d\))",
         lines[-1],
     ), lines[-1]
 

@@ -1,12 +1,15 @@
 """`manage.py simulate_shoppers --base-url URL --shoppers N --seed S`: simulated shoppers
-(storefront/simulation.py) through the shop's HTTP interface; the shop's own credit of their
-clicks last, read from this database (the shop's, when it is the local demo)."""
+(storefront/simulation.py) through the shop's HTTP interface. Last, experiment_report's line
+over the impressions shown since the run began, read from this database (the shop's when it is
+the local demo; other visitors' meanwhile count too)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from tqdm import tqdm
 
+from personalization.experiment_results import experiment_results, interleaving_line
 from storefront.simulation import HttpTransport, RequestFailed, shoppers_simulate
-from storefront.simulation_results import impressions_recorded, interleaving_line
+from storefront.simulation_results import impressions_recorded
 
 
 class Command(BaseCommand):
@@ -24,6 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, base_url, shoppers, seed, max_seconds, timeout, **options):
+        started = timezone.now()
         with tqdm(total=shoppers, unit="shopper", disable=options["verbosity"] < 1) as bar:
             try:
                 run = shoppers_simulate(
@@ -43,4 +47,5 @@ class Command(BaseCommand):
                 "`manage.py experiment_report` where the shop runs"
             )
         self.stdout.write(f"the shop recorded {recorded} of them")
-        self.stdout.write(interleaving_line(run.impressions))
+        results = experiment_results(since=started)  # what experiment_report --since reads
+        self.stdout.write(interleaving_line(results.interleaving.win_share))
