@@ -28,6 +28,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from redis import Redis
 from redis.commands.core import Script
+from redis.exceptions import ResponseError
 
 from .engine.interleaving import Interleaved, team_draft
 from .models import ResultClick, SearchImpression
@@ -142,13 +143,15 @@ def orders_interleave(
 
 
 def impression_record(
-    visitor_id: str, *, query: str, page: int, arm: str, skus: Sequence[str], teams: str = ""
+    visitor: Visitor, *, query: str, page: int, arm: str, skus: Sequence[str], teams: str = ""
 ) -> Impression:
-    """Record a page of search results shown to a visitor (see the module's docstring)."""
+    """Record a page of search results shown to `visitor` (identified first if new: see the
+    module's docstring). With Redis, the script is sent at once and its reply read as the
+    request ends (`Visitor.write_later`), so the round trip overlaps the rest of the request."""
     impression = Impression(uuid.uuid4().hex, arm, teams if len(teams) <= POSITIONS_MAX else "")
     row = SearchImpression(
         impression_id=impression.id,
-        visitor_id=visitor_id,
+        visitor_id=visitor.identify(),
         query=query[:QUERY_CHARS],
         page=page,
         arm=arm,
@@ -160,20 +163,40 @@ def impression_record(
     if isinstance(store, RedisVisitorStore):
         keys = [IMPRESSION_PREFIX + impression.id] + ([STREAM_KEY] if store.takes_events else [])
         arguments = [
-            visitor_id, row.skus, settings.CIS_IMPRESSION_TTL, settings.CIS_EVENT_STREAM_MAX,
+            row.visitor_id, row.skus, settings.CIS_IMPRESSION_TTL, settings.CIS_EVENT_STREAM_MAX,
             impression.id, row.query, page, arm, row.teams,
         ]  # fmt: skip
+        script = _scripts(store.client)[0]
+        pending = store.command_send("EVALSHA", script.sha, len(keys), *keys, *arguments)
+        visitor.write_later(lambda: _impression_settle(pending, script, keys, arguments, row))
+        if store.takes_events:
+            return impression
+    _impression_save(row)
+    return impression
+
+
+def _impression_settle(pending, script: Script, keys: list, arguments: list, row) -> None:
+    """Read the impression script's reply; run it again if Redis did not hold the script (it
+    was restarted), or write the impression to the database if Redis failed, where a click
+    then finds it."""
+    try:
+        pending.answer()
+    except ResponseError:  # NOSCRIPT: loaded by the script's own call
         try:
-            _redis_call(lambda: _scripts(store.client)[0](keys=keys, args=arguments))
-            if store.takes_events:
-                return impression
-        except VisitorStateUnavailable:
-            pass  # written below, where a click looks when Redis does not know the impression
+            _redis_call(lambda: script(keys=keys, args=arguments))
+        except (VisitorStateUnavailable, ResponseError):
+            _impression_save(row)
+    except VisitorStateUnavailable:
+        _impression_save(row)
+    finally:
+        pending.close()
+
+
+def _impression_save(row: SearchImpression) -> None:
     try:
         row.save()
     except DatabaseError:
         pass  # an impression lost costs the experiment one row, never the visitor their page
-    return impression
 
 
 def click_record(visitor: Visitor, *, impression_id: str, position: int, sku: str) -> bool:
@@ -181,6 +204,7 @@ def click_record(visitor: Visitor, *, impression_id: str, position: int, sku: st
     True when counted, False when that position was counted already. Raises ClickRefused."""
     if visitor.id is None:
         raise ClickRefused("no impression with this id was shown to you", field="impression")
+    visitor.writes_settle()  # an impression of theirs sent and not yet answered
     store = visitor_store()
     if isinstance(store, RedisVisitorStore):
         keys = [IMPRESSION_PREFIX + impression_id] + ([STREAM_KEY] if store.takes_events else [])

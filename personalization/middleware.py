@@ -63,6 +63,7 @@ class VisitorMiddleware:
             response = self.get_response(request)
         finally:
             visitor.prefetch_close()
+            visitor.writes_settle()
         if COOKIE_NAME in request.COOKIES or visitor.token is not None:
             # What the page shows may depend on who asked ("Recently viewed", the order).
             patch_vary_headers(response, ["Cookie"])

@@ -80,6 +80,7 @@ class Visitor:
         self.address = address  # the client's, as the flood limits count it (none: not limited)
         self.cookie_due = False  # the response must set (or refresh) the cookie
         self._prefetched: Any = None  # a read of the state sent ahead (see state_prefetch)
+        self._writes: list[Callable[[], None]] = []  # writes sent, their replies read later
 
     def state_prefetch(self) -> None:
         """Send the read of the state now, for the first `visitor_state_reading` to take: the
@@ -92,6 +93,17 @@ class Visitor:
         if self._prefetched is not None:
             self._prefetched.close()
             self._prefetched = None
+
+    def write_later(self, settle: Callable[[], None]) -> None:
+        """A write sent for this visitor whose reply `settle` reads when the request ends (or
+        before their next write), so the round trip overlaps the rest of the request."""
+        self._writes.append(settle)
+
+    def writes_settle(self) -> None:
+        """Read the replies of the writes sent (see write_later)."""
+        writes, self._writes = self._writes, []
+        for settle in writes:
+            settle()
 
     @classmethod
     def from_cookies(cls, cookies: dict[str, str], *, address: str | None = None) -> Visitor:
@@ -362,8 +374,12 @@ class RedisVisitorStore:
     def views_request(self, visitor_id: str) -> _RedisReply:
         """The LRANGE sent at once; its reply read when asked for, so work done in between
         overlaps the round trip."""
+        return self.command_send("LRANGE", KEY_PREFIX + visitor_id, 0, -1)
+
+    def command_send(self, *command: Any) -> _RedisReply:
+        """`command` sent at once, its reply read later (`answer`, or `close` unread)."""
         pending = _RedisReply(self.client.connection_pool)
-        pending.send("LRANGE", KEY_PREFIX + visitor_id, 0, -1)
+        pending.send(*command)
         return pending
 
     def view_add(
@@ -420,6 +436,16 @@ class _RedisReply:
 
     def read(self) -> list[str]:
         return [sku.decode() for sku in _redis_call(self._reply)]
+
+    def answer(self) -> Any:
+        """The reply; VisitorStateUnavailable when Redis failed, and an error reply (a
+        ResponseError, such as NOSCRIPT) raised as redis-py raises it."""
+        try:
+            return self._reply()
+        except ResponseError:
+            raise
+        except REDIS_FAILURES as exc:
+            raise VisitorStateUnavailable(f"Redis failed: {exc}") from exc
 
     def _reply(self) -> Any:
         if self.error is not None:

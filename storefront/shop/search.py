@@ -358,7 +358,7 @@ def search_page(
         if arm is None or (arm == Arm.INTERLEAVED and not interleaving):
             arm = Arm.PERSONALIZED if outcome.personalized and personalize else Arm.PLAIN
         impression = impression_record(
-            visitor.identify(),
+            visitor,
             query=outcome.query,
             page=page,
             arm=arm,

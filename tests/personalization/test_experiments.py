@@ -68,14 +68,17 @@ def test_a_visitor_sees_one_interleaving_of_a_search_and_another_for_another_sea
 
 
 def impression_of(visitor: Visitor, skus=("RUN-1", "RUN-2", "HIK-1"), **fields):
-    return impression_record(
-        visitor.identify(),
+    """An impression recorded for `visitor` in a request that then ends."""
+    impression = impression_record(
+        visitor,
         query=fields.pop("query", "shoes"),
         page=1,
         arm=fields.pop("arm", Arm.INTERLEAVED),
         skus=list(skus),
         teams=fields.pop("teams", "PBP"),
     )
+    visitor.writes_settle()  # as the request's end does
+    return impression
 
 
 def test_an_impression_and_its_click_are_written_once_whatever_the_store(any_store):
@@ -181,3 +184,21 @@ def test_the_drain_writes_views_impressions_and_clicks_of_one_stream(settings, r
     assert (report.read, report.written, report.impressions, report.clicks) == (3, 1, 1, 1)
     assert SearchImpression.objects.get().impression_id == impression.id
     assert ResultClick.objects.get().position == 0
+
+
+@pytest.mark.redis
+def test_an_impression_is_kept_in_redis_after_it_forgot_the_scripts(settings, redis_url):
+    """A Redis restarted since the script was loaded answers NOSCRIPT: run again, loaded."""
+    from factories import redis_store_use
+
+    from personalization.experiments import IMPRESSION_PREFIX
+    from personalization.state import redis_client
+
+    redis_store_use(settings, redis_url, stream=True)
+    impression_of(Visitor())
+    redis_client().script_flush()
+    visitor = Visitor()
+    impression = impression_of(visitor)
+    assert redis_client().exists(IMPRESSION_PREFIX + impression.id)
+    assert not SearchImpression.objects.exists()  # the stream's, not written straight
+    assert click_record(visitor, impression_id=impression.id, position=0, sku="RUN-1") is True
