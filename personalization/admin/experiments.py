@@ -226,6 +226,12 @@ def difference_text(difference: ArmsDifference) -> str:
 def ab_verdict(results: ABResults) -> str:
     difference = results.difference
     if difference.difference is None:
+        if not any(arm.impressions for arm in (results.treatment, results.control)):
+            return (
+                f"No A/B impressions{' yet' if settings.CIS_AB_SHARE else ''}: the A/B split "
+                f"is {'on' if settings.CIS_AB_SHARE else 'off'} (CIS_AB_SHARE = "
+                f"{settings.CIS_AB_SHARE:g})."
+            )
         return (
             "Not enough A/B impressions yet: each arm needs two or more, and some clicks, for "
             "Welch's test."
@@ -247,7 +253,10 @@ def settled_text(settled: int | None, what: str, unit: str) -> str:
 
 
 def interleaving_chart_svg(running: Running) -> str:
+    """The running win share, or "" before an interleaved list was decided."""
     share, band = _curve(running, "personalized's win share", "95% interval")
+    if not share:
+        return ""
     return line_chart_svg(
         share,
         bands=band,
@@ -262,7 +271,10 @@ def interleaving_chart_svg(running: Running) -> str:
 
 
 def ab_chart_svg(running: Running) -> str:
+    """The running difference, or "" before it is defined (the verdict says why)."""
     difference, band = _curve(running, "personalized − plain MRR", "95% interval (Welch)")
+    if not difference:
+        return ""
     return line_chart_svg(
         difference,
         bands=band,

@@ -106,6 +106,18 @@ def test_page_without_experiments_says_what_to_do(admin_client, shares):
     assert charts(response) == []
 
 
+def test_interleaving_alone_draws_its_chart_and_says_the_ab_split_is_off(admin_client, settings):
+    settings.CIS_INTERLEAVING_SHARE, settings.CIS_AB_SHARE = 0.2, 0
+    for minutes, clicked in enumerate([(0,), (0,), (1,)]):
+        impression_make(Arm.INTERLEAVED, teams="PBPB", clicks=clicked, minutes=minutes)
+    response = admin_client.get(reverse(PAGE))
+    text = text_of(response)
+    assert "No A/B impressions: the A/B split is off (CIS_AB_SHARE = 0)." in text
+    drawn = charts(response)
+    assert len(drawn) == 1  # the win share; no empty A/B chart beside it
+    assert "win share" in ET.tostring(drawn[0], encoding="unicode")
+
+
 def test_since_restricts_the_results_and_the_list(admin_client, experiments):
     response = admin_client.get(reverse(PAGE), {"since": "2026-12-01T09:40:00+00:00"})
     assert response.status_code == 200
