@@ -166,6 +166,8 @@ class SearchImpression(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["arm", "shown_at"], name="impression_arm_time")]
+        # The admin's list of them is the experiments page.
+        verbose_name_plural = "experiments: search impressions"
 
     def __str__(self) -> str:
         return f"{self.arm} {self.query!r} for {self.visitor_id[:8]}"

@@ -62,6 +62,7 @@ class Migration(migrations.Migration):
                 ("shown_at", models.DateTimeField(db_index=True)),
             ],
             options={
+                "verbose_name_plural": "experiments: search impressions",
                 "indexes": [models.Index(fields=["arm", "shown_at"], name="impression_arm_time")],
             },
         ),
