@@ -102,6 +102,9 @@ def test_the_map_colours_by_activity_and_no_step_of_the_path_hides(
         space.goto(live_server.url + "/space/")
         canvas = space.locator("canvas.space__canvas[data-path='5']")
         canvas.wait_for()
+        # The path's markers are drawn once both the session and the map's points have come, in
+        # either order: wait for them, then read them.
+        canvas.and_(space.locator("[data-path-labels]:not([data-path-labels=''])")).wait_for()
         # Steps on one spot share a marker that names them all; the step elsewhere keeps its own.
         assert canvas.get_attribute("data-path-labels") == "1-3, 5 | 4"
         legend = space.locator("#space-legend li")
