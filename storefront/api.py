@@ -54,6 +54,7 @@ from .shop import (
     product_view_record,
     products_similar_scored,
     recommendations_scored,
+    request_from_person,
     result_click_record,
     search_page,
     search_pages_count,
@@ -295,7 +296,7 @@ def search(
         page=page,
         sort=sort,
         counted=facets == "1",
-        shown_to_person=_shown_to_person(request),
+        shown_to_person=request_from_person(request.method, request.headers, page=False),
     )
     pages = found.pages
     if pages is None and page > 1 and not found.rows:  # counted only when it may be past
@@ -308,16 +309,6 @@ def search(
             parameter="page",
         )
     return JsonResponse(search_json(found))
-
-
-def _shown_to_person(request: HttpRequest) -> bool:
-    """A GET by a client that is not a crawler, nor a browser's speculative prefetch."""
-    if request.method != "GET":
-        return False
-    if user_agent_is_bot(request.headers.get("User-Agent", ""), page=False):
-        return False
-    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
-    return "prefetch" not in purpose.lower()
 
 
 def search_json(page: SearchPage) -> dict:

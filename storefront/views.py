@@ -42,10 +42,10 @@ from .shop import (
     product_page,
     products_listed,
     reads_visitor_state,
+    request_from_person,
     result_link_click,
     search_page,
     space_explorer_page,
-    user_agent_is_bot,
     visitor_forget,
     visitor_profile,
 )
@@ -435,9 +435,4 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
 
 def request_is_person_view(request: HttpRequest) -> bool:
     """A GET by something that is not a bot, and not a browser's speculative prefetch."""
-    if request.method != "GET":
-        return False
-    if user_agent_is_bot(request.headers.get("User-Agent", "")):
-        return False
-    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
-    return "prefetch" not in purpose.lower()
+    return request_from_person(request.method, request.headers)

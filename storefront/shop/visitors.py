@@ -17,7 +17,7 @@ from personalization.events import product_view_track
 from personalization.experiments import ClickRefused, click_record
 from personalization.serving import model_active
 from personalization.state import Visitor, VisitorState, VisitorStateUnavailable
-from personalization.view_limits import ViewsLimited
+from personalization.view_limits import ViewsLimited, user_agent_is_bot
 
 PERSONAS_CACHE_SECONDS = 60
 PERSONA_COOKIE = "cis_persona"  # who the visitor browses as, and their own token
@@ -54,6 +54,17 @@ def product_view_record(visitor: Visitor, sku: str, *, by_bot: bool = False) -> 
     if by_bot:
         return [BOT_NOT_RECORDED]
     return product_view_track(visitor, sku, answer=False).notices
+
+
+def request_from_person(method: str, headers, *, page: bool = True) -> bool:
+    """A GET by something that is not a bot (for a `page`, not a script either: an API's
+    clients are), and not a browser's speculative prefetch: what the shop records."""
+    if method != "GET":
+        return False
+    if user_agent_is_bot(headers.get("User-Agent", ""), page=page):
+        return False
+    purpose = headers.get("Sec-Purpose", "") or headers.get("Purpose", "")
+    return "prefetch" not in purpose.lower()
 
 
 IMPRESSION_ID = re.compile(r"[0-9a-f]{32}")
