@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from common.progress import Progress
 
 from .baselines import ItemKnnBaseline, PopularityBaseline
-from .config import SESSION_VECTOR, RecommenderConfig
+from .config import LINEAR_BLEND, SESSION_VECTOR, RecommenderConfig
 from .evaluation import Metrics, Ranks, Scorer, next_item_ranks, recommender_parts_ranks
 from .learning import recommender_build, vectors_training_split
 from .model import SessionRecommender
@@ -147,7 +147,8 @@ def methods_scorers(
     """What a built recommender is compared with, in this order: the baselines fitted on
     `train_sessions` ("popularity", "item-knn"), the session vector alone ("session-vector",
     with the recommender's recency and dedupe), each of its count components alone (by name),
-    and the recommender itself ("default"). They share its vectors and fitted components."""
+    the linear blend of its components ("linear-blend": the default too where no ranker was
+    learned), and the recommender itself ("default"). They share its vectors and fitted components."""
     scorers: dict[str, Scorer] = {
         "popularity": PopularityBaseline.fit(train_sessions),
         "item-knn": ItemKnnBaseline.fit(train_sessions),
@@ -160,6 +161,13 @@ def methods_scorers(
             recommender.vectors,
             dataclasses.replace(recommender.config, components=(name,), fallback=False),
             components={name: component},
+        )
+    if recommender.components:
+        scorers[LINEAR_BLEND] = SessionRecommender(
+            recommender.vectors,
+            recommender.config,
+            components=recommender.components,
+            weights=recommender.weights,
         )
     scorers["default"] = recommender
     return scorers

@@ -15,6 +15,8 @@ from .prod2vec import dataclass_from_dict
 COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats", "repeats_habit")
 # The session vector's weight in the blend, beside the components' (the evaluation's name for it).
 SESSION_VECTOR = "session-vector"
+# The blend of the components with their learned weights, when a ranker orders the default.
+LINEAR_BLEND = "linear-blend"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class RecommenderConfig:
     # before the validation ones, then on those, as `vectors_training_split` says): it has
     # evidence for the next views that no count component has seen.
     blend_session_vector: bool = True
+    # Learn a ranker (LightGBM's lambdarank, see `ranking.py`) over the components' candidates
+    # on the same validation sessions: the default's order, the blend its fallback.
+    learn_ranking: bool = True
 
     def __post_init__(self):
         if self.half_life is not None and not (

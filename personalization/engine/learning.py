@@ -19,6 +19,7 @@ from .blend import blend_learn, blend_learn_steps, candidates_gather
 from .components import components_fit, sessions_encode
 from .config import SESSION_VECTOR, RecommenderConfig
 from .model import SessionRecommender, blend_weights_equal
+from .ranking import Ranker, popularity_count, ranker_learn
 from .splits import sessions_holdout_split
 
 T = TypeVar("T")
@@ -30,6 +31,11 @@ GATHER_BATCH = 1000  # predictions gathered at a time
 # What gathering a batch costs in the progress, in blend weights tried: about as much time as
 # this many (docs/tuning.md), so that the pace of the steps tells the time left.
 GATHER_BATCH_STEPS = 12
+# The ranker learns on at most this many predictions of the most recent validation sessions.
+RANKER_PREDICTIONS = 20_000
+# What learning the ranker costs in the progress, beyond describing its candidates (a batch
+# of which costs about GATHER_BATCH_STEPS).
+RANKER_TRAIN_STEPS = 120
 
 
 def recommender_build(
@@ -60,18 +66,26 @@ def recommender_build(
     progress = progress or _NoProgress()
     progress.total = len(config.components)
     encoded = sessions_encode(sessions, unit.key_to_index)
-    weights, learning = blend_weights_equal(config.components), {}
+    weights, learning, ranker = blend_weights_equal(config.components), {}, None
     with_vector = config.blend_session_vector and vectors_before_validation is not None
     if config.learn_weights and (len(config.components) > 1 or with_vector):
         phase("learning the blend")
-        weights, learning = blend_weights_learn(
-            unit, sessions, encoded, config, vectors_before_validation, progress=progress
+        weights, learning, ranker = blend_weights_learn(
+            unit,
+            sessions,
+            encoded,
+            config,
+            vectors_before_validation,
+            progress=progress,
+            on_phase=phase,
         )
         heap_release()  # the learning's freed arrays, or counting would peak on top of them
     phase("counting")
     components = components_fit(encoded, config, on_fitted=lambda name: progress.update(1))
+    if ranker is not None:  # the products' popularity over every session, as the counts
+        ranker = Ranker(ranker.booster, ranker.switch, popularity_count(encoded))
     return SessionRecommender(
-        unit, config, components=components, weights=weights, learning=learning
+        unit, config, components=components, weights=weights, learning=learning, ranker=ranker
     )
 
 
@@ -83,17 +97,20 @@ def blend_weights_learn(
     vectors_before_validation: KeyedVectors | None = None,
     *,
     progress: Progress | None = None,
-) -> tuple[dict[str, float], dict[str, Any]]:
+    on_phase: Callable[[str], None] | None = None,
+) -> tuple[dict[str, float], dict[str, Any], Ranker | None]:
     """The weights (summing to 1) of the components, and of the session vector when
     `vectors_before_validation` are given, that maximise HR@20 + MRR@20 on the most recent
     `validation_share` of `sessions`, the components fitted on the sessions before them (rows
     of `encoded`, the sessions as `sessions_encode` gives them). Returns (weights, what the
-    learning saw). `progress`'s total grows by the steps the learning reports to it."""
-    train, validation = sessions_holdout_split(sessions, holdout_share=config.validation_share)
-    validation = validation_recent(validation, VALIDATION_PREDICTIONS)
+    learning saw, the ranker learned on the same sessions with `config.learn_ranking`, or
+    None). `progress`'s total grows by the steps the learning reports to it."""
+    train, held_out = sessions_holdout_split(sessions, holdout_share=config.validation_share)
+    validation = validation_recent(held_out, VALIDATION_PREDICTIONS)
+    ranking_sessions = validation_recent(held_out, RANKER_PREDICTIONS)
     names = list(config.components)
     if not validation or not train:
-        return blend_weights_equal(names), {"validation_predictions": 0}
+        return blend_weights_equal(names), {"validation_predictions": 0}, None
     # The session vector takes part only with vectors that never saw the validation sessions:
     # with the final ones it would look better there than on sessions to come.
     with_vector = config.blend_session_vector and vectors_before_validation is not None
@@ -105,6 +122,11 @@ def blend_weights_learn(
         + blend_learn_steps(len(names))
         + (blend_learn_steps(1) if with_vector else 0)
     )
+    ranking_predictions = sum(max(0, len(skus) - 1) for skus in ranking_sessions)
+    if config.learn_ranking:
+        progress.total += (
+            GATHER_BATCH_STEPS * -(-ranking_predictions // GATHER_BATCH) + RANKER_TRAIN_STEPS
+        )
     fitted = SessionRecommender(
         _vectors_aligned(vectors_before_validation, vectors) if with_vector else vectors,
         config,
@@ -148,7 +170,22 @@ def blend_weights_learn(
         "hr": round(100 * hr, 2),
         "mrr": round(100 * mrr, 2),
     }
-    return weights, learning
+    del candidates
+    ranker = None
+    if config.learn_ranking:
+        if on_phase is not None:
+            on_phase("learning the ranking")
+        fitted.weights = weights
+        ranker, ranking = ranker_learn(
+            fitted,
+            ranking_sessions,
+            popularity_count(encoded[: len(train)]),
+            batch_size=GATHER_BATCH,
+            on_batch=lambda: progress.update(GATHER_BATCH_STEPS),
+        )
+        progress.update(RANKER_TRAIN_STEPS)
+        learning.update(ranking)
+    return weights, learning, ranker
 
 
 class _NoProgress:

@@ -16,7 +16,8 @@ from scipy import sparse
 
 from .blend import DENSE_CELLS, dense_ranks, sparse_ranks, true_scores
 from .components import Prefixes, prefixes_encode
-from .config import SESSION_VECTOR, RecommenderConfig
+from .config import LINEAR_BLEND, SESSION_VECTOR, RecommenderConfig
+from .ranking import Ranker, group_places, ranked_ranks
 
 NOT_RANKED = -np.inf  # the score of an item there is no evidence for: never recommended
 FALLBACK_OFFSET = 2.0  # added to blended scores so that they rank above every cosine
@@ -41,10 +42,12 @@ class SessionRecommender:
         components: dict[str, Any] | None = None,
         weights: dict[str, float] | None = None,
         learning: dict[str, Any] | None = None,
+        ranker: Ranker | None = None,
     ):
         """`vectors` must be unit length (as `recommender_build` and `recommender_load` make
         them); `components` the fitted components named by `config.components`, blended with
-        `weights`; `learning` records how the weights were learned."""
+        `weights`; `learning` records how the weights were learned; `ranker`, if given,
+        re-orders the components' candidates (see `ranking.py`)."""
         components = components or {}
         missing = [name for name in config.components if name not in components]
         if missing:
@@ -54,6 +57,7 @@ class SessionRecommender:
         self.components = {name: components[name] for name in config.components}
         self.weights = dict(weights or blend_weights_equal(config.components))
         self.learning = learning or {}
+        self.ranker = ranker if self.components else None
         self.items: list[str] = vectors.index_to_key
         self.index: dict[str, int] = vectors.key_to_index
 
@@ -64,14 +68,42 @@ class SessionRecommender:
 
     def session_vectors(self, prefixes: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, known): one unit-length row per prefix (zero where `known` is False)."""
-        return self._session_vectors(self._encode(prefixes))
+        return self._session_vectors(self.encode(prefixes))
 
     def components_scores(self, prefixes: Sequence[Sequence[str]]) -> dict[str, sparse.spmatrix]:
         """Each count component's own scores of `prefixes`, unweighted, by name in the config's
         order: a sparse (len(prefixes), len(items)) matrix per component, each row a
         distribution over the products (all zero where the component has no evidence)."""
-        encoded = self._encode(prefixes)
+        return self.components_scores_encoded(self.encode(prefixes))
+
+    def components_scores_encoded(self, encoded: Prefixes) -> dict[str, sparse.spmatrix]:
         return {name: component.scores(encoded) for name, component in self.components.items()}
+
+    def session_vectors_encoded(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]:
+        return self._session_vectors(encoded)
+
+    def encode(self, prefixes: Sequence[Sequence[str]]) -> Prefixes:
+        """The prefixes as the components read them, weighted by recency."""
+        return prefixes_encode(prefixes, self.index, half_life=self.config.half_life)
+
+    def encode_counts(self, prefixes: Sequence[Sequence[str]]) -> Prefixes:
+        """The prefixes with every view weighing 1: `.views` counts each product's views."""
+        return prefixes_encode(prefixes, self.index, half_life=None)
+
+    def scores_blend(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray) -> np.ndarray:
+        """The linear blend's score (as `scores_batch` gives it without a ranker) of each
+        prefix's product `targets[i]`."""
+        encoded = self.encode(prefixes)
+        blend = self._components_blend(encoded)
+        vectors, known = self._session_vectors(encoded)
+        cosines = np.einsum("ij,ij->i", vectors, self.vectors.vectors[targets]).astype(np.float32)
+        cosines[~known] = NOT_RANKED
+        if blend is None:
+            return cosines
+        true, stored = true_scores(blend, targets)
+        if self.vector_weight:
+            return np.where(known, true + self._vector_part(cosines), true).astype(np.float32)
+        return np.where(stored, FALLBACK_OFFSET + true, cosines).astype(np.float32)
 
     def vector_scores(self, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
         """The session vector's part of the blend at weight 1: 1 + cos(session vector, v_j) for
@@ -90,9 +122,29 @@ class SessionRecommender:
     def scores_batch(self, prefixes: Sequence[Sequence[str]]) -> np.ndarray | sparse.csr_matrix:
         """`scores` of many sessions at once: shape (len(prefixes), len(items)), float32.
 
+        With a ranker, its candidates first in its order, then the rest in the blend's.
         Without the session vector in the blend, a sparse matrix whose stored entries are the
         products with evidence (every other one is NOT_RANKED)."""
-        encoded = self._encode(prefixes)
+        table = self._blend_scores_batch(prefixes)
+        if self.ranker is None or not len(prefixes):
+            return table
+        if sparse.issparse(table):
+            dense = np.full(table.shape, NOT_RANKED, dtype=np.float32)
+            rows = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
+            dense[rows, table.indices] = table.data
+            table = dense
+        batch = self.ranker.describe(self, prefixes)
+        order = self.ranker.order(batch)
+        place = group_places(order, batch.owner, batch.counts)
+        finite = np.where(np.isfinite(table), table, -np.inf)
+        base = np.maximum(finite.max(axis=1), 0) + 1
+        table[batch.owner, batch.columns] = base[batch.owner] + batch.counts[batch.owner] - place
+        return table
+
+    def _blend_scores_batch(
+        self, prefixes: Sequence[Sequence[str]]
+    ) -> np.ndarray | sparse.csr_matrix:
+        encoded = self.encode(prefixes)
         blend = self._components_blend(encoded)
         if blend is not None and not self.config.fallback and not self.vector_weight:
             return blend
@@ -133,10 +185,12 @@ class SessionRecommender:
     def ranks_batch(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray, k: int):
         """Each true item's rank (0: a miss or beyond k), as `scores_batch` would rank it,
         without scoring every product by cosine where it can (see `_ranks_with_cosines`)."""
-        encoded = self._encode(prefixes)
+        encoded = self.encode(prefixes)
         blend = self._components_blend(encoded)
         if blend is None:
             return dense_ranks(self._cosines(encoded), targets, k)
+        if self.ranker is not None:
+            return ranked_ranks(self.ranker, self, prefixes, targets, k)
         return self._ranks_with_cosines(encoded, blend, targets, k)[0]
 
     def ranks_parts(
@@ -146,7 +200,7 @@ class SessionRecommender:
         alone: every count component (by name, without the fallback) and the session vector
         (SESSION_VECTOR). Each part is scored once for all of them: what the evaluation
         compares."""
-        encoded = self._encode(prefixes)
+        encoded = self.encode(prefixes)
         scores = {name: component.scores(encoded) for name, component in self.components.items()}
         ranks: dict[str, np.ndarray] = {}
         for name, matrix in scores.items():
@@ -162,7 +216,18 @@ class SessionRecommender:
         ranks["default"], ranks[SESSION_VECTOR] = self._ranks_with_cosines(
             encoded, blend, targets, k, vector_alone=True
         )
+        ranks[LINEAR_BLEND] = ranks["default"]
+        if self.ranker is not None:
+            ranks["default"] = ranked_ranks(self.ranker, self, prefixes, targets, k)
         return ranks
+
+    def blend_ranks(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray) -> np.ndarray:
+        """The linear blend's rank of each true item however far down (0: never ranked)."""
+        encoded = self.encode(prefixes)
+        blend = self._components_blend(encoded)
+        if blend is None:
+            return dense_ranks(self._cosines(encoded), targets, len(self.items))
+        return self._ranks_with_cosines(encoded, blend, targets, len(self.items))[0]
 
     def _ranks_with_cosines(
         self,
@@ -283,9 +348,6 @@ class SessionRecommender:
         scores = np.asarray(self.vectors.vectors @ self.vectors.vectors[code])
         scores[code] = NOT_RANKED
         return self._top(scores, k)
-
-    def _encode(self, prefixes: Sequence[Sequence[str]]) -> Prefixes:
-        return prefixes_encode(prefixes, self.index, half_life=self.config.half_life)
 
     def _session_vectors(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]:
         weights = encoded.recency if self.config.dedupe else encoded.views

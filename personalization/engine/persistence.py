@@ -1,5 +1,6 @@
 """A recommender on disk, in one folder: its vectors (memory-mapped when loaded), its fitted
-count components, and its configuration with the weights it learned."""
+count components, its configuration with the weights it learned, and its ranker (LightGBM's
+text format) if it learned one."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from gensim.models import KeyedVectors
 from .components import COMPONENT_TYPES
 from .config import RecommenderConfig
 from .model import SessionRecommender
+from .ranking import Ranker
 
 FORMAT_VERSION = 2
 VECTORS_FILE = "vectors.kv"
 COMPONENTS_FILE = "components.npz"
 CONFIG_FILE = "config.json"
+RANKER_FILE = "ranker.txt"  # LightGBM's own text format
+SWITCH_FILE = "switch.txt"
+POPULARITY_FILE = "popularity.npy"
 
 
 def recommender_save(recommender: SessionRecommender, directory: Path) -> None:
@@ -29,6 +34,12 @@ def recommender_save(recommender: SessionRecommender, directory: Path) -> None:
         for name, component in recommender.components.items():
             arrays.update({f"{name}.{key}": value for key, value in component.arrays().items()})
         np.savez(directory / COMPONENTS_FILE, **arrays)
+    if recommender.ranker is not None:
+        ranker, switch = recommender.ranker.as_text()
+        (directory / RANKER_FILE).write_text(ranker)
+        if switch is not None:
+            (directory / SWITCH_FILE).write_text(switch)
+        np.save(directory / POPULARITY_FILE, recommender.ranker.popularity)
     stored = {
         "format": FORMAT_VERSION,
         "config": recommender.config.as_dict(),
@@ -61,10 +72,19 @@ def recommender_load(directory: Path) -> SessionRecommender:
                     if key.startswith(prefix)
                 }
                 components[name] = COMPONENT_TYPES[name].from_arrays(arrays)
+    ranker = None
+    if (directory / RANKER_FILE).is_file():
+        switch = directory / SWITCH_FILE
+        ranker = Ranker.from_text(
+            (directory / RANKER_FILE).read_text(),
+            switch.read_text() if switch.is_file() else None,
+            np.load(directory / POPULARITY_FILE),
+        )
     return SessionRecommender(
         vectors,
         config,
         components=components,
         weights=stored.get("weights"),
         learning=stored.get("learning"),
+        ranker=ranker,
     )

@@ -13,9 +13,9 @@ TINY_PARAMS = Prod2VecParams(vector_size=8, epochs=3, negative=5, workers=1)
 
 
 def test_compare_evaluates_every_method_in_order():
-    log = two_groups_log()
+    log = two_groups_log(1000)
     results = recommenders_compare(
-        log[:100], log[100:], params=TINY_PARAMS, config=RecommenderConfig(), k=5
+        log[:900], log[900:], params=TINY_PARAMS, config=RecommenderConfig(), k=5
     )
     assert list(results.ranks) == [
         "popularity",
@@ -26,16 +26,18 @@ def test_compare_evaluates_every_method_in_order():
         "cooccurrence",
         "repeats",
         "repeats_habit",
+        "linear-blend",
         "default",
     ]
     assert results.vocabulary > 0 and results.timings["training prod2vec"] >= 0
     results = results.metrics()
-    assert {metrics.predictions for metrics in results.values()} == {60}
+    assert {metrics.predictions for metrics in results.values()} == {300}
     assert all(metrics.k == 5 for metrics in results.values())
 
 
 @pytest.mark.parametrize("vector_weight", [0.0, 0.05])
-def test_one_pass_over_the_recommenders_parts_ranks_as_each_method_alone(vector_weight):
+@pytest.mark.parametrize("ranked", [False, True])
+def test_one_pass_over_the_recommenders_parts_ranks_as_each_method_alone(vector_weight, ranked):
     import dataclasses
 
     from personalization.engine.comparison import methods_ranks, methods_scorers
@@ -52,7 +54,9 @@ def test_one_pass_over_the_recommenders_parts_ranks_as_each_method_alone(vector_
         dataclasses.replace(built.config),
         components=built.components,
         weights=weights,
+        ranker=built.ranker if ranked else None,
     )
+    assert (model.ranker is not None) == ranked
     together = methods_ranks(model, train, test, k=5)
     alone = {
         name: next_item_ranks(scorer, test, k=5)

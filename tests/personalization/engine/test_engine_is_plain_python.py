@@ -18,6 +18,7 @@ ENGINE_MODULES = [
     "predictions",
     "prod2vec",
     "projection",
+    "ranking",
     "reranking",
     "sessions_file",
     "splits",

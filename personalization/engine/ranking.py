@@ -1,0 +1,489 @@
+"""Learning to rank over the components: their candidates re-ordered by LightGBM's lambdarank.
+
+Each count component proposes its `PER_COMPONENT` best products for a session; every candidate
+is described by what each component says of it (score and rank), by the session vector's cosine
+and the linear blend's score and rank, by the product (its popularity) and by the session (its
+length, how much it has repeated so far, how often and how recently it viewed the candidate),
+and by the repeat chance (`RepeatSwitch`, RepeatNet's switch learned as a classifier): how
+likely the next view is a product the session already holds. The ranker learns on the most
+recent training sessions which of these to trust, per session: a repeat-prone session's held
+products rise, an exploring one's new products do.
+
+The ranked list is the candidates in the ranker's order, then every other product in the linear
+blend's order (`SessionRecommender` keeps the blend as it was: the ablation row).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import sparse
+
+if TYPE_CHECKING:
+    from .model import SessionRecommender
+
+PER_COMPONENT = 20  # each component's best products that become candidates
+ABSENT_RANK = 1000.0  # the rank feature of a candidate a component has no evidence for
+COSINE_CHUNK = 1 << 16  # candidates whose cosines are computed at a time
+# Ranker settings, chosen on the shared sets' validation splits (docs/tuning.md).
+RANKER_PARAMS = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [20],
+    "label_gain": [0, 1],
+    "lambdarank_truncation_level": 20,
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.9,
+    "max_bin": 63,
+    "num_threads": 1,  # a round takes 44 ms on one thread, 744 ms on two shared cores
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+RANKER_ROUNDS = 300
+SWITCH_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_data_in_leaf": 100,
+    "max_bin": 63,
+    "num_threads": 1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+SWITCH_ROUNDS = 100
+EARLY_STOPPING = 30
+HELD_OUT_SHARE = 0.2  # the latest predictions that stop the boosting
+# Fewer predictions with their next view among the candidates than this, and no ranker is
+# learned: the blend orders alone (a new shop's first sessions).
+RANKING_PREDICTIONS_MIN = 100
+
+SESSION_FEATURES = (
+    "session length",
+    "distinct products",
+    "repeat share",
+    "last view a repeat",
+    "most views of a product",
+)
+
+
+def lightgbm():
+    """LightGBM, imported on first use. Its scikit-learn interface is not used: where
+    scikit-learn is installed (openTSNE needs it), LightGBM would import it, about 15 MiB more
+    in every process that ranks, so it is kept from seeing it."""
+    if "lightgbm" in sys.modules:
+        return sys.modules["lightgbm"]
+    hidden = "sklearn" not in sys.modules
+    if hidden:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]
+    try:
+        import lightgbm as module
+    finally:
+        if hidden:
+            del sys.modules["sklearn"]
+    return module
+
+
+@dataclass
+class CandidateBatch:
+    """The candidates of a batch of predictions, grouped by prediction (`owner` ascending)."""
+
+    owner: np.ndarray  # (candidates,) the prediction each belongs to
+    columns: np.ndarray  # (candidates,) the product
+    features: np.ndarray  # (candidates, features) float32
+    blend: np.ndarray  # (candidates,) the linear blend's score, as `scores_batch` gives it
+    counts: np.ndarray  # (predictions,) candidates of each prediction
+    session: np.ndarray  # (predictions, len(SESSION_FEATURES)) float32
+
+
+def session_features(prefixes: Sequence[Sequence[str]]) -> np.ndarray:
+    """What the switch reads of each session so far (SESSION_FEATURES)."""
+    table = np.zeros((len(prefixes), len(SESSION_FEATURES)), dtype=np.float32)
+    for row, skus in enumerate(prefixes):
+        if not skus:
+            continue
+        counts: dict[str, int] = {}
+        for sku in skus:
+            counts[sku] = counts.get(sku, 0) + 1
+        length, distinct = len(skus), len(counts)
+        table[row] = (
+            length,
+            distinct,
+            1 - distinct / length,
+            counts[skus[-1]] > 1,
+            max(counts.values()),
+        )
+    return table
+
+
+def candidates_describe(
+    recommender: SessionRecommender,
+    prefixes: Sequence[Sequence[str]],
+    popularity: np.ndarray,
+    switch: RepeatSwitch | None,
+    *,
+    per_component: int = PER_COMPONENT,
+) -> CandidateBatch:
+    """The candidates of each prefix (every component's `per_component` best) and their
+    features, in `feature_names` order."""
+    encoded = recommender.encode(prefixes)
+    scores = {}
+    for name, matrix in recommender.components_scores_encoded(encoded).items():
+        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        matrix.eliminate_zeros()
+        matrix.sort_indices()
+        scores[name] = matrix
+    rows, size = len(prefixes), len(recommender.items)
+    ranked = {name: _row_ranks(matrix) for name, matrix in scores.items()}
+    keys = {name: _keys(matrix, size) for name, matrix in scores.items()}
+    picked = [keys[name][ranked[name] < per_component] for name in scores]
+    candidates = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+    owner, columns = candidates // size, candidates % size
+    counts = np.bincount(owner, minlength=rows)
+    columns_features = []
+    evidence = np.zeros(len(candidates), dtype=np.float32)
+    blend = np.zeros(len(candidates), dtype=np.float32)
+    for name, matrix in scores.items():
+        value, rank = _lookup(keys[name], matrix.data, ranked[name], candidates)
+        columns_features += [value, rank]
+        evidence += value > 0
+        blend += np.float32(recommender.weights.get(name, 0.0)) * value
+    cosines = _cosines(recommender, encoded, owner, columns)
+    weight = np.float32(recommender.vector_weight)
+    if weight:
+        blend += weight * (1 + cosines)
+    else:
+        from .model import FALLBACK_OFFSET
+
+        blend = np.where(evidence > 0, FALLBACK_OFFSET + blend, cosines).astype(np.float32)
+    blend_rank = group_places(blend, owner, counts)
+    counted = recommender.encode_counts(prefixes)
+    views = _cells(counted.views, owner, columns)
+    latest = _cells(encoded.recency, owner, columns)
+    session = session_features(prefixes)
+    repeat_chance = (
+        switch.chances(session) if switch is not None else np.zeros(rows, dtype=np.float32)
+    )
+    features = np.column_stack(
+        [
+            *columns_features,
+            cosines,
+            blend,
+            blend_rank,
+            evidence,
+            np.log(popularity[columns] + 1e-9),
+            views,
+            latest,
+            counts[owner],
+            session[owner],
+            repeat_chance[owner],
+            repeat_chance[owner] * (views > 0),
+        ]
+    ).astype(np.float32)
+    return CandidateBatch(owner, columns, features, blend, counts, session)
+
+
+def feature_names(components: Sequence[str]) -> list[str]:
+    names = [f"{name} {what}" for name in components for what in ("score", "rank")]
+    return names + [
+        "cosine",
+        "blend score",
+        "blend rank",
+        "components with evidence",
+        "log popularity",
+        "views in the session",
+        "latest view's weight",
+        "candidates",
+        *SESSION_FEATURES,
+        "repeat chance",
+        "repeat chance if held",
+    ]
+
+
+class RepeatSwitch:
+    """The chance that a session's next view is a product it already viewed (RepeatNet's
+    switch), from what `session_features` reads of it: a gradient-boosted classifier."""
+
+    def __init__(self, booster: Any):
+        self.booster = booster
+
+    @classmethod
+    def learn(cls, session: np.ndarray, repeat: np.ndarray, seed: int = 1) -> RepeatSwitch:
+        """Learned on predictions in time order: the latest HELD_OUT_SHARE stop the boosting."""
+        lgb = lightgbm()
+        cut = int(len(repeat) * (1 - HELD_OUT_SHARE))
+        train = lgb.Dataset(session[:cut], repeat[:cut].astype(np.float32))
+        held = lgb.Dataset(session[cut:], repeat[cut:].astype(np.float32), reference=train)
+        booster = lgb.train(
+            {**SWITCH_PARAMS, "seed": seed},
+            train,
+            num_boost_round=SWITCH_ROUNDS,
+            valid_sets=[held],
+            callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+        )
+        return cls(booster)
+
+    def chances(self, session: np.ndarray) -> np.ndarray:
+        if not len(session):
+            return np.zeros(0, dtype=np.float32)
+        return self.booster.predict(session, num_iteration=self.booster.best_iteration).astype(
+            np.float32
+        )
+
+    def as_text(self) -> str:
+        return self.booster.model_to_string(num_iteration=self.booster.best_iteration)
+
+    @classmethod
+    def from_text(cls, text: str) -> RepeatSwitch:
+        return cls(lightgbm().Booster(model_str=text))
+
+
+class Ranker:
+    """The learned order of the candidates: a lambdarank booster over `candidates_describe`'s
+    features, with the switch whose chance is one of them and the products' popularity."""
+
+    def __init__(self, booster: Any, switch: RepeatSwitch | None, popularity: np.ndarray):
+        self.booster = booster
+        self.switch = switch
+        self.popularity = popularity
+
+    def describe(
+        self, recommender: SessionRecommender, prefixes: Sequence[Sequence[str]]
+    ) -> CandidateBatch:
+        return candidates_describe(recommender, prefixes, self.popularity, self.switch)
+
+    def order(self, batch: CandidateBatch) -> np.ndarray:
+        """The ranker's score of each candidate (higher first)."""
+        if not len(batch.owner):
+            return np.zeros(0, dtype=np.float32)
+        return self.booster.predict(
+            batch.features, num_iteration=self.booster.best_iteration
+        ).astype(np.float32)
+
+    def as_text(self) -> tuple[str, str | None]:
+        booster = self.booster.model_to_string(num_iteration=self.booster.best_iteration)
+        return booster, self.switch.as_text() if self.switch is not None else None
+
+    @classmethod
+    def from_text(cls, booster: str, switch: str | None, popularity: np.ndarray) -> Ranker:
+        return cls(
+            lightgbm().Booster(model_str=booster),
+            RepeatSwitch.from_text(switch) if switch is not None else None,
+            popularity,
+        )
+
+
+def popularity_count(encoded: sparse.csr_matrix) -> np.ndarray:
+    """Each product's share of the views of the encoded sessions."""
+    counts = np.bincount(encoded.indices, minlength=encoded.shape[1]).astype(np.float32)
+    return counts / max(1.0, float(counts.sum()))
+
+
+def ranker_learn(
+    recommender: SessionRecommender,
+    validation: Sequence[Sequence[str]],
+    popularity: np.ndarray,
+    *,
+    seed: int = 1,
+    batch_size: int = 1000,
+    on_batch: Callable[[], None] | None = None,
+) -> tuple[Ranker | None, dict[str, Any]]:
+    """A ranker learned on every next-view prediction of `validation` (the most recent
+    sessions, oldest first) with `recommender` fitted on the sessions before them; returns it
+    (None from fewer than RANKING_PREDICTIONS_MIN useful predictions) and what the learning
+    saw (the switch's AUC and the ranker's held-out nDCG@20)."""
+    lgb = lightgbm()
+    prefixes, targets = [], []
+    for skus in validation:
+        for position in range(1, len(skus)):
+            prefixes.append(skus[:position])
+            targets.append(skus[position])
+    session = session_features(prefixes)
+    repeat = np.asarray([t in p for p, t in zip(prefixes, targets, strict=True)], dtype=bool)
+    switch = None
+    learning: dict[str, Any] = {"ranker_predictions": len(prefixes)}
+    cut = int(len(repeat) * (1 - HELD_OUT_SHARE))
+    if len(repeat) >= RANKING_PREDICTIONS_MIN and all(
+        0 < part.sum() < len(part) for part in (repeat[:cut], repeat[cut:])
+    ):
+        switch = RepeatSwitch.learn(session, repeat, seed=seed)
+        learning["switch_auc"] = round(_auc(switch.chances(session[cut:]), repeat[cut:]), 3)
+    features, labels, groups = [], [], []
+    index = recommender.index
+    for start in range(0, len(prefixes), batch_size):
+        batch = candidates_describe(
+            recommender, prefixes[start : start + batch_size], popularity, switch
+        )
+        wanted = np.asarray(
+            [index.get(t, -1) for t in targets[start : start + batch_size]], dtype=np.int64
+        )
+        label = batch.columns == wanted[batch.owner]
+        # a prediction whose next view is no candidate teaches the ranker nothing
+        useful = np.bincount(batch.owner, label, len(wanted)) > 0
+        keep = useful[batch.owner]
+        features.append(batch.features[keep])
+        labels.append(label[keep])
+        groups.append(batch.counts[useful])
+        if on_batch is not None:
+            on_batch()
+    features_all = np.concatenate(features) if features else np.zeros((0, 0), np.float32)
+    features.clear()
+    labels_all = np.concatenate(labels).astype(np.float32) if labels else np.zeros(0)
+    groups_all = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    learning["ranker_useful_predictions"] = len(groups_all)
+    if len(groups_all) < RANKING_PREDICTIONS_MIN:
+        return None, learning
+    cut_group = int(len(groups_all) * (1 - HELD_OUT_SHARE))
+    cut_row = int(groups_all[:cut_group].sum())
+    names = feature_names(list(recommender.components))
+    train = lgb.Dataset(
+        features_all[:cut_row],
+        labels_all[:cut_row],
+        group=groups_all[:cut_group],
+        feature_name=[name.replace(" ", "_") for name in names],
+        free_raw_data=True,
+    )
+    held = lgb.Dataset(
+        features_all[cut_row:],
+        labels_all[cut_row:],
+        group=groups_all[cut_group:],
+        reference=train,
+    )
+    booster = lgb.train(
+        {**RANKER_PARAMS, "seed": seed},
+        train,
+        num_boost_round=RANKER_ROUNDS,
+        valid_sets=[held],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+    )
+    learning["ranker_rounds"] = int(booster.best_iteration)
+    # the ranker serves only where it ranks the held-out predictions better than the blend
+    held_features, held_groups = features_all[cut_row:], groups_all[cut_group:]
+    held_labels = labels_all[cut_row:] > 0
+    blend_column = names.index("blend score")
+    ranked = booster.predict(held_features, num_iteration=booster.best_iteration)
+    learning["ranker_mrr"] = round(100 * _mrr(ranked, held_labels, held_groups), 2)
+    learning["blend_mrr"] = round(
+        100 * _mrr(held_features[:, blend_column], held_labels, held_groups), 2
+    )
+    if learning["ranker_mrr"] < learning["blend_mrr"]:
+        return None, learning
+    return Ranker(booster, switch, popularity), learning
+
+
+def _mrr(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 20) -> float:
+    """MRR@k of `scores` over groups of candidates, each holding its true item once."""
+    if not len(groups):
+        return 0.0
+    owner = np.repeat(np.arange(len(groups)), groups)
+    true = np.full(len(groups), np.nan)
+    true[owner[labels]] = scores[labels]
+    ranks = 1 + np.bincount(owner, scores > true[owner], len(groups))
+    return float(np.sum(np.where(ranks <= k, 1 / ranks, 0)) / len(groups))
+
+
+def ranked_ranks(
+    ranker: Ranker,
+    recommender: SessionRecommender,
+    prefixes: Sequence[Sequence[str]],
+    targets: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """Each true item's rank (0: a miss or beyond k) in the ranked list: the candidates in the
+    ranker's order, then the others in the linear blend's."""
+    batch = ranker.describe(recommender, prefixes)
+    scores = ranker.order(batch)
+    rows = len(targets)
+    is_target = batch.columns == targets[batch.owner]
+    true = np.full(rows, np.nan, dtype=np.float32)
+    true[batch.owner[is_target]] = scores[is_target]
+    higher = np.bincount(batch.owner, scores > true[batch.owner], rows)
+    ranks = np.where(np.isfinite(true), 1 + higher, 0).astype(np.int64)
+    # a true item that is no candidate comes after all of them, in the blend's order of the
+    # rest: within k only where there are fewer than k candidates
+    outside = np.flatnonzero(~np.isfinite(true) & (batch.counts < k))
+    if len(outside):
+        chosen = [prefixes[i] for i in outside]
+        blend_ranks = recommender.blend_ranks(chosen, targets[outside])
+        true_blend = np.full(rows, np.nan, dtype=np.float32)
+        true_blend[outside] = recommender.scores_blend(chosen, targets[outside])
+        above = np.bincount(batch.owner, batch.blend > true_blend[batch.owner], rows)
+        ranks[outside] = np.where(
+            blend_ranks > 0, batch.counts[outside] + blend_ranks - above[outside], 0
+        )
+    return np.where(ranks <= k, ranks, 0)
+
+
+def _row_ranks(matrix: sparse.csr_matrix) -> np.ndarray:
+    """Each stored entry's place in its row by value, 0 the highest."""
+    owners = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((-matrix.data, owners))
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order)) - matrix.indptr[owners[order]]
+    return ranks
+
+
+def _keys(matrix: sparse.csr_matrix, size: int) -> np.ndarray:
+    owners = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return owners * size + matrix.indices
+
+
+def _lookup(keys, values, ranks, wanted) -> tuple[np.ndarray, np.ndarray]:
+    """(value, rank + 1) of each wanted key among `keys` (sorted): 0 and ABSENT_RANK where
+    absent."""
+    found_value = np.zeros(len(wanted), dtype=np.float32)
+    found_rank = np.full(len(wanted), ABSENT_RANK, dtype=np.float32)
+    if not len(keys):
+        return found_value, found_rank
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found = keys[at] == wanted
+    found_value[found] = values[at[found]]
+    found_rank[found] = ranks[at[found]] + 1
+    return found_value, found_rank
+
+
+def _cells(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    matrix = sparse.csr_matrix(matrix)
+    matrix.sort_indices()
+    size = matrix.shape[1]
+    value, _ = _lookup(
+        _keys(matrix, size), matrix.data, np.zeros(matrix.nnz, np.int64), rows * size + columns
+    )
+    return value
+
+
+def _cosines(recommender, encoded, owner, columns) -> np.ndarray:
+    vectors, _ = recommender.session_vectors_encoded(encoded)
+    items = recommender.vectors.vectors
+    result = np.empty(len(owner), dtype=np.float32)
+    for start in range(0, len(owner), COSINE_CHUNK):
+        part = slice(start, start + COSINE_CHUNK)
+        result[part] = np.einsum("ij,ij->i", vectors[owner[part]], items[columns[part]])
+    return result
+
+
+def group_places(values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each value's place (1 the highest) among those of its group (`owner` ascending)."""
+    order = np.lexsort((-values, owner))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ranks = np.empty(len(values), dtype=np.float32)
+    ranks[order] = np.arange(len(values)) - starts[owner[order]] + 1
+    return ranks
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The area under the ROC curve (the chance a positive scores above a negative)."""
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if not positives or not negatives:
+        return float("nan")
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
