@@ -46,7 +46,7 @@ def test_command_with_seeds_gives_the_mean_and_spread(tmp_path):
         "evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=2", stdout=out
     )
     spread = re.compile(r"\S+ HR@20 \d+\.\d\d ±\d+\.\d\d MRR@20 \d+\.\d\d ±\d+\.\d\d \(2 seeds\)")
-    assert sum(bool(spread.fullmatch(line)) for line in out.getvalue().splitlines()) == 9
+    assert sum(bool(spread.fullmatch(line)) for line in out.getvalue().splitlines()) == 10
     with pytest.raises(CommandError, match="--seeds must be at least 1"):
         call_command("evaluate_recommendations", f"--train={train}", f"--test={test}", "--seeds=0")
 
