@@ -29,7 +29,7 @@ from gensim.utils import simple_preprocess
 
 from common.progress import Progress, StageProgress
 
-from .engine.comparison import methods_evaluate
+from .engine.comparison import methods_ranks
 from .engine.config import RecommenderConfig
 from .engine.learning import recommender_build, vectors_training_split
 from .engine.persistence import VECTORS_FILE, recommender_save
@@ -342,10 +342,14 @@ def holdout_evaluate(recommender, corpus, holdout, *, progress: Progress | None 
     """Next-item metrics of the version and of the baselines on the held-out sessions."""
     if not any(len(skus) > 1 for skus in holdout):
         return {}
-    results = methods_evaluate(
-        recommender, corpus, holdout, k=settings.CIS_EVAL_K, progress=progress
-    )
-    metrics = {name: metrics.as_dict() for name, metrics in results.items()}
+    ranks = methods_ranks(recommender, corpus, holdout, k=settings.CIS_EVAL_K, progress=progress)
+    metrics = {}
+    for name, method_ranks in ranks.items():
+        metrics[name] = method_ranks.metrics().as_dict()
+        # the next views the session had already viewed, and the new ones
+        groups = method_ranks.groups()
+        for group in ("repeat", "new"):
+            metrics[name][group] = groups[group].as_dict()
     # each component's share of the blend, learned on the most recent training sessions
     for name, weight in recommender.weights.items():
         if name in metrics:

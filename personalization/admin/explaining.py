@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from ..engine.config import SESSION_VECTOR
+from ..engine.config import LINEAR_BLEND, SESSION_VECTOR
 from ..models import EmbeddingVersion
 from ..training import PHASES
 
@@ -75,20 +75,26 @@ def timings_rows(version: EmbeddingVersion) -> list[dict]:
 
 
 def blend_rows(version: EmbeddingVersion) -> list[dict]:
-    """The blend (the shop's recommender), then each of its parts alone (its components and
+    """The shop's recommender, then the linear blend of its parts when a learned ranking
+    orders the recommender (the ranking's ablation), then each part alone (its components and
     the session vector) with its learned weight, then the baselines: each with its holdout
-    HR and MRR. The row with the best MRR is marked `best`."""
+    HR and MRR, overall and on the repeat and new next views. The row with the best MRR is
+    marked `best`."""
     metrics = version.metrics
     components = list(version.recommender_config.get("components") or [])
     # the session vector is a part when the blend weighs it, else only the fallback
     blended = [SESSION_VECTOR] if "weight" in metrics.get(SESSION_VECTOR, {}) else []
     parts = [name for name in [*components, *blended] if name in metrics]
-    others = [name for name in metrics if name not in parts and name != DEFAULT_METHOD]
-    ordered = [*([DEFAULT_METHOD] if DEFAULT_METHOD in metrics else []), *parts, *sorted(others)]
+    heads = [name for name in (DEFAULT_METHOD, LINEAR_BLEND) if name in metrics]
+    others = [name for name in metrics if name not in parts and name not in heads]
     rows = []
-    for name in ordered:
+    for name in [*heads, *parts, *sorted(others)]:
         figures = metrics[name]
-        role = "blend" if name == DEFAULT_METHOD else "part" if name in parts else "baseline"
+        if name == DEFAULT_METHOD:
+            role = "ranking" if LINEAR_BLEND in metrics else "blend"
+        else:
+            role = "blend" if name == LINEAR_BLEND else "part" if name in parts else "baseline"
+        repeat, new = figures.get("repeat") or {}, figures.get("new") or {}
         rows.append(
             {
                 "method": name,
@@ -98,6 +104,10 @@ def blend_rows(version: EmbeddingVersion) -> list[dict]:
                 "k": figures.get("k"),
                 "predictions": figures.get("predictions"),
                 "weight": figures.get("weight"),
+                "repeat_hr": repeat.get("hr"),
+                "repeat_mrr": repeat.get("mrr"),
+                "new_hr": new.get("hr"),
+                "new_mrr": new.get("mrr"),
                 "best": False,
             }
         )
@@ -108,22 +118,25 @@ def blend_rows(version: EmbeddingVersion) -> list[dict]:
 
 
 def blend_verdict(rows: Iterable[dict]) -> str:
-    """One sentence on whether the blend is the best method on the holdout, and if not, which
-    is, by how much, and which parts the blend gives no weight."""
+    """One sentence on whether the shop's recommender is the best method on the holdout, and
+    if not, which is, by how much, and which parts the blend gives no weight."""
     rows = list(rows)
-    blend = next((row for row in rows if row["role"] == "blend"), None)
+    served = next((row for row in rows if row["method"] == DEFAULT_METHOD), None)
     best = next((row for row in rows if row["best"]), None)
-    if blend is None or best is None or blend["mrr"] is None:
+    if served is None or best is None or served["mrr"] is None:
         return ""
-    k = blend.get("k") or settings.CIS_EVAL_K
+    what = "the learned ranking" if served["role"] == "ranking" else "the blend"
+    k = served.get("k") or settings.CIS_EVAL_K
     unused = [row["method"] for row in rows if row["role"] == "part" and row["weight"] == 0]
     unused_text = f" The blend gives no weight to {', '.join(unused)}." if unused else ""
-    if best is blend:
-        best_text = f"The blend is the best method on the holdout (MRR@{k} {blend['mrr']:.2f})."
+    if best is served:
+        best_text = (
+            f"{what.capitalize()} is the best method on the holdout (MRR@{k} {served['mrr']:.2f})."
+        )
         return best_text + unused_text
     return (
-        f"{best['method']} alone beats the blend on the holdout: MRR@{k} {best['mrr']:.2f} "
-        f"against the blend's {blend['mrr']:.2f}.{unused_text}"
+        f"{best['method']} alone beats {what} on the holdout: MRR@{k} {best['mrr']:.2f} "
+        f"against {what}'s {served['mrr']:.2f}.{unused_text}"
     )
 
 

@@ -159,7 +159,7 @@ def _batch_candidates(
     bounds = np.zeros((rows, len(matrices)), dtype=np.float32)
     for number, matrix in enumerate(matrices):
         top, bound = (
-            _dense_top(matrix, per) if isinstance(matrix, np.ndarray) else _sparse_top(matrix, per)
+            _dense_top(matrix, per) if isinstance(matrix, np.ndarray) else sparse_top(matrix, per)
         )
         picks.append(top)
         bounds[:, number] = bound
@@ -207,20 +207,24 @@ def _row_slots(owner: np.ndarray) -> np.ndarray:
     return np.arange(len(owner)) - np.searchsorted(owner, owner)
 
 
-def _sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.ndarray]:
-    top = np.full((matrix.shape[0], per), -1, dtype=np.int64)
-    bound = np.zeros(matrix.shape[0], dtype=np.float32)
-    for row in range(matrix.shape[0]):
+def sparse_top(matrix: sparse.csr_matrix, per: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best columns, at most `per` (-1 pads), and the best score left out (0 when
+    none is)."""
+    rows = matrix.shape[0]
+    top = np.full((rows, per), -1, dtype=np.int64)
+    bound = np.zeros(rows, dtype=np.float32)
+    lengths = np.diff(matrix.indptr)
+    owners = np.repeat(np.arange(rows), lengths)
+    short = (lengths <= per)[owners]  # every entry of a short row is among its best
+    slots = np.arange(len(owners)) - matrix.indptr[owners]
+    top[owners[short], slots[short]] = matrix.indices[short]
+    for row in np.flatnonzero(lengths > per):
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         data, columns = matrix.data[start:end], matrix.indices[start:end]
-        if len(data) > per:
-            chosen = np.argpartition(-data, per)[: per + 1]
-            last = chosen[np.argmin(data[chosen])]
-            bound[row] = data[last]  # the best score left out
-            chosen = chosen[chosen != last][:per]
-            top[row] = columns[chosen]
-        else:
-            top[row, : len(data)] = columns
+        chosen = np.argpartition(-data, per)[: per + 1]
+        last = chosen[np.argmin(data[chosen])]
+        bound[row] = data[last]  # the best score left out
+        top[row] = columns[chosen[chosen != last][:per]]
     return top, bound
 
 

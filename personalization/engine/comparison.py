@@ -114,6 +114,17 @@ def comparison_report(runs: Sequence[Comparison], *, reading: float = 0.0) -> li
             f"blend weights: {weights} (learned on {learning['validation_predictions']:,} "
             f"validation predictions: HR {learning['hr']:.2f} MRR {learning['mrr']:.2f})"
         )
+    if "ranker_mrr" in learning:
+        switch = (
+            f"repeat switch AUC {learning['switch_auc']:.3f}, " if "switch_auc" in learning else ""
+        )
+        kept = "kept" if learning["ranker_mrr"] >= learning["blend_mrr"] else "not kept"
+        write(
+            f"ranking: learned on {learning['ranker_useful_predictions']:,} of "
+            f"{learning['ranker_predictions']:,} validation predictions (those with the next view "
+            f"among the candidates), {switch}{learning['ranker_rounds']} rounds; held-out MRR "
+            f"{learning['ranker_mrr']:.2f} against the blend's {learning['blend_mrr']:.2f}: {kept}"
+        )
     k = first.ranks["default"].k
     for name in first.ranks:
         metrics = [run.ranks[name].metrics() for run in runs]
@@ -199,17 +210,3 @@ def methods_ranks(
         if progress is not None:
             progress.update(1)
     return ranks
-
-
-def methods_evaluate(
-    recommender: SessionRecommender,
-    train_sessions: Iterable[Sequence[str]],
-    test_sessions: Sequence[Sequence[str]],
-    *,
-    k: int = 20,
-    progress: Progress | None = None,
-) -> dict[str, Metrics]:
-    """Metrics of a built recommender and of what `methods_scorers` compares it with.
-    `train_sessions` may be any re-iterable corpus; `progress` is advanced by each method."""
-    ranks = methods_ranks(recommender, train_sessions, test_sessions, k=k, progress=progress)
-    return {name: method_ranks.metrics() for name, method_ranks in ranks.items()}

@@ -218,7 +218,9 @@ class SessionRecommender:
         )
         ranks[LINEAR_BLEND] = ranks["default"]
         if self.ranker is not None:
-            ranks["default"] = ranked_ranks(self.ranker, self, prefixes, targets, k)
+            ranks["default"] = ranked_ranks(
+                self.ranker, self, prefixes, targets, k, encoded=encoded, scores=scores
+            )
         return ranks
 
     def blend_ranks(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray) -> np.ndarray:

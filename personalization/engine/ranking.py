@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
+from .blend import sparse_top
+
 if TYPE_CHECKING:
+    from .components import Prefixes
     from .model import SessionRecommender
 
 PER_COMPONENT = 20  # each component's best products that become candidates
@@ -47,6 +50,10 @@ RANKER_PARAMS = {
     "verbose": -1,
 }
 RANKER_ROUNDS = 300
+# Scoring many candidates at once (an evaluation's batch) takes two threads; a visitor's few
+# dozen, one.
+PREDICT_THREADS = 2
+PREDICT_THREADED_ROWS = 10_000
 SWITCH_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.1,
@@ -103,23 +110,29 @@ class CandidateBatch:
     session: np.ndarray  # (predictions, len(SESSION_FEATURES)) float32
 
 
-def session_features(prefixes: Sequence[Sequence[str]]) -> np.ndarray:
-    """What the switch reads of each session so far (SESSION_FEATURES)."""
-    table = np.zeros((len(prefixes), len(SESSION_FEATURES)), dtype=np.float32)
-    for row, skus in enumerate(prefixes):
-        if not skus:
-            continue
-        counts: dict[str, int] = {}
-        for sku in skus:
-            counts[sku] = counts.get(sku, 0) + 1
-        length, distinct = len(skus), len(counts)
-        table[row] = (
-            length,
-            distinct,
-            1 - distinct / length,
-            counts[skus[-1]] > 1,
-            max(counts.values()),
-        )
+def session_features(
+    prefixes: Sequence[Sequence[str]], counted: Prefixes, index: dict[str, int]
+) -> np.ndarray:
+    """What the switch reads of each session so far (SESSION_FEATURES), from the prefixes
+    and their views counted (`SessionRecommender.encode_counts`: unknown products left out)."""
+    views = sparse.csr_matrix(counted.views)
+    rows = views.shape[0]
+    table = np.zeros((rows, len(SESSION_FEATURES)), dtype=np.float32)
+    if not rows:
+        return table
+    length = np.asarray([len(skus) for skus in prefixes], dtype=np.float32)
+    distinct = np.diff(views.indptr).astype(np.float32)
+    last = np.asarray([index.get(skus[-1], -1) if skus else -1 for skus in prefixes])
+    known = np.flatnonzero(last >= 0)
+    last_views = np.zeros(rows, dtype=np.float32)
+    if len(known):
+        last_views[known] = np.asarray(views[known, last[known]]).ravel()
+    table[:, 0] = length
+    table[:, 1] = distinct
+    table[:, 2] = 1 - distinct / np.maximum(length, 1)
+    table[:, 3] = last_views > 1
+    if views.nnz:
+        table[:, 4] = views.max(axis=1).toarray().ravel()
     return table
 
 
@@ -129,30 +142,42 @@ def candidates_describe(
     popularity: np.ndarray,
     switch: RepeatSwitch | None,
     *,
-    per_component: int = PER_COMPONENT,
+    encoded: Prefixes | None = None,
+    scores: dict[str, sparse.spmatrix] | None = None,
 ) -> CandidateBatch:
-    """The candidates of each prefix (every component's `per_component` best) and their
-    features, in `feature_names` order."""
-    encoded = recommender.encode(prefixes)
-    scores = {}
-    for name, matrix in recommender.components_scores_encoded(encoded).items():
+    """The candidates of each prefix (every component's PER_COMPONENT best) and their
+    features, in `feature_names` order. `encoded` and the components' `scores` of the prefixes
+    are computed unless given."""
+    if encoded is None:
+        encoded = recommender.encode(prefixes)
+    if scores is None:
+        scores = recommender.components_scores_encoded(encoded)
+    matrices = {}
+    for name, matrix in scores.items():
         matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-        matrix.eliminate_zeros()
-        matrix.sort_indices()
-        scores[name] = matrix
+        matrix.eliminate_zeros()  # a stored entry is evidence
+        matrices[name] = matrix
     rows, size = len(prefixes), len(recommender.items)
-    ranked = {name: _row_ranks(matrix) for name, matrix in scores.items()}
-    keys = {name: _keys(matrix, size) for name, matrix in scores.items()}
-    picked = [keys[name][ranked[name] < per_component] for name in scores]
+    picked = [_top_keys(matrix, size, PER_COMPONENT) for matrix in matrices.values()]
     candidates = np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
     owner, columns = candidates // size, candidates % size
     counts = np.bincount(owner, minlength=rows)
-    columns_features = []
+    names = feature_names(list(matrices))
+    features = np.zeros((len(candidates), len(names)), dtype=np.float32)
+    column = iter(range(len(names)))
     evidence = np.zeros(len(candidates), dtype=np.float32)
     blend = np.zeros(len(candidates), dtype=np.float32)
-    for name, matrix in scores.items():
-        value, rank = _lookup(keys[name], matrix.data, ranked[name], candidates)
-        columns_features += [value, rank]
+    mask = sparse.csr_matrix(
+        (np.ones(len(candidates), np.float32), columns, np.r_[0, np.cumsum(counts)]),
+        shape=(rows, size),
+    )
+    for name, matrix in matrices.items():
+        value = _at(matrix, mask, candidates)
+        # a component's best are all candidates, so among them each keeps its own rank
+        features[:, next(column)] = value
+        features[:, next(column)] = np.where(
+            value > 0, group_places(value, owner, counts), ABSENT_RANK
+        )
         evidence += value > 0
         blend += np.float32(recommender.weights.get(name, 0.0)) * value
     cosines = _cosines(recommender, encoded, owner, columns)
@@ -163,30 +188,26 @@ def candidates_describe(
         from .model import FALLBACK_OFFSET
 
         blend = np.where(evidence > 0, FALLBACK_OFFSET + blend, cosines).astype(np.float32)
-    blend_rank = group_places(blend, owner, counts)
     counted = recommender.encode_counts(prefixes)
-    views = _cells(counted.views, owner, columns)
-    latest = _cells(encoded.recency, owner, columns)
-    session = session_features(prefixes)
+    views = _at(counted.views, mask, candidates)
+    session = session_features(prefixes, counted, recommender.index)
     repeat_chance = (
         switch.chances(session) if switch is not None else np.zeros(rows, dtype=np.float32)
     )
-    features = np.column_stack(
-        [
-            *columns_features,
-            cosines,
-            blend,
-            blend_rank,
-            evidence,
-            np.log(popularity[columns] + 1e-9),
-            views,
-            latest,
-            counts[owner],
-            session[owner],
-            repeat_chance[owner],
-            repeat_chance[owner] * (views > 0),
-        ]
-    ).astype(np.float32)
+    for values in (
+        cosines,
+        blend,
+        group_places(blend, owner, counts),
+        evidence,
+        np.log(popularity[columns] + 1e-9),
+        views,
+        _at(encoded.recency, mask, candidates),
+        counts[owner],
+        *session[owner].T,
+        repeat_chance[owner],
+        repeat_chance[owner] * (views > 0),
+    ):
+        features[:, next(column)] = values
     return CandidateBatch(owner, columns, features, blend, counts, session)
 
 
@@ -255,16 +276,25 @@ class Ranker:
         self.popularity = popularity
 
     def describe(
-        self, recommender: SessionRecommender, prefixes: Sequence[Sequence[str]]
+        self,
+        recommender: SessionRecommender,
+        prefixes: Sequence[Sequence[str]],
+        *,
+        encoded: Prefixes | None = None,
+        scores: dict[str, sparse.spmatrix] | None = None,
     ) -> CandidateBatch:
-        return candidates_describe(recommender, prefixes, self.popularity, self.switch)
+        return candidates_describe(
+            recommender, prefixes, self.popularity, self.switch, encoded=encoded, scores=scores
+        )
 
     def order(self, batch: CandidateBatch) -> np.ndarray:
         """The ranker's score of each candidate (higher first)."""
         if not len(batch.owner):
             return np.zeros(0, dtype=np.float32)
         return self.booster.predict(
-            batch.features, num_iteration=self.booster.best_iteration
+            batch.features,
+            num_iteration=self.booster.best_iteration,
+            num_threads=PREDICT_THREADS if len(batch.owner) >= PREDICT_THREADED_ROWS else 1,
         ).astype(np.float32)
 
     def as_text(self) -> tuple[str, str | None]:
@@ -305,7 +335,7 @@ def ranker_learn(
         for position in range(1, len(skus)):
             prefixes.append(skus[:position])
             targets.append(skus[position])
-    session = session_features(prefixes)
+    session = session_features(prefixes, recommender.encode_counts(prefixes), recommender.index)
     repeat = np.asarray([t in p for p, t in zip(prefixes, targets, strict=True)], dtype=bool)
     switch = None
     learning: dict[str, Any] = {"ranker_predictions": len(prefixes)}
@@ -395,10 +425,14 @@ def ranked_ranks(
     prefixes: Sequence[Sequence[str]],
     targets: np.ndarray,
     k: int,
+    *,
+    encoded: Prefixes | None = None,
+    scores: dict[str, sparse.spmatrix] | None = None,
 ) -> np.ndarray:
     """Each true item's rank (0: a miss or beyond k) in the ranked list: the candidates in the
-    ranker's order, then the others in the linear blend's."""
-    batch = ranker.describe(recommender, prefixes)
+    ranker's order, then the others in the linear blend's. `encoded` and `scores`: as
+    `candidates_describe` takes them."""
+    batch = ranker.describe(recommender, prefixes, encoded=encoded, scores=scores)
     scores = ranker.order(batch)
     rows = len(targets)
     is_target = batch.columns == targets[batch.owner]
@@ -421,42 +455,25 @@ def ranked_ranks(
     return np.where(ranks <= k, ranks, 0)
 
 
-def _row_ranks(matrix: sparse.csr_matrix) -> np.ndarray:
-    """Each stored entry's place in its row by value, 0 the highest."""
-    owners = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((-matrix.data, owners))
-    ranks = np.empty(len(order), dtype=np.int64)
-    ranks[order] = np.arange(len(order)) - matrix.indptr[owners[order]]
-    return ranks
+def _top_keys(matrix: sparse.csr_matrix, size: int, per: int) -> np.ndarray:
+    """row * size + column of each row's `per` best entries."""
+    top, _ = sparse_top(matrix, per)
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), top.shape[1])
+    top = top.ravel()
+    kept = top >= 0
+    return rows[kept] * size + top[kept]
 
 
-def _keys(matrix: sparse.csr_matrix, size: int) -> np.ndarray:
-    owners = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    return owners * size + matrix.indices
-
-
-def _lookup(keys, values, ranks, wanted) -> tuple[np.ndarray, np.ndarray]:
-    """(value, rank + 1) of each wanted key among `keys` (sorted): 0 and ABSENT_RANK where
-    absent."""
-    found_value = np.zeros(len(wanted), dtype=np.float32)
-    found_rank = np.full(len(wanted), ABSENT_RANK, dtype=np.float32)
-    if not len(keys):
-        return found_value, found_rank
-    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = keys[at] == wanted
-    found_value[found] = values[at[found]]
-    found_rank[found] = ranks[at[found]] + 1
-    return found_value, found_rank
-
-
-def _cells(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    matrix = sparse.csr_matrix(matrix)
-    matrix.sort_indices()
-    size = matrix.shape[1]
-    value, _ = _lookup(
-        _keys(matrix, size), matrix.data, np.zeros(matrix.nnz, np.int64), rows * size + columns
-    )
-    return value
+def _at(matrix: sparse.spmatrix, mask: sparse.csr_matrix, keys: np.ndarray) -> np.ndarray:
+    """`matrix`'s value at each candidate: `mask` holds a 1 at each, `keys` (row * columns +
+    column, ascending) names them. One element-wise product, linear in the entries."""
+    values = np.zeros(len(keys), dtype=np.float32)
+    found = sparse.csr_matrix(sparse.csr_matrix(matrix).multiply(mask))
+    found.eliminate_zeros()
+    if found.nnz:
+        owners = np.repeat(np.arange(found.shape[0], dtype=np.int64), np.diff(found.indptr))
+        values[np.searchsorted(keys, owners * found.shape[1] + found.indices)] = found.data
+    return values
 
 
 def _cosines(recommender, encoded, owner, columns) -> np.ndarray:
@@ -470,12 +487,19 @@ def _cosines(recommender, encoded, owner, columns) -> np.ndarray:
 
 
 def group_places(values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Each value's place (1 the highest) among those of its group (`owner` ascending)."""
-    order = np.lexsort((-values, owner))
+    """Each value's place (1 the highest) among those of its group (`owner` ascending, every
+    value finite). One sort of owner + the value scaled into 0..1 (reversed): as a sort by
+    (owner, -value), several times faster."""
+    if not len(values):
+        return np.zeros(0, dtype=np.float32)
+    values = values.astype(np.float64)
+    low, high = values.min(), values.max()
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    order = np.argsort(owner * 2.0 + (1.0 - scaled))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    ranks = np.empty(len(values), dtype=np.float32)
-    ranks[order] = np.arange(len(values)) - starts[owner[order]] + 1
-    return ranks
+    places = np.empty(len(values), dtype=np.float32)
+    places[order] = np.arange(len(values)) - starts[owner[order]] + 1
+    return places
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
