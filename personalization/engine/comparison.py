@@ -159,7 +159,8 @@ def methods_scorers(
     `train_sessions` ("popularity", "item-knn"), the session vector alone ("session-vector",
     with the recommender's recency and dedupe), each of its count components alone (by name),
     the linear blend of its components ("linear-blend": the default too where no ranker was
-    learned), and the recommender itself ("default"). They share its vectors and fitted components."""
+    learned), and the recommender itself ("default"). They share its vectors and fitted
+    components."""
     scorers: dict[str, Scorer] = {
         "popularity": PopularityBaseline.fit(train_sessions),
         "item-knn": ItemKnnBaseline.fit(train_sessions),

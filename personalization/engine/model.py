@@ -125,7 +125,10 @@ class SessionRecommender:
         With a ranker, its candidates first in its order, then the rest in the blend's.
         Without the session vector in the blend, a sparse matrix whose stored entries are the
         products with evidence (every other one is NOT_RANKED)."""
-        table = self._blend_scores_batch(prefixes)
+        encoded = self.encode(prefixes)
+        # the ranker reads every component's scores; the blend alone, the weighted ones
+        scores = self.components_scores_encoded(encoded) if self.ranker is not None else None
+        table = self._blend_scores_batch(encoded, scores)
         if self.ranker is None or not len(prefixes):
             return table
         if sparse.issparse(table):
@@ -133,7 +136,7 @@ class SessionRecommender:
             rows = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
             dense[rows, table.indices] = table.data
             table = dense
-        batch = self.ranker.describe(self, prefixes)
+        batch = self.ranker.describe(self, prefixes, encoded=encoded, scores=scores)
         order = self.ranker.order(batch)
         place = group_places(order, batch.owner, batch.counts)
         finite = np.where(np.isfinite(table), table, -np.inf)
@@ -142,10 +145,9 @@ class SessionRecommender:
         return table
 
     def _blend_scores_batch(
-        self, prefixes: Sequence[Sequence[str]]
+        self, encoded: Prefixes, scores: dict[str, sparse.spmatrix] | None
     ) -> np.ndarray | sparse.csr_matrix:
-        encoded = self.encode(prefixes)
-        blend = self._components_blend(encoded)
+        blend = self._components_blend(encoded, scores)
         if blend is not None and not self.config.fallback and not self.vector_weight:
             return blend
         vectors, known = self._session_vectors(encoded)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
-from .blend import sparse_top
+from .blend import DENSE_CELLS, sparse_top
 
 if TYPE_CHECKING:
     from .components import Prefixes
@@ -254,9 +254,9 @@ class RepeatSwitch:
     def chances(self, session: np.ndarray) -> np.ndarray:
         if not len(session):
             return np.zeros(0, dtype=np.float32)
-        return self.booster.predict(session, num_iteration=self.booster.best_iteration).astype(
-            np.float32
-        )
+        return self.booster.predict(
+            session, num_iteration=self.booster.best_iteration, num_threads=1
+        ).astype(np.float32)
 
     def as_text(self) -> str:
         return self.booster.model_to_string(num_iteration=self.booster.best_iteration)
@@ -466,7 +466,11 @@ def _top_keys(matrix: sparse.csr_matrix, size: int, per: int) -> np.ndarray:
 
 def _at(matrix: sparse.spmatrix, mask: sparse.csr_matrix, keys: np.ndarray) -> np.ndarray:
     """`matrix`'s value at each candidate: `mask` holds a 1 at each, `keys` (row * columns +
-    column, ascending) names them. One element-wise product, linear in the entries."""
+    column, ascending) names them. One element-wise product, linear in the entries; a few
+    rows (a visitor's) are read densely, faster than any sparse operation."""
+    rows, size = mask.shape
+    if rows * size <= DENSE_CELLS:
+        return np.asarray(matrix.toarray(), dtype=np.float32).ravel()[keys]
     values = np.zeros(len(keys), dtype=np.float32)
     found = sparse.csr_matrix(sparse.csr_matrix(matrix).multiply(mask))
     found.eliminate_zeros()

@@ -25,7 +25,13 @@ def test_command_prints_one_line_per_method_phases_sizes_and_groups(tmp_path):
     text = out.getvalue()
     methods = [m.group(1) for line in text.splitlines() if (m := METHOD_LINE.fullmatch(line))]
     names = ["popularity", "item-knn", "session-vector", "neighbours", "transitions"]
-    assert methods == names + ["cooccurrence", "repeats", "repeats_habit", "linear-blend", "default"]
+    assert methods == names + [
+        "cooccurrence",
+        "repeats",
+        "repeats_habit",
+        "linear-blend",
+        "default",
+    ]
     phases = re.search(r"^phases: (.*)$", text, re.M).group(1)
     for phase in ("reading", "training prod2vec", "learning the blend", "counting", "evaluating"):
         assert re.search(rf"{phase} \d+\.\d s", phases), phase
