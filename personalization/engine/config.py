@@ -17,6 +17,9 @@ COMPONENTS = ("neighbours", "transitions", "cooccurrence", "repeats", "repeats_h
 SESSION_VECTOR = "session-vector"
 # The blend of the components with their learned weights, when a ranker orders the default.
 LINEAR_BLEND = "linear-blend"
+# Added to blended scores where the session vector only ranks what has no evidence, so that the
+# products with evidence rank above every cosine.
+FALLBACK_OFFSET = 2.0
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ from scipy import sparse
 
 from .blend import DENSE_CELLS, dense_ranks, sparse_ranks, true_scores
 from .components import Prefixes, prefixes_encode
-from .config import LINEAR_BLEND, SESSION_VECTOR, RecommenderConfig
+from .config import FALLBACK_OFFSET, LINEAR_BLEND, SESSION_VECTOR, RecommenderConfig
 from .ranking import Ranker, group_places, ranked_ranks
 
 NOT_RANKED = -np.inf  # the score of an item there is no evidence for: never recommended
-FALLBACK_OFFSET = 2.0  # added to blended scores so that they rank above every cosine
 
 
 class SessionRecommender:

@@ -18,16 +18,46 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import sparse
 
 from .blend import DENSE_CELLS, sparse_top
+from .config import FALLBACK_OFFSET
 
 if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
     from .components import Prefixes
-    from .model import SessionRecommender
+
+
+class Recommender(Protocol):
+    """What the ranking reads of the recommender it orders (`SessionRecommender`)."""
+
+    items: list[str]
+    index: dict[str, int]
+    weights: dict[str, float]
+    vectors: KeyedVectors
+    components: dict[str, Any]
+
+    @property
+    def vector_weight(self) -> float: ...
+
+    def encode(self, prefixes: Sequence[Sequence[str]]) -> Prefixes: ...
+
+    def encode_counts(self, prefixes: Sequence[Sequence[str]]) -> Prefixes: ...
+
+    def components_scores_encoded(self, encoded: Prefixes) -> dict[str, sparse.spmatrix]: ...
+
+    def session_vectors_encoded(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def blend_ranks(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray) -> np.ndarray: ...
+
+    def scores_blend(
+        self, prefixes: Sequence[Sequence[str]], targets: np.ndarray
+    ) -> np.ndarray: ...
+
 
 PER_COMPONENT = 20  # each component's best products that become candidates
 ABSENT_RANK = 1000.0  # the rank feature of a candidate a component has no evidence for
@@ -137,7 +167,7 @@ def session_features(
 
 
 def candidates_describe(
-    recommender: SessionRecommender,
+    recommender: Recommender,
     prefixes: Sequence[Sequence[str]],
     popularity: np.ndarray,
     switch: RepeatSwitch | None,
@@ -185,8 +215,6 @@ def candidates_describe(
     if weight:
         blend += weight * (1 + cosines)
     else:
-        from .model import FALLBACK_OFFSET
-
         blend = np.where(evidence > 0, FALLBACK_OFFSET + blend, cosines).astype(np.float32)
     counted = recommender.encode_counts(prefixes)
     views = _at(counted.views, mask, candidates)
@@ -277,7 +305,7 @@ class Ranker:
 
     def describe(
         self,
-        recommender: SessionRecommender,
+        recommender: Recommender,
         prefixes: Sequence[Sequence[str]],
         *,
         encoded: Prefixes | None = None,
@@ -317,7 +345,7 @@ def popularity_count(encoded: sparse.csr_matrix) -> np.ndarray:
 
 
 def ranker_learn(
-    recommender: SessionRecommender,
+    recommender: Recommender,
     validation: Sequence[Sequence[str]],
     popularity: np.ndarray,
     *,
@@ -421,7 +449,7 @@ def _mrr(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 20
 
 def ranked_ranks(
     ranker: Ranker,
-    recommender: SessionRecommender,
+    recommender: Recommender,
     prefixes: Sequence[Sequence[str]],
     targets: np.ndarray,
     k: int,
