@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from ..engine.config import RecommenderConfig
 from ..models import EmbeddingVersion
 from ..versions import trainings_stale, trainings_stale_fail
 from .charts import Series, line_chart_svg, number_short
@@ -232,12 +233,13 @@ def metrics_charts_svg(versions: Sequence[EmbeddingVersion]) -> list[SafeString]
 def loss_chart_svg(version: EmbeddingVersion) -> SafeString:
     """The training loss of each epoch of `version`."""
     points = [(epoch, float(loss)) for epoch, loss in enumerate(version.losses, start=1)]
-    # with the session vector blended, Word2Vec trains on the older sessions, then on the
-    # newest for as many epochs (see prod2vec_train): a line each, since the newest, being new,
-    # start higher
+    # when what is learned on the newest sessions reads the vectors, Word2Vec trains on the older
+    # sessions, then on the newest for as many epochs (see prod2vec_train): a line each, since
+    # the newest, being new, start higher
     first_pass = int(version.params.get("epochs") or 0)
     passes = [("training loss", points)]
-    if version.recommender_config.get("blend_session_vector") and len(points) == 2 * first_pass:
+    config = RecommenderConfig.from_dict(version.recommender_config or {})
+    if config.vectors_in_two_passes and len(points) == 2 * first_pass:
         passes = [
             ("older sessions", points[:first_pass]),
             ("then the newest", points[first_pass:]),

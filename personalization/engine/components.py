@@ -42,6 +42,7 @@ class Prefixes:
     recency: sparse.csr_matrix
     views: sparse.csr_matrix
     repeated: np.ndarray  # True for a session that has viewed some product twice
+    counts: sparse.csr_matrix  # each product's views, every view counted 1
 
 
 def prefixes_encode(
@@ -80,7 +81,17 @@ def prefixes_encode(
     )
     views_per_row = np.bincount(rows_array, minlength=shape[0])
     distinct_per_row = np.bincount(rows_array[kept], minlength=shape[0])
-    return Prefixes(recency=recency, views=views, repeated=views_per_row > distinct_per_row)
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows_array), dtype=np.float32), (rows_array, codes_array)),
+        shape=shape,
+        dtype=np.float32,
+    )
+    return Prefixes(
+        recency=recency,
+        views=views,
+        repeated=views_per_row > distinct_per_row,
+        counts=counts,
+    )
 
 
 def rows_normalize(matrix: sparse.spmatrix) -> sparse.csr_matrix:

@@ -49,9 +49,11 @@ class RecommenderConfig:
     validation_share: float = 0.15  # the most recent training sessions that learn the weights
     learn_weights: bool = True  # False: every component weighs the same
     # Learn the session vector's weight in the blend too (Word2Vec then trains on the sessions
-    # before the validation ones, then on those, as `vectors_training_split` says): it has
-    # evidence for the next views that no count component has seen.
-    blend_session_vector: bool = True
+    # before the validation ones, then on those, as `vectors_training_split` says). Off: the
+    # ranking reads its cosine beside the components' evidence, and learns as well without it
+    # for a sixth of the building's time (docs/tuning.md); the blend ranks by it only what no
+    # component has evidence for.
+    blend_session_vector: bool = False
     # Learn a ranker (LightGBM's lambdarank, see `ranking.py`) over the components' candidates
     # on the same validation sessions: the default's order, the blend its fallback.
     learn_ranking: bool = True
@@ -79,6 +81,14 @@ class RecommenderConfig:
             raise ValueError(
                 f"validation_share must be between 0 and 1, not {self.validation_share!r}"
             )
+
+    @property
+    def vectors_in_two_passes(self) -> bool:
+        """Whether Word2Vec trains on the sessions before the validation ones, then on those
+        (`learning.vectors_training_split`): what the session vector's blend weight and the
+        ranking learn with, vectors that never saw the validation sessions."""
+        reads_vectors = self.blend_session_vector or self.learn_ranking
+        return bool(self.components) and self.learn_weights and reads_vectors
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

@@ -128,7 +128,11 @@ def blend_weights_learn(
             GATHER_BATCH_STEPS * -(-ranking_predictions // GATHER_BATCH) + RANKER_TRAIN_STEPS
         )
     fitted = SessionRecommender(
-        _vectors_aligned(vectors_before_validation, vectors) if with_vector else vectors,
+        # vectors that never saw the validation sessions, when given: with the final ones the
+        # session vector would look better there than on sessions to come
+        _vectors_aligned(vectors_before_validation, vectors)
+        if vectors_before_validation is not None
+        else vectors,
         config,
         components=components_fit(
             encoded[: len(train)], config, on_fitted=lambda name: progress.update(1)
@@ -214,11 +218,12 @@ def vectors_training_split(
     sessions: Sequence[T], config: RecommenderConfig
 ) -> tuple[list[T], list[T] | None]:
     """(earlier, later): how to train prod2vec for `recommender_build` with `config`.
-    When the session vector's blend weight is learned, Word2Vec is trained on the sessions
-    before the validation ones, then on those (`prod2vec_train(earlier, later=later)`), so that
-    the weight is learned with vectors that never saw them: the same work as one training on
-    all. Otherwise, or when either part has no session to learn from, (sessions, None)."""
-    if not (config.components and config.learn_weights and config.blend_session_vector):
+    When the session vector's blend weight or the ranking (which reads its cosine) is learned,
+    Word2Vec is trained on the sessions before the validation ones, then on those
+    (`prod2vec_train(earlier, later=later)`), so that they are learned with vectors that never
+    saw them: the same work as one training on all. Otherwise, or when either part has no
+    session to learn from, (sessions, None)."""
+    if not config.vectors_in_two_passes:
         return list(sessions), None
     earlier, later = sessions_holdout_split(sessions, holdout_share=config.validation_share)
     if not any(len(skus) >= 2 for skus in earlier) or not any(len(skus) >= 2 for skus in later):

@@ -85,10 +85,6 @@ class SessionRecommender:
         """The prefixes as the components read them, weighted by recency."""
         return prefixes_encode(prefixes, self.index, half_life=self.config.half_life)
 
-    def encode_counts(self, prefixes: Sequence[Sequence[str]]) -> Prefixes:
-        """The prefixes with every view weighing 1: `.views` counts each product's views."""
-        return prefixes_encode(prefixes, self.index, half_life=None)
-
     def scores_blend(self, prefixes: Sequence[Sequence[str]], targets: np.ndarray) -> np.ndarray:
         """The linear blend's score (as `scores_batch` gives it without a ranker) of each
         prefix's product `targets[i]`."""

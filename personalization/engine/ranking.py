@@ -46,8 +46,6 @@ class Recommender(Protocol):
 
     def encode(self, prefixes: Sequence[Sequence[str]]) -> Prefixes: ...
 
-    def encode_counts(self, prefixes: Sequence[Sequence[str]]) -> Prefixes: ...
-
     def components_scores_encoded(self, encoded: Prefixes) -> dict[str, sparse.spmatrix]: ...
 
     def session_vectors_encoded(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]: ...
@@ -141,11 +139,11 @@ class CandidateBatch:
 
 
 def session_features(
-    prefixes: Sequence[Sequence[str]], counted: Prefixes, index: dict[str, int]
+    prefixes: Sequence[Sequence[str]], encoded: Prefixes, index: dict[str, int]
 ) -> np.ndarray:
     """What the switch reads of each session so far (SESSION_FEATURES), from the prefixes
-    and their views counted (`SessionRecommender.encode_counts`: unknown products left out)."""
-    views = sparse.csr_matrix(counted.views)
+    and their encoding (whose counts leave unknown products out)."""
+    views = sparse.csr_matrix(encoded.counts)
     rows = views.shape[0]
     table = np.zeros((rows, len(SESSION_FEATURES)), dtype=np.float32)
     if not rows:
@@ -216,9 +214,8 @@ def candidates_describe(
         blend += weight * (1 + cosines)
     else:
         blend = np.where(evidence > 0, FALLBACK_OFFSET + blend, cosines).astype(np.float32)
-    counted = recommender.encode_counts(prefixes)
-    views = _at(counted.views, mask, candidates)
-    session = session_features(prefixes, counted, recommender.index)
+    views = _at(encoded.counts, mask, candidates)
+    session = session_features(prefixes, encoded, recommender.index)
     repeat_chance = (
         switch.chances(session) if switch is not None else np.zeros(rows, dtype=np.float32)
     )
@@ -363,7 +360,7 @@ def ranker_learn(
         for position in range(1, len(skus)):
             prefixes.append(skus[:position])
             targets.append(skus[position])
-    session = session_features(prefixes, recommender.encode_counts(prefixes), recommender.index)
+    session = session_features(prefixes, recommender.encode(prefixes), recommender.index)
     repeat = np.asarray([t in p for p, t in zip(prefixes, targets, strict=True)], dtype=bool)
     switch = None
     learning: dict[str, Any] = {"ranker_predictions": len(prefixes)}

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from personalization.engine.config import RecommenderConfig
 from personalization.models import EmbeddingVersion
 
 CHANGELIST = "admin:personalization_embeddingversion_changelist"
@@ -382,9 +383,11 @@ def test_retrain_in_eager_mode_trains_evaluates_and_shows_the_version(
         ".//{http://www.w3.org/2000/svg}polyline"
     )
     assert sum(len(line.get("points").split()) for line in lines) == version.epochs
-    # with the session vector blended, the older sessions' pass and the newest's: a line each
+    # where the vectors are read on the newest sessions, the older sessions' pass and the
+    # newest's: a line each
     two_passes = version.epochs == 2 * version.params["epochs"]
-    assert two_passes == version.recommender_config["blend_session_vector"]  # 90 sessions split
+    config = RecommenderConfig.from_dict(version.recommender_config)
+    assert two_passes == config.vectors_in_two_passes  # 90 sessions split
     assert len(lines) == (2 if two_passes else 1)
 
 
@@ -401,6 +404,10 @@ def test_the_loss_chart_draws_a_line_per_word2vec_pass():
     assert lines(params={"epochs": 3}, recommender_config={"blend_session_vector": True}) == [4]
     assert lines(params={"epochs": 4}, recommender_config={}) == [4]
     assert lines(params={"epochs": 4}, recommender_config={"blend_session_vector": False}) == [4]
+    ranking = {"params": {"epochs": 2}, "recommender_config": {"learn_ranking": True}}
+    assert lines(**ranking) == [2, 2]  # the ranking reads the vectors on the newest sessions
+    neither = {"blend_session_vector": False, "learn_ranking": False}
+    assert lines(params={"epochs": 2}, recommender_config=neither) == [4]
 
 
 def test_the_view_log_says_views_are_written_as_they_happen_without_a_stream(admin_client):

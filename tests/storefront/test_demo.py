@@ -21,8 +21,8 @@ from personalization.models import EmbeddingVersion
 from personalization.space import SAMPLE_WORD_EXAMPLES
 from storefront.demo import demo_words_prepare
 
-# what the demo trains with: with the session vector blended, the epochs of both passes
-EPOCHS = Prod2VecParams().epochs * (2 if RecommenderConfig().blend_session_vector else 1)
+# what the demo trains with: the epochs of both passes when there are two
+EPOCHS = Prod2VecParams().epochs * (2 if RecommenderConfig().vectors_in_two_passes else 1)
 
 ROOT = Path(__file__).resolve().parents[2]
 UNWANTED = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}

@@ -36,6 +36,14 @@ def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_va
     assert learned.learning["mrr"] > without.learning["mrr"]
     assert math.isclose(sum(learned.weights.values()), 1, abs_tol=1e-3)
     # no learning (or nothing to learn on): one training on every session
-    for unsplit in (dataclasses.replace(config, blend_session_vector=False), EMBEDDING_ONLY):
+    # the ranking reads the vectors too: split for it alone as well
+    ranking_only = dataclasses.replace(config, blend_session_vector=False)
+    assert vectors_training_split(sessions, ranking_only) == (sessions[:34], sessions[34:])
+    unsplit_configs = (
+        dataclasses.replace(ranking_only, learn_ranking=False),
+        dataclasses.replace(config, learn_weights=False),
+        EMBEDDING_ONLY,
+    )
+    for unsplit in unsplit_configs:
         assert vectors_training_split(sessions, unsplit) == (sessions, None)
     assert vectors_training_split([["a", "b"], ["c"]], config) == ([["a", "b"], ["c"]], None)
