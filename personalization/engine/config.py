@@ -31,7 +31,9 @@ class RecommenderConfig:
     `blend_session_vector`, the session vector is blended too, its weight learned with vectors
     trained before those sessions (see `vectors_training_split`). Where its weight is 0, with
     `fallback`, the session vector ranks the products none of the components has evidence for,
-    after those that have. With no component, it is the session vector alone.
+    after those that have. With no component, it is the session vector alone. With
+    `learn_ranking`, a ranker learned on the same sessions orders the components' candidates
+    (`ranking.py`), the blend ordering what follows them.
 
     The defaults scored best on validation splits of both shared data sets (rsc15-100k and
     nowplaying), the simpler one within noise: docs/tuning.md gives the figures.
@@ -50,9 +52,9 @@ class RecommenderConfig:
     learn_weights: bool = True  # False: every component weighs the same
     # Learn the session vector's weight in the blend too (Word2Vec then trains on the sessions
     # before the validation ones, then on those, as `vectors_training_split` says). Off: the
-    # ranking reads its cosine beside the components' evidence, and learns as well without it
-    # for a sixth of the building's time (docs/tuning.md); the blend ranks by it only what no
-    # component has evidence for.
+    # ranking reads its cosine beside the components' evidence and learns as well without it,
+    # 20 s sooner on nowplaying (docs/tuning.md); the blend ranks by it only what no component
+    # has evidence for.
     blend_session_vector: bool = False
     # Learn a ranker (LightGBM's lambdarank, see `ranking.py`) over the components' candidates
     # on the same validation sessions: the default's order, the blend its fallback.
