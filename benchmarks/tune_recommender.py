@@ -5,9 +5,8 @@ Usage: .venv/bin/python benchmarks/tune_recommender.py DATA_DIR [DATA_DIR ...]
 Each DATA_DIR holds a train_sessions.txt, e.g. ../shared/data/rsc15-100k and
 ../shared/data/nowplaying. The last share of its lines (the most recent sessions) is the
 validation split; test_sessions.txt is never read. The recommender learns its blend weights
-inside the training part, as it does in the shop (with `blend_session_vector`, the default,
-Word2Vec is trained on the sessions before its validation part, then on those:
-`vectors_training_split`).
+and its ranking inside the training part, as it does in the shop (Word2Vec is trained on the
+sessions before its validation part, then on those: `vectors_training_split`).
 Prints HR@20 / MRR@20 (percent) on each set, and their sum over the sets, which is what
 chooses a default (within noise, the simpler one):
 - the reference methods and each component alone;
@@ -55,7 +54,8 @@ SETTINGS = {
     "validation_share": [0.1, 0.25],
     "fallback": [False],
     "learn_weights": [False],
-    "blend_session_vector": [False],
+    "blend_session_vector": [True],
+    "learn_ranking": [False],
 }
 
 

@@ -14,7 +14,7 @@ from common.progress import Progress
 from .baselines import ItemKnnBaseline, PopularityBaseline
 from .config import LINEAR_BLEND, SESSION_VECTOR, RecommenderConfig
 from .evaluation import Metrics, Ranks, Scorer, next_item_ranks, recommender_parts_ranks
-from .learning import recommender_build, vectors_training_split
+from .learning import predictions_profile, recommender_build, vectors_training_split
 from .model import SessionRecommender
 from .prod2vec import Prod2VecParams, prod2vec_train
 
@@ -31,6 +31,7 @@ class Comparison:
     pairs: dict[str, int]  # stored entries of each count component
     weights: dict[str, float]
     learning: dict
+    test_profile: dict  # the test predictions' repeats, unseen next views and lengths
 
     def metrics(self) -> dict[str, Metrics]:
         return {name: ranks.metrics() for name, ranks in self.ranks.items()}
@@ -84,6 +85,7 @@ def recommenders_compare(
         pairs=recommender.components_sizes(),
         weights=recommender.weights,
         learning=recommender.learning,
+        test_profile=predictions_profile(test_sessions, recommender.index),
     )
 
 
@@ -108,6 +110,15 @@ def comparison_report(runs: Sequence[Comparison], *, reading: float = 0.0) -> li
     )
     write("stored pairs: " + ", ".join(f"{n} {size:,}" for n, size in first.pairs.items()))
     learning = first.learning
+    validation, test = learning.get("validation_profile"), first.test_profile
+    if validation and test:
+        write(
+            f"validation against test predictions: repeats {validation['repeat_share']:.1f}% "
+            f"against {test['repeat_share']:.1f}%, next views never seen in training "
+            f"{validation['unseen_share']:.1f}% against {test['unseen_share']:.1f}%, mean "
+            f"session length {validation['session_length']:.1f} against "
+            f"{test['session_length']:.1f}"
+        )
     if learning.get("validation_predictions"):
         weights = ", ".join(f"{name} {weight:.3f}" for name, weight in first.weights.items())
         write(

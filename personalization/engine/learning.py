@@ -5,7 +5,7 @@ ones and, for the session vector's weight, vectors that never saw them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,6 +19,7 @@ from .blend import blend_learn, blend_learn_steps, candidates_gather
 from .components import components_fit, sessions_encode
 from .config import SESSION_VECTOR, RecommenderConfig
 from .model import SessionRecommender, blend_weights_equal
+from .predictions import predictions_enumerate
 from .ranking import Ranker, popularity_count, ranker_learn
 from .splits import sessions_holdout_split
 
@@ -173,6 +174,11 @@ def blend_weights_learn(
         "validation_predictions": candidates.predictions,
         "hr": round(100 * hr, 2),
         "mrr": round(100 * mrr, 2),
+        # measured against the products of the older sessions, which the components were
+        # fitted on
+        "validation_profile": predictions_profile(
+            validation, {sku for skus in train for sku in skus}
+        ),
     }
     del candidates
     ranker = None
@@ -229,6 +235,26 @@ def vectors_training_split(
     if not any(len(skus) >= 2 for skus in earlier) or not any(len(skus) >= 2 for skus in later):
         return list(sessions), None
     return earlier, later
+
+
+def predictions_profile(sessions: Sequence[Sequence[str]], known: Container[str]) -> dict:
+    """What sets some next-view predictions apart from others (the validation's from a test's),
+    in percent: the share whose next view the session already holds, the share whose next view
+    is a product outside `known` (the components' products: always a miss), and their
+    sessions' mean length."""
+    predictions = repeats = unseen = length = 0
+    for prefix, target, session in predictions_enumerate(sessions):
+        predictions += 1
+        repeats += target in prefix
+        unseen += target not in known
+        length += len(session)
+    if not predictions:
+        return {}
+    return {
+        "repeat_share": round(100 * repeats / predictions, 1),
+        "unseen_share": round(100 * unseen / predictions, 1),
+        "session_length": round(length / predictions, 1),
+    }
 
 
 def validation_recent(sessions: list[Sequence[str]], predictions: int) -> list[Sequence[str]]:

@@ -37,6 +37,12 @@ def test_command_prints_one_line_per_method_phases_sizes_and_groups(tmp_path):
         assert re.search(rf"{phase} \d+\.\d s", phases), phase
     assert re.search(r"training: 100 sessions, [\d,]+ views, \d+ products with a vector", text)
     assert re.search(r"stored pairs: neighbours [\d,]+, transitions [\d,]+", text)
+    # sessions of four views over ten products, every one of them in the older sessions
+    assert re.search(
+        r"validation against test predictions: repeats \d+\.\d% against \d+\.\d%, next views "
+        r"never seen in training 0\.0% against 0\.0%, mean session length 4\.0 against 4\.0",
+        text,
+    )
     assert re.search(r"blend weights: neighbours 0\.\d{3}, .* \(learned on \d+ validation", text)
     header = re.search(r"^  method +repeat +new +length 2-5 .*$", text, re.M)
     assert header, text

@@ -1,7 +1,8 @@
 """`manage.py evaluate_recommendations --train TRAIN --test TEST [--seeds N]`: offline HR@K /
-MRR@K of the baselines, each component, the session vector and the default recommender, with
-the time of each phase, the sizes learned, and the metrics split by repeat or new target and by
-session length (no catalog or database needed)."""
+MRR@K of the baselines, each component, the session vector, the linear blend and the default
+recommender (the learned ranking), with the time of each phase, the sizes and weights learned,
+and the metrics split by repeat or new target and by session length (no catalog or database
+needed)."""
 
 import dataclasses
 import time
