@@ -33,7 +33,7 @@ GATHER_BATCH = 1000  # predictions gathered at a time
 # this many (docs/tuning.md), so that the pace of the steps tells the time left.
 GATHER_BATCH_STEPS = 12
 # The ranker learns on at most this many predictions of the most recent validation sessions.
-RANKER_PREDICTIONS = 20_000
+RANKER_PREDICTIONS = 40_000
 # What learning the ranker costs in the progress, beyond describing its candidates (a batch
 # of which costs about GATHER_BATCH_STEPS).
 RANKER_TRAIN_STEPS = 120

@@ -215,6 +215,7 @@ class SessionRecommender:
         )
         ranks[LINEAR_BLEND] = ranks["default"]
         if self.ranker is not None:
+            del blend  # the ranking's candidates would add to it: the batch's peak
             ranks["default"] = ranked_ranks(
                 self.ranker, self, prefixes, targets, k, encoded=encoded, scores=scores
             )

@@ -388,8 +388,6 @@ def ranker_learn(
         groups.append(batch.counts[useful])
         if on_batch is not None:
             on_batch()
-    features_all = np.concatenate(features) if features else np.zeros((0, 0), np.float32)
-    features.clear()
     labels_all = np.concatenate(labels).astype(np.float32) if labels else np.zeros(0)
     groups_all = np.concatenate(groups) if groups else np.zeros(0, np.int64)
     learning["ranker_useful_predictions"] = len(groups_all)
@@ -397,16 +395,28 @@ def ranker_learn(
         return None, learning
     cut_group = int(len(groups_all) * (1 - HELD_OUT_SHARE))
     cut_row = int(groups_all[:cut_group].sum())
+    # the batches' features go to LightGBM as they are, in a list: one array of them all would
+    # double their memory while it is made
+    train_parts, held_parts, done = [], [], 0
+    for part in features:
+        train_parts.append(part[: max(0, cut_row - done)])
+        held_parts.append(part[max(0, cut_row - done) :])
+        done += len(part)
+    features.clear()
     names = feature_names(list(recommender.components))
     train = lgb.Dataset(
-        features_all[:cut_row],
+        [part for part in train_parts if len(part)],
         labels_all[:cut_row],
         group=groups_all[:cut_group],
         feature_name=[name.replace(" ", "_") for name in names],
+        params={**RANKER_PARAMS, "seed": seed},
         free_raw_data=True,
-    )
+    ).construct()
+    del train_parts
+    held_features = np.concatenate(held_parts)
+    del held_parts
     held = lgb.Dataset(
-        features_all[cut_row:],
+        held_features,
         labels_all[cut_row:],
         group=groups_all[cut_group:],
         reference=train,
@@ -420,8 +430,7 @@ def ranker_learn(
     )
     learning["ranker_rounds"] = int(booster.best_iteration)
     # the ranker serves only where it ranks the held-out predictions better than the blend
-    held_features, held_groups = features_all[cut_row:], groups_all[cut_group:]
-    held_labels = labels_all[cut_row:] > 0
+    held_groups, held_labels = groups_all[cut_group:], labels_all[cut_row:] > 0
     blend_column = names.index("blend score")
     ranked = booster.predict(held_features, num_iteration=booster.best_iteration)
     learning["ranker_mrr"] = round(100 * _mrr(ranked, held_labels, held_groups), 2)
