@@ -90,10 +90,15 @@ def blend_rows(version: EmbeddingVersion) -> list[dict]:
     rows = []
     for name in [*heads, *parts, *sorted(others)]:
         figures = metrics[name]
+        ranked = LINEAR_BLEND in metrics
         if name == DEFAULT_METHOD:
-            role = "ranking" if LINEAR_BLEND in metrics else "blend"
-        else:
-            role = "blend" if name == LINEAR_BLEND else "part" if name in parts else "baseline"
+            role = "ranking" if ranked else "blend"
+        elif name == LINEAR_BLEND:
+            role = "blend"
+        elif name in parts:
+            role = "part"
+        else:  # the ranking reads the session vector's cosine, weighted in the blend or not
+            role = "feature" if ranked and name == SESSION_VECTOR else "baseline"
         repeat, new = figures.get("repeat") or {}, figures.get("new") or {}
         rows.append(
             {

@@ -644,6 +644,51 @@ def test_the_blend_table_marks_the_best_method_and_says_a_part_beats_the_blend(
     ) in html.unescape(page)
 
 
+def test_the_table_of_a_ranked_version_leads_with_the_ranking_then_its_linear_blend(
+    admin_client, make_version
+):
+    def figures(hr, mrr, repeat, new, **extra):
+        return {
+            "hr": hr,
+            "mrr": mrr,
+            "k": 20,
+            "predictions": 26686,
+            "repeat": {"hr": repeat[0], "mrr": repeat[1]},
+            "new": {"hr": new[0], "mrr": new[1]},
+            **extra,
+        }
+
+    version = make_version(
+        status=Status.SUCCEEDED,
+        recommender_config={"components": ["cooccurrence", "repeats"]},
+        metrics={
+            "session-vector": figures(36.81, 9.2, (66.19, 28.09), (32.62, 6.51)),
+            "cooccurrence": figures(40.39, 15.19, (73.43, 38.39), (35.69, 11.89), weight=0.96),
+            "repeats": figures(12.47, 5.45, (100.0, 43.75), (0.0, 0.0), weight=0.04),
+            "linear-blend": figures(41.56, 14.87, (86.41, 43.15), (35.17, 10.84)),
+            "default": figures(43.42, 16.52, (98.53, 52.82), (35.58, 11.35)),
+            "popularity": figures(9.56, 2.09, (19.96, 4.24), (8.08, 1.79)),
+        },
+    )
+    response = admin_client.get(reverse(CHANGE, args=[version.pk]))
+    rows = response.context["blend_rows"]
+    assert [(row["method"], row["role"]) for row in rows] == [
+        ("default", "ranking"),
+        ("linear-blend", "blend"),
+        ("cooccurrence", "part"),
+        ("repeats", "part"),
+        ("popularity", "baseline"),
+        ("session-vector", "feature"),
+    ]
+    page = html.unescape(response.content.decode())
+    [served] = [r for r in page.split("<tr") if "<td>default" in r]
+    assert "learned ranking over the parts" in served and "cis-best" in served
+    assert "98.53 / 52.82" in served and "35.58 / 11.35" in served
+    [vector] = [r for r in page.split("<tr") if "<td>session-vector" in r]
+    assert "read by the ranking" in vector
+    assert "The learned ranking is the best method on the holdout (MRR@20 16.52)." in page
+
+
 def test_the_word_models_evaluation_row_shows_its_stored_scores(admin_client, make_version):
     version = make_version(
         kind=EmbeddingVersion.Kind.WORD,
