@@ -123,8 +123,8 @@ def blend_weights_learn(
         + blend_learn_steps(len(names))
         + (blend_learn_steps(1) if with_vector else 0)
     )
-    ranking_predictions = sum(max(0, len(skus) - 1) for skus in ranking_sessions)
     if config.learn_ranking:
+        ranking_predictions = sum(max(0, len(skus) - 1) for skus in ranking_sessions)
         progress.total += (
             GATHER_BATCH_STEPS * -(-ranking_predictions // GATHER_BATCH) + RANKER_TRAIN_STEPS
         )

@@ -67,7 +67,7 @@ class SessionRecommender:
 
     def session_vectors(self, prefixes: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, known): one unit-length row per prefix (zero where `known` is False)."""
-        return self._session_vectors(self.encode(prefixes))
+        return self.session_vectors_encoded(self.encode(prefixes))
 
     def components_scores(self, prefixes: Sequence[Sequence[str]]) -> dict[str, sparse.spmatrix]:
         """Each count component's own scores of `prefixes`, unweighted, by name in the config's
@@ -78,9 +78,6 @@ class SessionRecommender:
     def components_scores_encoded(self, encoded: Prefixes) -> dict[str, sparse.spmatrix]:
         return {name: component.scores(encoded) for name, component in self.components.items()}
 
-    def session_vectors_encoded(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]:
-        return self._session_vectors(encoded)
-
     def encode(self, prefixes: Sequence[Sequence[str]]) -> Prefixes:
         """The prefixes as the components read them, weighted by recency."""
         return prefixes_encode(prefixes, self.index, half_life=self.config.half_life)
@@ -90,7 +87,7 @@ class SessionRecommender:
         prefix's product `targets[i]`."""
         encoded = self.encode(prefixes)
         blend = self._components_blend(encoded)
-        vectors, known = self._session_vectors(encoded)
+        vectors, known = self.session_vectors_encoded(encoded)
         cosines = np.einsum("ij,ij->i", vectors, self.vectors.vectors[targets]).astype(np.float32)
         cosines[~known] = NOT_RANKED
         if blend is None:
@@ -126,16 +123,10 @@ class SessionRecommender:
         table = self._blend_scores_batch(encoded, scores)
         if self.ranker is None or not len(prefixes):
             return table
-        if sparse.issparse(table):
-            dense = np.full(table.shape, NOT_RANKED, dtype=np.float32)
-            rows = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
-            dense[rows, table.indices] = table.data
-            table = dense
+        table = _dense(table)
         batch = self.ranker.describe(self, prefixes, encoded=encoded, scores=scores)
-        order = self.ranker.order(batch)
-        place = group_places(order, batch.owner, batch.counts)
-        finite = np.where(np.isfinite(table), table, -np.inf)
-        base = np.maximum(finite.max(axis=1), 0) + 1
+        place = group_places(self.ranker.order(batch), batch.owner, batch.counts)
+        base = np.maximum(table.max(axis=1), 0) + 1  # above every blended score
         table[batch.owner, batch.columns] = base[batch.owner] + batch.counts[batch.owner] - place
         return table
 
@@ -145,7 +136,7 @@ class SessionRecommender:
         blend = self._components_blend(encoded, scores)
         if blend is not None and not self.config.fallback and not self.vector_weight:
             return blend
-        vectors, known = self._session_vectors(encoded)
+        vectors, known = self.session_vectors_encoded(encoded)
         table = np.asarray(vectors @ self.vectors.vectors.T)
         if blend is not None:
             rows = np.repeat(np.arange(blend.shape[0]), np.diff(blend.indptr))
@@ -249,7 +240,7 @@ class SessionRecommender:
         weight = np.float32(self.vector_weight)
         true_blend, has_evidence = true_scores(blend, targets)
         owners = np.repeat(np.arange(blend.shape[0]), np.diff(blend.indptr))
-        vectors, known = self._session_vectors(encoded)
+        vectors, known = self.session_vectors_encoded(encoded)
         if weight:
             beyond_reach = blend.data > (2 * weight + true_blend)[owners]
             surely_higher = np.bincount(owners, beyond_reach, blend.shape[0])
@@ -300,7 +291,7 @@ class SessionRecommender:
         return np.where(higher < k, higher + 1, 0)
 
     def _cosines(self, encoded: Prefixes) -> np.ndarray:
-        vectors, known = self._session_vectors(encoded)
+        vectors, known = self.session_vectors_encoded(encoded)
         table = np.asarray(vectors @ self.vectors.vectors.T)
         table[~known] = NOT_RANKED
         return table
@@ -329,11 +320,7 @@ class SessionRecommender:
         self, skus: Sequence[str], *, k: int = 20, exclude: Iterable[str] = ()
     ) -> list[tuple[str, float]]:
         """The k best (sku, score) for a visitor who viewed `skus`, best first."""
-        scores = self.scores(skus)
-        if sparse.issparse(scores):
-            dense = np.full(scores.shape[1], NOT_RANKED, dtype=np.float32)
-            dense[scores.indices] = scores.data
-            scores = dense
+        scores = _dense(self.scores_batch([skus]))[0]
         for sku in exclude:
             code = self.index.get(sku)
             if code is not None:
@@ -349,7 +336,8 @@ class SessionRecommender:
         scores[code] = NOT_RANKED
         return self._top(scores, k)
 
-    def _session_vectors(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]:
+    def session_vectors_encoded(self, encoded: Prefixes) -> tuple[np.ndarray, np.ndarray]:
+        """`session_vectors` of prefixes already encoded."""
         weights = encoded.recency if self.config.dedupe else encoded.views
         summed = np.asarray(weights @ self.vectors.vectors, dtype=np.float32)
         norms = np.linalg.norm(summed, axis=1)
@@ -364,6 +352,16 @@ class SessionRecommender:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.items[i], float(scores[i])) for i in top if scores[i] > NOT_RANKED]
+
+
+def _dense(table: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+    """A score table as a dense array: a sparse one's missing entries are NOT_RANKED."""
+    if not sparse.issparse(table):
+        return table
+    dense = np.full(table.shape, NOT_RANKED, dtype=np.float32)
+    rows = np.repeat(np.arange(table.shape[0]), np.diff(table.indptr))
+    dense[rows, table.indices] = table.data
+    return dense
 
 
 def blend_weights_equal(components: Sequence[str]) -> dict[str, float]:

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy import sparse
+from scipy.stats import mannwhitneyu
 
 from .blend import DENSE_CELLS, sparse_top
 from .config import FALLBACK_OFFSET
+from .predictions import predictions_enumerate
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -78,10 +80,6 @@ RANKER_PARAMS = {
     "verbose": -1,
 }
 RANKER_ROUNDS = 300
-# Scoring many candidates at once (an evaluation's batch) takes two threads; a visitor's few
-# dozen, one.
-PREDICT_THREADS = 2
-PREDICT_THREADED_ROWS = 10_000
 SWITCH_PARAMS = {
     "objective": "binary",
     "learning_rate": 0.1,
@@ -135,7 +133,6 @@ class CandidateBatch:
     features: np.ndarray  # (candidates, features) float32
     blend: np.ndarray  # (candidates,) the linear blend's score, as `scores_batch` gives it
     counts: np.ndarray  # (predictions,) candidates of each prediction
-    session: np.ndarray  # (predictions, len(SESSION_FEATURES)) float32
 
 
 def session_features(
@@ -233,7 +230,7 @@ def candidates_describe(
         repeat_chance[owner] * (views > 0),
     ):
         features[:, next(column)] = values
-    return CandidateBatch(owner, columns, features, blend, counts, session)
+    return CandidateBatch(owner, columns, features, blend, counts)
 
 
 def feature_names(components: Sequence[str]) -> list[str]:
@@ -267,14 +264,7 @@ class RepeatSwitch:
         cut = int(len(repeat) * (1 - HELD_OUT_SHARE))
         train = lgb.Dataset(session[:cut], repeat[:cut].astype(np.float32))
         held = lgb.Dataset(session[cut:], repeat[cut:].astype(np.float32), reference=train)
-        booster = lgb.train(
-            {**SWITCH_PARAMS, "seed": seed},
-            train,
-            num_boost_round=SWITCH_ROUNDS,
-            valid_sets=[held],
-            callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
-        )
-        return cls(booster)
+        return cls(_boosted({**SWITCH_PARAMS, "seed": seed}, train, held, SWITCH_ROUNDS))
 
     def chances(self, session: np.ndarray) -> np.ndarray:
         if not len(session):
@@ -316,10 +306,9 @@ class Ranker:
         """The ranker's score of each candidate (higher first)."""
         if not len(batch.owner):
             return np.zeros(0, dtype=np.float32)
+        # one thread: LightGBM's thread pool costs 0.8 ms a call, a visitor's prediction 0.06
         return self.booster.predict(
-            batch.features,
-            num_iteration=self.booster.best_iteration,
-            num_threads=PREDICT_THREADS if len(batch.owner) >= PREDICT_THREADED_ROWS else 1,
+            batch.features, num_iteration=self.booster.best_iteration, num_threads=1
         ).astype(np.float32)
 
     def as_text(self) -> tuple[str, str | None]:
@@ -355,11 +344,9 @@ def ranker_learn(
     (None from fewer than RANKING_PREDICTIONS_MIN useful predictions) and what the learning
     saw (the switch's AUC and the ranker's held-out nDCG@20)."""
     lgb = lightgbm()
-    prefixes, targets = [], []
-    for skus in validation:
-        for position in range(1, len(skus)):
-            prefixes.append(skus[:position])
-            targets.append(skus[position])
+    predictions = list(predictions_enumerate(validation))
+    prefixes = [prediction.prefix for prediction in predictions]
+    targets = [prediction.target for prediction in predictions]
     session = session_features(prefixes, recommender.encode(prefixes), recommender.index)
     repeat = np.asarray([t in p for p, t in zip(prefixes, targets, strict=True)], dtype=bool)
     switch = None
@@ -421,13 +408,7 @@ def ranker_learn(
         group=groups_all[cut_group:],
         reference=train,
     )
-    booster = lgb.train(
-        {**RANKER_PARAMS, "seed": seed},
-        train,
-        num_boost_round=RANKER_ROUNDS,
-        valid_sets=[held],
-        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
-    )
+    booster = _boosted({**RANKER_PARAMS, "seed": seed}, train, held, RANKER_ROUNDS)
     learning["ranker_rounds"] = int(booster.best_iteration)
     # the ranker serves only where it ranks the held-out predictions better than the blend
     held_groups, held_labels = groups_all[cut_group:], labels_all[cut_row:] > 0
@@ -442,15 +423,36 @@ def ranker_learn(
     return Ranker(booster, switch, popularity), learning
 
 
+def _boosted(params: dict[str, Any], train: Any, held: Any, rounds: int) -> Any:
+    """A LightGBM booster trained on `train` for at most `rounds`, stopped when `held` (the
+    latest predictions) has not improved for EARLY_STOPPING rounds."""
+    lgb = lightgbm()
+    return lgb.train(
+        params,
+        train,
+        num_boost_round=rounds,
+        valid_sets=[held],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+    )
+
+
 def _mrr(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 20) -> float:
     """MRR@k of `scores` over groups of candidates, each holding its true item once."""
     if not len(groups):
         return 0.0
-    owner = np.repeat(np.arange(len(groups)), groups)
-    true = np.full(len(groups), np.nan)
-    true[owner[labels]] = scores[labels]
-    ranks = 1 + np.bincount(owner, scores > true[owner], len(groups))
+    ranks = _true_ranks(scores, np.repeat(np.arange(len(groups)), groups), labels, len(groups))
     return float(np.sum(np.where(ranks <= k, 1 / ranks, 0)) / len(groups))
+
+
+def _true_ranks(
+    scores: np.ndarray, owner: np.ndarray, is_true: np.ndarray, groups: int
+) -> np.ndarray:
+    """Each group's true candidate's rank by `scores` (1 + the candidates scoring more), 0
+    for a group without one."""
+    true = np.full(groups, np.nan, dtype=np.float64)
+    true[owner[is_true]] = scores[is_true]
+    higher = np.bincount(owner, scores > true[owner], groups)
+    return np.where(np.isfinite(true), 1 + higher, 0).astype(np.int64)
 
 
 def ranked_ranks(
@@ -467,16 +469,12 @@ def ranked_ranks(
     ranker's order, then the others in the linear blend's. `encoded` and `scores`: as
     `candidates_describe` takes them."""
     batch = ranker.describe(recommender, prefixes, encoded=encoded, scores=scores)
-    scores = ranker.order(batch)
     rows = len(targets)
     is_target = batch.columns == targets[batch.owner]
-    true = np.full(rows, np.nan, dtype=np.float32)
-    true[batch.owner[is_target]] = scores[is_target]
-    higher = np.bincount(batch.owner, scores > true[batch.owner], rows)
-    ranks = np.where(np.isfinite(true), 1 + higher, 0).astype(np.int64)
+    ranks = _true_ranks(ranker.order(batch), batch.owner, is_target, rows)
     # a true item that is no candidate comes after all of them, in the blend's order of the
     # rest: within k only where there are fewer than k candidates
-    outside = np.flatnonzero(~np.isfinite(true) & (batch.counts < k))
+    outside = np.flatnonzero((ranks == 0) & (batch.counts < k))
     if len(outside):
         chosen = [prefixes[i] for i in outside]
         blend_ranks = recommender.blend_ranks(chosen, targets[outside])
@@ -541,11 +539,8 @@ def group_places(values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> n
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The area under the ROC curve (the chance a positive scores above a negative)."""
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if not positives or not negatives:
+    """The area under the ROC curve: Mann-Whitney's U over the positives and negatives."""
+    positives, negatives = scores[labels], scores[~labels]
+    if not len(positives) or not len(negatives):
         return float("nan")
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(mannwhitneyu(positives, negatives).statistic / (len(positives) * len(negatives)))
