@@ -94,8 +94,8 @@ def django_with_redis() -> Iterator[tuple[Path, RedisServer]]:
 def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) -> Path:
     """Generate a catalog and `sessions` simulated sessions, load both; returns sessions.txt."""
     from catalog.importing import catalog_import
-    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
     from personalization.events import sessions_import
+    from sample_shop import catalog_csv_write, products_generate, sessions_simulate
 
     catalog = products_generate(products, seed=seed)
     catalog_csv_write(data_dir / "catalog.csv", catalog, images=False)

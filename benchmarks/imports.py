@@ -43,9 +43,9 @@ def main() -> None:
 
     from catalog.importing import catalog_import
     from catalog.models import Product
-    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
     from personalization.events import sessions_import
     from personalization.models import ViewEvent
+    from sample_shop import catalog_csv_write, products_generate, sessions_simulate
 
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor}; files in {work}")

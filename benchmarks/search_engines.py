@@ -42,8 +42,8 @@ def main() -> None:
     from catalog.models import Product
 
     settings.CIS_SEARCH_CACHE_ENTRIES = 0  # the engines themselves, not answers kept
-    from catalog.sample_data import products_generate
     from catalog.search.embedded import EmbeddedSearch
+    from sample_shop import products_generate
 
     started = time.perf_counter()
     catalog = [

@@ -3,7 +3,7 @@ queries cost: the words a shopper types that the catalog spells otherwise (synon
 (corrections), and plain ones to check nothing else moved.
 
 Usage: .venv/bin/python benchmarks/search_vocabulary.py [--products 2000] [--rounds 200]
-       [--synonyms catalog/sample_data/synonyms.txt]
+       [--synonyms sample_shop/synonyms.txt]
 Generates the sample shop's catalog (seed 42, as `make demo`), indexes it in a temporary
 folder and prints, per query: how many products match, what the engine understood (when it
 searched something else than what was typed) and the first 5 names. Then the p50 and p99 of
@@ -28,9 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument(
-        "--synonyms", type=Path, default=ROOT / "catalog" / "sample_data" / "synonyms.txt"
-    )
+    parser.add_argument("--synonyms", type=Path, default=ROOT / "sample_shop" / "synonyms.txt")
     args = parser.parse_args()
     data_dir = django_start()
 
@@ -39,8 +37,8 @@ def main() -> None:
     settings.CIS_SEARCH_CACHE_ENTRIES = 0  # the engine itself, not answers kept
     settings.CIS_SYNONYMS_FILE = args.synonyms
     from catalog.models import Product
-    from catalog.sample_data import products_generate
     from catalog.search.embedded import EmbeddedSearch
+    from sample_shop import products_generate
 
     catalog = [
         Product(sku=p.sku, name=p.name, target=p.target, extra={"category": p.category})

@@ -7,7 +7,7 @@ Generates the sample shop as `make demo` does (without pictures) into a temporar
 (removed at the end), loads it, trains the default model with one worker (as the tests'
 `sample_shop` fixture, so that a run is repeatable) and indexes it. Then it asks the explorer
 (`personalization.space.explore`, names resolved by search as the page resolves them) every
-analogy of the family `catalog.sample_data.audience_analogies` gives: for every two categories
+analogy of the family `sample_shop.audience_analogies` gives: for every two categories
 X != Y that have products for men and for women, both ways, "<A>'s X is to <B>'s X as <A>'s Y
 is to ?", each category named as its products are ("Men's Running Shoe"). An analogy is right
 when the first answer is a Y for B. Printed: the share right first and within the first three,
@@ -43,14 +43,14 @@ def run(args: argparse.Namespace, folder: Path) -> None:
 
     from catalog.importing import catalog_import
     from catalog.models import Product
-    from catalog.sample_data import audience_analogies, sample_data_generate
-    from catalog.sample_data.products import CATEGORY_BY_LABEL
     from catalog.search import search_index_rebuild
     from personalization.events import sessions_import
     from personalization.serving import product_vectors_active
     from personalization.space import analogy, explore
     from personalization.training import embeddings_train
     from personalization.versions import training_version_create
+    from sample_shop import audience_analogies, sample_data_generate
+    from sample_shop.products import CATEGORY_BY_LABEL
 
     settings.CIS_MODEL_CHECK_SECONDS = 0
     started = time.perf_counter()

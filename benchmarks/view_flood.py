@@ -104,7 +104,7 @@ def catalog_load(data_dir: Path, products: int) -> str:
     """A generated catalog without pictures; returns a SKU of it."""
     from catalog.importing import catalog_import
     from catalog.models import Product
-    from catalog.sample_data import catalog_csv_write, products_generate
+    from sample_shop import catalog_csv_write, products_generate
 
     catalog_csv_write(data_dir / "catalog.csv", products_generate(products, seed=7), images=False)
     catalog_import(data_dir / "catalog.csv")

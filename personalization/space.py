@@ -19,6 +19,7 @@ from catalog.search import catalog_search
 from catalog.search.embedded import TIE_SHARE
 from common.progress import Progress
 
+from .engine.analogies import analogy_answers
 from .engine.projection import point_place
 from .models import EmbeddingVersion
 from .serving import ActiveModel, model_active, recommender_load
@@ -148,28 +149,14 @@ def analogy(
     kind: str = Kind.PRODUCT,
     limit: int = 10,
 ) -> list[tuple[str, float]]:
-    """ "`a` is to `b` as `c` is to ?": the best answers with their scores.
-
-    Each term is a key, or several (a kind of product, as `term_resolve` gives for a name):
-    several stand for the mean of their unit vectors, which is what the kind has in common
-    and not what one product's sessions happened to add. Multiplicative cosine (gensim's
-    `most_similar_cosmul`, Levy and Goldberg 2014), as the seed used: each candidate must be
-    near `b` and `c` and far from `a` at once, where the additive form (b - a + c) lets one
-    large similarity carry an answer that is near only `c`. The terms are never answers, all
-    of a kind's keys included: "men's rain jacket" is the question, not an answer to it.
-    """
+    """ "`a` is to `b` as `c` is to ?": the best answers with their scores, over the active
+    model's vectors (`analogy_answers` says how). Each term is a key, or several: a kind of
+    product, as `term_resolve` gives for a name."""
     vectors = space_model(kind).recommender.vectors
-    terms = [(term,) if isinstance(term, str) else tuple(term) for term in (a, b, c)]
-    for keys in terms:
-        for key in keys or ("",):
-            if key not in vectors.key_to_index:
-                raise NotInSpace(key, kind)
-    means = [vectors.get_mean_vector(keys, post_normalize=True) for keys in terms]
-    scores = vectors.most_similar_cosmul(positive=means[1:], negative=means[:1], topn=None)
-    asked = {vectors.key_to_index[key] for keys in terms for key in keys}
-    best = np.argsort(-scores, kind="stable")[: limit + len(asked)]
-    found = [(vectors.index_to_key[i], float(scores[i])) for i in best if i not in asked]
-    return found[:limit]
+    try:
+        return analogy_answers(vectors, a, b, c, limit=limit)
+    except KeyError as missing:
+        raise NotInSpace(missing.args[0], kind) from None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from django.conf import settings
 
 from catalog.importing import catalog_import
 from catalog.models import Product
-from catalog.sample_data import sample_data_generate, sample_synonyms_install
 from catalog.search import IndexCheckOutcome, search_index_check
 from common.progress import StageProgress
 from personalization.events import sessions_import
@@ -21,6 +20,7 @@ from personalization.training import (
     word_sample_corpus,
 )
 from personalization.versions import training_version_create
+from sample_shop import sample_data_generate, sample_synonyms_install
 
 SAMPLE_SOURCE = "sample"
 # Seconds each stage of a first run took on a fresh clone (2 cores), written by

@@ -216,8 +216,8 @@ def shop(products):
 def shop_log(db, tmp_path, models_dir):
     """A small generated shop: 150 products and 1,500 simulated sessions in the view log."""
     from catalog.importing import catalog_import
-    from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
     from personalization.events import sessions_import
+    from sample_shop import catalog_csv_write, products_generate, sessions_simulate
 
     products = products_generate(150, seed=3)
     catalog_csv_write(tmp_path / "catalog.csv", products, images=False)
@@ -598,13 +598,13 @@ def sample_shop(models_dir, settings, sample_shop_made):
     (same seed; one training worker, same process), so the first test that asks trains it and
     the others get a copy of that version: its files, and a row with the same fields."""
     from catalog.importing import catalog_import
-    from catalog.sample_data import sample_data_generate
     from catalog.search import search_index_rebuild
     from personalization.events import sessions_import
     from personalization.models import EmbeddingVersion
     from personalization.serving import product_vectors_active
     from personalization.training import embeddings_train
     from personalization.versions import training_version_create, version_activate
+    from sample_shop import sample_data_generate
 
     settings.CIS_MODEL_CHECK_SECONDS = 0
     made = sample_shop_made

@@ -24,11 +24,11 @@ from conftest import (
 )
 from factories import BROWSER, FAST
 
-from catalog.sample_data import catalog_csv_write, products_generate, sessions_simulate
 from personalization.event_stream import GROUP
 from personalization.models import EmbeddingVersion, ViewEvent
 from personalization.state import STREAM_KEY
 from personalization.tasks import training_enqueue
+from sample_shop import catalog_csv_write, products_generate, sessions_simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -6,7 +6,7 @@ import pytest
 
 from catalog.search.synonyms import SynonymsInvalid, synonyms_parse
 
-SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample_data" / "synonyms.txt"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_shop" / "synonyms.txt"
 
 
 def test_an_equivalence_maps_every_term_to_all_and_one_way_rules_only_their_left_side():

@@ -14,7 +14,6 @@ from django.test import Client
 from factories import BROWSER, SHOP_VECTORS, version_make
 
 from catalog.models import Product
-from catalog.sample_data import audience_analogies
 from personalization.engine.projection import PROJECTION_FILE
 from personalization.models import EmbeddingVersion
 from personalization.space import (
@@ -27,6 +26,7 @@ from personalization.space import (
 )
 from personalization.training import embeddings_train
 from personalization.versions import training_version_create, version_activate
+from sample_shop import audience_analogies
 
 # A hand-made space for analogies: axes are (running, rain, men, women) plus a little noise
 # of their own, so "men's running shoe : women's running shoe = men's rain jacket : ?" has

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from catalog.sample_data import sample_data_generate
+from sample_shop import sample_data_generate
 
 
 class Command(BaseCommand):

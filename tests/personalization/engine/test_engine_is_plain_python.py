@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 ENGINE_MODULES = [
+    "analogies",
     "baselines",
     "blend",
     "comparison",

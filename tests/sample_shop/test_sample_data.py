@@ -1,4 +1,4 @@
-"""The sample data generator: `catalog/sample_data/` and the `generate_sample_data` command."""
+"""The sample data generator: `sample_shop/` and the `generate_sample_data` command."""
 
 import csv
 import statistics
@@ -12,14 +12,14 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from catalog.importing import catalog_rows_read
-from catalog.sample_data import (
+from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train
+from sample_shop import (
     products_generate,
     sample_data_generate,
     sample_synonyms_install,
     sessions_simulate,
 )
-from catalog.sample_data.products import CATEGORY_BY_LABEL
-from personalization.engine.prod2vec import Prod2VecParams, prod2vec_train
+from sample_shop.products import CATEGORY_BY_LABEL
 
 HEADER = ["sku", "name", "target", "image", "category", "activity", "color", "price"]
 TARGETS = {"men", "women", "kids", "unisex"}
@@ -205,8 +205,8 @@ def test_command_refuses_an_empty_catalog(tmp_path):
 
 
 def test_pictures_of_one_category_and_colour_differ_by_sku_and_repeat_exactly():
-    from catalog.sample_data.images import product_design, product_image_draw
-    from catalog.sample_data.products import COLORS, SampleProduct
+    from sample_shop.images import product_design, product_image_draw
+    from sample_shop.products import COLORS, SampleProduct
 
     def shoe(sku: str) -> SampleProduct:
         return SampleProduct(sku, "Men's Running Shoe, Navy", "men", "running shoes", "running",
