@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo serve install test test-fast lint format clean screenshot
+.PHONY: demo serve install test test-fast lint format clean screenshot notebook notebook-outputs
 
 install: $(INSTALLED)
 
@@ -23,6 +23,14 @@ demo: $(INSTALLED)
 # The README's picture (docs/img/), from the sample shop's real pages in Chromium.
 screenshot: $(INSTALLED)
 	$(PY) scripts/readme_screenshot.py
+
+# The notebook (notebooks/clothes_in_space.ipynb) in JupyterLab; `make notebook-outputs` runs
+# it top to bottom and stores its outputs, as the suite checks they are (tests/notebooks/).
+notebook: $(INSTALLED)
+	$(VENV)/bin/jupyter lab notebooks/clothes_in_space.ipynb
+
+notebook-outputs: $(INSTALLED)
+	$(PY) scripts/notebook_run.py
 
 # `make serve`: the Procfile's processes (gunicorn, a Celery worker, beat, the stream's drainer,
 # and a Redis of the shop's own) with production settings, over plain http: for this machine

@@ -64,7 +64,7 @@ def recommender_build(
     if not config.components:
         return SessionRecommender(unit, config)
     phase = on_phase or (lambda name: None)
-    progress = progress or _NoProgress()
+    progress = progress if progress is not None else _NoProgress()
     progress.total = len(config.components)
     encoded = sessions_encode(sessions, unit.key_to_index)
     weights, learning, ranker = blend_weights_equal(config.components), {}, None
@@ -115,7 +115,7 @@ def blend_weights_learn(
     # The session vector takes part only with vectors that never saw the validation sessions:
     # with the final ones it would look better there than on sessions to come.
     with_vector = config.blend_session_vector and vectors_before_validation is not None
-    progress = progress or _NoProgress()
+    progress = progress if progress is not None else _NoProgress()
     predictions = sum(max(0, len(skus) - 1) for skus in validation)
     progress.total = (progress.total or 0) + (
         len(names)  # fitted on the older sessions

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 
 from factories import EMBEDDING_ONLY, hand_vectors
 from factories import hand_recommender as recommender
@@ -47,3 +48,15 @@ def test_the_session_vector_weight_is_learned_with_vectors_that_never_saw_the_va
     for unsplit in unsplit_configs:
         assert vectors_training_split(sessions, unsplit) == (sessions, None)
     assert vectors_training_split([["a", "b"], ["c"]], config) == ([["a", "b"], ["c"]], None)
+
+
+def test_a_tqdm_bar_without_a_total_follows_the_build():
+    # tqdm refuses bool() while its total is unknown: the build sets the total, never asks
+    from tqdm import tqdm
+
+    sessions = [["a", "b", "c", "d"]] * 40 + [["b", "c", "d"]] * 20
+    config = RecommenderConfig(components=("transitions", "repeats"))
+    with open(os.devnull, "w") as sink, tqdm(file=sink) as bar:
+        built = recommender_build(hand_vectors(), sessions, config, progress=bar)
+    assert built.weights["transitions"] > built.weights["repeats"]
+    assert bar.total and bar.n >= len(config.components)
