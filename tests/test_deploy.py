@@ -244,7 +244,8 @@ def test_dockerfile_is_slim_non_root_and_installs_no_test_tools():
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert listed == project["dependencies"]
-    dev = {re.split(r"[=<>\[]", req)[0] for req in project["optional-dependencies"]["dev"]}
-    assert not dev & {re.split(r"[=<>\[]", req)[0] for req in listed}
+    extras = project["optional-dependencies"]  # the test tools and the notebook's
+    tools = {re.split(r"[=<>\[]", req)[0] for name in ("dev", "notebook") for req in extras[name]}
+    assert not tools & {re.split(r"[=<>\[]", req)[0] for req in listed}
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".env", ".venv", "var", ".git", "tests"} <= set(ignored)
+    assert {".env", ".venv", "var", ".git", "tests", "notebooks"} <= set(ignored)
