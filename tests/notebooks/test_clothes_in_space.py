@@ -2,6 +2,7 @@
 run prints, and it stands on the engine alone (no Django, storefront or catalog)."""
 
 import ast
+import csv
 import importlib.util
 import json
 import math
@@ -180,3 +181,34 @@ def test_the_stored_outputs_are_a_fresh_runs(fresh_run):
         assert output_kinds(new) == output_kinds(old), f"code cell {number}: {REFRESH}"
         why = numbers_differ(numbers_of(old), numbers_of(new))
         assert why is None, f"code cell {number} is stale ({why}): {REFRESH}"
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_on_a_shops_own_files(tmp_path):
+    # A catalog with only the required columns (no category to make analogies of, no
+    # pictures) and its sessions, in a folder of the reader's: DATA_FOLDER, as its cell says.
+    from sample_shop import products_generate, sessions_simulate, sessions_write
+
+    own = tmp_path / "own shop"
+    own.mkdir()
+    products = products_generate(150, seed=3)
+    with open(own / "catalog.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sku", "name", "target", "image"])
+        writer.writerows([product.sku, product.name, product.target, ""] for product in products)
+    sessions_write(own / "sessions.txt", sessions_simulate(products, 3000, seed=3))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    first = code_cells(notebook)[0]
+    assert "DATA_FOLDER = None" in first.source
+    first.source = first.source.replace("DATA_FOLDER = None", f"DATA_FOLDER = {str(own)!r}")
+    copy = tmp_path / "notebook.ipynb"
+    nbformat.write(notebook, copy)
+
+    ran = code_cells(_notebook_run().notebook_execute(copy, tmp_path))
+    printed = ["".join(o.text for o in cell.outputs if o.get("name") == "stdout") for cell in ran]
+    assert printed[1].startswith("150 products, 3,000 sessions")
+    assert "edit the terms" in printed[4] and "edit the terms" in printed[5]
+    assert not (tmp_path / "sample-shop").exists()  # the sample shop was not generated
+    results = [output for output in ran[-1].outputs if output.output_type == "execute_result"]
+    evaluation = results[0].data["text/plain"]
+    assert "popularity" in evaluation and "item-knn" in evaluation
