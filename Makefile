@@ -26,8 +26,9 @@ screenshot: $(INSTALLED)
 
 # The notebook (notebooks/clothes_in_space.ipynb) in JupyterLab; `make notebook-outputs` runs
 # it top to bottom and stores its outputs, as the suite checks they are (tests/notebooks/).
+# As root (in a container), JupyterLab starts only when told --allow-root.
 notebook: $(INSTALLED)
-	$(VENV)/bin/jupyter lab notebooks/clothes_in_space.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/clothes_in_space.ipynb
 
 notebook-outputs: $(INSTALLED)
 	$(PY) scripts/notebook_run.py

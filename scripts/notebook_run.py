@@ -41,13 +41,21 @@ def notebook_execute(
 
 def outputs_tidy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """One stream output per cell and name, each progress bar's carriage returns resolved to
-    what a terminal would show last, and the cells' metadata cleared (nbconvert's own)."""
+    what a terminal would show last, streams of blank lines dropped, and the cells' metadata
+    cleared (nbconvert's own)."""
     resources = {}
     for preprocessor in (
         CoalesceStreamsPreprocessor(enabled=True),
         ClearMetadataPreprocessor(enabled=True),
     ):
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    for cell in notebook.cells:  # a bar's closing line break, flushed after the cell's prints
+        if cell.cell_type == "code":
+            cell.outputs = [
+                output
+                for output in cell.outputs
+                if not (output.output_type == "stream" and not output.text.strip())
+            ]
     return notebook
 
 
