@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CoalesceStreamsPreprocessor
 
@@ -28,10 +30,13 @@ def notebook_execute(
     notebook = nbformat.read(path, as_version=4)
     new = nbformat.v4.new_code_cell
     notebook.cells = [*map(new, cells_before), *notebook.cells, *map(new, cells_after)]
+    # The kernel runs this Python, the project's: never a "python3" kernel of the same name
+    # that another Jupyter installed in the user's folders.
+    only_this_python = KernelSpecManager(kernel_dirs=[])
     client = NotebookClient(
         notebook,
+        km=KernelManager(kernel_name="python3", kernel_spec_manager=only_this_python),
         timeout=TIMEOUT,
-        kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
         record_timing=False,
     )
