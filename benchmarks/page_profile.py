@@ -10,9 +10,9 @@ builds the search index; visitors' state lives in a redis-server of this script'
 off (benchmarks/bench_settings.py), as in benchmarks/throughput.py. A browser views three
 running shoes, so it has a state; `--bot` requests as a crawler (no cookie) instead. After 50
 unprofiled requests (the model loaded, caches warm), `--requests` requests are profiled.
-Printed: the time per request (wall, without the profiler: a separate timed run), each part's
-share of the profiled time (a function's own time is given to the first part found on its
-call stack, innermost first), the queries per request, and the functions with the most
+Printed: the time per request (wall, without the profiler: a separate timed run), the share of
+the profiled request spent rendering templates, in the database, in Redis, in the search
+engine and in the recommender, the queries per request, and the functions with the most
 cumulative and own time.
 """
 
@@ -21,9 +21,8 @@ import cProfile
 import os
 import pstats
 import time
-from collections import Counter
 
-from _shop import BROWSER, ROOT, django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, django_with_redis, shop_load, shop_train_and_index
 
 PAGES = {
     "product": ("/products/{sku}/", {}),
@@ -32,17 +31,20 @@ PAGES = {
     "home": ("/", {}),
     "api-search": ("/api/search/", {"q": "shoes"}),
 }
-# Parts, by the file a function is defined in (the first that matches, innermost frame first).
-PARTS = [
-    ("templates", ("django/template", "/templatetags/", "django/utils/html")),
-    ("database", ("django/db/", "sqlite3", "psycopg")),
-    ("redis", ("redis/", "django_redis/", "hiredis")),
-    ("search engine", ("catalog/search/", "tantivy")),
-    ("recommender", ("personalization/engine/", "numpy/", "scipy/", "gensim/", "lightgbm/")),
-    ("project", tuple(f"{ROOT}/{package}/" for package in ("storefront", "catalog", "common"))),
-    ("project", (f"{ROOT}/personalization/",)),
-    ("django", ("django/",)),
-]
+# Parts of a request: the functions whose cumulative time is each part's (a part's functions
+# called inside another of its functions are counted once), as (file ends with, function).
+PARTS = {
+    "the whole request": [("django/core/handlers/base.py", "get_response")],
+    "template rendering": [("django/template/loader.py", "render_to_string")],
+    "database": [("django/db/models/sql/compiler.py", "execute_sql")],
+    "redis": [("redis/client.py", "execute_command"), ("redis/client.py", "execute")],
+    "search engine": [("catalog/search/__init__.py", "catalog_search")],
+    "recommender": [
+        ("personalization/engine/model.py", name)
+        for name in ("recommend", "similar", "session_vector", "scores_batch")
+    ]
+    + [("personalization/engine/reranking.py", "results_rerank")],
+}
 
 
 def main() -> None:
@@ -62,9 +64,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from catalog.search import catalog_search
 
@@ -82,8 +82,6 @@ def run(args: argparse.Namespace) -> None:
 
     for _ in range(50):
         request()
-    with CaptureQueriesContext(connection) as queries:
-        request()
     started = time.perf_counter()
     for _ in range(args.requests):
         request()
@@ -98,40 +96,46 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"GET {path} {params or ''} as {'a crawler' if args.bot else 'a visitor with a state'}: "
         f"{per_request:.2f} ms per request ({args.requests} requests, no profiler); "
-        f"{len(queries)} queries: " + "; ".join(q["sql"][:70] for q in queries.captured_queries)
+        f"{queries_per_request(stats, args.requests):g} queries per request"
     )
-    shares = parts_split(stats)
-    total = sum(shares.values())
-    print("profiled time by part: " + ", ".join(
-        f"{part} {100 * seconds / total:.0f}%" for part, seconds in shares.most_common()
-    ))  # fmt: skip
+    whole = parts_time(stats)
+    total = whole.pop("the whole request")
+    print(
+        f"of the profiled request ({1000 * total / args.requests:.2f} ms): "
+        + ", ".join(f"{part} {100 * seconds / total:.0f}%" for part, seconds in whole.items())
+        + "; the rest is Django's request cycle, middleware and the views' own code"
+    )
     for key in ("cumulative", "tottime"):
         print(f"\ntop {args.top} by {key} time:")
         stats.sort_stats(key).print_stats(args.top)
 
 
-def parts_split(stats: pstats.Stats) -> Counter:
-    """Each function's own time given to the first part its own file, or its callers' files
-    (innermost first, following the first caller), belongs to."""
-    shares: Counter = Counter()
-    for function, (_, _, own, _, callers) in stats.stats.items():
-        chain, seen = [function], {function}
-        while callers and len(chain) < 40:
-            caller = next(iter(callers))
-            if caller in seen:
-                break
-            chain.append(caller)
-            seen.add(caller)
-            callers = stats.stats.get(caller, (0, 0, 0, 0, {}))[4]
-        shares[next((part for frame in chain if (part := part_of(frame[0]))), "other")] += own
-    return shares
+def queries_per_request(stats: pstats.Stats, requests: int) -> float:
+    calls = sum(
+        primitive
+        for (filename, _, name), (primitive, *_) in stats.stats.items()
+        if filename.endswith("django/db/backends/utils.py") and name == "_execute"
+    )
+    return calls / requests
 
 
-def part_of(filename: str) -> str | None:
-    for part, markers in PARTS:
-        if any(marker in filename for marker in markers):
-            return part
-    return None
+def parts_time(stats: pstats.Stats) -> dict[str, float]:
+    """Each part's cumulative seconds: its functions' cumulative times, less what their calls
+    to one another already count."""
+    times = {}
+    for part, entries in PARTS.items():
+        mine = {
+            function
+            for function in stats.stats
+            if any(function[0].endswith(end) and function[2] == name for end, name in entries)
+        }
+        seconds = 0.0
+        for function in mine:
+            _, _, _, cumulative, callers = stats.stats[function]
+            # the time of calls from another of the part's functions is inside that one's
+            seconds += cumulative - sum(callers[c][3] for c in callers if c in mine)
+        times[part] = seconds
+    return times
 
 
 if __name__ == "__main__":

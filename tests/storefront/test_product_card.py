@@ -1,0 +1,76 @@
+"""The product card tag: the HTML of the card's template, rendered once per product as it reads."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.template import engines
+from django.template.loader import render_to_string
+from django.test import override_settings
+
+from catalog.selectors import ProductCard
+from storefront.templatetags import shop as tags
+
+PRODUCTS = [
+    ProductCard(
+        "RUN-1", "Men's <Fast> Shoe & Co", "men", "images/a.png", {"color": "Red", "price": "79.5"}
+    ),
+    ProductCard("X-2", "Plain", "", "", {}),
+    ProductCard("X-3", "Priced", "women", "https://img.example/x.png", {"price": 12, "size": "M"}),
+]
+CONTEXTS = [
+    {},
+    {"note": "Because you viewed <b>Sam's</b> shoe"},
+    {"impression": SimpleNamespace(id="imp-1&"), "position": 3},
+    {"impression": SimpleNamespace(id="imp-2"), "position": 0, "note": "You viewed this"},
+]
+TAG = "{% load shop %}{% product_card product impression=impression position=position note=note %}"
+
+
+def by_include(product, context: dict) -> str:
+    return render_to_string("storefront/_product_card.html", {"product": product, **context})
+
+
+def by_tag(product, context: dict) -> str:
+    return engines["django"].from_string(TAG).render({"product": product, **context})
+
+
+@pytest.fixture(autouse=True)
+def no_cards_kept():
+    tags._card_kept.cache_clear()
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_the_tag_renders_what_the_cards_template_does(product, context):
+    assert by_tag(product, context) == by_include(product, context)
+    assert by_tag(product, context) == by_include(product, context)  # the kept card, filled in
+    assert tags._card_kept.cache_info().hits == 1
+
+
+def test_a_product_is_rendered_once_for_every_position_and_impression():
+    product = PRODUCTS[0]
+    for position in range(24):
+        context = {"impression": SimpleNamespace(id=f"imp-{position}"), "position": position}
+        assert f"position={position}" in by_tag(product, context)
+    assert tags._card_kept.cache_info().misses == 1
+
+
+def test_a_renamed_or_repriced_product_shows_at_once():
+    before = PRODUCTS[0]
+    renamed = ProductCard(before.sku, "Men's Slow Shoe", before.target, before.image, before.extra)
+    repriced = ProductCard(before.sku, before.name, before.target, before.image, {"price": "99"})
+    assert "Fast" in by_tag(before, {})
+    assert "Slow Shoe" in by_tag(renamed, {}) and "Fast" not in by_tag(renamed, {})
+    assert "$99.00" in by_tag(repriced, {})
+
+
+def test_with_debug_the_template_renders_each_time():
+    with override_settings(DEBUG=True):
+        by_tag(PRODUCTS[0], {})
+        by_tag(PRODUCTS[0], {})
+    assert tags._card_kept.cache_info().currsize == 0
+
+
+def test_a_field_no_key_can_be_made_of_is_rendered_all_the_same():
+    odd = ProductCard("X-4", "Odd", "kids", "", {"color": ["Red", "Blue"], "price": "5"})
+    assert by_tag(odd, {}) == by_include(odd, {})
