@@ -121,8 +121,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         "storefront/product.html",
         {
             "product": page.product,
-            "similar": page.similar,
-            "related": page.related,
+            "part": page.part,
             "recently_viewed": page.recently_viewed,
             "notices": page.notices,
         },

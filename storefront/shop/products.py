@@ -4,10 +4,12 @@ similar and popular products, listings by target."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.core.cache import cache
 from django.db.models import QuerySet
 
+from catalog.changes import catalog_state
 from catalog.models import Product
 from catalog.selectors import (
     ProductCard,
@@ -28,6 +30,7 @@ from .visitors import Persona, Profile, personas_available, visitor_profile
 POPULAR_CACHE_SECONDS = 300
 RECENTLY_VIEWED_SHOWN = 8
 SIMILAR_SHOWN = 8
+PRODUCT_PARTS_KEPT = 4096  # products' catalog parts kept per process (a few kilobytes each)
 RECOMMENDED_SHOWN = 12
 VIEWS_LIMITED = (
     "You are viewing products faster than the shop records views, so this one was not recorded."
@@ -141,41 +144,70 @@ def home_page(visitor: Visitor) -> HomePage:
     )
 
 
-@dataclass(frozen=True)
-class ProductPage:
+@dataclass(frozen=True, eq=False)  # one object per key: compared and hashed as itself
+class ProductPart:
+    """What a product's page shows of the catalog and the model: the same for every visitor
+    while neither changes, so kept per process by `key` (a new catalog version or active
+    model makes a new key: nothing to invalidate)."""
+
+    key: tuple[str, str, int | None]  # (sku, the catalog's version, the active model's)
     product: Product
     similar: list[Product]  # nearest in the embedding space
     related: list[Product]  # same category and target, when there is no model to ask
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    part: ProductPart
     recently_viewed: list[Product]  # the visitor's, this product left out
     notices: list[str]
+
+    @property
+    def product(self) -> Product:
+        return self.part.product
 
 
 def product_page(visitor: Visitor, sku: str, *, record_view: bool) -> ProductPage | None:
     """A product's page for `visitor`, recording their view when `record_view` (a person's,
     not a bot's); None when the catalog has no product `sku`. A view over the flood limits is
     shown all the same, not recorded, with a notice that says so."""
-    product = Product.objects.filter(sku=sku).first()
-    if product is None:
+    part = product_part(sku)
+    if part is None:
         return None
+    sku = part.product.sku
     state, notices = None, []
     if record_view:
         try:
-            tracked = product_view_track(visitor, product.sku)
+            tracked = product_view_track(visitor, sku)
             state, notices = tracked.state, tracked.notices
         except ViewsLimited:
             notices = [VIEWS_LIMITED]
     if state is None:
         state = visitor_state(visitor)
         notices += state.notices
-    similar = products_by_skus([other for other, _ in products_similar(sku, limit=SIMILAR_SHOWN)])
-    recent = [s for s in state.viewed_recently if s != product.sku]
+    recent = [s for s in state.viewed_recently if s != sku]
     return ProductPage(
-        product=product,
-        similar=similar,
-        related=[] if similar else products_related(product),
+        part=part,
         recently_viewed=products_by_skus(recent[:RECENTLY_VIEWED_SHOWN]),
         notices=notices,
     )
+
+
+def product_part(sku: str) -> ProductPart | None:
+    """The catalog's and the model's part of `sku`'s page (None: no such product), read once
+    per catalog version and active model: one query (the catalog's version) when kept."""
+    model = model_active()
+    return _product_part_read((sku, catalog_state().label, model.version_id if model else None))
+
+
+@lru_cache(maxsize=PRODUCT_PARTS_KEPT)
+def _product_part_read(key: tuple[str, str, int | None]) -> ProductPart | None:
+    sku = key[0]
+    product = Product.objects.filter(sku=sku).first()
+    if product is None:
+        return None
+    similar = products_by_skus([other for other, _ in products_similar(sku, limit=SIMILAR_SHOWN)])
+    return ProductPart(key, product, similar, [] if similar else products_related(product))
 
 
 def products_listed(target: str, *, category: str = "") -> QuerySet[Product] | None:

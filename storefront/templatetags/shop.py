@@ -16,6 +16,7 @@ CARD_TEMPLATE = "storefront/_product_card.html"
 # replaced by the value, escaped as the template escapes it.
 IMPRESSION, POSITION, NOTE = "\x00impression\x00", "\x00position\x00", "\x00note\x00"
 CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products, a few kinds
+PARTS_KEPT = 4096  # products' pages' catalog parts (storefront.shop.PRODUCT_PARTS_KEPT)
 
 
 @register.filter
@@ -74,3 +75,21 @@ def _card_render(shown: tuple, with_impression: bool, with_note: bool) -> str:
 
 
 _card_kept = lru_cache(maxsize=CARDS_KEPT)(_card_render)
+
+
+@register.simple_tag
+def product_part(part) -> SafeString:
+    """`_product_part.html` (a product's details, and its similar or related products) for a
+    `ProductPart`, rendered once per part and kept: the shop keeps one part per product,
+    catalog version and active model. With DEBUG, rendered each time."""
+    if settings.DEBUG:
+        return _part_render(part)
+    return _part_kept(part)
+
+
+def _part_render(part) -> SafeString:
+    context = {"product": part.product, "similar": part.similar, "related": part.related}
+    return mark_safe(get_template("storefront/_product_part.html").render(context))
+
+
+_part_kept = lru_cache(maxsize=PARTS_KEPT)(_part_render)

@@ -1,0 +1,37 @@
+"""A product page's catalog part (its details, similar or related products) is read and
+rendered once per catalog version and active model, and a change to either shows at once."""
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from factories import BROWSER
+
+from catalog.changes import catalog_version_bump
+from catalog.models import Product
+
+BOT = "curl/8.5.0"
+
+
+def _product_queries(client, path: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, HTTP_USER_AGENT=BOT)
+    assert response.status_code == 200
+    return [q["sql"] for q in queries.captured_queries if "catalog_product" in q["sql"]]
+
+
+def test_the_catalog_part_is_read_once_per_catalog_version(client, products, model):
+    assert _product_queries(client, "/products/RUN-1/")  # the product and its similar ones
+    assert _product_queries(client, "/products/RUN-1/") == []  # kept
+    with transaction.atomic():
+        Product.objects.filter(sku="RUN-1").update(name="Trail Shoe for Women, Coral")
+        catalog_version_bump()
+    assert _product_queries(client, "/products/RUN-1/")  # a new version: read again
+    html = client.get("/products/RUN-1/", HTTP_USER_AGENT=BROWSER).content.decode()
+    assert "Trail Shoe for Women, Coral" in html and "Lightweight" not in html
+
+
+def test_a_product_that_left_the_catalog_is_not_found_at_once(client, products, model):
+    assert client.get("/products/RUN-2/", HTTP_USER_AGENT=BOT).status_code == 200
+    with transaction.atomic():
+        Product.objects.filter(sku="RUN-2").delete()
+        catalog_version_bump()
+    assert client.get("/products/RUN-2/", HTTP_USER_AGENT=BOT).status_code == 404
