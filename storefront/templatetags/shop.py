@@ -15,6 +15,7 @@ CARD_TEMPLATE = "storefront/_product_card.html"
 # Stand-ins for a card's per-request values while its template renders once; each is then
 # replaced by the value, escaped as the template escapes it.
 IMPRESSION, POSITION, NOTE = "\x00impression\x00", "\x00position\x00", "\x00note\x00"
+SEARCH_TEXT = "\x00search text\x00"
 CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products, a few kinds
 PARTS_KEPT = 4096  # products' pages' catalog parts (storefront.shop.PRODUCT_PARTS_KEPT)
 
@@ -93,3 +94,36 @@ def _part_render(part) -> SafeString:
 
 
 _part_kept = lru_cache(maxsize=PARTS_KEPT)(_part_render)
+
+
+@register.simple_tag
+def site_head() -> SafeString:
+    """The links every page's head holds (icon, stylesheet, script), rendered once."""
+    if settings.DEBUG:
+        return mark_safe(get_template("storefront/_site_head.html").render({}))
+    return _site_head_kept()
+
+
+@lru_cache(maxsize=1)
+def _site_head_kept() -> SafeString:
+    return mark_safe(get_template("storefront/_site_head.html").render({}))
+
+
+@register.simple_tag
+def site_header(nav_targets, target, search_text) -> SafeString:
+    """Every page's header (the brand, the search box holding `search_text`, the departments
+    of `nav_targets` with `target` the current one), rendered once per departments and
+    current one. With DEBUG, rendered each time."""
+    key = (tuple(nav.target for nav in nav_targets or ()), str(target or ""))
+    html = _header_render(key) if settings.DEBUG else _header_kept(key)
+    return mark_safe(html.replace(SEARCH_TEXT, escape(search_text or "")))
+
+
+def _header_render(key: tuple[tuple[str, ...], str]) -> str:
+    targets, target = key
+    nav_targets = [SimpleNamespace(target=name) for name in targets]
+    context = {"nav_targets": nav_targets, "target": target, "search_text": SEARCH_TEXT}
+    return get_template("storefront/_site_header.html").render(context)
+
+
+_header_kept = lru_cache(maxsize=256)(_header_render)

@@ -1,4 +1,6 @@
-"""The product card tag: the HTML of the card's template, rendered once per product as it reads."""
+"""Fragments rendered once and kept: the product card (once per product as it reads), every
+page's head links and header (once per departments and current one): the HTML of their
+templates, with the per-request values put in."""
 
 from types import SimpleNamespace
 
@@ -7,7 +9,7 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.test import override_settings
 
-from catalog.selectors import ProductCard
+from catalog.selectors import ProductCard, TargetSummary
 from storefront.templatetags import shop as tags
 
 PRODUCTS = [
@@ -35,8 +37,9 @@ def by_tag(product, context: dict) -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_cards_kept():
-    tags._card_kept.cache_clear()
+def nothing_kept():
+    for kept in (tags._card_kept, tags._header_kept, tags._site_head_kept):
+        kept.cache_clear()
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
@@ -74,3 +77,39 @@ def test_with_debug_the_template_renders_each_time():
 def test_a_field_no_key_can_be_made_of_is_rendered_all_the_same():
     odd = ProductCard("X-4", "Odd", "kids", "", {"color": ["Red", "Blue"], "price": "5"})
     assert by_tag(odd, {}) == by_include(odd, {})
+
+
+HEADER = "{% load shop %}{% site_header nav_targets target search_text %}"
+HEADERS = [
+    {"nav_targets": [], "search_text": ""},
+    {"nav_targets": [TargetSummary("women", 3), TargetSummary("men", 2)], "search_text": "shoes"},
+    {
+        "nav_targets": [TargetSummary("women", 3), TargetSummary("kids", 1)],
+        "target": "kids",
+        "search_text": 'men\'s "trail" <shoes> & co',
+    },
+]
+
+
+@pytest.mark.parametrize("context", HEADERS)
+def test_the_header_is_its_templates_with_the_search_text_put_in(context):
+    expected = render_to_string("storefront/_site_header.html", context)
+    header = engines["django"].from_string(HEADER)
+    assert header.render(context) == expected
+    assert header.render(context) == expected
+    assert tags._header_kept.cache_info().hits == 1
+
+
+def test_a_header_is_kept_per_departments_and_current_one_not_per_search():
+    header = engines["django"].from_string(HEADER)
+    targets = [TargetSummary("women", 3), TargetSummary("men", 2)]
+    for text in ("shoes", "jacket", "running shorts"):
+        assert f'value="{text}"' in header.render({"nav_targets": targets, "search_text": text})
+    assert tags._header_kept.cache_info().misses == 1
+    header.render({"nav_targets": targets, "target": "men", "search_text": ""})
+    assert tags._header_kept.cache_info().misses == 2
+
+
+def test_the_heads_links_are_their_templates():
+    head = engines["django"].from_string("{% load shop %}{% site_head %}")
+    assert head.render({}) == render_to_string("storefront/_site_head.html") != ""
