@@ -108,6 +108,18 @@ def shop_load(data_dir: Path, *, products: int, sessions: int, seed: int = 7) ->
     return sessions_file
 
 
+@contextmanager
+def shop_in_process(*, products: int, sessions: int) -> Iterator[Path]:
+    """The shop in this process as benchmarks/bench_settings.py serves it, DEBUG off: a
+    generated shop loaded, a product model of 2 epochs (what a request costs does not depend
+    on the model's quality), the search index built, visitors' state in a Redis of its own."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bench_settings")
+    with django_with_redis() as (data_dir, _):
+        shop_load(data_dir, products=products, sessions=sessions)
+        shop_train_and_index(params={"epochs": 2})
+        yield data_dir
+
+
 def shop_train_and_index(*, params: dict | None = None):
     """Train the product model (activated) and build the configured search index with its
     vectors; returns (version, index report)."""

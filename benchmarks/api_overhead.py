@@ -17,11 +17,10 @@ mercy of other processes on a shared machine).
 """
 
 import argparse
-import os
 import statistics
 import time
 
-from _shop import BROWSER, django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, shop_in_process
 
 PATHS = {"ninja": "/api/search/", "plain": "/bench/search-plain/"}
 
@@ -33,10 +32,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="of each, per visitor")
     parser.add_argument("--block", type=int, default=20, help="requests in a row of one")
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bench_settings")
-    with django_with_redis() as (data_dir, _):
-        shop_load(data_dir, products=args.products, sessions=args.sessions)
-        shop_train_and_index(params={"epochs": 2})
+    with shop_in_process(products=args.products, sessions=args.sessions):
         run(args)
 
 

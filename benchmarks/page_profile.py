@@ -18,11 +18,10 @@ cumulative and own time.
 
 import argparse
 import cProfile
-import os
 import pstats
 import time
 
-from _shop import BROWSER, django_with_redis, shop_load, shop_train_and_index
+from _shop import BROWSER, shop_in_process
 
 PAGES = {
     "product": ("/products/{sku}/", {}),
@@ -56,10 +55,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bench_settings")
-    with django_with_redis() as (data_dir, _):
-        shop_load(data_dir, products=args.products, sessions=args.sessions)
-        shop_train_and_index(params={"epochs": 2})
+    with shop_in_process(products=args.products, sessions=args.sessions):
         run(args)
 
 
