@@ -2,6 +2,7 @@
 
 import errno
 import os
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -292,27 +293,29 @@ def facet_groups(
 ) -> list[dict]:
     """Each facet with its values, counts and the link that selects (or clears) each, the
     request's other parameters kept and its page reset."""
-    return [
-        {
-            "field": field,
-            "label": FACET_LABELS.get(field, field.capitalize()),
-            "options": [
-                {
-                    "value": value,
-                    "count": count,
-                    "selected": value == selected.get(field),
-                    "query": _query_with(
-                        request,
-                        page=None,
-                        **{field: None if value == selected.get(field) else value},
-                    ),
-                }
-                for value, count in options
-            ],
-        }
-        for field, options in values.items()
-        if options
-    ]
+    groups = []
+    for field, options in values.items():
+        if not options:
+            continue
+        others = _query_with(request, page=None, **{field: None})  # once a facet, not a value
+        groups.append(
+            {
+                "field": field,
+                "label": FACET_LABELS.get(field, field.capitalize()),
+                "options": [
+                    {
+                        "value": value,
+                        "count": count,
+                        "selected": value == selected.get(field),
+                        "query": others
+                        if value == selected.get(field)
+                        else "&".join(filter(None, [others, urlencode({field: value})])),
+                    }
+                    for value, count in options
+                ],
+            }
+        )
+    return groups
 
 
 def _query_with(request: HttpRequest, **changes) -> str:
