@@ -524,17 +524,19 @@ def _cosines(recommender, encoded, owner, columns) -> np.ndarray:
 
 def group_places(values: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Each value's place (1 the highest) among those of its group (`owner` ascending, every
-    value finite). One sort of owner + the value scaled into 0..1 (reversed): as a sort by
-    (owner, -value), several times faster."""
+    value finite): 1 + the values of its group above it, so equal values share a place, as
+    `_true_ranks` counts a true item's rank (the shop's order and its evaluation agree)."""
     if not len(values):
         return np.zeros(0, dtype=np.float32)
-    values = values.astype(np.float64)
-    low, high = values.min(), values.max()
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    order = np.argsort(owner * 2.0 + (1.0 - scaled))
+    order = np.lexsort((-values.astype(np.float64), owner))
+    ordered, owners = values[order], owner[order]
+    at = np.arange(len(values))
+    new_run = np.ones(len(values), dtype=bool)
+    new_run[1:] = (owners[1:] != owners[:-1]) | (ordered[1:] != ordered[:-1])
+    run_start = np.maximum.accumulate(np.where(new_run, at, 0))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     places = np.empty(len(values), dtype=np.float32)
-    places[order] = np.arange(len(values)) - starts[owner[order]] + 1
+    places[order] = run_start - starts[owners] + 1
     return places
 
 

@@ -135,3 +135,15 @@ def test_lightgbm_is_imported_without_scikit_learn_which_stays_importable():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.stdout.split() == ["False", "ok"], done.stderr
+
+
+def test_equal_values_share_a_place_and_close_ones_keep_their_order():
+    # as a true item's rank counts them (1 + the candidates above it): the shop's order and
+    # its evaluation agree on a tie; values apart by less than the groups' count could scale
+    # away stay apart
+    owner = np.repeat(np.arange(2000), 3)
+    values = np.tile([0.5, 0.5, 0.2], 2000)
+    values[-3:] = [1.0 + 1e-12, 1.0, 0.0]
+    places = group_places(values, owner, np.full(2000, 3))
+    assert places[:3].tolist() == [1, 1, 3]
+    assert places[-3:].tolist() == [1, 2, 3]
