@@ -44,6 +44,23 @@ def catalog_state() -> CatalogState:
     return CatalogState(*found)
 
 
+def catalog_label() -> str:
+    """`catalog_state().label`, for what reads it on every request (a product page): the same
+    primary-key read in plain SQL, without the ORM's query building (0.4 ms of a 1.5 ms page)."""
+    meta = CatalogVersion._meta
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote('token')}, {quote('version')} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.pk.column)} = %s",
+            [ROW],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return catalog_state().label  # makes the row
+    return CatalogState(found[0], found[1], None).label
+
+
 def catalog_version_bump() -> CatalogState:
     """Count one more change to the catalog; call it inside the write's transaction, after the
     write (its lock is then held only until the commit)."""

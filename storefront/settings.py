@@ -127,7 +127,23 @@ ROOT_URLCONF = "storefront.urls"
 CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"  # the API's error shape under /api/
 WSGI_APPLICATION = "storefront.wsgi.application"
 
+# The shop's pages are Jinja2's (jinja2/, storefront/templating.py says why); Django's engine
+# renders the admin, the API's docs and the 500 page (templates/). A name is looked up in that
+# order.
 TEMPLATES = [
+    {
+        "BACKEND": "storefront.templating.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "storefront.templating.environment",
+            "context_processors": [
+                "django.contrib.messages.context_processors.messages",
+                "storefront.context_processors.shop",
+            ],
+        },
+    },
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],

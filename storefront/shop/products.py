@@ -9,7 +9,7 @@ from functools import lru_cache
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from catalog.changes import catalog_state
+from catalog.changes import catalog_label
 from catalog.models import Product
 from catalog.selectors import (
     ProductCard,
@@ -31,6 +31,8 @@ POPULAR_CACHE_SECONDS = 300
 RECENTLY_VIEWED_SHOWN = 8
 SIMILAR_SHOWN = 8
 PRODUCT_PARTS_KEPT = 4096  # products' catalog parts kept per process (a few kilobytes each)
+PRODUCT_CARDS_KEPT = 50_000  # products' cards kept per process (a few hundred bytes each)
+RECOMMENDATIONS_KEPT = 4096  # the model's answers kept per process, by session
 RECOMMENDED_SHOWN = 12
 VIEWS_LIMITED = (
     "You are viewing products faster than the shop records views, so this one was not recorded."
@@ -50,8 +52,17 @@ def recommendations_for_visitor(state: VisitorState, *, limit: int) -> Suggestio
     model = model_active()
     if not state.skus or model is None:
         return Suggestions([], False, list(state.notices))
-    scored = model.recommender.recommend(list(state.skus), k=limit, exclude=set(state.skus))
+    scored = _recommended(model.recommender, model.version_id, tuple(state.skus), limit)
     return Suggestions(scored, bool(scored), list(state.notices))
+
+
+@lru_cache(maxsize=RECOMMENDATIONS_KEPT)
+def _recommended(recommender, version: int, skus: tuple[str, ...], limit: int) -> list:
+    """The model's answer for a session, kept per process by the model's version and the
+    session's views (what it answers from): a visitor coming back to a page with no view
+    since gets it again without asking (4 ms with the learned ranking); their next view is
+    a new question."""
+    return recommender.recommend(list(skus), k=limit, exclude=set(skus))
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,9 @@ def recommendations_scored(state: VisitorState, *, limit: int) -> Recommendation
     suggestions = recommendations_for_visitor(state, limit=limit)
     if suggestions.personalized:
         scores = dict(suggestions.scored)
-        products = products_by_skus(list(scores))
-        cards = [ScoredCard(ProductCard.from_product(p), scores[p.sku]) for p in products]
+        cards = [ScoredCard(card, scores[card.sku]) for card in product_cards(list(scores))]
     else:
-        popular = products_popular(limit=limit)
-        cards = [ScoredCard(ProductCard.from_product(p), None) for p in popular]
+        cards = [ScoredCard(card, None) for card in popular_cards(limit=limit)]
     return Recommendations(suggestions.personalized, cards, suggestions.notices)
 
 
@@ -101,25 +110,80 @@ def products_similar_scored(sku: str, *, limit: int) -> list[ScoredCard]:
 
 def products_popular(*, limit: int = 12) -> list[Product]:
     """The most viewed products (cached for a few minutes), or the first ones of the catalog."""
-    skus = cache.get_or_set(
-        "catalog:popular-skus",
-        lambda: skus_most_viewed(limit=limit * 2),
-        timeout=POPULAR_CACHE_SECONDS,
-    )
-    products = products_by_skus(skus)[:limit]
+    products = products_by_skus(_popular_skus(limit))[:limit]
     if len(products) < limit:
         have = {p.sku for p in products}
         products += [p for p in Product.objects.all()[: limit * 2] if p.sku not in have]
     return products[:limit]
 
 
+def popular_cards(*, limit: int) -> list[ProductCard]:
+    """`products_popular` as cards, kept (see `product_cards`) while the catalog has them."""
+    popular = product_cards(_popular_skus(limit))[:limit]
+    if len(popular) < limit:  # too few views yet: the catalog's first products after them
+        have = {card.sku for card in popular}
+        first = _first_skus(catalog_label(), limit * 2)
+        popular += product_cards([sku for sku in first if sku not in have])
+    return popular[:limit]
+
+
+@lru_cache(maxsize=4)
+def _first_skus(label: str, count: int) -> list[str]:
+    return list(Product.objects.values_list("sku", flat=True)[:count])
+
+
+def _popular_skus(limit: int) -> list[str]:
+    """The most viewed products' SKUs, twice `limit` of them (cached for a few minutes)."""
+    return cache.get_or_set(
+        "catalog:popular-skus",
+        lambda: skus_most_viewed(limit=limit * 2),
+        timeout=POPULAR_CACHE_SECONDS,
+    )
+
+
+class _CardsKept:
+    """Product cards by SKU, kept per process for one catalog version at a time (a new
+    version starts afresh), `PRODUCT_CARDS_KEPT` at most: the products a page lists that are
+    not the catalog's part of a product page (recommended, popular, recently viewed)."""
+
+    def __init__(self) -> None:
+        self.label, self.cards = "", {}
+
+    def read(self, skus: list[str]) -> list[ProductCard]:
+        label = catalog_label()
+        if label != self.label or len(self.cards) > PRODUCT_CARDS_KEPT:
+            self.label, self.cards = label, {}
+        cards = self.cards
+        missing = [sku for sku in skus if sku not in cards]
+        if missing:
+            found = {p.sku: ProductCard.from_product(p) for p in products_by_skus(missing)}
+            cards.update({sku: found.get(sku) for sku in missing})  # None: not in the catalog
+        return [cards[sku] for sku in skus if cards.get(sku) is not None]
+
+
+_cards_kept = _CardsKept()
+
+
+def product_cards(skus: list[str]) -> list[ProductCard]:
+    """The cards of `skus`, in that order, skipping SKUs not in the catalog: one query (the
+    catalog's version) when every one is kept."""
+    if not skus:
+        return []
+    return _cards_kept.read(skus)
+
+
+@lru_cache(maxsize=4)
+def _targets_kept(label: str) -> list[TargetSummary]:
+    return targets_list()
+
+
 @dataclass(frozen=True)
 class HomePage:
     targets: list[TargetSummary]
-    featured: list[Product] | list[ProductCard]  # the most viewed
+    featured: list[ProductCard]  # the most viewed
     recommended: list[ProductCard]  # for this visitor (none without views or a model)
     recommended_personalized: bool
-    recently_viewed: list[Product]
+    recently_viewed: list[ProductCard]
     profile: Profile
     personas: list[Persona]
     notices: list[str]
@@ -133,11 +197,11 @@ def home_page(visitor: Visitor) -> HomePage:
     shown = [scored.card for scored in recommendations.cards]
     personalized = recommendations.personalized
     return HomePage(
-        targets=targets_list(),
-        featured=products_popular(limit=RECOMMENDED_SHOWN) if personalized else shown,
+        targets=_targets_kept(catalog_label()),
+        featured=popular_cards(limit=RECOMMENDED_SHOWN) if personalized else shown,
         recommended=shown if personalized else [],
         recommended_personalized=personalized,
-        recently_viewed=products_by_skus(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
+        recently_viewed=product_cards(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
         profile=visitor_profile(state),
         personas=personas_available(),
         notices=recommendations.notices,
@@ -159,7 +223,7 @@ class ProductPart:
 @dataclass(frozen=True)
 class ProductPage:
     part: ProductPart
-    recently_viewed: list[Product]  # the visitor's, this product left out
+    recently_viewed: list[ProductCard]  # the visitor's, this product left out
     notices: list[str]
 
     @property
@@ -188,7 +252,7 @@ def product_page(visitor: Visitor, sku: str, *, record_view: bool) -> ProductPag
     recent = [s for s in state.viewed_recently if s != sku]
     return ProductPage(
         part=part,
-        recently_viewed=products_by_skus(recent[:RECENTLY_VIEWED_SHOWN]),
+        recently_viewed=product_cards(recent[:RECENTLY_VIEWED_SHOWN]),
         notices=notices,
     )
 
@@ -197,7 +261,7 @@ def product_part(sku: str) -> ProductPart | None:
     """The catalog's and the model's part of `sku`'s page (None: no such product), read once
     per catalog version and active model: one query (the catalog's version) when kept."""
     model = model_active()
-    return _product_part_read((sku, catalog_state().label, model.version_id if model else None))
+    return _product_part_read((sku, catalog_label(), model.version_id if model else None))
 
 
 @lru_cache(maxsize=PRODUCT_PARTS_KEPT)

@@ -188,7 +188,7 @@ def test_a_name_stands_for_every_product_it_matches_as_well_as_the_best(mapped_m
         "/space/explore/", {"a": "RUN-2", "b": "women's running shoe", "c": "HIK-1"}
     )
     html = page.content.decode()
-    assert "“women&#x27;s running shoe”" in html and "B: one of 2 alike" in html
+    assert "“women&#39;s running shoe”" in html and "B: one of 2 alike" in html
 
 
 def first_analogy_answer(a: str, b: str, c: str) -> Product:
@@ -244,7 +244,7 @@ def test_explorer_page_resolves_names_and_shows_pictures(mapped_model):
     page = Client().get("/space/explore/", {"of": "men's hiking boot"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Nearest to Men&#x27;s Waterproof Hiking Boot" in html
+    assert "Nearest to Men&#39;s Waterproof Hiking Boot" in html
     assert 'data-sku="HIK-3"' in html or 'data-sku="HIK-2"' in html
     analogy_page = Client().get("/space/explore/", {"a": "RUN-1", "b": "HIK-1", "c": "NOPE"})
     assert "is not in the model" in analogy_page.content.decode()
@@ -259,7 +259,7 @@ def test_an_analogy_or_a_neighbour_asked_blank_says_what_to_fill_in(mapped_model
     assert "fill in B and C." in part and "is not in the model" not in part
     assert 'value="RUN-1"' in part  # what was typed stays
     near = Client().get("/space/explore/", {"of": ""}).content.decode()
-    assert "Type a SKU or a product&#x27;s name to find what sits nearest" in near
+    assert "Type a SKU or a product&#39;s name to find what sits nearest" in near
     first = Client().get("/space/explore/").content.decode()  # nothing asked yet
     assert 'role="alert"' not in first
 

@@ -169,7 +169,7 @@ def test_the_demo_trains_a_word_model_once_and_the_word_explorer_answers(models_
 
     page = Client().get("/space/explore/", {"kind": "word", "of": "president"}).content.decode()
     assert "learned from 58,157 words of lee_background.cor" in page
-    assert "Australian Broadcasting Corporation&#x27;s news from late 2001" in page
+    assert "Australian Broadcasting Corporation&#39;s news from late 2001" in page
     assert "Nearest to “president”" in page and "<strong>bush</strong>" in page
 
     # The examples the page leads with are ones this model answers right: each comes first in

@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.test import override_settings
 
 from catalog.selectors import ProductCard, TargetSummary
-from storefront.templatetags import shop as tags
+from storefront import templating as tags
 
 PRODUCTS = [
     ProductCard(
@@ -25,7 +25,7 @@ CONTEXTS = [
     {"impression": SimpleNamespace(id="imp-1&"), "position": 3},
     {"impression": SimpleNamespace(id="imp-2"), "position": 0, "note": "You viewed this"},
 ]
-TAG = "{% load shop %}{% product_card product impression=impression position=position note=note %}"
+TAG = "{{ product_card(product, impression=impression, position=position, note=note) }}"
 
 
 def by_include(product, context: dict) -> str:
@@ -33,7 +33,7 @@ def by_include(product, context: dict) -> str:
 
 
 def by_tag(product, context: dict) -> str:
-    return engines["django"].from_string(TAG).render({"product": product, **context})
+    return engines["jinja2"].from_string(TAG).render({"product": product, **context})
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +79,7 @@ def test_a_field_no_key_can_be_made_of_is_rendered_all_the_same():
     assert by_tag(odd, {}) == by_include(odd, {})
 
 
-HEADER = "{% load shop %}{% site_header nav_targets target search_text %}"
+HEADER = "{{ site_header(nav_targets, target, search_text) }}"
 HEADERS = [
     {"nav_targets": [], "search_text": ""},
     {"nav_targets": [TargetSummary("women", 3), TargetSummary("men", 2)], "search_text": "shoes"},
@@ -94,14 +94,14 @@ HEADERS = [
 @pytest.mark.parametrize("context", HEADERS)
 def test_the_header_is_its_templates_with_the_search_text_put_in(context):
     expected = render_to_string("storefront/_site_header.html", context)
-    header = engines["django"].from_string(HEADER)
+    header = engines["jinja2"].from_string(HEADER)
     assert header.render(context) == expected
     assert header.render(context) == expected
     assert tags._header_kept.cache_info().hits == 1
 
 
 def test_a_header_is_kept_per_departments_and_current_one_not_per_search():
-    header = engines["django"].from_string(HEADER)
+    header = engines["jinja2"].from_string(HEADER)
     targets = [TargetSummary("women", 3), TargetSummary("men", 2)]
     for text in ("shoes", "jacket", "running shorts"):
         assert f'value="{text}"' in header.render({"nav_targets": targets, "search_text": text})
@@ -111,5 +111,5 @@ def test_a_header_is_kept_per_departments_and_current_one_not_per_search():
 
 
 def test_the_heads_links_are_their_templates():
-    head = engines["django"].from_string("{% load shop %}{% site_head %}")
+    head = engines["jinja2"].from_string("{{ site_head() }}")
     assert head.render({}) == render_to_string("storefront/_site_head.html") != ""

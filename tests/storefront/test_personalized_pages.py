@@ -8,8 +8,8 @@ import socket
 import pytest
 import redis
 from django.urls import reverse
-from django.utils.html import escape
 from factories import PLAIN_SHOES, REDIS_DOWN_URL, products_view, redis_store_use
+from markupsafe import escape
 
 from personalization.models import ViewEvent
 from personalization.state import COOKIE_NAME, Visitor

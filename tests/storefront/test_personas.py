@@ -122,7 +122,7 @@ def test_the_banner_is_on_every_page_while_browsing_as_a_persona(client, model, 
     assert BANNER not in client.get(page).content.decode()
     browse_as(client, "runner")
     shown = client.get(page).content.decode()
-    assert "You are browsing as <strong>Rae</strong>, a women&#x27;s runner." in shown
+    assert "You are browsing as <strong>Rae</strong>, a women&#39;s runner." in shown
     assert "Products you view now add to Rae's views" in shown
     assert f'action="{reverse("persona-end")}"' in shown and "Back to my own views" in shown
 

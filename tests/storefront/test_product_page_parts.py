@@ -35,3 +35,37 @@ def test_a_product_that_left_the_catalog_is_not_found_at_once(client, products, 
         Product.objects.filter(sku="RUN-2").delete()
         catalog_version_bump()
     assert client.get("/products/RUN-2/", HTTP_USER_AGENT=BOT).status_code == 404
+
+
+def _page_product_queries(client, path: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, HTTP_USER_AGENT=BROWSER)
+    assert response.status_code == 200
+    return [q["sql"] for q in queries.captured_queries if "catalog_product" in q["sql"]]
+
+
+def test_the_cards_a_page_lists_are_read_once_per_catalog_version(client, products, model):
+    for sku in ("RUN-1", "RUN-3"):
+        client.get(f"/products/{sku}/", HTTP_USER_AGENT=BROWSER)
+    assert _page_product_queries(client, "/")  # the targets, the recommended, the popular
+    assert _page_product_queries(client, "/") == []  # kept: the catalog's version only
+    with transaction.atomic():
+        Product.objects.filter(sku="RUN-1").update(name="Trail Shoe for Women, Coral")
+        catalog_version_bump()
+    assert _page_product_queries(client, "/")
+    html = client.get("/", HTTP_USER_AGENT=BROWSER).content.decode()
+    assert "Trail Shoe for Women, Coral" in html and "Lightweight" not in html  # recently viewed
+
+
+def test_a_visitors_recommendations_are_asked_again_after_each_view(client, products, model):
+    from storefront.shop import products as shop_products
+
+    asked = shop_products._recommended.cache_info
+    client.get("/products/RUN-1/", HTTP_USER_AGENT=BROWSER)
+    before = asked().misses
+    first = client.get("/", HTTP_USER_AGENT=BROWSER).context["recommended"]
+    assert client.get("/", HTTP_USER_AGENT=BROWSER).context["recommended"] == first
+    assert asked().misses == before + 1  # the same session: answered once
+    client.get("/products/HIK-1/", HTTP_USER_AGENT=BROWSER)
+    client.get("/", HTTP_USER_AGENT=BROWSER)
+    assert asked().misses == before + 2  # a new view, a new question

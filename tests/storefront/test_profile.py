@@ -63,7 +63,7 @@ def test_the_home_page_draws_the_profile(client, model, personas):
     home = client.get(reverse("home")).content.decode()
     assert "What we think you like" in home and "Nothing yet" in home
     assert 'data-persona="runner"' in home and 'data-persona="hiker"' in home
-    assert "A women&#x27;s runner." in home and "A men&#x27;s hiker." in home  # a line each
+    assert "A women&#39;s runner." in home and "A men&#39;s hiker." in home  # a line each
     assert 'data-persona="diver"' not in home and "data-forget" not in home
     products_view(client, "RUN-1", "RUN-3")
     home = client.get(reverse("home")).content.decode()

@@ -1,0 +1,233 @@
+"""The shop's pages are Jinja2 templates (`jinja2/`; Django's own engine renders the admin,
+the API's docs and the 500 page from `templates/`): a page of 24 product cards, facets and a
+taste panel rendered in Django's engine cost 6 ms, five times Jinja2's (docs/tuning.md, "Page
+speed").
+
+Here: the environment the pages see (Django's `url` and `static`, the filters they use, Django's
+own), and the fragments rendered once and kept (a product's card, its page's catalog part, every
+page's head links and header), with their per-request values put in."""
+
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.middleware.csrf import get_token
+from django.template.backends import jinja2 as django_jinja2
+from django.template.defaultfilters import floatformat, pluralize, urlencode, yesno
+from django.template.loader import get_template
+from django.templatetags.static import static
+from django.test.signals import template_rendered
+from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.utils.functional import lazy
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from markupsafe import Markup, escape
+
+import jinja2
+from storefront.shop.products import PRODUCT_PARTS_KEPT
+
+CARD_TEMPLATE = "storefront/_product_card.html"
+# Stand-ins for a card's per-request values while its template renders once; each is then
+# replaced by the value, escaped as the template escapes it.
+IMPRESSION, POSITION, NOTE = "\x00impression\x00", "\x00position\x00", "\x00note\x00"
+SEARCH_TEXT = "\x00search text\x00"
+CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products, a few kinds
+HEADERS_KEPT = 256  # headers: one per set of departments and current one
+
+
+def environment(**options) -> jinja2.Environment:
+    """The pages' environment (settings.TEMPLATES names it). A missing variable or attribute
+    reads as empty, as in Django's templates, even along a chain (`persona_visit.slug`)."""
+    options["undefined"] = jinja2.ChainableUndefined
+    env = jinja2.Environment(**options)
+    env.globals.update(
+        url=url,
+        url_or_blank=url_or_blank,
+        static=static,
+        product_card=product_card,
+        product_part=product_part,
+        site_head=site_head,
+        site_header=site_header,
+    )
+    env.filters.update(
+        capfirst=capfirst,
+        floatformat=floatformat,
+        intcomma=intcomma,
+        percent=percent,
+        pluralize=pluralize,
+        urlencode=urlencode,  # Django's: `urlencode("")` quotes "/" too
+        yesno=yesno,
+    )
+    return env
+
+
+class Jinja2(django_jinja2.Jinja2):
+    """Django's Jinja2 engine, telling Django's test client what each template rendered with
+    (as Django's engine does under test), so that tests can read `response.context`."""
+
+    def from_string(self, template_code):
+        return Template(self.env.from_string(template_code), self)
+
+    def get_template(self, template_name):
+        template = super().get_template(template_name)
+        return Template(template.template, self)
+
+
+class Template(django_jinja2.Template):
+    def render(self, context=None, request=None):
+        """Django's, but a page's CSRF token is made once, not once per form (each `get_token`
+        masks the secret anew: 64 random characters)."""
+        context = {} if context is None else context
+        if request is not None:
+            context["request"] = request
+            context["csrf_token"] = _csrf_token_lazy(request)
+            context["csrf_input"] = _csrf_input_lazy(request)
+            for context_processor in self.backend.template_context_processors:
+                context.update(context_processor(request))
+        html = self.template.render(context)
+        template_rendered.send(sender=self, template=self, context=context)  # none listen: free
+        return html
+
+
+def _csrf_token(request) -> str:
+    """`get_token(request)`, once per request."""
+    if not hasattr(request, "_csrf_token_shown"):
+        request._csrf_token_shown = get_token(request)
+    return request._csrf_token_shown
+
+
+def _csrf_input(request) -> SafeString:
+    return format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', _csrf_token(request)
+    )
+
+
+_csrf_token_lazy = lazy(_csrf_token, str)
+_csrf_input_lazy = lazy(_csrf_input, SafeString)
+
+
+def url(name: str, **kwargs) -> str:
+    """`{% url name key=value %}`, kept per process (a page asks for the same few many times)."""
+    return _url(name, tuple(kwargs.items()), get_script_prefix())
+
+
+@lru_cache(maxsize=8192)
+def _url(name: str, kwargs: tuple, prefix: str) -> str:
+    return reverse(name, kwargs=dict(kwargs) or None)
+
+
+def url_or_blank(name: str, **kwargs) -> str:
+    """`{% url name key=value as url %}`: "" when nothing matches (a department whose name
+    is no URL's)."""
+    try:
+        return url(name, **kwargs)
+    except NoReverseMatch:
+        return ""
+
+
+def capfirst(value) -> str:
+    """Django's `capfirst`, without its lazy-text wrapping: the first character upper-cased."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
+
+
+def percent(share: float) -> int:
+    """`{% widthratio share 1 100 %}`: a share out of 1 as a whole percentage."""
+    return round(float(share) * 100)
+
+
+def _kept_unless_debug(maxsize: int) -> Callable:
+    """Keep what a fragment's renderer returns per process (least recently used out past
+    `maxsize`), by its arguments; with DEBUG, render each time, so that a template edited
+    shows at the next request. The cache is the function's `kept`."""
+
+    def decorate(render: Callable) -> Callable:
+        kept = lru_cache(maxsize=maxsize)(render)
+
+        @wraps(render)
+        def rendered(*key):
+            return render(*key) if settings.DEBUG else kept(*key)
+
+        rendered.kept = kept
+        return rendered
+
+    return decorate
+
+
+def product_card(product, impression=None, position="", note="") -> Markup:
+    """`_product_card.html` for `product` (a Product or a ProductCard), with a search's
+    `impression` and the result's `position` in its link, and a `note` under its name.
+
+    The card's HTML is rendered once per product as it reads (the fields the card shows) and
+    kept: a result page of 24 cards renders none. Keyed by those fields, a product renamed or
+    repriced gets a new card at once, nothing to invalidate."""
+    extra = product.extra
+    shown = (
+        product.sku,
+        product.name,
+        product.target,
+        product.image_url,
+        extra.get("color", ""),
+        extra.get("price", ""),
+    )
+    try:
+        html = _card(shown, bool(impression), bool(note))
+    except TypeError:  # a field the catalog holds as a list or a mapping: no key of it
+        html = _card.__wrapped__(shown, bool(impression), bool(note))
+    if impression:
+        html = html.replace(IMPRESSION, escape(impression.id)).replace(POSITION, escape(position))
+    if note:
+        html = html.replace(NOTE, escape(note))
+    return Markup(html)
+
+
+@_kept_unless_debug(CARDS_KEPT)
+def _card(shown: tuple, with_impression: bool, with_note: bool) -> str:
+    sku, name, target, image_url, color, price = shown
+    extra = {"color": color, "price": price}
+    product = SimpleNamespace(sku=sku, name=name, target=target, image_url=image_url, extra=extra)
+    return get_template(CARD_TEMPLATE).render(
+        {
+            "product": product,
+            "impression": SimpleNamespace(id=IMPRESSION) if with_impression else None,
+            "position": POSITION,
+            "note": NOTE if with_note else "",
+        }
+    )
+
+
+@_kept_unless_debug(PRODUCT_PARTS_KEPT)
+def product_part(part) -> Markup:
+    """`_product_part.html` (a product's details, and its similar or related products) for a
+    `ProductPart`, rendered once per part and kept: the shop keeps one part per product,
+    catalog version and active model."""
+    context = {"product": part.product, "similar": part.similar, "related": part.related}
+    return Markup(get_template("storefront/_product_part.html").render(context))
+
+
+@_kept_unless_debug(1)
+def site_head() -> Markup:
+    """The links every page's head holds (icon, stylesheet, script), rendered once."""
+    return Markup(get_template("storefront/_site_head.html").render({}))
+
+
+def site_header(nav_targets, target, search_text) -> Markup:
+    """Every page's header (the brand, the search box holding `search_text`, the departments
+    of `nav_targets` with `target` the current one), rendered once per departments and
+    current one."""
+    html = _header(tuple(nav.target for nav in nav_targets or ()), str(target or ""))
+    return Markup(html.replace(SEARCH_TEXT, escape(search_text or "")))
+
+
+@_kept_unless_debug(HEADERS_KEPT)
+def _header(targets: tuple[str, ...], target: str) -> str:
+    nav_targets = [SimpleNamespace(target=name) for name in targets]
+    context = {"nav_targets": nav_targets, "target": target, "search_text": SEARCH_TEXT}
+    return get_template("storefront/_site_header.html").render(context)
+
+
+# The caches, by name (tests clear and count them).
+_card_kept, _part_kept = _card.kept, product_part.kept
+_site_head_kept, _header_kept = site_head.kept, _header.kept
