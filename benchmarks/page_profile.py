@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--save", help="write the profile here (pstats), to read its callers")
     args = parser.parse_args()
     with shop_in_process(products=args.products, sessions=args.sessions):
         run(args)
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace) -> None:
     profile.disable()
 
     stats = pstats.Stats(profile)
+    if args.save:
+        stats.dump_stats(args.save)
     print(
         f"GET {path} {params or ''} as {'a crawler' if args.bot else 'a visitor with a state'}: "
         f"{per_request:.2f} ms per request ({args.requests} requests, no profiler); "

@@ -33,8 +33,10 @@ CARD_TEMPLATE = "storefront/_product_card.html"
 # replaced by the value, escaped as the template escapes it.
 IMPRESSION, POSITION, NOTE = "\x00impression\x00", "\x00position\x00", "\x00note\x00"
 SEARCH_TEXT = "\x00search text\x00"
+CSRF_INPUT = "\x00csrf input\x00"
 CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products, a few kinds
 HEADERS_KEPT = 256  # headers: one per set of departments and current one
+PERSONA_PICKERS_KEPT = 1024  # persona pickers: one per page address and persona browsed as
 
 
 def environment(**options) -> jinja2.Environment:
@@ -50,6 +52,7 @@ def environment(**options) -> jinja2.Environment:
         product_part=product_part,
         site_head=site_head,
         site_header=site_header,
+        persona_picker=persona_picker,
     )
     env.filters.update(
         capfirst=capfirst,
@@ -228,6 +231,30 @@ def _header(targets: tuple[str, ...], target: str) -> str:
     return get_template("storefront/_site_header.html").render(context)
 
 
+def persona_picker(personas, persona_visit, next_path: str, csrf_input) -> Markup:
+    """`_persona_picker.html`: a form for each of `personas` (`persona_visit`'s pressed), each
+    coming back to `next_path`; rendered once per personas, persona and address, the page's
+    CSRF field put in."""
+    shown = tuple((p.slug, p.name, p.who, p.line, p.query) for p in personas or ())
+    html = _persona_picker(shown, str(getattr(persona_visit, "slug", "") or ""), next_path)
+    return Markup(html.replace(CSRF_INPUT, str(csrf_input)))
+
+
+@_kept_unless_debug(PERSONA_PICKERS_KEPT)
+def _persona_picker(personas: tuple, visit_slug: str, next_path: str) -> str:
+    context = {
+        "personas": [
+            SimpleNamespace(slug=slug, name=name, who=who, line=line, query=query)
+            for slug, name, who, line, query in personas
+        ],
+        "persona_visit": SimpleNamespace(slug=visit_slug) if visit_slug else None,
+        "next_path": next_path,
+        "csrf_input": Markup(CSRF_INPUT),
+    }
+    return get_template("storefront/_persona_picker.html").render(context)
+
+
 # The caches, by name (tests clear and count them).
 _card_kept, _part_kept = _card.kept, product_part.kept
 _site_head_kept, _header_kept = site_head.kept, _header.kept
+_persona_picker_kept = _persona_picker.kept

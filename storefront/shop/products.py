@@ -80,15 +80,16 @@ class Recommendations:
     notices: list[str]
 
 
-def recommendations_scored(state: VisitorState, *, limit: int) -> Recommendations:
+def recommendations_scored(state: VisitorState, *, limit: int, label: str = "") -> Recommendations:
     """`limit` products for a visitor in `state`, none they viewed, with their scores; the most
     viewed products (unscored) for a visitor without views, or without a model."""
     suggestions = recommendations_for_visitor(state, limit=limit)
     if suggestions.personalized:
         scores = dict(suggestions.scored)
-        cards = [ScoredCard(card, scores[card.sku]) for card in product_cards(list(scores))]
+        kept = product_cards(list(scores), label=label)
+        cards = [ScoredCard(card, scores[card.sku]) for card in kept]
     else:
-        cards = [ScoredCard(card, None) for card in popular_cards(limit=limit)]
+        cards = [ScoredCard(card, None) for card in popular_cards(limit=limit, label=label)]
     return Recommendations(suggestions.personalized, cards, suggestions.notices)
 
 
@@ -117,13 +118,14 @@ def products_popular(*, limit: int = 12) -> list[Product]:
     return products[:limit]
 
 
-def popular_cards(*, limit: int) -> list[ProductCard]:
+def popular_cards(*, limit: int, label: str = "") -> list[ProductCard]:
     """`products_popular` as cards, kept (see `product_cards`) while the catalog has them."""
-    popular = product_cards(_popular_skus(limit))[:limit]
+    label = label or catalog_label()
+    popular = product_cards(_popular_skus(limit), label=label)[:limit]
     if len(popular) < limit:  # too few views yet: the catalog's first products after them
         have = {card.sku for card in popular}
-        first = _first_skus(catalog_label(), limit * 2)
-        popular += product_cards([sku for sku in first if sku not in have])
+        first = _first_skus(label, limit * 2)
+        popular += product_cards([sku for sku in first if sku not in have], label=label)
     return popular[:limit]
 
 
@@ -149,8 +151,7 @@ class _CardsKept:
     def __init__(self) -> None:
         self.label, self.cards = "", {}
 
-    def read(self, skus: list[str]) -> list[ProductCard]:
-        label = catalog_label()
+    def read(self, skus: list[str], label: str) -> list[ProductCard]:
         if label != self.label or len(self.cards) > PRODUCT_CARDS_KEPT:
             self.label, self.cards = label, {}
         cards = self.cards
@@ -164,12 +165,12 @@ class _CardsKept:
 _cards_kept = _CardsKept()
 
 
-def product_cards(skus: list[str]) -> list[ProductCard]:
+def product_cards(skus: list[str], *, label: str = "") -> list[ProductCard]:
     """The cards of `skus`, in that order, skipping SKUs not in the catalog: one query (the
-    catalog's version) when every one is kept."""
+    catalog's version, unless its `label` is given) when every one is kept."""
     if not skus:
         return []
-    return _cards_kept.read(skus)
+    return _cards_kept.read(skus, label or catalog_label())
 
 
 @lru_cache(maxsize=4)
@@ -193,15 +194,17 @@ def home_page(visitor: Visitor) -> HomePage:
     """The front page for `visitor`: targets, popular products, what the shop recommends to
     them and thinks they like, what they viewed, and the personas to browse as."""
     state = visitor_state(visitor)
-    recommendations = recommendations_scored(state, limit=RECOMMENDED_SHOWN)
+    label = catalog_label()  # read once: every list below is kept per catalog version
+    recommendations = recommendations_scored(state, limit=RECOMMENDED_SHOWN, label=label)
     shown = [scored.card for scored in recommendations.cards]
     personalized = recommendations.personalized
+    recent = state.viewed_recently[:RECENTLY_VIEWED_SHOWN]
     return HomePage(
-        targets=_targets_kept(catalog_label()),
-        featured=popular_cards(limit=RECOMMENDED_SHOWN) if personalized else shown,
+        targets=_targets_kept(label),
+        featured=popular_cards(limit=RECOMMENDED_SHOWN, label=label) if personalized else shown,
         recommended=shown if personalized else [],
         recommended_personalized=personalized,
-        recently_viewed=product_cards(state.viewed_recently[:RECENTLY_VIEWED_SHOWN]),
+        recently_viewed=product_cards(recent, label=label),
         profile=visitor_profile(state),
         personas=personas_available(),
         notices=recommendations.notices,

@@ -38,7 +38,12 @@ def by_tag(product, context: dict) -> str:
 
 @pytest.fixture(autouse=True)
 def nothing_kept():
-    for kept in (tags._card_kept, tags._header_kept, tags._site_head_kept):
+    for kept in (
+        tags._card_kept,
+        tags._header_kept,
+        tags._site_head_kept,
+        tags._persona_picker_kept,
+    ):
         kept.cache_clear()
 
 
@@ -113,3 +118,27 @@ def test_a_header_is_kept_per_departments_and_current_one_not_per_search():
 def test_the_heads_links_are_their_templates():
     head = engines["jinja2"].from_string("{{ site_head() }}")
     assert head.render({}) == render_to_string("storefront/_site_head.html") != ""
+
+
+PERSONAS = [
+    SimpleNamespace(slug="sam", name="Sam", who="a men's <trail> runner", line="Trails.", query=""),
+    SimpleNamespace(slug="rae", name="Rae", who="a women's runner", line="Roads.", query="shoes"),
+]
+
+
+@pytest.mark.parametrize("visit", [None, SimpleNamespace(slug="rae")])
+def test_the_persona_picker_is_its_template_with_the_pages_csrf_field_put_in(visit):
+    from markupsafe import Markup
+
+    for token in ("one", "two"):  # a token a page, the picker kept
+        csrf = Markup(f'<input type="hidden" name="csrfmiddlewaretoken" value="{token}">')
+        context = {"personas": PERSONAS, "persona_visit": visit, "csrf_input": csrf}
+        path = "/search/?q=shoes&page=2"
+        expected = render_to_string(
+            "storefront/_persona_picker.html", {**context, "next_path": path}
+        )
+        assert tags.persona_picker(PERSONAS, visit, path, csrf) == expected
+        assert f'value="{token}"' in expected and "&lt;trail&gt;" in expected
+    assert tags._persona_picker_kept.cache_info().misses == 1
+    tags.persona_picker(PERSONAS, visit, "/", csrf)
+    assert tags._persona_picker_kept.cache_info().misses == 2  # another address
