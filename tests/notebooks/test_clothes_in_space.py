@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "clothes_in_space.ipynb"
 FORBIDDEN = ("django", "storefront", "catalog")
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?")
-# A fresh run must print the stored numbers: exactly on this machine (every seed is fixed and
-# Word2Vec trains on one thread); the tolerance is for another machine's floating point.
-RELATIVE, ABSOLUTE = 1e-3, 0.011
+# A fresh run must print the stored numbers: exactly on the machine that stored them (every
+# seed is fixed and Word2Vec trains on one thread). Another CPU rounds Word2Vec's sums
+# otherwise: outputs stored on an Intel machine and run on an AMD EPYC differed by at most 0.48%
+# (a component's HR@20 38.74 -> 38.59, an MRR 16.62 -> 16.70); the tolerance is twice that.
+RELATIVE, ABSOLUTE = 1e-2, 0.011
 SIZE_LIMIT = 600 * 1024  # bytes on disk: pictures are thumbnails, reviewable in a diff
 REFRESH = "run `make notebook-outputs` and commit the notebook"
 # Run before and after the notebook's cells: the project modules its cells loaded that they may
@@ -142,7 +144,8 @@ def test_the_stored_notebook_has_every_output_and_stays_small():
 def test_the_staleness_check_tells_a_changed_figure_from_a_rounding():
     assert numbers_differ([43.53, 16.62], [43.53, 16.62]) is None
     assert numbers_differ([43.53, 16.62], [43.535, 16.62]) is None
-    assert numbers_differ([43.53, 16.62], [43.61, 16.62]) == "number 1: 43.53 stored, 43.61 printed"
+    assert numbers_differ([43.53, 16.62], [43.61, 16.62]) is None  # another CPU's rounding
+    assert numbers_differ([43.53, 16.62], [44.2, 16.62]) == "number 1: 43.53 stored, 44.2 printed"
     assert numbers_differ([1.0], [1.0, 2.0]) == "1 numbers stored, 2 printed"
     cell = nbformat.v4.new_code_cell("print(1)")
     cell.outputs = [
