@@ -431,7 +431,7 @@ class EmbeddedSearch:
         the folder records `state`."""
         folder = self.path.with_name(f"{self.path.name}.{time.time_ns()}")
         link = self.path.with_name(self.path.name + ".swapping")
-        count = 0
+        count, writer = 0, None
         try:
             folder.mkdir(parents=True)
             index = _index_open(folder, create=True)
@@ -456,11 +456,11 @@ class EmbeddedSearch:
                 _remove(self.path)  # an index of an older kind (a file or a plain folder)
             os.replace(link, self.path)
         except (ValueError, OSError) as exc:
-            shutil.rmtree(folder, ignore_errors=True)
+            _build_abandon(writer, folder)
             link.unlink(missing_ok=True)
             raise SearchUnavailable(f"cannot build the search index {self.path}: {exc}") from exc
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            _build_abandon(writer, folder)
             raise
         if old is not None and old != folder:
             # Readers that hold it open keep their files until they move to the new one.
@@ -931,3 +931,16 @@ def _remove(path: Path) -> None:
 
 _readers: dict[Path, _Reader] = {}
 _readers_lock = threading.Lock()
+
+
+def _build_abandon(writer, folder: Path) -> None:
+    """Remove a folder whose build failed. Its writer is rolled back and its threads joined
+    first: until then they may write into the folder while it is removed, leaving files (and
+    the folder) behind."""
+    if writer is not None:
+        try:
+            writer.rollback()
+            writer.wait_merging_threads()
+        except (ValueError, RuntimeError):  # already waited on: nothing runs
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
