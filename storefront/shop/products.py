@@ -52,17 +52,20 @@ def recommendations_for_visitor(state: VisitorState, *, limit: int) -> Suggestio
     model = model_active()
     if not state.skus or model is None:
         return Suggestions([], False, list(state.notices))
-    scored = _recommended(model.recommender, model.version_id, tuple(state.skus), limit)
+    scored = _recommended(model.version_id, tuple(state.skus), limit)
     return Suggestions(scored, bool(scored), list(state.notices))
 
 
 @lru_cache(maxsize=RECOMMENDATIONS_KEPT)
-def _recommended(recommender, version: int, skus: tuple[str, ...], limit: int) -> list:
-    """The model's answer for a session, kept per process by the model's version and the
-    session's views (what it answers from): a visitor coming back to a page with no view
+def _recommended(version: int, skus: tuple[str, ...], limit: int) -> list:
+    """The active model's answer for a session, kept per process by the model's version and
+    the session's views (what it answers from): a visitor coming back to a page with no view
     since gets it again without asking (4 ms with the learned ranking); their next view is
-    a new question."""
-    return recommender.recommend(list(skus), k=limit, exclude=set(skus))
+    a new question. Keyed by the version, not the model: a replaced model is not kept alive."""
+    model = model_active()
+    if model is None:
+        return []
+    return model.recommender.recommend(list(skus), k=limit, exclude=set(skus))
 
 
 @dataclass(frozen=True)
