@@ -114,6 +114,8 @@ def shop_in_process(*, products: int, sessions: int) -> Iterator[Path]:
     generated shop loaded, a product model of 2 epochs (what a request costs does not depend
     on the model's quality), the search index built, visitors' state in a Redis of its own."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bench_settings")
+    # As benchmarks/throughput.py serves: views and impressions go into the stream.
+    os.environ.setdefault("CIS_EVENT_STREAM", "1")
     with django_with_redis() as (data_dir, _):
         shop_load(data_dir, products=products, sessions=sessions)
         shop_train_and_index(params={"epochs": 2})

@@ -35,6 +35,7 @@ IMPRESSION, POSITION, NOTE = "\x00impression\x00", "\x00position\x00", "\x00note
 SEARCH_TEXT = "\x00search text\x00"
 CSRF_INPUT = "\x00csrf input\x00"
 CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products, a few kinds
+FACET_PANELS_KEPT = 1024  # facet panels: one per set of values, counts and links
 HEADERS_KEPT = 256  # headers: one per set of departments and current one
 PERSONA_PICKERS_KEPT = 1024  # persona pickers: one per page address and persona browsed as
 
@@ -53,6 +54,8 @@ def environment(**options) -> jinja2.Environment:
         site_head=site_head,
         site_header=site_header,
         persona_picker=persona_picker,
+        result_cards=result_cards,
+        facet_panel=facet_panel,
     )
     env.filters.update(
         capfirst=capfirst,
@@ -166,6 +169,27 @@ def product_card(product, impression=None, position="", note="") -> Markup:
     The card's HTML is rendered once per product as it reads (the fields the card shows) and
     kept: a result page of 24 cards renders none. Keyed by those fields, a product renamed or
     repriced gets a new card at once, nothing to invalidate."""
+    html = _card_kept_html(product, bool(impression), note)
+    if impression:
+        html = html.replace(IMPRESSION, escape(impression.id)).replace(POSITION, escape(position))
+    return Markup(html)
+
+
+def result_cards(rows, impression=None) -> Markup:
+    """The `<li>` of each search result's card (`rows`: ResultRows, each with its note), its
+    position in the list its link's, in one string: what a loop of `product_card` calls would
+    give, without a template call a card (48 of them were a third of the search page's
+    rendering)."""
+    items = [
+        _card_kept_html(row.product, bool(impression), row.note).replace(POSITION, str(position))
+        for position, row in enumerate(rows)
+    ]
+    html = "<li>" + "</li>\n<li>".join(items) + "</li>" if items else ""
+    return Markup(html.replace(IMPRESSION, escape(impression.id)) if impression else html)
+
+
+def _card_kept_html(product, with_impression: bool, note: str) -> str:
+    """A product's kept card with its note in, and the impression and position still to put."""
     extra = product.extra
     shown = (
         product.sku,
@@ -176,14 +200,10 @@ def product_card(product, impression=None, position="", note="") -> Markup:
         extra.get("price", ""),
     )
     try:
-        html = _card(shown, bool(impression), bool(note))
+        html = _card(shown, with_impression, bool(note))
     except TypeError:  # a field the catalog holds as a list or a mapping: no key of it
-        html = _card.__wrapped__(shown, bool(impression), bool(note))
-    if impression:
-        html = html.replace(IMPRESSION, escape(impression.id)).replace(POSITION, escape(position))
-    if note:
-        html = html.replace(NOTE, escape(note))
-    return Markup(html)
+        html = _card.__wrapped__(shown, with_impression, bool(note))
+    return html.replace(NOTE, escape(note)) if note else html
 
 
 @_kept_unless_debug(CARDS_KEPT)
@@ -208,6 +228,13 @@ def product_part(part) -> Markup:
     catalog version and active model."""
     context = {"product": part.product, "similar": part.similar, "related": part.related}
     return Markup(get_template("storefront/_product_part.html").render(context))
+
+
+@_kept_unless_debug(FACET_PANELS_KEPT)
+def facet_panel(facets) -> Markup:
+    """`_facets.html` for `facets` (FacetGroups: values, counts and links), rendered once per
+    such panel and kept."""
+    return Markup(get_template("storefront/_facets.html").render({"facets": facets}))
 
 
 @_kept_unless_debug(1)
@@ -258,3 +285,4 @@ def _persona_picker(personas: tuple, visit_slug: str, next_path: str) -> str:
 _card_kept, _part_kept = _card.kept, product_part.kept
 _site_head_kept, _header_kept = site_head.kept, _header.kept
 _persona_picker_kept = _persona_picker.kept
+_facet_panel_kept = facet_panel.kept

@@ -2,7 +2,6 @@
 
 import errno
 import os
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -20,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django.views.static import serve
 
+from .page_links import facet_groups, search_controls
 from .shop import (
     FACETS,
     FILTER_CHARS,
@@ -57,7 +57,6 @@ COMPARE_ROWS = 10
 MEDIA_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 PERSONA_LEFT_COOKIE = "cis_persona_left"  # the page "Back to my own views" went back to
 SEARCH_ROWS = 48  # of the re-ranked window, the results a search page shows
-FACET_LABELS = {"target": "For", "category": "Category"}
 SORT_LABELS = [
     (RELEVANCE, "Relevance"),
     (PRICE_LOW, "Price: low to high"),
@@ -182,9 +181,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "sorts": SORT_LABELS,
         "page_number": page.page,
         "pages": page.pages,
-        "previous_query": _query_with(request, page=page.page - 1) if page.page > 1 else "",
-        "next_query": _query_with(request, page=page.page + 1) if page.page < page.pages else "",
-        **search_controls(request),
+        **search_controls(request, page=page.page, pages=page.pages),
     }
     return render(request, "storefront/search.html", context)
 
@@ -194,27 +191,6 @@ def _quoted_words(query: str) -> str:
     if len(query) > 2 and query.startswith('"') and query.endswith('"'):
         return query[1:-1].strip()
     return ""
-
-
-def search_controls(request: HttpRequest) -> dict:
-    """The links and forms of the search page's controls, each keeping the rest of the state
-    (words, filters, sort, mode, strength): a mode link starts again at page 1, as the pages
-    differ; the side-by-side view compares the relevance order, so its link drops a sort; a
-    form's own field is left out of its hidden ones."""
-    return {
-        "personalized_query": _query_with(request, personalize=None, view=None, page=None),
-        "plain_query": _query_with(request, personalize="0", view=None, page=None),
-        "compare_query": _query_with(
-            request, personalize=None, view="compare", page=None, sort=None
-        ),
-        "sort_kept": _params_except(request, "sort", "page"),
-        "strength_kept": _params_except(request, "strength", "page"),
-    }
-
-
-def _params_except(request: HttpRequest, *names: str) -> list[tuple[str, str]]:
-    """The request's parameters but `names`, for a form's hidden fields."""
-    return [(name, value) for name, value in request.GET.items() if name not in names]
 
 
 @require_POST
@@ -286,46 +262,6 @@ def _back(request: HttpRequest) -> str:
     ):
         return target
     return "/"
-
-
-def facet_groups(
-    request: HttpRequest, values: dict[str, list[tuple[str, int]]], selected: dict[str, str]
-) -> list[dict]:
-    """Each facet with its values, counts and the link that selects (or clears) each, the
-    request's other parameters kept and its page reset."""
-    groups = []
-    for field, options in values.items():
-        if not options:
-            continue
-        others = _query_with(request, page=None, **{field: None})  # once a facet, not a value
-        groups.append(
-            {
-                "field": field,
-                "label": FACET_LABELS.get(field, field.capitalize()),
-                "options": [
-                    {
-                        "value": value,
-                        "count": count,
-                        "selected": value == selected.get(field),
-                        "query": others
-                        if value == selected.get(field)
-                        else "&".join(filter(None, [others, urlencode({field: value})])),
-                    }
-                    for value, count in options
-                ],
-            }
-        )
-    return groups
-
-
-def _query_with(request: HttpRequest, **changes) -> str:
-    """The request's query string with `changes` made (None removes a parameter)."""
-    query = request.GET.copy()
-    for name, value in changes.items():
-        query.pop(name, None)
-        if value is not None:
-            query[name] = value
-    return query.urlencode()
 
 
 def _page_number(raw: str) -> int:

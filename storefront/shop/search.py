@@ -175,6 +175,15 @@ class ResultRow:
     product: ProductCard
     because: ProductCard | None  # the viewed product it resembles, when that explains it
 
+    @property
+    def note(self) -> str:
+        """The line under the result's name that says why it is where it is ("" for none)."""
+        if self.because is not None:
+            return "Because you viewed " + self.because.name
+        if self.result.viewed and self.result.moved_up > 0:
+            return "You viewed this"
+        return ""
+
 
 @dataclass(frozen=True)
 class CompareRow:

@@ -162,7 +162,7 @@ def test_search_page_has_facets_a_sort_and_pages_past_48(client, db):
     }
     assert 'aria-current="true"' in men.text  # the chosen value is marked, and clears it
     # The other audience is still there to switch to, counted without the chosen one.
-    assert [(o["value"], o["count"]) for o in men.context["facets"][0]["options"]] == [
+    assert [(o.value, o.count) for o in men.context["facets"][0].options] == [
         ("men", 30),
         ("women", 30),
     ]
