@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/throughput.py [--products 2000] [--sessions 50000]
        [--rounds 5] [--duration 5] [--connections 4] [--max-requests 50000]
-       [--client auto|wrk|python] [--workers 2] [--hung-duration 10]
+       [--client auto|wrk|python] [--workers 2] [--hung-duration 10] [--only s,h]
 Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
 trains the product model with the default parameters and builds the search index, then serves
 it with `gunicorn storefront.wsgi -w 2` (sync workers) on a free port of 127.0.0.1, DEBUG off,
@@ -86,6 +86,13 @@ TARGETS = {
     "h": ("a", 0.30),
 }
 HUNG_TARGET = 0.50
+# The reference of a row: the same request without what it adds (personalization, recording).
+REFERENCES = {
+    "(b) personalized /api/search/": "plain /api/search/?personalize=0",
+    "(c) product page, recorded view": "(p) product page, bot",
+    "(s) /search/ page, personalized": "/search/ page, plain",
+    "(i) (b), interleaved with plain": "(b) personalized /api/search/",
+}
 
 
 def main() -> None:
@@ -99,6 +106,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--hung-duration", type=float, default=10.0, help="seconds, each half")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="scenario keys to run, e.g. s,h (with (a), C and their references); "
+        "0 hung seconds skip the hung-Redis run",
+    )
     args = parser.parse_args()
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
@@ -117,7 +130,8 @@ def main() -> None:
         )
         try:
             visitors, scenarios = measure(args, server)
-            measure_hung(args, server, redis_server, visitors)
+            if args.hung_duration > 0:
+                measure_hung(args, server, redis_server, visitors)
             drainer.check()
         finally:
             server.stop()
@@ -250,6 +264,13 @@ def scenarios_build(
     ]
 
 
+def scenarios_chosen(scenarios: list[Scenario], keys: list[str]) -> list[Scenario]:
+    """The scenarios of `keys`, with (a), C and the references of those chosen."""
+    chosen = {s.label.strip() for s in scenarios if s.key in {"a", "C", *keys}}
+    chosen |= {REFERENCES[label] for label in chosen if label in REFERENCES}
+    return [s for s in scenarios if s.label.strip() in chosen]
+
+
 def run_python(
     port: int, scenario: Scenario, *, connections: int, duration: float, limit: int
 ) -> Run:
@@ -303,6 +324,8 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
         if len(drawn) < args.connections:
             drawn.append(visitor)
     scenarios = scenarios_build(visitors, running[3:8], queries_distinct(), interleaved)
+    if args.only:
+        scenarios = scenarios_chosen(scenarios, args.only.split(","))
     runner = run_wrk if args.client == "wrk" else run_python
     print(
         f"load: {args.client}, {args.connections} connections, loopback; {args.rounds} rounds of "
@@ -315,13 +338,11 @@ def measure(args: argparse.Namespace, server: Gunicorn) -> tuple[list[Visitor], 
                 f"{scenario.label}: {run.errors} errors in the warm-up; see {server.log}"
             )
 
-    # The reference of a row: the same request without what it adds (personalization, recording).
     by_label = {s.label.strip(): s.label for s in scenarios}
     references = {
-        by_label["(b) personalized /api/search/"]: by_label["plain /api/search/?personalize=0"],
-        by_label["(c) product page, recorded view"]: by_label["(p) product page, bot"],
-        by_label["(s) /search/ page, personalized"]: by_label["/search/ page, plain"],
-        by_label["(i) (b), interleaved with plain"]: by_label["(b) personalized /api/search/"],
+        by_label[row]: by_label[reference]
+        for row, reference in REFERENCES.items()
+        if row in by_label and reference in by_label
     }
     ceiling = next(s.label for s in scenarios if s.key == "C")
     rps: dict[str, list[float]] = {s.label: [] for s in scenarios}

@@ -115,9 +115,9 @@ def isolated_media(settings, tmp_path):
     no visitor in an experiment, and starts with empty caches."""
     from django.core.cache import caches
 
+    from common.kept_cache import kept_forget
     from common.redis_circuit import circuits_reset
     from personalization.view_limits import local_counts_clear
-    from storefront.shop.visitors import personas_forget
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CIS_SEARCH_INDEX_PATH = tmp_path / "search-index"
@@ -125,7 +125,7 @@ def isolated_media(settings, tmp_path):
     settings.CIS_INTERLEAVING_SHARE = settings.CIS_AB_SHARE = 0  # no experiment unless asked for
     circuits_reset()  # no test inherits another's "Redis failed a moment ago"
     local_counts_clear()  # nor the views another counted against the flood limits
-    personas_forget()  # nor the personas another's catalog could play
+    kept_forget()  # nor the departments or personas of another's catalog
     for alias in settings.CACHES:
         if settings.CACHES[alias]["BACKEND"].endswith("LocMemCache"):
             caches[alias].clear()

@@ -4,15 +4,14 @@ record, and the personas a visitor can browse as."""
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.signing import BadSignature, Signer
 
 from catalog.search import catalog_searcher
 from catalog.selectors import product_exists
+from common.kept_cache import cache_get_or_set_kept
 from personalization.affinity import Liking, visitor_affinity
 from personalization.events import product_view_track
 from personalization.experiments import ClickRefused, click_record
@@ -115,25 +114,9 @@ class PersonaVisit:
 def personas_available() -> list[Persona]:
     """The personas of CIS_PERSONAS that this catalog can play: each views the first result
     of each of its searches (at least two found, or the persona is left out). Worked out at
-    most once a minute and shared through the cache; each process keeps its copy a minute
-    too (the search and home pages asked the cache at every request: a round trip, 4% of
-    the search page)."""
-    global _personas_kept
-    now = time.monotonic()
-    if _personas_kept is not None and _personas_kept[0] > now:
-        return _personas_kept[1]
-    personas = cache.get_or_set("shop:personas", _personas_found, timeout=PERSONAS_CACHE_SECONDS)
-    _personas_kept = (now + PERSONAS_CACHE_SECONDS, personas)
-    return personas
-
-
-_personas_kept: tuple[float, list[Persona]] | None = None  # (until, personas)
-
-
-def personas_forget() -> None:
-    """Drop this process's copy of the personas (tests: each starts without one)."""
-    global _personas_kept
-    _personas_kept = None
+    most once a minute, and kept as long by each process (the search and home pages asked the
+    cache at every request)."""
+    return cache_get_or_set_kept("shop:personas", _personas_found, timeout=PERSONAS_CACHE_SECONDS)
 
 
 def _personas_found() -> list[Persona]:

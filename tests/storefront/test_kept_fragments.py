@@ -45,6 +45,7 @@ def nothing_kept():
         tags._persona_picker_kept,
     ):
         kept.cache_clear()
+    tags._object_cards.clear()
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
@@ -77,6 +78,42 @@ def test_with_debug_the_template_renders_each_time():
         by_tag(PRODUCTS[0], {})
         by_tag(PRODUCTS[0], {})
     assert tags._card_kept.cache_info().currsize == 0
+
+
+def result_rows(notes: list[str]) -> list:
+    """Search result rows over PRODUCTS, in turn, each with its note."""
+    return [
+        SimpleNamespace(product=PRODUCTS[at % len(PRODUCTS)], note=note)
+        for at, note in enumerate(notes)
+    ]
+
+
+NOTES = ["Because you viewed <b>Sam's</b> 100% shoe", "", "You viewed this", "", "50% & more"]
+
+
+@pytest.mark.parametrize("impression", [None, SimpleNamespace(id="imp-%s&")])
+def test_a_result_list_is_what_a_card_a_row_renders(impression):
+    rows = result_rows(NOTES * 2)
+    expected = "\n".join(
+        "<li>" + by_include(row.product, {"impression": impression, "position": at, "note": row.note})
+        + "</li>"
+        for at, row in enumerate(rows)
+    )  # fmt: skip
+    assert tags.result_cards(rows, impression) == expected
+    assert tags.result_cards(rows, impression) == expected  # the kept cards, filled in
+    with override_settings(DEBUG=True):
+        assert tags.result_cards(rows, impression) == expected
+    assert tags.result_cards([], impression) == ""
+
+
+def test_a_result_list_makes_each_products_card_once_whatever_its_place_and_note():
+    rows = result_rows(NOTES * 5)
+    tags._object_cards.clear()
+    tags.result_cards(rows, SimpleNamespace(id="one"))
+    asked = tags._card_kept.cache_info()
+    assert asked.misses == 2 * len(PRODUCTS)  # with a note and without one
+    tags.result_cards(list(reversed(rows)), SimpleNamespace(id="two"))
+    assert tags._card_kept.cache_info() == asked  # found by the objects: fields not read
 
 
 def test_a_field_no_key_can_be_made_of_is_rendered_all_the_same():
