@@ -58,7 +58,7 @@ class SearchHit(Protocol):
     score: float
 
 
-@dataclass
+@dataclass(slots=True)
 class RankedResult:
     sku: str
     text_score: float  # the backend's relevance, as it gave it

@@ -167,9 +167,10 @@ def search_for_visitor(
     return SearchOutcome.reranked(found, ranked, state=state, limit=limit)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ResultRow:
-    """A search result as a page or the API shows it."""
+    """A search result as a page or the API shows it (48 a page: not frozen, which would set
+    each field through object.__setattr__)."""
 
     result: RankedResult
     product: ProductCard
