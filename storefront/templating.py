@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.db.models import Model
 from django.middleware.csrf import get_token
 from django.template.backends import jinja2 as django_jinja2
 from django.template.defaultfilters import floatformat, pluralize, urlencode, yesno
@@ -55,6 +56,7 @@ def environment(**options) -> jinja2.Environment:
         site_header=site_header,
         persona_picker=persona_picker,
         result_cards=result_cards,
+        grid_cards=grid_cards,
         facet_panel=facet_panel,
     )
     env.filters.update(
@@ -179,33 +181,42 @@ def result_cards(rows, impression=None) -> Markup:
     """The `<li>` of each search result's card (`rows`: ResultRows, each with its note), its
     position in the list its link's, in one string: what a loop of `product_card` calls would
     give, without a template call a card (48 of them were a third of the search page's
-    rendering).
+    rendering)."""
+    return _cards_listed([(row.product, row.note) for row in rows], impression)
 
-    A card is found by its ProductCard object, which the catalog keeps per stored fields
-    (catalog.selectors): a kept object's card is not made again from its fields (4 µs a card).
-    An object made anew (a catalog read) costs its card's lookup by fields, as before."""
+
+def grid_cards(products) -> Markup:
+    """The `<li>` of each product's card (`_product_grid.html`: the home page's lists, a
+    product's similar products, a department's page), as `result_cards` makes them."""
+    return _cards_listed([(product, "") for product in products], None)
+
+
+def _cards_listed(cards: list[tuple[object, str]], impression) -> Markup:
+    """A card per (product, note), each found by its product object, which the catalog keeps
+    (catalog.selectors' cards per stored fields, the home page's lists, a product's part): a
+    kept object's card is not made again from its fields (4 µs a card). A model instance,
+    read anew each request, is looked up by its fields, as `product_card` does."""
     with_impression = bool(impression)
     if settings.DEBUG:
         items = [
-            _card_kept_html(row.product, with_impression, row.note).replace(POSITION, str(at))
-            for at, row in enumerate(rows)
+            _card_kept_html(product, with_impression, note).replace(POSITION, str(at))
+            for at, (product, note) in enumerate(cards)
         ]
         html = "<li>" + "</li>\n<li>".join(items) + "</li>" if items else ""
         return Markup(html.replace(IMPRESSION, escape(impression.id)) if impression else html)
     values = {"impression": escape(impression.id) if impression else ""}
     notes = {"": ""}  # each note escaped once: a page names a few viewed products
     items = []
-    for position, row in enumerate(rows):
-        note = row.note
+    for position, (product, note) in enumerate(cards):
         values["note"] = notes.get(note) or notes.setdefault(note, escape(note))
         values["position"] = position
-        items.append(_object_card(row.product, with_impression, bool(note)) % values)
+        items.append(_object_card(product, with_impression, bool(note)) % values)
     return Markup("<li>" + "</li>\n<li>".join(items) + "</li>" if items else "")
 
 
 def _object_card(product, with_impression: bool, with_note: bool) -> str:
     """The card of `product` as a %-format of its impression, position and note, kept by
-    the object's identity."""
+    the object's identity (a model instance's is not: a page's own read)."""
     key = (id(product), with_impression, with_note)
     found = _object_cards.get(key)
     if found is not None and found[0] is product:
@@ -217,6 +228,8 @@ def _object_card(product, with_impression: bool, with_note: bool) -> str:
         .replace(POSITION, "%(position)s")
         .replace(NOTE, "%(note)s")
     )
+    if isinstance(product, Model):
+        return card
     if len(_object_cards) >= CARDS_KEPT:
         _object_cards.clear()
     _object_cards[key] = (product, card)  # the object held: while kept, its id names no other
