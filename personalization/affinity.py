@@ -39,22 +39,42 @@ class _Directions:
     matrix: np.ndarray  # a unit row per value
 
 
-# The loaded model's directions only: kept by the model itself, as a version's id alone can name
-# another model (a database restored, or a test's rolled-back rows).
-_kept: tuple[ActiveModel, dict[str, _Directions]] | None = None
+# The loaded model's directions, and its answers for sessions: kept by the model itself, as a
+# version's id alone can name another model (a database restored, or a test's rolled-back rows).
+_kept: tuple[ActiveModel, dict[str, _Directions], dict] | None = None
 _lock = threading.Lock()
+AFFINITIES_KEPT = 4096  # sessions' affinities kept per process for the loaded model
 
 
 def visitor_affinity(
     state: VisitorState, model: ActiveModel | None, *, shown: int = SHOWN
 ) -> dict[str, list[Liking]]:
     """Facet -> the `shown` values the visitor likes most, most first; {} without a session
-    vector (a new visitor, no model, or the state unreadable)."""
-    vector = state.vector(model) if model is not None else None
+    vector (a new visitor, no model, or the state unreadable).
+
+    Kept per model and session views (what it is worked out from), as the model's
+    recommendations are: a visitor's pages with no view between them (a search, its next page,
+    a filter) show their taste without working it out again. Shared: not to be changed."""
+    if model is None or not state.skus:
+        return {}
+    directions, answers = _model_kept(model)
+    key = (state.skus, shown)
+    profile = answers.get(key)
+    if profile is None:
+        profile = _affinity(state.vector(model), directions, shown)
+        if len(answers) >= AFFINITIES_KEPT:
+            answers.clear()
+        answers[key] = profile
+    return profile
+
+
+def _affinity(
+    vector: np.ndarray | None, directions_by_field: dict[str, _Directions], shown: int
+) -> dict[str, list[Liking]]:
     if vector is None:
         return {}
     profile = {}
-    for field, directions in _directions(model).items():
+    for field, directions in directions_by_field.items():
         if not directions.values:
             continue
         cosines = directions.matrix @ vector.astype(np.float64)
@@ -68,15 +88,15 @@ def visitor_affinity(
     return profile
 
 
-def _directions(model: ActiveModel) -> dict[str, _Directions]:
+def _model_kept(model: ActiveModel) -> tuple[dict[str, _Directions], dict]:
     global _kept
     kept = _kept
     if kept is None or kept[0] is not model:
         with _lock:
             kept = _kept
             if kept is None or kept[0] is not model:
-                kept = _kept = (model, _directions_compute(model))
-    return kept[1]
+                kept = _kept = (model, _directions_compute(model), {})
+    return kept[1], kept[2]
 
 
 def _directions_compute(model: ActiveModel) -> dict[str, _Directions]:

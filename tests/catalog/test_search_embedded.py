@@ -502,6 +502,23 @@ def test_a_repeated_search_is_answered_from_the_process_until_the_index_changes(
     assert len(ran) == 4  # none kept
 
 
+def test_facets_are_counted_once_until_the_index_changes(engine, monkeypatch):
+    counted = []
+    count = EmbeddedSearch._counted
+
+    def counting(self, *args, **kwargs):
+        counted.append(kwargs["filters"])
+        return count(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedSearch, "_counted", counting)
+    first = engine.facets("shoes")
+    assert engine.facets("shoes") == first and len(counted) == 1
+    men = engine.facets("shoes", filters={"target": "men"})
+    assert men != first and len(counted) == 2  # other filters: counted apart
+    engine.index_update([product("NEW-1", "Coral Running Shoe", "men", "running shoes")])
+    assert engine.facets("shoes").total == first.total + 1 and len(counted) == 3
+
+
 SHOPPERS_SHOP = [
     product("TEE-1", "Men's Graphic Tee, Red", "men", "casual tees"),
     product("TEE-2", "Women's Running Tee, Blue", "women", "running tees"),

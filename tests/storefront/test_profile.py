@@ -170,3 +170,20 @@ def test_the_taste_leaves_out_what_would_read_zero_percent(client, model, monkey
     assert taste["category"][0].value == "running shoes" and taste["category"][0].share > 0.99
     assert all(liking.share >= 0.005 for liking in taste["category"][1:])
     assert len(taste["category"]) < len({p.extra["category"] for p in Product.objects.all()})
+
+
+def test_the_taste_is_worked_out_once_per_model_and_views(client, model, monkeypatch):
+    from personalization import affinity
+
+    worked = []
+    work = affinity._affinity
+    monkeypatch.setattr(affinity, "_affinity", lambda *a: worked.append(a) or work(*a))
+    runner = VisitorState(skus=("RUN-1", "RUN-2"))
+    first = visitor_affinity(runner, model_active())
+    assert visitor_affinity(VisitorState(skus=("RUN-1", "RUN-2")), model_active()) == first
+    assert len(worked) == 1  # the same views again: kept
+    moved = visitor_affinity(VisitorState(skus=("RUN-1", "RUN-2", "HIK-1")), model_active())
+    assert len(worked) == 2 and moved != first  # a new view: a new answer
+    affinity.affinity_forget()
+    visitor_affinity(runner, model_active())
+    assert len(worked) == 3
