@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 
 from catalog.changes import catalog_label
@@ -19,6 +18,7 @@ from catalog.selectors import (
     products_related,
     targets_list,
 )
+from common.kept_cache import cache_get_or_set_kept
 from personalization.events import product_view_track
 from personalization.selectors import skus_most_viewed
 from personalization.serving import model_active, recommender_active
@@ -28,6 +28,7 @@ from personalization.view_limits import ViewsLimited
 from .visitors import Persona, Profile, personas_available, visitor_profile
 
 POPULAR_CACHE_SECONDS = 300
+POPULAR_KEPT_SECONDS = 60  # each process's copy of them
 RECENTLY_VIEWED_SHOWN = 8
 SIMILAR_SHOWN = 8
 PRODUCT_PARTS_KEPT = 4096  # products' catalog parts kept per process (a few kilobytes each)
@@ -138,11 +139,13 @@ def _first_skus(label: str, count: int) -> list[str]:
 
 
 def _popular_skus(limit: int) -> list[str]:
-    """The most viewed products' SKUs, twice `limit` of them (cached for a few minutes)."""
-    return cache.get_or_set(
-        "catalog:popular-skus",
+    """The most viewed products' SKUs, twice `limit` of them (cached for a few minutes, and
+    kept a minute by each process: the home page asked the cache at every request)."""
+    return cache_get_or_set_kept(
+        f"catalog:popular-skus:{limit}",
         lambda: skus_most_viewed(limit=limit * 2),
         timeout=POPULAR_CACHE_SECONDS,
+        kept_for=POPULAR_KEPT_SECONDS,
     )
 
 
