@@ -10,7 +10,10 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, QueryDict
 
 FACET_LABELS = {"target": "For", "category": "Category"}
-LINKS_KEPT = 4096  # query strings (with their facet values) kept per process
+LINKS_KEPT = 1024  # query strings (with their facet values) kept per process
+# Each link repeats the query string: one longer than this (a crawler's, tracking parameters)
+# is worked out and not kept, so the caches stay a few MB whatever the addresses asked.
+QUERY_KEPT_MAX = 512
 
 
 class FacetOption(NamedTuple):
@@ -32,7 +35,8 @@ def facet_groups(
     """Each facet with its values, counts and the link that selects (or clears) each, the
     request's other parameters kept and its page reset."""
     counted = tuple((field, tuple(options)) for field, options in values.items())
-    return _facet_groups(_query_key(request), counted, tuple(selected.items()))
+    work = _facet_groups if _keeps(request) else _facet_groups.__wrapped__
+    return work(_query_key(request), counted, tuple(selected.items()))
 
 
 @lru_cache(maxsize=LINKS_KEPT)
@@ -69,7 +73,8 @@ def search_controls(request: HttpRequest, *, page: int, pages: int) -> dict:
     differ; the side-by-side view compares the relevance order, so its link drops a sort; a
     form's own field is left out of its hidden ones; the previous and next pages of `page`
     (of `pages`)."""
-    return _search_controls(_query_key(request), page, pages)
+    work = _search_controls if _keeps(request) else _search_controls.__wrapped__
+    return work(_query_key(request), page, pages)
 
 
 @lru_cache(maxsize=LINKS_KEPT)
@@ -83,6 +88,10 @@ def _search_controls(query: tuple, page: int, pages: int) -> dict:
         "previous_query": _query_with(query, page=page - 1) if page > 1 else "",
         "next_query": _query_with(query, page=page + 1) if page < pages else "",
     }
+
+
+def _keeps(request: HttpRequest) -> bool:
+    return len(request.META.get("QUERY_STRING", "")) <= QUERY_KEPT_MAX
 
 
 def _query_key(request: HttpRequest) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -25,6 +25,7 @@ from django.utils.functional import lazy
 from markupsafe import Markup, escape
 
 import jinja2
+from storefront.page_links import QUERY_KEPT_MAX
 from storefront.shop.products import PRODUCT_PARTS_KEPT
 
 CARD_TEMPLATE = "storefront/_product_card.html"
@@ -278,10 +279,17 @@ def product_part(part) -> Markup:
     return Markup(get_template("storefront/_product_part.html").render(context))
 
 
-@_kept_unless_debug(FACET_PANELS_KEPT)
 def facet_panel(facets) -> Markup:
     """`_facets.html` for `facets` (FacetGroups: values, counts and links), rendered once per
-    such panel and kept."""
+    such panel and kept, unless its links are long (see page_links.QUERY_KEPT_MAX)."""
+    longest = max((len(o.query) for group in facets or () for o in group.options), default=0)
+    if longest > QUERY_KEPT_MAX:
+        return _facet_panel.__wrapped__(facets)
+    return _facet_panel(facets)
+
+
+@_kept_unless_debug(FACET_PANELS_KEPT)
+def _facet_panel(facets) -> Markup:
     return Markup(get_template("storefront/_facets.html").render({"facets": facets}))
 
 
@@ -333,4 +341,4 @@ def _persona_picker(personas: tuple, visit_slug: str, next_path: str) -> str:
 _card_kept, _part_kept = _card.kept, product_part.kept
 _site_head_kept, _header_kept = site_head.kept, _header.kept
 _persona_picker_kept = _persona_picker.kept
-_facet_panel_kept = facet_panel.kept
+_facet_panel_kept = _facet_panel.kept

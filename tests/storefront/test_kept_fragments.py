@@ -94,11 +94,11 @@ NOTES = ["Because you viewed <b>Sam's</b> 100% shoe", "", "You viewed this", "",
 @pytest.mark.parametrize("impression", [None, SimpleNamespace(id="imp-%s&")])
 def test_a_result_list_is_what_a_card_a_row_renders(impression):
     rows = result_rows(NOTES * 2)
-    expected = "\n".join(
-        "<li>" + by_include(row.product, {"impression": impression, "position": at, "note": row.note})
-        + "</li>"
+    cards = [
+        by_include(row.product, {"impression": impression, "position": at, "note": row.note})
         for at, row in enumerate(rows)
-    )  # fmt: skip
+    ]
+    expected = "\n".join(f"<li>{card}</li>" for card in cards)
     assert tags.result_cards(rows, impression) == expected
     assert tags.result_cards(rows, impression) == expected  # the kept cards, filled in
     with override_settings(DEBUG=True):
