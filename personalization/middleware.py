@@ -1,5 +1,6 @@
 """Who is browsing: `request.visitor`, from the `cis_visitor` cookie (see state.Visitor)."""
 
+import threading
 from functools import wraps
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.utils.cache import patch_vary_headers
 
 from .state import COOKIE_NAME, Visitor
 from .view_limits import client_address
+
+_thread = threading.local()  # per thread: the visitor whose writes its last response settles
 
 
 def reads_visitor_state(view=None, *, unless=None):
@@ -56,14 +59,26 @@ class VisitorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        unsettled = getattr(_thread, "unsettled", None)
+        if unsettled is not None:  # a response never closed: its replies are read now
+            _thread.unsettled = None
+            unsettled.writes_settle()
         request.visitor = visitor = Visitor.from_cookies(
             request.COOKIES, address=client_address(request.META)
         )
         try:
             response = self.get_response(request)
-        finally:
+        except BaseException:
             visitor.prefetch_close()
             visitor.writes_settle()
+            raise
+        visitor.prefetch_close()
+        if visitor.writes_pending:
+            # The replies of the writes sent (a search's impression) are read as the response
+            # closes, once the server has sent it: the round trip overlaps the sending, not
+            # the page (Django's own hook, as a FileResponse closes its file).
+            response._resource_closers.append(visitor.writes_settle)
+            _thread.unsettled = visitor
         if COOKIE_NAME in request.COOKIES or visitor.token is not None:
             # What the page shows may depend on who asked ("Recently viewed", the order).
             patch_vary_headers(response, ["Cookie"])

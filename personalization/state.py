@@ -95,12 +95,17 @@ class Visitor:
             self._prefetched = None
 
     def write_later(self, settle: Callable[[], None]) -> None:
-        """A write sent for this visitor whose reply `settle` reads when the request ends (or
-        before their next write), so the round trip overlaps the rest of the request."""
+        """A write sent for this visitor whose reply `settle` reads as the response closes (or
+        before their next write), so the round trip overlaps the rest of the request and the
+        sending of the response."""
         self._writes.append(settle)
 
+    @property
+    def writes_pending(self) -> bool:
+        return bool(self._writes)
+
     def writes_settle(self) -> None:
-        """Read the replies of the writes sent (see write_later)."""
+        """Read the replies of the writes sent (see write_later); again, nothing."""
         writes, self._writes = self._writes, []
         for settle in writes:
             settle()
