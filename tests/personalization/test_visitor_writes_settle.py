@@ -7,6 +7,9 @@ from django.test import RequestFactory
 
 from personalization.middleware import VisitorMiddleware
 
+# A response's close sends request_finished, whose handler checks the database connections.
+pytestmark = pytest.mark.django_db
+
 
 class Page:
     """A view that sends a write and says when its reply is read."""
