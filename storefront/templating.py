@@ -194,30 +194,24 @@ def _cards_listed(cards: list[tuple[object, str]], impression) -> Markup:
     (catalog.selectors' cards per stored fields, the home page's lists, a product's part): a
     kept object's card is not made again from its fields (4 µs a card). A model instance,
     read anew each request, is looked up by its fields, as `product_card` does."""
-    with_impression = bool(impression)
-    if settings.DEBUG:
-        items = [
-            _card_kept_html(product, with_impression, note).replace(POSITION, str(at))
-            for at, (product, note) in enumerate(cards)
-        ]
-        html = "<li>" + "</li>\n<li>".join(items) + "</li>" if items else ""
-        return Markup(html.replace(IMPRESSION, escape(impression.id)) if impression else html)
+    with_impression, keep = bool(impression), not settings.DEBUG
     values = {"impression": escape(impression.id) if impression else ""}
     notes = {"": ""}  # each note escaped once: a page names a few viewed products
     items = []
     for position, (product, note) in enumerate(cards):
         values["note"] = notes.get(note) or notes.setdefault(note, escape(note))
         values["position"] = position
-        items.append(_object_card(product, with_impression, bool(note)) % values)
+        items.append(_object_card(product, with_impression, bool(note), keep) % values)
     return Markup("<li>" + "</li>\n<li>".join(items) + "</li>" if items else "")
 
 
-def _object_card(product, with_impression: bool, with_note: bool) -> str:
+def _object_card(product, with_impression: bool, with_note: bool, keep: bool) -> str:
     """The card of `product` as a %-format of its impression, position and note, kept by
-    the object's identity (a model instance's is not: a page's own read)."""
+    the object's identity when `keep` (a model instance's is not: a page's own read; with
+    DEBUG nothing is, and the card's template renders each time)."""
     key = (id(product), with_impression, with_note)
     found = _object_cards.get(key)
-    if found is not None and found[0] is product:
+    if keep and found is not None and found[0] is product:
         return found[1]
     html = _card_kept_html(product, with_impression, NOTE if with_note else "")
     card = (
@@ -226,7 +220,7 @@ def _object_card(product, with_impression: bool, with_note: bool) -> str:
         .replace(POSITION, "%(position)s")
         .replace(NOTE, "%(note)s")
     )
-    if isinstance(product, Model):
+    if not keep or isinstance(product, Model):
         return card
     if len(_object_cards) >= CARDS_KEPT:
         _object_cards.clear()
