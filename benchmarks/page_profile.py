@@ -3,7 +3,7 @@ split by what did the work (template rendering, the database, Redis, the search 
 recommender, the rest of Django and the project).
 
 Usage: .venv/bin/python benchmarks/page_profile.py [--page product|search|search-plain|home|
-       api-search] [--bot] [--requests 300] [--products 2000] [--sessions 5000] [--top 25]
+       api-search|api-search-plain|ping-and-read] [--bot] [--requests 300] [--products 2000] [--sessions 5000] [--top 25]
 Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
 trains a product model (2 epochs: what a page costs does not depend on the model's quality) and
 builds the search index; visitors' state lives in a redis-server of this script's own; DEBUG is
@@ -29,6 +29,8 @@ PAGES = {
     "search-plain": ("/search/", {"q": "shoes", "personalize": "0"}),
     "home": ("/", {}),
     "api-search": ("/api/search/", {"q": "shoes"}),
+    "api-search-plain": ("/api/search/", {"q": "shoes", "personalize": "0"}),
+    "ping-and-read": ("/bench/ping-and-read/", {}),
 }
 # Parts of a request: the functions whose cumulative time is each part's (a part's functions
 # called inside another of its functions are counted once), as (file ends with, function).
