@@ -3,7 +3,8 @@ split by what did the work (template rendering, the database, Redis, the search 
 recommender, the rest of Django and the project).
 
 Usage: .venv/bin/python benchmarks/page_profile.py [--page product|search|search-plain|home|
-       api-search|api-search-plain|ping-and-read] [--bot] [--requests 300] [--products 2000] [--sessions 5000] [--top 25]
+       api-search|api-search-plain|ping-and-read] [--bot] [--requests 300] [--products 2000]
+       [--sessions 5000] [--top 25]
 Loads a generated shop into a fresh SQLite database in a temporary folder (removed at the end),
 trains a product model (2 epochs: what a page costs does not depend on the model's quality) and
 builds the search index; visitors' state lives in a redis-server of this script's own; DEBUG is

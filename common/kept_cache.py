@@ -2,12 +2,15 @@
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
 
 _kept: dict[str, tuple[float, Any]] = {}  # key -> (until, value)
+_confirmed: OrderedDict[str, float] = OrderedDict()  # key -> until, least recently used first
+CONFIRMED_MAX = 50_000  # keys a process keeps confirmed (a few MB)
 _lock = threading.Lock()
 
 
@@ -29,7 +32,33 @@ def cache_get_or_set_kept(
     return value
 
 
+def kept_when_true(key: str, check: Callable[[], bool], *, kept_for: float) -> bool:
+    """`check()`, a True answer kept by this process `kept_for` seconds (a False one is asked
+    again each time): for a fact that rarely stops holding and is asked at every request (a
+    product exists), which then costs its query once a `kept_for` per key. So it can still be
+    True up to `kept_for` after it stopped being, where another process changed it (this
+    process's own catalog writes call `kept_forget`). At most CONFIRMED_MAX keys are kept,
+    those least recently asked dropped first."""
+    now = time.monotonic()
+    until = _confirmed.get(key)
+    if until is not None and until > now:
+        with _lock:
+            if key in _confirmed:
+                _confirmed.move_to_end(key)
+        return True
+    if not check():
+        return False
+    with _lock:
+        _confirmed[key] = now + kept_for
+        _confirmed.move_to_end(key)
+        while len(_confirmed) > CONFIRMED_MAX:
+            _confirmed.popitem(last=False)
+    return True
+
+
 def kept_forget() -> None:
-    """Drop this process's copies (tests: each starts without them, as with an empty cache)."""
+    """Drop this process's copies (tests: each starts without them, as with an empty cache; a
+    catalog write: this process sees it at once)."""
     with _lock:
         _kept.clear()
+        _confirmed.clear()

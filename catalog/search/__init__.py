@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 
 from catalog.changes import CatalogState, catalog_state, catalog_version_bump
 from catalog.models import Product
+from common.kept_cache import kept_forget
 from common.progress import Progress
 
 from .base import (
@@ -341,15 +342,17 @@ def catalog_change_record(
     if not changed_skus and not deleted_skus:
         return None
     change = catalog_version_bump()
-    transaction.on_commit(
-        lambda: search_index_refresh(
+
+    def committed() -> None:
+        kept_forget()  # what this process kept of the catalog is asked anew
+        search_index_refresh(
             changed_skus=changed_skus,
             deleted_skus=deleted_skus,
             vectors=product_vectors(),
             change=change,
-        ),
-        robust=True,
-    )
+        )
+
+    transaction.on_commit(committed, robust=True)
     return change
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from common import kept_cache
-from common.kept_cache import cache_get_or_set_kept, kept_forget
+from common.kept_cache import cache_get_or_set_kept, kept_forget, kept_when_true
 
 
 @pytest.fixture
@@ -38,3 +38,43 @@ def test_the_shared_value_is_taken_before_computing_and_forgetting_asks_again(cl
     assert cache_get_or_set_kept("test:kept", lambda: "mine", timeout=60) == "shared"
     kept_forget()
     assert cache_get_or_set_kept("test:kept", lambda: "mine", timeout=60) == "changed"
+
+
+def test_a_true_answer_is_kept_and_a_false_one_asked_again(monkeypatch):
+    kept_forget()
+    clock = [100.0]
+    monkeypatch.setattr(kept_cache.time, "monotonic", lambda: clock[0])
+    answers, asked = {"a": True, "b": False}, []
+
+    def check(key):
+        asked.append(key)
+        return answers[key]
+
+    assert kept_when_true("a", lambda: check("a"), kept_for=60)
+    assert not kept_when_true("b", lambda: check("b"), kept_for=60)
+    answers.update(a=False, b=True)
+    assert kept_when_true("a", lambda: check("a"), kept_for=60)  # kept: not asked
+    assert kept_when_true("b", lambda: check("b"), kept_for=60)  # a no is never kept
+    assert asked == ["a", "b", "b"]
+    clock[0] += 61
+    assert not kept_when_true("a", lambda: check("a"), kept_for=60)  # asked again once stale
+    kept_forget()
+    assert kept_when_true("b", lambda: check("b"), kept_for=60)
+    assert asked == ["a", "b", "b", "a", "b"]
+
+
+def test_kept_answers_are_bounded_least_recently_asked_first(monkeypatch):
+    kept_forget()
+    monkeypatch.setattr(kept_cache, "CONFIRMED_MAX", 2)
+    asked = []
+
+    def check(key):
+        asked.append(key)
+        return True
+
+    for key in ["a", "b", "a", "c"]:  # "b" is the least recently asked when "c" comes
+        kept_when_true(key, lambda key=key: check(key), kept_for=60)
+    kept_when_true("a", lambda: check("a"), kept_for=60)
+    kept_when_true("b", lambda: check("b"), kept_for=60)
+    assert asked == ["a", "b", "c", "b"]
+    kept_forget()
