@@ -154,3 +154,53 @@ def test_the_drain_task_with_redis_down_warns_once_and_raises_nothing(
     warned = [r for r in caplog.records if r.name == "personalization.tasks"]
     assert len(warned) == 1 and "cannot be drained" in warned[0].getMessage()
     assert not any(r.exc_info for r in caplog.records)
+
+
+class _Stop(Exception):
+    """Ends a `drain_events --follow` loop in a test."""
+
+
+def test_the_following_drainer_outlives_a_database_failure_and_loses_nothing(
+    stream, settings, monkeypatch, capsys
+):
+    from django.db import OperationalError
+
+    from personalization import event_stream
+    from personalization.management.commands import drain_events
+
+    settings.CIS_EVENT_CLAIM_SECONDS = 0  # what the failed pass left pending is taken over
+    added = views_add(3)
+    store, failures = event_stream._batch_store, ["database is locked"]
+
+    def store_failing_once(entries, report):
+        if failures:
+            raise OperationalError(failures.pop())
+        store(entries, report)
+
+    passes = []
+
+    def wait(seconds):  # the loop's pause between passes: stop after the second
+        passes.append(seconds)
+        if len(passes) == 2:
+            raise _Stop
+
+    monkeypatch.setattr(event_stream, "_batch_store", store_failing_once)
+    monkeypatch.setattr(drain_events.time, "sleep", wait)
+    with pytest.raises(_Stop):
+        call_command("drain_events", follow=True)
+    assert "The database failed (database is locked)" in capsys.readouterr().err
+    assert sorted(logged()) == sorted(added)  # written by the pass after the failure
+
+
+def test_the_drain_command_once_names_a_database_failure(stream, monkeypatch):
+    from django.db import OperationalError
+
+    from personalization import event_stream
+
+    def store_failing(entries, report):
+        raise OperationalError("database is locked")
+
+    views_add(1)
+    monkeypatch.setattr(event_stream, "_batch_store", store_failing)
+    with pytest.raises(CommandError, match="the database failed: database is locked"):
+        call_command("drain_events")

@@ -4,6 +4,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from personalization.event_stream import events_backlog, events_drain
@@ -39,6 +40,11 @@ class Command(BaseCommand):
                 if not follow:
                     raise CommandError(f"Redis failed: {exc}") from exc
                 self.stderr.write(f"Redis failed ({exc}); trying again")
+            except DatabaseError as exc:  # e.g. SQLite locked by a writer for too long
+                if not follow:
+                    raise CommandError(f"the database failed: {exc}") from exc
+                # Unacknowledged, the batch stays pending in the stream: taken over next time.
+                self.stderr.write(f"The database failed ({exc}); the views wait, trying again")
             else:
                 if report.read or not follow:
                     self.stdout.write(
