@@ -39,6 +39,7 @@ CARDS_KEPT = 8192  # cards' HTML kept per process: a catalog's worth of products
 FACET_PANELS_KEPT = 1024  # facet panels: one per set of values, counts and links
 HEADERS_KEPT = 256  # headers: one per set of departments and current one
 PERSONA_PICKERS_KEPT = 1024  # persona pickers: one per page address and persona browsed as
+TASTES_KEPT = 4096  # a visitor's taste drawn: one per liked values, their percentages and views
 
 
 def environment(**options) -> jinja2.Environment:
@@ -58,6 +59,7 @@ def environment(**options) -> jinja2.Environment:
         result_cards=result_cards,
         grid_cards=grid_cards,
         facet_panel=facet_panel,
+        taste_bars=taste_bars,
     )
     env.filters.update(
         capfirst=capfirst,
@@ -331,8 +333,30 @@ def _persona_picker(personas: tuple, visit_slug: str, next_path: str) -> str:
     return get_template("storefront/_persona_picker.html").render(context)
 
 
+def taste_bars(profile) -> Markup:
+    """`_taste_bars.html`: the visitor's affinity drawn, a bar per liked value, rendered once
+    per values, whole percentages (what the bars show) and number of views, and kept: the
+    search page drew it at every request (7% of its worker's samples)."""
+    likings = tuple(
+        (facet, tuple((liking.value, percent(liking.share)) for liking in values))
+        for facet, values in profile.affinity.items()
+    )
+    return Markup(_taste_bars(likings, len(profile.viewed)))
+
+
+@_kept_unless_debug(TASTES_KEPT)
+def _taste_bars(likings: tuple, viewed: int) -> str:
+    affinity = {
+        facet: [SimpleNamespace(value=value, share=shown / 100) for value, shown in values]
+        for facet, values in likings
+    }
+    context = {"affinity": affinity, "viewed": viewed}
+    return get_template("storefront/_taste_bars.html").render(context)
+
+
 # The caches, by name (tests clear and count them).
 _card_kept, _part_kept = _card.kept, product_part.kept
 _site_head_kept, _header_kept = site_head.kept, _header.kept
 _persona_picker_kept = _persona_picker.kept
 _facet_panel_kept = _facet_panel.kept
+_taste_bars_kept = _taste_bars.kept

@@ -2,6 +2,7 @@
 one-click personas, and "Forget me"."""
 
 import dataclasses
+import re
 
 import pytest
 from django.test import Client
@@ -187,3 +188,32 @@ def test_the_taste_is_worked_out_once_per_model_and_views(client, model, monkeyp
     affinity.affinity_forget()
     visitor_affinity(runner, model_active())
     assert len(worked) == 3
+
+
+def test_the_taste_is_drawn_once_per_likings_and_shows_what_the_api_says(
+    client, model, personas, settings
+):
+    from storefront import templating
+
+    settings.DEBUG = False
+    templating._taste_bars_kept.cache_clear()
+    products_view(client, "RUN-1", "RUN-3")
+    first = client.get(reverse("search"), {"q": "shoe"}).content.decode()
+    again = client.get(reverse("search"), {"q": "jacket"}).content.decode()
+    assert templating._taste_bars_kept.cache_info()[:2] == (1, 1)  # drawn once, kept
+    taste = profile(client)["affinity"]
+    for page in (first, again):
+        for facet in taste.values():
+            for liking in facet:
+                value, shown = liking["value"], round(liking["share"] * 100)
+                bar = (
+                    rf'<li class="taste__bar" data-value="{value}">\s*'
+                    rf'<span class="taste__label">{value.capitalize()}</span>\s*'
+                    rf'<meter class="taste__meter" [^>]*value="{shown}"'
+                )
+                assert re.search(bar, page), (value, shown)
+        assert "From the 2 products you viewed" in page
+    products_view(client, "HIK-1")  # a new view: the bars move at once
+    moved = client.get(reverse("search"), {"q": "shoe"}).content.decode()
+    assert "From the 3 products you viewed" in moved and 'data-value="hiking boots"' in moved
+    assert templating._taste_bars_kept.cache_info().misses == 2
