@@ -347,7 +347,7 @@ def taste_bars(profile) -> Markup:
 @_kept_unless_debug(TASTES_KEPT)
 def _taste_bars(likings: tuple, viewed: int) -> str:
     affinity = {
-        facet: [SimpleNamespace(value=value, share=shown / 100) for value, shown in values]
+        facet: [SimpleNamespace(value=value, percent=shown) for value, shown in values]
         for facet, values in likings
     }
     context = {"affinity": affinity, "viewed": viewed}
