@@ -19,6 +19,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -29,6 +30,7 @@ KEY_PREFIX = "cis:limit:"
 clock = time.time  # what the windows are read from (tests move a clock of their own)
 _local_counts = LocMemCache("cis-view-limits", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
 # Tokens that crawlers, link previewers and monitors put in their User-Agent: never a person.
+USER_AGENTS_KEPT = 1024  # User-Agents told apart per process: most recently seen kept
 CRAWLER_USER_AGENT = re.compile(
     r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|monitor|uptime|pingdom|"
     r"scrapy|lighthouse|pagespeed",
@@ -50,8 +52,11 @@ class ViewsLimited(Exception):
         self.retry_after = retry_after  # whole seconds until the window ends (at least 1)
 
 
+@lru_cache(maxsize=USER_AGENTS_KEPT)
 def user_agent_is_bot(user_agent: str, *, page: bool = True) -> bool:
-    """Whether a User-Agent is a crawler's, or (for a `page` view, not an API call) a script's."""
+    """Whether a User-Agent is a crawler's, or (for a `page` view, not an API call) a script's.
+    Kept per User-Agent: the same few browsers ask at every request (two patterns searched
+    through a browser's long User-Agent: 0.8% of a search page's samples)."""
     if CRAWLER_USER_AGENT.search(user_agent):
         return True
     return page and bool(HTTP_LIBRARY_USER_AGENT.search(user_agent))

@@ -43,6 +43,7 @@ def nothing_kept():
         tags._header_kept,
         tags._site_head_kept,
         tags._persona_picker_kept,
+        tags._static_url_kept,
     ):
         kept.cache_clear()
     tags._object_cards.clear()
@@ -179,3 +180,16 @@ def test_the_persona_picker_is_its_template_with_the_pages_csrf_field_put_in(vis
     assert tags._persona_picker_kept.cache_info().misses == 1
     tags.persona_picker(PERSONAS, visit, "/", csrf)
     assert tags._persona_picker_kept.cache_info().misses == 2  # another address
+
+
+def test_a_static_files_address_is_worked_out_once_per_path_and_follows_the_settings():
+    from django.templatetags.static import static
+
+    page = engines["jinja2"].from_string("{{ static('css/shop.css') }} {{ static('js/a b.js') }}")
+    assert page.render({}) == f"{static('css/shop.css')} {static('js/a b.js')}"
+    page.render({})
+    assert tags._static_url_kept.cache_info().misses == 2
+    assert tags._static_url_kept.cache_info().hits == 2
+    with override_settings(STATIC_URL="/assets/"):
+        assert page.render({}) == "/assets/css/shop.css /assets/js/a%20b.js"
+    assert page.render({}) == f"{static('css/shop.css')} {static('js/a b.js')}"
