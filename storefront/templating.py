@@ -12,10 +12,10 @@ from functools import lru_cache, wraps
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.signals import setting_changed
 from django.db.models import Model
+from django.dispatch import receiver
 from django.middleware.csrf import get_token
 from django.template.backends import jinja2 as django_jinja2
 from django.template.defaultfilters import floatformat, pluralize, urlencode, yesno
