@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -18,7 +19,14 @@ from common.progress import Progress
 from .engine.sessions_file import CONTROL, LineProblem, sessions_file_parse
 from .models import LIVE_SOURCE, ViewEvent, live_view_log
 from .selectors import sessions_iterate
-from .state import UNAVAILABLE, Visitor, VisitorState, VisitorStateUnavailable, view_add
+from .state import (
+    UNAVAILABLE,
+    ViewSent,
+    Visitor,
+    VisitorState,
+    VisitorStateUnavailable,
+    view_add_send,
+)
 from .view_limits import view_window, views_limit_take
 
 SOURCE_MAX = ViewEvent._meta.get_field("source").max_length
@@ -40,19 +48,50 @@ def product_view_track(visitor: Visitor, sku: str, *, answer: bool = True) -> Vi
     database and the page says personalization is unavailable. Without `answer`, the state
     after the view is not read back (an API call that does not show it). Raises ViewsLimited,
     nothing recorded, when the visitor or their address is over its flood limit."""
+    tracking = product_view_send(visitor, sku, answer=answer)
+    try:
+        return tracking.tracked()
+    finally:
+        tracking.close()
+
+
+def product_view_send(visitor: Visitor, sku: str, *, answer: bool = True) -> ViewTracking:
+    """`product_view_track`, sent now and answered by `tracked()` of what it returns (then
+    `close()` it): the round trip overlaps what the caller does in between."""
     viewed_at = timezone.now()
     # The view's id, in the stream and on a row written here: if Redis timed out but ran the
     # view after all, the drain finds the row and does not log the view twice.
     event_id = uuid.uuid4().hex
-    try:
-        recorded = view_add(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
-    except VisitorStateUnavailable:
-        views_limit_take(view_window(visitor.id, visitor.address), local=True)
-        live_view_log(visitor.id, sku, viewed_at, event_id)
-        return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
-    if not recorded.logged:
-        live_view_log(visitor.id, sku, viewed_at, event_id)
-    return ViewTracked(recorded.state, [])
+    sent = view_add_send(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
+    return ViewTracking(visitor, sku, viewed_at, event_id, sent)
+
+
+@dataclass
+class ViewTracking:
+    """A product view sent to the visitor store (see product_view_send)."""
+
+    visitor: Visitor
+    sku: str
+    viewed_at: datetime
+    event_id: str
+    sent: ViewSent
+
+    def tracked(self) -> ViewTracked:
+        """The view's outcome (its event logged whatever the store answered); raises
+        ViewsLimited, nothing recorded."""
+        visitor = self.visitor
+        try:
+            recorded = self.sent.recorded()
+        except VisitorStateUnavailable:
+            views_limit_take(view_window(visitor.id, visitor.address), local=True)
+            live_view_log(visitor.id, self.sku, self.viewed_at, self.event_id)
+            return ViewTracked(VisitorState(notices=(UNAVAILABLE,)), [UNAVAILABLE])
+        if not recorded.logged:
+            live_view_log(visitor.id, self.sku, self.viewed_at, self.event_id)
+        return ViewTracked(recorded.state, [])
+
+    def close(self) -> None:
+        self.sent.close()
 
 
 class SessionImportError(Exception):

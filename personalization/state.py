@@ -44,7 +44,7 @@ from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from . import serving
 from .models import VisitorViews, live_view_log
@@ -263,10 +263,28 @@ def view_add(
     state after it comes back in that round trip too. Raises ViewsLimited (nothing recorded)
     when the visitor or their address is over its flood limit, VisitorStateUnavailable when the
     store cannot answer."""
+    sent = view_add_send(visitor, sku, viewed_at=viewed_at, event_id=event_id, answer=answer)
+    try:
+        return sent.recorded()
+    finally:
+        sent.close()
+
+
+def view_add_send(
+    visitor: Visitor,
+    sku: str,
+    *,
+    viewed_at: datetime,
+    event_id: str | None = None,
+    answer: bool = True,
+) -> ViewSent:
+    """`view_add`, sent now and answered by `recorded()` of what it returns (then `close()` it,
+    answered or not): on Redis the script goes at once, and what the caller does in between
+    (a product page's catalog part) overlaps the round trip. Nothing raises here."""
     store = visitor_store()
     event_id = event_id or uuid.uuid4().hex
     visitor_id = visitor.identify()
-    skus = store.view_add(
+    sent = store.view_add_send(
         visitor_id,
         sku,
         viewed_at=viewed_at,
@@ -274,7 +292,31 @@ def view_add(
         answer=answer,
         window=view_window(visitor_id, visitor.address),
     )
-    return ViewRecorded(VisitorState(tuple(skus)), store.takes_events)
+    return ViewSent(sent, store.takes_events)
+
+
+@dataclass
+class ViewSent:
+    """A view sent to the visitor store (see view_add_send)."""
+
+    sent: StoreViewSent
+    logged: bool  # the store logs the view's event with the state
+
+    def recorded(self) -> ViewRecorded:
+        """The view's outcome: raises ViewsLimited (nothing recorded) or
+        VisitorStateUnavailable, as view_add does."""
+        return ViewRecorded(VisitorState(tuple(self.sent.answer())), self.logged)
+
+    def close(self) -> None:
+        self.sent.close()
+
+
+class StoreViewSent(Protocol):
+    def answer(self) -> list[str]:
+        """The views after it (with `answer`), or raises as the store's view_add does."""
+
+    def close(self) -> None:
+        """Settle the view sent, answered or not."""
 
 
 class PendingViews(Protocol):
@@ -291,7 +333,7 @@ class VisitorStore(Protocol):
     def views_request(self, visitor_id: str) -> PendingViews:
         """Ask for the visitor's views, oldest first; the answer is read from what it returns."""
 
-    def view_add(
+    def view_add_send(
         self,
         visitor_id: str,
         sku: str,
@@ -300,11 +342,11 @@ class VisitorStore(Protocol):
         event_id: str,
         answer: bool,
         window: ViewWindow,
-    ) -> list[str]:
+    ) -> StoreViewSent:
         """Count the view in `window`'s limits (raising ViewsLimited, nothing written, when it
         is over one), append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back,
-        log the view as `event_id` where the store takes events; the views after it (with
-        `answer`; else what the store has at hand, maybe nothing)."""
+        log the view as `event_id` where the store takes events; what it returns answers the
+        views after it (with `answer`; else what the store has at hand, maybe nothing)."""
 
     def forget(self, visitor_id: str) -> None: ...
 
@@ -387,7 +429,7 @@ class RedisVisitorStore:
         pending.send(*command)
         return pending
 
-    def view_add(
+    def view_add_send(
         self,
         visitor_id: str,
         sku: str,
@@ -396,7 +438,7 @@ class RedisVisitorStore:
         event_id: str,
         answer: bool,
         window: ViewWindow,
-    ) -> list[str]:
+    ) -> _RedisViewSent:
         keys = [KEY_PREFIX + visitor_id, window.visitor_key, window.address_key]
         keys += [STREAM_KEY] if self.takes_events else []
         arguments = [
@@ -411,10 +453,9 @@ class RedisVisitorStore:
             window.address_limit,
             window.seconds_left,
         ]
-        reply = _redis_call(lambda: self._view_add(keys=keys, args=arguments))
-        if isinstance(reply, int):  # a state is a list (or nothing): a number is a refusal
-            raise ViewsLimited(reply)
-        return [value.decode() for value in reply] if answer else []
+        script = self._view_add
+        pending = self.command_send("EVALSHA", script.sha, len(keys), *keys, *arguments)
+        return _RedisViewSent(pending, lambda: script(keys=keys, args=arguments), answer)
 
     def forget(self, visitor_id: str) -> None:
         _redis_call(self.client.delete, KEY_PREFIX + visitor_id)
@@ -479,6 +520,28 @@ class _RedisReply:
         self.connection = None
 
 
+class _RedisViewSent:
+    """The view's script sent (`VIEW_ADD_LUA` by its SHA); run again whole if Redis did not
+    hold it (restarted: the script's own call loads it)."""
+
+    def __init__(self, pending: _RedisReply, again: Callable[[], Any], answer: bool):
+        self.pending, self.again, self.wanted = pending, again, answer
+
+    def answer(self) -> list[str]:
+        try:
+            reply = self.pending.answer()
+        except NoScriptError:
+            reply = _redis_call(self.again)
+        except ResponseError as exc:  # a key of another type: the store cannot take the view
+            raise VisitorStateUnavailable(f"Redis failed: {exc}") from exc
+        if isinstance(reply, int):  # a state is a list (or nothing): a number is a refusal
+            raise ViewsLimited(reply)
+        return [value.decode() for value in reply] if self.wanted else []
+
+    def close(self) -> None:
+        self.pending.close()
+
+
 def _redis_call(method: Callable[..., Any], *args: Any) -> Any:
     # No log here: common.redis_circuit logs when Redis fails and when it is back.
     try:
@@ -532,8 +595,31 @@ class DatabaseVisitorStore:
             raise VisitorStateUnavailable(f"the database failed: {exc}") from exc
         return skus
 
+    def view_add_send(self, visitor_id: str, sku: str, **view: Any) -> _Answered:
+        """The view written at once (a query cannot be sent ahead), its outcome kept."""
+        try:
+            return _Answered(self.view_add(visitor_id, sku, **view))
+        except (ViewsLimited, VisitorStateUnavailable) as exc:
+            return _Answered([], exc)
+
     def forget(self, visitor_id: str) -> None:
         VisitorViews.objects.filter(visitor_id=visitor_id).delete()
+
+
+@dataclass
+class _Answered:
+    """A view already written: its views after it, or what stopped it."""
+
+    views: list[str]
+    error: Exception | None = None
+
+    def answer(self) -> list[str]:
+        if self.error is not None:
+            raise self.error
+        return self.views
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass

@@ -13,13 +13,14 @@ from catalog.models import Product
 from catalog.selectors import (
     ProductCard,
     TargetSummary,
+    product_exists,
     products_by_skus,
     products_for_target,
     products_related,
     targets_list,
 )
 from common.kept_cache import cache_get_or_set_kept
-from personalization.events import product_view_track
+from personalization.events import product_view_send
 from personalization.selectors import skus_most_viewed
 from personalization.serving import model_active, recommender_active
 from personalization.state import Visitor, VisitorState, visitor_state
@@ -243,18 +244,26 @@ class ProductPage:
 def product_page(visitor: Visitor, sku: str, *, record_view: bool) -> ProductPage | None:
     """A product's page for `visitor`, recording their view when `record_view` (a person's,
     not a bot's); None when the catalog has no product `sku`. A view over the flood limits is
-    shown all the same, not recorded, with a notice that says so."""
-    part = product_part(sku)
-    if part is None:
-        return None
-    sku = part.product.sku
-    state, notices = None, []
-    if record_view:
-        try:
-            tracked = product_view_track(visitor, sku)
-            state, notices = tracked.state, tracked.notices
-        except ViewsLimited:
-            notices = [VIEWS_LIMITED]
+    shown all the same, not recorded, with a notice that says so.
+
+    The view is sent before the page's catalog part is read and answered after: its round trip
+    overlaps that part's query. A product known to exist (kept a minute: see product_exists)
+    that another process deleted meanwhile can have its view recorded, as the API's can."""
+    tracking = product_view_send(visitor, sku) if record_view and product_exists(sku) else None
+    try:
+        part = product_part(sku)
+        if part is None:
+            return None
+        state, notices = None, []
+        if tracking is not None:
+            try:
+                tracked = tracking.tracked()
+                state, notices = tracked.state, tracked.notices
+            except ViewsLimited:
+                notices = [VIEWS_LIMITED]
+    finally:
+        if tracking is not None:
+            tracking.close()
     if state is None:
         state = visitor_state(visitor)
         notices += state.notices

@@ -23,6 +23,7 @@ from personalization.state import (
     VisitorState,
     VisitorStateUnavailable,
     view_add,
+    view_add_send,
     views_weights,
     visitor_state,
     visitor_state_reading,
@@ -283,6 +284,43 @@ def test_a_view_does_not_cost_more_with_a_larger_catalog(db, models_dir, setting
             timings[size].append(time.perf_counter() - started)
     ratio = statistics.median(timings[100_000]) / statistics.median(timings[100])
     assert ratio < 4  # a matrix-vector product over the catalog: several times more
+
+
+def test_a_view_sent_is_answered_after_other_reads_of_the_store(any_store, model):
+    """A product page sends its view, reads its catalog part, then reads the view's answer."""
+    visitor, other = Visitor(), Visitor()
+    viewed(visitor, "a")
+    viewed(other, "c")
+    sent = view_add_send(visitor, "b", viewed_at=timezone.now())
+    try:
+        assert visitor_state(other).skus == ("c",)  # the store asked meanwhile
+        assert sent.recorded().state.skus == ("a", "b")
+    finally:
+        sent.close()
+    assert visitor_state(visitor).skus == ("a", "b")
+
+
+def test_a_view_sent_and_closed_unanswered_is_recorded_and_leaves_nothing_behind(any_store, model):
+    visitor = Visitor()
+    viewed(visitor, "a")
+    view_add_send(visitor, "b", viewed_at=timezone.now()).close()
+    assert visitor_state(visitor).skus == ("a", "b")  # the next reply read is this one's own
+    assert viewed(visitor, "c").skus == ("a", "b", "c")
+
+
+@pytest.mark.redis
+def test_a_view_is_recorded_after_redis_forgot_its_script(real_redis, model, settings, redis_url):
+    """A Redis restarted since the script was loaded answers NOSCRIPT: run again, loaded."""
+    redis_store_use(settings, redis_url, stream=True)
+    visitor = Visitor()
+    viewed(visitor, "a")
+    real_redis.script_flush()
+    recorded = view_add(visitor, "b", viewed_at=timezone.now(), event_id="e" * 32)
+    assert recorded.logged and recorded.state.skus == ("a", "b")
+    assert real_redis.lrange(KEY_PREFIX + visitor.id, 0, -1) == [b"a", b"b"]  # once, not twice
+    last = real_redis.xrange(STREAM_KEY)[-1][1]
+    assert last[b"sku"] == b"b" and last[b"id"] == b"e" * 32
+    assert len(real_redis.xrange(STREAM_KEY)) == 2
 
 
 @pytest.mark.redis

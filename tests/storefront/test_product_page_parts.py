@@ -62,3 +62,34 @@ def test_a_visitors_recommendations_are_asked_again_after_each_view(client, prod
     client.get("/products/HIK-1/", HTTP_USER_AGENT=BROWSER)
     client.get("/", HTTP_USER_AGENT=BROWSER)
     assert asked().misses == before + 2  # a new view, a new question
+
+
+def test_a_view_is_sent_before_the_catalog_part_is_read_and_answered_after(
+    client, products, model, monkeypatch
+):
+    """The view's round trip overlaps the catalog part's query (Redis: the script is sent,
+    its reply read once the part is at hand)."""
+    from storefront.shop import products as shop_products
+
+    order = []
+    part_read, view_send = shop_products.product_part, shop_products.product_view_send
+
+    def part(sku):
+        order.append("part")
+        return part_read(sku)
+
+    def send(visitor, sku, **options):
+        order.append("sent")
+        tracking = view_send(visitor, sku, **options)
+        tracked = tracking.tracked
+        tracking.tracked = lambda: order.append("answered") or tracked()
+        return tracking
+
+    monkeypatch.setattr(shop_products, "product_part", part)
+    monkeypatch.setattr(shop_products, "product_view_send", send)
+    client.get("/products/RUN-1/", HTTP_USER_AGENT=BROWSER)
+    html = client.get("/products/RUN-3/", HTTP_USER_AGENT=BROWSER).content.decode()
+    assert order == ["sent", "part", "answered"] * 2
+    assert "Recently viewed" in html and "/products/RUN-1/" in html
+    client.get("/products/RUN-1/", HTTP_USER_AGENT=BOT)  # a bot's view: nothing sent
+    assert order[6:] == ["part"]
