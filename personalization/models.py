@@ -30,6 +30,8 @@ class ViewEvent(models.Model):
         indexes = [
             models.Index(fields=["source", "session_id", "id"], name="event_session_order"),
             models.Index(fields=["sku"], name="event_sku"),
+            # A training window (CIS_TRAINING_WINDOW) reads the recent views only.
+            models.Index(fields=["viewed_at"], name="event_viewed_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -88,6 +90,12 @@ class EmbeddingVersion(models.Model):
     params = models.JSONField(default=dict, help_text="Word2Vec hyperparameters")
     recommender_config = models.JSONField(default=dict, blank=True)
     holdout_share = models.FloatField(default=0.0)
+    window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="trained on the views of the last N days (empty: all)"
+    )
+    window_since = models.DateTimeField(
+        null=True, blank=True, help_text="the window's start: views from then on were read"
+    )
     corpus = models.CharField(max_length=1024, blank=True, help_text="a word model's text file")
     max_sentences = models.PositiveIntegerField(null=True, blank=True)
     triggered_by = models.CharField(max_length=150, blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Min, Window
 
@@ -17,14 +18,20 @@ class LoggedSession:
     skus: list[str]
 
 
-def sessions_iterate(*, sources: list[str] | None = None) -> Iterator[LoggedSession]:
-    """Every logged session with its SKUs in view order, sessions in the order they began.
+def sessions_iterate(
+    *, sources: list[str] | None = None, since: datetime | None = None
+) -> Iterator[LoggedSession]:
+    """Every logged session with its SKUs in view order, sessions in the order they began;
+    `since`: only the views from then on (a session that began before keeps its later views).
 
-    Streams from the database, so memory stays flat however long the log is.
+    Streams from the database, so memory stays flat however long the log is; with `since`, the
+    index on the views' time reads the window only.
     """
     events = ViewEvent.objects.all()
     if sources is not None:
         events = events.filter(source__in=sources)
+    if since is not None:
+        events = events.filter(viewed_at__gte=since)
     rows = (
         events.annotate(
             began=Window(Min("id"), partition_by=["source", "session_id"]),

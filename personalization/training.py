@@ -21,10 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from gensim.utils import simple_preprocess
 
 from common.progress import Progress, StageProgress
@@ -275,9 +277,10 @@ class CorpusCounts:
 
 
 def sessions_corpus_read(
-    *, holdout_share: float
+    *, holdout_share: float, since: datetime | None = None
 ) -> tuple[list[list[str]], list[list[str]], CorpusCounts]:
-    """(training sessions, held-out sessions, counts) from one pass over the view log.
+    """(training sessions, held-out sessions, counts) from one pass over the view log (its
+    views from `since` on, when given: see sessions_iterate).
 
     The most recent `holdout_share` of sessions is held out (`sessions_holdout_split`). The log
     is read once, straight into one compact corpus: each distinct SKU string is stored once and
@@ -285,7 +288,8 @@ def sessions_corpus_read(
     a plain list (as fast as it trains). No session is held twice.
     """
     shared: dict[str, str] = {}
-    sessions = [[shared.setdefault(sku, sku) for sku in s.skus] for s in sessions_iterate()]
+    read = sessions_iterate(since=since)
+    sessions = [[shared.setdefault(sku, sku) for sku in s.skus] for s in read]
     corpus, holdout = sessions_holdout_split(sessions, holdout_share=holdout_share)
     del sessions
     counts = CorpusCounts(
@@ -296,6 +300,14 @@ def sessions_corpus_read(
     return corpus, holdout, counts
 
 
+def training_window_since(version: EmbeddingVersion) -> datetime | None:
+    """Where the version's window of the view log starts (None: the whole log): its
+    `window_days` back from when it started training."""
+    if not version.window_days:
+        return None
+    return (version.started_at or timezone.now()) - timedelta(days=version.window_days)
+
+
 def product_pipeline(
     version: EmbeddingVersion, model: Path, clock: PhaseClock, on_epoch: EpochCallback
 ) -> dict:
@@ -303,7 +315,14 @@ def product_pipeline(
     params = Prod2VecParams.from_dict(version.params)
     config = RecommenderConfig.from_dict(version.recommender_config)
     clock.phase("reading sessions")
-    corpus, holdout, counts = sessions_corpus_read(holdout_share=version.holdout_share)
+    since = training_window_since(version)
+    corpus, holdout, counts = sessions_corpus_read(holdout_share=version.holdout_share, since=since)
+    if counts.sessions == 0 and since is not None:
+        raise TrainingError(
+            f"there are no sessions in the last {version.window_days} days to train on "
+            f"(CIS_TRAINING_WINDOW): browse the shop, load sessions (manage.py load_sessions) "
+            f"or widen the window"
+        )
     if counts.sessions == 0:
         raise TrainingError(
             "there are no sessions to train on: load some (manage.py load_sessions) "
@@ -333,6 +352,7 @@ def product_pipeline(
         "sessions": counts.sessions,
         "events": counts.events,
         "holdout_sessions": counts.holdout_sessions,
+        "window_since": since,
         "vocabulary": len(trained.vectors),
         "metrics": metrics,
     }

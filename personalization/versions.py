@@ -80,6 +80,7 @@ def training_version_create(
                 params=merged,
                 recommender_config=RecommenderConfig().as_dict() if is_product else {},
                 holdout_share=settings.CIS_HOLDOUT_SHARE if is_product else 0.0,
+                window_days=(settings.CIS_TRAINING_WINDOW or None) if is_product else None,
                 corpus=str(corpus or ""),
                 max_sentences=max_sentences,
                 triggered_by=triggered_by,

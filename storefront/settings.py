@@ -322,6 +322,15 @@ COVEO_SOURCE_ID = env_str("COVEO_SOURCE_ID")
 # Embeddings: where model versions are stored, how they are evaluated and retrained.
 CIS_MODELS_DIR = Path(env_str("CIS_MODELS_DIR") or DATA_DIR / "models")
 CIS_HOLDOUT_SHARE = float(env_str("CIS_HOLDOUT_SHARE") or 0.1)
+# A product training reads the views of the last CIS_TRAINING_WINDOW days (empty or 0: the whole
+# log), through the index on the views' time, so its time and memory follow the window, not the
+# log's whole history. Imported sessions count from the day they were imported.
+_window = env_str("CIS_TRAINING_WINDOW") or "0"
+if not (_window.isascii() and _window.isdigit()):
+    raise ImproperlyConfigured(
+        f"CIS_TRAINING_WINDOW must be a whole number of days (0: the whole log), not {_window!r}"
+    )
+CIS_TRAINING_WINDOW = int(_window)
 CIS_EVAL_K = int(env_str("CIS_EVAL_K") or 20)
 CIS_ACTIVATION_TOLERANCE = float(env_str("CIS_ACTIVATION_TOLERANCE") or 0.0)
 CIS_RETRAIN_CRON = env_str("CIS_RETRAIN_CRON", "30 3 * * *")  # empty: no scheduled retraining

@@ -143,6 +143,8 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
                     "events",
                     "holdout_share",
                     "holdout_sessions",
+                    "window_days",
+                    "window_since",
                     "vocabulary",
                     "training_seconds",
                     "timings",
@@ -253,11 +255,16 @@ class EmbeddingVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="training data")
     def data_text(self, obj: EmbeddingVersion) -> str:
+        window = f"the views of the last {obj.window_days} days" if obj.window_days else ""
         if obj.status != Status.SUCCEEDED:
-            return "counted when the training ends"
+            return ", ".join(filter(None, [window, "counted when the training ends"]))
         if obj.kind == EmbeddingVersion.Kind.WORD:
             return f"{obj.sessions:,} sentences, {obj.events:,} words"
-        return f"{obj.sessions:,} sessions, {obj.events:,} views"
+        counted = f"{obj.sessions:,} sessions, {obj.events:,} views"
+        if window and obj.window_since:
+            since = date_format(timezone.localtime(obj.window_since), "j N Y, H:i")
+            return f"{counted}: {window} (since {since})"
+        return counted
 
     @admin.display(description="held out")
     def holdout_text(self, obj: EmbeddingVersion) -> str:

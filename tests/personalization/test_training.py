@@ -179,3 +179,69 @@ def test_a_training_records_each_phases_steps_and_why_it_activated(shop_log, mod
         "activate": True, "rule": "none active", "mrr": version.headline["mrr"],
         "active_id": None, "active_mrr": None,
     }  # fmt: skip
+
+
+def _sessions_aged(shop_log: Path, count: int, days: float) -> list[str]:
+    """The first `count` sessions of the log viewed `days` ago; their ids."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from personalization.models import ViewEvent
+
+    ids = [line.split("\t")[0] for line in shop_log.read_text().splitlines()[:count]]
+    ViewEvent.objects.filter(session_id__in=ids).update(
+        viewed_at=timezone.now() - timedelta(days=days)
+    )
+    return ids
+
+
+def test_a_training_window_reads_the_views_of_its_last_days_only(shop_log, settings):
+    from datetime import timedelta
+
+    _sessions_aged(shop_log, 1000, days=40)
+    settings.CIS_TRAINING_WINDOW = 30
+    version = train()
+    assert version.status == Status.SUCCEEDED and version.window_days == 30
+    assert version.window_since == version.started_at - timedelta(days=30)
+    assert version.sessions + version.holdout_sessions == 500  # the 1,000 aged are left out
+    assert version.holdout_sessions == 50
+    shown = _admin_data_text(version)
+    assert shown.startswith("450 sessions, ") and ": the views of the last 30 days (since " in shown
+    settings.CIS_TRAINING_WINDOW = 0  # the whole log
+    whole = train()
+    assert whole.window_days is None and whole.window_since is None
+    assert whole.sessions + whole.holdout_sessions == 1500
+    assert "last" not in _admin_data_text(whole)
+
+
+def _admin_data_text(version: EmbeddingVersion) -> str:
+    from django.contrib.admin import site
+
+    return site._registry[EmbeddingVersion].data_text(version)
+
+
+def test_a_window_keeps_the_later_views_of_a_session_that_began_before_it(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from personalization.models import ViewEvent
+    from personalization.selectors import sessions_iterate
+
+    now = timezone.now()
+    for sku, days in [("OLD", 40), ("NEW-1", 2), ("NEW-2", 1)]:
+        ViewEvent.objects.create(session_id="s", sku=sku, viewed_at=now - timedelta(days=days))
+    ViewEvent.objects.create(session_id="gone", sku="OLD", viewed_at=now - timedelta(days=50))
+    assert [s.skus for s in sessions_iterate(since=now - timedelta(days=30))] == [
+        ["NEW-1", "NEW-2"]
+    ]
+    assert [s.skus for s in sessions_iterate()] == [["OLD", "NEW-1", "NEW-2"], ["OLD"]]
+
+
+def test_a_window_without_sessions_fails_and_says_which_setting(shop_log, settings):
+    _sessions_aged(shop_log, 1500, days=10)
+    settings.CIS_TRAINING_WINDOW = 7
+    with pytest.raises(TrainingError, match="no sessions in the last 7 days .*CIS_TRAINING_WINDOW"):
+        train()
+    assert EmbeddingVersion.objects.get().status == Status.FAILED

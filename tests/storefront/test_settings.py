@@ -146,3 +146,11 @@ def test_the_queued_bound_must_be_a_positive_number_of_seconds():
         assert "CIS_TRAINING_QUEUED_SECONDS must be a positive number" in result.stderr
         assert f"of seconds, not {value!r}" in result.stderr
     assert manage("check", CIS_TRAINING_QUEUED_SECONDS="2.5").returncode == 0
+
+
+def test_the_training_window_is_a_whole_number_of_days():
+    for value in ("a week", "-3", "1.5", "٣"):
+        result = manage("check", CIS_TRAINING_WINDOW=value)
+        assert result.returncode != 0
+        assert "CIS_TRAINING_WINDOW must be a whole number of days" in result.stderr
+    assert manage("check", CIS_TRAINING_WINDOW="30").returncode == 0
