@@ -64,11 +64,17 @@ def training_version_create(
     triggered_by: str = "",
     corpus: Path | None = None,
     max_sentences: int | None = None,
+    window_days: int | None = None,
 ) -> EmbeddingVersion:
     """A new queued version, or TrainingInProgress while one of its kind is queued or running.
 
-    Product versions train on the view log; word versions on the text file `corpus`.
+    Product versions train on the view log (its last `window_days` days; default
+    CIS_TRAINING_WINDOW, 0: all of it); word versions on the text file `corpus`.
     """
+    if window_days is None:
+        window_days = settings.CIS_TRAINING_WINDOW
+    if window_days < 0:
+        raise ValueError(f"a training window is a number of days >= 0, not {window_days}")
     trainings_stale_fail()
     is_product = kind == EmbeddingVersion.Kind.PRODUCT
     base = Prod2VecParams() if is_product else WORD_PARAMS
@@ -80,7 +86,7 @@ def training_version_create(
                 params=merged,
                 recommender_config=RecommenderConfig().as_dict() if is_product else {},
                 holdout_share=settings.CIS_HOLDOUT_SHARE if is_product else 0.0,
-                window_days=(settings.CIS_TRAINING_WINDOW or None) if is_product else None,
+                window_days=(window_days or None) if is_product else None,
                 corpus=str(corpus or ""),
                 max_sentences=max_sentences,
                 triggered_by=triggered_by,

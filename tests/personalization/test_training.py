@@ -245,3 +245,13 @@ def test_a_window_without_sessions_fails_and_says_which_setting(shop_log, settin
     with pytest.raises(TrainingError, match="no sessions in the last 7 days .*CIS_TRAINING_WINDOW"):
         train()
     assert EmbeddingVersion.objects.get().status == Status.FAILED
+
+
+def test_the_train_command_takes_a_window_of_days(shop_log, settings):
+    _sessions_aged(shop_log, 1000, days=40)
+    out = StringIO()
+    call_command("train_embeddings", "--epochs", "1", "--days", "30", stdout=out)
+    assert "450 sessions" in out.getvalue()
+    assert EmbeddingVersion.objects.latest("id").window_days == 30
+    with pytest.raises(CommandError, match="a number of days >= 0, not -1"):
+        call_command("train_embeddings", "--days", "-1")

@@ -19,8 +19,9 @@ PARAMS = {
 
 class Command(BaseCommand):
     help = (
-        "Train prod2vec embeddings from every logged session, evaluate them on the most recent "
-        "sessions and activate them if they are not worse than the active version."
+        "Train prod2vec embeddings from the logged sessions (--days: of the last days only), "
+        "evaluate them on the most recent sessions and activate them if they are not worse than "
+        "the active version."
     )
 
     def add_arguments(self, parser):
@@ -29,14 +30,22 @@ class Command(BaseCommand):
         choice.add_argument("--no-activate", action="store_true", help="never activate")
         for name, kind in PARAMS.items():
             parser.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name)
+        parser.add_argument(
+            "--days",
+            type=int,
+            dest="window_days",
+            help="train on the views of the last DAYS days (0: all; default CIS_TRAINING_WINDOW)",
+        )
         algorithm = parser.add_mutually_exclusive_group()
         algorithm.add_argument("--sg", action="store_const", const=True, dest="sg")
         algorithm.add_argument("--cbow", action="store_const", const=False, dest="sg")
 
-    def handle(self, *args, activate, no_activate, **options):
+    def handle(self, *args, activate, no_activate, window_days, **options):
         params = {k: options[k] for k in [*PARAMS, "sg"] if options.get(k) is not None}
         try:
-            version = training_version_create(params=params, triggered_by="train_embeddings")
+            version = training_version_create(
+                params=params, triggered_by="train_embeddings", window_days=window_days
+            )
             with tqdm(desc="epochs", unit=" epoch", disable=None) as bar:
 
                 def on_epoch(epoch, epochs, loss):
