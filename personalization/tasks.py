@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from .event_stream import events_drain
 from .models import EmbeddingVersion
+from .partitions import event_partitions_ahead
 from .state import visitor_states_expired_delete
 from .training import embeddings_train
 from .versions import (
@@ -109,6 +110,12 @@ def events_drain_scheduled() -> dict:
             report.seconds,
         )
     return {"written": report.written, "claimed": report.claimed}
+
+
+@shared_task(ignore_result=True)
+def event_partitions_ahead_scheduled() -> list[str]:
+    """Celery beat's daily creation of the event log's coming months (PostgreSQL)."""
+    return event_partitions_ahead()
 
 
 @shared_task(ignore_result=True)

@@ -390,6 +390,14 @@ CIS_EVENT_DRAIN_SECONDS = float(env_str("CIS_EVENT_DRAIN_SECONDS") or 5)
 CIS_EVENT_DRAIN_BATCH = int(env_str("CIS_EVENT_DRAIN_BATCH") or 5_000)
 # Entries a drainer read but did not acknowledge (it died) are taken over after this long.
 CIS_EVENT_CLAIM_SECONDS = float(env_str("CIS_EVENT_CLAIM_SECONDS") or 60)
+# On PostgreSQL the event log is partitioned by month (personalization/partitions.py): beat
+# creates this month's partition and the next CIS_EVENT_PARTITIONS_AHEAD months' every day.
+CIS_EVENT_PARTITIONS_AHEAD = int(env_str("CIS_EVENT_PARTITIONS_AHEAD") or 2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    CELERY_BEAT_SCHEDULE["event-partitions-ahead"] = {
+        "task": "personalization.tasks.event_partitions_ahead_scheduled",
+        "schedule": 24 * 3600,
+    }
 if CIS_VISITOR_STORE == "database":
     CELERY_BEAT_SCHEDULE["expire-visitor-states"] = {
         "task": "personalization.tasks.visitor_states_expire",
