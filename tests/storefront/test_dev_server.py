@@ -102,17 +102,21 @@ def test_a_flood_of_views_on_the_dev_server_keeps_no_connection_and_no_5xx(dev_s
     threads = [threading.Thread(target=posts) for _ in range(THREADS)]
     for thread in threads:
         thread.start()
+    # This test's own connection, and for each client at most two: the request being answered,
+    # and the one before it, whose thread closed its connection after sending the answer (the
+    # client's next request can start before PostgreSQL's backend for it has exited, and
+    # pg_stat_activity lists a backend until it has). A leak keeps one a request: 800.
+    most = 2 * THREADS + 1
     peak = 0
     while any(thread.is_alive() for thread in threads):
         if postgres:
             peak = max(peak, connections_to_the_test_database())
-            if peak > THREADS + 1:
+            if peak > most:
                 leaking.set()
         threads[0].join(0.05)
     for thread in threads:
         thread.join()
-    # This test's own connection, and at most one a request being answered.
-    assert peak <= THREADS + 1, f"{peak} connections to the database at once"
+    assert peak <= most, f"{peak} connections to the database at once"
     assert statuses == {201: THREADS * POSTS}, log.read_text()[-3000:]
     assert ViewEvent.objects.count() == THREADS * POSTS
     if postgres:
