@@ -281,21 +281,21 @@ def pending(client) -> int:
     from redis.exceptions import ResponseError
 
     from personalization.event_stream import GROUP
-    from personalization.state import STREAM_KEY
+    from personalization.redis_keys import stream_keys
 
     try:
-        return client.xpending(STREAM_KEY, GROUP)["pending"]
+        return client.xpending(stream_keys()[0], GROUP)["pending"]
     except ResponseError:  # no group before the first drain
         return 0
 
 
 def drained(stack: Stack, *, seconds: float = 180) -> float:
     """Wait until the drainer moved every view in the stream into the event log."""
-    from personalization.state import STREAM_KEY
+    from personalization.redis_keys import stream_keys
 
     client = stream_client()
     return until(
-        lambda: (stack.drainer.check() or True) and client.xlen(STREAM_KEY) == 0,
+        lambda: (stack.drainer.check() or True) and client.xlen(stream_keys()[0]) == 0,
         seconds=seconds,
         why="the stream was not drained",
         every=0.5,

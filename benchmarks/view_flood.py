@@ -121,10 +121,8 @@ def limits_forget(redis_url: str) -> None:
     """Empty the limits' counters: each run starts with its whole allowance."""
     import redis
 
-    from personalization.view_limits import KEY_PREFIX
-
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(KEY_PREFIX + "*"))
+    keys = list(client.scan_iter("cis:*limit:*"))
     if keys:
         client.delete(*keys)
     client.close()
@@ -183,11 +181,11 @@ def drained_wait(seconds: float = 120) -> None:
     import redis
     from django.conf import settings
 
-    from personalization.state import STREAM_KEY
+    from personalization.redis_keys import stream_keys
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     deadline = time.monotonic() + seconds
-    while client.xlen(STREAM_KEY):
+    while client.xlen(stream_keys()[0]):
         if time.monotonic() > deadline:
             raise SystemExit("the drainer did not drain the stream")
         time.sleep(0.2)

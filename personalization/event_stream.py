@@ -1,8 +1,10 @@
-"""The stream of live views: with Redis, a view's event goes into the Redis Stream `cis:events`
-in the round trip that moves the visitor's state (see state.RedisVisitorStore), and
-`events_drain` moves it into the event log in batches. Search impressions and clicks on their
-results take the same stream (`type` impression or click: see personalization.experiments)
-into their own tables, each row unique by its own id, so a repeated batch writes none twice.
+"""The streams of live views: with Redis, a view's event goes into the Redis Stream of the
+visitor's shard, `cis:{cisN}:events` (personalization.redis_keys: one on one Redis, 16 on a
+cluster), in the round trip that moves the visitor's state (see state.RedisVisitorStore), and
+`events_drain` moves each stream into the event log in batches, through its own consumer
+group. Search impressions and clicks on their results take the same streams (`type`
+impression or click: see personalization.experiments) into their own tables, each row unique
+by its own id, so a repeated batch writes none twice.
 
 The drain reads through a consumer group, so an entry is acknowledged (and deleted) only once
 its batch is committed: a drainer killed mid-batch leaves its entries pending, and the next
@@ -10,9 +12,10 @@ drain takes them over once they have been pending for CIS_EVENT_CLAIM_SECONDS. A
 committed but not acknowledged is not written twice: each row keeps the id the shop gave the
 view (`ViewEvent.event_id`, unique), and ids already in the log are skipped; so is a view that
 the shop wrote to the log itself when Redis timed out, and that Redis then ran all the same.
-Inserts are bulk (COPY on PostgreSQL). The stream is capped at about CIS_EVENT_STREAM_MAX
-entries not yet drained, so a drainer that stays stopped costs Redis bounded memory (the oldest
-views it did not drain are dropped past that); the admin shows the backlog.
+Inserts are bulk (COPY on PostgreSQL). The streams are capped at about CIS_EVENT_STREAM_MAX
+entries not yet drained in all (each shard's at its share), so a drainer that stays stopped
+costs Redis bounded memory (the oldest views it did not drain are dropped past that); the
+admin shows the backlog.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from redis.exceptions import ResponseError
 from common.db import rows_insert
 
 from .models import LIVE_SOURCE, ResultClick, SearchImpression, ViewEvent
-from .state import STREAM_KEY, redis_client
+from .redis_keys import stream_keys
+from .state import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -65,39 +69,51 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _group_ensure(client) -> None:
+def _group_ensure(client, stream: str) -> None:
     try:
-        client.xgroup_create(STREAM_KEY, GROUP, id="0", mkstream=True)
+        client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
 
 
 def events_drain(*, batch: int | None = None, max_batches: int | None = None) -> DrainReport:
-    """Move the stream's entries into the event log, a batch at a time, until it is empty (or
-    after `max_batches`): first entries that a dead drainer left pending, then new ones."""
+    """Move the streams' entries into the event log, a batch at a time, a shard's stream after
+    the other, until they are empty (or after `max_batches` in all): in each, first entries
+    that a dead drainer left pending, then new ones."""
     batch = batch or settings.CIS_EVENT_DRAIN_BATCH
     client = redis_client()
-    consumer = consumer_name()
     report = DrainReport()
     started = time.perf_counter()
-    _group_ensure(client)
+    for stream in stream_keys():
+        if max_batches is not None and report.batches >= max_batches:
+            break
+        left = None if max_batches is None else max_batches - report.batches
+        _stream_drain(client, stream, batch=batch, max_batches=left, report=report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _stream_drain(client, stream: str, *, batch: int, max_batches: int | None, report) -> None:
+    consumer = consumer_name()
+    _group_ensure(client, stream)
     claim_after_ms = int(settings.CIS_EVENT_CLAIM_SECONDS * 1000)
     claim_from = "0-0"
-    while max_batches is None or report.batches < max_batches:
+    batches = 0
+    while max_batches is None or batches < max_batches:
         entries: list = []
         if claim_from is not None:
             claimed = client.xautoclaim(
-                STREAM_KEY, GROUP, consumer, claim_after_ms, start_id=claim_from, count=batch
+                stream, GROUP, consumer, claim_after_ms, start_id=claim_from, count=batch
             )
             next_from, entries = claimed[0], claimed[1]
             claim_from = None if next_from in (b"0-0", "0-0") else next_from
             if len(claimed) > 2 and claimed[2]:  # trimmed by the cap before they were drained
-                client.xack(STREAM_KEY, GROUP, *claimed[2])
+                client.xack(stream, GROUP, *claimed[2])
             entries = [entry for entry in entries if entry[1]]
             report.claimed += len(entries)
         if not entries:
-            answer = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=batch)
+            answer = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=batch)
             entries = answer[0][1] if answer else []
         if not entries and claim_from is None:
             break
@@ -105,14 +121,13 @@ def events_drain(*, batch: int | None = None, max_batches: int | None = None) ->
             _batch_store(entries, report)
             ids = [entry_id for entry_id, _ in entries]
             done = client.pipeline(transaction=True)  # both or neither, whenever it dies
-            done.xack(STREAM_KEY, GROUP, *ids)
-            done.xdel(STREAM_KEY, *ids)
+            done.xack(stream, GROUP, *ids)
+            done.xdel(stream, *ids)
             done.execute()
+            batches += 1
             report.batches += 1
             report.read += len(entries)
-    _consumers_forget(client)
-    report.seconds = time.perf_counter() - started
-    return report
+    _consumers_forget(client, stream)
 
 
 def _batch_store(entries: Sequence, report: DrainReport) -> None:
@@ -175,26 +190,28 @@ def _entry_time(stream_id: str) -> datetime:
     return datetime.fromtimestamp(int(stream_id.split("-", 1)[0]) / 1000, tz=UTC)
 
 
-def _consumers_forget(client) -> None:
+def _consumers_forget(client, stream: str) -> None:
     """Drop the group's consumers that hold nothing and have not read for a day (drainers of
     processes long gone)."""
-    for consumer in client.xinfo_consumers(STREAM_KEY, GROUP):
+    for consumer in client.xinfo_consumers(stream, GROUP):
         if consumer["pending"] == 0 and consumer["idle"] > CONSUMER_IDLE_FORGET_MS:
-            client.xgroup_delconsumer(STREAM_KEY, GROUP, consumer["name"])
+            client.xgroup_delconsumer(stream, GROUP, consumer["name"])
 
 
 def events_backlog() -> Backlog:
-    """What waits in the stream (for the admin and the drain command)."""
+    """What waits in the streams (for the admin and the drain command); the cap is a shard's."""
     client = redis_client()
-    waiting = client.xlen(STREAM_KEY)
-    pending = 0
-    try:
-        pending = client.xpending(STREAM_KEY, GROUP)["pending"]
-    except ResponseError:  # no group yet: nothing was ever drained
-        pass
+    waiting = pending = 0
     oldest = None
-    first = client.xrange(STREAM_KEY, count=1)
-    if first:
-        first_id = first[0][0].decode()
-        oldest = max(0.0, time.time() - int(first_id.split("-", 1)[0]) / 1000)
+    for stream in stream_keys():
+        waiting += client.xlen(stream)
+        try:
+            pending += client.xpending(stream, GROUP)["pending"]
+        except ResponseError:  # no group yet: nothing was ever drained
+            pass
+        first = client.xrange(stream, count=1)
+        if first:
+            first_id = first[0][0].decode()
+            age = max(0.0, time.time() - int(first_id.split("-", 1)[0]) / 1000)
+            oldest = age if oldest is None else max(oldest, age)
     return Backlog(waiting, pending, oldest, settings.CIS_EVENT_STREAM_MAX)

@@ -32,9 +32,9 @@ from redis.exceptions import ResponseError
 
 from .engine.interleaving import Interleaved, team_draft
 from .models import ResultClick, SearchImpression
+from .redis_keys import impression_key, visitor_stream_key
 from .state import (
     SKU_SEPARATOR,
-    STREAM_KEY,
     RedisVisitorStore,
     Visitor,
     VisitorStateUnavailable,
@@ -48,7 +48,6 @@ EXPERIMENTS = {
     Arm.AB_PERSONALIZED: "ab",
     Arm.AB_PLAIN: "ab",
 }
-IMPRESSION_PREFIX = "cis:impression:"
 QUERY_CHARS = SearchImpression._meta.get_field("query").max_length
 POSITIONS_MAX = SearchImpression._meta.get_field("teams").max_length  # of a page credited
 
@@ -161,9 +160,10 @@ def impression_record(
 
     store = visitor_store()
     if isinstance(store, RedisVisitorStore):
-        keys = [IMPRESSION_PREFIX + impression.id] + ([STREAM_KEY] if store.takes_events else [])
+        keys = [impression_key(visitor_id, impression.id)]
+        keys += [visitor_stream_key(visitor_id)] if store.takes_events else []
         arguments = [
-            visitor_id, shown_skus, settings.CIS_IMPRESSION_TTL, settings.CIS_EVENT_STREAM_MAX,
+            visitor_id, shown_skus, settings.CIS_IMPRESSION_TTL, store.stream_max,
             impression.id, query, page, arm, impression.teams,
         ]  # fmt: skip
         script = _scripts(store.client)[0]
@@ -209,8 +209,9 @@ def click_record(visitor: Visitor, *, impression_id: str, position: int, sku: st
     visitor.writes_settle()  # an impression of theirs sent and not yet answered
     store = visitor_store()
     if isinstance(store, RedisVisitorStore):
-        keys = [IMPRESSION_PREFIX + impression_id] + ([STREAM_KEY] if store.takes_events else [])
-        arguments = [visitor.id, position, sku, settings.CIS_EVENT_STREAM_MAX, impression_id]
+        keys = [impression_key(visitor.id, impression_id)]
+        keys += [visitor_stream_key(visitor.id)] if store.takes_events else []
+        arguments = [visitor.id, position, sku, store.stream_max, impression_id]
         try:
             answer = _redis_call(lambda: _scripts(store.client)[1](keys=keys, args=arguments))
         except VisitorStateUnavailable:

@@ -13,7 +13,10 @@ Where the state lives is chosen once, at start-up, by CIS_VISITOR_STORE:
 - "redis" (the default with REDIS_URL): one list per visitor. A view is one round trip, one
   script (the flood limits' counters, RPUSH, LTRIM, EXPIRE and, with CIS_EVENT_STREAM, XADD of
   the event to the stream that `personalization.event_stream` drains into the event log); a
-  request reads it with one LRANGE.
+  request reads it with one LRANGE. The keys of one visitor share a hash slot, with their
+  shard's stream (personalization.redis_keys), so a Redis Cluster (a `redis-cluster://`
+  REDIS_URL) runs the script on the master that holds them; with CIS_REDIS_WAIT_REPLICAS, a
+  view is answered once that many replicas have it too, so a master's failover loses none.
 - "database" (the default otherwise): one row per visitor, which outlives restarts; the view's
   event is written in the same transaction, once the limits (counted in the cache) let it.
 A view over a flood limit (personalization.view_limits) raises ViewsLimited and moves nothing.
@@ -26,6 +29,7 @@ process at most one timeout every CIS_REDIS_RETRY_SECONDS, not one per request.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import uuid
@@ -44,22 +48,34 @@ from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.cluster import RedisCluster
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
+
+from common.redis_cluster import REDIS_FAILURES, cluster_map_refresh
 
 from . import serving
 from .models import VisitorViews, live_view_log
-from .view_limits import ViewsLimited, ViewWindow, view_window, views_limit_take
+from .redis_keys import shard_tags, visitor_key, visitor_stream_key, visitor_tag
+from .view_limits import ViewsLimited, view_window, views_limit_take
 
 logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "cis_visitor"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 REDIS_ALIAS = "personalization"  # the django-redis cache whose connection pool the store uses
-KEY_PREFIX = "cis:visitor:"
-STREAM_KEY = "cis:events"
 SKU_SEPARATOR = "\t"  # a SKU never holds whitespace
 UNAVAILABLE = "Personalization is unavailable right now, so results are not tailored to you."
-REDIS_FAILURES = (RedisError, OSError)
+# Replies that say a cluster's command ran nowhere (its slot moved, or is being moved or failed
+# over): asked again through the cluster client, which follows the cluster's new map.
+REDIRECTED = (AskError, TryAgainError, ClusterDownError)
+WAIT_MILLISECONDS = 100  # how long a view waits for CIS_REDIS_WAIT_REPLICAS replicas at most
 VECTORS_KEPT = 4096  # session vectors kept per process, for the last states seen
 # A view this many views ago weighs half in the visitor's taste. The recommender's own half-life
 # (1 view) predicts the next click; taste lasts longer: at 1, one boot after four running shoes
@@ -290,7 +306,7 @@ def view_add_send(
         viewed_at=viewed_at,
         event_id=event_id,
         answer=answer,
-        window=view_window(visitor_id, visitor.address),
+        address=visitor.address,
     )
     return ViewSent(sent, store.takes_events)
 
@@ -341,12 +357,13 @@ class VisitorStore(Protocol):
         viewed_at: datetime,
         event_id: str,
         answer: bool,
-        window: ViewWindow,
+        address: str | None,
     ) -> StoreViewSent:
-        """Count the view in `window`'s limits (raising ViewsLimited, nothing written, when it
-        is over one), append `sku`, keep the last CIS_VISITOR_VIEWS_MAX, push the expiry back,
-        log the view as `event_id` where the store takes events; what it returns answers the
-        views after it (with `answer`; else what the store has at hand, maybe nothing)."""
+        """Count the view in the flood limits of the visitor and `address` (raising
+        ViewsLimited, nothing written, when it is over one), append `sku`, keep the last
+        CIS_VISITOR_VIEWS_MAX, push the expiry back, log the view as `event_id` where the store
+        takes events; what it returns answers the views after it (with `answer`; else what
+        the store has at hand, maybe nothing)."""
 
     def forget(self, visitor_id: str) -> None: ...
 
@@ -367,7 +384,10 @@ def visitor_store_reset() -> None:
 
 @receiver(setting_changed)
 def _store_settings_changed(*, setting: str, **kwargs) -> None:
-    if setting in {"CIS_VISITOR_STORE", "CIS_EVENT_STREAM", "CACHES"}:
+    if setting in {
+        "CIS_VISITOR_STORE", "CIS_EVENT_STREAM", "CACHES", "CIS_REDIS_SHARDS",
+        "CIS_REDIS_WAIT_REPLICAS",
+    }:  # fmt: skip
         visitor_store_reset()
 
 
@@ -376,7 +396,7 @@ def _store_settings_changed(*, setting: str, **kwargs) -> None:
 # returning the seconds left in the window (ARGV[10]); else count it, append the SKU, keep the
 # last ones, push the expiry back, add the event to the stream (when KEYS[4] is given) and
 # return the state (when asked). One command rather than a pipeline: the client packs one and
-# parses one reply. (With Redis Cluster the keys would need one hash slot: hash-tag them there.)
+# parses one reply. Its keys share the visitor's hash tag: a cluster runs it on one master.
 VIEW_ADD_LUA = """
 local visitor_limit, address_limit = tonumber(ARGV[8]), tonumber(ARGV[9])
 if (visitor_limit > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= visitor_limit)
@@ -402,32 +422,60 @@ return false
 """
 
 
-def redis_client() -> redis.Redis:
-    """The client of the Redis that holds visitors' state and the stream of views: the
-    `personalization` cache alias's connection pool (circuit breaker included)."""
+def redis_client() -> redis.Redis | RedisCluster:
+    """The client of the Redis that holds visitors' state and the streams of views: the
+    `personalization` cache alias's (circuit breaker included); a RedisCluster for a
+    `redis-cluster://` URL."""
     from django_redis import get_redis_connection
 
     return get_redis_connection(REDIS_ALIAS)
 
 
 class RedisVisitorStore:
-    """A list per visitor in the Redis of the `personalization` cache alias."""
+    """A list per visitor in the Redis (or the Redis Cluster) of the `personalization` cache
+    alias."""
 
     def __init__(self):
         self.client = redis_client()
+        self.cluster = isinstance(self.client, RedisCluster)
         self.takes_events = settings.CIS_EVENT_STREAM
+        self.wait_replicas = settings.CIS_REDIS_WAIT_REPLICAS
+        self.shards = settings.CIS_REDIS_SHARDS
+        shard_tags(self.shards)  # worked out once, at start-up
+        # Each shard's stream keeps its share of the cap: about CIS_EVENT_STREAM_MAX in all.
+        self.stream_max = math.ceil(settings.CIS_EVENT_STREAM_MAX / self.shards)
         self._view_add = self.client.register_script(VIEW_ADD_LUA)  # EVALSHA, loaded once
 
     def views_request(self, visitor_id: str) -> _RedisReply:
         """The LRANGE sent at once; its reply read when asked for, so work done in between
         overlaps the round trip."""
-        return self.command_send("LRANGE", KEY_PREFIX + visitor_id, 0, -1)
+        return self.command_send("LRANGE", visitor_key(visitor_id), 0, -1)
 
-    def command_send(self, *command: Any) -> _RedisReply:
-        """`command` sent at once, its reply read later (`answer`, or `close` unread)."""
-        pending = _RedisReply(self.client.connection_pool)
-        pending.send(*command)
+    def command_send(self, *command: Any, wait: bool = False) -> _RedisReply:
+        """`command` (its first key is command[1], or command[3] for a script) sent at once on
+        a connection to the Redis that holds that key, its reply read later (`answer`, or
+        `close` unread); with `wait`, answered once CIS_REDIS_WAIT_REPLICAS replicas have it."""
+        key = command[3] if command[0] == "EVALSHA" else command[1]
+        pending = _RedisReply(self, command, wait=wait and self.wait_replicas > 0)
+        pending.send(key)
         return pending
+
+    def pool_for(self, key: str) -> redis.ConnectionPool:
+        """The connection pool of the Redis that holds `key`: on a cluster, its slot's master
+        as the client last saw the cluster's map."""
+        if not self.cluster:
+            return self.client.connection_pool
+        node = self.client.get_node_from_key(key)
+        if node is None or node.redis_connection is None:
+            raise RedisClusterException(f"no node of the cluster serves the slot of {key!r}")
+        return node.redis_connection.connection_pool
+
+    def failed(self) -> None:
+        """A node did not answer: a cluster's map is read again (at most once per
+        CIS_REDIS_RETRY_SECONDS), so the slots of a master that died go to the replica
+        promoted in its place."""
+        if self.cluster:
+            cluster_map_refresh(self.client)
 
     def view_add_send(
         self,
@@ -437,16 +485,17 @@ class RedisVisitorStore:
         viewed_at: datetime,
         event_id: str,
         answer: bool,
-        window: ViewWindow,
+        address: str | None,
     ) -> _RedisViewSent:
-        keys = [KEY_PREFIX + visitor_id, window.visitor_key, window.address_key]
-        keys += [STREAM_KEY] if self.takes_events else []
+        window = view_window(visitor_id, address, tag=visitor_tag(visitor_id), shards=self.shards)
+        keys = [visitor_key(visitor_id), window.visitor_key, window.address_key]
+        keys += [visitor_stream_key(visitor_id)] if self.takes_events else []
         arguments = [
             sku,
             settings.CIS_VISITOR_VIEWS_MAX,
             settings.CIS_VISITOR_TTL,
             visitor_id,
-            settings.CIS_EVENT_STREAM_MAX,
+            self.stream_max,
             int(answer),
             event_id,
             window.visitor_limit,
@@ -454,58 +503,87 @@ class RedisVisitorStore:
             window.seconds_left,
         ]
         script = self._view_add
-        pending = self.command_send("EVALSHA", script.sha, len(keys), *keys, *arguments)
+        pending = self.command_send(
+            "EVALSHA", script.sha, len(keys), *keys, *arguments, wait=self.takes_events
+        )
         return _RedisViewSent(pending, lambda: script(keys=keys, args=arguments), answer)
 
     def forget(self, visitor_id: str) -> None:
-        _redis_call(self.client.delete, KEY_PREFIX + visitor_id)
+        _redis_call(self.client.delete, visitor_key(visitor_id))
 
 
 class _RedisReply:
-    """The LRANGE of a visitor's views sent on a connection of `pool`, its reply read later
+    """A command sent on a connection to the Redis that holds its key, its reply read later
     (as redis-py's pipelines do). A failure is raised as VisitorStateUnavailable when the reply
     is read. Closed unread, the reply is read then (it is on its way: cheaper than a new
-    connection), or the connection dropped if that fails, so no reply is left behind."""
+    connection), or the connection dropped if that fails, so no reply is left behind. A
+    cluster's node that answers that the key's slot is elsewhere (it moved, or is failing
+    over) ran nothing: the command is asked again through the cluster client, which follows."""
 
-    def __init__(self, pool: redis.ConnectionPool):
-        self.pool = pool
+    def __init__(self, store: RedisVisitorStore, command: tuple, *, wait: bool = False):
+        self.store, self.command, self.wait = store, command, wait
+        self.pool: Any = None
         self.connection: Any = None
         self.error: Exception | None = None
         self.answered = False
 
-    def send(self, *command: Any) -> None:
+    def send(self, key: str) -> None:
         try:
+            self.pool = self.store.pool_for(key)
             self.connection = self.pool.get_connection()
-            self.connection.send_command(*command)
+            commands = [self.command]
+            if self.wait:  # answered once the replicas have the write, or after the timeout
+                commands.append(("WAIT", self.store.wait_replicas, WAIT_MILLISECONDS))
+            self.connection.send_packed_command(self.connection.pack_commands(commands))
         except REDIS_FAILURES as exc:
             self.error = exc
+            self.store.failed()
 
     def read(self) -> list[str]:
-        return [sku.decode() for sku in _redis_call(self._reply)]
+        return [sku.decode() for sku in _redis_call(self._reply_followed)]
 
     def answer(self) -> Any:
         """The reply; VisitorStateUnavailable when Redis failed, and an error reply (a
         ResponseError, such as NOSCRIPT) raised as redis-py raises it."""
         try:
-            return self._reply()
+            return self._reply_followed()
         except ResponseError:
             raise
         except REDIS_FAILURES as exc:
             raise VisitorStateUnavailable(f"Redis failed: {exc}") from exc
 
+    def _reply_followed(self) -> Any:
+        try:
+            return self._reply()
+        except REDIRECTED:
+            return self.store.client.execute_command(*self.command)
+
     def _reply(self) -> Any:
         if self.error is not None:
             raise self.error
         try:
-            reply = self.connection.read_response()
+            reply = self._responses_read()
         except ResponseError:
             self.answered = True  # an error reply (a key of another type): read, all the same
             raise
         except BaseException:
             self.answered = True  # settled: the connection is dropped, nothing left behind
             self.connection.disconnect()
+            self.store.failed()
             raise
         self.answered = True
+        return reply
+
+    def _responses_read(self) -> Any:
+        error: ResponseError | None = None
+        try:
+            reply = self.connection.read_response()
+        except ResponseError as exc:
+            error = exc
+        if self.wait:
+            self.connection.read_response()  # how many replicas have it: at most all asked
+        if error is not None:
+            raise error
         return reply
 
     def close(self) -> None:
@@ -514,7 +592,7 @@ class _RedisReply:
         if not self.answered and self.error is None:
             try:
                 self._reply()
-            except REDIS_FAILURES:
+            except (*REDIS_FAILURES, ResponseError):
                 pass  # disconnected: nothing left behind
         self.pool.release(self.connection)
         self.connection = None
@@ -580,9 +658,9 @@ class DatabaseVisitorStore:
         viewed_at: datetime,
         event_id: str,
         answer: bool,
-        window: ViewWindow,
+        address: str | None,
     ) -> list[str]:
-        views_limit_take(window)
+        views_limit_take(view_window(visitor_id, address))
         try:
             with transaction.atomic():
                 skus = [*self._views(visitor_id, locked=True), sku]

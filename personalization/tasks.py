@@ -8,7 +8,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
+
+from common.redis_cluster import REDIS_FAILURES
 
 from .event_stream import events_drain
 from .models import EmbeddingVersion
@@ -93,7 +94,7 @@ def events_drain_scheduled() -> dict:
     global _drain_failing
     try:
         report = events_drain()
-    except (RedisError, DatabaseError) as exc:
+    except (*REDIS_FAILURES, DatabaseError) as exc:
         if not _drain_failing:  # one warning while it lasts, not a traceback every 5 s
             logger.warning("the stream of views cannot be drained: %s: %s", type(exc).__name__, exc)
         _drain_failing = True

@@ -6,10 +6,11 @@ log or dominate what the model learns.
 The limits count recorded views in fixed windows of WINDOW_SECONDS; a view over either limit is
 refused whole (neither the state nor the log moves) with ViewsLimited, which says when the
 window ends. The Redis store counts inside the script that records the view (state.VIEW_ADD_LUA:
-still one round trip); the database store counts in Django's default cache with
-`views_limit_take`, which is per process with the local-memory cache (the demo's one process).
-A view that Redis cannot take goes straight to the event log; those are counted in this
-process's memory (`views_limit_take(..., local=True)`), as Redis is not there to count them.
+still one round trip; per shard of the keys, see `view_window`); the database store counts in
+Django's default cache with `views_limit_take`, which is per process with the local-memory
+cache (the demo's one process). A view that Redis cannot take goes straight to the event log;
+those are counted in this process's memory (`views_limit_take(..., local=True)`), as Redis
+is not there to count them.
 """
 
 from __future__ import annotations
@@ -99,16 +100,27 @@ class ViewWindow:
         return bool(self.visitor_limit or self.address_limit)
 
 
-def view_window(visitor_id: str, address: str | None) -> ViewWindow:
-    """The window a view made now falls in, for `visitor_id` from `address`."""
+def view_window(
+    visitor_id: str, address: str | None, *, tag: str = "", shards: int = 1
+) -> ViewWindow:
+    """The window a view made now falls in, for `visitor_id` from `address`. In Redis, the
+    counters carry the hash tag of the visitor's shard (`tag`, of `shards`: see
+    personalization.redis_keys), as the view's script runs on one slot: an address is counted
+    per shard, each allowing its share of the limit (never less than one visitor's), so a
+    machine minting cookies, which spread evenly over the shards, still meets about its limit."""
     now = clock()
     window = math.floor(now / WINDOW_SECONDS)
     seconds_left = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+    prefix = f"cis:{tag}:limit:" if tag else KEY_PREFIX
+    visitor_limit = settings.CIS_VIEWS_PER_MINUTE_VISITOR
+    address_limit = settings.CIS_VIEWS_PER_MINUTE_ADDRESS if address else 0
+    if address_limit and shards > 1:
+        address_limit = max(math.ceil(address_limit / shards), visitor_limit)
     return ViewWindow(
-        visitor_key=f"{KEY_PREFIX}visitor:{visitor_id}:{window}",
-        address_key=f"{KEY_PREFIX}address:{address or '-'}:{window}",
-        visitor_limit=settings.CIS_VIEWS_PER_MINUTE_VISITOR,
-        address_limit=settings.CIS_VIEWS_PER_MINUTE_ADDRESS if address else 0,
+        visitor_key=f"{prefix}visitor:{visitor_id}:{window}",
+        address_key=f"{prefix}address:{address or '-'}:{window}",
+        visitor_limit=visitor_limit,
+        address_limit=address_limit,
         seconds_left=seconds_left,
     )
 

@@ -191,26 +191,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 CIS_REDIS_RETRY_SECONDS = float(env_str("CIS_REDIS_RETRY_SECONDS") or 5)
 if REDIS_URL:
-    from common.redis_circuit import CircuitBreakerConnection
+    # A redis-cluster://host:port[,host:port...] URL makes every client a Redis Cluster's
+    # (common/redis_cluster.py), each node with its own circuit.
+    from common.redis_cluster import redis_cache
 
-    _redis_options = {
-        "SOCKET_CONNECT_TIMEOUT": 0.25,
-        "SOCKET_TIMEOUT": 0.25,
-        "CONNECTION_POOL_KWARGS": {"connection_class": CircuitBreakerConnection},
-    }
     CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {**_redis_options, "IGNORE_EXCEPTIONS": True},
-        },
+        "default": redis_cache(REDIS_URL, ignore_exceptions=True),
         # The visitors' state (personalization/state.py) uses this alias's connection pool;
         # errors raise here, so a page can say personalization is off instead of pretending.
-        "personalization": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": _redis_options,
-        },
+        "personalization": redis_cache(REDIS_URL),
     }
     # The circuit logs when Redis fails and when it is back: not a traceback per request.
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
@@ -376,6 +365,21 @@ if CIS_VISITOR_STORE not in {"redis", "database"}:
 if CIS_VISITOR_STORE == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("CIS_VISITOR_STORE=redis requires REDIS_URL")
 CIS_VISITOR_VIEWS_MAX = int(env_str("CIS_VISITOR_VIEWS_MAX") or 20)  # products kept per visitor
+# Visitors' keys in Redis are split into this many shards, each with its own stream of events
+# and a hash tag, so a Redis Cluster holds them (personalization/redis_keys.py): 16 on a
+# cluster, 1 on one Redis. Fixed while the shop runs: drain the streams before changing it.
+_cluster = (REDIS_URL or "").startswith("redis-cluster://")
+CIS_REDIS_SHARDS = int(env_str("CIS_REDIS_SHARDS") or (16 if _cluster else 1))
+if not 1 <= CIS_REDIS_SHARDS <= 1024:
+    raise ImproperlyConfigured(f"CIS_REDIS_SHARDS must be 1 to 1024, not {CIS_REDIS_SHARDS}")
+# A view is answered once this many replicas of its master have it (Redis's WAIT, at most
+# 100 ms), so a failover, which promotes a replica, loses no view the shop accepted: 1 on a
+# cluster with replicas, 0 (the master's word is enough) otherwise.
+CIS_REDIS_WAIT_REPLICAS = int(env_str("CIS_REDIS_WAIT_REPLICAS") or 0)
+if CIS_REDIS_WAIT_REPLICAS < 0:
+    raise ImproperlyConfigured(
+        f"CIS_REDIS_WAIT_REPLICAS must be 0 or more, not {CIS_REDIS_WAIT_REPLICAS}"
+    )
 CIS_VISITOR_TTL = int(env_str("CIS_VISITOR_TTL") or 14 * 24 * 3600)  # seconds after the last view
 # With Redis and a Celery broker, a view's event goes into a Redis Stream in the round trip that
 # moves the state, and a task drains it into the event log every CIS_EVENT_DRAIN_SECONDS

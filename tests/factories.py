@@ -92,25 +92,11 @@ SHOP_VECTORS = {
 PLAIN_SHOES = ["HIK-3", "LIF-2"]  # the short-named shoes the engine ranks first for "shoe"
 
 
-def redis_cache(url: str) -> dict:
-    """A django-redis cache entry as the shop's settings make it: short socket timeouts, and
-    connections through the circuit breaker."""
-    from common.redis_circuit import CircuitBreakerConnection
-
-    return {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": url,
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
-            "CONNECTION_POOL_KWARGS": {"connection_class": CircuitBreakerConnection},
-        },
-    }
-
-
 def redis_store_use(settings, url: str, *, stream: bool = False) -> None:
     """Visitors' state in the Redis at `url` (and their views through its stream when
     `stream`), as the shop runs with REDIS_URL."""
+    from common.redis_cluster import redis_cache
+
     settings.CACHES = {**settings.CACHES, "personalization": redis_cache(url)}
     settings.CIS_VISITOR_STORE = "redis"
     settings.CIS_EVENT_STREAM = stream

@@ -26,7 +26,7 @@ from factories import BROWSER, FAST
 
 from personalization.event_stream import GROUP
 from personalization.models import EmbeddingVersion, ViewEvent
-from personalization.state import STREAM_KEY
+from personalization.redis_keys import stream_keys
 from personalization.tasks import training_enqueue
 from sample_shop import catalog_csv_write, products_generate, sessions_simulate
 
@@ -249,7 +249,10 @@ def _stream_consumer_pids(redis_url: str) -> list[int]:
     """The process ids of the consumers that read the stream of views (named host-pid)."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return [int(c["name"].rsplit("-", 1)[1]) for c in client.xinfo_consumers(STREAM_KEY, GROUP)]
+        return [
+            int(c["name"].rsplit("-", 1)[1])
+            for c in client.xinfo_consumers(stream_keys()[0], GROUP)
+        ]
     finally:
         client.close()
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from redis.exceptions import RedisError
+
+from common.redis_cluster import REDIS_FAILURES
 
 from ..event_stream import events_backlog
 from ..models import EmbeddingVersion, ViewEvent
@@ -73,7 +74,7 @@ class ViewEventAdmin(admin.ModelAdmin):
         if settings.CIS_EVENT_STREAM:
             try:
                 backlog = events_backlog()
-            except RedisError as exc:
+            except REDIS_FAILURES as exc:
                 context["stream_error"] = f"{type(exc).__name__}: {exc}"
             else:
                 share = 100 * backlog.waiting / backlog.cap if backlog.cap else 0

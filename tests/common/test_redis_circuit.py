@@ -9,10 +9,11 @@ import pytest
 from django.core.cache import caches
 from django.urls import reverse
 from django.utils import timezone
-from factories import BROWSER, redis_cache, redis_store_use
+from factories import BROWSER, redis_store_use
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from common.redis_cluster import redis_cache
 from personalization.events import product_view_track
 from personalization.state import UNAVAILABLE, Visitor, view_add, visitor_state
 

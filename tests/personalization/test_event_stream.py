@@ -12,7 +12,8 @@ from factories import redis_store_use
 
 from personalization.event_stream import GROUP, events_backlog, events_drain
 from personalization.models import LIVE_SOURCE, ViewEvent
-from personalization.state import STREAM_KEY, Visitor, view_add
+from personalization.redis_keys import stream_keys
+from personalization.state import Visitor, view_add
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -44,7 +45,7 @@ def test_a_drain_moves_every_view_into_the_log_in_order_and_empties_the_stream(s
     report = events_drain(batch=3)
     assert logged() == added
     assert (report.read, report.written, report.batches) == (7, 7, 3)
-    assert stream.xlen(STREAM_KEY) == 0
+    assert stream.xlen(stream_keys()[0]) == 0
     event = ViewEvent.objects.first()
     assert event.source == LIVE_SOURCE and event.event_id
     assert abs((timezone.now() - event.viewed_at).total_seconds()) < 60  # Redis's clock
@@ -52,7 +53,7 @@ def test_a_drain_moves_every_view_into_the_log_in_order_and_empties_the_stream(s
 
 
 def test_the_time_of_a_view_is_the_time_redis_received_it(stream):
-    stream.xadd(STREAM_KEY, {"visitor": "v" * 32, "sku": "A"}, id="1700000000123-0")
+    stream.xadd(stream_keys()[0], {"visitor": "v" * 32, "sku": "A"}, id="1700000000123-0")
     events_drain()
     assert ViewEvent.objects.get().viewed_at == datetime(2023, 11, 14, 22, 13, 20, 123000, UTC)
 
@@ -63,22 +64,25 @@ def test_a_batch_committed_but_not_acknowledged_is_not_written_twice(stream, set
     added = views_add(5)
     events_drain()  # creates the group
     more = views_add(4)
-    dead = stream.xreadgroup(GROUP, "dead-drainer", {STREAM_KEY: ">"}, count=10)[0][1]
+    dead = stream.xreadgroup(GROUP, "dead-drainer", {stream_keys()[0]: ">"}, count=10)[0][1]
     from personalization.event_stream import DrainReport, _batch_store
 
     _batch_store(dead, DrainReport())  # committed; then the process died before XACK
-    assert stream.xpending(STREAM_KEY, GROUP)["pending"] == 4
+    assert stream.xpending(stream_keys()[0], GROUP)["pending"] == 4
     settings.CIS_EVENT_CLAIM_SECONDS = 0
     report = events_drain()
     assert report.claimed == 4 and report.already_logged == 4 and report.written == 0
     assert logged() == added + more
-    assert stream.xpending(STREAM_KEY, GROUP)["pending"] == 0 and stream.xlen(STREAM_KEY) == 0
+    assert (
+        stream.xpending(stream_keys()[0], GROUP)["pending"] == 0
+        and stream.xlen(stream_keys()[0]) == 0
+    )
 
 
 def test_entries_read_by_a_drainer_that_died_before_its_commit_are_written_once(stream, settings):
     events_drain()
     added = views_add(6)
-    stream.xreadgroup(GROUP, "dead-drainer", {STREAM_KEY: ">"}, count=4)  # then it died
+    stream.xreadgroup(GROUP, "dead-drainer", {stream_keys()[0]: ">"}, count=4)  # then it died
     settings.CIS_EVENT_CLAIM_SECONDS = 60
     report = events_drain()
     assert report.written == 2  # the others wait: their drainer may only be slow
@@ -91,7 +95,7 @@ def test_entries_read_by_a_drainer_that_died_before_its_commit_are_written_once(
 def test_the_backlog_counts_what_waits_and_how_old_it_is(stream):
     assert events_backlog().waiting == 0 and events_backlog().oldest_seconds is None
     views_add(3)
-    first_id = stream.xrange(STREAM_KEY, count=1)[0][0].decode()
+    first_id = stream.xrange(stream_keys()[0], count=1)[0][0].decode()
     added_at = int(first_id.split("-")[0]) / 1000  # Redis's time of the oldest entry
     before = time.time()
     backlog = events_backlog()
@@ -106,7 +110,7 @@ def test_the_stream_is_capped(stream, settings):
     settings.CIS_EVENT_STREAM_MAX = 100
     settings.CIS_VIEWS_PER_MINUTE_VISITOR = 0  # a thousand views from one visitor: no limit
     views_add(1_000, visitors=1)
-    assert 100 <= stream.xlen(STREAM_KEY) < 1_000  # trimmed, by whole nodes ("~")
+    assert 100 <= stream.xlen(stream_keys()[0]) < 1_000  # trimmed, by whole nodes ("~")
 
 
 def test_the_drain_command_reports_what_it_wrote(stream, capsys):

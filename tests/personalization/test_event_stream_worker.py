@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from personalization.event_stream import GROUP
 from personalization.models import ResultClick, SearchImpression, ViewEvent
-from personalization.state import STREAM_KEY
+from personalization.redis_keys import stream_keys
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -32,7 +32,7 @@ KILLS = 3
 
 def pending(client: redis.Redis) -> int:
     try:
-        return client.xpending(STREAM_KEY, GROUP)["pending"]
+        return client.xpending(stream_keys()[0], GROUP)["pending"]
     except ResponseError:  # the group does not exist before the first drain
         return 0
 
@@ -70,13 +70,13 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
     for n in range(VIEWS):  # as the shop's views add them, in bulk
-        pipe.xadd(STREAM_KEY, {"visitor": f"{n % 97:032d}", "sku": f"SKU-{n}"})
+        pipe.xadd(stream_keys()[0], {"visitor": f"{n % 97:032d}", "sku": f"SKU-{n}"})
         if n % EVERY_SEARCH == 0:  # and, among them, searches and clicks on their results
             impression = {"type": "impression", "id": f"{n:032x}", "visitor": f"{n % 97:032d}"}
             impression |= {"skus": f"SKU-{n}", "query": "q", "page": 1, "arm": "interleaved"}
-            pipe.xadd(STREAM_KEY, impression | {"teams": "P"})
+            pipe.xadd(stream_keys()[0], impression | {"teams": "P"})
             pipe.xadd(
-                STREAM_KEY,
+                stream_keys()[0],
                 {"type": "click", "impression": f"{n:032x}", "position": 0, "sku": f"SKU-{n}"},
             )
     pipe.execute()
@@ -114,7 +114,7 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
         try:
             events_drain_scheduled.delay()
             eventually(
-                lambda: not (client.xlen(STREAM_KEY) or pending(client)),
+                lambda: not (client.xlen(stream_keys()[0]) or pending(client)),
                 what="the last drain to finish",
                 process=worker,
                 details=lambda: (tmp_path / "worker-last.log").read_text()[-3000:],

@@ -140,13 +140,14 @@ def test_an_impression_too_old_takes_no_click(settings):
 def test_redis_forgets_an_impression_after_its_time_to_live(settings, redis_url):
     from factories import redis_store_use
 
-    from personalization.experiments import IMPRESSION_PREFIX
+    from personalization.redis_keys import impression_key
     from personalization.state import redis_client
 
     redis_store_use(settings, redis_url, stream=True)
     settings.CIS_IMPRESSION_TTL = 120
-    impression = impression_of(Visitor())
-    assert 0 < redis_client().ttl(IMPRESSION_PREFIX + impression.id) <= 120
+    visitor = Visitor()
+    impression = impression_of(visitor)
+    assert 0 < redis_client().ttl(impression_key(visitor.id, impression.id)) <= 120
 
 
 @pytest.mark.redis
@@ -191,7 +192,7 @@ def test_an_impression_is_kept_in_redis_after_it_forgot_the_scripts(settings, re
     """A Redis restarted since the script was loaded answers NOSCRIPT: run again, loaded."""
     from factories import redis_store_use
 
-    from personalization.experiments import IMPRESSION_PREFIX
+    from personalization.redis_keys import impression_key
     from personalization.state import redis_client
 
     redis_store_use(settings, redis_url, stream=True)
@@ -199,6 +200,6 @@ def test_an_impression_is_kept_in_redis_after_it_forgot_the_scripts(settings, re
     redis_client().script_flush()
     visitor = Visitor()
     impression = impression_of(visitor)
-    assert redis_client().exists(IMPRESSION_PREFIX + impression.id)
+    assert redis_client().exists(impression_key(visitor.id, impression.id))
     assert not SearchImpression.objects.exists()  # the stream's, not written straight
     assert click_record(visitor, impression_id=impression.id, position=0, sku="RUN-1") is True

@@ -15,9 +15,8 @@ from personalization import serving
 from personalization.engine.learning import recommender_build
 from personalization.engine.persistence import recommender_save
 from personalization.models import EmbeddingVersion, ViewEvent, VisitorViews
+from personalization.redis_keys import stream_keys, visitor_key
 from personalization.state import (
-    KEY_PREFIX,
-    STREAM_KEY,
     TASTE_HALF_LIFE,
     Visitor,
     VisitorState,
@@ -204,7 +203,7 @@ def test_a_view_is_one_round_trip_to_redis_and_a_read_one_more(
     assert commands == {
         "evalsha": 1, "get": 2, "incr": 2, "rpush": 1, "ltrim": 1, "expire": 1, "lrange": 2
     }  # fmt: skip
-    key = KEY_PREFIX + visitor.id
+    key = visitor_key(visitor.id)
     assert real_redis.lrange(key, 0, -1) == [b"a", b"b"]
     assert 590 < real_redis.ttl(key) <= 600
 
@@ -224,7 +223,7 @@ def test_with_the_stream_the_event_goes_to_redis_in_the_same_round_trip(
     visitor = Visitor()
     recorded = view_add(visitor, "a", viewed_at=timezone.now(), event_id="e" * 32)
     assert recorded.logged and recorded.state.skus == ("a",)
-    entries = real_redis.xrange(STREAM_KEY)
+    entries = real_redis.xrange(stream_keys()[0])
     expected = {b"visitor": visitor.id.encode(), b"sku": b"a", b"id": b"e" * 32}
     assert [fields for _, fields in entries] == [expected]
     assert not ViewEvent.objects.exists()  # the drainer writes it
@@ -317,10 +316,10 @@ def test_a_view_is_recorded_after_redis_forgot_its_script(real_redis, model, set
     real_redis.script_flush()
     recorded = view_add(visitor, "b", viewed_at=timezone.now(), event_id="e" * 32)
     assert recorded.logged and recorded.state.skus == ("a", "b")
-    assert real_redis.lrange(KEY_PREFIX + visitor.id, 0, -1) == [b"a", b"b"]  # once, not twice
-    last = real_redis.xrange(STREAM_KEY)[-1][1]
+    assert real_redis.lrange(visitor_key(visitor.id), 0, -1) == [b"a", b"b"]  # once, not twice
+    last = real_redis.xrange(stream_keys()[0])[-1][1]
     assert last[b"sku"] == b"b" and last[b"id"] == b"e" * 32
-    assert len(real_redis.xrange(STREAM_KEY)) == 2
+    assert len(real_redis.xrange(stream_keys()[0])) == 2
 
 
 @pytest.mark.redis
@@ -332,7 +331,7 @@ def test_a_key_of_another_type_is_unavailable_for_that_visitor_only(real_redis, 
     broken, fine = Visitor(), Visitor()
     broken.identify()
     viewed(fine, "a")
-    real_redis.set(KEY_PREFIX + broken.id, "not a list")
+    real_redis.set(visitor_key(broken.id), "not a list")
     assert visitor_state(broken).notices
     assert visitor_state(fine).skus == ("a",)  # same process, same pool: Redis still asked
     assert not [r for r in caplog.records if r.name == "common.redis_circuit"]

@@ -9,7 +9,8 @@ from factories import REDIS_DOWN_URL, FakeClock, redis_store_use
 from personalization import view_limits
 from personalization.events import product_view_track
 from personalization.models import ViewEvent
-from personalization.state import STREAM_KEY, Visitor, view_add, visitor_state
+from personalization.redis_keys import stream_keys
+from personalization.state import Visitor, view_add, visitor_state
 from personalization.view_limits import ViewsLimited, client_address
 
 WINDOW_START = 60 * 100_000.0  # a window's first second
@@ -29,7 +30,7 @@ def logged(store: str, settings) -> list[tuple[str, str]]:
         client = redis.Redis.from_url(settings.CACHES["personalization"]["LOCATION"])
         return [
             (fields[b"visitor"].decode(), fields[b"sku"].decode())
-            for _, fields in client.xrange(STREAM_KEY)
+            for _, fields in client.xrange(stream_keys()[0])
         ]
     return list(ViewEvent.objects.order_by("id").values_list("session_id", "sku"))
 

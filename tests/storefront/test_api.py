@@ -11,6 +11,7 @@ from factories import BROWSER, REDIS_DOWN_URL, SHOP_VECTORS, redis_store_use, ru
 
 from catalog.models import Product
 from personalization.models import ViewEvent
+from personalization.redis_keys import visitor_key
 from personalization.serving import model_active
 from personalization.state import COOKIE_NAME, UNAVAILABLE, Visitor, visitor_state
 from storefront.shop import products_popular
@@ -357,7 +358,7 @@ def test_with_redis_down_search_and_recommendations_are_plain_with_a_notice(
 def test_on_the_real_redis_the_visitor_state_lives_there(client, model, redis_url, settings):
     redis_store_use(settings, redis_url)
     viewed_through_the_api(client, "RUN-1", "RUN-3")
-    key = "cis:visitor:" + Visitor(client.cookies[COOKIE_NAME].value).id
+    key = visitor_key(Visitor(client.cookies[COOKIE_NAME].value).id)
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)
     body = search(client, q="shoe").json()

@@ -12,6 +12,7 @@ from factories import PLAIN_SHOES, REDIS_DOWN_URL, products_view, redis_store_us
 from markupsafe import escape
 
 from personalization.models import ViewEvent
+from personalization.redis_keys import visitor_key
 from personalization.state import COOKIE_NAME, Visitor
 
 NOTICE = "Personalization is unavailable right now"
@@ -191,7 +192,7 @@ def test_on_the_real_redis_the_pages_personalize_from_the_state_stored_there(
     plain = card_skus(search(client, q="shoe"))
     product = products_view(client, "RUN-1", "RUN-3")
     assert NOTICE not in product.text
-    key = "cis:visitor:" + Visitor(client.cookies[COOKIE_NAME].value).id
+    key = visitor_key(Visitor(client.cookies[COOKIE_NAME].value).id)
     server = redis.Redis.from_url(redis_url)
     assert server.exists(key)
 

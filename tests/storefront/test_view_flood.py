@@ -10,7 +10,8 @@ from factories import BROWSER, FakeClock
 
 from personalization import view_limits
 from personalization.models import ViewEvent
-from personalization.state import COOKIE_NAME, STREAM_KEY, Visitor, visitor_state
+from personalization.redis_keys import stream_keys
+from personalization.state import COOKIE_NAME, Visitor, visitor_state
 from storefront.shop.products import VIEWS_LIMITED
 
 WINDOW_START = 60 * 100_000.0
@@ -33,7 +34,7 @@ def logged_skus(store: str, settings) -> list[str]:
     """The SKUs of the views that reached the training data: the stream, or the event log."""
     if store == "redis":
         client = redis.Redis.from_url(settings.CACHES["personalization"]["LOCATION"])
-        return [fields[b"sku"].decode() for _, fields in client.xrange(STREAM_KEY)]
+        return [fields[b"sku"].decode() for _, fields in client.xrange(stream_keys()[0])]
     return list(ViewEvent.objects.order_by("id").values_list("sku", flat=True))
 
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from factories import redis_store_use
 
 from personalization.models import LIVE_SOURCE, ViewEvent
+from personalization.redis_keys import visitor_key
 from personalization.state import COOKIE_NAME, Visitor, visitor_state
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -142,7 +143,7 @@ def test_with_redis_views_are_recorded_in_redis_and_the_log(client, products, se
     visitor = visitor_of(client)
     assert visitor_state(visitor).skus == ("RUN-1", "RUN-2")
     assert ViewEvent.objects.filter(session_id=visitor.id).count() == 2
-    stored = redis.Redis.from_url(redis_url).lrange(f"cis:visitor:{visitor.id}", 0, -1)
+    stored = redis.Redis.from_url(redis_url).lrange(visitor_key(visitor.id), 0, -1)
     assert stored == [b"RUN-1", b"RUN-2"]
 
 

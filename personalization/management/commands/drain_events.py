@@ -5,8 +5,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
-from redis.exceptions import RedisError
 
+from common.redis_cluster import REDIS_FAILURES
 from personalization.event_stream import events_backlog, events_drain
 from personalization.redis_persistence import redis_persistence_warn
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             try:
                 backlog = events_backlog()
                 report = events_drain()
-            except RedisError as exc:
+            except REDIS_FAILURES as exc:
                 if not follow:
                     raise CommandError(f"Redis failed: {exc}") from exc
                 self.stderr.write(f"Redis failed ({exc}); trying again")
