@@ -78,8 +78,11 @@ def cluster_client(url: str, **connection: Any) -> RedisCluster:
             client = _clients.get(key)
             if client is None:
                 nodes, password = cluster_nodes(url)
+                # Built from a node's URL, redis-py gives each node a connection pool of our
+                # connection class (it would pass the class to Redis() otherwise, which fails).
+                first = f"redis://{f':{password}@' if password else ''}{nodes[0].name}/0"
                 client = RedisCluster(
-                    startup_nodes=nodes, password=password, retry=Retry(NoBackoff(), 1),
+                    url=first, startup_nodes=nodes[1:], retry=Retry(NoBackoff(), 1),
                     **connection,
                 )  # fmt: skip
                 _clients[key] = client

@@ -1,6 +1,7 @@
 """Whether the Redis that holds the stream of views (and visitors' state) keeps them through a
-crash: its append-only file. Views wait in the stream until the drainer moves them into the
-event log; a Redis that restarts without its data loses those, and every visitor's state.
+crash: its append-only file (on a cluster, each master's). Views wait in the stream until the
+drainer moves them into the event log; a Redis that restarts without its data loses those, and
+every visitor's state.
 
 `appendonly yes` with `appendfsync everysec` (make serve, docker-compose.yml) keeps every view
 Redis accepted when its process dies (killed, out of memory, a crash): Redis writes the file
@@ -13,8 +14,12 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from django.conf import settings
-from redis.exceptions import RedisError, ResponseError
+from redis.cluster import RedisCluster
+from redis.exceptions import ResponseError
+
+from common.redis_cluster import REDIS_FAILURES
 
 from .state import redis_client
 
@@ -34,16 +39,22 @@ def redis_persistence_problem() -> str | None:
         return None
     held = "the views not yet drained into the event log" if settings.CIS_EVENT_STREAM else ""
     held = f"{held} and visitors' state" if held else "visitors' state"
-    client = redis_client()
-    where = _address(client)
+    for where, server in _servers(redis_client()):
+        problem = _server_problem(server, where, held)
+        if problem:
+            return problem
+    return None
+
+
+def _server_problem(server, where: str, held: str) -> str | None:
     try:
-        answer = client.config_get("appendonly")
+        answer = server.config_get("appendonly")
     except ResponseError as exc:  # CONFIG refused: renamed or disabled, as managed Redis does
         return (
             f"cannot tell whether the Redis at {where} keeps {held} through a restart: it "
             f"refuses CONFIG GET appendonly ({exc})"
         )
-    except RedisError:
+    except REDIS_FAILURES:
         return None
     value = {_text(key): _text(value) for key, value in answer.items()}.get("appendonly")
     if value == "yes":
@@ -61,9 +72,15 @@ def redis_persistence_warn() -> None:
         logger.warning("%s; %s", problem, HINT)
 
 
-def _address(client) -> str:
+def _servers(client) -> list[tuple[str, redis.Redis]]:
+    """The Redis servers that hold the state, each with its address: a cluster's masters."""
+    if isinstance(client, RedisCluster):
+        try:
+            return [(node.name, node.redis_connection) for node in client.get_primaries()]
+        except REDIS_FAILURES:
+            return []
     kwargs = client.connection_pool.connection_kwargs
-    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    return [(f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}", client)]
 
 
 def _text(value) -> str:

@@ -32,6 +32,7 @@ import logging
 import math
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -308,7 +309,7 @@ def view_add_send(
         answer=answer,
         address=visitor.address,
     )
-    return ViewSent(sent, store.takes_events)
+    return ViewSent(sent)
 
 
 @dataclass
@@ -316,18 +317,20 @@ class ViewSent:
     """A view sent to the visitor store (see view_add_send)."""
 
     sent: StoreViewSent
-    logged: bool  # the store logs the view's event with the state
 
     def recorded(self) -> ViewRecorded:
         """The view's outcome: raises ViewsLimited (nothing recorded) or
         VisitorStateUnavailable, as view_add does."""
-        return ViewRecorded(VisitorState(tuple(self.sent.answer())), self.logged)
+        views = self.sent.answer()
+        return ViewRecorded(VisitorState(tuple(views)), self.sent.logged)
 
     def close(self) -> None:
         self.sent.close()
 
 
 class StoreViewSent(Protocol):
+    logged: bool  # once answered: the store logged the view's event with the state
+
     def answer(self) -> list[str]:
         """The views after it (with `answer`), or raises as the store's view_add does."""
 
@@ -445,6 +448,7 @@ class RedisVisitorStore:
         # Each shard's stream keeps its share of the cap: about CIS_EVENT_STREAM_MAX in all.
         self.stream_max = math.ceil(settings.CIS_EVENT_STREAM_MAX / self.shards)
         self._view_add = self.client.register_script(VIEW_ADD_LUA)  # EVALSHA, loaded once
+        self._replicas_lacking: dict[int, float] = {}  # a pool's id: when to wait for it again
 
     def views_request(self, visitor_id: str) -> _RedisReply:
         """The LRANGE sent at once; its reply read when asked for, so work done in between
@@ -459,6 +463,15 @@ class RedisVisitorStore:
         pending = _RedisReply(self, command, wait=wait and self.wait_replicas > 0)
         pending.send(key)
         return pending
+
+    def replicas_lacking(self, pool: Any) -> bool:
+        """Whether the Redis of `pool` lacked its replicas a moment ago (CIS_REDIS_RETRY_SECONDS):
+        its writes are then not waited for, and their events go to the log as well."""
+        until = self._replicas_lacking.get(id(pool))
+        return until is not None and time.monotonic() < until
+
+    def replicas_lacked(self, pool: Any) -> None:
+        self._replicas_lacking[id(pool)] = time.monotonic() + settings.CIS_REDIS_RETRY_SECONDS
 
     def pool_for(self, key: str) -> redis.ConnectionPool:
         """The connection pool of the Redis that holds `key`: on a cluster, its slot's master
@@ -506,7 +519,8 @@ class RedisVisitorStore:
         pending = self.command_send(
             "EVALSHA", script.sha, len(keys), *keys, *arguments, wait=self.takes_events
         )
-        return _RedisViewSent(pending, lambda: script(keys=keys, args=arguments), answer)
+        again = lambda: script(keys=keys, args=arguments)  # noqa: E731
+        return _RedisViewSent(pending, again, answer, self.takes_events)
 
     def forget(self, visitor_id: str) -> None:
         _redis_call(self.client.delete, visitor_key(visitor_id))
@@ -526,10 +540,13 @@ class _RedisReply:
         self.connection: Any = None
         self.error: Exception | None = None
         self.answered = False
+        # With `wait`: whether CIS_REDIS_WAIT_REPLICAS replicas had the write when answered.
+        self.replicated = not wait
 
     def send(self, key: str) -> None:
         try:
             self.pool = self.store.pool_for(key)
+            self.wait = self.wait and not self.store.replicas_lacking(self.pool)
             self.connection = self.pool.get_connection()
             commands = [self.command]
             if self.wait:  # answered once the replicas have the write, or after the timeout
@@ -556,6 +573,7 @@ class _RedisReply:
         try:
             return self._reply()
         except REDIRECTED:
+            self.replicated = self.replicated and not self.wait  # asked again, not waited for
             return self.store.client.execute_command(*self.command)
 
     def _reply(self) -> Any:
@@ -580,8 +598,10 @@ class _RedisReply:
             reply = self.connection.read_response()
         except ResponseError as exc:
             error = exc
-        if self.wait:
-            self.connection.read_response()  # how many replicas have it: at most all asked
+        if self.wait:  # how many replicas had it within WAIT_MILLISECONDS
+            self.replicated = self.connection.read_response() >= self.store.wait_replicas
+            if not self.replicated:
+                self.store.replicas_lacked(self.pool)
         if error is not None:
             raise error
         return reply
@@ -602,18 +622,26 @@ class _RedisViewSent:
     """The view's script sent (`VIEW_ADD_LUA` by its SHA); run again whole if Redis did not
     hold it (restarted: the script's own call loads it)."""
 
-    def __init__(self, pending: _RedisReply, again: Callable[[], Any], answer: bool):
+    def __init__(
+        self, pending: _RedisReply, again: Callable[[], Any], answer: bool, streamed: bool
+    ):
         self.pending, self.again, self.wanted = pending, again, answer
+        self.streamed = streamed  # the script adds the view's event to the stream
+        self.logged = False
 
     def answer(self) -> list[str]:
         try:
             reply = self.pending.answer()
         except NoScriptError:
+            self.pending.replicated = self.pending.replicated and not self.pending.wait
             reply = _redis_call(self.again)
         except ResponseError as exc:  # a key of another type: the store cannot take the view
             raise VisitorStateUnavailable(f"Redis failed: {exc}") from exc
         if isinstance(reply, int):  # a state is a list (or nothing): a number is a refusal
             raise ViewsLimited(reply)
+        # In the stream, and on the replicas asked for: else the caller logs it too (the drain
+        # skips the stream's copy of an event already logged).
+        self.logged = self.streamed and self.pending.replicated
         return [value.decode() for value in reply] if self.wanted else []
 
     def close(self) -> None:
@@ -690,6 +718,7 @@ class _Answered:
 
     views: list[str]
     error: Exception | None = None
+    logged: bool = True  # with the state, in one transaction
 
     def answer(self) -> list[str]:
         if self.error is not None:

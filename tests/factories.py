@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import port_for
+import redis
 from gensim.models import KeyedVectors
 from PIL import Image
 from pytest_redis.executor import RedisExecutor
@@ -230,6 +232,133 @@ class RedisOfItsOwn:
             self.resume()
             self.executor.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class RedisClusterOfItsOwn:
+    """A real Redis Cluster for a test: `masters` redis-servers with `replicas` each
+    (`--cluster-enabled yes` on free ports, joined by `redis-cli --cluster create`), in a
+    folder of their own, without persistence (a replica holds a master's data), the masters
+    serving their slots while another's are failing over (cluster-require-full-coverage no, as
+    docker-compose.yml's cluster runs). `url` is the shop's redis-cluster:// URL."""
+
+    NODE_TIMEOUT_MS = 1000  # how long a master may not answer before its replica takes over
+
+    def __init__(self, *, masters: int = 3, replicas: int = 1):
+        self.folder = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
+        self.processes: dict[int, subprocess.Popen] = {}
+        ports = cluster_ports(masters * (1 + replicas))
+        try:
+            for port in ports:
+                self._node_start(port)
+            addresses = [f"127.0.0.1:{port}" for port in ports]
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas",
+                 str(replicas), "--cluster-yes"],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            self.until(self.healthy, "the cluster to be up, every replica in sync")
+        except BaseException:
+            self.stop()
+            raise
+        self.url = "redis-cluster://" + ",".join(addresses[:2])
+
+    def _node_start(self, port: int) -> None:
+        folder = self.folder / str(port)
+        folder.mkdir()
+        self.processes[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
+             "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+             str(self.NODE_TIMEOUT_MS), "--cluster-require-full-coverage", "no", "--save", "",
+             "--appendonly", "no", "--dir", str(folder),
+             "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.until(lambda: self.node(port).ping(), f"redis-server on port {port}")
+
+    def node(self, port: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+
+    def _answer(self, port: int, ask):
+        try:
+            with self.node(port) as client:
+                return ask(client)
+        except redis.RedisError:
+            return None
+
+    def roles(self) -> dict[int, str]:
+        """Each live node's role as it says itself: master, or replica (slave)."""
+        roles = {}
+        for port, process in self.processes.items():
+            if process.poll() is None:
+                info = self._answer(port, lambda client: client.info("replication"))
+                roles[port] = info["role"] if info else "unanswered"
+        return roles
+
+    def masters(self) -> list[int]:
+        return sorted(port for port, role in self.roles().items() if role == "master")
+
+    def replica_of(self, master: int) -> int:
+        for port, role in self.roles().items():
+            info = self._answer(port, lambda client: client.info("replication"))
+            if role == "slave" and info and info.get("master_port") == master:
+                return port
+        raise LookupError(f"no replica of the master on port {master}")
+
+    def healthy(self) -> bool:
+        """Every live node sees the cluster ok, and every replica's link to its master is up."""
+        for port in self.roles():
+            info = self._answer(port, lambda client: client.cluster("info"))
+            if not info or info.get("cluster_state") != "ok":
+                return False
+            replication = self._answer(port, lambda client: client.info("replication"))
+            if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                return False
+        return True
+
+    def pause(self, port: int) -> None:
+        os.kill(self.processes[port].pid, signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        os.kill(self.processes[port].pid, signal.SIGCONT)
+
+    def replication_cut(self, master: int) -> None:
+        """Close the links of `master`'s replicas (paused, they cannot link again): what it
+        writes from now on, it alone holds."""
+        self.node(master).client_kill_filter(_type="replica")
+
+    def kill(self, port: int) -> None:
+        process = self.processes[port]
+        process.kill()
+        process.wait()
+
+    def until(self, condition, what: str, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"waited {seconds:g} s for {what} in vain")
+            time.sleep(0.05)
+
+    def flush(self) -> None:
+        for port in self.masters():
+            self._answer(port, lambda client: client.flushall())
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def cluster_ports(count: int) -> list[int]:
+    """`count` free ports, each with its cluster bus port (the port + 10000) free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = port_for.select_random(ports=set(range(20000, 55000)) - set(ports))
+        if port_for.is_available(port + 10000):
+            ports.append(port)
+    return ports
 
 
 def impression_make(
