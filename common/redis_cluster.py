@@ -130,8 +130,12 @@ class ClusterConnectionFactory(ConnectionFactory):
 
 
 class ClusterCacheClient(DefaultClient):
-    """django-redis's client on a cluster: a cache's keys lie in many slots, so `get_many`
-    asks each slot's node (MGET only takes keys of one slot)."""
+    """django-redis's client on a cluster: the URL's nodes are one cluster (django-redis would
+    take comma-separated servers for a master and its replicas), and a cache's keys lie in
+    many slots, so `get_many` asks each slot's node (MGET only takes keys of one slot)."""
+
+    def __init__(self, server, params, backend) -> None:
+        super().__init__([server] if isinstance(server, str) else server, params, backend)
 
     def get_many(self, keys, version=None, client=None) -> dict:
         if not keys:

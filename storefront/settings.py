@@ -25,6 +25,17 @@ def env_bool(name: str, default: bool) -> bool:
     return value.lower() in {"1", "true", "yes", "on"}
 
 
+def env_whole(name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    """A whole number from the environment (`default` when unset), checked to lie in
+    [low, high]: anything else stops the start with a message naming the variable."""
+    value = env_str(name) or str(default)
+    number = int(value) if value.isascii() and value.isdigit() else None
+    if number is None or number < low or (high is not None and number > high):
+        bounds = f"{low} to {high}" if high is not None else f"{low} or more"
+        raise ImproperlyConfigured(f"{name} must be a whole number, {bounds}, not {value!r}")
+    return number
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -369,17 +380,11 @@ CIS_VISITOR_VIEWS_MAX = int(env_str("CIS_VISITOR_VIEWS_MAX") or 20)  # products 
 # and a hash tag, so a Redis Cluster holds them (personalization/redis_keys.py): 16 on a
 # cluster, 1 on one Redis. Fixed while the shop runs: drain the streams before changing it.
 _cluster = (REDIS_URL or "").startswith("redis-cluster://")
-CIS_REDIS_SHARDS = int(env_str("CIS_REDIS_SHARDS") or (16 if _cluster else 1))
-if not 1 <= CIS_REDIS_SHARDS <= 1024:
-    raise ImproperlyConfigured(f"CIS_REDIS_SHARDS must be 1 to 1024, not {CIS_REDIS_SHARDS}")
+CIS_REDIS_SHARDS = env_whole("CIS_REDIS_SHARDS", 16 if _cluster else 1, low=1, high=1024)
 # A view is answered once this many replicas of its master have it (Redis's WAIT, at most
-# 100 ms), so a failover, which promotes a replica, loses no view the shop accepted: 1 on a
-# cluster with replicas, 0 (the master's word is enough) otherwise.
-CIS_REDIS_WAIT_REPLICAS = int(env_str("CIS_REDIS_WAIT_REPLICAS") or 0)
-if CIS_REDIS_WAIT_REPLICAS < 0:
-    raise ImproperlyConfigured(
-        f"CIS_REDIS_WAIT_REPLICAS must be 0 or more, not {CIS_REDIS_WAIT_REPLICAS}"
-    )
+# 100 ms); one they did not confirm is written to the event log by the shop as well, so a
+# failover, which promotes a replica, loses no view. Set 1 with replicas; 0: the master's word.
+CIS_REDIS_WAIT_REPLICAS = env_whole("CIS_REDIS_WAIT_REPLICAS", 0)
 CIS_VISITOR_TTL = int(env_str("CIS_VISITOR_TTL") or 14 * 24 * 3600)  # seconds after the last view
 # With Redis and a Celery broker, a view's event goes into a Redis Stream in the round trip that
 # moves the state, and a task drains it into the event log every CIS_EVENT_DRAIN_SECONDS

@@ -208,3 +208,32 @@ def test_the_drain_command_once_names_a_database_failure(stream, monkeypatch):
     monkeypatch.setattr(event_stream, "_batch_store", store_failing)
     with pytest.raises(CommandError, match="the database failed: database is locked"):
         call_command("drain_events")
+
+
+def test_a_view_no_replica_confirmed_is_logged_by_the_shop_too_and_drained_once(stream, settings):
+    """CIS_REDIS_WAIT_REPLICAS on a Redis without replicas: the view is served from the state,
+    written to the event log by the shop as well, and the stream's copy is skipped by the drain.
+    That Redis is then not waited for until CIS_REDIS_RETRY_SECONDS have passed."""
+    from personalization.events import product_view_track
+    from personalization.state import visitor_store
+
+    settings.CIS_REDIS_WAIT_REPLICAS = 1
+    visitor = Visitor()
+    first = product_view_track(visitor, "A")
+    assert first.state.skus == ("A",) and not first.notices
+    assert logged() == [(visitor.id, "A")]  # written by the shop: no replica confirmed it
+    store = visitor_store()
+    assert store.replicas_lacking(store.pool_for(stream_keys()[0]))
+    assert product_view_track(visitor, "B").state.skus == ("A", "B")  # not waited for
+    report = events_drain()
+    assert (report.read, report.already_logged, report.written) == (2, 2, 0)
+    assert logged() == [(visitor.id, "A"), (visitor.id, "B")]
+
+
+def test_without_replicas_waited_for_the_stream_alone_logs_a_view(stream, settings):
+    from personalization.events import product_view_track
+
+    settings.CIS_REDIS_WAIT_REPLICAS = 0
+    product_view_track(Visitor(), "A")
+    assert not ViewEvent.objects.exists()
+    assert events_drain().written == 1

@@ -190,6 +190,9 @@ def test_the_default_cache_works_on_the_cluster(settings, redis_cluster):
     cache = caches["default"]
     cache.set_many({f"key-{n}": n for n in range(50)})  # keys in many slots
     assert cache.get_many([f"key-{n}" for n in range(50)]) == {f"key-{n}": n for n in range(50)}
+    # Reads too go to the cluster (django-redis reads from a random one of comma-separated
+    # servers, as if the URL's nodes were a master and its replicas).
+    assert [cache.get(f"key-{n}") for n in range(50)] == list(range(50))
     assert cache.get_or_set("kept", lambda: "computed") == "computed"
 
 

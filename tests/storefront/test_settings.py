@@ -154,3 +154,26 @@ def test_the_training_window_is_a_whole_number_of_days():
         assert result.returncode != 0
         assert "CIS_TRAINING_WINDOW must be a whole number of days" in result.stderr
     assert manage("check", CIS_TRAINING_WINDOW="30").returncode == 0
+
+
+def test_the_redis_shards_and_replicas_waited_for_are_whole_numbers_in_bounds():
+    wrong = [("CIS_REDIS_SHARDS", "0"), ("CIS_REDIS_SHARDS", "2000"),
+             ("CIS_REDIS_SHARDS", "four"), ("CIS_REDIS_WAIT_REPLICAS", "-1")]  # fmt: skip
+    for name, value in wrong:
+        result = manage("check", **{name: value})
+        assert result.returncode != 0
+        assert f"{name} must be a whole number" in result.stderr and repr(value) in result.stderr
+    assert manage("check", CIS_REDIS_SHARDS="64", CIS_REDIS_WAIT_REPLICAS="1").returncode == 0
+
+
+def test_a_cluster_url_makes_the_caches_cluster_clients_with_sixteen_shards():
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.CIS_REDIS_SHARDS, s.CACHES['personalization']['OPTIONS']['CONNECTION_FACTORY'])"
+    )
+    result = manage("shell", "-c", code, REDIS_URL="redis-cluster://10.0.0.1:7000,10.0.0.2:7000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        "16",
+        "common.redis_cluster.ClusterConnectionFactory",
+    ]
