@@ -375,3 +375,45 @@ def test_a_master_killed_with_its_replica_behind_loses_no_view_only_when_views_w
     finally:
         cluster_clients_close()
         cluster.stop()
+
+
+def test_a_hung_master_costs_its_visitors_one_timeout_and_the_others_nothing(
+    settings, model, shop, circuit_clock, redis_failures
+):
+    """A master stopped (SIGSTOP: every read times out): the pages of the visitors whose
+    shard it holds answer plain, with the notice, after one socket timeout in all (its
+    circuit, per node, then fails them at once); the other visitors' pages stay personalized."""
+    from django.test import Client
+
+    cluster = RedisClusterOfItsOwn()
+    try:
+        cluster_use(settings, cluster)
+        settings.CIS_REDIS_RETRY_SECONDS = 60  # no probe during the test
+        clients = [Client() for _ in range(24)]
+        for browser in clients:
+            products_view(browser, "RUN-1")
+        by_master = Counter()
+        hung = (
+            redis_client()
+            .get_node_from_key(visitor_key(Visitor(clients[0].cookies[COOKIE_NAME].value).id))
+            .port
+        )
+
+        def on_hung(browser) -> bool:
+            visitor_id = Visitor(browser.cookies[COOKIE_NAME].value).id
+            return redis_client().get_node_from_key(visitor_key(visitor_id)).port == hung
+
+        cluster.pause(hung)
+        for browser in clients:
+            page = browser.get(reverse("search"), {"q": "shoe"})
+            assert page.status_code == 200
+            mine = on_hung(browser)
+            by_master[mine] += 1
+            assert (UNAVAILABLE in page.text) == mine
+            assert ("Because you viewed" in page.text) == (not mine)
+        assert by_master[True] and by_master[False]
+        assert [type(failure).__name__ for failure in redis_failures] == ["TimeoutError"]
+    finally:
+        cluster.resume(hung)
+        cluster_clients_close()
+        cluster.stop()
