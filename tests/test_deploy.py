@@ -23,14 +23,15 @@ SECRETS = {"SECRET_KEY": "a-compose-secret-key-for-the-tests-only-" + "x" * 30,
 
 
 def settings_env_names() -> set[str]:
-    """The environment variables storefront/settings.py reads (env_str, env_bool, env_list)."""
+    """The environment variables storefront/settings.py reads (env_str, env_bool, env_list,
+    env_whole)."""
     tree = ast.parse((ROOT / "storefront" / "settings.py").read_text())
     return {
         node.args[0].value
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id in {"env_str", "env_bool", "env_list"}
+        and node.func.id in {"env_str", "env_bool", "env_list", "env_whole"}
         and isinstance(node.args[0], ast.Constant)
     }
 
