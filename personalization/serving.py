@@ -28,6 +28,7 @@ from .engine.learning import recommender_build
 from .engine.model import SessionRecommender
 from .engine.projection import projection_load
 from .engine.reranking import RerankWindow, SearchHit
+from .model_files import version_folder, version_folder_path
 from .models import EmbeddingVersion
 
 logger = logging.getLogger(__name__)
@@ -197,15 +198,17 @@ def _slot_refresh(kind: str, slot: _Slot | None) -> _Slot:
             logger.info("no %s model is active any more; serving none", kind)
         return _Slot(None, None, now)
     # The folder is part of the identity: ids are reused when a test database rolls back.
-    version = (row[0], Path(settings.CIS_MODELS_DIR) / row[1])
+    version = (row[0], version_folder_path(row[1]))
     if slot is not None and slot.version == version and slot.model is not None:
         return _Slot(version, slot.model, now)
-    return _Slot(version, _model_load(kind, *version), now)
+    return _Slot(version, _model_load(kind, row[0], row[1]), now)
 
 
-def _model_load(kind: str, version_id: int, directory: Path) -> ActiveModel | None:
+def _model_load(kind: str, version_id: int, name: str) -> ActiveModel | None:
     started = time.perf_counter()
+    directory = version_folder_path(name)
     try:
+        directory = version_folder(name)  # copied from a remote store first, once a machine
         recommender = recommender_load(kind, directory)
     except (OSError, ValueError, KeyError) as exc:
         # Files missing or unreadable: serve unpersonalized, retry at the next check.

@@ -11,7 +11,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
 from catalog.changes import catalog_state
 from catalog.models import Product
@@ -21,6 +20,7 @@ from common.progress import Progress
 
 from .engine.analogies import analogy_answers
 from .engine.projection import point_place
+from .model_files import version_folder
 from .models import EmbeddingVersion
 from .serving import ActiveModel, model_active, recommender_load
 from .state import VisitorState
@@ -378,7 +378,7 @@ def projector_export(
             raise SpaceUnavailable("no product model is active: train one, or pass --version")
     if version.status != EmbeddingVersion.Status.SUCCEEDED or not version.path:
         raise SpaceUnavailable(f"v{version.pk} has no trained vectors ({version.status})")
-    vectors = recommender_load(version.kind, Path(settings.CIS_MODELS_DIR) / version.path).vectors
+    vectors = recommender_load(version.kind, version_folder(version.path)).vectors
     keys, matrix = vectors.index_to_key, np.asarray(vectors.vectors)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

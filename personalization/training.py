@@ -14,8 +14,6 @@ the version that serves. The word pipeline trains on a text file and scores on W
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import tempfile
 import threading
 import time
@@ -43,6 +41,7 @@ from .engine.projection import (
     projection_save,
 )
 from .engine.splits import sessions_holdout_split
+from .model_files import version_files_delete, version_files_publish
 from .models import EmbeddingVersion
 from .selectors import sessions_iterate
 from .versions import (
@@ -186,7 +185,7 @@ def version_train(
     hears of each phase (epochs, the map's iterations)."""
     version = version_start(version_id, worker=worker)
     models_dir = Path(settings.CIS_MODELS_DIR)
-    destination = models_dir / version.kind / f"v{version.pk}"
+    name = f"{version.kind}/v{version.pk}"
     clock = PhaseClock(version, progress)
 
     def epoch_done(epoch: int, epochs: int, loss: float) -> None:
@@ -202,9 +201,7 @@ def version_train(
             clock.stopped = stopped
             model = Path(work) / MODEL_FOLDER
             results = pipeline(version, model, clock, epoch_done)
-            shutil.rmtree(destination, ignore_errors=True)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(model, destination)
+            version_files_publish(model, name)
             clock.stop()
     except Exception as exc:
         version_fail(version, f"{type(exc).__name__}: {exc}")
@@ -218,14 +215,14 @@ def version_train(
                 **results,
                 training_seconds=clock.total,
                 timings=clock.timings,
-                path=str(destination.relative_to(models_dir)),
+                path=name,
             )
             decision = activation_decide(version, activate=activate)
             EmbeddingVersion.objects.filter(pk=version.pk).update(activation=decision)
             if decision["activate"]:
                 version_activate(version)
     except TrainingStopped:
-        shutil.rmtree(destination, ignore_errors=True)  # cancelled at the end: no version owns it
+        version_files_delete(name)  # cancelled at the end: no version owns them
         raise
     except Exception as exc:  # the activation failed: the version did not succeed either
         version_fail(version, f"{type(exc).__name__}: {exc}")

@@ -7,7 +7,6 @@ Every state change is one UPDATE, so the admin's live status reads it at once.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from .engine.config import RecommenderConfig
 from .engine.prod2vec import Prod2VecParams
+from .model_files import version_files_delete, version_files_exist
 from .models import EmbeddingVersion
 from .serving import models_recheck
 
@@ -233,7 +233,7 @@ def version_activate(version: EmbeddingVersion) -> None:
     """Make `version` the one that serves its kind (also a rollback to an older version)."""
     if version.status != Status.SUCCEEDED:
         raise TrainingError(f"v{version.pk} is {version.status}; only a succeeded one can serve")
-    if not (Path(settings.CIS_MODELS_DIR) / version.path).is_dir():
+    if not version_files_exist(version.path):
         raise TrainingError(f"v{version.pk}'s files are missing ({version.path})")
     with transaction.atomic():
         EmbeddingVersion.objects.select_for_update().filter(
@@ -264,7 +264,7 @@ def version_delete(version: EmbeddingVersion) -> None:
     if version.is_active or version.status in (Status.QUEUED, Status.RUNNING):
         raise TrainingError(f"v{version.pk} is active or training; it cannot be deleted")
     if version.path:
-        shutil.rmtree(Path(settings.CIS_MODELS_DIR) / version.path, ignore_errors=True)
+        version_files_delete(version.path)
     version.delete()
 
 

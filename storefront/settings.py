@@ -320,7 +320,12 @@ COVEO_PUSH_API_KEY = env_str("COVEO_PUSH_API_KEY")
 COVEO_SOURCE_ID = env_str("COVEO_SOURCE_ID")
 
 # Embeddings: where model versions are stored, how they are evaluated and retrained.
+# The versions' files: in CIS_MODELS_DIR, or with CIS_MODELS_BUCKET in that bucket of an
+# S3-compatible store (at CIS_MODELS_ENDPOINT_URL when not AWS's), each machine keeping its
+# copy of the versions it serves in CIS_MODELS_DIR (personalization/model_files.py).
 CIS_MODELS_DIR = Path(env_str("CIS_MODELS_DIR") or DATA_DIR / "models")
+CIS_MODELS_BUCKET = env_str("CIS_MODELS_BUCKET")
+CIS_MODELS_ENDPOINT_URL = env_str("CIS_MODELS_ENDPOINT_URL")
 CIS_HOLDOUT_SHARE = float(env_str("CIS_HOLDOUT_SHARE") or 0.1)
 # A product training reads the views of the last CIS_TRAINING_WINDOW days (empty or 0: the whole
 # log), through the index on the views' time, so its time and memory follow the window, not the
