@@ -8,9 +8,10 @@ recent sessions, and the rest older than the window (viewed 90 days ago); then a
 training trains on it, with the default 10% holdout and its evaluation: once with
 CIS_TRAINING_WINDOW=--days (the recent sessions only, the same at every size) and once on the
 whole log (--no-whole: not, which at ten million views takes a while). Printed: per size and
-training, the sessions and views trained on, the peak resident memory of the training process
-and its time; then each training's largest size over its smallest. With the window both should
-stay near 1 however long the log; on the whole log they grow with it.
+training, the sessions and views trained on, the peak resident memory of the training process,
+its time and that of each of its phases; then each training's largest size over its smallest.
+With the window both should stay near 1 however long the log; on the whole log they grow with
+it.
 """
 
 import argparse
@@ -51,7 +52,8 @@ def child(step: str, data_dir: Path, options: list[str]) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     seconds = time.perf_counter() - started
     sessions = version.sessions + version.holdout_sessions
-    print(f"{sessions} {version.events} {peak:.1f} {seconds:.1f}")
+    phases = ",".join(f"{phase}={spent:.0f}" for phase, spent in version.timings.items())
+    print(f"{sessions} {version.events} {peak:.1f} {seconds:.1f} {phases}")
 
 
 def log_load(data_dir: Path, *, recent_sessions: int, older_sessions: int) -> int:
@@ -134,7 +136,7 @@ def main() -> None:
     rows: dict[str, list[tuple[int, float, float]]] = {name: [] for name in trainings}
     recent = round(args.window_views / VIEWS_PER_SESSION)
     print(f"{'log views':>12} {'training':<14} {'sessions':>10} {'views':>11} "
-          f"{'peak MiB':>9} {'seconds':>8}")  # fmt: skip
+          f"{'peak MiB':>9} {'seconds':>8}  phases (s)")  # fmt: skip
     for number, size in enumerate(sizes):
         older = round((size - args.window_views) / VIEWS_PER_SESSION)
         with (
@@ -145,10 +147,11 @@ def main() -> None:
             logged = int(run("load", data_dir, recent, older, env=env))
             for name, days in trainings.items():
                 line = run("train", data_dir, days, args.epochs, env=env)
-                sessions, views, peak, seconds = line.split()
+                sessions, views, peak, seconds, phases = line.split()
                 rows[name].append((int(views), float(peak), float(seconds)))
                 print(f"{logged:>12,} {name:<14} {int(sessions):>10,} {int(views):>11,} "
-                      f"{float(peak):>9.1f} {float(seconds):>8.1f}")  # fmt: skip
+                      f"{float(peak):>9.1f} {float(seconds):>8.1f}  {phases}",
+                      flush=True)  # fmt: skip
     print(f"\nthe largest log ({sizes[-1]:,} views) over the smallest ({sizes[0]:,}):")
     for name, measured in rows.items():
         (_, small_peak, small_time), (_, big_peak, big_time) = measured[0], measured[-1]
