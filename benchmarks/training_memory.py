@@ -147,7 +147,7 @@ def main() -> None:
             logged = int(run("load", data_dir, recent, older, env=env))
             for name, days in trainings.items():
                 line = run("train", data_dir, days, args.epochs, env=env)
-                sessions, views, peak, seconds, phases = line.split()
+                sessions, views, peak, seconds, phases = line.split(maxsplit=4)
                 rows[name].append((int(views), float(peak), float(seconds)))
                 print(f"{logged:>12,} {name:<14} {int(sessions):>10,} {int(views):>11,} "
                       f"{float(peak):>9.1f} {float(seconds):>8.1f}  {phases}",
