@@ -239,7 +239,8 @@ class RedisClusterOfItsOwn:
     (`--cluster-enabled yes` on free ports, joined by `redis-cli --cluster create`), in a
     folder of their own, without persistence (a replica holds a master's data), the masters
     serving their slots while another's are failing over (cluster-require-full-coverage no, as
-    docker-compose.yml's cluster runs). `url` is the shop's redis-cluster:// URL."""
+    docker-compose.yml's cluster runs), a replica's first sync started at once (not after the
+    5 s Redis waits for more replicas). `url` is the shop's redis-cluster:// URL."""
 
     NODE_TIMEOUT_MS = 1000  # how long a master may not answer before its replica takes over
 
@@ -269,7 +270,7 @@ class RedisClusterOfItsOwn:
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled",
              "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
              str(self.NODE_TIMEOUT_MS), "--cluster-require-full-coverage", "no", "--save", "",
-             "--appendonly", "no", "--dir", str(folder),
+             "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", str(folder),
              "--logfile", "redis.log"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
