@@ -9,7 +9,8 @@ components, its ranker, its map), written and read through a Django storage.
   usual AWS_* variables): a training uploads the version's files, and each machine keeps a copy
   of the versions it serves under CIS_MODELS_DIR, downloaded whole the first time one of its
   processes loads it, then moved into place, so no process reads half a copy, and memory-mapped
-  from there: the processes of a machine share one copy in the page cache.
+  from there: the processes of a machine share one copy in the page cache. Copies of versions
+  that were deleted are deleted when a process of the machine loads another.
 - Any other storage: name it "models" in STORAGES (Google Cloud, Azure... from django-storages).
 
 A version is published before its row says it succeeded, so a process never looks for the
@@ -57,6 +58,11 @@ def _storage_made(bucket: str, endpoint_url: str, folder: str) -> Storage:
         bucket_name=bucket, endpoint_url=endpoint_url or None, location="models",
         file_overwrite=True, client_config=client,
     )  # fmt: skip
+
+
+def models_store_remote() -> bool:
+    """Whether the versions live in a store this machine keeps copies of."""
+    return _local_root(models_storage()) is None
 
 
 def _local_root(storage: Storage) -> Path | None:
@@ -141,6 +147,26 @@ def version_folder(name: str) -> Path:
     finally:
         shutil.rmtree(download, ignore_errors=True)
     return destination
+
+
+def version_copies_prune(kept: set[str]) -> list[str]:
+    """With a remote store, delete this machine's copies of the versions not in `kept` (names
+    such as product/v12: the versions that still exist), and say which. A process that still
+    maps a deleted copy keeps reading it (the files live on until unmapped). With the local
+    folder as the store, nothing: those are the versions themselves."""
+    root = Path(settings.CIS_MODELS_DIR)
+    if _local_root(models_storage()) is not None or not root.is_dir():
+        return []
+    removed = []
+    for kind in root.iterdir():
+        if not kind.is_dir() or kind.name.startswith("."):
+            continue
+        for copy in kind.iterdir():  # a download or a training under way starts with "."
+            name = f"{kind.name}/{copy.name}"
+            if copy.is_dir() and not copy.name.startswith(".") and name not in kept:
+                shutil.rmtree(copy, ignore_errors=True)
+                removed.append(name)
+    return removed
 
 
 def _files_listed(storage: Storage, folder: str) -> list[str]:

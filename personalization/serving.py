@@ -28,7 +28,12 @@ from .engine.learning import recommender_build
 from .engine.model import SessionRecommender
 from .engine.projection import projection_load
 from .engine.reranking import RerankWindow, SearchHit
-from .model_files import version_folder, version_folder_path
+from .model_files import (
+    models_store_remote,
+    version_copies_prune,
+    version_folder,
+    version_folder_path,
+)
 from .models import EmbeddingVersion
 
 logger = logging.getLogger(__name__)
@@ -224,6 +229,7 @@ def _model_load(kind: str, version_id: int, name: str) -> ActiveModel | None:
             )
         return None
     projection = _projection_of(recommender, directory)
+    _copies_prune()
     logger.info(
         "loaded %s v%s (%d vectors) in %.3f s",
         kind,
@@ -237,6 +243,19 @@ def _model_load(kind: str, version_id: int, name: str) -> ActiveModel | None:
         recommender=recommender,
         projection=projection,
     )
+
+
+def _copies_prune() -> None:
+    """This machine's copies of versions deleted since (a remote store's: see model_files)."""
+    if not models_store_remote():
+        return
+    try:
+        kept = {f"{kind}/v{pk}" for kind, pk in EmbeddingVersion.objects.values_list("kind", "pk")}
+    except DatabaseError:
+        return
+    removed = version_copies_prune(kept)
+    if removed:
+        logger.info("deleted this machine's copies of versions deleted since: %s", removed)
 
 
 def _projection_of(recommender: SessionRecommender, directory: Path) -> np.ndarray | None:

@@ -74,6 +74,8 @@ def test_a_training_uploads_its_version_and_another_machine_serves_it_from_its_o
     assert {p.name: p.stat().st_size for p in worker_copy.iterdir()} == objects
 
     settings.CIS_MODELS_DIR = tmp_path / "another-machine"  # nothing of the version there
+    gone = tmp_path / "another-machine" / "product" / f"v{version.pk + 1000}"  # deleted since
+    gone.mkdir(parents=True)
     models_loaded_clear()
     served = model_active()
     assert served is not None and served.version_id == version.pk
@@ -81,6 +83,7 @@ def test_a_training_uploads_its_version_and_another_machine_serves_it_from_its_o
     assert {p.name: p.stat().st_size for p in served.directory.iterdir()} == objects
     assert isinstance(served.recommender.vectors.vectors, np.memmap)  # mapped, not read whole
     assert not list((tmp_path / "another-machine" / "product").glob(".download-*"))
+    assert not gone.exists()  # the copy of a version that no longer exists, deleted
 
     EmbeddingVersion.objects.filter(pk=version.pk).update(is_active=False)
     version_delete(EmbeddingVersion.objects.get(pk=version.pk))
