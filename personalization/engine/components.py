@@ -314,7 +314,9 @@ def components_fit(
     """The count components `config` names, fitted on the encoded training sessions;
     `on_fitted(name)` hears of each as it is fitted."""
     makers = {
-        "neighbours": lambda: SessionNeighbours.fit(encoded, k=config.neighbours),
+        "neighbours": lambda: SessionNeighbours.fit(
+            encoded[-config.neighbour_sessions :], k=config.neighbours
+        ),
         "transitions": lambda: ItemToItem.fit(
             encoded,
             window=config.transitions_window,

@@ -44,6 +44,10 @@ class RecommenderConfig:
     components: tuple[str, ...] = COMPONENTS
     fallback: bool = True
     neighbours: int = 100  # V-SKNN's k: the most similar training sessions used
+    # V-SKNN's pool: the most recent training sessions its neighbours are drawn from (as
+    # session-rec samples recent sessions), so that a request's cost and the version's files do
+    # not grow with all history; larger than both shared data sets' training sets.
+    neighbour_sessions: int = 200_000
     transitions_window: int = 3  # views later that still count as "viewed next"
     transitions_prior: float = 10.0  # pseudo-count shrinking P(next j | i) for rarely viewed i
     cooccurrence_window: int = 5  # views apart (either side) that still count as viewed together
@@ -75,7 +79,12 @@ class RecommenderConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, not {value!r}")
-        for name in ("neighbours", "transitions_window", "cooccurrence_window"):
+        for name in (
+            "neighbours",
+            "neighbour_sessions",
+            "transitions_window",
+            "cooccurrence_window",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")

@@ -71,6 +71,27 @@ def test_neighbours_weigh_a_shared_rare_product_above_a_shared_common_one():
     assert scores[INDEX["f"]] > 0 and scores[INDEX["b"]] == 0
 
 
+def test_neighbours_are_drawn_from_the_most_recent_training_sessions_only():
+    """The pool is the last `neighbour_sessions` sessions (oldest first): an older session's
+    products are never recommended through it, and the fitted matrix holds the pool alone."""
+    from personalization.engine.components import components_fit
+    from personalization.engine.config import RecommenderConfig
+
+    sessions = [["a", "b"]] * 5 + [["d", "e"], ["a", "c"], ["a", "c"]]  # c's are the latest
+    encoded = sessions_encode(sessions, INDEX)
+    prefix = prefixes_encode([["a"]], INDEX, half_life=1.0)
+    config = RecommenderConfig(components=("neighbours",), neighbour_sessions=3)
+    pooled = components_fit(encoded, config)["neighbours"]
+    assert pooled.incidence.shape[0] == 3
+    scores = pooled.scores(prefix).toarray()[0]
+    assert scores[INDEX["c"]] > 0 and scores[INDEX["b"]] == 0
+    everyone = components_fit(encoded, RecommenderConfig(components=("neighbours",)))
+    assert everyone["neighbours"].incidence.shape[0] == 8  # a pool larger than the sessions
+    assert everyone["neighbours"].scores(prefix).toarray()[0][INDEX["b"]] > 0
+    with pytest.raises(ValueError, match="neighbour_sessions must be a positive integer"):
+        RecommenderConfig(neighbour_sessions=0)
+
+
 def test_repeats_score_the_sessions_own_products_by_recency_and_count():
     scores = Repeats().scores(prefixes_encode([["a", "b", "a", "c"]], INDEX, half_life=1.0))
     row = scores.toarray()[0]
