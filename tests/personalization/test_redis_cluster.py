@@ -357,6 +357,7 @@ def test_a_master_killed_with_its_replica_behind_loses_no_view_only_when_views_w
         assert served[True, False] == promoted[True, False]  # all served since the promotion
         while events_drain().read:
             pass
+        assert events_backlog().waiting == 0  # every stream drained and acknowledged
         logged = set(ViewEvent.objects.values_list("event_id", flat=True))
         lost = sum(1 for event_id in sent if event_id not in logged)
         print(
