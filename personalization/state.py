@@ -612,7 +612,7 @@ class _RedisReply:
         if not self.answered and self.error is None:
             try:
                 self._reply()
-            except (*REDIS_FAILURES, ResponseError):
+            except REDIS_FAILURES:  # an error reply (a RedisError) included
                 pass  # disconnected: nothing left behind
         self.pool.release(self.connection)
         self.connection = None

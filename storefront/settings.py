@@ -201,11 +201,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # costs it one timeout per period, not one per request.
 REDIS_URL = env_str("REDIS_URL")
 CIS_REDIS_RETRY_SECONDS = float(env_str("CIS_REDIS_RETRY_SECONDS") or 5)
+_cluster = False
 if REDIS_URL:
     # A redis-cluster://host:port[,host:port...] URL makes every client a Redis Cluster's
     # (common/redis_cluster.py), each node with its own circuit.
-    from common.redis_cluster import redis_cache
+    from common.redis_cluster import is_cluster_url, redis_cache
 
+    _cluster = is_cluster_url(REDIS_URL)
     CACHES = {
         "default": redis_cache(REDIS_URL, ignore_exceptions=True),
         # The visitors' state (personalization/state.py) uses this alias's connection pool;
@@ -384,7 +386,6 @@ CIS_VISITOR_VIEWS_MAX = int(env_str("CIS_VISITOR_VIEWS_MAX") or 20)  # products 
 # Visitors' keys in Redis are split into this many shards, each with its own stream of events
 # and a hash tag, so a Redis Cluster holds them (personalization/redis_keys.py): 16 on a
 # cluster, 1 on one Redis. Fixed while the shop runs: drain the streams before changing it.
-_cluster = (REDIS_URL or "").startswith("redis-cluster://")
 CIS_REDIS_SHARDS = env_whole("CIS_REDIS_SHARDS", 16 if _cluster else 1, low=1, high=1024)
 # A view is answered once this many replicas of its master have it (Redis's WAIT, at most
 # 100 ms); one they did not confirm is written to the event log by the shop as well, so a

@@ -18,8 +18,6 @@ INDEXES = [
     f"CREATE INDEX event_session_order ON {TABLE} (source, session_id, id)",
     f"CREATE INDEX event_sku ON {TABLE} (sku)",
     f"CREATE INDEX event_viewed_at ON {TABLE} (viewed_at)",
-    f"CREATE UNIQUE INDEX event_id_once ON {TABLE} (event_id, viewed_at) "
-    "WHERE event_id IS NOT NULL",
 ]
 
 
@@ -27,7 +25,11 @@ def month_next(day):
     return day.replace(year=day.year + day.month // 12, month=day.month % 12 + 1, day=1)
 
 
-def partition(schema_editor, apps=None):
+def log_rebuilt(schema_editor, create, *, key: str) -> None:
+    """The log's rows moved into a table that `create(run, first_view)` makes in its place
+    (`first_view`: the oldest view's time, or None), then its primary key `key` (the event
+    id's unique index over the same columns but `id`), its indexes, and its sequence where it
+    was. PostgreSQL only: SQLite's log stays as it is."""
     if schema_editor.connection.vendor != "postgresql":
         return
     run = schema_editor.execute
@@ -35,6 +37,21 @@ def partition(schema_editor, apps=None):
         cursor.execute(f"SELECT min(viewed_at), max(id) FROM {TABLE}")
         first, last_id = cursor.fetchone()
     run(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+    create(run, first)
+    run(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
+    run(f"DROP TABLE {OLD}")  # a partitioned one with its partitions
+    run(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY ({key})")
+    for index in INDEXES:
+        run(index)
+    unique = key.replace("id", "event_id", 1)
+    run(f"CREATE UNIQUE INDEX event_id_once ON {TABLE} ({unique}) WHERE event_id IS NOT NULL")
+    if last_id is not None:
+        run(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), {int(last_id)})")
+
+
+def months_create(run, first) -> None:
+    """The partitioned log: a partition per month from the oldest view's (or this one) to
+    AHEAD months from now, and a default one for a view outside them."""
     run(
         f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS INCLUDING IDENTITY) "
         "PARTITION BY RANGE (viewed_at)"
@@ -53,40 +70,18 @@ def partition(schema_editor, apps=None):
             f"TO ('{after.isoformat()} 00:00:00+00')"
         )
         month = after
-    run(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
-    run(f"DROP TABLE {OLD}")
-    run(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id, viewed_at)")
-    for index in INDEXES:
-        run(index)
-    if last_id is not None:
-        run(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), {int(last_id)})")
 
 
-def unpartition(schema_editor, apps=None):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    run = schema_editor.execute
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(f"SELECT max(id) FROM {TABLE}")
-        (last_id,) = cursor.fetchone()
-    run(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+def table_create(run, first) -> None:
     run(f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS INCLUDING IDENTITY)")
-    run(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
-    run(f"DROP TABLE {OLD} CASCADE")  # its partitions with it
-    run(f"ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (id)")
-    for index in INDEXES[:-1]:
-        run(index)
-    run(f"CREATE UNIQUE INDEX event_id_once ON {TABLE} (event_id) WHERE event_id IS NOT NULL")
-    if last_id is not None:
-        run(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), {int(last_id)})")
 
 
 def forwards(apps, schema_editor):
-    partition(schema_editor)
+    log_rebuilt(schema_editor, months_create, key="id, viewed_at")
 
 
 def backwards(apps, schema_editor):
-    unpartition(schema_editor)
+    log_rebuilt(schema_editor, table_create, key="id")
 
 
 class Migration(migrations.Migration):
